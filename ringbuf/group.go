@@ -1,0 +1,195 @@
+package ringbuf
+
+// Queue groups.
+//
+// Members of a group share one cursor pair (position, sequence) in the
+// group's slot and take records from it by CAS128, one record per CAS, in
+// the manner of a shared consumer sequence as in the LMAX Disruptor's
+// WorkerPool (each worker claims the next sequence from a shared
+// sequence), adapted to variable-length records: the cursor names a record
+// by its position, and the pair's sequence lets lapped members count what
+// the group lost. The group's state word packs the slot state (high 16
+// bits) and the number of live members (low 16 bits), so that joining and
+// the last member's leaving, which frees the group, are single CASes.
+
+import "fmt"
+
+const (
+	groupActive   = slotActive << 16
+	groupClaiming = slotClaiming << 16
+)
+
+// joinGroup joins the group with this id, creating it at the tail if no
+// such group exists. It returns the group's slot index.
+func (r *Ring) joinGroup(id uint32) (int, error) {
+	for attempt := 0; attempt < 1000; attempt++ {
+		// Join an existing active group.
+		for i := 0; i < r.maxGroups; i++ {
+			off := r.groupSlotOffset(i)
+			w := r.m.u32(off + groupStateOffset)
+			v := w.Load()
+			if v>>16 != slotActive || r.m.u32(off+groupIDOffset).Load() != id || v&0xffff == 0xffff {
+				continue
+			}
+			if w.CompareAndSwap(v, v+1) {
+				if r.m.u32(off+groupIDOffset).Load() == id {
+					return i, nil
+				}
+				r.leaveGroup(off) // the slot was reused for another group meanwhile
+			}
+		}
+		// Create it in a free slot.
+		created := -1
+		for i := 0; i < r.maxGroups; i++ {
+			off := r.groupSlotOffset(i)
+			w := r.m.u32(off + groupStateOffset)
+			if w.Load() != 0 || !w.CompareAndSwap(0, groupClaiming|1) {
+				continue
+			}
+			r.m.u32(off + groupIDOffset).Store(id)
+			// While claiming, the cursor holds publishers at position 0.
+			r.m.u64(off + groupCursorOffset).Store(0)
+			pos, seq := r.tail()
+			r.m.u64(off + groupCursorSeqOffset).Store(seq)
+			r.m.u64(off + groupCursorOffset).Store(pos)
+			r.m.u64(off + groupConsumedOffset).Store(0)
+			r.m.u64(off + groupLostOffset).Store(0)
+			created = i
+			break
+		}
+		if created < 0 {
+			return 0, fmt.Errorf("%w: all %d queue-group slots are in use", ErrNoSlot, r.maxGroups)
+		}
+		// Two members may create the same group at once: the lower slot wins.
+		off := r.groupSlotOffset(created)
+		dup := false
+		for j := 0; j < created; j++ {
+			joff := r.groupSlotOffset(j)
+			if r.m.u32(joff+groupStateOffset).Load()>>16 != slotFree && r.m.u32(joff+groupIDOffset).Load() == id {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			r.m.u32(off + groupStateOffset).Store(0)
+			continue
+		}
+		r.m.u32(off + groupStateOffset).Store(groupActive | 1)
+		return created, nil
+	}
+	return 0, fmt.Errorf("%w: could not join queue group %d under contention", ErrNoSlot, id)
+}
+
+// leaveGroup drops one member; the last one frees the group.
+func (r *Ring) leaveGroup(off uintptr) {
+	w := r.m.u32(off + groupStateOffset)
+	for {
+		v := w.Load()
+		if v&0xffff == 0 {
+			return
+		}
+		next := v - 1
+		if next&0xffff == 0 {
+			next = 0
+		}
+		if w.CompareAndSwap(v, next) {
+			return
+		}
+	}
+}
+
+// nextGroup takes the next record from the group's cursor.
+func (s *Subscriber) nextGroup() (Record, bool, error) {
+	r := s.r
+	for steps := 0; steps < 1<<16; steps++ {
+		pos, seq := r.groupCursor(s.goff)
+		off := pos & r.mask
+		base := r.dataOffset + uintptr(off)
+		st := r.m.u64(base).Load()
+		if st&^stateMask != pos {
+			if r.policy == PolicyDropOldest && r.TailPosition() > pos+r.capacity {
+				s.resyncGroup(pos, seq)
+				continue
+			}
+			return Record{}, false, nil
+		}
+		switch st & stateMask {
+		case stateClaimed:
+			return Record{}, false, nil
+		case statePadding:
+			r.m.cas128At(s.goff+groupCursorOffset, pos, seq, pos+r.capacity-off, seq)
+			continue
+		case stateCommitted, stateSkip:
+		default:
+			return Record{}, false, corrupt(pos, "state", st&stateMask, "unknown record state")
+		}
+		n := uint64(r.m.plainU32(base + recLengthOffset))
+		if n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
+			if r.policy == PolicyDropOldest && !r.intact(pos) {
+				s.resyncGroup(pos, seq)
+				continue
+			}
+			return Record{}, false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))
+		}
+		rec := Record{
+			Position:    pos,
+			Sequence:    r.m.plainU64(base + recSequenceOffset),
+			TimestampNS: int64(r.m.plainU64(base + recTimestampOffset)),
+			Type:        r.m.plainU16(base + recTypeOffset),
+			Publisher:   r.m.plainU16(base + recPublisherOffset),
+		}
+		next := pos + spanOf(n)
+		if st&stateMask == stateSkip {
+			if r.policy == PolicyDropOldest && !r.intact(pos) {
+				s.resyncGroup(pos, seq)
+				continue
+			}
+			r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+max(uint64(rec.Type), 1))
+			continue
+		}
+		start := base + RecordHeaderLength
+		if r.policy == PolicyDropOldest {
+			copy(s.scratch[:n], r.m.b[start:start+uintptr(n)])
+			if !r.intact(pos) {
+				s.resyncGroup(pos, seq)
+				continue
+			}
+			if !r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+1) {
+				continue
+			}
+			rec.Payload = s.scratch[:n:n]
+		} else {
+			hold := r.m.u64(s.off + subHoldOffset)
+			hold.Store(pos) // publishers now count pos as a consumer position
+			if !r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+1) {
+				hold.Store(noHold)
+				continue
+			}
+			s.holding = true
+			rec.Payload = r.m.b[start : start+uintptr(n) : start+uintptr(n)]
+		}
+		r.m.u64(s.goff + groupConsumedOffset).Add(1)
+		return rec, true, nil
+	}
+	return Record{}, false, nil
+}
+
+// resyncGroup moves a lapped group cursor to the oldest intact record and
+// counts what the group lost there.
+func (s *Subscriber) resyncGroup(pos, seq uint64) {
+	r := s.r
+	q, qseq, ok := r.oldestIntact(r.TailPosition())
+	if !ok || q <= pos {
+		return
+	}
+	if r.m.cas128At(s.goff+groupCursorOffset, pos, seq, q, qseq) {
+		if qseq > seq {
+			lost := qseq - seq
+			r.m.u64(s.goff + groupLostOffset).Add(lost)
+			r.m.u64(s.off + subLostOffset).Add(lost)
+			s.lost += lost
+		}
+		r.count(lappedOffset)
+		s.lapped = true
+	}
+}

@@ -1,0 +1,212 @@
+package ringbuf
+
+// This file is the single description of the ring's shared-memory layout.
+// Every offset the algorithm uses is a named constant built from the one
+// before it; layout_test.go pins each to a golden number, so any change is
+// deliberate and must bump LayoutVersion.
+//
+// A ring occupies one contiguous, 128-byte aligned span of a shared mapping.
+// Every block below starts on its own 128-byte line pair (two 64-byte cache
+// lines), so that the adjacent-line prefetcher never couples a publisher's
+// hot words with a subscriber's.
+//
+//	offset
+//	     0 +----------------------------------------------------------+
+//	       | header: magic, layout version (written last), kind,      |
+//	       | policy, capacity, max payload, slot counts, unblock      |
+//	       | timeout, creator pid, creation time, total size          |
+//	   128 +----------------------------------------------------------+
+//	       | tail pair: tail position | tail sequence  (16 B, CAS128) |
+//	   256 +----------------------------------------------------------+
+//	       | data doorbell (futex u32) | data waiters (u32)           |
+//	   384 +----------------------------------------------------------+
+//	       | space doorbell (futex u32) | space waiters (u32)         |
+//	   512 +----------------------------------------------------------+
+//	       | counters: back-pressure, unblocked, waits, wakeups,      |
+//	       | rejected, lapped, reaped                                 |
+//	   640 +----------------------------------------------------------+
+//	       | publisher table: MaxPublishers x 128 B slots             |
+//	       +----------------------------------------------------------+
+//	       | subscriber table: MaxSubscribers x 128 B slots           |
+//	       +----------------------------------------------------------+
+//	       | queue-group table: MaxGroups x 128 B slots               |
+//	       +----------------------------------------------------------+
+//	       | data: CapacityBytes (a power of two) of records          |
+//	       +----------------------------------------------------------+
+//
+// A record is a 32-byte header followed by its payload, padded to 8 bytes:
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-------------------------------------------------------------+-----+
+//	|              state word: record position (bits 63..3)       |state|
+//	|                                                             |2..0 |
+//	+-------------------------------------------------------------+-----+
+//	|                   payload length (bytes)                          |
+//	+---------------------------------+---------------------------------+
+//	|          record type            |     publisher slot index        |
+//	+---------------------------------+---------------------------------+
+//	|                  sequence (ring-wide, 64 bit)                     |
+//	|                                                                   |
+//	+-------------------------------------------------------------------+
+//	|            timestamp (CLOCK_MONOTONIC ns, 0 if unset)             |
+//	|                                                                   |
+//	+-------------------------------------------------------------------+
+//	|                  payload ... (padded to 8 bytes)                  |
+//
+// The state word carries the record's own 64-bit position in its high
+// bits, so a word left over from an earlier lap can never be mistaken for
+// the current one and the data area never needs zeroing. Its low three
+// bits say what the record is (see stateClaimed and friends). The commit
+// protocol: a publisher claims space by advancing the tail pair, writes
+// the header fields and then the state word position|stateClaimed, copies
+// the payload, and publishes the record with one store of the state word
+// position|stateCommitted. A subscriber learns of a record from that word
+// alone, never from the tail.
+//
+// A wrap padding record is a single state word, position|statePadding,
+// which means "skip to the start of the buffer"; it needs 8 bytes, so it
+// fits any gap a record leaves before the end. An aborted or unblocked
+// claim becomes position|stateSkip and keeps its full header, so
+// subscribers step over it by its length.
+
+const (
+	// LayoutVersion is the version of this layout. It is stored last when
+	// a ring is created; attachers refuse any other non-zero value.
+	LayoutVersion = 1
+
+	// Magic identifies a Kaelix ring: "KXRING01" read as a little-endian
+	// uint64.
+	Magic uint64 = 0x31304e4952584b
+
+	linePair = 128 // bytes in one adjacent cache-line pair
+
+	// Header block.
+	headerOffset           = 0
+	magicOffset            = headerOffset               // uint64 Magic
+	versionOffset          = magicOffset + 8            // uint32 layout version, stored last
+	kindOffset             = versionOffset + 4          // uint32 Kind
+	policyOffset           = kindOffset + 4             // uint32 Policy
+	maxPayloadOffset       = policyOffset + 4           // uint32 max payload bytes
+	capacityOffset         = maxPayloadOffset + 4       // uint64 data bytes, power of two
+	maxPublishersOffset    = capacityOffset + 8         // uint32
+	maxSubscribersOffset   = maxPublishersOffset + 4    // uint32
+	maxGroupsOffset        = maxSubscribersOffset + 4   // uint32
+	creatorPIDOffset       = maxGroupsOffset + 4        // uint32
+	unblockTimeoutNSOffset = creatorPIDOffset + 4       // int64 ns
+	createdNSOffset        = unblockTimeoutNSOffset + 8 // int64 unix ns
+	totalBytesOffset       = createdNSOffset + 8        // uint64 bytes the ring spans
+	headerLength           = totalBytesOffset + 8
+
+	// Tail pair: written by publishers with one 16-byte CAS, so position
+	// and sequence always change together.
+	tailOffset         = headerOffset + linePair
+	tailPositionOffset = tailOffset             // uint64 next position to claim (bytes)
+	tailSequenceOffset = tailPositionOffset + 8 // uint64 next record sequence
+
+	// Doorbells: 32-bit futex words, never FUTEX_PRIVATE_FLAG.
+	dataBellOffset     = tailOffset + linePair
+	dataWaitersOffset  = dataBellOffset + 4 // uint32 subscribers asleep
+	spaceBellOffset    = dataBellOffset + linePair
+	spaceWaitersOffset = spaceBellOffset + 4 // uint32 publishers asleep
+
+	// Counters, written only on slow paths.
+	countersOffset     = spaceBellOffset + linePair
+	backPressureOffset = countersOffset         // uint64 claims refused (block or reject)
+	unblockedOffset    = backPressureOffset + 8 // uint64 dead claims turned into skips
+	waitsOffset        = unblockedOffset + 8    // uint64 futex sleeps
+	wakeupsOffset      = waitsOffset + 8        // uint64 FUTEX_WAKE calls
+	rejectedOffset     = wakeupsOffset + 8      // uint64 records refused under reject
+	lappedOffset       = rejectedOffset + 8     // uint64 times a consumer was lapped
+	reapedOffset       = lappedOffset + 8       // uint64 dead slots freed
+	countersLength     = reapedOffset + 8 - countersOffset
+
+	// Publisher, subscriber and queue-group tables follow, one linePair per
+	// slot.
+	tablesOffset = countersOffset + linePair
+	slotLength   = linePair
+
+	// Publisher slot fields (offsets within a slot).
+	pubStateOffset       = 0                        // uint32 slotFree/slotClaiming/slotActive
+	pubPIDOffset         = pubStateOffset + 4       // uint32 owner pid
+	pubStartOffset       = pubPIDOffset + 4         // uint64 owner start time (clock ticks since boot)
+	pubIntentPosOffset   = pubStartOffset + 8       // uint64 position of the claim being attempted
+	pubIntentLenOffset   = pubIntentPosOffset + 8   // uint64 bytes of that claim (padding included)
+	pubIntentSeqOffset   = pubIntentLenOffset + 8   // uint64 sequence of the claim's first record
+	pubIntentCountOffset = pubIntentSeqOffset + 8   // uint64 records in the claim (0: padding)
+	pubRecordsOffset     = pubIntentCountOffset + 8 // uint64 records committed by this slot
+
+	// Subscriber slot fields.
+	subStateOffset    = 0                     // uint32 slot state
+	subPIDOffset      = subStateOffset + 4    // uint32 owner pid
+	subStartOffset    = subPIDOffset + 4      // uint64 owner start time
+	subPositionOffset = subStartOffset + 8    // uint64 next position to read (broadcast)
+	subConsumedOffset = subPositionOffset + 8 // uint64 records delivered
+	subLostOffset     = subConsumedOffset + 8 // uint64 records lost to lapping
+	subGroupOffset    = subLostOffset + 8     // uint32 queue-group slot + 1, 0 = broadcast
+	subHoldOffset     = subGroupOffset + 8    // uint64 position a group member is reading, noHold if none
+
+	// Queue-group slot fields. The cursor pair is 16-byte aligned for CAS128.
+	groupStateOffset     = 0                        // uint32 slot state
+	groupIDOffset        = groupStateOffset + 4     // uint32 user-chosen group id
+	groupMembersOffset   = groupIDOffset + 4        // uint32 live members
+	groupCursorOffset    = groupStateOffset + 16    // uint64 next position to hand out
+	groupCursorSeqOffset = groupCursorOffset + 8    // uint64 sequence expected there
+	groupConsumedOffset  = groupCursorSeqOffset + 8 // uint64 records handed out
+	groupLostOffset      = groupConsumedOffset + 8  // uint64 records lost (lapped or member died holding)
+
+	// Record header fields (offsets from the record's start).
+	recStateOffset     = 0                      // uint64 position | state
+	recLengthOffset    = recStateOffset + 8     // uint32 payload bytes
+	recTypeOffset      = recLengthOffset + 4    // uint16 record type
+	recPublisherOffset = recTypeOffset + 2      // uint16 publisher slot index
+	recSequenceOffset  = recPublisherOffset + 2 // uint64 ring-wide sequence
+	recTimestampOffset = recSequenceOffset + 8  // int64 CLOCK_MONOTONIC ns
+	// RecordHeaderLength is the bytes of header before each payload.
+	RecordHeaderLength = recTimestampOffset + 8
+
+	// RecordAlignment is the alignment of every record's start, in bytes.
+	RecordAlignment = 8
+)
+
+// Record states, the low three bits of a record's state word.
+const (
+	stateMask      = 7
+	stateClaimed   = 1 // space owned by a publisher, not yet readable
+	stateCommitted = 2 // a readable record
+	statePadding   = 3 // wrap padding: skip to the start of the buffer
+	stateSkip      = 4 // aborted or unblocked claim: skip by its length
+)
+
+// Slot states, shared by the three tables.
+const (
+	slotFree     = 0
+	slotClaiming = 1
+	slotActive   = 2
+)
+
+const noHold = ^uint64(0)
+
+// publisherSlotOffset and its siblings return the offset of slot i.
+func (r *Ring) publisherSlotOffset(i int) uintptr {
+	return tablesOffset + uintptr(i)*slotLength
+}
+
+func (r *Ring) subscriberSlotOffset(i int) uintptr {
+	return tablesOffset + uintptr(r.maxPublishers+i)*slotLength
+}
+
+func (r *Ring) groupSlotOffset(i int) uintptr {
+	return tablesOffset + uintptr(r.maxPublishers+r.maxSubscribers+i)*slotLength
+}
+
+// dataOffsetFor is where the data area starts for the given table sizes.
+func dataOffsetFor(pubs, subs, groups int) uintptr {
+	return tablesOffset + uintptr(pubs+subs+groups)*slotLength
+}
+
+// align8 rounds n up to RecordAlignment.
+func align8(n uint64) uint64 { return (n + RecordAlignment - 1) &^ (RecordAlignment - 1) }
+
+// spanOf is the bytes a record with an n-byte payload occupies.
+func spanOf(n uint64) uint64 { return align8(RecordHeaderLength + n) }

@@ -1,0 +1,95 @@
+package ringbuf
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+	_ "unsafe" // for go:linkname
+
+	"golang.org/x/sys/unix"
+)
+
+// Process identity for slot ownership: a pid plus the process's start time
+// in clock ticks since boot (field 22 of /proc/PID/stat), so that a reused
+// pid is not mistaken for the slot's dead owner.
+
+var self struct {
+	once  sync.Once
+	pid   uint32
+	start uint64
+}
+
+func selfIdentity() (uint32, uint64) {
+	self.once.Do(func() {
+		self.pid = uint32(os.Getpid())
+		self.start, _, _ = procStart(int(self.pid))
+	})
+	return self.pid, self.start
+}
+
+// procStart returns a process's start time and whether it is running (not
+// a zombie). ok is false if the process does not exist.
+func procStart(pid int) (start uint64, running bool, ok bool) {
+	if pid <= 0 {
+		return 0, false, false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, false
+	}
+	// comm may hold spaces and parentheses: fields resume after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, false, false
+	}
+	fields := bytes.Fields(b[i+2:])
+	// fields[0] is field 3 (state); start time is field 22.
+	if len(fields) < 20 {
+		return 0, false, false
+	}
+	state := fields[0][0]
+	start, err = strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return 0, false, false
+	}
+	return start, state != 'Z' && state != 'X' && state != 'x', true
+}
+
+// alive reports whether the process identified by pid and start time is
+// still running. A zombie counts as dead: it can never write again.
+func alive(pid uint32, start uint64) bool {
+	if pid == 0 {
+		return false
+	}
+	if me, myStart := selfIdentity(); pid == me && start == myStart {
+		return true
+	}
+	s, running, ok := procStart(int(pid))
+	return ok && running && s == start
+}
+
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// MonotonicNS returns CLOCK_MONOTONIC in nanoseconds, the clock of record
+// timestamps; it is comparable across processes on one host.
+func MonotonicNS() int64 { return nanotime() }
+
+const (
+	futexWait = 0 // FUTEX_WAIT without FUTEX_PRIVATE_FLAG: the word is shared
+	futexWake = 1
+)
+
+// futexSleep waits while *addr == val, for at most d. Spurious returns are
+// fine: callers re-check their condition.
+func futexSleep(addr *uint32, val uint32, d time.Duration, ts *unix.Timespec) {
+	*ts = unix.NsecToTimespec(int64(d))
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafePointer(addr)), futexWait, uintptr(val), uintptr(unsafePointer(ts)), 0, 0)
+}
+
+// futexWakeAll wakes every waiter on addr.
+func futexWakeAll(addr *uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafePointer(addr)), futexWake, uintptr(1<<31-1), 0, 0, 0)
+}

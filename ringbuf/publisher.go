@@ -1,0 +1,395 @@
+package ringbuf
+
+// Publisher invariants (see layout.go for the record format):
+//   - Space is claimed only by advancing the tail pair (position, sequence)
+//     with CAS128; the position strictly increases, the sequence counts
+//     records. SPSC has one writer, so its CAS always succeeds.
+//   - Before each claim attempt the publisher writes its intent (position,
+//     bytes, first sequence, record count) into its own slot, so that if it
+//     dies between claim and commit another process can tell whose claim
+//     is stuck and how long it is (see unblock.go).
+//   - A claim never spans the end of the data area: a record that would
+//     cross it is preceded by a separate padding claim up to the end.
+//   - Under PolicyBlock and PolicyReject no claim ends past
+//     (slowest consumer position + capacity); the publisher caches that
+//     limit and rescans the consumer tables only when a claim would pass it.
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// PublisherOptions configures a Publisher.
+type PublisherOptions struct {
+	// Timestamps stamps each record with CLOCK_MONOTONIC ns at claim time
+	// (about 20 ns per record). Off: the timestamp field is 0.
+	Timestamps bool
+	// RecordType is the type stored in each record's header by Offer and
+	// Commit; OfferTyped overrides it per record.
+	RecordType uint16
+}
+
+// Publisher appends records to a ring. It owns one publisher slot until
+// Close. A Publisher must be used by one goroutine at a time; make one per
+// goroutine to publish concurrently into an MPMC ring.
+type Publisher struct {
+	r       *Ring
+	slot    int
+	slotOff uintptr
+	opts    PublisherOptions
+	limit   uint64 // cached: no claim may end past this position
+
+	// SPSC: the publisher is the tail's only writer and keeps it here.
+	pos, seq uint64
+
+	// outstanding TryClaim
+	claimed  bool
+	claimPos uint64
+	claimLen uint32
+
+	closed bool
+	ts     unix.Timespec
+}
+
+// NewPublisher takes a free publisher slot (or the slot of a dead
+// publisher, after resolving any claim it left uncommitted) and returns a
+// Publisher. Errors: ErrNoSlot if every slot has a live owner (for SPSC:
+// another live publisher exists).
+func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
+	pid, start := selfIdentity()
+	for i := 0; i < r.maxPublishers; i++ {
+		off := r.publisherSlotOffset(i)
+		st := r.m.u32(off + pubStateOffset)
+		s := st.Load()
+		if s == slotActive && !alive(r.m.u32(off+pubPIDOffset).Load(), r.m.u64(off+pubStartOffset).Load()) {
+			r.reapPublisher(i)
+			s = st.Load()
+		}
+		if s != slotFree || !st.CompareAndSwap(slotFree, slotClaiming) {
+			continue
+		}
+		r.m.u32(off + pubPIDOffset).Store(pid)
+		r.m.u64(off + pubStartOffset).Store(start)
+		r.m.u64(off + pubRecordsOffset).Store(0)
+		st.Store(slotActive)
+		p := &Publisher{r: r, slot: i, slotOff: off, opts: opts}
+		if r.kind == SPSC {
+			p.pos, p.seq = r.tail()
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w: all %d publisher slots are held by live processes", ErrNoSlot, r.maxPublishers)
+}
+
+// Close releases the publisher's slot. An outstanding claim is aborted.
+// Safe to call twice.
+func (p *Publisher) Close() error {
+	if p.closed {
+		return nil
+	}
+	if p.claimed {
+		_ = p.Abort()
+	}
+	p.closed = true
+	p.r.m.u32(p.slotOff + pubStateOffset).Store(slotFree)
+	return nil
+}
+
+// Ring returns the ring the publisher writes to.
+func (p *Publisher) Ring() *Ring { return p.r }
+
+// reserve claims span bytes for count records laid out contiguously and
+// returns the position of the first record and its sequence. It inserts
+// (and publishes) a padding claim first when the span would cross the end
+// of the data area.
+func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
+	r := p.r
+	for {
+		if r.kind == SPSC {
+			pos, seq = p.pos, p.seq
+		} else {
+			pos, seq = r.tail()
+		}
+		off := pos & r.mask
+		padding := off+span > r.capacity
+		need, records := span, count
+		if padding {
+			need, records = r.capacity-off, 0
+		}
+		end := pos + need
+		if r.policy != PolicyDropOldest && end > p.limit {
+			if err := p.refreshLimit(pos, end); err != nil {
+				// A stale intent must not make a dead claimant look alive.
+				r.m.setU64(p.slotOff+pubIntentLenOffset, 0)
+				return 0, 0, err
+			}
+		}
+		// Intent first: plain stores to our own slot, read by others only
+		// after this process has died.
+		r.m.setU64(p.slotOff+pubIntentPosOffset, pos)
+		r.m.setU64(p.slotOff+pubIntentLenOffset, need)
+		r.m.setU64(p.slotOff+pubIntentSeqOffset, seq)
+		r.m.setU64(p.slotOff+pubIntentCountOffset, records)
+		if !r.m.cas128At(tailOffset, pos, seq, end, seq+records) {
+			if r.kind == SPSC {
+				return 0, 0, &CorruptError{Position: pos, Field: "tail", Value: r.TailPosition(), Detail: "another process wrote the tail of a single-publisher ring"}
+			}
+			continue // another publisher claimed first
+		}
+		if r.kind == SPSC {
+			p.pos, p.seq = end, seq+records
+		}
+		if padding {
+			// store-release: subscribers skip to the start of the buffer
+			r.m.u64(r.dataOffset + uintptr(off)).Store(pos | statePadding)
+			r.notifyData()
+			continue
+		}
+		return pos, seq, nil
+	}
+}
+
+// refreshLimit rescans the consumers and reports back-pressure if a claim
+// ending at end still does not fit.
+func (p *Publisher) refreshLimit(tailPos, end uint64) error {
+	r := p.r
+	if min, ok := r.consumerMin(); ok {
+		p.limit = min + r.capacity
+	} else {
+		p.limit = tailPos + r.capacity
+	}
+	if end <= p.limit {
+		return nil
+	}
+	r.count(backPressureOffset)
+	if r.policy == PolicyReject {
+		r.count(rejectedOffset)
+		return ErrFull
+	}
+	return ErrBackPressured
+}
+
+// writeHeader fills a claimed record's header and marks it claimed.
+func (p *Publisher) writeHeader(pos, seq uint64, n uint32, typ uint16) uintptr {
+	r := p.r
+	base := r.dataOffset + uintptr(pos&r.mask)
+	r.m.setU32(base+recLengthOffset, n)
+	r.m.setU16(base+recTypeOffset, typ)
+	r.m.setU16(base+recPublisherOffset, uint16(p.slot))
+	r.m.setU64(base+recSequenceOffset, seq)
+	var ts int64
+	if p.opts.Timestamps {
+		ts = nanotime()
+	}
+	r.m.setU64(base+recTimestampOffset, uint64(ts))
+	r.m.setU64(base+recStateOffset, pos|stateClaimed)
+	return base
+}
+
+// TryClaim reserves space for an n-byte payload and returns it for the
+// caller to fill in place (zero copy). The returned slice aliases the
+// shared mapping and is valid only until Commit or Abort. Every path must
+// end in exactly one of them:
+//
+//	buf, err := pub.TryClaim(len(msg))
+//	if err != nil {
+//		return err // ErrBackPressured, ErrFull: try again later
+//	}
+//	copy(buf, msg)
+//	return pub.Commit()
+//
+// Errors: ErrBackPressured (PolicyBlock), ErrFull (PolicyReject),
+// *SizeError (n > MaxPayloadBytes), ErrClaimOutstanding, ErrClosed.
+// No allocation, no syscall.
+func (p *Publisher) TryClaim(n int) ([]byte, error) {
+	if p.claimed {
+		return nil, ErrClaimOutstanding
+	}
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if n < 0 || n > int(p.r.maxPayload) {
+		return nil, &SizeError{PayloadBytes: n, MaxPayloadBytes: int(p.r.maxPayload)}
+	}
+	pos, seq, err := p.reserve(spanOf(uint64(n)), 1)
+	if err != nil {
+		return nil, err
+	}
+	base := p.writeHeader(pos, seq, uint32(n), p.opts.RecordType)
+	p.claimed, p.claimPos, p.claimLen = true, pos, uint32(n)
+	start := base + RecordHeaderLength
+	return p.r.m.b[start : start+uintptr(n) : start+uintptr(n)], nil
+}
+
+// Commit publishes the record claimed by TryClaim: one store of its state
+// word, then, only if a subscriber is asleep, one FUTEX_WAKE.
+func (p *Publisher) Commit() error {
+	if !p.claimed {
+		return ErrNoClaim
+	}
+	p.claimed = false
+	p.commit(p.claimPos)
+	return nil
+}
+
+func (p *Publisher) commit(pos uint64) {
+	r := p.r
+	r.m.u64(r.dataOffset + uintptr(pos&r.mask)).Store(pos | stateCommitted) // store-release: publishes the record
+	r.m.u64(p.slotOff + pubRecordsOffset).Add(1)
+	r.notifyData()
+}
+
+// Abort gives up the record claimed by TryClaim: subscribers skip it. Its
+// sequence number is consumed.
+func (p *Publisher) Abort() error {
+	if !p.claimed {
+		return ErrNoClaim
+	}
+	p.claimed = false
+	r := p.r
+	base := r.dataOffset + uintptr(p.claimPos&r.mask)
+	r.m.setU16(base+recTypeOffset, 1) // a skip covers one sequence
+	r.m.u64(base).Store(p.claimPos | stateSkip)
+	r.notifyData()
+	return nil
+}
+
+// Offer copies payload into the ring as one record. Errors as TryClaim.
+func (p *Publisher) Offer(payload []byte) error {
+	return p.OfferTyped(p.opts.RecordType, payload)
+}
+
+// OfferTyped is Offer with an explicit record type.
+func (p *Publisher) OfferTyped(typ uint16, payload []byte) error {
+	if p.claimed {
+		return ErrClaimOutstanding
+	}
+	if p.closed {
+		return ErrClosed
+	}
+	n := len(payload)
+	if n > int(p.r.maxPayload) {
+		return &SizeError{PayloadBytes: n, MaxPayloadBytes: int(p.r.maxPayload)}
+	}
+	pos, seq, err := p.reserve(spanOf(uint64(n)), 1)
+	if err != nil {
+		return err
+	}
+	base := p.writeHeader(pos, seq, uint32(n), typ)
+	copy(p.r.m.b[base+RecordHeaderLength:], payload)
+	p.commit(pos)
+	return nil
+}
+
+// OfferBatch publishes as many of payloads, in order, as fit in one claim
+// (at most a quarter of the capacity, at least one record), with one tail
+// CAS for all of them. It returns how many it published; on error that is
+// 0. Errors as Offer, for the first record.
+func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
+	if p.claimed {
+		return 0, ErrClaimOutstanding
+	}
+	if p.closed {
+		return 0, ErrClosed
+	}
+	if len(payloads) == 0 {
+		return 0, nil
+	}
+	r := p.r
+	var span uint64
+	k := 0
+	for _, pl := range payloads {
+		if len(pl) > int(r.maxPayload) {
+			if k == 0 {
+				return 0, &SizeError{PayloadBytes: len(pl), MaxPayloadBytes: int(r.maxPayload)}
+			}
+			break
+		}
+		s := spanOf(uint64(len(pl)))
+		if k > 0 && span+s > r.capacity/4 {
+			break
+		}
+		span += s
+		k++
+	}
+	pos, seq, err := p.reserve(span, uint64(k))
+	if err != nil {
+		return 0, err
+	}
+	at := pos
+	for i := 0; i < k; i++ {
+		base := p.writeHeader(at, seq+uint64(i), uint32(len(payloads[i])), p.opts.RecordType)
+		copy(r.m.b[base+RecordHeaderLength:], payloads[i])
+		at += spanOf(uint64(len(payloads[i])))
+	}
+	at = pos
+	for i := 0; i < k; i++ {
+		r.m.u64(r.dataOffset + uintptr(at&r.mask)).Store(at | stateCommitted) // store-release
+		at += spanOf(uint64(len(payloads[i])))
+	}
+	r.m.u64(p.slotOff + pubRecordsOffset).Add(uint64(k))
+	r.notifyData()
+	return k, nil
+}
+
+// OfferTimeout is Offer that waits on the space doorbell while the ring is
+// back-pressured, for at most timeout. While it waits longer than the
+// ring's unblock timeout it frees the slots of dead consumers (ReapDead),
+// so a dead subscriber never holds it back for good. Under PolicyReject it
+// does not wait. Errors: ErrTimeout, and those of Offer.
+func (p *Publisher) OfferTimeout(payload []byte, timeout time.Duration) error {
+	err := p.Offer(payload)
+	if err != ErrBackPressured {
+		return err
+	}
+	r := p.r
+	deadline := nanotime() + int64(timeout)
+	lastReap := nanotime()
+	waiters := r.m.u32(spaceWaitersOffset)
+	bell := r.m.u32(spaceBellOffset)
+	for {
+		now := nanotime()
+		if now >= deadline {
+			return ErrTimeout
+		}
+		if now-lastReap >= int64(r.unblockTimeout) {
+			r.ReapDead()
+			lastReap = now
+		}
+		waiters.Add(1)
+		v := bell.Load()
+		err = p.Offer(payload)
+		if err != ErrBackPressured {
+			waiters.Add(^uint32(0))
+			return err
+		}
+		sleep := time.Duration(deadline - now)
+		if sleep > r.unblockTimeout/2 {
+			sleep = r.unblockTimeout / 2
+		}
+		r.count(waitsOffset)
+		futexSleep(r.m.futexAddr(spaceBellOffset), v, sleep, &p.ts)
+		waiters.Add(^uint32(0))
+	}
+}
+
+// notifyData wakes sleeping subscribers. When nobody sleeps it costs one
+// load of a read-mostly line and makes no syscall.
+func (r *Ring) notifyData() {
+	if r.m.u32(dataWaitersOffset).Load() != 0 {
+		r.m.u32(dataBellOffset).Add(1)
+		r.count(wakeupsOffset)
+		futexWakeAll(r.m.futexAddr(dataBellOffset))
+	}
+}
+
+// notifySpace wakes publishers sleeping for space.
+func (r *Ring) notifySpace() {
+	if r.m.u32(spaceWaitersOffset).Load() != 0 {
+		r.m.u32(spaceBellOffset).Add(1)
+		r.count(wakeupsOffset)
+		futexWakeAll(r.m.futexAddr(spaceBellOffset))
+	}
+}

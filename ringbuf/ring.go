@@ -1,0 +1,405 @@
+package ringbuf
+
+import (
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+)
+
+// Kind is the concurrency shape of a ring, fixed at creation.
+type Kind uint32
+
+const (
+	// SPSC has one publisher and one subscriber. The publisher is the only
+	// writer of the tail; no compare-and-swap loops on the hot path.
+	SPSC Kind = 1
+	// MPMC lets many publishers append concurrently (each claim is one
+	// 16-byte CAS of the tail pair); every broadcast subscriber sees every
+	// record in the same order, and queue groups share records among their
+	// members.
+	MPMC Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case SPSC:
+		return "spsc"
+	case MPMC:
+		return "mpmc"
+	}
+	return fmt.Sprintf("kind(%d)", uint32(k))
+}
+
+// Policy is what a publisher does when the ring is full, fixed at creation.
+type Policy uint32
+
+const (
+	// PolicyBlock: a publisher never overruns the slowest live consumer.
+	// TryClaim returns ErrBackPressured; timed publishes wait on the space
+	// doorbell. With no consumer attached at all, publishers write freely
+	// and the ring keeps only the newest CapacityBytes of records; a
+	// subscriber that joins later starts at the tail (FromLatest), or at
+	// the oldest record still held for another consumer (FromOldest).
+	PolicyBlock Policy = 1
+	// PolicyDropOldest: a publisher never waits; it overwrites the oldest
+	// records. A lapped consumer is told how many records it lost and
+	// resumes at the oldest intact record; it never returns a torn one.
+	PolicyDropOldest Policy = 2
+	// PolicyReject: like PolicyBlock, but a record that does not fit is
+	// refused at once with ErrFull and counted; nothing ever waits.
+	PolicyReject Policy = 3
+)
+
+func (p Policy) String() string {
+	switch p {
+	case PolicyBlock:
+		return "block"
+	case PolicyDropOldest:
+		return "drop-oldest"
+	case PolicyReject:
+		return "reject"
+	}
+	return fmt.Sprintf("policy(%d)", uint32(p))
+}
+
+// Config describes a ring to create. The zero value is not valid; start
+// from DefaultConfig.
+type Config struct {
+	Kind            Kind
+	Policy          Policy
+	CapacityBytes   uint64        // data area, a power of two >= 4096
+	MaxPayloadBytes uint32        // largest payload; a record must fit in half the capacity
+	MaxPublishers   int           // publisher slots (SPSC: 1)
+	MaxSubscribers  int           // subscriber slots, broadcast and group members alike (SPSC: 1)
+	MaxGroups       int           // queue-group slots (SPSC: 0)
+	UnblockTimeout  time.Duration // how long a claim may stay uncommitted before a dead publisher's claim is skipped
+}
+
+// DefaultConfig returns a 1 MiB ring of the given kind with 4 KiB max
+// payload, PolicyBlock and a 100 ms unblock timeout.
+func DefaultConfig(kind Kind) Config {
+	c := Config{
+		Kind:            kind,
+		Policy:          PolicyBlock,
+		CapacityBytes:   1 << 20,
+		MaxPayloadBytes: 4096,
+		MaxPublishers:   16,
+		MaxSubscribers:  16,
+		MaxGroups:       4,
+		UnblockTimeout:  100 * time.Millisecond,
+	}
+	if kind == SPSC {
+		c.MaxPublishers, c.MaxSubscribers, c.MaxGroups = 1, 1, 0
+	}
+	return c
+}
+
+// Validate reports the first problem with c, wrapped in ErrConfig.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch c.Kind {
+	case SPSC:
+		if c.MaxPublishers != 1 || c.MaxSubscribers != 1 || c.MaxGroups != 0 {
+			return bad("spsc ring needs MaxPublishers=1, MaxSubscribers=1, MaxGroups=0 (got %d, %d, %d)", c.MaxPublishers, c.MaxSubscribers, c.MaxGroups)
+		}
+	case MPMC:
+	default:
+		return bad("unknown kind %d", c.Kind)
+	}
+	switch c.Policy {
+	case PolicyBlock, PolicyDropOldest, PolicyReject:
+	default:
+		return bad("unknown overflow policy %d", c.Policy)
+	}
+	if c.CapacityBytes < 4096 || bits.OnesCount64(c.CapacityBytes) != 1 || c.CapacityBytes > 1<<40 {
+		return bad("capacity %d bytes is not a power of two between 4096 and 2^40", c.CapacityBytes)
+	}
+	if c.MaxPayloadBytes == 0 || spanOf(uint64(c.MaxPayloadBytes)) > c.CapacityBytes/2 {
+		return bad("max payload %d bytes must be > 0 and its record (%d bytes with header) at most half the capacity (%d bytes)", c.MaxPayloadBytes, spanOf(uint64(c.MaxPayloadBytes)), c.CapacityBytes)
+	}
+	if c.MaxPublishers < 1 || c.MaxPublishers > 1<<15 || c.MaxSubscribers < 1 || c.MaxSubscribers > 1<<15 || c.MaxGroups < 0 || c.MaxGroups > 1<<15 {
+		return bad("slot counts out of range: publishers %d, subscribers %d, groups %d", c.MaxPublishers, c.MaxSubscribers, c.MaxGroups)
+	}
+	if c.UnblockTimeout <= 0 {
+		return bad("unblock timeout %v must be positive", c.UnblockTimeout)
+	}
+	return nil
+}
+
+// SizeFor returns the bytes a ring with config c spans in its mapping.
+func SizeFor(c Config) (int, error) {
+	if err := c.Validate(); err != nil {
+		return 0, err
+	}
+	return int(dataOffsetFor(c.MaxPublishers, c.MaxSubscribers, c.MaxGroups)) + int(c.CapacityBytes), nil
+}
+
+// Ring is one ring buffer inside a shared mapping. A *Ring holds no state
+// that another process needs: everything shared lives in the mapping. A
+// Ring may be used from any number of goroutines; the Publisher and
+// Subscriber handles made from it may not (one goroutine each).
+//
+// The mapping must stay mapped for as long as the Ring or any handle made
+// from it is in use.
+type Ring struct {
+	m              mem
+	kind           Kind
+	policy         Policy
+	capacity       uint64
+	mask           uint64
+	maxPayload     uint32
+	maxPublishers  int
+	maxSubscribers int
+	maxGroups      int
+	dataOffset     uintptr
+	unblockTimeout time.Duration
+}
+
+// Create initializes a new ring at the start of b, which must be a
+// 128-byte aligned shared mapping of at least SizeFor(c) bytes, and
+// returns it. Create writes the layout version last: attachers in other
+// processes see ErrNotReady until then. Only one process may create a ring
+// in a given span; creating over a live ring destroys it.
+func Create(b []byte, c Config) (*Ring, error) {
+	size, err := SizeFor(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < size {
+		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the %d bytes the ring needs", ErrConfig, len(b), size)
+	}
+	m := newMem(b[:size])
+	if !m.aligned() {
+		return nil, fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
+	}
+	m.u32(versionOffset).Store(0)
+	clear(b[:dataOffsetFor(c.MaxPublishers, c.MaxSubscribers, c.MaxGroups)])
+	m.setU64(magicOffset, Magic)
+	m.setU32(kindOffset, uint32(c.Kind))
+	m.setU32(policyOffset, uint32(c.Policy))
+	m.setU32(maxPayloadOffset, c.MaxPayloadBytes)
+	m.setU64(capacityOffset, c.CapacityBytes)
+	m.setU32(maxPublishersOffset, uint32(c.MaxPublishers))
+	m.setU32(maxSubscribersOffset, uint32(c.MaxSubscribers))
+	m.setU32(maxGroupsOffset, uint32(c.MaxGroups))
+	m.setU32(creatorPIDOffset, uint32(os.Getpid()))
+	m.setU64(unblockTimeoutNSOffset, uint64(c.UnblockTimeout.Nanoseconds()))
+	m.setU64(createdNSOffset, uint64(time.Now().UnixNano()))
+	m.setU64(totalBytesOffset, uint64(size))
+	r := newRing(m, c)
+	// The first claim lands at position 0, whose state word must not look
+	// like a record at position 0: make every state word of the data area
+	// name a position in the lap before.
+	for off := uint64(0); off < c.CapacityBytes; off += RecordAlignment {
+		m.setU64(r.dataOffset+uintptr(off), (off-c.CapacityBytes)&^stateMask)
+	}
+	m.u32(versionOffset).Store(LayoutVersion) // store-release: the ring is ready
+	return r, nil
+}
+
+func newRing(m mem, c Config) *Ring {
+	return &Ring{
+		m:              m,
+		kind:           c.Kind,
+		policy:         c.Policy,
+		capacity:       c.CapacityBytes,
+		mask:           c.CapacityBytes - 1,
+		maxPayload:     c.MaxPayloadBytes,
+		maxPublishers:  c.MaxPublishers,
+		maxSubscribers: c.MaxSubscribers,
+		maxGroups:      c.MaxGroups,
+		dataOffset:     dataOffsetFor(c.MaxPublishers, c.MaxSubscribers, c.MaxGroups),
+		unblockTimeout: c.UnblockTimeout,
+	}
+}
+
+// Attach validates the ring header at the start of b and returns the ring.
+// Errors: ErrNotReady (retry: the creator is still initializing),
+// ErrIncompatible (another layout version or not a ring; both versions in
+// the message), ErrCorrupt (header fields inconsistent with each other or
+// with len(b)). Attach never reads outside b.
+func Attach(b []byte) (*Ring, error) {
+	if len(b) < int(tablesOffset) {
+		return nil, fmt.Errorf("%w: mapping of %d bytes is too small for a ring header (%d bytes)", ErrCorrupt, len(b), tablesOffset)
+	}
+	m := newMem(b)
+	if !m.aligned() {
+		return nil, fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
+	}
+	v := m.u32(versionOffset).Load() // load-acquire: pairs with Create's store
+	magic := m.plainU64(magicOffset)
+	if v == 0 {
+		return nil, ErrNotReady
+	}
+	if magic != Magic {
+		return nil, fmt.Errorf("%w: magic %#x, want %#x (not a Kaelix ring)", ErrIncompatible, magic, Magic)
+	}
+	if v != LayoutVersion {
+		return nil, fmt.Errorf("%w: ring layout version %d, this build reads version %d", ErrIncompatible, v, LayoutVersion)
+	}
+	c := Config{
+		Kind:            Kind(m.plainU32(kindOffset)),
+		Policy:          Policy(m.plainU32(policyOffset)),
+		CapacityBytes:   m.plainU64(capacityOffset),
+		MaxPayloadBytes: m.plainU32(maxPayloadOffset),
+		MaxPublishers:   int(m.plainU32(maxPublishersOffset)),
+		MaxSubscribers:  int(m.plainU32(maxSubscribersOffset)),
+		MaxGroups:       int(m.plainU32(maxGroupsOffset)),
+		UnblockTimeout:  time.Duration(m.plainU64(unblockTimeoutNSOffset)),
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: header describes an invalid ring: %v", ErrCorrupt, err)
+	}
+	size, _ := SizeFor(c)
+	if total := m.plainU64(totalBytesOffset); total != uint64(size) || len(b) < size {
+		return nil, fmt.Errorf("%w: header says %d bytes, its fields need %d, mapping has %d", ErrCorrupt, total, size, len(b))
+	}
+	return newRing(newMem(b[:size]), c), nil
+}
+
+// Kind returns the ring's kind.
+func (r *Ring) Kind() Kind { return r.kind }
+
+// Policy returns the ring's overflow policy.
+func (r *Ring) Policy() Policy { return r.policy }
+
+// CapacityBytes returns the size of the data area in bytes.
+func (r *Ring) CapacityBytes() uint64 { return r.capacity }
+
+// MaxPayloadBytes returns the largest payload a record may carry.
+func (r *Ring) MaxPayloadBytes() int { return int(r.maxPayload) }
+
+// TailPosition returns the position (bytes since creation) up to which
+// publishers have claimed space.
+func (r *Ring) TailPosition() uint64 { return r.m.u64(tailPositionOffset).Load() }
+
+// tail returns a consistent (position, sequence) pair of the tail. The
+// pair only ever changes by CAS128 and the position strictly increases,
+// so two equal position loads around the sequence load prove the
+// sequence belongs to that position.
+func (r *Ring) tail() (pos, seq uint64) {
+	p := r.m.u64(tailPositionOffset)
+	s := r.m.u64(tailSequenceOffset)
+	for {
+		pos = p.Load()
+		seq = s.Load()
+		if p.Load() == pos {
+			return pos, seq
+		}
+	}
+}
+
+// groupCursor is tail for a queue group's cursor pair.
+func (r *Ring) groupCursor(off uintptr) (pos, seq uint64) {
+	p := r.m.u64(off + groupCursorOffset)
+	s := r.m.u64(off + groupCursorSeqOffset)
+	for {
+		pos = p.Load()
+		seq = s.Load()
+		if p.Load() == pos {
+			return pos, seq
+		}
+	}
+}
+
+// consumerMin returns the lowest position any live consumer still needs
+// (broadcast subscriber positions, queue-group cursors, and records group
+// members are reading), and whether there is any consumer at all. Slots
+// being claimed count with whatever position they hold, which is never
+// later than the position their owner will settle on.
+func (r *Ring) consumerMin() (uint64, bool) { return r.consumerMinExcept(-1) }
+
+// consumerMinExcept is consumerMin ignoring subscriber slot except.
+func (r *Ring) consumerMinExcept(except int) (uint64, bool) {
+	min, any := ^uint64(0), false
+	for i := 0; i < r.maxSubscribers; i++ {
+		off := r.subscriberSlotOffset(i)
+		if i == except || r.m.u32(off+subStateOffset).Load() == slotFree {
+			continue
+		}
+		if r.m.u32(off+subGroupOffset).Load() == 0 {
+			any = true
+			if p := r.m.u64(off + subPositionOffset).Load(); p < min {
+				min = p
+			}
+		} else if h := r.m.u64(off + subHoldOffset).Load(); h != noHold {
+			any = true
+			if h < min {
+				min = h
+			}
+		}
+	}
+	for i := 0; i < r.maxGroups; i++ {
+		off := r.groupSlotOffset(i)
+		if r.m.u32(off+groupStateOffset).Load() == slotFree {
+			continue
+		}
+		any = true
+		if p := r.m.u64(off + groupCursorOffset).Load(); p < min {
+			min = p
+		}
+	}
+	return min, any
+}
+
+// Counters is a snapshot of a ring's shared counters. Each field is read
+// with its own atomic load; the set is not one consistent instant.
+type Counters struct {
+	Published    uint64 // records claimed so far (the tail sequence)
+	TailPosition uint64 // bytes claimed so far
+	Consumed     uint64 // records delivered, summed over subscriber slots and groups
+	Lost         uint64 // records lost to lapping or dead group members, summed
+	BackPressure uint64 // claims refused for lack of space (block or reject)
+	Rejected     uint64 // records refused under PolicyReject
+	Unblocked    uint64 // dead publishers' claims turned into skips
+	Waits        uint64 // futex sleeps by subscribers and publishers
+	Wakeups      uint64 // FUTEX_WAKE calls made by publishers and subscribers
+	Lapped       uint64 // times a consumer was lapped
+	Reaped       uint64 // slots of dead processes freed
+	Publishers   int    // live publisher slots
+	Subscribers  int    // live subscriber slots
+	SlowestLag   uint64 // bytes between the tail and the slowest consumer
+}
+
+// Counters reads the ring's counters straight from shared memory, without
+// talking to any publisher or subscriber. Safe from any process.
+func (r *Ring) Counters() Counters {
+	pos, seq := r.tail()
+	c := Counters{
+		Published:    seq,
+		TailPosition: pos,
+		BackPressure: r.m.u64(backPressureOffset).Load(),
+		Rejected:     r.m.u64(rejectedOffset).Load(),
+		Unblocked:    r.m.u64(unblockedOffset).Load(),
+		Waits:        r.m.u64(waitsOffset).Load(),
+		Wakeups:      r.m.u64(wakeupsOffset).Load(),
+		Lapped:       r.m.u64(lappedOffset).Load(),
+		Reaped:       r.m.u64(reapedOffset).Load(),
+	}
+	for i := 0; i < r.maxPublishers; i++ {
+		if r.m.u32(r.publisherSlotOffset(i)+pubStateOffset).Load() == slotActive {
+			c.Publishers++
+		}
+	}
+	for i := 0; i < r.maxSubscribers; i++ {
+		off := r.subscriberSlotOffset(i)
+		if r.m.u32(off+subStateOffset).Load() != slotFree {
+			c.Subscribers++
+		}
+		c.Consumed += r.m.u64(off + subConsumedOffset).Load()
+		c.Lost += r.m.u64(off + subLostOffset).Load()
+	}
+	for i := 0; i < r.maxGroups; i++ {
+		off := r.groupSlotOffset(i)
+		c.Lost += r.m.u64(off + groupLostOffset).Load()
+	}
+	if min, ok := r.consumerMin(); ok && min <= pos {
+		c.SlowestLag = pos - min
+	}
+	return c
+}
+
+func (r *Ring) count(off uintptr) { r.m.u64(off).Add(1) }

@@ -1,0 +1,521 @@
+package ringbuf
+
+// Subscriber invariants:
+//   - A broadcast subscriber owns its slot's position word: it is the next
+//     position it will read, published (store-release) after each Poll.
+//     Under PolicyBlock/PolicyReject no publisher claims past
+//     position + capacity, so [position, tail) is stable while it reads.
+//   - A queue-group member takes a record by CAS128 of its group's cursor
+//     pair (position, sequence) from the record to the one after it. Under
+//     PolicyBlock it first publishes the record's position in its slot's
+//     hold word, which publishers count as a consumer position, so the
+//     record cannot be overwritten while the member reads it.
+//   - Under PolicyDropOldest nothing holds publishers back. A consumer
+//     copies each record out, then re-reads the tail: the record is intact
+//     iff tail <= record position + capacity. A torn copy is discarded and
+//     the consumer resyncs at the oldest intact record, counting the
+//     records it lost by sequence number.
+//   - Every length, state and position read from the ring is checked before
+//     it is used; a bad one gives a *CorruptError, never an out-of-bounds
+//     access or an endless loop.
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// From says where a new subscriber starts.
+type From int
+
+const (
+	// FromLatest starts at the tail: only records claimed after joining.
+	FromLatest From = iota
+	// FromOldest starts at the oldest record still available: under
+	// PolicyDropOldest the oldest intact record in the ring; under
+	// PolicyBlock/PolicyReject the position of the slowest other consumer
+	// (the tail if there is none, as nothing is retained for absent
+	// subscribers).
+	FromOldest
+)
+
+// SubscriberOptions configures a Subscriber.
+type SubscriberOptions struct {
+	From From
+	// Group, if non-zero, joins the queue group with this id (MPMC only):
+	// members share the group's records, each record going to exactly one
+	// member. A group is created by its first member and freed when its
+	// last member leaves; a new group starts at the tail.
+	Group uint32
+	// Wait is the wait strategy used by PollWait.
+	Wait WaitStrategy
+	// SpinBudget and YieldBudget bound the Backoff strategy's busy-spin
+	// and yield phases before it parks (defaults 10000 and 100).
+	SpinBudget, YieldBudget int
+}
+
+// Record is a record as delivered to a Handler. Payload aliases the shared
+// mapping (or, under PolicyDropOldest, the subscriber's scratch buffer) and
+// is valid only until the Handler returns; copy what you keep.
+type Record struct {
+	Position    uint64 // ring position of the record's header (bytes)
+	Sequence    uint64 // ring-wide sequence number
+	TimestampNS int64  // CLOCK_MONOTONIC ns at claim, 0 if the publisher did not stamp
+	Type        uint16 // record type set by the publisher
+	Publisher   uint16 // publisher slot index
+	Payload     []byte
+}
+
+// Handler receives records from Poll, on the polling goroutine.
+type Handler func(Record)
+
+// Subscriber reads records from a ring. It owns one subscriber slot until
+// Close. A Subscriber must be used by one goroutine at a time.
+type Subscriber struct {
+	r       *Ring
+	slot    int
+	off     uintptr
+	goff    uintptr // queue-group slot offset, if group
+	group   bool
+	opts    SubscriberOptions
+	pos     uint64 // broadcast: next position to read
+	expect  uint64 // broadcast: sequence expected next
+	lost    uint64
+	lapped  bool
+	scratch []byte
+	holding bool
+
+	consumed   uint64
+	emptyPolls uint32
+	stuckPos   uint64
+	stuckSince int64
+	closed     bool
+	ts         unix.Timespec
+}
+
+// NewSubscriber takes a subscriber slot and joins the ring. Errors:
+// ErrNoSlot (all slots live, or for a new queue group all group slots
+// live), ErrUnsupported (a queue group on an SPSC ring).
+func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
+	if opts.Group != 0 && r.kind != MPMC {
+		return nil, fmt.Errorf("%w: queue groups need an MPMC ring", ErrUnsupported)
+	}
+	if opts.SpinBudget <= 0 {
+		opts.SpinBudget = 10000
+	}
+	if opts.YieldBudget <= 0 {
+		opts.YieldBudget = 100
+	}
+	pid, start := selfIdentity()
+	slot := -1
+	for pass := 0; pass < 2 && slot < 0; pass++ {
+		for i := 0; i < r.maxSubscribers; i++ {
+			st := r.m.u32(r.subscriberSlotOffset(i) + subStateOffset)
+			if st.Load() == slotFree && st.CompareAndSwap(slotFree, slotClaiming) {
+				slot = i
+				break
+			}
+		}
+		if slot < 0 && pass == 0 {
+			r.ReapDead()
+		}
+	}
+	if slot < 0 {
+		return nil, fmt.Errorf("%w: all %d subscriber slots are held by live processes", ErrNoSlot, r.maxSubscribers)
+	}
+	off := r.subscriberSlotOffset(slot)
+	// While claiming, the slot counts as a consumer at position 0, which
+	// holds back every publisher that rescans until we settle below.
+	r.m.u64(off + subHoldOffset).Store(noHold)
+	r.m.u32(off + subGroupOffset).Store(0)
+	r.m.u64(off + subPositionOffset).Store(0)
+	r.m.u32(off + subPIDOffset).Store(pid)
+	r.m.u64(off + subStartOffset).Store(start)
+	r.m.u64(off + subConsumedOffset).Store(0)
+	r.m.u64(off + subLostOffset).Store(0)
+	s := &Subscriber{r: r, slot: slot, off: off, opts: opts}
+	if r.policy == PolicyDropOldest {
+		s.scratch = make([]byte, r.maxPayload)
+	}
+	if opts.Group != 0 {
+		g, err := r.joinGroup(opts.Group)
+		if err != nil {
+			r.m.u32(off + subStateOffset).Store(slotFree)
+			return nil, err
+		}
+		s.group, s.goff = true, r.groupSlotOffset(g)
+		r.m.u32(off + subGroupOffset).Store(uint32(g + 1))
+	} else {
+		s.pos, s.expect = s.startPosition(opts.From)
+		r.m.u64(off + subPositionOffset).Store(s.pos)
+	}
+	r.m.u32(off + subStateOffset).Store(slotActive)
+	return s, nil
+}
+
+// startPosition picks a new broadcast subscriber's first position and the
+// sequence expected there. Called after the slot holds position 0.
+func (s *Subscriber) startPosition(from From) (uint64, uint64) {
+	r := s.r
+	pos, seq := r.tail()
+	if from != FromOldest {
+		return pos, seq
+	}
+	if r.policy == PolicyDropOldest {
+		if q, qseq, ok := r.oldestIntact(pos); ok {
+			return q, qseq
+		}
+		return pos, seq
+	}
+	// The slowest other consumer's position is protected from publishers.
+	min, any := r.consumerMinExcept(s.slot)
+	if !any || min >= pos {
+		return pos, seq
+	}
+	// The sequence there is learned from the first record read.
+	return min, ^uint64(0)
+}
+
+// Close leaves the ring and frees the slot. Safe to call twice.
+func (s *Subscriber) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.r.releaseSubscriber(s.slot, false)
+	s.r.notifySpace()
+	return nil
+}
+
+// Ring returns the ring the subscriber reads.
+func (s *Subscriber) Ring() *Ring { return s.r }
+
+// Position returns the next position (bytes) this subscriber will read;
+// for a queue-group member, the group's cursor.
+func (s *Subscriber) Position() uint64 {
+	if s.group {
+		p, _ := s.r.groupCursor(s.goff)
+		return p
+	}
+	return s.pos
+}
+
+// Lag returns how many bytes of claimed records this subscriber (or its
+// queue group) has not read yet.
+func (s *Subscriber) Lag() uint64 {
+	t, p := s.r.TailPosition(), s.Position()
+	if t < p {
+		return 0
+	}
+	return t - p
+}
+
+// Lost returns how many records this subscriber has lost to lapping (and,
+// for a group member, that its group lost), in total.
+func (s *Subscriber) Lost() uint64 { return s.lost }
+
+// Consumed returns how many records this subscriber has delivered.
+func (s *Subscriber) Consumed() uint64 { return s.consumed }
+
+// Poll delivers up to limit records to h, in ring order, and returns how
+// many it delivered. Zero records and a nil error means nothing to read.
+// Expected outcomes: ErrLapped (PolicyDropOldest; the subscriber has
+// already resumed at the oldest intact record, Lost tells the total);
+// ErrStalled (the record at the subscriber's position has stayed claimed
+// past the unblock timeout and its publisher is alive or unknown). Ring
+// memory that no correct publisher writes gives a *CorruptError
+// (errors.Is ErrCorrupt) and leaves the position on the bad record.
+// No allocation and no syscall, except a FUTEX_WAKE when a publisher
+// sleeps for space.
+func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
+	if s.closed {
+		return 0, ErrClosed
+	}
+	n := 0
+	var err error
+	for n < limit {
+		var rec Record
+		var ok bool
+		rec, ok, err = s.next()
+		if err != nil || !ok {
+			break
+		}
+		h(rec)
+		s.done(rec)
+		n++
+	}
+	s.publish(n)
+	if err != nil {
+		return n, err
+	}
+	if s.lapped {
+		s.lapped = false
+		return n, ErrLapped
+	}
+	if n == 0 {
+		return 0, s.checkStuck(false)
+	}
+	return n, nil
+}
+
+// Read copies the next record's payload into dst and returns its length
+// and header. Zero and a nil error: nothing to read. Errors as Poll, plus
+// ErrShortBuffer (the record stays unread).
+func (s *Subscriber) Read(dst []byte) (int, Record, error) {
+	if s.closed {
+		return 0, Record{}, ErrClosed
+	}
+	rec, ok, err := s.next()
+	if err == nil && ok && len(rec.Payload) > len(dst) {
+		s.undo()
+		err = ErrShortBuffer
+	}
+	if err != nil || !ok {
+		s.publish(0)
+		if err == nil && s.lapped {
+			s.lapped = false
+			err = ErrLapped
+		}
+		if err == nil {
+			err = s.checkStuck(false)
+		}
+		return 0, Record{}, err
+	}
+	n := copy(dst, rec.Payload)
+	rec.Payload = dst[:n]
+	s.done(rec)
+	s.publish(1)
+	return n, rec, nil
+}
+
+// done finishes a delivered record.
+func (s *Subscriber) done(rec Record) {
+	s.consumed++
+	if s.group {
+		if s.holding {
+			s.r.m.u64(s.off + subHoldOffset).Store(noHold)
+			s.holding = false
+		}
+		return
+	}
+	s.pos = rec.Position + spanOf(uint64(len(rec.Payload)))
+	s.expect = rec.Sequence + 1
+}
+
+// undo gives back a record next returned but that was not delivered.
+// Broadcast: nothing moved yet. Group: the record was taken; it cannot be
+// given back, so it is only undone before the CAS (see nextGroup).
+func (s *Subscriber) undo() {}
+
+// publish stores progress in the slot for publishers and observers.
+func (s *Subscriber) publish(n int) {
+	r := s.r
+	if !s.group {
+		if r.m.u64(s.off+subPositionOffset).Load() != s.pos {
+			r.m.u64(s.off + subPositionOffset).Store(s.pos) // store-release: frees space
+		} else if n == 0 {
+			return
+		}
+	}
+	if n > 0 {
+		r.m.u64(s.off + subConsumedOffset).Store(s.consumed)
+	}
+	r.notifySpace()
+}
+
+// corrupt builds the error for a bad field at pos.
+func corrupt(pos uint64, field string, v uint64, detail string) error {
+	return &CorruptError{Position: pos, Field: field, Value: v, Detail: detail}
+}
+
+// next finds the next record for this subscriber. For a broadcast
+// subscriber it does not move s.pos past the record (done does), but it
+// does step over padding and skips.
+func (s *Subscriber) next() (Record, bool, error) {
+	if s.group {
+		return s.nextGroup()
+	}
+	r := s.r
+	for steps := 0; ; steps++ {
+		if steps > 1<<16 {
+			return Record{}, false, nil // bounded work per call
+		}
+		pos := s.pos
+		off := pos & r.mask
+		base := r.dataOffset + uintptr(off)
+		st := r.m.u64(base).Load() // load-acquire: pairs with the commit store
+		if st&^stateMask != pos {
+			if r.policy == PolicyDropOldest && r.TailPosition() > pos+r.capacity {
+				if s.resync() {
+					continue
+				}
+			}
+			return Record{}, false, nil
+		}
+		switch st & stateMask {
+		case stateClaimed:
+			return Record{}, false, nil
+		case statePadding:
+			s.pos += r.capacity - off
+			continue
+		case stateCommitted, stateSkip:
+		default:
+			return Record{}, false, corrupt(pos, "state", st&stateMask, "unknown record state")
+		}
+		n := uint64(r.m.plainU32(base + recLengthOffset))
+		if n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
+			if r.policy == PolicyDropOldest && !r.intact(pos) {
+				if s.resync() {
+					continue
+				}
+				return Record{}, false, nil
+			}
+			return Record{}, false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))
+		}
+		rec := Record{
+			Position:    pos,
+			Sequence:    r.m.plainU64(base + recSequenceOffset),
+			TimestampNS: int64(r.m.plainU64(base + recTimestampOffset)),
+			Type:        r.m.plainU16(base + recTypeOffset),
+			Publisher:   r.m.plainU16(base + recPublisherOffset),
+		}
+		if s.expect == ^uint64(0) {
+			s.expect = rec.Sequence
+		}
+		start := base + RecordHeaderLength
+		if st&stateMask == stateSkip {
+			if r.policy == PolicyDropOldest && !r.intact(pos) {
+				if s.resync() {
+					continue
+				}
+				return Record{}, false, nil
+			}
+			s.pos += spanOf(n)
+			s.expect = rec.Sequence + max(uint64(rec.Type), 1)
+			continue
+		}
+		if r.policy != PolicyDropOldest {
+			rec.Payload = r.m.b[start : start+uintptr(n) : start+uintptr(n)]
+			return rec, true, nil
+		}
+		copy(s.scratch[:n], r.m.b[start:start+uintptr(n)])
+		if !r.intact(pos) {
+			if s.resync() {
+				continue
+			}
+			return Record{}, false, nil
+		}
+		rec.Payload = s.scratch[:n:n]
+		return rec, true, nil
+	}
+}
+
+// intact reports whether the record at pos cannot have been touched by a
+// claim yet (PolicyDropOldest): no claim has ended past pos + capacity.
+func (r *Ring) intact(pos uint64) bool {
+	return r.TailPosition() <= pos+r.capacity
+}
+
+// resync moves a lapped broadcast subscriber to the oldest intact record
+// and counts what it lost. It reports false if no intact record could be
+// found right now (the caller reports nothing to read and retries later).
+func (s *Subscriber) resync() bool {
+	r := s.r
+	q, seq, ok := r.oldestIntact(r.TailPosition())
+	if !ok {
+		return false
+	}
+	if s.expect != ^uint64(0) && seq > s.expect {
+		lost := seq - s.expect
+		s.lost += lost
+		r.m.u64(s.off + subLostOffset).Add(lost)
+	}
+	r.count(lappedOffset)
+	s.pos, s.expect, s.lapped = q, seq, true
+	return true
+}
+
+// oldestIntact finds the first record boundary at or after tail -
+// capacity whose header is intact, and its sequence. A record boundary is
+// recognised by a state word that names its own position; the header is
+// then re-validated against the tail.
+func (r *Ring) oldestIntact(tail uint64) (uint64, uint64, bool) {
+	lo := uint64(0)
+	if tail > r.capacity {
+		lo = tail - r.capacity
+	}
+	limit := lo + spanOf(uint64(r.maxPayload)) + RecordAlignment
+	for q := lo; q < tail && q <= limit; q += RecordAlignment {
+		base := r.dataOffset + uintptr(q&r.mask)
+		st := r.m.u64(base).Load()
+		if st&^stateMask != q {
+			continue
+		}
+		switch st & stateMask {
+		case stateCommitted, stateSkip:
+			seq := r.m.plainU64(base + recSequenceOffset)
+			if !r.intact(q) {
+				return 0, 0, false
+			}
+			return q, seq, true
+		case statePadding:
+			// The next record starts the next lap.
+			q += r.capacity - q&r.mask - RecordAlignment
+			limit = q + RecordAlignment + spanOf(uint64(r.maxPayload)) + RecordAlignment
+		default:
+			return 0, 0, false // a claim in progress: try again later
+		}
+	}
+	return 0, 0, false
+}
+
+// checkStuck looks, every 256 empty polls (or when forced), for a claim
+// that has stayed uncommitted past the unblock timeout, and tries to
+// unblock it. ErrStalled if its owner is alive or unknown.
+func (s *Subscriber) checkStuck(force bool) error {
+	s.emptyPolls++
+	if !force && s.emptyPolls&255 != 0 {
+		return nil
+	}
+	r := s.r
+	pos := s.Position()
+	if r.TailPosition() <= pos {
+		s.stuckSince = 0
+		return nil
+	}
+	now := nanotime()
+	if s.stuckSince == 0 || s.stuckPos != pos {
+		s.stuckPos, s.stuckSince = pos, now
+		return nil
+	}
+	if now-s.stuckSince < int64(r.unblockTimeout) {
+		return nil
+	}
+	ok, err := r.tryUnblock(pos)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrStalled
+	}
+	s.stuckSince = 0
+	return nil
+}
+
+// ready reports whether Poll may find something: the record at the
+// subscriber's position is committed, padding or a skip, or the
+// subscriber was lapped.
+func (s *Subscriber) ready() bool {
+	r := s.r
+	pos := s.Position()
+	st := r.m.u64(r.dataOffset + uintptr(pos&r.mask)).Load()
+	if st&^stateMask == pos && st&stateMask != stateClaimed {
+		return true
+	}
+	return r.policy == PolicyDropOldest && r.TailPosition() > pos+r.capacity
+}
+
+// StallTimeout is how long a subscriber waits on an uncommitted record
+// before it tries to unblock it.
+func (r *Ring) StallTimeout() time.Duration { return r.unblockTimeout }

@@ -1,0 +1,230 @@
+package ringbuf
+
+// Recovery from dead processes.
+//
+// A publisher that dies between claim and commit leaves a record whose
+// state word is position|stateClaimed, or (if it died between the tail CAS
+// and its header store) whatever the previous lap left there. Consumers
+// that wait at that position past the ring's unblock timeout call
+// tryUnblock, which finds the claim's owner from the record header or
+// from the intent every publisher writes into its slot before it claims.
+// Only if every candidate owner is dead is the claim turned into a skip
+// (or a padding record, if it runs to the end of the data area) and
+// counted as unblocked. A live publisher, however slow or stopped, is
+// never overwritten: the consumer reports ErrStalled instead.
+//
+// A subscriber slot whose owner died is freed; a queue-group member that
+// died holding a record has that record counted as lost by its group.
+
+import "fmt"
+
+// publisherAlive reports whether publisher slot i has a live owner.
+func (r *Ring) publisherAlive(i int) bool {
+	off := r.publisherSlotOffset(i)
+	if r.m.u32(off+pubStateOffset).Load() == slotFree {
+		return false
+	}
+	return alive(r.m.u32(off+pubPIDOffset).Load(), r.m.u64(off+pubStartOffset).Load())
+}
+
+type intent struct{ pos, length, seq, count uint64 }
+
+func (r *Ring) intentOf(i int) intent {
+	off := r.publisherSlotOffset(i)
+	return intent{
+		pos:    r.m.u64(off + pubIntentPosOffset).Load(),
+		length: r.m.u64(off + pubIntentLenOffset).Load(),
+		seq:    r.m.u64(off + pubIntentSeqOffset).Load(),
+		count:  r.m.u64(off + pubIntentCountOffset).Load(),
+	}
+}
+
+// tryUnblock resolves a claim stuck at pos whose publisher is dead. It
+// reports whether the record at pos is now readable (committed, padding
+// or skip). It returns false, nil while the claimant is alive or cannot be
+// identified, and a *CorruptError if the claim's header is invalid.
+func (r *Ring) tryUnblock(pos uint64) (bool, error) {
+	if pos >= r.TailPosition() {
+		return false, nil // nothing claimed there yet
+	}
+	base := r.dataOffset + uintptr(pos&r.mask)
+	stw := r.m.u64(base)
+	st := stw.Load()
+	tagged := st&^stateMask == pos
+	if tagged && st&stateMask != stateClaimed {
+		return true, nil
+	}
+	// Candidates: publishers whose last intent covers pos. A claim that a
+	// live candidate may own is never touched.
+	var in intent
+	found := false
+	for i := 0; i < r.maxPublishers; i++ {
+		c := r.intentOf(i)
+		if c.length == 0 || pos < c.pos || pos >= c.pos+c.length {
+			continue
+		}
+		if r.publisherAlive(i) {
+			return false, nil
+		}
+		if found && c != in {
+			return false, nil // two dead candidates disagree: cannot tell
+		}
+		in, found = c, true
+	}
+	if tagged {
+		// The claimant wrote its header: trust its publisher index and length.
+		pub := int(r.m.plainU16(base + recPublisherOffset))
+		if pub >= r.maxPublishers {
+			return false, &CorruptError{Position: pos, Field: "publisher", Value: uint64(pub), Detail: fmt.Sprintf("publisher index must be below %d", r.maxPublishers)}
+		}
+		if r.publisherAlive(pub) {
+			return false, nil
+		}
+		n := uint64(r.m.plainU32(base + recLengthOffset))
+		if n > uint64(r.maxPayload) || pos&r.mask+spanOf(n) > r.capacity {
+			return false, &CorruptError{Position: pos, Field: "length", Value: n, Detail: "claimed record does not fit the ring"}
+		}
+		r.m.setU16(base+recTypeOffset, 1)
+		if stw.CompareAndSwap(st, pos|stateSkip) {
+			r.count(unblockedOffset)
+			r.notifyData()
+		}
+		return true, nil
+	}
+	if !found {
+		return false, nil
+	}
+	// The claimant died before writing a header at pos. Walk the claim from
+	// its start to count the records already laid down before pos.
+	seq, q := in.seq, in.pos
+	for q < pos {
+		qb := r.dataOffset + uintptr(q&r.mask)
+		qs := r.m.u64(qb).Load()
+		if qs&^stateMask != q {
+			return false, &CorruptError{Position: q, Field: "state", Value: qs, Detail: "record inside a dead publisher's claim is missing"}
+		}
+		n := uint64(r.m.plainU32(qb + recLengthOffset))
+		if n > uint64(r.maxPayload) {
+			return false, &CorruptError{Position: q, Field: "length", Value: n, Detail: "record inside a dead publisher's claim is too long"}
+		}
+		q += spanOf(n)
+		seq++
+	}
+	if q != pos {
+		return false, &CorruptError{Position: pos, Field: "position", Value: q, Detail: "dead publisher's claim does not have a record boundary here"}
+	}
+	rest := in.pos + in.length - pos
+	var next uint64
+	if in.count == 0 {
+		next = pos | statePadding
+	} else {
+		left := in.count - (seq - in.seq)
+		r.m.setU32(base+recLengthOffset, uint32(rest-RecordHeaderLength))
+		r.m.setU16(base+recTypeOffset, uint16(left))
+		r.m.setU16(base+recPublisherOffset, 0)
+		r.m.setU64(base+recSequenceOffset, seq)
+		r.m.setU64(base+recTimestampOffset, 0)
+		next = pos | stateSkip
+	}
+	if stw.CompareAndSwap(st, next) {
+		r.count(unblockedOffset)
+		r.notifyData()
+	}
+	return true, nil
+}
+
+// resolveClaim unblocks every uncommitted record of publisher slot i's
+// last claim. The slot's owner must be dead.
+func (r *Ring) resolveClaim(i int) {
+	in := r.intentOf(i)
+	if in.length == 0 {
+		return
+	}
+	for pos, steps := in.pos, 0; pos < in.pos+in.length && steps < 1<<16; steps++ {
+		base := r.dataOffset + uintptr(pos&r.mask)
+		st := r.m.u64(base).Load()
+		if st&^stateMask != pos || st&stateMask == stateClaimed {
+			if ok, err := r.tryUnblock(pos); !ok || err != nil {
+				return
+			}
+			st = r.m.u64(base).Load()
+		}
+		switch st & stateMask {
+		case statePadding:
+			pos += r.capacity - pos&r.mask
+		case stateCommitted, stateSkip:
+			n := uint64(r.m.plainU32(base + recLengthOffset))
+			if n > uint64(r.maxPayload) {
+				return
+			}
+			pos += spanOf(n)
+		default:
+			return
+		}
+	}
+}
+
+// reapPublisher frees publisher slot i, whose owner is dead, after
+// resolving its last claim.
+func (r *Ring) reapPublisher(i int) {
+	off := r.publisherSlotOffset(i)
+	st := r.m.u32(off + pubStateOffset)
+	if st.Load() != slotActive {
+		return
+	}
+	r.resolveClaim(i)
+	if st.CompareAndSwap(slotActive, slotFree) {
+		r.count(reapedOffset)
+	}
+}
+
+// ReapDead frees the slots of dead publishers (resolving their claims)
+// and dead subscribers (a dead queue-group member's held record is counted
+// as lost). It returns how many slots it freed. Safe from any process and
+// goroutine; the daemon calls it when it learns a client died, and a
+// publisher blocked past the unblock timeout calls it itself. It reads
+// /proc, so it is never on a hot path.
+func (r *Ring) ReapDead() int {
+	n := 0
+	for i := 0; i < r.maxPublishers; i++ {
+		off := r.publisherSlotOffset(i)
+		if r.m.u32(off+pubStateOffset).Load() == slotActive && !r.publisherAlive(i) {
+			r.reapPublisher(i)
+			n++
+		}
+	}
+	for i := 0; i < r.maxSubscribers; i++ {
+		off := r.subscriberSlotOffset(i)
+		if r.m.u32(off+subStateOffset).Load() != slotActive {
+			continue
+		}
+		if alive(r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()) {
+			continue
+		}
+		if r.releaseSubscriber(i, true) {
+			r.count(reapedOffset)
+			n++
+		}
+	}
+	if n > 0 {
+		r.notifySpace()
+	}
+	return n
+}
+
+// releaseSubscriber frees subscriber slot i. dead says its owner died, so
+// a record it held for its queue group is counted as lost.
+func (r *Ring) releaseSubscriber(i int, dead bool) bool {
+	off := r.subscriberSlotOffset(i)
+	g := r.m.u32(off + subGroupOffset).Load()
+	if g != 0 && int(g) <= r.maxGroups {
+		goff := r.groupSlotOffset(int(g) - 1)
+		if dead && r.m.u64(off+subHoldOffset).Load() != noHold {
+			r.m.u64(goff + groupLostOffset).Add(1)
+			r.m.u64(off + subLostOffset).Add(1)
+		}
+		r.m.u64(off + subHoldOffset).Store(noHold)
+		r.leaveGroup(goff)
+	}
+	return r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotFree)
+}
