@@ -77,7 +77,7 @@ const (
 
 	// Magic identifies a Kaelix ring: "KXRING01" read as a little-endian
 	// uint64.
-	Magic uint64 = 0x31304e4952584b
+	Magic uint64 = 0x3130474e4952584b
 
 	linePair = 128 // bytes in one adjacent cache-line pair
 

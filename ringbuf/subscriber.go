@@ -443,7 +443,7 @@ func (s *Subscriber) resync() bool {
 func (r *Ring) oldestIntact(tail uint64) (uint64, uint64, bool) {
 	lo := uint64(0)
 	if tail > r.capacity {
-		lo = tail - r.capacity
+		lo = align8(tail - r.capacity) // a corrupt, unaligned tail must not make the scan read past the data area
 	}
 	limit := lo + spanOf(uint64(r.maxPayload)) + RecordAlignment
 	for q := lo; q < tail && q <= limit; q += RecordAlignment {
