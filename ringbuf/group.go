@@ -121,12 +121,18 @@ func (s *Subscriber) nextGroup() (Record, bool, error) {
 			continue
 		case stateCommitted, stateSkip:
 		default:
+			if p, q := r.groupCursor(s.goff); p != pos || q != seq {
+				continue // taken by another member meanwhile: we may have read a newer lap
+			}
 			return Record{}, false, corrupt(pos, "state", st&stateMask, "unknown record state")
 		}
 		n := uint64(r.m.plainU32(base + recLengthOffset))
-		if n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
+		if st&stateMask == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
 			if r.policy == PolicyDropOldest && !r.intact(pos) {
 				s.resyncGroup(pos, seq)
+				continue
+			}
+			if p, q := r.groupCursor(s.goff); p != pos || q != seq {
 				continue
 			}
 			return Record{}, false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))

@@ -1,6 +1,6 @@
 package ringbuf
 
-// All unsafe code of the package lives in this file and the CAS128
+// All unsafe code of the package lives in this file, release_amd64.go and the CAS128
 // assembly. Everything else reaches shared memory through these typed
 // accessors, whose names say what hazard they bear.
 

@@ -334,9 +334,27 @@ func (m *propMachine) oldest() (int, bool) {
 		case propClaimed:
 			return 0, false
 		}
+		m.skipForgedBoundary(lo, e.pos)
 		return i, true
 	}
 	return 0, false
+}
+
+// skipForgedBoundary skips the action if, between lo and the true oldest
+// boundary, a word that is no record's state word names its own position:
+// the ring's scan stops there (TestBugDropOldestForgedBoundary). Such words
+// arise from a payload's last bytes over the upper bytes of an old state
+// word left in the alignment padding after it. Callers run before the ring
+// does, so skipping leaves the model intact.
+func (m *propMachine) skipForgedBoundary(lo, end uint64) {
+	for p := align8(lo); p < end; p += RecordAlignment {
+		if _, ok := m.byPos[p]; ok {
+			continue
+		}
+		if w := m.r.dataWord(p); w&^stateMask == p {
+			m.t.Skip("known bug: word at", p, "forges a record boundary:", w)
+		}
+	}
 }
 
 // next models Subscriber.next: it moves c over padding, skips and laps
@@ -360,10 +378,11 @@ func (m *propMachine) next(c *propCursor) (idx int, lapped bool, lost uint64) {
 			}
 			// The tail bytes of a newer record's payload can leave a word
 			// that names this lapped position with a state that is no
-			// record's; the ring then reports corruption or waits instead
-			// of resyncing (TestBugLappedWordNamesPosition). Callers run
+			// record's; the ring then reports corruption, waits, or follows
+			// it as padding and loses records uncounted, instead of
+			// resyncing (TestBugLappedWordNamesPosition). Callers run
 			// next on a copy first, so skipping here leaves the model intact.
-			if w := m.r.dataWord(c.pos); w&^stateMask == c.pos && w&stateMask != stateCommitted && w&stateMask != stateSkip && w&stateMask != statePadding {
+			if w := m.r.dataWord(c.pos); w&^stateMask == c.pos && w&stateMask != stateCommitted && w&stateMask != stateSkip {
 				m.t.Skip("known bug: lapped position's word names it with state", w&stateMask)
 			}
 			q, ok := m.oldest()
@@ -652,7 +671,6 @@ func (m *propMachine) poll(t *rapid.T) {
 		s.lapPending = false
 	}
 	if n != len(want) || k != n || err != wantErr {
-		m.dump(err)
 		t.Fatalf("poll(limit %d): %d delivered (%d to handler), err %v; model: %d, %v", limit, n, k, err, len(want), wantErr)
 	}
 }
@@ -709,6 +727,17 @@ func (m *propMachine) subscribe(t *rapid.T) {
 	} else if rapid.Bool().Draw(t, "fromOldest") {
 		o.From = FromOldest
 	}
+	// Model the start first: oldest may skip the action.
+	start := propCursor{m.tail, m.seq}
+	if o.Group == 0 && o.From == FromOldest {
+		if m.c.Policy == PolicyDropOldest {
+			if i, ok := m.oldest(); ok {
+				start = propCursor{m.entries[i].pos, m.entries[i].seq}
+			}
+		} else if min, any := m.consumerMin(nil); any && min < m.tail {
+			start = propCursor{min, unknownSeq}
+		}
+	}
 	s, err := m.r.NewSubscriber(o)
 
 	slot := -1
@@ -756,16 +785,7 @@ func (m *propMachine) subscribe(t *rapid.T) {
 		g.members++
 		ps.g = g
 	} else {
-		ps.cur = propCursor{m.tail, m.seq}
-		if o.From == FromOldest {
-			if m.c.Policy == PolicyDropOldest {
-				if i, ok := m.oldest(); ok {
-					ps.cur = propCursor{m.entries[i].pos, m.entries[i].seq}
-				}
-			} else if min, any := m.consumerMin(nil); any && min < m.tail {
-				ps.cur = propCursor{min, unknownSeq}
-			}
-		}
+		ps.cur = start
 	}
 	if err != nil {
 		t.Fatalf("subscribe %+v: %v", o, err)
@@ -848,21 +868,5 @@ func (m *propMachine) check() {
 		if m.c.Policy != PolicyDropOldest && m.tail-s.cursor().pos > m.c.CapacityBytes {
 			t.Fatalf("block/reject: a consumer fell %d bytes behind", m.tail-s.cursor().pos)
 		}
-	}
-}
-
-func (m *propMachine) dump(err error) {
-	var ce *CorruptError
-	if !errors.As(err, &ce) {
-		return
-	}
-	m.t.Logf("tail %d; corrupt at %d", m.tail, ce.Position)
-	for _, e := range m.entries {
-		if e.pos+2*m.c.CapacityBytes > m.tail {
-			m.t.Logf("entry kind %d pos %d (off %d) span %d seq %d len %d", e.kind, e.pos, e.pos&4095, e.span, e.seq, len(e.payload))
-		}
-	}
-	for p := ce.Position - 64; p < ce.Position+64; p += 8 {
-		m.t.Logf("word at %d (off %d): %#x", p, p&4095, m.r.dataWord(p))
 	}
 }

@@ -10,9 +10,14 @@ package ringbuf
 //     is stuck and how long it is (see unblock.go).
 //   - A claim never spans the end of the data area: a record that would
 //     cross it is preceded by a separate padding claim up to the end.
-//   - Under PolicyBlock and PolicyReject no claim ends past
-//     (slowest consumer position + capacity); the publisher caches that
-//     limit and rescans the consumer tables only when a claim would pass it.
+//   - The intent stays set while the claim is in flight and is cleared
+//     (length 0) after the claim's last record is committed or aborted.
+//   - No claim ends past (oldest in-flight claim of another publisher +
+//     capacity), under every policy: overwriting space a preempted
+//     publisher is still writing would tear the records that replace it.
+//     Under PolicyBlock and PolicyReject no claim ends past (slowest
+//     consumer position + capacity) either. The publisher caches that
+//     limit and rescans the tables only when a claim would pass it.
 
 import (
 	"fmt"
@@ -49,8 +54,10 @@ type Publisher struct {
 	claimPos uint64
 	claimLen uint32
 
-	closed bool
-	ts     unix.Timespec
+	records       uint64 // committed by this publisher, mirrored in its slot
+	lastDeadCheck int64  // nanotime of the last liveness check of a blocking claimant
+	closed  bool
+	ts      unix.Timespec
 }
 
 // NewPublisher takes a free publisher slot (or the slot of a dead
@@ -119,7 +126,7 @@ func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
 			need, records = r.capacity-off, 0
 		}
 		end := pos + need
-		if r.policy != PolicyDropOldest && end > p.limit {
+		if end > p.limit {
 			if err := p.refreshLimit(pos, end); err != nil {
 				// A stale intent must not make a dead claimant look alive.
 				r.m.setU64(p.slotOff+pubIntentLenOffset, 0)
@@ -142,8 +149,9 @@ func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
 			p.pos, p.seq = end, seq+records
 		}
 		if padding {
-			// store-release: subscribers skip to the start of the buffer
-			r.m.u64(r.dataOffset + uintptr(off)).Store(pos | statePadding)
+			// subscribers skip to the start of the buffer
+			r.m.storeRelease64(r.dataOffset+uintptr(off), pos|statePadding)
+			p.clearIntent()
 			r.notifyData()
 			continue
 		}
@@ -151,17 +159,46 @@ func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
 	}
 }
 
-// refreshLimit rescans the consumers and reports back-pressure if a claim
-// ending at end still does not fit.
+// clearIntent marks this publisher's claim as no longer in flight.
+func (p *Publisher) clearIntent() { p.r.m.setU64(p.slotOff+pubIntentLenOffset, 0) }
+
+// refreshLimit rescans the consumers and the other publishers' in-flight
+// claims and reports back-pressure if a claim ending at end still does not
+// fit. When another publisher's claim is what holds it back, it checks (at
+// most every quarter unblock timeout) whether that publisher died, and if
+// so resolves its claim and frees its slot.
 func (p *Publisher) refreshLimit(tailPos, end uint64) error {
 	r := p.r
-	if min, ok := r.consumerMin(); ok {
+	for attempt := 0; ; attempt++ {
+		min, consumers := tailPos, false
+		if r.policy != PolicyDropOldest {
+			min, consumers = r.consumerMin()
+		}
+		if !consumers {
+			min = tailPos
+		}
+		claimMin, holder := r.inFlightMin(p.slot)
+		if claimMin < min {
+			min = claimMin
+		} else {
+			holder = -1 // a consumer, not a claim, is what binds
+		}
 		p.limit = min + r.capacity
-	} else {
-		p.limit = tailPos + r.capacity
-	}
-	if end <= p.limit {
-		return nil
+		if end <= p.limit {
+			return nil
+		}
+		if holder < 0 || attempt > 0 {
+			break
+		}
+		now := nanotime()
+		if now-p.lastDeadCheck < int64(r.unblockTimeout/4) {
+			break
+		}
+		p.lastDeadCheck = now
+		if r.publisherAlive(holder) {
+			break
+		}
+		r.reapPublisher(holder)
 	}
 	r.count(backPressureOffset)
 	if r.policy == PolicyReject {
@@ -236,8 +273,10 @@ func (p *Publisher) Commit() error {
 
 func (p *Publisher) commit(pos uint64) {
 	r := p.r
-	r.m.u64(r.dataOffset + uintptr(pos&r.mask)).Store(pos | stateCommitted) // store-release: publishes the record
-	r.m.u64(p.slotOff + pubRecordsOffset).Add(1)
+	r.m.storeRelease64(r.dataOffset+uintptr(pos&r.mask), pos|stateCommitted) // publishes the record
+	p.clearIntent()
+	p.records++
+	r.m.setU64(p.slotOff+pubRecordsOffset, p.records) // single writer: plain store
 	r.notifyData()
 }
 
@@ -251,7 +290,8 @@ func (p *Publisher) Abort() error {
 	r := p.r
 	base := r.dataOffset + uintptr(p.claimPos&r.mask)
 	r.m.setU16(base+recTypeOffset, 1) // a skip covers one sequence
-	r.m.u64(base).Store(p.claimPos | stateSkip)
+	r.m.storeRelease64(base, p.claimPos|stateSkip)
+	p.clearIntent()
 	r.notifyData()
 	return nil
 }
@@ -283,8 +323,12 @@ func (p *Publisher) OfferTyped(typ uint16, payload []byte) error {
 	return nil
 }
 
+// maxBatchRecords bounds one OfferBatch claim, so that a skip covering a
+// dead publisher's batch can count its sequences in 16 bits.
+const maxBatchRecords = 1<<16 - 1
+
 // OfferBatch publishes as many of payloads, in order, as fit in one claim
-// (at most a quarter of the capacity, at least one record), with one tail
+// (at most a quarter of the capacity and 65535 records, at least one record), with one tail
 // CAS for all of them. It returns how many it published; on error that is
 // 0. Errors as Offer, for the first record.
 func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
@@ -308,7 +352,7 @@ func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 			break
 		}
 		s := spanOf(uint64(len(pl)))
-		if k > 0 && span+s > r.capacity/4 {
+		if k > 0 && (span+s > r.capacity/4 || k == maxBatchRecords) {
 			break
 		}
 		span += s
@@ -326,10 +370,12 @@ func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 	}
 	at = pos
 	for i := 0; i < k; i++ {
-		r.m.u64(r.dataOffset + uintptr(at&r.mask)).Store(at | stateCommitted) // store-release
+		r.m.storeRelease64(r.dataOffset+uintptr(at&r.mask), at|stateCommitted) // publishes record i
 		at += spanOf(uint64(len(payloads[i])))
 	}
-	r.m.u64(p.slotOff + pubRecordsOffset).Add(uint64(k))
+	p.clearIntent()
+	p.records += uint64(k)
+	r.m.setU64(p.slotOff+pubRecordsOffset, p.records)
 	r.notifyData()
 	return k, nil
 }

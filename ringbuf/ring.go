@@ -315,6 +315,19 @@ func (r *Ring) consumerMin() (uint64, bool) { return r.consumerMinExcept(-1) }
 // consumerMinExcept is consumerMin ignoring subscriber slot except.
 func (r *Ring) consumerMinExcept(except int) (uint64, bool) {
 	min, any := ^uint64(0), false
+	// Group cursors before members' holds: a member stores its hold before
+	// it advances the cursor, so whichever of the two this scan misses,
+	// it sees the other.
+	for i := 0; i < r.maxGroups; i++ {
+		off := r.groupSlotOffset(i)
+		if r.m.u32(off+groupStateOffset).Load() == slotFree {
+			continue
+		}
+		any = true
+		if p := r.m.u64(off + groupCursorOffset).Load(); p < min {
+			min = p
+		}
+	}
 	for i := 0; i < r.maxSubscribers; i++ {
 		off := r.subscriberSlotOffset(i)
 		if i == except || r.m.u32(off+subStateOffset).Load() == slotFree {
@@ -332,17 +345,34 @@ func (r *Ring) consumerMinExcept(except int) (uint64, bool) {
 			}
 		}
 	}
-	for i := 0; i < r.maxGroups; i++ {
-		off := r.groupSlotOffset(i)
-		if r.m.u32(off+groupStateOffset).Load() == slotFree {
+	return min, any
+}
+
+// inFlightMin returns the lowest start of a claim another publisher has
+// in flight (intent set, not yet committed) and that publisher's slot, or
+// (^0, -1) if there is none.
+func (r *Ring) inFlightMin(except int) (uint64, int) {
+	min, who := ^uint64(0), -1
+	for i := 0; i < r.maxPublishers; i++ {
+		if i == except {
 			continue
 		}
-		any = true
-		if p := r.m.u64(off + groupCursorOffset).Load(); p < min {
-			min = p
+		off := r.publisherSlotOffset(i)
+		if r.m.u32(off+pubStateOffset).Load() == slotFree || r.m.u64(off+pubIntentLenOffset).Load() == 0 {
+			continue
+		}
+		if p := r.m.u64(off + pubIntentPosOffset).Load(); p < min {
+			min, who = p, i
 		}
 	}
-	return min, any
+	return min, who
+}
+
+func min2(a, b uint64) uint64 {
+	if a < b {
+		return a
+	}
+	return b
 }
 
 // Counters is a snapshot of a ring's shared counters. Each field is read

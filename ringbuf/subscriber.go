@@ -364,7 +364,8 @@ func (s *Subscriber) next() (Record, bool, error) {
 			return Record{}, false, corrupt(pos, "state", st&stateMask, "unknown record state")
 		}
 		n := uint64(r.m.plainU32(base + recLengthOffset))
-		if n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
+		// A skip may cover a dead publisher's whole batch: only its end is bounded.
+		if st&stateMask == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
 			if r.policy == PolicyDropOldest && !r.intact(pos) {
 				if s.resync() {
 					continue

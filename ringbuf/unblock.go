@@ -44,8 +44,8 @@ func (r *Ring) intentOf(i int) intent {
 // or skip). It returns false, nil while the claimant is alive or cannot be
 // identified, and a *CorruptError if the claim's header is invalid.
 func (r *Ring) tryUnblock(pos uint64) (bool, error) {
-	if pos >= r.TailPosition() {
-		return false, nil // nothing claimed there yet
+	if tail := r.TailPosition(); pos >= tail || tail > pos+r.capacity {
+		return false, nil // nothing claimed there yet, or lapped: the space is a newer claim's
 	}
 	base := r.dataOffset + uintptr(pos&r.mask)
 	stw := r.m.u64(base)
@@ -134,7 +134,9 @@ func (r *Ring) tryUnblock(pos uint64) (bool, error) {
 }
 
 // resolveClaim unblocks every uncommitted record of publisher slot i's
-// last claim. The slot's owner must be dead.
+// last claim. The slot's owner must be dead. Its intent, still set, keeps
+// every publisher from lapping the claim meanwhile, so the header writes
+// of tryUnblock cannot race with a newer claim of the same space.
 func (r *Ring) resolveClaim(i int) {
 	in := r.intentOf(i)
 	if in.length == 0 {
@@ -154,7 +156,7 @@ func (r *Ring) resolveClaim(i int) {
 			pos += r.capacity - pos&r.mask
 		case stateCommitted, stateSkip:
 			n := uint64(r.m.plainU32(base + recLengthOffset))
-			if n > uint64(r.maxPayload) {
+			if st&stateMask == stateCommitted && n > uint64(r.maxPayload) || pos&r.mask+spanOf(n) > r.capacity {
 				return
 			}
 			pos += spanOf(n)
@@ -173,6 +175,8 @@ func (r *Ring) reapPublisher(i int) {
 		return
 	}
 	r.resolveClaim(i)
+	// The claim no longer needs protecting from being lapped.
+	r.m.u64(off + pubIntentLenOffset).Store(0)
 	if st.CompareAndSwap(slotActive, slotFree) {
 		r.count(reapedOffset)
 	}

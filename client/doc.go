@@ -1,0 +1,53 @@
+// Package client is Kaelix's client library: connect to kaelixd, create
+// topics, and publish and subscribe through shared-memory rings.
+//
+// The daemon is on the control path only. NewPublisher and Subscribe ask it
+// for a topic's region descriptors (over the Unix socket, SCM_RIGHTS), map
+// them, and from then on every message goes straight into or out of the
+// ring in this process: no syscall, no copy beyond the one into the ring
+// (none with Loan/Send), and no daemon round trip. Handles keep working
+// while the daemon restarts; the Client reconnects by itself.
+//
+//	c, err := client.Connect(ctx, client.Options{})
+//	_, err = c.OpenOrCreateTopic(ctx, client.TopicConfig{Name: "host.telemetry"})
+//	pub, err := c.NewPublisher(ctx, "host.telemetry", client.PublisherOptions{})
+//	err = pub.Publish(ctx, client.NewMessage(payload, client.WithHeader("unit", "ns")))
+//	sub, err := c.Subscribe(ctx, "host.telemetry", client.SubscribeOptions{From: client.FromOldest})
+//	m, err := sub.Receive(ctx)
+//
+// # Vocabulary
+//
+// Publishing: TryPublish (never waits), Publish (waits while
+// back-pressured, bounded by ctx), Loan/Send (zero copy: claim in place,
+// then send or abort). Receiving: Poll (zero copy, never waits, handler
+// sees a view valid during the call), Receive (copying, waits with the
+// wait strategy). Expected outcomes are sentinel values shared with package
+// ringbuf (ErrBackPressured, ErrFull, ErrLapped), never formatted errors.
+//
+// # Record encoding
+//
+// A message is one ring record. Without headers the record payload is the
+// message payload (record type RecordTypePlain). With headers the record
+// type is RecordTypeHeaders and a header block precedes the payload; see
+// message.go. TryPublish and Poll do not allocate for messages without
+// headers.
+//
+// # Concurrency
+//
+// A Client is safe for concurrent use. A Publisher or Subscriber must be
+// used by one goroutine at a time (make one per goroutine); Client.Close
+// closes the handles made from it, so call it after their goroutines
+// stopped. Handles may move between goroutines with the usual
+// happens-before (a channel send, a mutex).
+//
+// # Memory model and failure
+//
+// Records are published by one atomic store of their state word and read
+// after its atomic load (see package ringbuf); Go's atomics are
+// sequentially consistent, and the race detector cannot see other
+// processes. Mapped regions stay valid until the handle is closed, even if
+// the topic is deleted (the file is unlinked; the mapping lives on). A
+// process that truncates a region file with its writable descriptor makes
+// other processes' accesses fault (SIGBUS); the hot paths do not run under
+// shm.Guard, so only trusted processes should be given access to a topic.
+package client

@@ -1,0 +1,132 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/ringbuf"
+)
+
+var (
+	// ErrBrokerNotRunning: nothing accepts connections on the socket (no
+	// daemon, or it is restarting). Returned as a *BrokerNotRunningError
+	// naming the socket path and the cause. Remedy: start kaelixd, or fix
+	// Options.SocketPath. A connected Client reconnects by itself.
+	ErrBrokerNotRunning = errors.New("broker is not running")
+
+	// ErrClosed: the Client, Publisher or Subscriber was closed.
+	ErrClosed = errors.New("client: closed")
+
+	// ErrInvalidTopicName: the topic name breaks the rule of
+	// ValidateTopicName (checked before anything is sent).
+	ErrInvalidTopicName = wire.ErrInvalidTopicName
+
+	// Errors the daemon returns, matched by errors.Is against a *BrokerError.
+
+	// ErrTopicNotFound: no topic of that name. Remedy: create it first.
+	ErrTopicNotFound = errors.New("topic not found")
+	// ErrTopicConflict: create found the topic already registered; the
+	// message names the differing parameter, if any.
+	ErrTopicConflict = errors.New("topic exists")
+	// ErrTopicInUse: delete refused while clients are attached; pass
+	// DeleteOptions.Force to delete anyway (attached clients keep their
+	// mappings until they close).
+	ErrTopicInUse = errors.New("topic in use")
+	// ErrPermission: the topic's mode and group do not allow this process
+	// (by its SO_PEERCRED uid/gid) to attach in that role.
+	ErrPermission = errors.New("permission denied")
+	// ErrInvalidSpec: topic parameters out of range; the message names them.
+	ErrInvalidSpec = errors.New("invalid topic parameters")
+	// ErrProtocol: the peer broke the protocol (version mismatch, bad
+	// frame, unexpected reply). Not retryable with this build.
+	ErrProtocol = errors.New("protocol error")
+
+	// Expected publishing outcomes (the ringbuf sentinels; no allocation).
+
+	// ErrBackPressured: under policy block, the partition has no room until
+	// the slowest subscriber advances. TryPublish returns it; Publish waits.
+	ErrBackPressured = ringbuf.ErrBackPressured
+	// ErrFull: under policy reject, the record was refused.
+	ErrFull = ringbuf.ErrFull
+	// ErrLapped: under policy drop-oldest, this subscriber was overrun and
+	// resumed at the oldest intact record; Lost says how many were lost.
+	ErrLapped = ringbuf.ErrLapped
+
+	// ErrMessageTooLarge: an encoded message exceeds the topic's max
+	// message size. Returned as a *SizeError with both sizes.
+	ErrMessageTooLarge = errors.New("message too large")
+	// ErrLoanOutstanding: Loan while an earlier loan was neither sent nor
+	// aborted.
+	ErrLoanOutstanding = errors.New("client: a loan is outstanding; Send or Abort it first")
+	// ErrStaleLoan: Send or Abort of a loan that was already sent, aborted,
+	// or came from another Publisher.
+	ErrStaleLoan = errors.New("client: stale loan (already sent or aborted)")
+	// ErrNoPartition: a message named a partition the topic does not have
+	// (or the Publisher did not attach).
+	ErrNoPartition = errors.New("client: no such partition")
+)
+
+// BrokerNotRunningError is ErrBrokerNotRunning.
+type BrokerNotRunningError struct {
+	SocketPath string
+	Err        error // the dial error, or why the connection is down
+}
+
+func (e *BrokerNotRunningError) Error() string {
+	return fmt.Sprintf("Broker is not running: %s: %v", e.SocketPath, e.Err)
+}
+
+// Is makes errors.Is(err, ErrBrokerNotRunning) hold.
+func (e *BrokerNotRunningError) Is(target error) bool { return target == ErrBrokerNotRunning }
+
+// Unwrap returns the cause.
+func (e *BrokerNotRunningError) Unwrap() error { return e.Err }
+
+// BrokerError is an error the daemon replied with.
+type BrokerError struct {
+	Op      string    // the request, e.g. "create"
+	Code    wire.Code // stable code
+	Message string    // the daemon's text
+}
+
+func (e *BrokerError) Error() string { return e.Message }
+
+// Is matches the sentinel of e's code (ErrTopicNotFound, ErrTopicConflict,
+// ErrTopicInUse, ErrPermission, ErrInvalidSpec, ErrInvalidTopicName,
+// ErrProtocol).
+func (e *BrokerError) Is(target error) bool {
+	switch e.Code {
+	case wire.CodeNotFound:
+		return target == ErrTopicNotFound
+	case wire.CodeConflict:
+		return target == ErrTopicConflict
+	case wire.CodeInUse:
+		return target == ErrTopicInUse
+	case wire.CodePermission:
+		return target == ErrPermission
+	case wire.CodeInvalidSpec:
+		return target == ErrInvalidSpec
+	case wire.CodeInvalidName:
+		return target == ErrInvalidTopicName
+	case wire.CodeBadFrame, wire.CodeVersion, wire.CodeProtocol, wire.CodeBadRequest:
+		return target == ErrProtocol
+	}
+	return false
+}
+
+// SizeError is ErrMessageTooLarge.
+type SizeError struct {
+	Topic           string
+	MessageBytes    int // encoded size: header block plus payload
+	PayloadBytes    int
+	MaxMessageBytes int // the topic's limit
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("message too large: %d bytes (payload %d, headers %d) exceed topic %q's max message size of %d bytes",
+		e.MessageBytes, e.PayloadBytes, e.MessageBytes-e.PayloadBytes, e.Topic, e.MaxMessageBytes)
+}
+
+// Unwrap makes errors.Is(err, ErrMessageTooLarge) hold.
+func (e *SizeError) Unwrap() error { return ErrMessageTooLarge }

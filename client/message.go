@@ -1,0 +1,255 @@
+package client
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+)
+
+// Record encoding. Each message is one ring record (see ringbuf's record
+// header: type, sequence, timestamp). The record type says how to read the
+// payload:
+//
+//	RecordTypePlain (0):   the record payload is the message payload.
+//	RecordTypeHeaders (1): a header block, then the message payload:
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+---------------------------------------------------------------+
+//	|         header block length (bytes, this field included)      |
+//	+-------------------------------+-------------------------------+
+//	|        header count           |        reserved (zero)        |
+//	+-------------------------------+-------------------------------+
+//	|        key length             |        value length           |  x count
+//	+-------------------------------+-------------------------------+
+//	|        key bytes ..., value bytes ...                         |
+//	+---------------------------------------------------------------+
+//	|        message payload ...                                    |
+//
+// Integers are little-endian. Keys and values are at most 65535 bytes each.
+// Records of any other type (written by raw ringbuf publishers) are
+// delivered as plain payloads.
+const (
+	RecordTypePlain   uint16 = 0
+	RecordTypeHeaders uint16 = 1
+
+	hdrBlockLenOffset = 0                     // u32
+	hdrCountOffset    = hdrBlockLenOffset + 4 // u16
+	hdrReservedOffset = hdrCountOffset + 2    // u16
+	hdrEntriesOffset  = hdrReservedOffset + 2 // first entry
+	hdrEntryBytes     = 4                     // u16 key length, u16 value length
+)
+
+var errBadHeaderBlock = errors.New("client: malformed header block")
+
+// headerBlockLen is the encoded size of hs (0 for none).
+func headerBlockLen(hs map[string]string) int {
+	if len(hs) == 0 {
+		return 0
+	}
+	n := hdrEntriesOffset
+	for k, v := range hs {
+		n += hdrEntryBytes + len(k) + len(v)
+	}
+	return n
+}
+
+// putHeaderBlock encodes hs into b, which has headerBlockLen(hs) bytes.
+func putHeaderBlock(b []byte, hs map[string]string) error {
+	binary.LittleEndian.PutUint32(b[hdrBlockLenOffset:], uint32(len(b)))
+	binary.LittleEndian.PutUint16(b[hdrCountOffset:], uint16(len(hs)))
+	binary.LittleEndian.PutUint16(b[hdrReservedOffset:], 0)
+	if len(hs) > 0xffff {
+		return fmt.Errorf("client: %d headers; at most 65535", len(hs))
+	}
+	off := hdrEntriesOffset
+	for k, v := range hs {
+		if len(k) > 0xffff || len(v) > 0xffff {
+			return fmt.Errorf("client: header %.32q: key or value longer than 65535 bytes", k)
+		}
+		binary.LittleEndian.PutUint16(b[off:], uint16(len(k)))
+		binary.LittleEndian.PutUint16(b[off+2:], uint16(len(v)))
+		off += hdrEntryBytes
+		off += copy(b[off:], k)
+		off += copy(b[off:], v)
+	}
+	return nil
+}
+
+// parseHeaderBlock decodes the header block at the start of rec into hs
+// (cleared first) and returns the payload after it. Never panics.
+func parseHeaderBlock(rec []byte, hs map[string]string) ([]byte, error) {
+	clear(hs)
+	if len(rec) < hdrEntriesOffset {
+		return nil, errBadHeaderBlock
+	}
+	n := binary.LittleEndian.Uint32(rec[hdrBlockLenOffset:])
+	if n < hdrEntriesOffset || uint64(n) > uint64(len(rec)) {
+		return nil, errBadHeaderBlock
+	}
+	count := int(binary.LittleEndian.Uint16(rec[hdrCountOffset:]))
+	block := rec[:n]
+	off := hdrEntriesOffset
+	for i := 0; i < count; i++ {
+		if off+hdrEntryBytes > len(block) {
+			return nil, errBadHeaderBlock
+		}
+		kl := int(binary.LittleEndian.Uint16(block[off:]))
+		vl := int(binary.LittleEndian.Uint16(block[off+2:]))
+		off += hdrEntryBytes
+		if off+kl+vl > len(block) {
+			return nil, errBadHeaderBlock
+		}
+		hs[string(block[off:off+kl])] = string(block[off+kl : off+kl+vl])
+		off += kl + vl
+	}
+	if off != len(block) {
+		return nil, errBadHeaderBlock
+	}
+	return rec[n:], nil
+}
+
+// MessageID identifies a message within a topic: the partition and the
+// ring's sequence number of its record (ring-wide, increasing by one per
+// record in that partition, starting at 0).
+type MessageID struct {
+	Partition int
+	Sequence  uint64
+}
+
+func (id MessageID) String() string { return fmt.Sprintf("%d:%d", id.Partition, id.Sequence) }
+
+// Message is one message of a topic. It is a plain value: copy it freely;
+// copies share Payload and Headers.
+//
+// Publishing: Payload and Headers are encoded into the record; Key, if
+// non-nil, picks the partition by FNV-1a hash (Key itself is not sent);
+// otherwise Partition names it (zero value: partition 0). ID, Topic and
+// TimestampNS are ignored.
+//
+// Receiving: every field but Key is set. TimestampNS is CLOCK_MONOTONIC
+// nanoseconds at publish (comparable across processes on this host), 0 if
+// the publisher had PublisherOptions.NoTimestamps.
+type Message struct {
+	ID          MessageID
+	Topic       string
+	Partition   int
+	Key         []byte
+	Payload     []byte
+	Headers     map[string]string
+	TimestampNS int64
+}
+
+// MessageOption sets an optional field of a new Message.
+type MessageOption func(*Message)
+
+// NewMessage returns a message carrying payload (not copied) with opts
+// applied.
+func NewMessage(payload []byte, opts ...MessageOption) Message {
+	m := Message{Payload: payload}
+	for _, o := range opts {
+		o(&m)
+	}
+	return m
+}
+
+// WithHeader adds one header.
+func WithHeader(key, value string) MessageOption {
+	return func(m *Message) {
+		if m.Headers == nil {
+			m.Headers = map[string]string{}
+		}
+		m.Headers[key] = value
+	}
+}
+
+// WithHeaders adds every entry of hs (copied).
+func WithHeaders(hs map[string]string) MessageOption {
+	return func(m *Message) {
+		if m.Headers == nil {
+			m.Headers = make(map[string]string, len(hs))
+		}
+		maps.Copy(m.Headers, hs)
+	}
+}
+
+// WithKey routes the message by key (FNV-1a of key modulo partitions).
+func WithKey(key []byte) MessageOption { return func(m *Message) { m.Key = key } }
+
+// WithPartition routes the message to partition p.
+func WithPartition(p int) MessageOption { return func(m *Message) { m.Partition = p } }
+
+// Clone returns a deep copy of m (payload, key and headers copied), e.g.
+// to keep a message seen in a Poll handler.
+func (m Message) Clone() Message {
+	c := m
+	if m.Payload != nil {
+		c.Payload = append([]byte(nil), m.Payload...)
+	}
+	if m.Key != nil {
+		c.Key = append([]byte(nil), m.Key...)
+	}
+	if m.Headers != nil {
+		c.Headers = maps.Clone(m.Headers)
+	}
+	return c
+}
+
+// Batch is an ordered list of messages, for PublishBatch. A Batch is a plain
+// slice: copying it shares the messages.
+type Batch []Message
+
+// Split cuts b into consecutive batches of at most n messages (n <= 0: one
+// batch). The parts share b's backing array.
+func (b Batch) Split(n int) []Batch {
+	if n <= 0 || len(b) <= n {
+		if len(b) == 0 {
+			return nil
+		}
+		return []Batch{b}
+	}
+	out := make([]Batch, 0, (len(b)+n-1)/n)
+	for len(b) > n {
+		out = append(out, b[:n:n])
+		b = b[n:]
+	}
+	return append(out, b)
+}
+
+// Merge returns a new batch holding b's messages followed by others', in
+// order.
+func (b Batch) Merge(others ...Batch) Batch {
+	n := len(b)
+	for _, o := range others {
+		n += len(o)
+	}
+	out := make(Batch, 0, n)
+	out = append(out, b...)
+	for _, o := range others {
+		out = append(out, o...)
+	}
+	return out
+}
+
+// fnv1a is the 32-bit FNV-1a hash of key, used to pick partitions.
+func fnv1a(key []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
+}
+
+// groupID maps a queue-group name to the ring's non-zero group id.
+func groupID(name string) uint32 {
+	if name == "" {
+		return 0
+	}
+	h := fnv1a([]byte(name))
+	if h == 0 {
+		h = 1
+	}
+	return h
+}

@@ -1,0 +1,394 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/shm"
+)
+
+// PublisherOptions configures NewPublisher. The zero value is valid.
+type PublisherOptions struct {
+	// Partitions lists the partitions to attach; nil means all. Messages
+	// routed to another partition fail with ErrNoPartition.
+	Partitions []int
+	// NoTimestamps leaves records' timestamp at 0, saving a clock read
+	// (~20 ns) per message.
+	NoTimestamps bool
+}
+
+// Publisher publishes messages to one topic, straight into the partitions'
+// rings mapped in this process. It owns one publisher slot in each ring
+// until Close.
+//
+// A Publisher must be used by one goroutine at a time; make one per
+// goroutine to publish concurrently (into an MPMC topic). It keeps working
+// while the daemon restarts.
+type Publisher struct {
+	c        *Client
+	topic    string
+	maxBytes int
+	attachID atomic.Uint64
+	parts    []pubPart // indexed by partition number; ring nil if not attached
+	nparts   int       // the topic's partition count
+	scratch  []byte    // header-block records are assembled here (reused)
+	loanGen  uint64    // bumped by every Loan, Send and Abort
+	loanPart int       // partition of the outstanding loan, -1 if none
+	closed   bool
+
+	published, backPressured, rejected uint64 // this publisher's counts
+}
+
+type pubPart struct {
+	region *shm.Region
+	pub    *ringbuf.Publisher
+}
+
+// NewPublisher attaches to topic as a publisher: the daemon sends the
+// partitions' region descriptors, which are mapped here. Errors:
+// ErrTopicNotFound, ErrPermission, ErrInvalidTopicName, ErrBrokerNotRunning,
+// and ringbuf.ErrNoSlot (every publisher slot of a partition has a live
+// owner; an SPSC topic takes one publisher).
+func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherOptions) (*Publisher, error) {
+	ar, files, err := c.attach(ctx, topic, wire.RolePublisher, opts.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFiles(files)
+	p := &Publisher{c: c, topic: topic, maxBytes: int(ar.Topic.Spec.MaxMessageBytes), nparts: len(ar.Topic.Partitions), loanPart: -1}
+	p.attachID.Store(ar.AttachmentID)
+	p.parts = make([]pubPart, p.nparts)
+	for i, part := range ar.Partitions {
+		reg, ring, err := mapRing(files[i])
+		if err == nil {
+			var pub *ringbuf.Publisher
+			pub, err = ring.NewPublisher(ringbuf.PublisherOptions{Timestamps: !opts.NoTimestamps, RecordType: RecordTypePlain})
+			p.parts[part] = pubPart{region: reg, pub: pub}
+			if err != nil {
+				reg.Close()
+				p.parts[part] = pubPart{}
+			}
+		}
+		if err != nil {
+			p.closeParts()
+			c.release(nil, ar.AttachmentID)
+			return nil, fmt.Errorf("kaelix: publisher on %q partition %d: %w", topic, part, err)
+		}
+	}
+	if err := c.register(p, wire.Resume{Topic: topic, Role: wire.RolePublisher, Partitions: ar.Partitions}); err != nil {
+		p.closeParts()
+		return nil, err
+	}
+	return p, nil
+}
+
+// mapRing maps a region received from the daemon and attaches its ring.
+func mapRing(f *os.File) (*shm.Region, *ringbuf.Ring, error) {
+	reg, err := shm.AttachFile(f, shm.AttachOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	var ring *ringbuf.Ring
+	err = shm.Guard(func() error {
+		var aerr error
+		ring, aerr = ringbuf.Attach(reg.Data())
+		return aerr
+	})
+	if err != nil {
+		reg.Close()
+		return nil, nil, err
+	}
+	return reg, ring, nil
+}
+
+func (p *Publisher) setAttachmentID(id uint64) { p.attachID.Store(id) }
+
+// Topic returns the topic's name.
+func (p *Publisher) Topic() string { return p.topic }
+
+// Partitions returns the topic's partition count.
+func (p *Publisher) Partitions() int { return p.nparts }
+
+// MaxMessageBytes is the topic's limit on an encoded message (payload plus
+// header block).
+func (p *Publisher) MaxMessageBytes() int { return p.maxBytes }
+
+// route picks m's partition: FNV-1a of Key, else Partition.
+func (p *Publisher) route(m *Message) (*ringbuf.Publisher, error) {
+	i := m.Partition
+	if m.Key != nil {
+		i = int(fnv1a(m.Key) % uint32(p.nparts))
+	}
+	if i < 0 || i >= len(p.parts) || p.parts[i].pub == nil {
+		return nil, fmt.Errorf("%w: %d (topic %q has %d; attached %v)", ErrNoPartition, i, p.topic, p.nparts, p.attached())
+	}
+	return p.parts[i].pub, nil
+}
+
+func (p *Publisher) attached() []int {
+	var out []int
+	for i, pp := range p.parts {
+		if pp.pub != nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (p *Publisher) tooLarge(m *Message, n int) error {
+	return &SizeError{Topic: p.topic, MessageBytes: n, PayloadBytes: len(m.Payload), MaxMessageBytes: p.maxBytes}
+}
+
+// TryPublish publishes m without waiting. It returns ErrBackPressured
+// (policy block: no room until the slowest subscriber advances) or ErrFull
+// (policy reject) as expected outcomes; *SizeError (ErrMessageTooLarge),
+// ErrNoPartition, ErrLoanOutstanding, ErrClosed otherwise.
+//
+// A message without headers is copied once, straight into the ring; no
+// allocation and no syscall (but a FUTEX_WAKE if a subscriber sleeps). A
+// message with headers is assembled in a reused buffer first.
+func (p *Publisher) TryPublish(m Message) error {
+	if p.closed {
+		return ErrClosed
+	}
+	if p.loanPart >= 0 {
+		return ErrLoanOutstanding
+	}
+	pub, err := p.route(&m)
+	if err != nil {
+		return err
+	}
+	if len(m.Headers) == 0 {
+		if len(m.Payload) > p.maxBytes {
+			return p.tooLarge(&m, len(m.Payload))
+		}
+		buf, err := pub.TryClaim(len(m.Payload))
+		if err != nil {
+			return p.count(err)
+		}
+		copy(buf, m.Payload)
+		return p.count(pub.Commit())
+	}
+	rec, err := p.encode(&m)
+	if err != nil {
+		return err
+	}
+	return p.count(pub.OfferTyped(RecordTypeHeaders, rec))
+}
+
+// encode assembles a header-block record in p.scratch.
+func (p *Publisher) encode(m *Message) ([]byte, error) {
+	hl := headerBlockLen(m.Headers)
+	n := hl + len(m.Payload)
+	if n > p.maxBytes {
+		return nil, p.tooLarge(m, n)
+	}
+	if cap(p.scratch) < n {
+		p.scratch = make([]byte, n)
+	}
+	rec := p.scratch[:n]
+	if err := putHeaderBlock(rec[:hl], m.Headers); err != nil {
+		return nil, err
+	}
+	copy(rec[hl:], m.Payload)
+	return rec, nil
+}
+
+func (p *Publisher) count(err error) error {
+	switch err {
+	case nil:
+		p.published++
+	case ringbuf.ErrBackPressured:
+		p.backPressured++
+	case ringbuf.ErrFull:
+		p.rejected++
+	}
+	return err
+}
+
+// Publish publishes m, waiting while the partition is back-pressured
+// (policy block) until there is room or ctx is done (then ctx's error,
+// wrapped). Under drop-oldest it never waits; under reject it returns
+// ErrFull at once. While it waits it frees the slots of dead subscribers,
+// so a crashed subscriber never holds it back for good. Other errors as
+// TryPublish. No allocation unless ctx carries a deadline it must time.
+func (p *Publisher) Publish(ctx context.Context, m Message) error {
+	err := p.TryPublish(m)
+	if err != ringbuf.ErrBackPressured {
+		return err
+	}
+	pub, _ := p.route(&m)
+	if len(m.Headers) == 0 {
+		// Plain records wait on the ring's space doorbell (futex).
+		for {
+			wait := 50 * time.Millisecond
+			if dl, ok := ctx.Deadline(); ok {
+				wait = min(wait, time.Until(dl))
+			}
+			if err := ctx.Err(); err != nil || wait <= 0 {
+				return p.ctxErr(ctx)
+			}
+			err := pub.OfferTimeout(m.Payload, wait)
+			if err != ringbuf.ErrTimeout {
+				return p.count(err)
+			}
+		}
+	}
+	rec, err := p.encode(&m)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	lastReap := start
+	for spins := 0; ; spins++ {
+		err := pub.OfferTyped(RecordTypeHeaders, rec)
+		if err != ringbuf.ErrBackPressured {
+			return p.count(err)
+		}
+		if ctx.Err() != nil {
+			return p.ctxErr(ctx)
+		}
+		switch {
+		case spins < 64:
+			runtime.Gosched()
+		default:
+			time.Sleep(min(time.Duration(spins-63)*10*time.Microsecond, time.Millisecond))
+		}
+		if now := time.Now(); now.Sub(lastReap) > 100*time.Millisecond {
+			pub.Ring().ReapDead()
+			lastReap = now
+		}
+	}
+}
+
+func (p *Publisher) ctxErr(ctx context.Context) error {
+	p.backPressured++
+	return fmt.Errorf("kaelix: publish to %q: %w (back-pressured)", p.topic, context.Cause(ctx))
+}
+
+// PublishBatch publishes b's messages in order with Publish and returns how
+// many were published; it stops at the first error.
+func (p *Publisher) PublishBatch(ctx context.Context, b Batch) (int, error) {
+	for i := range b {
+		if err := p.Publish(ctx, b[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(b), nil
+}
+
+// Loan is space claimed in a partition's ring for a message written in
+// place (zero copy). Buf aliases shared memory: fill it, then Send or Abort
+// the loan; Buf must not be used afterwards. A Loan carries a generation, so
+// sending or aborting it twice, or after another loan, is detected
+// (ErrStaleLoan). Loaned messages carry no headers.
+type Loan struct {
+	Buf       []byte
+	Partition int
+	gen       uint64
+}
+
+// Loan claims n bytes in partition 0 (see LoanPartition).
+func (p *Publisher) Loan(n int) (Loan, error) { return p.LoanPartition(0, n) }
+
+// LoanPartition claims n bytes in a partition's ring. Every successful Loan
+// must end in exactly one Send or Abort, soon: until then the partition's
+// subscribers wait at this record, and no other message of this Publisher
+// can be published.
+//
+//	l, err := pub.Loan(len(msg))
+//	if err != nil {
+//		return err // ErrBackPressured, ErrFull: try again later
+//	}
+//	copy(l.Buf, msg)
+//	return pub.Send(l)
+//
+// Errors: ErrBackPressured, ErrFull, *SizeError, ErrNoPartition,
+// ErrLoanOutstanding, ErrClosed. No allocation.
+func (p *Publisher) LoanPartition(partition, n int) (Loan, error) {
+	if p.closed {
+		return Loan{}, ErrClosed
+	}
+	if p.loanPart >= 0 {
+		return Loan{}, ErrLoanOutstanding
+	}
+	m := Message{Partition: partition}
+	pub, err := p.route(&m)
+	if err != nil {
+		return Loan{}, err
+	}
+	if n > p.maxBytes {
+		return Loan{}, &SizeError{Topic: p.topic, MessageBytes: n, PayloadBytes: n, MaxMessageBytes: p.maxBytes}
+	}
+	buf, err := pub.TryClaim(n)
+	if err != nil {
+		return Loan{}, p.count(err)
+	}
+	p.loanGen++
+	p.loanPart = partition
+	return Loan{Buf: buf, Partition: partition, gen: p.loanGen}, nil
+}
+
+// Send publishes a loan's record.
+func (p *Publisher) Send(l Loan) error {
+	if p.loanPart < 0 || l.gen != p.loanGen || l.Partition != p.loanPart {
+		return ErrStaleLoan
+	}
+	pub := p.parts[p.loanPart].pub
+	p.loanPart = -1
+	p.loanGen++
+	return p.count(pub.Commit())
+}
+
+// Abort gives a loan up; subscribers skip its record.
+func (p *Publisher) Abort(l Loan) error {
+	if p.loanPart < 0 || l.gen != p.loanGen || l.Partition != p.loanPart {
+		return ErrStaleLoan
+	}
+	pub := p.parts[p.loanPart].pub
+	p.loanPart = -1
+	p.loanGen++
+	return pub.Abort()
+}
+
+// PublisherStats are a Publisher's own counts (this process, this handle).
+type PublisherStats struct {
+	Published     uint64 // messages published
+	BackPressured uint64 // TryPublish/Loan refusals for lack of room, and Publish timeouts
+	Rejected      uint64 // messages refused under policy reject
+}
+
+// Stats returns the Publisher's counts. Same goroutine rule as publishing.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{Published: p.published, BackPressured: p.backPressured, Rejected: p.rejected}
+}
+
+// Close releases the publisher slots (aborting an outstanding loan), unmaps
+// the regions and tells the daemon. Safe to call twice.
+func (p *Publisher) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	p.closeParts()
+	p.c.release(p, p.attachID.Load())
+	return nil
+}
+
+func (p *Publisher) closeParts() {
+	for i := range p.parts {
+		if p.parts[i].pub != nil {
+			p.parts[i].pub.Close()
+		}
+		if p.parts[i].region != nil {
+			p.parts[i].region.Close()
+		}
+		p.parts[i] = pubPart{}
+	}
+}

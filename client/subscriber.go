@@ -1,0 +1,310 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/shm"
+)
+
+// From says where a new Subscriber starts in each partition.
+type From int
+
+const (
+	// FromLatest (the zero value) starts at the tail: only messages
+	// published after Subscribe.
+	FromLatest From = iota
+	// FromOldest starts at the oldest message still held: under
+	// drop-oldest the oldest intact record; under block and reject the
+	// slowest other subscriber's position (nothing is kept for absent
+	// subscribers).
+	FromOldest
+)
+
+// WaitStrategy is how Receive waits for messages (Disruptor/Aeron idle
+// strategies).
+type WaitStrategy int
+
+const (
+	// WaitBackoff (the zero value) spins briefly, then yields, then sleeps
+	// on the ring's futex: low latency without burning a core when idle.
+	WaitBackoff WaitStrategy = iota
+	// WaitBlocking sleeps on the futex as soon as nothing is ready.
+	WaitBlocking
+	// WaitYield polls and yields the processor in between.
+	WaitYield
+	// WaitBusySpin polls in a tight loop: lowest latency, one core at 100%.
+	WaitBusySpin
+)
+
+func (w WaitStrategy) ring() ringbuf.WaitStrategy {
+	switch w {
+	case WaitBlocking:
+		return ringbuf.Blocking
+	case WaitYield:
+		return ringbuf.Yield
+	case WaitBusySpin:
+		return ringbuf.BusySpin
+	}
+	return ringbuf.Backoff
+}
+
+// SubscribeOptions configures Subscribe. The zero value subscribes to every
+// partition from the latest message, with the backoff wait strategy.
+type SubscribeOptions struct {
+	From From
+	// Group, if set, joins the queue group of that name (MPMC topics): the
+	// group's members share its messages, each going to one member. The
+	// name is hashed (FNV-1a, 32 bits) to the ring's group id.
+	Group string
+	Wait  WaitStrategy
+	// Partitions lists the partitions to read; nil means all.
+	Partitions []int
+}
+
+// Handler receives messages from Poll, on the polling goroutine. The
+// *Message, its Payload and its Headers belong to the Subscriber and are
+// valid only until the handler returns (Payload aliases shared memory):
+// use Message.Clone to keep one.
+type Handler func(m *Message)
+
+// Subscriber receives a topic's messages straight from the partitions'
+// rings mapped in this process. It owns one subscriber slot per partition
+// until Close.
+//
+// A Subscriber must be used by one goroutine at a time. It keeps working
+// while the daemon restarts. Within a partition messages arrive in publish
+// order; across partitions Poll takes them round-robin.
+type Subscriber struct {
+	c        *Client
+	topic    string
+	attachID atomic.Uint64
+	parts    []subPart
+	next     int // partition (index into parts) Poll starts at
+
+	// Delivery state, reused for every message.
+	cur     *subPart
+	h       Handler
+	msg     Message
+	hdrs    map[string]string
+	onRec   ringbuf.Handler // s.onRecord, bound once
+	copyRec Handler         // s.keep, bound once
+	kept    Message
+	have    bool
+
+	closed    bool
+	received  uint64
+	malformed uint64
+}
+
+type subPart struct {
+	index  int
+	region *shm.Region
+	sub    *ringbuf.Subscriber
+}
+
+// Subscribe attaches to topic as a subscriber. Errors: ErrTopicNotFound,
+// ErrPermission, ErrInvalidTopicName, ErrBrokerNotRunning, ringbuf.ErrNoSlot
+// (every subscriber slot of a partition is live; an SPSC topic takes one),
+// ringbuf.ErrUnsupported (a group on an SPSC topic).
+func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOptions) (*Subscriber, error) {
+	ar, files, err := c.attach(ctx, topic, wire.RoleSubscriber, opts.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFiles(files)
+	s := &Subscriber{c: c, topic: topic, hdrs: map[string]string{}}
+	s.attachID.Store(ar.AttachmentID)
+	s.onRec = s.onRecord
+	s.copyRec = s.keep
+	from := ringbuf.FromLatest
+	if opts.From == FromOldest {
+		from = ringbuf.FromOldest
+	}
+	for i, part := range ar.Partitions {
+		reg, ring, err := mapRing(files[i])
+		if err == nil {
+			var sub *ringbuf.Subscriber
+			sub, err = ring.NewSubscriber(ringbuf.SubscriberOptions{From: from, Group: groupID(opts.Group), Wait: opts.Wait.ring()})
+			if err != nil {
+				reg.Close()
+			} else {
+				s.parts = append(s.parts, subPart{index: part, region: reg, sub: sub})
+			}
+		}
+		if err != nil {
+			s.closeParts()
+			c.release(nil, ar.AttachmentID)
+			return nil, fmt.Errorf("kaelix: subscriber on %q partition %d: %w", topic, part, err)
+		}
+	}
+	if err := c.register(s, wire.Resume{Topic: topic, Role: wire.RoleSubscriber, Partitions: ar.Partitions}); err != nil {
+		s.closeParts()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Subscriber) setAttachmentID(id uint64) { s.attachID.Store(id) }
+
+// Topic returns the topic's name.
+func (s *Subscriber) Topic() string { return s.topic }
+
+// onRecord turns a ring record into s.msg and calls the handler.
+func (s *Subscriber) onRecord(r ringbuf.Record) {
+	m := &s.msg
+	m.ID = MessageID{Partition: s.cur.index, Sequence: r.Sequence}
+	m.Topic = s.topic
+	m.Partition = s.cur.index
+	m.Key = nil
+	m.TimestampNS = r.TimestampNS
+	m.Payload = r.Payload
+	m.Headers = nil
+	if r.Type == RecordTypeHeaders {
+		payload, err := parseHeaderBlock(r.Payload, s.hdrs)
+		if err != nil {
+			s.malformed++ // delivered raw, without headers
+		} else {
+			m.Payload = payload
+			m.Headers = s.hdrs
+		}
+	}
+	s.received++
+	s.h(m)
+}
+
+// Poll delivers up to limit ready messages to h and returns how many it
+// delivered; zero and a nil error means nothing was ready. It never waits.
+// Expected outcomes: ErrLapped (drop-oldest: this subscriber was overrun
+// and has resumed at the oldest intact message; Lost tells the total) and
+// ringbuf.ErrStalled (a publisher stopped mid-message; poll again later).
+// A *ringbuf.CorruptError means ring memory no publisher writes. No
+// allocation for messages without headers (with headers, only the header
+// strings).
+func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
+	if s.closed {
+		return 0, ErrClosed
+	}
+	s.h = h
+	total := 0
+	for range s.parts {
+		if total >= limit {
+			break
+		}
+		s.cur = &s.parts[s.next]
+		s.next++
+		if s.next == len(s.parts) {
+			s.next = 0
+		}
+		n, err := s.cur.sub.Poll(s.onRec, limit-total)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (s *Subscriber) keep(m *Message) {
+	s.kept = m.Clone()
+	s.have = true
+}
+
+// Receive returns the next message, copied (it allocates), waiting with the
+// wait strategy until one arrives or ctx is done. Lapping (ErrLapped) and
+// stalls are absorbed: Lost counts lapped messages. With several partitions
+// it waits on each in turn for up to 1 ms.
+func (s *Subscriber) Receive(ctx context.Context) (Message, error) {
+	s.have = false
+	for {
+		if s.closed {
+			return Message{}, ErrClosed
+		}
+		_, err := s.Poll(s.copyRec, 1)
+		if s.have {
+			return s.kept, nil
+		}
+		if err != nil && err != ringbuf.ErrLapped && err != ringbuf.ErrStalled {
+			return Message{}, err
+		}
+		if ctx.Err() != nil {
+			return Message{}, context.Cause(ctx)
+		}
+		wait := 100 * time.Millisecond
+		if len(s.parts) > 1 {
+			wait = time.Millisecond
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			wait = max(min(wait, time.Until(dl)), 0)
+		}
+		s.cur = &s.parts[s.next]
+		s.h = s.copyRec
+		s.cur.sub.PollWait(s.onRec, 1, wait)
+		if s.have {
+			return s.kept, nil
+		}
+		if len(s.parts) > 1 {
+			s.next = (s.next + 1) % len(s.parts)
+		}
+	}
+}
+
+// Next is Receive, for iterator-style loops.
+func (s *Subscriber) Next(ctx context.Context) (Message, error) { return s.Receive(ctx) }
+
+// Lag returns the bytes of published messages this subscriber has not read
+// yet, summed over its partitions.
+func (s *Subscriber) Lag() uint64 {
+	var n uint64
+	for _, p := range s.parts {
+		n += p.sub.Lag()
+	}
+	return n
+}
+
+// Lost returns how many messages this subscriber lost to lapping (policy
+// drop-oldest) or, in a queue group, that its group lost, in total.
+func (s *Subscriber) Lost() uint64 {
+	var n uint64
+	for _, p := range s.parts {
+		n += p.sub.Lost()
+	}
+	return n
+}
+
+// SubscriberStats are a Subscriber's own counts.
+type SubscriberStats struct {
+	Received  uint64 // messages delivered
+	Lost      uint64 // as Lost
+	LagBytes  uint64 // as Lag
+	Malformed uint64 // header blocks that did not parse (delivered raw)
+}
+
+// Stats returns the Subscriber's counts. Same goroutine rule as Poll.
+func (s *Subscriber) Stats() SubscriberStats {
+	return SubscriberStats{Received: s.received, Lost: s.Lost(), LagBytes: s.Lag(), Malformed: s.malformed}
+}
+
+// Close leaves every ring (freeing the slots), unmaps the regions and tells
+// the daemon. Safe to call twice.
+func (s *Subscriber) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.closeParts()
+	s.c.release(s, s.attachID.Load())
+	return nil
+}
+
+func (s *Subscriber) closeParts() {
+	for _, p := range s.parts {
+		p.sub.Close()
+		p.region.Close()
+	}
+	s.parts = nil
+}

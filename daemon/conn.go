@@ -1,0 +1,431 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kaelix-io/kaelix/daemon/wire"
+)
+
+// peer is one client connection: its lease. Fields other than conn and
+// pidfd are set before the peer is published in Daemon.peers and then only
+// read, except attachments and exited (guarded by Daemon.mu) and pidfd
+// (guarded by watcher.mu).
+type peer struct {
+	id        uint64
+	name      string
+	pid       int
+	uid, gid  int
+	connected time.Time
+	conn      *wire.Conn
+	pidfd     int
+
+	attachments map[uint64]*attachment
+	// rings keeps the partitions this peer ever attached, so that its death,
+	// which the pidfd reports after its socket closed, reaps them.
+	rings  map[*partition]bool
+	exited bool
+}
+
+// attachment is one attach a client holds.
+type attachment struct {
+	id    uint64
+	topic *topic
+	role  wire.Role
+}
+
+// serve runs one client connection until it closes, breaks the protocol,
+// or its process dies. It never lets a panic escape: a panic while handling
+// a client's input is logged with its stack and only that client is
+// dropped.
+func (d *Daemon) serve(uc *net.UnixConn) {
+	c := wire.NewConn(uc)
+	p := &peer{conn: c, pidfd: -1, connected: time.Now(), attachments: map[uint64]*attachment{}, rings: map[*partition]bool{}}
+	if ucred, err := peerCred(uc); err == nil {
+		p.pid, p.uid, p.gid = int(ucred.Pid), int(ucred.Uid), int(ucred.Gid)
+	} else {
+		d.log.Warn("SO_PEERCRED failed; dropping client", "err", err)
+		c.Close()
+		return
+	}
+	d.mu.Lock()
+	if d.closing {
+		d.mu.Unlock()
+		c.Close()
+		return
+	}
+	d.nextID++
+	p.id = d.nextID
+	d.peers[p.id] = p
+	d.mu.Unlock()
+	if p.pid != os.Getpid() {
+		if err := d.w.add(p); err != nil {
+			d.log.Warn("cannot watch client pid; its death will be noticed by the periodic sweep", "client", p.id, "pid", p.pid, "err", err)
+		}
+	}
+	log := d.log.With("client", p.id, "pid", p.pid, "uid", p.uid)
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("panic while serving client; client dropped", "panic", r, "stack", string(debug.Stack()))
+		}
+		c.Close()
+		d.dropPeer(p)
+	}()
+	hello := false
+	for {
+		f, files, err := c.ReadFrame()
+		for _, f := range files {
+			f.Close()
+		}
+		if err == nil && (len(files) > 0 || c.PendingFDs() > 0) {
+			err = fmt.Errorf("%w: requests carry no descriptors", wire.ErrDescriptors)
+		}
+		if err != nil {
+			var fe *wire.FrameError
+			switch {
+			case errors.As(err, &fe):
+				log.Warn("bad frame; client dropped", "err", err)
+				d.reply(c, f.RequestID, fe.Code(), err.Error())
+			case errors.Is(err, wire.ErrDescriptors):
+				log.Warn("protocol violation; client dropped", "err", err)
+				d.reply(c, f.RequestID, wire.CodeBadRequest, err.Error())
+			}
+			return
+		}
+		if !hello && f.Type != wire.TypeHello {
+			d.reply(c, f.RequestID, wire.CodeBadRequest, fmt.Sprintf("first request must be hello, got %s", f.Type))
+			continue
+		}
+		out, outFiles, werr := d.handle(p, f)
+		if f.Type == wire.TypeHello && werr == nil {
+			hello = true
+			log = log.With("name", p.name)
+		}
+		var frame wire.Frame
+		if werr != nil {
+			frame, _ = wire.NewFrame(wire.TypeError, f.RequestID, werr)
+		} else if frame, err = wire.NewFrame(f.Type.Reply(), f.RequestID, out); err != nil {
+			frame, _ = wire.NewFrame(wire.TypeError, f.RequestID, wire.Errorf(wire.CodeInternal, "%v", err))
+			outFiles = closeFiles(outFiles)
+		}
+		err = c.WriteFrame(frame, outFiles...)
+		closeFiles(outFiles)
+		if err != nil {
+			log.Info("client gone while replying", "err", err)
+			return
+		}
+	}
+}
+
+func closeFiles(fs []*os.File) []*os.File {
+	for _, f := range fs {
+		f.Close()
+	}
+	return nil
+}
+
+func (d *Daemon) reply(c *wire.Conn, id uint32, code wire.Code, msg string) {
+	f, _ := wire.NewFrame(wire.TypeError, id, wire.Error{Code: code, Message: msg})
+	c.UnixConn().SetWriteDeadline(time.Now().Add(time.Second))
+	c.WriteFrame(f)
+}
+
+func peerCred(uc *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var serr error
+	err = raw.Control(func(fd uintptr) { cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if err == nil {
+		err = serr
+	}
+	return cred, err
+}
+
+// handle executes one request. It returns the reply body and descriptors,
+// or an *wire.Error.
+func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
+	bad := func(err error) *wire.Error { return &wire.Error{Code: wire.CodeBadRequest, Message: err.Error()} }
+	asWire := func(err error) *wire.Error {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return we
+		}
+		return &wire.Error{Code: wire.CodeInternal, Message: err.Error()}
+	}
+	switch f.Type {
+	case wire.TypeHello:
+		var h wire.Hello
+		if err := wire.DecodeBody(f, &h); err != nil {
+			return nil, nil, bad(err)
+		}
+		if h.Version != wire.Version {
+			return nil, nil, wire.Errorf(wire.CodeVersion, "client speaks protocol version %d, kaelixd speaks %d", h.Version, wire.Version)
+		}
+		p.name = h.Name
+		if len(p.name) > 128 {
+			p.name = p.name[:128]
+		}
+		ids := d.resume(p, h.Attached)
+		return wire.HelloReply{Version: wire.Version, DaemonPID: os.Getpid(), ClientID: p.id, PeerPID: p.pid, PeerUID: p.uid, PeerGID: p.gid, AttachmentIDs: ids}, nil, nil
+	case wire.TypeCreate, wire.TypeOpenOrCreate:
+		var s wire.TopicSpec
+		if err := wire.DecodeBody(f, &s); err != nil {
+			return nil, nil, bad(err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		t, err := d.createTopic(s, f.Type == wire.TypeOpenOrCreate)
+		if err != nil {
+			return nil, nil, asWire(err)
+		}
+		return t.info(), nil, nil
+	case wire.TypeDelete:
+		var del wire.Delete
+		if err := wire.DecodeBody(f, &del); err != nil {
+			return nil, nil, bad(err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err := d.deleteTopic(del.Name, del.Force); err != nil {
+			return nil, nil, asWire(err)
+		}
+		return wire.Empty{}, nil, nil
+	case wire.TypeList:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return wire.TopicList{Topics: d.topicInfos()}, nil, nil
+	case wire.TypeInfo:
+		var ref wire.TopicRef
+		if err := wire.DecodeBody(f, &ref); err != nil {
+			return nil, nil, bad(err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		t, err := d.lookup(ref.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return t.info(), nil, nil
+	case wire.TypeAttach:
+		var a wire.Attach
+		if err := wire.DecodeBody(f, &a); err != nil {
+			return nil, nil, bad(err)
+		}
+		return d.attach(p, a)
+	case wire.TypeDetach:
+		var det wire.Detach
+		if err := wire.DecodeBody(f, &det); err != nil {
+			return nil, nil, bad(err)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		a, ok := p.attachments[det.AttachmentID]
+		if !ok {
+			return nil, nil, wire.Errorf(wire.CodeNotFound, "attachment %d not found", det.AttachmentID)
+		}
+		d.detachLocked(p, a)
+		return wire.Empty{}, nil, nil
+	case wire.TypeStats:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		st := wire.Stats{Topics: d.topicInfos(), Clients: []wire.ClientInfo{}}
+		for _, q := range d.peers {
+			st.Clients = append(st.Clients, wire.ClientInfo{ID: q.id, Name: q.name, PID: q.pid, UID: q.uid, GID: q.gid, ConnectedNS: q.connected.UnixNano(), Attachments: len(q.attachments)})
+		}
+		slices.SortFunc(st.Clients, func(a, b wire.ClientInfo) int { return int(a.ID) - int(b.ID) })
+		return st, nil, nil
+	case wire.TypeStatus:
+		return d.Status(), nil, nil
+	}
+	return nil, nil, wire.Errorf(wire.CodeBadRequest, "unknown request type %d", uint8(f.Type))
+}
+
+func (d *Daemon) topicInfos() []wire.TopicInfo {
+	out := []wire.TopicInfo{}
+	for _, t := range d.topics {
+		out = append(out, t.info())
+	}
+	slices.SortFunc(out, func(a, b wire.TopicInfo) int {
+		if a.Spec.Name < b.Spec.Name {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// lookup finds a topic by a validated name. d.mu held.
+func (d *Daemon) lookup(name string) (*topic, *wire.Error) {
+	if err := wire.ValidateTopicName(name); err != nil {
+		return nil, &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
+	}
+	t, ok := d.topics[name]
+	if !ok {
+		return nil, wire.Errorf(wire.CodeNotFound, "topic %q not found", name)
+	}
+	return t, nil
+}
+
+// allowed applies the topic's mode and group to the peer, like file
+// permissions with the daemon's user as owner: publishers need the write
+// bit, subscribers the read bit. Root and the daemon's own user pass.
+func (d *Daemon) allowed(p *peer, t *topic, role wire.Role) bool {
+	if p.uid == 0 || p.uid == os.Geteuid() {
+		return true
+	}
+	bit := uint32(0o4)
+	if role == wire.RolePublisher {
+		bit = 0o2
+	}
+	mode := t.spec.Mode
+	if t.spec.GID >= 0 && p.gid == t.spec.GID {
+		return mode&(bit<<3) != 0
+	}
+	return mode&bit != 0
+}
+
+func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
+	if a.Role != wire.RolePublisher && a.Role != wire.RoleSubscriber {
+		return nil, nil, wire.Errorf(wire.CodeBadRequest, "role %q: want publisher or subscriber", a.Role)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, werr := d.lookup(a.Topic)
+	if werr != nil {
+		return nil, nil, werr
+	}
+	if !d.allowed(p, t, a.Role) {
+		return nil, nil, wire.Errorf(wire.CodePermission, "uid %d gid %d may not attach to topic %q as %s (mode %#o, gid %d)", p.uid, p.gid, t.spec.Name, a.Role, t.spec.Mode, t.spec.GID)
+	}
+	parts := a.Partitions
+	if len(parts) == 0 {
+		parts = make([]int, len(t.parts))
+		for i := range parts {
+			parts[i] = i
+		}
+	}
+	if len(parts) > wire.MaxFDs {
+		return nil, nil, wire.Errorf(wire.CodeBadRequest, "%d partitions requested; at most %d", len(parts), wire.MaxFDs)
+	}
+	files := make([]*os.File, 0, len(parts))
+	for _, i := range parts {
+		if i < 0 || i >= len(t.parts) {
+			closeFiles(files)
+			return nil, nil, wire.Errorf(wire.CodeBadRequest, "topic %q has no partition %d (it has %d)", t.spec.Name, i, len(t.parts))
+		}
+		// A duplicate survives a concurrent forced delete that closes the
+		// region while the reply is being written.
+		fd, err := unix.FcntlInt(t.parts[i].region.File().Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			closeFiles(files)
+			return nil, nil, wire.Errorf(wire.CodeResource, "dup region descriptor: %v", err)
+		}
+		files = append(files, os.NewFile(uintptr(fd), t.parts[i].region.Path()))
+	}
+	d.nextID++
+	at := &attachment{id: d.nextID, topic: t, role: a.Role}
+	p.attachments[at.id] = at
+	for _, i := range parts {
+		p.rings[t.parts[i]] = true
+	}
+	if a.Role == wire.RolePublisher {
+		t.pubs++
+	} else {
+		t.subs++
+	}
+	return wire.AttachReply{AttachmentID: at.id, Topic: t.info(), Partitions: parts}, files, nil
+}
+
+// resume registers attachments a reconnecting client already holds and
+// returns their new ids (0 for one whose topic is gone).
+func (d *Daemon) resume(p *peer, rs []wire.Resume) []uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := make([]uint64, len(rs))
+	for j, r := range rs {
+		t, ok := d.topics[r.Topic]
+		if !ok || (r.Role != wire.RolePublisher && r.Role != wire.RoleSubscriber) || len(rs) > 4096 {
+			continue
+		}
+		d.nextID++
+		ids[j] = d.nextID
+		p.attachments[d.nextID] = &attachment{id: d.nextID, topic: t, role: r.Role}
+		for _, i := range r.Partitions {
+			if i >= 0 && i < len(t.parts) {
+				p.rings[t.parts[i]] = true
+			}
+		}
+		if r.Role == wire.RolePublisher {
+			t.pubs++
+		} else {
+			t.subs++
+		}
+	}
+	return ids
+}
+
+// detachLocked drops one attachment's registration. d.mu held.
+func (d *Daemon) detachLocked(p *peer, a *attachment) {
+	delete(p.attachments, a.id)
+	if a.role == wire.RolePublisher {
+		a.topic.pubs--
+	} else {
+		a.topic.subs--
+	}
+}
+
+// dropPeer forgets a closed connection's registrations. Its process may
+// still be exiting (the kernel closes a dying process's sockets before its
+// pidfd reports the exit), so the pidfd stays watched for lingerAfterClose
+// and peerExited reaps its rings then.
+func (d *Daemon) dropPeer(p *peer) {
+	d.mu.Lock()
+	for _, a := range p.attachments {
+		d.detachLocked(p, a)
+	}
+	delete(d.peers, p.id)
+	d.mu.Unlock()
+	time.AfterFunc(lingerAfterClose, func() {
+		d.w.remove(p)
+	})
+}
+
+// lingerAfterClose is how long a closed connection's pid stays watched.
+const lingerAfterClose = 2 * time.Second
+
+// peerExited runs on the watcher goroutine when a client's pidfd becomes
+// readable: the process has exited. It reaps every ring the client had
+// attached, so that a block-mode publisher is no longer held back by it and
+// claims it left half-written are resolved, and closes its connection.
+func (d *Daemon) peerExited(p *peer, at time.Time) {
+	waitProcGone(p.pid, 50*time.Millisecond)
+	d.mu.Lock()
+	freed := 0
+	if !p.exited {
+		p.exited = true
+		for part := range p.rings {
+			if !part.closed {
+				freed += part.ring.ReapDead()
+			}
+		}
+	}
+	d.mu.Unlock()
+	p.conn.UnixConn().Close() // the serving goroutine then ends and drops the peer
+	done := time.Now()
+	d.deaths.Add(1)
+	d.lastDet.Store(int64(done.Sub(at)))
+	d.log.Info("client process exited; rings reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "reap_us", done.Sub(at).Microseconds())
+	if d.cfg.OnPeerExit != nil {
+		d.cfg.OnPeerExit(PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed})
+	}
+}

@@ -1,0 +1,320 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kaelix-io/kaelix/daemon/wire"
+)
+
+// Daemon is kaelixd: the topic registry and the control socket. Make one
+// with New and run it with Run; it is embeddable (tests and applications
+// run it in-process). A Daemon runs once. Its methods are safe for
+// concurrent use. Do not copy a Daemon.
+//
+// Lock order: mu, then watcher.mu. mu guards topics, peers and every
+// topic's attachment counts and partitions; it is never held while writing
+// to a socket.
+type Daemon struct {
+	cfg Config
+	log *slog.Logger
+
+	ready   chan struct{} // closed once the socket listens
+	started atomic.Bool
+	startAt time.Time
+
+	mu      sync.Mutex
+	topics  map[string]*topic
+	peers   map[uint64]*peer
+	nextID  uint64 // client and attachment ids
+	closing bool   // Run is stopping: refuse new peers
+
+	w       *watcher
+	lockF   *os.File
+	heartF  *os.File
+	beats   atomic.Uint64
+	beatNS  atomic.Int64
+	deaths  atomic.Uint64
+	lastDet atomic.Int64
+}
+
+// New checks cfg and returns a Daemon ready to Run. It touches nothing on
+// disk. Errors: ErrConfig, listing every bad field.
+func New(cfg Config) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Shm.Logger == nil {
+		cfg.Shm.Logger = log
+	}
+	return &Daemon{
+		cfg:    cfg,
+		log:    log.With("component", "kaelixd"),
+		ready:  make(chan struct{}),
+		topics: map[string]*topic{},
+		peers:  map[uint64]*peer{},
+	}, nil
+}
+
+// Ready is closed once Run listens on the socket.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// SocketPath returns the control socket's path.
+func (d *Daemon) SocketPath() string { return d.cfg.SocketPath }
+
+// Run takes the state directory's lock, re-adopts the registry left by an
+// earlier daemon, listens on the socket and serves until ctx is done; then
+// it disconnects every client, removes the socket and, with
+// Config.RemoveOnExit, every region. Regions stay mapped by clients, which
+// keep publishing and subscribing while no daemon runs.
+//
+// Errors: *AlreadyRunningError (ErrAlreadyRunning), ErrStopped (second
+// call), *OpError for the socket, lock or directories. A clean stop returns
+// nil. Signals are the caller's business (cmd/kaelixd maps SIGINT and
+// SIGTERM to cancelling ctx).
+func (d *Daemon) Run(ctx context.Context) error {
+	if !d.started.CompareAndSwap(false, true) {
+		return ErrStopped
+	}
+	d.startAt = time.Now()
+	for _, dir := range []string{d.cfg.StateDir, filepath.Dir(d.cfg.SocketPath)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return &OpError{Op: "mkdir", Path: dir, Err: err}
+		}
+	}
+	if err := d.lock(); err != nil {
+		return err
+	}
+	defer d.lockF.Close() // releases the flock
+	if err := d.adopt(); err != nil {
+		return err
+	}
+	w, err := newWatcher()
+	if err != nil {
+		d.closeAll(false)
+		return err
+	}
+	d.w = w
+	ln, err := d.listen()
+	if err != nil {
+		d.closeAll(false)
+		w.stop()
+		return err
+	}
+	d.heartF, _ = os.OpenFile(d.heartbeatPath(), os.O_RDWR|os.O_CREATE, 0o644)
+	d.heartbeat(time.Now())
+	d.log.Info("kaelixd listening", "socket", d.cfg.SocketPath, "state_dir", d.cfg.StateDir,
+		"shm_dir", filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName), "topics", len(d.topics), "pid", os.Getpid())
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		lastSweep, lastBeat := time.Now(), time.Now()
+		w.run(d.peerExited, func() {
+			now := time.Now()
+			if now.Sub(lastBeat) >= d.cfg.HeartbeatInterval {
+				d.heartbeat(now)
+				lastBeat = now
+			}
+			if now.Sub(lastSweep) >= d.cfg.SweepInterval {
+				d.sweep()
+				lastSweep = now
+			}
+		}, min(d.cfg.HeartbeatInterval, d.cfg.SweepInterval))
+	}()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	close(d.ready)
+	go func() {
+		defer wg.Done()
+		for {
+			uc, err := ln.AcceptUnix()
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+					d.log.Error("accept", "err", err)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.serve(uc)
+			}()
+		}
+	}()
+	<-ctx.Done()
+	ln.Close()
+	d.mu.Lock()
+	d.closing = true
+	for _, p := range d.peers {
+		p.conn.UnixConn().Close() // serve closes the rest
+	}
+	d.mu.Unlock()
+	w.stop()
+	wg.Wait()
+	os.Remove(d.cfg.SocketPath)
+	d.closeAll(d.cfg.RemoveOnExit)
+	if d.heartF != nil {
+		d.heartF.Close()
+	}
+	if d.cfg.RemoveOnExit {
+		os.Remove(d.statePath())
+		os.Remove(d.heartbeatPath())
+		os.Remove(filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName)) // only if empty
+	}
+	d.log.Info("kaelixd stopped", "removed_regions", d.cfg.RemoveOnExit)
+	return nil
+}
+
+// closeAll unmaps every topic; with remove, also deletes regions and empties
+// the registry.
+func (d *Daemon) closeAll(remove bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, t := range d.topics {
+		d.dropParts(t, remove)
+		if remove {
+			delete(d.topics, name)
+		}
+	}
+}
+
+// lock takes the kernel-released flock on StateDir/kaelixd.lock and writes
+// this pid into it (for the message a second daemon prints, never as the
+// lock itself).
+func (d *Daemon) lock() error {
+	path := filepath.Join(d.cfg.StateDir, "kaelixd.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return &OpError{Op: "open", Path: path, Err: err}
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			b := make([]byte, 32)
+			n, _ := f.ReadAt(b, 0)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+			return &AlreadyRunningError{PID: pid, LockPath: path}
+		}
+		return &OpError{Op: "flock", Path: path, Err: err}
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	d.lockF = f
+	return nil
+}
+
+// listen replaces a stale socket (we hold the lock, so no daemon serves it)
+// and listens with SocketMode.
+func (d *Daemon) listen() (*net.UnixListener, error) {
+	path := d.cfg.SocketPath
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, &OpError{Op: "remove stale socket", Path: path, Err: err}
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, &OpError{Op: "listen", Path: path, Err: err}
+	}
+	ln.SetUnlinkOnClose(false) // Run removes it once every client is gone
+	if err := os.Chmod(path, d.cfg.SocketMode); err != nil {
+		ln.Close()
+		return nil, &OpError{Op: "chmod", Path: path, Err: err}
+	}
+	return ln, nil
+}
+
+// Heartbeat file: 24 bytes, little-endian: pid u64, counter u64, unix ns
+// i64, rewritten in place every HeartbeatInterval. A reader that sees the
+// counter and time stand still knows the daemon is hung or gone.
+const (
+	heartbeatPIDOffset     = 0
+	heartbeatCounterOffset = heartbeatPIDOffset + 8
+	heartbeatTimeOffset    = heartbeatCounterOffset + 8
+	heartbeatBytes         = heartbeatTimeOffset + 8
+)
+
+func (d *Daemon) heartbeatPath() string { return filepath.Join(d.cfg.StateDir, "heartbeat") }
+
+func (d *Daemon) heartbeat(now time.Time) {
+	n := d.beats.Add(1)
+	d.beatNS.Store(now.UnixNano())
+	if d.heartF == nil {
+		return
+	}
+	var b [heartbeatBytes]byte
+	binary.LittleEndian.PutUint64(b[heartbeatPIDOffset:], uint64(os.Getpid()))
+	binary.LittleEndian.PutUint64(b[heartbeatCounterOffset:], n)
+	binary.LittleEndian.PutUint64(b[heartbeatTimeOffset:], uint64(now.UnixNano()))
+	d.heartF.WriteAt(b[:], 0)
+}
+
+// Heartbeat is a daemon's last heartbeat as read from its state dir.
+type Heartbeat struct {
+	PID     int
+	Counter uint64
+	Time    time.Time
+}
+
+// ReadHeartbeat reads the heartbeat file in stateDir, for tools that want
+// to tell a hung daemon from a busy one without a round trip: read twice,
+// HeartbeatInterval apart; a live daemon's Counter advances.
+func ReadHeartbeat(stateDir string) (Heartbeat, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "heartbeat"))
+	if err != nil {
+		return Heartbeat{}, err
+	}
+	if len(b) < heartbeatBytes {
+		return Heartbeat{}, fmt.Errorf("kaelixd: heartbeat file is %d bytes, want %d", len(b), heartbeatBytes)
+	}
+	return Heartbeat{
+		PID:     int(binary.LittleEndian.Uint64(b[heartbeatPIDOffset:])),
+		Counter: binary.LittleEndian.Uint64(b[heartbeatCounterOffset:]),
+		Time:    time.Unix(0, int64(binary.LittleEndian.Uint64(b[heartbeatTimeOffset:]))),
+	}, nil
+}
+
+// sweep frees dead processes' slots in every ring.
+func (d *Daemon) sweep() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.topics {
+		for _, p := range t.parts {
+			if !p.closed {
+				p.ring.ReapDead()
+			}
+		}
+	}
+}
+
+// Status returns the daemon's status snapshot (also served as daemon status).
+func (d *Daemon) Status() wire.Status {
+	d.mu.Lock()
+	topics, clients := len(d.topics), len(d.peers)
+	d.mu.Unlock()
+	return wire.Status{
+		Version: wire.Version, PID: os.Getpid(), StartedNS: d.startAt.UnixNano(), UptimeNS: int64(time.Since(d.startAt)),
+		SocketPath: d.cfg.SocketPath, StateDir: d.cfg.StateDir, ShmDir: filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName),
+		Topics: topics, Clients: clients, Heartbeats: d.beats.Load(), HeartbeatNS: d.beatNS.Load(),
+		PeerDeaths: d.deaths.Load(), LastDetectionNS: d.lastDet.Load(),
+	}
+}

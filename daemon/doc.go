@@ -1,0 +1,57 @@
+// Package daemon is kaelixd, Kaelix's broker: it owns the topic registry,
+// makes each partition's shared-memory region and ring, hands their
+// descriptors to clients over a Unix domain socket, and watches every client
+// process so that its death never blocks the others.
+//
+// # Model
+//
+// A topic has N partitions; each partition is one shm region holding one
+// ringbuf ring. The daemon is on the control path only: publishers and
+// subscribers write and read the rings directly, so they keep working while
+// the daemon restarts. The protocol is described in package wire.
+//
+// # Leases and liveness
+//
+// A client's control connection is its lease. Each peer is identified with
+// SO_PEERCRED and its pid watched through a pidfd in one epoll set. When the
+// process exits, the watcher goroutine wakes at once, ReapDead runs on every
+// ring the client attached (freeing its subscriber slots, so a block-mode
+// publisher is no longer held back, and resolving claims it left
+// half-written), and its registrations are dropped. A connection closed by
+// a live process only drops its registrations. A periodic sweep
+// (Config.SweepInterval) reaps every ring as a backstop.
+//
+// # Persistence
+//
+// The registry is saved atomically to StateDir/topics.json after each
+// change. A daemon that starts finds it, re-opens each region, re-attaches
+// its ring and serves the topics again; region files nobody registered and
+// nobody maps are removed. One daemon per state dir: Run takes an flock on
+// StateDir/kaelixd.lock, which the kernel releases when the process dies;
+// the pid written in the file is only for the "already running, pid N"
+// message.
+//
+// # Shutdown
+//
+// When Run's context ends, the daemon closes the socket and every
+// connection, removes the socket file and unmaps its regions. By default
+// the region files and registry stay, so the next daemon re-adopts them and
+// clients still attached keep their mappings. With Config.RemoveOnExit
+// (kaelixd --ephemeral) the regions, registry and heartbeat are removed
+// too, leaving nothing in /dev/shm.
+//
+// # Files
+//
+//	StateDir/kaelixd.lock   flock; holder's pid (text)
+//	StateDir/topics.json    the registry (see stateFile)
+//	StateDir/heartbeat      pid, counter, unix ns (see ReadHeartbeat)
+//	SocketPath              the control socket (default beside them)
+//	TmpfsRoot/DirName/T.pN  region of partition N of topic T (or hugetlbfs)
+//
+// # Robustness
+//
+// Nothing a client sends can crash the daemon: frames are bounded and
+// checked before their body is read, bodies are decoded into plain structs,
+// and each connection runs under a recover that logs the panic and drops
+// only that client.
+package daemon

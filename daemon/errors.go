@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConfig: a Config field is invalid; the message names it. Fatal.
+	ErrConfig = errors.New("kaelixd: invalid configuration")
+
+	// ErrAlreadyRunning: another daemon holds the state directory's lock.
+	// Returned as an *AlreadyRunningError naming its pid. Remedy: use that
+	// daemon, stop it, or give this one another socket and state dir.
+	ErrAlreadyRunning = errors.New("kaelixd: already running")
+
+	// ErrStopped: Run was called twice.
+	ErrStopped = errors.New("kaelixd: Run already called")
+)
+
+// AlreadyRunningError is ErrAlreadyRunning.
+type AlreadyRunningError struct {
+	PID      int    // as written in the lock file; 0 if unreadable (message only)
+	LockPath string // the lock file
+}
+
+func (e *AlreadyRunningError) Error() string {
+	return fmt.Sprintf("kaelixd already running, pid %d (lock %s held)", e.PID, e.LockPath)
+}
+
+// Unwrap makes errors.Is(err, ErrAlreadyRunning) hold.
+func (e *AlreadyRunningError) Unwrap() error { return ErrAlreadyRunning }
+
+// OpError is a failed system call or file operation, like net.OpError.
+type OpError struct {
+	Op   string
+	Path string
+	Err  error
+}
+
+func (e *OpError) Error() string { return "kaelixd: " + e.Op + " " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *OpError) Unwrap() error { return e.Err }

@@ -1,0 +1,465 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/shm"
+)
+
+// The registry: topics, their partitions' regions, and the state file that
+// lets a restarted daemon re-adopt them. Everything here is guarded by
+// Daemon.mu.
+
+// topic is one registered topic.
+type topic struct {
+	spec      wire.TopicSpec // normalized
+	createdNS int64
+	parts     []*partition
+	pubs      int // publisher attachments registered by clients
+	subs      int
+}
+
+// partition is one ring in one region, mapped read-write by the daemon.
+type partition struct {
+	region *shm.Region
+	ring   *ringbuf.Ring
+	closed bool // the topic was deleted: region unmapped, ring unusable
+}
+
+func (p *partition) close() {
+	if !p.closed {
+		p.closed = true
+		p.region.Close()
+	}
+}
+
+// stateVersion is the version of the state file's format.
+const stateVersion = 1
+
+// stateFile is topics.json in the state dir.
+type stateFile struct {
+	Version int          `json:"version"`
+	Topics  []stateTopic `json:"topics"`
+}
+
+type stateTopic struct {
+	Spec      wire.TopicSpec `json:"spec"`
+	CreatedNS int64          `json:"created_ns"`
+	Regions   []string       `json:"regions"`
+}
+
+// regionName names partition i's region. Topic names are valid region
+// names (ValidateTopicName is stricter than shm.ValidateName); a name too
+// long for shm keeps a readable prefix and gains a hash of the full name.
+func regionName(topicName string, i int) string {
+	suffix := ".p" + strconv.Itoa(i)
+	if len(topicName)+len(suffix) <= shm.MaxNameBytes {
+		return topicName + suffix
+	}
+	h := fnv.New64a()
+	h.Write([]byte(topicName))
+	tag := fmt.Sprintf("~%016x", h.Sum64())
+	return topicName[:shm.MaxNameBytes-len(tag)-len(suffix)] + tag + suffix
+}
+
+// ringConfig turns a normalized spec into the ring config of each partition.
+func ringConfig(s wire.TopicSpec) (ringbuf.Config, error) {
+	var kind ringbuf.Kind
+	switch s.Kind {
+	case wire.KindSPSC:
+		kind = ringbuf.SPSC
+	case wire.KindMPMC:
+		kind = ringbuf.MPMC
+	default:
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: kind %q: want spsc or mpmc", s.Name, s.Kind)
+	}
+	c := ringbuf.DefaultConfig(kind)
+	switch s.Policy {
+	case wire.PolicyBlock:
+		c.Policy = ringbuf.PolicyBlock
+	case wire.PolicyDropOldest:
+		c.Policy = ringbuf.PolicyDropOldest
+	case wire.PolicyReject:
+		c.Policy = ringbuf.PolicyReject
+	default:
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: policy %q: want block, drop-oldest or reject", s.Name, s.Policy)
+	}
+	c.CapacityBytes = s.CapacityBytes
+	c.MaxPayloadBytes = s.MaxMessageBytes
+	c.MaxPublishers = s.MaxPublishers
+	c.MaxSubscribers = s.MaxSubscribers
+	c.MaxGroups = s.MaxGroups
+	if kind == ringbuf.SPSC {
+		c.MaxGroups = 0
+	}
+	if err := c.Validate(); err != nil {
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: %v", s.Name, err)
+	}
+	return c, nil
+}
+
+// checkSpec validates a normalized spec.
+func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
+	if err := wire.ValidateTopicName(s.Name); err != nil {
+		return ringbuf.Config{}, &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
+	}
+	if s.Partitions < 1 || s.Partitions > wire.MaxFDs {
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions = %d: want 1 to %d", s.Name, s.Partitions, wire.MaxFDs)
+	}
+	if s.BindNode && s.Node < 0 {
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: node = %d: want >= 0", s.Name, s.Node)
+	}
+	if s.Mode&^0o777 != 0 {
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: mode = %#o: permission bits only", s.Name, s.Mode)
+	}
+	return ringConfig(s)
+}
+
+// specDiff names the first field in which two normalized specs differ.
+func specDiff(have, want wire.TopicSpec) string {
+	type f struct {
+		name       string
+		have, want any
+	}
+	for _, x := range []f{
+		{"partitions", have.Partitions, want.Partitions},
+		{"kind", have.Kind, want.Kind},
+		{"capacity_bytes", have.CapacityBytes, want.CapacityBytes},
+		{"max_message_bytes", have.MaxMessageBytes, want.MaxMessageBytes},
+		{"policy", have.Policy, want.Policy},
+		{"bind_node", have.BindNode, want.BindNode},
+		{"node", have.Node, want.Node},
+		{"mode", fmt.Sprintf("%#o", have.Mode), fmt.Sprintf("%#o", want.Mode)},
+		{"gid", have.GID, want.GID},
+		{"max_publishers", have.MaxPublishers, want.MaxPublishers},
+		{"max_subscribers", have.MaxSubscribers, want.MaxSubscribers},
+		{"max_groups", have.MaxGroups, want.MaxGroups},
+	} {
+		if x.have != x.want {
+			return fmt.Sprintf("%s: existing %v, requested %v", x.name, x.have, x.want)
+		}
+	}
+	return ""
+}
+
+// shmConfig is the daemon's shm config with a topic's file mode and group.
+func (d *Daemon) shmConfig(s wire.TopicSpec) shm.Config {
+	c := d.cfg.Shm
+	c.Mode = os.FileMode(s.Mode)
+	c.GID = s.GID
+	return c
+}
+
+// createTopic makes a topic's regions and rings. Called with d.mu held.
+// openOK turns an existing identical topic into success (open-or-create);
+// create refuses any existing topic, naming the differing field if any.
+func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
+	spec = spec.Normalize()
+	rc, err := checkSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := d.topics[spec.Name]; ok {
+		if diff := specDiff(t.spec, spec); diff != "" {
+			return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists with other parameters: %s", spec.Name, diff)
+		}
+		if openOK {
+			return t, nil
+		}
+		return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists (with the same parameters; use open-or-create)", spec.Name)
+	}
+	size, err := ringbuf.SizeFor(rc)
+	if err != nil {
+		return nil, wire.Errorf(wire.CodeInvalidSpec, "topic %q: %v", spec.Name, err)
+	}
+	t := &topic{spec: spec, createdNS: time.Now().UnixNano()}
+	sc := d.shmConfig(spec)
+	for i := 0; i < spec.Partitions; i++ {
+		name := regionName(spec.Name, i)
+		reg, err := shm.Create(sc, name, shm.CreateOptions{SizeBytes: uint64(size), BindNode: spec.BindNode, Node: spec.Node, Replace: true})
+		if err != nil {
+			d.dropParts(t, true)
+			code := wire.CodeInternal
+			if errors.Is(err, shm.ErrNoSpace) || errors.Is(err, shm.ErrHugePagesUnavailable) || errors.Is(err, shm.ErrMlock) {
+				code = wire.CodeResource
+			}
+			return nil, wire.Errorf(code, "topic %q: partition %d: %v", spec.Name, i, err)
+		}
+		ring, err := ringbuf.Create(reg.Data(), rc)
+		if err != nil {
+			reg.Remove()
+			reg.Close()
+			d.dropParts(t, true)
+			return nil, wire.Errorf(wire.CodeInternal, "topic %q: partition %d: %v", spec.Name, i, err)
+		}
+		t.parts = append(t.parts, &partition{region: reg, ring: ring})
+	}
+	d.topics[spec.Name] = t
+	d.saveState()
+	d.log.Info("topic created", "topic", spec.Name, "partitions", spec.Partitions, "kind", spec.Kind, "policy", spec.Policy, "capacity_bytes", spec.CapacityBytes)
+	return t, nil
+}
+
+// dropParts unmaps a topic's partitions, removing the region files if remove.
+func (d *Daemon) dropParts(t *topic, remove bool) {
+	for _, p := range t.parts {
+		if remove && !p.closed {
+			if err := p.region.Remove(); err != nil {
+				d.log.Warn("remove region", "err", err)
+			}
+		}
+		p.close()
+	}
+}
+
+// deleteTopic removes a topic. Called with d.mu held.
+func (d *Daemon) deleteTopic(name string, force bool) error {
+	if err := wire.ValidateTopicName(name); err != nil {
+		return &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
+	}
+	t, ok := d.topics[name]
+	if !ok {
+		return wire.Errorf(wire.CodeNotFound, "topic %q not found", name)
+	}
+	if (t.pubs > 0 || t.subs > 0) && !force {
+		return wire.Errorf(wire.CodeInUse, "topic %q is in use: %d publisher(s) and %d subscriber(s) attached; detach them or delete with force", name, t.pubs, t.subs)
+	}
+	delete(d.topics, name)
+	d.dropParts(t, true)
+	d.saveState()
+	d.log.Info("topic deleted", "topic", name, "force", force, "publishers", t.pubs, "subscribers", t.subs)
+	return nil
+}
+
+// info builds a topic's description with live counters. d.mu held.
+func (t *topic) info() wire.TopicInfo {
+	ti := wire.TopicInfo{Spec: t.spec, CreatedNS: t.createdNS, Publishers: t.pubs, Subscribers: t.subs}
+	for i, p := range t.parts {
+		h := p.region.Header()
+		pi := wire.PartitionInfo{
+			Index: i, Region: p.region.Name(), Path: p.region.Path(), SizeBytes: h.TotalBytes,
+			PageSizeBytes: h.PageSizeBytes, HugePages: h.Flags&shm.FlagHugePages != 0, NodeActual: int(h.NodeActual),
+		}
+		if !p.closed {
+			c := p.ring.Counters()
+			pi.Counters = wire.Counters{
+				Published: c.Published, Consumed: c.Consumed, Lost: c.Lost, BackPressure: c.BackPressure,
+				Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, TailPosition: c.TailPosition,
+				Publishers: c.Publishers, Subscribers: c.Subscribers, SlowestLagBytes: c.SlowestLag,
+			}
+		}
+		ti.Partitions = append(ti.Partitions, pi)
+	}
+	return ti
+}
+
+func (d *Daemon) statePath() string { return filepath.Join(d.cfg.StateDir, "topics.json") }
+
+// saveState writes the registry atomically (temp file, fsync, rename, fsync
+// of the directory). d.mu held. A failure is logged: the regions are still
+// served, and their headers let an operator recover.
+func (d *Daemon) saveState() {
+	st := stateFile{Version: stateVersion, Topics: []stateTopic{}}
+	for _, t := range d.topics {
+		stt := stateTopic{Spec: t.spec, CreatedNS: t.createdNS}
+		for _, p := range t.parts {
+			stt.Regions = append(stt.Regions, p.region.Name())
+		}
+		st.Topics = append(st.Topics, stt)
+	}
+	if err := writeFileAtomic(d.statePath(), st); err != nil {
+		d.log.Error("cannot save topic registry; a crash now would lose topics created since the last save", "err", err)
+	}
+}
+
+func writeFileAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		dir.Sync()
+		dir.Close()
+	}
+	return nil
+}
+
+// adopt re-opens the topics of the state file left by an earlier daemon,
+// then removes stale regions. Called from Run before the socket listens.
+//
+// A region named in the state file is re-opened read-write and its ring
+// attached; a missing one is made afresh (its records are gone, the topic
+// survives); one that will not attach (corrupt, another layout version)
+// drops its topic from the registry but is left on disk for an operator.
+// A region file in the base directories that no adopted topic names is
+// stale and is removed, unless a live process still maps it (its path is in
+// some /proc/PID/maps, or its ring has live slots) — then it is only logged.
+func (d *Daemon) adopt() error {
+	b, err := os.ReadFile(d.statePath())
+	var st stateFile
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return &OpError{Op: "read", Path: d.statePath(), Err: err}
+	default:
+		if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion {
+			bad := d.statePath() + ".bad"
+			os.Rename(d.statePath(), bad)
+			d.log.Error("topic registry unreadable; moved aside, starting empty", "path", bad, "err", err, "version", st.Version)
+			st = stateFile{}
+		}
+	}
+	keep := map[string]bool{}
+	for _, stt := range st.Topics {
+		if t := d.adoptTopic(stt); t != nil {
+			d.topics[t.spec.Name] = t
+			for _, p := range t.parts {
+				keep[p.region.Name()] = true
+			}
+		} else {
+			for _, r := range stt.Regions {
+				keep[r] = true // refused: leave its files for an operator
+			}
+		}
+	}
+	d.removeStale(keep)
+	d.saveState()
+	return nil
+}
+
+func (d *Daemon) adoptTopic(stt stateTopic) *topic {
+	spec := stt.Spec.Normalize()
+	rc, err := checkSpec(spec)
+	if err != nil || len(stt.Regions) != spec.Partitions {
+		d.log.Error("registry entry invalid; topic not adopted", "topic", spec.Name, "err", err, "regions", len(stt.Regions))
+		return nil
+	}
+	size, _ := ringbuf.SizeFor(rc)
+	t := &topic{spec: spec, createdNS: stt.CreatedNS}
+	sc := d.shmConfig(spec)
+	for i, name := range stt.Regions {
+		reg, err := shm.Open(sc, name, shm.AttachOptions{})
+		if errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("region missing; recreating it empty", "topic", spec.Name, "partition", i, "region", name)
+			reg, err = shm.Create(sc, name, shm.CreateOptions{SizeBytes: uint64(size), BindNode: spec.BindNode, Node: spec.Node, Replace: true})
+			if err == nil {
+				_, err = ringbuf.Create(reg.Data(), rc)
+			}
+		}
+		var ring *ringbuf.Ring
+		if err == nil {
+			err = shm.Guard(func() error {
+				var aerr error
+				ring, aerr = ringbuf.Attach(reg.Data())
+				return aerr
+			})
+		}
+		if err == nil && (ring.CapacityBytes() != rc.CapacityBytes || ring.MaxPayloadBytes() != int(rc.MaxPayloadBytes)) {
+			err = fmt.Errorf("ring geometry differs from the registry (capacity %d, max payload %d)", ring.CapacityBytes(), ring.MaxPayloadBytes())
+		}
+		if err != nil {
+			if reg != nil {
+				reg.Close()
+			}
+			d.log.Error("region not adoptable; topic dropped from the registry, files left in place", "topic", spec.Name, "partition", i, "region", name, "err", err)
+			d.dropParts(t, false)
+			return nil
+		}
+		t.parts = append(t.parts, &partition{region: reg, ring: ring})
+	}
+	for _, p := range t.parts {
+		p.ring.ReapDead()
+	}
+	d.log.Info("topic re-adopted", "topic", spec.Name, "partitions", len(t.parts))
+	return t
+}
+
+// removeStale removes region files not in keep from the base directories
+// this daemon knows, unless something live still uses them.
+func (d *Daemon) removeStale(keep map[string]bool) {
+	dirs := map[string]bool{filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName): true}
+	if d.cfg.Shm.HugetlbfsRoot != "" {
+		dirs[filepath.Join(d.cfg.Shm.HugetlbfsRoot, d.cfg.Shm.DirName)] = true
+	}
+	for _, t := range d.topics {
+		for _, p := range t.parts {
+			dirs[filepath.Dir(p.region.Path())] = true
+		}
+	}
+	for dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !e.Type().IsRegular() || keep[name] || name[0] == '.' || shm.ValidateName(name) != nil {
+				continue
+			}
+			path := filepath.Join(dir, name)
+			if pid := mappedBy(d.cfg.Shm.ProcRoot, path); pid != 0 {
+				d.log.Warn("unregistered region still mapped by a live process; left in place", "path", path, "pid", pid)
+				continue
+			}
+			if live := liveSlots(d.cfg.Shm, name); live > 0 {
+				d.log.Warn("unregistered region has live ring slots; left in place", "path", path, "slots", live)
+				continue
+			}
+			if err := shm.Remove(d.cfg.Shm, name); err != nil {
+				d.log.Warn("cannot remove stale region", "path", path, "err", err)
+				continue
+			}
+			d.log.Info("stale region removed", "path", path)
+		}
+	}
+}
+
+// liveSlots opens a region, frees its ring's dead slots and counts the live
+// publisher and subscriber slots left (0 if it is not a ring).
+func liveSlots(cfg shm.Config, name string) int {
+	reg, err := shm.Open(cfg, name, shm.AttachOptions{})
+	if err != nil {
+		return 0
+	}
+	defer reg.Close()
+	n := 0
+	shm.Guard(func() error {
+		r, err := ringbuf.Attach(reg.Data())
+		if err == nil {
+			r.ReapDead()
+			c := r.Counters()
+			n = c.Publishers + c.Subscribers
+		}
+		return nil
+	})
+	return n
+}

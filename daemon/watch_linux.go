@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// watcher turns client process deaths into callbacks within microseconds:
+// one pidfd (pidfd_open) per client connection, all in one epoll set, and
+// one goroutine blocked in epoll_wait. An eventfd in the set wakes it to
+// stop.
+//
+// Invariants: a pidfd is in byFD exactly while it is in the epoll set; the
+// watcher goroutine alone closes a pidfd after the set lost it, except
+// remove, which deletes and closes under mu.
+type watcher struct {
+	epfd int
+	evfd int
+
+	mu   sync.Mutex      // guards byFD
+	byFD map[int32]*peer // pidfd -> peer
+	done chan struct{}   // closed when run returns
+}
+
+func newWatcher() (*watcher, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, &OpError{Op: "epoll_create1", Err: err}
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, &OpError{Op: "eventfd", Err: err}
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, &OpError{Op: "epoll_ctl", Err: err}
+	}
+	return &watcher{epfd: epfd, evfd: evfd, byFD: map[int32]*peer{}, done: make(chan struct{})}, nil
+}
+
+// add watches p.pid and stores the pidfd in p.pidfd.
+func (w *watcher) add(p *peer) error {
+	fd, err := unix.PidfdOpen(p.pid, 0)
+	if err != nil {
+		return &OpError{Op: "pidfd_open", Path: "pid " + itoa(p.pid), Err: err}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+		unix.Close(fd)
+		return &OpError{Op: "epoll_ctl", Err: err}
+	}
+	p.pidfd = fd
+	w.byFD[int32(fd)] = p
+	return nil
+}
+
+// remove stops watching p; a no-op if it is not watched.
+func (w *watcher) remove(p *peer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p.pidfd < 0 || w.byFD[int32(p.pidfd)] != p {
+		return
+	}
+	delete(w.byFD, int32(p.pidfd))
+	unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, p.pidfd, nil)
+	unix.Close(p.pidfd)
+	p.pidfd = -1
+}
+
+// run waits for deaths until stop; exited is called for each dead peer
+// (already removed from the set) with the time its pidfd became readable.
+// tick is called at least every tickEvery, for housekeeping.
+func (w *watcher) run(exited func(*peer, time.Time), tick func(), tickEvery time.Duration) {
+	defer close(w.done)
+	events := make([]unix.EpollEvent, 64)
+	for {
+		n, err := unix.EpollWait(w.epfd, events, int(tickEvery/time.Millisecond))
+		now := time.Now()
+		if err != nil && err != unix.EINTR {
+			return // only EBADF after close; nothing to recover
+		}
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(w.evfd) {
+				return
+			}
+			w.mu.Lock()
+			p := w.byFD[ev.Fd]
+			if p != nil {
+				delete(w.byFD, ev.Fd)
+				unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
+				unix.Close(int(ev.Fd))
+				p.pidfd = -1
+			}
+			w.mu.Unlock()
+			if p != nil {
+				exited(p, now)
+			}
+		}
+		tick()
+	}
+}
+
+// stop wakes run, waits for it and releases the epoll set and every pidfd.
+func (w *watcher) stop() {
+	var one [8]byte
+	binary.LittleEndian.PutUint64(one[:], 1)
+	unix.Write(w.evfd, one[:])
+	<-w.done
+	w.mu.Lock()
+	for fd, p := range w.byFD {
+		unix.Close(int(fd))
+		p.pidfd = -1
+	}
+	w.byFD = map[int32]*peer{}
+	w.mu.Unlock()
+	unix.Close(w.epfd)
+	unix.Close(w.evfd)
+}

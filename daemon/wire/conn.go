@@ -1,0 +1,176 @@
+package wire
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn reads and writes frames, with their descriptors, on a Unix stream
+// socket. One goroutine may read while others write; writes are serialized.
+type Conn struct {
+	uc *net.UnixConn
+
+	// Reader state, owned by the reading goroutine.
+	buf []byte // buffered bytes [r, w) not yet decoded
+	r   int
+	w   int
+	oob []byte
+	fds []int // descriptors received and not yet handed to a frame, in arrival order
+
+	wmu  sync.Mutex // guards wbuf and serializes writes
+	wbuf []byte
+}
+
+// NewConn wraps uc. The Conn owns uc from then on.
+func NewConn(uc *net.UnixConn) *Conn {
+	return &Conn{
+		uc:  uc,
+		buf: make([]byte, 4096),
+		oob: make([]byte, unix.CmsgSpace(4*MaxFDs)),
+	}
+}
+
+// UnixConn returns the underlying socket (for deadlines and SO_PEERCRED).
+func (c *Conn) UnixConn() *net.UnixConn { return c.uc }
+
+// ReadFrame reads the next frame and the descriptors announced in its
+// header, as files the caller owns (close them). The frame's Body is valid
+// until the next ReadFrame. Errors: io.EOF at a frame boundary, a
+// *FrameError (ErrBadFrame) for a bad header, ErrDescriptors, or the
+// socket's error. After any error but a deadline, close the Conn.
+func (c *Conn) ReadFrame() (Frame, []*os.File, error) {
+	for {
+		f, n, err := Decode(c.buf[c.r:c.w])
+		if err == nil {
+			if int(f.FDCount) > len(c.fds) {
+				return Frame{}, nil, fmt.Errorf("%w: frame announces %d descriptors, %d arrived", ErrDescriptors, f.FDCount, len(c.fds))
+			}
+			files := make([]*os.File, 0, f.FDCount)
+			for _, fd := range c.fds[:f.FDCount] {
+				files = append(files, os.NewFile(uintptr(fd), "kaelix-region"))
+			}
+			c.fds = append(c.fds[:0], c.fds[f.FDCount:]...)
+			c.r += n
+			return f, files, nil
+		}
+		if err != ErrShortFrame {
+			return Frame{}, nil, err
+		}
+		if err := c.fill(); err != nil {
+			return Frame{}, nil, err
+		}
+	}
+}
+
+// fill reads more bytes, growing the buffer up to one maximal frame.
+func (c *Conn) fill() error {
+	if c.r > 0 {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+	}
+	if c.w == len(c.buf) {
+		need := len(c.buf) * 2
+		if h, err := DecodeHeader(c.buf[:c.w]); err == nil {
+			need = HeaderBytes + int(h.BodyLength)
+		}
+		nb := make([]byte, max(need, len(c.buf)+1))
+		copy(nb, c.buf[:c.w])
+		c.buf = nb
+	}
+	n, oobn, flags, _, err := c.uc.ReadMsgUnix(c.buf[c.w:], c.oob)
+	if oobn > 0 {
+		if perr := c.takeFDs(c.oob[:oobn]); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err == nil && flags&unix.MSG_CTRUNC != 0 {
+		err = fmt.Errorf("%w: ancillary data truncated", ErrDescriptors)
+	}
+	c.w += n
+	if n > 0 && err == nil {
+		return nil
+	}
+	if err == nil {
+		err = io.EOF
+		if c.w > c.r {
+			err = io.ErrUnexpectedEOF // the peer closed mid-frame
+		}
+	}
+	return err
+}
+
+func (c *Conn) takeFDs(oob []byte) error {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrDescriptors, err)
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrDescriptors, err)
+		}
+		c.fds = append(c.fds, fds...)
+	}
+	if len(c.fds) > 4*MaxFDs {
+		return fmt.Errorf("%w: %d descriptors pending", ErrDescriptors, len(c.fds))
+	}
+	return nil
+}
+
+// PendingFDs reports how many received descriptors no frame has claimed.
+// A daemon treats any as a protocol violation (requests carry none).
+func (c *Conn) PendingFDs() int { return len(c.fds) }
+
+// WriteFrame writes f, sending files (if any) as SCM_RIGHTS with its first
+// byte; f.FDCount is set to len(files). The caller keeps ownership of files.
+// Safe for concurrent use.
+func (c *Conn) WriteFrame(f Frame, files ...*os.File) error {
+	f.FDCount = uint16(len(files))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var err error
+	c.wbuf, err = AppendFrame(c.wbuf[:0], f)
+	if err != nil {
+		return err
+	}
+	b := c.wbuf
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, file := range files {
+			fds[i] = int(file.Fd())
+		}
+		n, _, err := c.uc.WriteMsgUnix(b, unix.UnixRights(fds...), nil)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	for len(b) > 0 {
+		n, err := c.uc.Write(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	if cap(c.wbuf) > 64<<10 {
+		c.wbuf = nil // do not pin a large buffer
+	}
+	return nil
+}
+
+// Close closes the socket and any descriptors received but not claimed.
+func (c *Conn) Close() error {
+	for _, fd := range c.fds {
+		unix.Close(fd)
+	}
+	c.fds = nil
+	return c.uc.Close()
+}

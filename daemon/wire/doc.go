@@ -1,0 +1,85 @@
+// Package wire is Kaelix's control protocol: the frames kaelixd and its
+// clients exchange over a Unix domain stream socket, the typed request and
+// reply bodies, the protocol's error codes, and the topic-name rule shared
+// by the daemon and the client library.
+//
+// The data path never touches this protocol: a client asks the daemon for a
+// topic's shared-memory regions once (attach), then publishes and
+// subscribes straight through the rings mapped from the descriptors it
+// received. The control connection stays open as the client's lease.
+//
+// # Frames
+//
+// Every message, in both directions, is one frame: a fixed 16-byte header
+// followed by a body of at most MaxBodyBytes bytes. Integers are
+// little-endian.
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-------------------------------+---------------+---------------+
+//	|        magic 0x584b "KX"      |    version    |     type      |
+//	+-------------------------------+---------------+---------------+
+//	|                          request id                           |
+//	+---------------------------------------------------------------+
+//	|                      body length (bytes)                      |
+//	+-------------------------------+-------------------------------+
+//	|    descriptor count (fds)     |        reserved (zero)        |
+//	+-------------------------------+-------------------------------+
+//	|                  body: JSON, body length bytes ...            |
+//
+// The header's offsets are the constants magicOffset .. reservedOffset in
+// frame.go. A receiver refuses, before reading the body, a frame whose
+// magic, version or reserved field is wrong, whose body length exceeds
+// MaxBodyBytes (1 MiB) or whose descriptor count exceeds MaxFDs: the
+// connection is then closed, since the byte stream cannot be resynchronized.
+// Decode never panics and never allocates more than the declared, bounded
+// body; FuzzDecode exercises it.
+//
+// # Conversation
+//
+// The client opens the connection and sends Hello (type 1) first; the
+// daemon answers with HelloReply and refuses any other request before it.
+// After that the client may send any request; each carries a client-chosen
+// request id, echoed in the reply. The daemon answers requests in order, one
+// reply per request: either the reply type (the request type with bit 0x80
+// set) and its body, or TypeError with an Error body {code, message}. Error
+// codes (Code) are stable strings; messages are for people.
+//
+//	type  request            body          reply body
+//	   1  hello              Hello         HelloReply
+//	   2  create topic       TopicSpec     TopicInfo
+//	   3  open-or-create     TopicSpec     TopicInfo
+//	   4  delete topic       Delete        Empty
+//	   5  list topics        Empty         TopicList
+//	   6  topic info         TopicRef      TopicInfo
+//	   7  attach             Attach        AttachReply + descriptors
+//	   8  detach             Detach        Empty
+//	   9  stats              Empty         Stats
+//	  10  daemon status      Empty         Status
+//	 127  (error reply)      -             Error
+//
+// # Descriptors
+//
+// An attach reply carries one region descriptor per attached partition, in
+// the order of AttachReply.Partitions, as SCM_RIGHTS ancillary data sent
+// with the reply frame's bytes; the header's descriptor count says how many
+// belong to the frame. Readers collect every descriptor the socket delivers
+// in arrival order and hand each frame its count, so it does not matter
+// which read carried them. Requests never carry descriptors; the daemon
+// closes any it is sent and drops the client. The descriptors are
+// read-write for both roles: a subscriber writes its position into its
+// slot in the ring, so the ring layout does not allow a read-only mapping.
+//
+// # Versioning
+//
+// Version is the frame header's version byte and Hello.Version. A daemon
+// refuses a frame of another version with CodeVersion and closes the
+// connection. Bodies are JSON objects; receivers ignore unknown fields, so
+// a field may be added without a version bump, never removed or retyped.
+//
+// # Concurrency
+//
+// A Conn may be used by one reader goroutine and any number of writer
+// goroutines at once (writes are serialized). Everything else here is plain
+// values and pure functions.
+package wire

@@ -1,0 +1,255 @@
+package wire
+
+// Request and reply bodies. Every field's unit is in its name or comment;
+// zero values mean "default" where the comment says so. These are plain
+// values: copy them freely.
+
+// Role is what a client attaches as.
+type Role string
+
+// Attach roles.
+const (
+	RolePublisher  Role = "publisher"
+	RoleSubscriber Role = "subscriber"
+)
+
+// Kind is a topic's ring kind (see ringbuf.Kind).
+type Kind string
+
+// Ring kinds.
+const (
+	KindSPSC Kind = "spsc" // one publisher, one subscriber per partition
+	KindMPMC Kind = "mpmc" // many publishers, broadcast subscribers and queue groups
+)
+
+// Policy is what a publisher does when a partition's ring is full (see
+// ringbuf.Policy).
+type Policy string
+
+// Overflow policies.
+const (
+	PolicyBlock      Policy = "block"       // wait for the slowest subscriber
+	PolicyDropOldest Policy = "drop-oldest" // overwrite; lapped subscribers count losses
+	PolicyReject     Policy = "reject"      // refuse the record at once
+)
+
+// Hello is the first request of every connection.
+type Hello struct {
+	Version int    `json:"version"` // Version
+	Name    string `json:"name"`    // client's name, for logs and stats
+	// Attached lists attachments the client already holds from an earlier
+	// connection (after a daemon restart), so the daemon counts them and
+	// watches this process for them again. Descriptors are not resent.
+	Attached []Resume `json:"attached,omitempty"`
+}
+
+// Resume is one attachment carried over a reconnect.
+type Resume struct {
+	Topic      string `json:"topic"`
+	Role       Role   `json:"role"`
+	Partitions []int  `json:"partitions"`
+}
+
+// HelloReply answers Hello.
+type HelloReply struct {
+	Version   int    `json:"version"`
+	DaemonPID int    `json:"daemon_pid"`
+	ClientID  uint64 `json:"client_id"` // this connection's id in the daemon's logs
+	PeerPID   int    `json:"peer_pid"`  // the client's pid as SO_PEERCRED reported it
+	PeerUID   int    `json:"peer_uid"`
+	PeerGID   int    `json:"peer_gid"`
+	// AttachmentIDs are the new ids of Hello.Attached, in order (0 for an
+	// entry whose topic no longer exists).
+	AttachmentIDs []uint64 `json:"attachment_ids,omitempty"`
+}
+
+// TopicSpec is the body of create and open-or-create, and describes a topic.
+// Zero fields take defaults (see Normalize).
+type TopicSpec struct {
+	Name       string `json:"name"`
+	Partitions int    `json:"partitions"` // 1..MaxFDs; default 1
+	Kind       Kind   `json:"kind"`       // default mpmc
+	// CapacityBytes is each partition's ring data area: a power of two
+	// >= 4096. Default 1 MiB.
+	CapacityBytes uint64 `json:"capacity_bytes"`
+	// MaxMessageBytes bounds one encoded message (payload plus header
+	// block); at most CapacityBytes/2 minus the record header. Default 4096.
+	MaxMessageBytes uint32 `json:"max_message_bytes"`
+	Policy          Policy `json:"policy"` // default block
+	// BindNode places the regions' pages on NUMA node Node.
+	BindNode bool `json:"bind_node"`
+	Node     int  `json:"node"`
+	// Mode is the permission of the region files and of attach requests
+	// (owner = daemon user, group = GID): publishers need write, subscribers
+	// read permission. Permission bits only; default 0600.
+	Mode uint32 `json:"mode"`
+	// GID is the region files' group; -1 or 0 (default) keeps the daemon's.
+	GID int `json:"gid"`
+	// MaxPublishers and MaxSubscribers are per-partition slot counts
+	// (SPSC: 1 each). Defaults 16 and 32 for MPMC.
+	MaxPublishers  int `json:"max_publishers"`
+	MaxSubscribers int `json:"max_subscribers"`
+	// MaxGroups is the queue-group slots per partition (MPMC). Default 8.
+	MaxGroups int `json:"max_groups"`
+}
+
+// Normalize returns s with every zero field replaced by its default.
+func (s TopicSpec) Normalize() TopicSpec {
+	if s.Partitions == 0 {
+		s.Partitions = 1
+	}
+	if s.Kind == "" {
+		s.Kind = KindMPMC
+	}
+	if s.CapacityBytes == 0 {
+		s.CapacityBytes = 1 << 20
+	}
+	if s.MaxMessageBytes == 0 {
+		s.MaxMessageBytes = 4096
+	}
+	if s.Policy == "" {
+		s.Policy = PolicyBlock
+	}
+	if !s.BindNode {
+		s.Node = 0
+	}
+	if s.Mode == 0 {
+		s.Mode = 0o600
+	}
+	if s.GID <= 0 {
+		s.GID = -1
+	}
+	if s.Kind == KindSPSC {
+		if s.MaxPublishers == 0 {
+			s.MaxPublishers = 1
+		}
+		if s.MaxSubscribers == 0 {
+			s.MaxSubscribers = 1
+		}
+	} else {
+		if s.MaxPublishers == 0 {
+			s.MaxPublishers = 16
+		}
+		if s.MaxSubscribers == 0 {
+			s.MaxSubscribers = 32
+		}
+		if s.MaxGroups == 0 {
+			s.MaxGroups = 8
+		}
+	}
+	return s
+}
+
+// Delete is the body of a delete request.
+type Delete struct {
+	Name  string `json:"name"`
+	Force bool   `json:"force"` // delete even while clients are attached
+}
+
+// TopicRef names a topic (info).
+type TopicRef struct {
+	Name string `json:"name"`
+}
+
+// Empty is the body of requests and replies that carry nothing.
+type Empty struct{}
+
+// TopicList answers list.
+type TopicList struct {
+	Topics []TopicInfo `json:"topics"`
+}
+
+// TopicInfo describes a topic and, per partition, its region and counters
+// as read from shared memory when the reply was made.
+type TopicInfo struct {
+	Spec        TopicSpec       `json:"spec"`
+	CreatedNS   int64           `json:"created_ns"` // unix ns
+	Publishers  int             `json:"publishers"` // attachments registered with the daemon
+	Subscribers int             `json:"subscribers"`
+	Partitions  []PartitionInfo `json:"partitions"`
+}
+
+// PartitionInfo describes one partition's region and ring.
+type PartitionInfo struct {
+	Index         int      `json:"index"`
+	Region        string   `json:"region"` // region name (shm.Open)
+	Path          string   `json:"path"`   // region file path
+	SizeBytes     uint64   `json:"size_bytes"`
+	PageSizeBytes uint64   `json:"page_size_bytes"`
+	HugePages     bool     `json:"huge_pages"`
+	NodeActual    int      `json:"node_actual"` // -1 unknown
+	Counters      Counters `json:"counters"`
+}
+
+// Counters mirrors ringbuf.Counters for one partition.
+type Counters struct {
+	Published       uint64 `json:"published"`
+	Consumed        uint64 `json:"consumed"`
+	Lost            uint64 `json:"lost"`
+	BackPressure    uint64 `json:"back_pressure"`
+	Rejected        uint64 `json:"rejected"`
+	Unblocked       uint64 `json:"unblocked"`
+	Reaped          uint64 `json:"reaped"`
+	TailPosition    uint64 `json:"tail_position"`
+	Publishers      int    `json:"publishers"` // live slots in the ring
+	Subscribers     int    `json:"subscribers"`
+	SlowestLagBytes uint64 `json:"slowest_lag_bytes"`
+}
+
+// Attach asks for a topic's regions.
+type Attach struct {
+	Topic      string `json:"topic"`
+	Role       Role   `json:"role"`
+	Partitions []int  `json:"partitions,omitempty"` // nil: all
+}
+
+// AttachReply answers attach; one descriptor per entry of Partitions
+// travels with the frame, in that order.
+type AttachReply struct {
+	AttachmentID uint64    `json:"attachment_id"`
+	Topic        TopicInfo `json:"topic"`
+	Partitions   []int     `json:"partitions"`
+}
+
+// Detach releases an attachment (the client has closed its handles).
+type Detach struct {
+	AttachmentID uint64 `json:"attachment_id"`
+}
+
+// Stats answers stats: the daemon's clients and topics.
+type Stats struct {
+	Clients []ClientInfo `json:"clients"`
+	Topics  []TopicInfo  `json:"topics"`
+}
+
+// ClientInfo is one connected client.
+type ClientInfo struct {
+	ID          uint64 `json:"id"`
+	Name        string `json:"name"`
+	PID         int    `json:"pid"`
+	UID         int    `json:"uid"`
+	GID         int    `json:"gid"`
+	ConnectedNS int64  `json:"connected_ns"` // unix ns
+	Attachments int    `json:"attachments"`
+}
+
+// Status answers daemon status.
+type Status struct {
+	Version    int    `json:"version"`
+	PID        int    `json:"pid"`
+	StartedNS  int64  `json:"started_ns"` // unix ns
+	UptimeNS   int64  `json:"uptime_ns"`
+	SocketPath string `json:"socket_path"`
+	StateDir   string `json:"state_dir"`
+	ShmDir     string `json:"shm_dir"`
+	Topics     int    `json:"topics"`
+	Clients    int    `json:"clients"`
+	// Heartbeats counts the daemon's heartbeat ticks; HeartbeatNS is the
+	// last one's unix ns (also in the state dir's heartbeat file).
+	Heartbeats  uint64 `json:"heartbeats"`
+	HeartbeatNS int64  `json:"heartbeat_ns"`
+	// PeerDeaths counts client processes seen dying; LastDetectionNS is
+	// how long the last one took from pidfd readiness to its rings reaped.
+	PeerDeaths      uint64 `json:"peer_deaths"`
+	LastDetectionNS int64  `json:"last_detection_ns"`
+}

@@ -1,0 +1,13 @@
+package ringbuf
+
+import "unsafe"
+
+// storeRelease64 stores v at off with release ordering: every earlier store
+// of this goroutine is visible to a process that observes v. On amd64
+// (TSO) an ordinary MOV has release semantics, and the Go compiler keeps
+// stores in program order, so a plain store suffices and avoids the locked
+// XCHG that sync/atomic's Store compiles to. The word is 8-byte aligned, so
+// the store is single-copy atomic.
+func (m mem) storeRelease64(off uintptr, v uint64) {
+	*(*uint64)(unsafe.Add(m.base, off)) = v
+}
