@@ -56,8 +56,8 @@ type Publisher struct {
 
 	records       uint64 // committed by this publisher, mirrored in its slot
 	lastDeadCheck int64  // nanotime of the last liveness check of a blocking claimant
-	closed  bool
-	ts      unix.Timespec
+	closed        bool
+	ts            unix.Timespec
 }
 
 // NewPublisher takes a free publisher slot (or the slot of a dead
