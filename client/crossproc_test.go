@@ -67,7 +67,7 @@ func TestSubscriberKilled(t *testing.T) {
 	e := newEnv(t)
 	exits := make(chan daemon.PeerExit, 16)
 	startDaemon(t, e, func(cfg *daemon.Config) {
-		cfg.SweepInterval = time.Hour // prove the pidfd path, not the sweep
+		cfg.Daemon.SweepInterval = time.Hour // prove the pidfd path, not the sweep
 		cfg.OnPeerExit = func(p daemon.PeerExit) { exits <- p }
 	})
 	c := connect(t, e)

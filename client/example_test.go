@@ -19,8 +19,8 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "kaelix-example-")
 	defer os.RemoveAll(dir)
 	cfg := daemon.Default()
-	cfg.SocketPath = filepath.Join(dir, "kaelixd.sock")
-	cfg.StateDir = dir
+	cfg.Daemon.SocketPath = filepath.Join(dir, "kaelixd.sock")
+	cfg.Daemon.StateDir = dir
 	cfg.Shm.DirName = "kaelix-example-" + strconv.Itoa(os.Getpid())
 	cfg.RemoveOnExit = true
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -31,7 +31,7 @@ func Example() {
 	<-d.Ready()
 	defer func() { stop(); <-done }()
 
-	c, err := client.Connect(ctx, client.Options{SocketPath: cfg.SocketPath})
+	c, err := client.Connect(ctx, client.Options{SocketPath: cfg.Daemon.SocketPath})
 	if err != nil {
 		fmt.Println(err)
 		return

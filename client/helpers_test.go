@@ -59,8 +59,8 @@ func newEnv(t *testing.T) env {
 
 func (e env) config() daemon.Config {
 	cfg := daemon.Default()
-	cfg.SocketPath = e.socket
-	cfg.StateDir = e.state
+	cfg.Daemon.SocketPath = e.socket
+	cfg.Daemon.StateDir = e.state
 	cfg.Shm.DirName = e.shmDir
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	return cfg

@@ -1,58 +1,57 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/shm"
 )
 
-// Config configures a Daemon. Start from Default(); the zero value is not
-// valid. A Config is a plain value: copy it freely.
+// Config configures a Daemon: the operator's settings (config.Config, the
+// [daemon], [shm], [network], [runtime], [telemetry], [security] and
+// [[topics]] sections, embedded) plus what only an embedding program can
+// give (hooks, a logger, where reloads read from). Start from Default();
+// the zero value is not valid. A Config is a plain value: copy it freely
+// (config.Config's slices are shared by copies; see config.Config.Clone).
 type Config struct {
-	// SocketPath is the control socket. Default wire.DefaultSocketPath():
-	// $XDG_RUNTIME_DIR/kaelix/kaelixd.sock, /run/kaelix/kaelixd.sock as
-	// root. Its directory is created 0700 if missing.
-	SocketPath string
-	// StateDir holds the lock file (kaelixd.lock), the topic registry
-	// (topics.json) and the heartbeat file. Default: the socket's
-	// directory. Created 0700 if missing.
-	StateDir string
-	// SocketMode is the control socket's permission; default 0600 (only the
-	// daemon's user may connect). Widen it (0660 plus a group) to serve
-	// other users; topics' Mode and GID then govern what each may attach.
-	SocketMode os.FileMode
-	// Shm says where and how regions are made. Default shm.Default() with
-	// DirName "kaelix" (root) or "kaelix-UID", and Bind/Locate wired to
-	// package numa.
-	Shm shm.Config
+	config.Config
+
 	// RemoveOnExit removes every topic's regions, the registry and the
 	// heartbeat file when Run returns after a clean stop, leaving nothing
 	// in the shm base directory (kaelixd --ephemeral; what `make run`
 	// uses). Default false: regions and registry stay, and the next daemon
 	// re-adopts them, so a restart loses no topic.
 	RemoveOnExit bool
-	// HeartbeatInterval is how often the heartbeat counter and timestamp
-	// advance (in the heartbeat file and Status). Default 100ms.
-	HeartbeatInterval time.Duration
-	// SweepInterval is how often every ring is swept for slots of dead
-	// processes (ReapDead), the backstop for deaths the pidfd watch cannot
-	// see (clients attached before a daemon restart that never
-	// reconnected). Default 1s.
-	SweepInterval time.Duration
-	// Logger receives the daemon's log. Nil means slog.Default().
+	// Logger receives the daemon's log, filtered by
+	// telemetry.logging.level (which a reload may change). Nil means a
+	// logger built from [telemetry.logging] (target and format).
 	Logger *slog.Logger
 	// OnPeerExit, if set, is called (on the watcher goroutine; keep it
 	// short) each time a client process is seen dying, after its rings
 	// were reaped. For monitoring and tests.
 	OnPeerExit func(PeerExit)
+
+	// Loader is where Reload reads the configuration again (file, the
+	// environment and flags kept from start, in their precedence). Nil:
+	// Reload fails with ErrNoConfigSource.
+	Loader *config.Loader
+	// Loaded, if set, is the load Config came from: its Sources are shown
+	// by ConfigView and its file digest lets the watcher skip no-op events.
+	Loaded *config.Loaded
+	// WatchFile reloads when Loader.Path changes (fsnotify on its
+	// directory and, for a symlink, its target's directory, so editors'
+	// rename-and-replace and symlink swaps are seen), debounced by
+	// ReloadDebounce (default 200ms).
+	WatchFile      bool
+	ReloadDebounce time.Duration
+	// HostRoot is where sysfs and procfs are read for the NUMA metrics,
+	// the hugepage health rule and the environment check: "" is the live
+	// host; tests give a numa fixture tree.
+	HostRoot string
 }
 
 // PeerExit reports one client process's death.
@@ -67,58 +66,53 @@ type PeerExit struct {
 	SlotsFreed int
 }
 
-// Default returns the default configuration for the calling user: no root
-// and no huge pages needed (huge pages are used when available).
+// Default returns the default configuration for an embedded daemon:
+// config.Default() (no root and no huge pages needed; huge pages are used
+// when reserved) except that the HTTP listener takes a free loopback port
+// (network.port 0; see Daemon.HTTPAddr) so that embedded daemons and tests
+// never fight over 9090. kaelixd itself defaults to 127.0.0.1:9090.
 func Default() Config {
-	uid := os.Geteuid()
-	sock := wire.DefaultSocketPath()
-	s := shm.Default()
-	if uid != 0 {
-		s.DirName = "kaelix-" + strconv.Itoa(uid)
+	c := config.Default()
+	c.Network.Port = 0
+	return Config{Config: c}
+}
+
+// Validate reports every invalid field at once, each naming its key.
+func (c Config) Validate() error {
+	var errs config.Errors
+	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err.(config.Errors)...)
 	}
+	if c.ReloadDebounce < 0 {
+		errs = append(errs, &config.FieldError{Key: "ReloadDebounce", Msg: fmt.Sprintf("%v is negative", c.ReloadDebounce)})
+	}
+	if c.WatchFile && (c.Loader == nil || c.Loader.Path == "") {
+		errs = append(errs, &config.FieldError{Key: "WatchFile", Msg: "set without a Loader with a Path"})
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrConfig, errs)
+}
+
+// shmConfig derives the shm package's configuration from the [shm]
+// section, with Bind and Locate wired to package numa.
+func shmConfig(c config.Config) shm.Config {
+	s := shm.Default()
+	s.DirName = c.Shm.DirName
+	s.TmpfsRoot = c.Shm.BaseDir
+	s.HugetlbfsRoot = c.Shm.HugetlbfsDir
+	s.HugePages = c.Shm.HugePages
+	s.HugePageSizeBytes = uint64(c.Shm.PageSize)
+	s.Mode = os.FileMode(c.Shm.FileMode)
+	s.GID, _ = config.LookupGroup(c.Shm.Group)
 	s.Bind = numa.Bind
 	s.Locate = locate
-	return Config{
-		SocketPath:        sock,
-		StateDir:          filepath.Dir(sock),
-		SocketMode:        0o600,
-		Shm:               s,
-		HeartbeatInterval: 100 * time.Millisecond,
-		SweepInterval:     time.Second,
-	}
+	return s
 }
 
 // locate adapts numa.Locate to shm.Config.Locate.
 func locate(b []byte) (int, error) {
 	n, _, err := numa.Locate(b)
 	return n, err
-}
-
-// Validate reports every invalid field at once, each naming its key.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, args...)))
-	}
-	if c.SocketPath == "" {
-		bad("SocketPath", "empty")
-	} else if len(c.SocketPath) > 107 {
-		bad("SocketPath", "%q is %d bytes; a Unix socket path holds at most 107", c.SocketPath, len(c.SocketPath))
-	}
-	if c.StateDir == "" {
-		bad("StateDir", "empty")
-	}
-	if c.SocketMode&^os.ModePerm != 0 {
-		bad("SocketMode", "%v has bits beyond the permission bits", c.SocketMode)
-	}
-	if c.HeartbeatInterval <= 0 {
-		bad("HeartbeatInterval", "%v is not positive", c.HeartbeatInterval)
-	}
-	if c.SweepInterval <= 0 {
-		bad("SweepInterval", "%v is not positive", c.SweepInterval)
-	}
-	if err := c.Shm.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: Shm: %w", ErrConfig, err))
-	}
-	return errors.Join(errs...)
 }

@@ -23,6 +23,7 @@ type peer struct {
 	name      string
 	pid       int
 	uid, gid  int
+	gids      []int // gid and the supplementary groups, at connect
 	connected time.Time
 	conn      *wire.Conn
 	pidfd     int
@@ -55,9 +56,17 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 		c.Close()
 		return
 	}
+	p.gids = peerGroups(d.shm.ProcRoot, p.pid, p.gid)
 	d.mu.Lock()
 	if d.closing {
 		d.mu.Unlock()
+		c.Close()
+		return
+	}
+	if max := d.cur.Load().cfg.Daemon.MaxClients; max > 0 && len(d.peers) >= max {
+		d.mu.Unlock()
+		d.log.Warn("client refused: daemon.max_clients reached", "max_clients", max, "pid", p.pid)
+		d.reply(c, 0, wire.CodeResource, "kaelixd serves at most "+itoa(max)+" clients (daemon.max_clients)")
 		c.Close()
 		return
 	}
@@ -104,6 +113,11 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 			continue
 		}
 		out, outFiles, werr := d.handle(p, f)
+		result := "ok"
+		if werr != nil {
+			result = string(werr.Code)
+		}
+		d.m.requests.WithLabelValues(f.Type.String(), result).Inc()
 		if f.Type == wire.TypeHello && werr == nil {
 			hello = true
 			log = log.With("name", p.name)
@@ -176,11 +190,16 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 			p.name = p.name[:128]
 		}
 		ids := d.resume(p, h.Attached)
-		return wire.HelloReply{Version: wire.Version, DaemonPID: os.Getpid(), ClientID: p.id, PeerPID: p.pid, PeerUID: p.uid, PeerGID: p.gid, AttachmentIDs: ids}, nil, nil
+		rt := d.cur.Load().cfg.Runtime
+		return wire.HelloReply{Version: wire.Version, DaemonPID: os.Getpid(), ClientID: p.id, PeerPID: p.pid, PeerUID: p.uid, PeerGID: p.gid, AttachmentIDs: ids,
+			WaitStrategy: rt.WaitStrategy, SpinBudgetUS: rt.TargetLatencyUS}, nil, nil
 	case wire.TypeCreate, wire.TypeOpenOrCreate:
 		var s wire.TopicSpec
 		if err := wire.DecodeBody(f, &s); err != nil {
 			return nil, nil, bad(err)
+		}
+		if werr := d.mayAdmin(p, s.Name); werr != nil {
+			return nil, nil, werr
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -193,6 +212,9 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		var del wire.Delete
 		if err := wire.DecodeBody(f, &del); err != nil {
 			return nil, nil, bad(err)
+		}
+		if werr := d.mayAdmin(p, del.Name); werr != nil {
+			return nil, nil, werr
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -246,6 +268,23 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		return st, nil, nil
 	case wire.TypeStatus:
 		return d.Status(), nil, nil
+	case wire.TypeConfigShow:
+		return d.ConfigView(), nil, nil
+	case wire.TypeConfigReload:
+		if !privileged(p) {
+			return nil, nil, wire.Errorf(wire.CodePermission, "uid %d may not reload kaelixd's configuration (root or the daemon's user only)", p.uid)
+		}
+		changes, err := d.reload("request", false)
+		if err != nil {
+			return nil, nil, &wire.Error{Code: wire.CodeConfig, Message: err.Error()}
+		}
+		r := wire.ConfigReload{AtNS: time.Now().UnixNano(), Changes: []wire.ConfigChange{}}
+		for _, c := range changes {
+			r.Changes = append(r.Changes, wire.ConfigChange{Key: c.Key, Old: c.Old, New: c.New})
+		}
+		return r, nil, nil
+	case wire.TypeHealth:
+		return d.Health(), nil, nil
 	}
 	return nil, nil, wire.Errorf(wire.CodeBadRequest, "unknown request type %d", uint8(f.Type))
 }
@@ -276,12 +315,31 @@ func (d *Daemon) lookup(name string) (*topic, *wire.Error) {
 	return t, nil
 }
 
-// allowed applies the topic's mode and group to the peer, like file
+// mayAdmin applies the access rules to a create or delete of topic name.
+func (d *Daemon) mayAdmin(p *peer, name string) *wire.Error {
+	if privileged(p) {
+		return nil
+	}
+	if matched, ok := ruleDecides(d.cur.Load().cfg.Security.Access, p.uid, p.gids, name, actAdmin); matched && !ok {
+		return wire.Errorf(wire.CodePermission, "uid %d gids %v may not administer topic %q (security.access)", p.uid, p.gids, name)
+	}
+	return nil
+}
+
+// allowed decides an attach: the first access rule matching the topic if
+// any (security.access), else the topic's mode and group, like file
 // permissions with the daemon's user as owner: publishers need the write
 // bit, subscribers the read bit. Root and the daemon's own user pass.
 func (d *Daemon) allowed(p *peer, t *topic, role wire.Role) bool {
-	if p.uid == 0 || p.uid == os.Geteuid() {
+	if privileged(p) {
 		return true
+	}
+	act := actSubscribe
+	if role == wire.RolePublisher {
+		act = actPublish
+	}
+	if matched, ok := ruleDecides(d.cur.Load().cfg.Security.Access, p.uid, p.gids, t.spec.Name, act); matched {
+		return ok
 	}
 	bit := uint32(0o4)
 	if role == wire.RolePublisher {
@@ -305,7 +363,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 		return nil, nil, werr
 	}
 	if !d.allowed(p, t, a.Role) {
-		return nil, nil, wire.Errorf(wire.CodePermission, "uid %d gid %d may not attach to topic %q as %s (mode %#o, gid %d)", p.uid, p.gid, t.spec.Name, a.Role, t.spec.Mode, t.spec.GID)
+		return nil, nil, wire.Errorf(wire.CodePermission, "uid %d gid %d may not attach to topic %q as %s (security.access, else the topic's mode %#o and gid %d)", p.uid, p.gid, t.spec.Name, a.Role, t.spec.Mode, t.spec.GID)
 	}
 	parts := a.Partitions
 	if len(parts) == 0 {
@@ -425,7 +483,10 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 	d.deaths.Add(1)
 	d.lastDet.Store(int64(done.Sub(at)))
 	d.log.Info("client process exited; rings reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "reap_us", done.Sub(at).Microseconds())
+	pe := PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed}
+	d.lastDeath.Store(&pe)
+	d.deathNS.Store(done.UnixNano())
 	if d.cfg.OnPeerExit != nil {
-		d.cfg.OnPeerExit(PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed})
+		d.cfg.OnPeerExit(pe)
 	}
 }

@@ -17,7 +17,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/shm"
 )
 
 // Daemon is kaelixd: the topic registry and the control socket. Make one
@@ -25,12 +27,33 @@ import (
 // run it in-process). A Daemon runs once. Its methods are safe for
 // concurrent use. Do not copy a Daemon.
 //
-// Lock order: mu, then watcher.mu. mu guards topics, peers and every
-// topic's attachment counts and partitions; it is never held while writing
-// to a socket.
+// Lock order: reloadMu, then mu, then watcher.mu; subsMu is a leaf (never
+// held while calling out). mu guards topics, peers and every topic's
+// attachment counts and partitions; it is never held while writing to a
+// socket. reloadMu serializes reloads and guards lastDigest.
 type Daemon struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config // as given to New; the live part is in cur
+	log      *slog.Logger
+	level    slog.LevelVar // telemetry.logging.level; set by reloads
+	shm      shm.Config    // derived from cfg.Shm at New (not live)
+	stateDir string
+
+	cur        atomic.Pointer[current] // effective configuration; replaced whole by reloads
+	reloadMu   sync.Mutex
+	lastDigest [32]byte // of the file at the last reload attempt
+	lastReload atomic.Pointer[wire.ReloadStatus]
+	subsMu     sync.Mutex // guards subs, nextSub
+	subs       map[int]func(ConfigChange)
+	nextSub    int
+
+	m           *metrics
+	httpAddr    string // set by Run before ready closes
+	metricsAddr string
+	deathNS     atomic.Int64              // unix ns of the last client reclaimed after dying
+	lastDeath   atomic.Pointer[PeerExit]  // that client
+	allocFailNS atomic.Int64              // unix ns of the last region allocation failure
+	allocFail   atomic.Pointer[string]    // its message
+	running     atomic.Bool               // between Ready and the end of Run
 
 	ready   chan struct{} // closed once the socket listens
 	started atomic.Bool
@@ -57,27 +80,53 @@ func New(cfg Config) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
+	cfg.Config = cfg.Config.Clone()
+	if cfg.ReloadDebounce == 0 {
+		cfg.ReloadDebounce = 200 * time.Millisecond
 	}
-	if cfg.Shm.Logger == nil {
-		cfg.Shm.Logger = log
+	d := &Daemon{
+		cfg:      cfg,
+		ready:    make(chan struct{}),
+		topics:   map[string]*topic{},
+		peers:    map[uint64]*peer{},
+		subs:     map[int]func(ConfigChange){},
+		stateDir: cfg.StateDirOrDefault(),
 	}
-	return &Daemon{
-		cfg:    cfg,
-		log:    log.With("component", "kaelixd"),
-		ready:  make(chan struct{}),
-		topics: map[string]*topic{},
-		peers:  map[uint64]*peer{},
-	}, nil
+	base, err := baseHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.level.Set(parseLevel(cfg.Telemetry.Logging.Level))
+	d.log = slog.New(&levelHandler{h: base, lv: &d.level}).With("component", "kaelixd")
+	d.shm = shmConfig(cfg.Config)
+	d.shm.Logger = d.log
+	var sources map[string]config.Source
+	at := time.Now()
+	if cfg.Loaded != nil {
+		sources, at = cfg.Loaded.Sources, cfg.Loaded.At
+		d.lastDigest = cfg.Loaded.Digest
+	}
+	d.cur.Store(newCurrent(cfg.Config, sources, at))
+	d.m = newMetrics(d)
+	return d, nil
 }
 
 // Ready is closed once Run listens on the socket.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
 // SocketPath returns the control socket's path.
-func (d *Daemon) SocketPath() string { return d.cfg.SocketPath }
+func (d *Daemon) SocketPath() string { return d.cfg.Daemon.SocketPath }
+
+// StateDir returns the state directory (lock, registry, heartbeat).
+func (d *Daemon) StateDir() string { return d.stateDir }
+
+// HTTPAddr returns the address the HTTP listener (/healthz, /metrics)
+// is bound to, once Ready is closed; "" if network.enabled is false.
+func (d *Daemon) HTTPAddr() string { return d.httpAddr }
+
+// MetricsAddr returns the address serving /metrics: HTTPAddr, or the
+// listener of telemetry.metrics.prometheus.port when that is set.
+func (d *Daemon) MetricsAddr() string { return d.metricsAddr }
 
 // Run takes the state directory's lock, re-adopts the registry left by an
 // earlier daemon, listens on the socket and serves until ctx is done; then
@@ -94,7 +143,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return ErrStopped
 	}
 	d.startAt = time.Now()
-	for _, dir := range []string{d.cfg.StateDir, filepath.Dir(d.cfg.SocketPath)} {
+	findings := config.Check(d.cfg.Config, config.LoadHost(d.cfg.Config, d.cfg.HostRoot))
+	for _, f := range findings {
+		if f.Severity == config.Warning {
+			d.log.Warn("environment check", "key", f.Key, "msg", f.Msg)
+		}
+	}
+	if err := config.CheckErrors(findings); err != nil {
+		return err
+	}
+	for _, dir := range []string{d.stateDir, filepath.Dir(d.cfg.Daemon.SocketPath)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return &OpError{Op: "mkdir", Path: dir, Err: err}
 		}
@@ -105,6 +163,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.lockF.Close() // releases the flock
 	if err := d.adopt(); err != nil {
 		return err
+	}
+	d.mu.Lock()
+	err := d.declare(d.cfg.Config, nil)
+	d.mu.Unlock()
+	if err != nil {
+		d.closeAll(false)
+		return fmt.Errorf("kaelixd: declared topics: %w", err)
 	}
 	w, err := newWatcher()
 	if err != nil {
@@ -118,10 +183,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 		w.stop()
 		return err
 	}
+	stopHTTP, err := d.startHTTP()
+	if err != nil {
+		ln.Close()
+		os.Remove(d.cfg.Daemon.SocketPath)
+		d.closeAll(false)
+		w.stop()
+		return err
+	}
+	defer stopHTTP()
 	d.heartF, _ = os.OpenFile(d.heartbeatPath(), os.O_RDWR|os.O_CREATE, 0o644)
 	d.heartbeat(time.Now())
-	d.log.Info("kaelixd listening", "socket", d.cfg.SocketPath, "state_dir", d.cfg.StateDir,
-		"shm_dir", filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName), "topics", len(d.topics), "pid", os.Getpid())
+	d.log.Info("kaelixd listening", "socket", d.cfg.Daemon.SocketPath, "state_dir", d.stateDir, "http", d.httpAddr,
+		"shm_dir", filepath.Join(d.shm.TmpfsRoot, d.shm.DirName), "topics", len(d.topics), "pid", os.Getpid())
+	if d.cfg.WatchFile {
+		stopWatch, err := d.watchFile()
+		if err != nil {
+			d.log.Error("cannot watch the config file; reload with SIGHUP or kaelixctl config reload", "file", d.cfg.Loader.Path, "err", err)
+		} else {
+			defer stopWatch()
+		}
+	}
 
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -130,18 +212,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		lastSweep, lastBeat := time.Now(), time.Now()
 		w.run(d.peerExited, func() {
 			now := time.Now()
-			if now.Sub(lastBeat) >= d.cfg.HeartbeatInterval {
+			if now.Sub(lastBeat) >= d.cfg.Daemon.HeartbeatInterval {
 				d.heartbeat(now)
 				lastBeat = now
 			}
-			if now.Sub(lastSweep) >= d.cfg.SweepInterval {
+			if now.Sub(lastSweep) >= d.cfg.Daemon.SweepInterval {
 				d.sweep()
 				lastSweep = now
 			}
-		}, min(d.cfg.HeartbeatInterval, d.cfg.SweepInterval))
+		}, min(d.cfg.Daemon.HeartbeatInterval, d.cfg.Daemon.SweepInterval))
 	}()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	d.running.Store(true)
+	defer d.running.Store(false)
 	close(d.ready)
 	go func() {
 		defer wg.Done()
@@ -172,7 +256,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	w.stop()
 	wg.Wait()
-	os.Remove(d.cfg.SocketPath)
+	os.Remove(d.cfg.Daemon.SocketPath)
 	d.closeAll(d.cfg.RemoveOnExit)
 	if d.heartF != nil {
 		d.heartF.Close()
@@ -180,7 +264,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.RemoveOnExit {
 		os.Remove(d.statePath())
 		os.Remove(d.heartbeatPath())
-		os.Remove(filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName)) // only if empty
+		os.Remove(filepath.Join(d.shm.TmpfsRoot, d.shm.DirName)) // only if empty
 	}
 	d.log.Info("kaelixd stopped", "removed_regions", d.cfg.RemoveOnExit)
 	return nil
@@ -203,7 +287,7 @@ func (d *Daemon) closeAll(remove bool) {
 // this pid into it (for the message a second daemon prints, never as the
 // lock itself).
 func (d *Daemon) lock() error {
-	path := filepath.Join(d.cfg.StateDir, "kaelixd.lock")
+	path := filepath.Join(d.stateDir, "kaelixd.lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return &OpError{Op: "open", Path: path, Err: err}
@@ -227,7 +311,7 @@ func (d *Daemon) lock() error {
 // listen replaces a stale socket (we hold the lock, so no daemon serves it)
 // and listens with SocketMode.
 func (d *Daemon) listen() (*net.UnixListener, error) {
-	path := d.cfg.SocketPath
+	path := d.cfg.Daemon.SocketPath
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, &OpError{Op: "remove stale socket", Path: path, Err: err}
 	}
@@ -236,9 +320,15 @@ func (d *Daemon) listen() (*net.UnixListener, error) {
 		return nil, &OpError{Op: "listen", Path: path, Err: err}
 	}
 	ln.SetUnlinkOnClose(false) // Run removes it once every client is gone
-	if err := os.Chmod(path, d.cfg.SocketMode); err != nil {
+	if err := os.Chmod(path, os.FileMode(d.cfg.Security.SocketMode)); err != nil {
 		ln.Close()
 		return nil, &OpError{Op: "chmod", Path: path, Err: err}
+	}
+	if gid, _ := config.LookupGroup(d.cfg.Security.SocketGroup); gid >= 0 {
+		if err := os.Chown(path, -1, gid); err != nil {
+			ln.Close()
+			return nil, &OpError{Op: "chown", Path: path, Err: err}
+		}
 	}
 	return ln, nil
 }
@@ -253,7 +343,7 @@ const (
 	heartbeatBytes         = heartbeatTimeOffset + 8
 )
 
-func (d *Daemon) heartbeatPath() string { return filepath.Join(d.cfg.StateDir, "heartbeat") }
+func (d *Daemon) heartbeatPath() string { return filepath.Join(d.stateDir, "heartbeat") }
 
 func (d *Daemon) heartbeat(now time.Time) {
 	n := d.beats.Add(1)
@@ -313,7 +403,7 @@ func (d *Daemon) Status() wire.Status {
 	d.mu.Unlock()
 	return wire.Status{
 		Version: wire.Version, PID: os.Getpid(), StartedNS: d.startAt.UnixNano(), UptimeNS: int64(time.Since(d.startAt)),
-		SocketPath: d.cfg.SocketPath, StateDir: d.cfg.StateDir, ShmDir: filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName),
+		SocketPath: d.cfg.Daemon.SocketPath, StateDir: d.stateDir, ShmDir: filepath.Join(d.shm.TmpfsRoot, d.shm.DirName),
 		Topics: topics, Clients: clients, Heartbeats: d.beats.Load(), HeartbeatNS: d.beatNS.Load(),
 		PeerDeaths: d.deaths.Load(), LastDetectionNS: d.lastDet.Load(),
 	}

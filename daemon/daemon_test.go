@@ -29,8 +29,8 @@ func start(t *testing.T, mod func(*daemon.Config)) daemon.Config {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := daemon.Default()
-	cfg.SocketPath = filepath.Join(dir, "kaelixd.sock")
-	cfg.StateDir = dir
+	cfg.Daemon.SocketPath = filepath.Join(dir, "kaelixd.sock")
+	cfg.Daemon.StateDir = dir
 	cfg.Shm.DirName = fmt.Sprintf("kaelix-dtest-%d-%d", os.Getpid(), seq.Add(1))
 	cfg.RemoveOnExit = true
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -69,7 +69,7 @@ type rawConn struct {
 
 func dial(t *testing.T, cfg daemon.Config, hello bool) *rawConn {
 	t.Helper()
-	uc, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: cfg.SocketPath, Net: "unix"})
+	uc, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: cfg.Daemon.SocketPath, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestBadFrames(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			uc, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: cfg.SocketPath, Net: "unix"})
+			uc, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: cfg.Daemon.SocketPath, Net: "unix"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,7 +273,7 @@ func TestManyBadClients(t *testing.T) {
 	cfg := start(t, nil)
 	good := dial(t, cfg, true)
 	for i := range 50 {
-		uc, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: cfg.SocketPath, Net: "unix"})
+		uc, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: cfg.Daemon.SocketPath, Net: "unix"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,11 +306,11 @@ func TestAlreadyRunning(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	cfg := daemon.Default()
-	cfg.SocketPath = ""
-	cfg.HeartbeatInterval = 0
+	cfg.Daemon.SocketPath = ""
+	cfg.Daemon.HeartbeatInterval = 0
 	cfg.Shm.DirName = "../x"
 	err := cfg.Validate()
-	for _, key := range []string{"SocketPath", "HeartbeatInterval", "DirName"} {
+	for _, key := range []string{"daemon.socket_path", "daemon.heartbeat_interval", "shm.dir_name"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("Validate: %v lacks %s", err, key)
 		}
@@ -327,7 +327,7 @@ func TestRestartReadopts(t *testing.T) {
 	run := func(remove bool, f func(cfg daemon.Config)) {
 		t.Helper()
 		cfg := daemon.Default()
-		cfg.SocketPath, cfg.StateDir, cfg.Shm.DirName = filepath.Join(dir, "s.sock"), dir, shmDir
+		cfg.Daemon.SocketPath, cfg.Daemon.StateDir, cfg.Shm.DirName = filepath.Join(dir, "s.sock"), dir, shmDir
 		cfg.Logger = slog.New(slog.DiscardHandler)
 		cfg.RemoveOnExit = remove
 		d, _ := daemon.New(cfg)

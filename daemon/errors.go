@@ -16,6 +16,13 @@ var (
 
 	// ErrStopped: Run was called twice.
 	ErrStopped = errors.New("kaelixd: Run already called")
+
+	// ErrNoConfigSource: Reload on a daemon whose Config has no Loader.
+	// Remedy: give Config.Loader (kaelixd does, from --config).
+	ErrNoConfigSource = errors.New("kaelixd: no configuration source to reload from")
+
+	// ErrNotRunning: the operation needs Run to be serving.
+	ErrNotRunning = errors.New("kaelixd: not running")
 )
 
 // AlreadyRunningError is ErrAlreadyRunning.

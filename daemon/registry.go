@@ -154,7 +154,7 @@ func specDiff(have, want wire.TopicSpec) string {
 
 // shmConfig is the daemon's shm config with a topic's file mode and group.
 func (d *Daemon) shmConfig(s wire.TopicSpec) shm.Config {
-	c := d.cfg.Shm
+	c := d.shm
 	c.Mode = os.FileMode(s.Mode)
 	c.GID = s.GID
 	return c
@@ -186,14 +186,17 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 	sc := d.shmConfig(spec)
 	for i := 0; i < spec.Partitions; i++ {
 		name := regionName(spec.Name, i)
-		reg, err := shm.Create(sc, name, shm.CreateOptions{SizeBytes: uint64(size), BindNode: spec.BindNode, Node: spec.Node, Replace: true})
+		reg, err := shm.Create(sc, name, shm.CreateOptions{SizeBytes: uint64(size), BindNode: spec.BindNode, Node: spec.Node, Replace: true,
+			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock})
 		if err != nil {
 			d.dropParts(t, true)
 			code := wire.CodeInternal
 			if errors.Is(err, shm.ErrNoSpace) || errors.Is(err, shm.ErrHugePagesUnavailable) || errors.Is(err, shm.ErrMlock) {
 				code = wire.CodeResource
 			}
-			return nil, wire.Errorf(code, "topic %q: partition %d: %v", spec.Name, i, err)
+			werr := wire.Errorf(code, "topic %q: partition %d: %v", spec.Name, i, err)
+			d.allocFailed(werr.Message)
+			return nil, werr
 		}
 		ring, err := ringbuf.Create(reg.Data(), rc)
 		if err != nil {
@@ -263,7 +266,7 @@ func (t *topic) info() wire.TopicInfo {
 	return ti
 }
 
-func (d *Daemon) statePath() string { return filepath.Join(d.cfg.StateDir, "topics.json") }
+func (d *Daemon) statePath() string { return filepath.Join(d.stateDir, "topics.json") }
 
 // saveState writes the registry atomically (temp file, fsync, rename, fsync
 // of the directory). d.mu held. A failure is logged: the regions are still
@@ -406,9 +409,9 @@ func (d *Daemon) adoptTopic(stt stateTopic) *topic {
 // removeStale removes region files not in keep from the base directories
 // this daemon knows, unless something live still uses them.
 func (d *Daemon) removeStale(keep map[string]bool) {
-	dirs := map[string]bool{filepath.Join(d.cfg.Shm.TmpfsRoot, d.cfg.Shm.DirName): true}
-	if d.cfg.Shm.HugetlbfsRoot != "" {
-		dirs[filepath.Join(d.cfg.Shm.HugetlbfsRoot, d.cfg.Shm.DirName)] = true
+	dirs := map[string]bool{filepath.Join(d.shm.TmpfsRoot, d.shm.DirName): true}
+	if d.shm.HugetlbfsRoot != "" {
+		dirs[filepath.Join(d.shm.HugetlbfsRoot, d.shm.DirName)] = true
 	}
 	for _, t := range d.topics {
 		for _, p := range t.parts {
@@ -426,15 +429,15 @@ func (d *Daemon) removeStale(keep map[string]bool) {
 				continue
 			}
 			path := filepath.Join(dir, name)
-			if pid := mappedBy(d.cfg.Shm.ProcRoot, path); pid != 0 {
+			if pid := mappedBy(d.shm.ProcRoot, path); pid != 0 {
 				d.log.Warn("unregistered region still mapped by a live process; left in place", "path", path, "pid", pid)
 				continue
 			}
-			if live := liveSlots(d.cfg.Shm, name); live > 0 {
+			if live := liveSlots(d.shm, name); live > 0 {
 				d.log.Warn("unregistered region has live ring slots; left in place", "path", path, "slots", live)
 				continue
 			}
-			if err := shm.Remove(d.cfg.Shm, name); err != nil {
+			if err := shm.Remove(d.shm, name); err != nil {
 				d.log.Warn("cannot remove stale region", "path", path, "err", err)
 				continue
 			}

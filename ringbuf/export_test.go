@@ -6,7 +6,6 @@ package ringbuf
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -66,16 +65,6 @@ func (s *Subscriber) groupLost() uint64 { return s.r.m.u64(s.goff + groupLostOff
 // groupSlot returns the index of the member's queue-group slot.
 func (s *Subscriber) groupSlot() int {
 	return int((s.goff - s.r.groupSlotOffset(0)) / slotLength)
-}
-
-// knownBug skips a test that demonstrates a reported, unfixed bug unless
-// KAELIX_KNOWN_BUGS=1, so the suite stays green while the failing test is
-// one environment variable away.
-func knownBug(t testing.TB, what string) {
-	t.Helper()
-	if os.Getenv("KAELIX_KNOWN_BUGS") == "" {
-		t.Skipf("known bug (set KAELIX_KNOWN_BUGS=1 to run): %s", what)
-	}
 }
 
 // guardedMapping returns size bytes of anonymous shared memory that end

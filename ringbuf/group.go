@@ -98,41 +98,53 @@ func (r *Ring) leaveGroup(off uintptr) {
 	}
 }
 
-// nextGroup takes the next record from the group's cursor.
-func (s *Subscriber) nextGroup() (Record, bool, error) {
+// nextGroup takes the next record from the group's cursor. room as in
+// next: a record longer than room is left for another member.
+func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 	r := s.r
 	for steps := 0; steps < 1<<16; steps++ {
 		pos, seq := r.groupCursor(s.goff)
+		if pos&(RecordAlignment-1) != 0 {
+			return Record{}, false, corrupt(pos, "group cursor", pos, "positions are 8-byte aligned")
+		}
 		off := pos & r.mask
 		base := r.dataOffset + uintptr(off)
 		st := r.m.u64(base).Load()
+		state := st & stateMask
 		if st&^stateMask != pos {
-			if r.policy == PolicyDropOldest && r.TailPosition() > pos+r.capacity {
-				s.resyncGroup(pos, seq)
+			state = stateUnwritten
+		}
+		if r.lappedAt(pos) {
+			if s.resyncGroup(pos, seq) {
 				continue
 			}
 			return Record{}, false, nil
 		}
-		switch st & stateMask {
-		case stateClaimed:
+		// moved reports whether another member took the record meanwhile,
+		// in which case what we read may belong to a newer lap.
+		moved := func() bool { p, q := r.groupCursor(s.goff); return p != pos || q != seq }
+		switch state {
+		case stateUnwritten, stateClaimed:
 			return Record{}, false, nil
 		case statePadding:
 			r.m.cas128At(s.goff+groupCursorOffset, pos, seq, pos+r.capacity-off, seq)
 			continue
 		case stateCommitted, stateSkip:
 		default:
-			if p, q := r.groupCursor(s.goff); p != pos || q != seq {
-				continue // taken by another member meanwhile: we may have read a newer lap
-			}
-			return Record{}, false, corrupt(pos, "state", st&stateMask, "unknown record state")
-		}
-		n := uint64(r.m.plainU32(base + recLengthOffset))
-		if st&stateMask == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
-			if r.policy == PolicyDropOldest && !r.intact(pos) {
-				s.resyncGroup(pos, seq)
+			if moved() {
 				continue
 			}
-			if p, q := r.groupCursor(s.goff); p != pos || q != seq {
+			return Record{}, false, corrupt(pos, "state", state, "unknown record state")
+		}
+		n := uint64(r.m.plainU32(base + recLengthOffset))
+		if state == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
+			if r.lappedAt(pos) {
+				if s.resyncGroup(pos, seq) {
+					continue
+				}
+				return Record{}, false, nil
+			}
+			if moved() {
 				continue
 			}
 			return Record{}, false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))
@@ -145,20 +157,24 @@ func (s *Subscriber) nextGroup() (Record, bool, error) {
 			Publisher:   r.m.plainU16(base + recPublisherOffset),
 		}
 		next := pos + spanOf(n)
-		if st&stateMask == stateSkip {
-			if r.policy == PolicyDropOldest && !r.intact(pos) {
-				s.resyncGroup(pos, seq)
-				continue
-			}
+		if state == stateSkip {
 			r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+max(uint64(rec.Type), 1))
 			continue
+		}
+		if room >= 0 && int(n) > room {
+			if moved() {
+				continue
+			}
+			return Record{}, false, ErrShortBuffer
 		}
 		start := base + RecordHeaderLength
 		if r.policy == PolicyDropOldest {
 			copy(s.scratch[:n], r.m.b[start:start+uintptr(n)])
-			if !r.intact(pos) {
-				s.resyncGroup(pos, seq)
-				continue
+			if r.lappedAt(pos) {
+				if s.resyncGroup(pos, seq) {
+					continue
+				}
+				return Record{}, false, nil
 			}
 			if !r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+1) {
 				continue
@@ -181,12 +197,15 @@ func (s *Subscriber) nextGroup() (Record, bool, error) {
 }
 
 // resyncGroup moves a lapped group cursor to the oldest intact record and
-// counts what the group lost there.
-func (s *Subscriber) resyncGroup(pos, seq uint64) {
+// counts what the group lost there. It reports whether the cursor moved
+// (by this member or another); false means no intact record can be
+// proven now, and the caller reports nothing to read.
+func (s *Subscriber) resyncGroup(pos, seq uint64) bool {
 	r := s.r
 	q, qseq, ok := r.oldestIntact(r.TailPosition())
 	if !ok || q <= pos {
-		return
+		p, _ := r.groupCursor(s.goff)
+		return p != pos
 	}
 	if r.m.cas128At(s.goff+groupCursorOffset, pos, seq, q, qseq) {
 		if qseq > seq {
@@ -198,4 +217,5 @@ func (s *Subscriber) resyncGroup(pos, seq uint64) {
 		r.count(lappedOffset)
 		s.lapped = true
 	}
+	return true
 }

@@ -176,6 +176,10 @@ const (
 	stateCommitted = 2 // a readable record
 	statePadding   = 3 // wrap padding: skip to the start of the buffer
 	stateSkip      = 4 // aborted or unblocked claim: skip by its length
+
+	// stateUnwritten is not stored: readers use it for a word that names
+	// another position (not written in this lap yet).
+	stateUnwritten = 8
 )
 
 // Slot states, shared by the three tables.

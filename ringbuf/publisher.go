@@ -85,6 +85,10 @@ func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 		if r.kind == SPSC {
 			p.pos, p.seq = r.tail()
 		}
+		if err := checkTail(r.TailPosition()); err != nil {
+			st.Store(slotFree)
+			return nil, err
+		}
 		return p, nil
 	}
 	return nil, fmt.Errorf("%w: all %d publisher slots are held by live processes", ErrNoSlot, r.maxPublishers)
@@ -118,6 +122,9 @@ func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
 			pos, seq = p.pos, p.seq
 		} else {
 			pos, seq = r.tail()
+		}
+		if err := checkTail(pos); err != nil {
+			return 0, 0, err
 		}
 		off := pos & r.mask
 		padding := off+span > r.capacity

@@ -251,7 +251,7 @@ func Attach(b []byte) (*Ring, error) {
 		UnblockTimeout:  time.Duration(m.plainU64(unblockTimeoutNSOffset)),
 	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: header describes an invalid ring: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: header describes an invalid ring: %w", ErrCorrupt, err)
 	}
 	size, _ := SizeFor(c)
 	if total := m.plainU64(totalBytesOffset); total != uint64(size) || len(b) < size {
@@ -290,6 +290,15 @@ func (r *Ring) tail() (pos, seq uint64) {
 			return pos, seq
 		}
 	}
+}
+
+// checkTail rejects a tail no correct publisher writes: positions are
+// 8-byte aligned.
+func checkTail(pos uint64) error {
+	if pos&(RecordAlignment-1) != 0 {
+		return corrupt(pos, "tail", pos, "positions are 8-byte aligned")
+	}
+	return nil
 }
 
 // groupCursor is tail for a queue group's cursor pair.
@@ -420,7 +429,9 @@ func (r *Ring) Counters() Counters {
 			c.Subscribers++
 		}
 		c.Consumed += r.m.u64(off + subConsumedOffset).Load()
-		c.Lost += r.m.u64(off + subLostOffset).Load()
+		if r.m.u32(off+subGroupOffset).Load() == 0 { // group losses are counted in the group's slot
+			c.Lost += r.m.u64(off + subLostOffset).Load()
+		}
 	}
 	for i := 0; i < r.maxGroups; i++ {
 		off := r.groupSlotOffset(i)

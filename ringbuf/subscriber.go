@@ -134,6 +134,10 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 	r.m.u64(off + subStartOffset).Store(start)
 	r.m.u64(off + subConsumedOffset).Store(0)
 	r.m.u64(off + subLostOffset).Store(0)
+	if err := checkTail(r.TailPosition()); err != nil {
+		r.m.u32(off + subStateOffset).Store(slotFree)
+		return nil, err
+	}
 	s := &Subscriber{r: r, slot: slot, off: off, opts: opts}
 	if r.policy == PolicyDropOldest {
 		s.scratch = make([]byte, r.maxPayload)
@@ -237,7 +241,7 @@ func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
 	for n < limit {
 		var rec Record
 		var ok bool
-		rec, ok, err = s.next()
+		rec, ok, err = s.next(-1)
 		if err != nil || !ok {
 			break
 		}
@@ -261,16 +265,14 @@ func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
 
 // Read copies the next record's payload into dst and returns its length
 // and header. Zero and a nil error: nothing to read. Errors as Poll, plus
-// ErrShortBuffer (the record stays unread).
+// ErrShortBuffer (the record stays unread, for a queue-group member too).
+// ErrLapped may come with n > 0: then rec is valid and is the first record
+// after the records lost.
 func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	if s.closed {
 		return 0, Record{}, ErrClosed
 	}
-	rec, ok, err := s.next()
-	if err == nil && ok && len(rec.Payload) > len(dst) {
-		s.undo()
-		err = ErrShortBuffer
-	}
+	rec, ok, err := s.next(len(dst))
 	if err != nil || !ok {
 		s.publish(0)
 		if err == nil && s.lapped {
@@ -286,6 +288,11 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	rec.Payload = dst[:n]
 	s.done(rec)
 	s.publish(1)
+	if s.lapped {
+		// rec is valid: the first record after the gap.
+		s.lapped = false
+		return n, rec, ErrLapped
+	}
 	return n, rec, nil
 }
 
@@ -302,11 +309,6 @@ func (s *Subscriber) done(rec Record) {
 	s.pos = rec.Position + spanOf(uint64(len(rec.Payload)))
 	s.expect = rec.Sequence + 1
 }
-
-// undo gives back a record next returned but that was not delivered.
-// Broadcast: nothing moved yet. Group: the record was taken; it cannot be
-// given back, so it is only undone before the CAS (see nextGroup).
-func (s *Subscriber) undo() {}
 
 // publish stores progress in the slot for publishers and observers.
 func (s *Subscriber) publish(n int) {
@@ -331,42 +333,48 @@ func corrupt(pos uint64, field string, v uint64, detail string) error {
 
 // next finds the next record for this subscriber. For a broadcast
 // subscriber it does not move s.pos past the record (done does), but it
-// does step over padding and skips.
-func (s *Subscriber) next() (Record, bool, error) {
+// does step over padding and skips. room >= 0 is the caller's buffer size:
+// a longer record gives ErrShortBuffer and stays unread.
+func (s *Subscriber) next(room int) (Record, bool, error) {
 	if s.group {
-		return s.nextGroup()
+		return s.nextGroup(room)
 	}
 	r := s.r
-	for steps := 0; ; steps++ {
-		if steps > 1<<16 {
-			return Record{}, false, nil // bounded work per call
-		}
+	for steps := 0; steps < 1<<16; steps++ { // bounded work per call
 		pos := s.pos
+		if pos&(RecordAlignment-1) != 0 {
+			return Record{}, false, corrupt(pos, "position", pos, "positions are 8-byte aligned")
+		}
 		off := pos & r.mask
 		base := r.dataOffset + uintptr(off)
 		st := r.m.u64(base).Load() // load-acquire: pairs with the commit store
+		state := st & stateMask
 		if st&^stateMask != pos {
-			if r.policy == PolicyDropOldest && r.TailPosition() > pos+r.capacity {
-				if s.resync() {
-					continue
-				}
+			state = stateUnwritten
+		}
+		if r.lappedAt(pos) {
+			// Under drop-oldest a word can name pos by accident once the
+			// record is overwritten: believe it only while pos is intact
+			// (and re-check after copying a record out).
+			if s.resync() {
+				continue
 			}
 			return Record{}, false, nil
 		}
-		switch st & stateMask {
-		case stateClaimed:
+		switch state {
+		case stateUnwritten, stateClaimed:
 			return Record{}, false, nil
 		case statePadding:
 			s.pos += r.capacity - off
 			continue
 		case stateCommitted, stateSkip:
 		default:
-			return Record{}, false, corrupt(pos, "state", st&stateMask, "unknown record state")
+			return Record{}, false, corrupt(pos, "state", state, "unknown record state")
 		}
 		n := uint64(r.m.plainU32(base + recLengthOffset))
 		// A skip may cover a dead publisher's whole batch: only its end is bounded.
-		if st&stateMask == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
-			if r.policy == PolicyDropOldest && !r.intact(pos) {
+		if state == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
+			if r.lappedAt(pos) {
 				if s.resync() {
 					continue
 				}
@@ -381,27 +389,24 @@ func (s *Subscriber) next() (Record, bool, error) {
 			Type:        r.m.plainU16(base + recTypeOffset),
 			Publisher:   r.m.plainU16(base + recPublisherOffset),
 		}
-		if s.expect == ^uint64(0) {
-			s.expect = rec.Sequence
-		}
-		start := base + RecordHeaderLength
-		if st&stateMask == stateSkip {
-			if r.policy == PolicyDropOldest && !r.intact(pos) {
-				if s.resync() {
-					continue
-				}
-				return Record{}, false, nil
-			}
+		if state == stateSkip {
 			s.pos += spanOf(n)
 			s.expect = rec.Sequence + max(uint64(rec.Type), 1)
 			continue
 		}
+		if room >= 0 && int(n) > room {
+			return Record{}, false, ErrShortBuffer
+		}
+		if s.expect == ^uint64(0) {
+			s.expect = rec.Sequence
+		}
+		start := base + RecordHeaderLength
 		if r.policy != PolicyDropOldest {
 			rec.Payload = r.m.b[start : start+uintptr(n) : start+uintptr(n)]
 			return rec, true, nil
 		}
 		copy(s.scratch[:n], r.m.b[start:start+uintptr(n)])
-		if !r.intact(pos) {
+		if r.lappedAt(pos) { // the copy may be torn
 			if s.resync() {
 				continue
 			}
@@ -410,6 +415,13 @@ func (s *Subscriber) next() (Record, bool, error) {
 		rec.Payload = s.scratch[:n:n]
 		return rec, true, nil
 	}
+	return Record{}, false, nil
+}
+
+// lappedAt reports whether, under PolicyDropOldest, publishers may have
+// overwritten the record at pos: some claim has ended past pos + capacity.
+func (r *Ring) lappedAt(pos uint64) bool {
+	return r.policy == PolicyDropOldest && !r.intact(pos)
 }
 
 // intact reports whether the record at pos cannot have been touched by a
@@ -438,10 +450,13 @@ func (s *Subscriber) resync() bool {
 }
 
 // oldestIntact finds the first record boundary at or after tail -
-// capacity whose header is intact, and its sequence. A record boundary is
-// recognised by a state word that names its own position; the header is
-// then re-validated against the tail.
-func (r *Ring) oldestIntact(tail uint64) (uint64, uint64, bool) {
+// capacity, and the sequence there. A candidate is a state word that names
+// its own position; since a payload or a half-overwritten word can do that
+// by accident, a candidate is accepted only if the chain of records from
+// it reaches the tail exactly (every hop's word naming its own position),
+// and its header is still intact afterwards. ok is false if no boundary
+// can be proven now (for example a claim is being written): retry later.
+func (r *Ring) oldestIntact(tail uint64) (pos, seq uint64, ok bool) {
 	lo := uint64(0)
 	if tail > r.capacity {
 		lo = align8(tail - r.capacity) // a corrupt, unaligned tail must not make the scan read past the data area
@@ -454,21 +469,68 @@ func (r *Ring) oldestIntact(tail uint64) (uint64, uint64, bool) {
 			continue
 		}
 		switch st & stateMask {
-		case stateCommitted, stateSkip:
-			seq := r.m.plainU64(base + recSequenceOffset)
-			if !r.intact(q) {
+		case stateCommitted, stateSkip, statePadding, stateClaimed:
+		default:
+			continue
+		}
+		if !r.chainReaches(q, tail) {
+			continue
+		}
+		for st&stateMask == statePadding { // the oldest record starts the next lap
+			q += r.capacity - q&r.mask
+			if q >= tail {
 				return 0, 0, false
 			}
-			return q, seq, true
-		case statePadding:
-			// The next record starts the next lap.
-			q += r.capacity - q&r.mask - RecordAlignment
-			limit = q + RecordAlignment + spanOf(uint64(r.maxPayload)) + RecordAlignment
-		default:
-			return 0, 0, false // a claim in progress: try again later
+			base = r.dataOffset + uintptr(q&r.mask)
+			st = r.m.u64(base).Load()
 		}
+		if st&^stateMask != q || st&stateMask == stateClaimed {
+			return 0, 0, false // the oldest record is still being written
+		}
+		seq := r.m.plainU64(base + recSequenceOffset)
+		if !r.intact(q) {
+			return 0, 0, false
+		}
+		return q, seq, true
 	}
 	return 0, 0, false
+}
+
+// chainReaches walks records from q and reports whether the walk lands
+// exactly on tail, or on a claim whose header is not written yet (a
+// publisher's intent starts there).
+func (r *Ring) chainReaches(q, tail uint64) bool {
+	for hops := uint64(0); q < tail && hops <= r.capacity/RecordHeaderLength+1; hops++ {
+		base := r.dataOffset + uintptr(q&r.mask)
+		st := r.m.u64(base).Load()
+		if st&^stateMask != q {
+			return r.intentAt(q)
+		}
+		switch st & stateMask {
+		case statePadding:
+			q += r.capacity - q&r.mask
+		case stateCommitted, stateSkip, stateClaimed:
+			n := uint64(r.m.plainU32(base + recLengthOffset))
+			if st&stateMask != stateSkip && n > uint64(r.maxPayload) || q&r.mask+spanOf(n) > r.capacity {
+				return false
+			}
+			q += spanOf(n)
+		default:
+			return false
+		}
+	}
+	return q == tail
+}
+
+// intentAt reports whether some publisher has a claim in flight at pos.
+func (r *Ring) intentAt(pos uint64) bool {
+	for i := 0; i < r.maxPublishers; i++ {
+		off := r.publisherSlotOffset(i)
+		if r.m.u64(off+pubIntentLenOffset).Load() != 0 && r.m.u64(off+pubIntentPosOffset).Load() == pos {
+			return true
+		}
+	}
+	return false
 }
 
 // checkStuck looks, every 256 empty polls (or when forced), for a claim

@@ -56,6 +56,9 @@
 //	   8  detach             Detach        Empty
 //	   9  stats              Empty         Stats
 //	  10  daemon status      Empty         Status
+//	  11  config show        Empty         ConfigView
+//	  12  config reload      Empty         ConfigReload (CodeConfig if refused)
+//	  13  health             Empty         Health
 //	 127  (error reply)      -             Error
 //
 // # Descriptors

@@ -67,6 +67,7 @@ const (
 	CodeInternal     Code = "internal"      // daemon-side failure; see its log
 	CodeProtocol     Code = "protocol"      // malformed reply (client side)
 	CodeShuttingDown Code = "shutting_down" // daemon is stopping
+	CodeConfig       Code = "config"        // reload refused: invalid file or a key not changeable live
 )
 
 // Error is the body of a TypeError reply, and the error a client returns for

@@ -49,6 +49,9 @@ const (
 	TypeDetach       Type = 8
 	TypeStats        Type = 9
 	TypeStatus       Type = 10
+	TypeConfigShow   Type = 11
+	TypeConfigReload Type = 12
+	TypeHealth       Type = 13
 	// TypeError is the reply to a failed request; its body is an Error.
 	TypeError Type = 127
 
@@ -59,11 +62,12 @@ const (
 var typeNames = map[Type]string{
 	TypeHello: "hello", TypeCreate: "create", TypeOpenOrCreate: "open-or-create",
 	TypeDelete: "delete", TypeList: "list", TypeInfo: "info", TypeAttach: "attach",
-	TypeDetach: "detach", TypeStats: "stats", TypeStatus: "status", TypeError: "error",
+	TypeDetach: "detach", TypeStats: "stats", TypeStatus: "status", TypeConfigShow: "config-show",
+	TypeConfigReload: "config-reload", TypeHealth: "health", TypeError: "error",
 }
 
 // IsRequest reports whether t is a known request type.
-func (t Type) IsRequest() bool { return t >= TypeHello && t <= TypeStatus }
+func (t Type) IsRequest() bool { return t >= TypeHello && t <= TypeHealth }
 
 // IsReply reports whether t is the successful reply to a known request.
 func (t Type) IsReply() bool { return t&ReplyBit != 0 && (t &^ ReplyBit).IsRequest() }

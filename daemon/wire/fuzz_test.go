@@ -21,6 +21,9 @@ func FuzzDecode(f *testing.F) {
 	seed(TypeCreate, TopicSpec{Name: "a.b", Partitions: 2})
 	seed(TypeAttach, Attach{Topic: "a", Role: RolePublisher})
 	seed(TypeError, Error{Code: CodeNotFound, Message: "x"})
+	seed(TypeConfigShow, Empty{})
+	seed(TypeConfigReload.Reply(), ConfigReload{AtNS: 1, Changes: []ConfigChange{{Key: "telemetry.logging.level", Old: "info", New: "debug"}}})
+	seed(TypeHealth.Reply(), Health{Status: HealthDegraded, Reasons: []HealthReason{{Rule: "reload", Status: HealthDegraded, Message: "x"}}})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for len(data) > 0 {
 			fr, n, err := Decode(data)
@@ -34,7 +37,7 @@ func FuzzDecode(f *testing.F) {
 			if err != nil || !bytes.Equal(again, data[:n]) {
 				t.Fatalf("re-encode mismatch: %v", err)
 			}
-			for _, v := range []any{&Hello{}, &TopicSpec{}, &Delete{}, &TopicRef{}, &Attach{}, &Detach{}, &AttachReply{}, &TopicList{}, &Status{}, &Stats{}, &Error{}} {
+			for _, v := range []any{&Hello{}, &TopicSpec{}, &Delete{}, &TopicRef{}, &Attach{}, &Detach{}, &AttachReply{}, &TopicList{}, &Status{}, &Stats{}, &Error{}, &ConfigView{}, &ConfigReload{}, &Health{}} {
 				_ = DecodeBody(fr, v)
 			}
 			if sp := (TopicSpec{}); DecodeBody(fr, &sp) == nil {

@@ -61,6 +61,13 @@ type HelloReply struct {
 	// AttachmentIDs are the new ids of Hello.Attached, in order (0 for an
 	// entry whose topic no longer exists).
 	AttachmentIDs []uint64 `json:"attachment_ids,omitempty"`
+	// WaitStrategy and SpinBudgetUS are the daemon's default wait strategy
+	// (busy-spin, yield, backoff, blocking) and backoff spin budget in
+	// microseconds ([runtime] wait_strategy, target_latency_us), for
+	// clients that do not choose their own. Live: a reload changes what
+	// later hellos get.
+	WaitStrategy string `json:"wait_strategy,omitempty"`
+	SpinBudgetUS int    `json:"spin_budget_us,omitempty"`
 }
 
 // TopicSpec is the body of create and open-or-create, and describes a topic.
@@ -252,4 +259,71 @@ type Status struct {
 	// how long the last one took from pidfd readiness to its rings reaped.
 	PeerDeaths      uint64 `json:"peer_deaths"`
 	LastDetectionNS int64  `json:"last_detection_ns"`
+}
+
+// ConfigView answers config show: the daemon's effective configuration,
+// key by key, with where each value came from.
+type ConfigView struct {
+	File     string        `json:"file"`      // the config file, "" if none
+	LoadedNS int64         `json:"loaded_ns"` // unix ns of the load in effect
+	Entries  []ConfigEntry `json:"entries"`   // in key order
+	// LastReload is the outcome of the latest reload attempt (zero if none).
+	LastReload ReloadStatus `json:"last_reload"`
+}
+
+// ConfigEntry is one key of a ConfigView.
+type ConfigEntry struct {
+	Key    string `json:"key"`    // key path, e.g. "network.port"
+	Value  string `json:"value"`  // as TOML would spell it (tables as JSON)
+	Source string `json:"source"` // "default", "file PATH:LINE", "env NAME", "flag --x"
+	Live   bool   `json:"live"`   // a reload may change it
+}
+
+// ReloadStatus is the outcome of one reload attempt.
+type ReloadStatus struct {
+	AtNS    int64  `json:"at_ns"` // unix ns; 0: no reload attempted yet
+	OK      bool   `json:"ok"`
+	Trigger string `json:"trigger,omitempty"` // file, signal, request, api
+	Error   string `json:"error,omitempty"`
+}
+
+// ConfigReload answers config reload: what the reload changed.
+type ConfigReload struct {
+	AtNS    int64          `json:"at_ns"`
+	Changes []ConfigChange `json:"changes"` // empty: the file changed nothing
+}
+
+// ConfigChange is one key a reload changed.
+type ConfigChange struct {
+	Key string `json:"key"`
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// Health statuses, best first.
+const (
+	HealthHealthy   = "healthy"
+	HealthDegraded  = "degraded"
+	HealthUnhealthy = "unhealthy"
+	HealthUnknown   = "unknown"
+)
+
+// Health answers health (and GET /healthz): the worst status of the
+// rules that fired, and why.
+type Health struct {
+	Status    string         `json:"status"`     // HealthHealthy ... HealthUnknown
+	Reasons   []HealthReason `json:"reasons"`    // empty when healthy
+	CheckedNS int64          `json:"checked_ns"` // unix ns
+	PID       int            `json:"pid"`
+	// Heartbeats and HeartbeatNS are the heartbeat counter and its last
+	// tick (unix ns), as in Status.
+	Heartbeats  uint64 `json:"heartbeats"`
+	HeartbeatNS int64  `json:"heartbeat_ns"`
+}
+
+// HealthReason is one rule that fired.
+type HealthReason struct {
+	Rule    string `json:"rule"`   // subscriber_lag, hugepages, reload, peer_reclaimed, region_alloc, heartbeat
+	Status  string `json:"status"` // what this rule alone makes the daemon
+	Message string `json:"message"`
 }

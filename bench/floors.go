@@ -1,0 +1,275 @@
+package bench
+
+// The floors: the least a shared-memory transport must do on this machine,
+// written here without any ring, to measure Kaelix against in the same run.
+//
+// floor and futex-floor are mailboxes: one slot, written by the publisher,
+// read by the subscriber, with no back-pressure. That is exact for a
+// ping-pong (a side sends again only after it heard back), and they serve
+// only that mode. Layout of a mailbox file (offsets in bytes):
+//
+//	0   seq    uint32 futex word; the publisher's store-release of seq+1 publishes the payload
+//	4   waiters uint32 futex-floor: subscribers about to sleep (written by them)
+//	8   payload [size]byte, written by the publisher before the seq store
+//
+// With a payload of at most 56 bytes the whole exchange is one cache line
+// each way.
+//
+// copy-floor is a minimal fixed-slot SPSC ring with back-pressure, and
+// serves every mode:
+//
+//	0    consumed uint64 records the consumer has finished (written by it every 256 records)
+//	128  slots: copyFloorSlots x (seq uint64 + payload rounded up to 8)
+//
+// slot seq = i+1 for record i; its store publishes the payload.
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	mailboxSeqOffset     = 0
+	mailboxWaitersOffset = mailboxSeqOffset + 4
+	mailboxPayloadOffset = mailboxWaitersOffset + 4
+
+	copyFloorConsumedOffset = 0
+	copyFloorSlotsOffset    = copyFloorConsumedOffset + 128
+	copyFloorSlots          = 4096
+	copyFloorAckEvery       = 256
+)
+
+func roundUp(n, to int) int { return (n + to - 1) / to * to }
+
+func mailboxBytes(size int) int { return roundUp(mailboxPayloadOffset+size, 4096) }
+
+func copyFloorSlotBytes(size int) int { return 8 + roundUp(size, 8) }
+
+func copyFloorBytes(size int) int {
+	return roundUp(copyFloorSlotsOffset+copyFloorSlots*copyFloorSlotBytes(size), 4096)
+}
+
+func init() {
+	register(&transport{
+		name: "floor", modes: []string{ModePingPong}, inherentWait: "busy-spin",
+		newLink: func(r *runEnv, l *linkSpec) error { return newShmFile(r, l, mailboxBytes(l.Size)) },
+		openTx:  func(e *procEnv, l *linkSpec, _ int) (Tx, error) { return openMailbox(e, l, false) },
+		openRx:  func(e *procEnv, l *linkSpec, _ int) (Rx, error) { return openMailbox(e, l, false) },
+		method:  "none made by the transport; /proc/PID/io read+write counts (expected 0)",
+	})
+	register(&transport{
+		name: "futex-floor", modes: []string{ModePingPong}, inherentWait: "blocking",
+		newLink: func(r *runEnv, l *linkSpec) error { return newShmFile(r, l, mailboxBytes(l.Size)) },
+		openTx:  func(e *procEnv, l *linkSpec, _ int) (Tx, error) { return openMailbox(e, l, true) },
+		openRx:  func(e *procEnv, l *linkSpec, _ int) (Rx, error) { return openMailbox(e, l, true) },
+		method:  "FUTEX_WAIT and FUTEX_WAKE calls counted by the transport itself",
+	})
+	register(&transport{
+		name: "copy-floor", inherentWait: "busy-spin",
+		newLink: func(r *runEnv, l *linkSpec) error { return newShmFile(r, l, copyFloorBytes(l.Size)) },
+		openTx:  func(e *procEnv, l *linkSpec, _ int) (Tx, error) { return openCopyFloor(e, l, false) },
+		openRx:  func(e *procEnv, l *linkSpec, _ int) (Rx, error) { return openCopyFloor(e, l, true) },
+		method:  "none made by the transport; /proc/PID/io read+write counts (expected 0)",
+	})
+}
+
+// newShmFile creates the link's shared file in the run's tmpfs directory.
+func newShmFile(r *runEnv, l *linkSpec, size int) error {
+	l.Path = filepath.Join(r.shmDir, l.ID)
+	m, err := mapShared(l.Path, size, true)
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w", l.ID, err)
+	}
+	return m.close()
+}
+
+// mailbox is both ends of a floor or futex-floor link.
+type mailbox struct {
+	ctx     context.Context
+	m       *sharedMem
+	futex   bool
+	seq     uint32 // publisher: last sent; subscriber: last seen
+	payload []byte
+	ts      unix.Timespec
+	counted *uint64 // futex calls, added to the side's count
+	calls   uint64
+}
+
+func openMailbox(e *procEnv, l *linkSpec, futex bool) (*mailbox, error) {
+	m, err := mapShared(l.Path, mailboxBytes(l.Size), false)
+	if err != nil {
+		return nil, err
+	}
+	mb := &mailbox{ctx: e.ctx, m: m, futex: futex, payload: m.bytes(mailboxPayloadOffset, l.Size)}
+	mb.seq = m.u32(mailboxSeqOffset).Load()
+	return mb, nil
+}
+
+func (mb *mailbox) Send(p []byte) error {
+	copy(mb.payload, p)
+	mb.seq++
+	mb.m.u32(mailboxSeqOffset).Store(mb.seq) // store-release: publishes the payload
+	if mb.futex && mb.m.u32(mailboxWaitersOffset).Load() != 0 {
+		futexWakeShared(mb.m.u32(mailboxSeqOffset))
+		mb.calls++
+	}
+	return nil
+}
+
+func (mb *mailbox) SendBatch(ps [][]byte) error {
+	for _, p := range ps {
+		if err := mb.Send(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (mb *mailbox) Recv(h func([]byte), _ int) (int, error) {
+	seq := mb.m.u32(mailboxSeqOffset)
+	for i := 1; ; i++ {
+		if v := seq.Load(); v != mb.seq { // load-acquire: the payload is there
+			mb.seq = v
+			h(mb.payload)
+			return 1, nil
+		}
+		if mb.futex {
+			w := mb.m.u32(mailboxWaitersOffset)
+			w.Add(1) // announce before the re-check: no lost wakeup
+			if seq.Load() == mb.seq {
+				futexWaitShared(seq, mb.seq, 100*time.Millisecond, &mb.ts)
+				mb.calls++
+			}
+			w.Add(^uint32(0))
+		}
+		if i%spinCheck == 0 || mb.futex {
+			if err := mb.ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
+func (mb *mailbox) futexCalls() uint64 { return mb.calls }
+
+func (mb *mailbox) Close() error { return mb.m.close() }
+
+// copyFloor is both ends of a copy-floor link.
+type copyFloor struct {
+	ctx   context.Context
+	m     *sharedMem
+	rx    bool
+	size  int
+	slot  int
+	next  uint64 // publisher: next record to write; subscriber: next to read
+	limit uint64 // publisher: records it may write before re-reading consumed
+}
+
+func openCopyFloor(e *procEnv, l *linkSpec, rx bool) (*copyFloor, error) {
+	m, err := mapShared(l.Path, copyFloorBytes(l.Size), false)
+	if err != nil {
+		return nil, err
+	}
+	return &copyFloor{ctx: e.ctx, m: m, rx: rx, size: l.Size, slot: copyFloorSlotBytes(l.Size)}, nil
+}
+
+func (c *copyFloor) slotOffset(i uint64) int {
+	return copyFloorSlotsOffset + int(i%copyFloorSlots)*c.slot
+}
+
+func (c *copyFloor) Send(p []byte) error {
+	i := c.next
+	if i >= c.limit {
+		consumed := c.m.u64(copyFloorConsumedOffset)
+		for n := 1; ; n++ {
+			c.limit = consumed.Load() + copyFloorSlots
+			if i < c.limit {
+				break
+			}
+			if n%spinCheck == 0 {
+				if err := c.ctx.Err(); err != nil {
+					return err
+				}
+				runtime.Gosched()
+			}
+		}
+	}
+	off := c.slotOffset(i)
+	copy(c.m.bytes(off+8, c.size), p)
+	c.m.u64(off).Store(i + 1) // store-release: publishes the slot
+	c.next = i + 1
+	return nil
+}
+
+func (c *copyFloor) SendBatch(ps [][]byte) error {
+	for _, p := range ps {
+		if err := c.Send(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *copyFloor) Recv(h func([]byte), limit int) (int, error) {
+	n := 0
+	for spins := 1; ; spins++ {
+		off := c.slotOffset(c.next)
+		if c.m.u64(off).Load() == c.next+1 { // load-acquire: the payload is there
+			h(c.m.bytes(off+8, c.size))
+			c.next++
+			if c.next%copyFloorAckEvery == 0 {
+				c.m.u64(copyFloorConsumedOffset).Store(c.next)
+			}
+			if n++; n == limit {
+				return n, nil
+			}
+			continue
+		}
+		if n > 0 {
+			return n, nil
+		}
+		if spins%spinCheck == 0 {
+			if err := c.ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
+func (c *copyFloor) Close() error {
+	if c.rx && c.m.b != nil {
+		// The subscriber publishes its final position so a publisher
+		// waiting for room is released.
+		c.m.u64(copyFloorConsumedOffset).Store(c.next)
+	}
+	return c.m.close()
+}
+
+// readSeq and the header helpers: every record starts with a 16-byte
+// header, little-endian: seq (peer<<peerShift | index, or endSeq) then a
+// CLOCK_MONOTONIC timestamp in ns (the intended send time when paced).
+const (
+	hdrSeqOffset   = 0
+	hdrStampOffset = hdrSeqOffset + 8
+	// MinPayloadBytes is the smallest payload the harness sends: the
+	// record header above.
+	MinPayloadBytes = hdrStampOffset + 8
+	peerShift       = 40
+	indexMask       = 1<<peerShift - 1
+	endSeq          = ^uint64(0)
+)
+
+func putHeader(p []byte, seq uint64, stamp int64) {
+	binary.LittleEndian.PutUint64(p[hdrSeqOffset:], seq)
+	binary.LittleEndian.PutUint64(p[hdrStampOffset:], uint64(stamp))
+}
+
+func readHeader(p []byte) (seq uint64, stamp int64) {
+	return binary.LittleEndian.Uint64(p[hdrSeqOffset:]), int64(binary.LittleEndian.Uint64(p[hdrStampOffset:]))
+}

@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Machine is the facts every report records about where it ran.
+type Machine struct {
+	Host        string `json:"host"`
+	Date        string `json:"date"` // RFC 3339, UTC
+	CPUModel    string `json:"cpu_model"`
+	Cores       int    `json:"cores"` // logical CPUs online
+	Kernel      string `json:"kernel"`
+	NUMANodes   string `json:"numa_nodes"` // /sys/devices/system/node/online, e.g. "0" or "0-1"
+	HugePages   string `json:"hugepages"`  // reserved/free 2 MiB pages, hugetlbfs mount, whether regions used them
+	THP         string `json:"thp,omitempty"`
+	Clocksource string `json:"clocksource,omitempty"`
+	GoVersion   string `json:"go_version"`
+	GOMAXPROCS  int    `json:"gomaxprocs"`
+	Command     string `json:"command"`
+}
+
+// ReadMachine gathers the facts from /proc and /sys (root "" means "/").
+func ReadMachine(root, command string) Machine {
+	if root == "" {
+		root = "/"
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(root + p)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	m := Machine{
+		Date:       time.Now().UTC().Format(time.RFC3339),
+		Cores:      runtime.NumCPU(),
+		GoVersion:  runtime.Version(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		Command:    command,
+	}
+	m.Host, _ = os.Hostname()
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	m.CPUModel = cpuModel(read("proc/cpuinfo"))
+	m.NUMANodes = read("sys/devices/system/node/online")
+	if m.NUMANodes == "" {
+		m.NUMANodes = "unknown (no /sys/devices/system/node)"
+	}
+	m.HugePages = hugePages(read("proc/meminfo"), read("proc/mounts"))
+	m.THP = read("sys/kernel/mm/transparent_hugepage/enabled")
+	m.Clocksource = read("sys/devices/system/clocksource/clocksource0/current_clocksource")
+	return m
+}
+
+func cpuModel(cpuinfo string) string {
+	for line := range strings.SplitSeq(cpuinfo, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func hugePages(meminfo, mounts string) string {
+	var total, free, size string
+	for line := range strings.SplitSeq(meminfo, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "HugePages_Total":
+			total = v
+		case "HugePages_Free":
+			free = v
+		case "Hugepagesize":
+			size = v
+		}
+	}
+	mount := "no hugetlbfs mount"
+	for line := range strings.SplitSeq(mounts, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[2] == "hugetlbfs" {
+			mount = "hugetlbfs at " + f[1]
+			break
+		}
+	}
+	if total == "" {
+		return "unknown"
+	}
+	return "total " + total + ", free " + free + " (" + size + " pages), " + mount
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/kaelix-io/kaelix/client"
+)
+
+// CLI is kaelixctl's grammar: the global flags and one field per verb. Each
+// verb is a struct in its own file with a Run(*Globals) error method.
+type CLI struct {
+	Globals
+
+	Topics TopicsCmd        `cmd:"" help:"List, create, inspect and delete topics."`
+	Pub    PubCmd           `cmd:"" help:"Publish messages: the arguments, else stdin lines (one message per line), or --file."`
+	Sub    SubCmd           `cmd:"" help:"Subscribe and print records until --count or Ctrl-C."`
+	Daemon DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
+	Vers   kong.VersionFlag `name:"version" help:"Print the version and exit."`
+}
+
+// TopicsCmd groups the topic verbs.
+type TopicsCmd struct {
+	List   TopicsListCmd   `cmd:"" default:"1" help:"List topics with their live counters and publish rate."`
+	Create TopicsCreateCmd `cmd:"" help:"Create a topic (no flags: 1 partition, mpmc, 1 MiB, 4 KiB messages, block)."`
+	Delete TopicsDeleteCmd `cmd:"" help:"Delete a topic and its shared-memory regions."`
+	Info   TopicsInfoCmd   `cmd:"" help:"Describe one topic, partition by partition."`
+}
+
+// DaemonCmd groups the daemon verbs.
+type DaemonCmd struct {
+	Status DaemonStatusCmd `cmd:"" help:"Show the daemon's pid, uptime, paths, heartbeat and counts."`
+}
+
+// Globals are the flags every verb takes, and what the verbs share: the
+// process's standard streams and a context cancelled by SIGINT or SIGTERM.
+// Verbs run on the main goroutine, one at a time.
+type Globals struct {
+	Socket  string        `help:"kaelixd's control socket (default ${default_socket})." env:"KAELIX_SOCKET" placeholder:"PATH"`
+	Format  string        `help:"Output format: text or json." enum:"text,json" default:"text" short:"o"`
+	Timeout time.Duration `help:"Bound on connecting and on each control request." default:"5s"`
+
+	ctx    context.Context // cancelled by SIGINT/SIGTERM
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// json reports whether --format json was given.
+func (g *Globals) json() bool { return g.Format == "json" }
+
+// connect dials kaelixd. The caller closes the Client. Control requests
+// made with g.reqCtx are bounded by --timeout; reconnect notices (when the
+// daemon restarts under a running sub or pub) go to stderr.
+func (g *Globals) connect() (*client.Client, error) {
+	ctx, cancel := g.reqCtx()
+	defer cancel()
+	return client.Connect(ctx, client.Options{
+		SocketPath: g.Socket,
+		Name:       "kaelixctl",
+		Logger:     slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+}
+
+// reqCtx returns a context for one control request, bounded by --timeout.
+func (g *Globals) reqCtx() (context.Context, context.CancelFunc) {
+	if g.Timeout <= 0 {
+		return context.WithCancel(g.ctx)
+	}
+	return context.WithTimeout(g.ctx, g.Timeout)
+}
+
+// exitRequest is what kong's Exit hook panics with, so that run (and tests
+// calling it in-process) return the code instead of ending the process.
+type exitRequest int
+
+// run parses args, runs the verb and returns the exit code. Errors go to
+// stderr as "kaelixctl: message", with a remedy where one is known.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	var cli CLI
+	g := &cli.Globals
+	g.stdin, g.stdout, g.stderr = stdin, stdout, stderr
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(e)
+		}
+	}()
+	parser, err := kong.New(&cli,
+		kong.Name("kaelixctl"),
+		kong.Description("Kaelix's command-line tool: topics, publishing and subscribing from the shell, and the daemon's status.\n\n"+
+			"Exit codes: 0 ok, 1 other failure, 2 usage, 3 broker not running, 4 topic not found, "+
+			"5 invalid input or conflict, 6 permission denied."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitRequest(c)) }),
+		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": "kaelixctl (Kaelix protocol v1)"},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaelixctl: internal error:", err)
+		return exitFailure
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "kaelixctl: %v\n", err)
+		fmt.Fprintln(stderr, "  run `kaelixctl --help` for usage")
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g.ctx = ctx
+	if err := kctx.Run(g); err != nil {
+		fmt.Fprintf(stderr, "kaelixctl: %v\n", err)
+		if h := hint(err); h != "" {
+			fmt.Fprintf(stderr, "  %s\n", h)
+		}
+		return exitCode(err)
+	}
+	return exitOK
+}
+
+// interrupted reports whether err is only the signal context ending, which
+// a streaming verb (pub, sub) treats as a clean stop.
+func (g *Globals) interrupted(err error) bool {
+	return g.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, g.ctx.Err()))
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+
+	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/ringbuf"
+)
+
+// Exit codes. Each is stable: scripts may test for them.
+const (
+	exitOK               = 0 // success (also: pub or sub stopped by SIGINT/SIGTERM)
+	exitFailure          = 1 // anything not below: I/O, daemon-side failure, --timeout expired
+	exitUsage            = 2 // unknown verb or flag, missing argument, bad flag value
+	exitBrokerNotRunning = 3 // nothing listens on the socket: start kaelixd or fix --socket
+	exitNotFound         = 4 // no topic of that name
+	exitInvalid          = 5 // invalid name or parameters, message too large, topic exists with other parameters or in use, no free slot
+	exitPermission       = 6 // the topic's mode and group do not allow this user
+)
+
+// errInvalidInput marks input this tool refuses before asking the daemon
+// (a --mode that is not octal, a line longer than the topic allows).
+var errInvalidInput = errors.New("invalid input")
+
+// invalidf returns an error wrapping errInvalidInput (exit code 5).
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalidInput, fmt.Sprintf(format, args...))
+}
+
+// exitCode maps an error returned by a verb to the process's exit code.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, client.ErrBrokerNotRunning):
+		return exitBrokerNotRunning
+	case errors.Is(err, client.ErrTopicNotFound):
+		return exitNotFound
+	case errors.Is(err, client.ErrPermission):
+		return exitPermission
+	case errors.Is(err, client.ErrInvalidTopicName),
+		errors.Is(err, client.ErrInvalidSpec),
+		errors.Is(err, client.ErrTopicConflict),
+		errors.Is(err, client.ErrTopicInUse),
+		errors.Is(err, client.ErrMessageTooLarge),
+		errors.Is(err, client.ErrNoPartition),
+		errors.Is(err, ringbuf.ErrUnsupported),
+		errors.Is(err, ringbuf.ErrNoSlot),
+		errors.Is(err, bufio.ErrTooLong),
+		errors.Is(err, errInvalidInput):
+		return exitInvalid
+	}
+	return exitFailure
+}
+
+// hint returns a remedy to print under an error, or "".
+func hint(err error) string {
+	switch {
+	case errors.Is(err, client.ErrBrokerNotRunning):
+		return "start kaelixd (e.g. `kaelixd --socket PATH`), or point --socket / $KAELIX_SOCKET at the running one"
+	case errors.Is(err, client.ErrTopicNotFound):
+		return "create it with `kaelixctl topics create NAME`; `kaelixctl topics list` shows what exists"
+	case errors.Is(err, client.ErrInvalidTopicName):
+		return "a topic name is 1-249 bytes of letters, digits, '-', '_' and '.', with no empty segment"
+	case errors.Is(err, client.ErrTopicInUse):
+		return "stop its publishers and subscribers first, or pass --force"
+	}
+	return ""
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// byteSize is a flag value in bytes: a plain number or one with a binary
+// suffix (K, KiB, M, MiB, G, GiB; 1K = 1024).
+type byteSize uint64
+
+// UnmarshalText parses "4096", "64K", "64KiB", "1M", "1MiB", "1G".
+func (b *byteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := uint64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
+			s, mult = s[:len(s)-len(u.suffix)], u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil || n > (1<<63)/mult {
+		return fmt.Errorf("%q is not a size (want e.g. 4096, 64KiB, 1MiB)", text)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// humanBytes renders n bytes with a binary unit: 512B, 4KiB, 1.5MiB.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + "B"
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	v := float64(n) / float64(div)
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	s = strings.TrimSuffix(s, ".0")
+	return s + string("KMGTP"[exp]) + "iB"
+}
+
+// pageLabel renders a region's page size and backing: "2M huge", "4K tmpfs".
+func pageLabel(pageBytes uint64, huge bool) string {
+	s := strings.TrimSuffix(strings.TrimSuffix(humanBytes(pageBytes), "iB"), "B")
+	if huge {
+		return s + " huge"
+	}
+	return s + " tmpfs"
+}
+
+// humanRate renders a per-second rate: 0, 12.5, 1.2k, 3.4M.
+func humanRate(r float64) string {
+	switch {
+	case r < 0:
+		return "-"
+	case r < 1000:
+		return strings.TrimSuffix(strconv.FormatFloat(r, 'f', 1, 64), ".0")
+	case r < 1e6:
+		return strconv.FormatFloat(r/1e3, 'f', 1, 64) + "k"
+	default:
+		return strconv.FormatFloat(r/1e6, 'f', 1, 64) + "M"
+	}
+}
+
+// newTable returns a tabwriter for aligned text tables; Flush it.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// writeJSON writes v as indented JSON and a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// unixNS renders unix nanoseconds as local time, or "-" for 0.
+func unixNS(ns int64) string {
+	if ns == 0 {
+		return "-"
+	}
+	return time.Unix(0, ns).Format("2006-01-02 15:04:05.000 MST")
+}

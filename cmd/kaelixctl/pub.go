@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kaelix-io/kaelix/client"
+)
+
+// PubCmd is `kaelixctl pub TOPIC [MSG...]`.
+//
+// Messages come from the arguments; else from --file (a path, or - for
+// stdin); else from stdin, one message per line (the newline, and a
+// carriage return before it, removed). Each line is published as soon as
+// it is read, so `tail -f app.log | kaelixctl pub logs.app` streams live;
+// pub exits at end of input, after --count messages, or on SIGINT/SIGTERM
+// (exit 0). With arguments and --count N, the arguments are published in
+// turn until N messages went out.
+//
+// Under policy block, pub waits while the slowest subscriber lags a full
+// ring behind.
+type PubCmd struct {
+	Topic     string            `arg:"" help:"Topic to publish to."`
+	Messages  []string          `arg:"" optional:"" help:"Messages to publish; none: read lines from stdin (or --file)."`
+	File      string            `short:"f" help:"Read messages from this file, one per line (- for stdin)." placeholder:"PATH"`
+	Rate      rate              `help:"Publish at most this many messages per second (e.g. 100 or 100/s; 0: unlimited)." placeholder:"N/s"`
+	Count     int               `short:"n" help:"Stop after this many messages (0: all input; with arguments, repeat them)." placeholder:"N"`
+	Header    map[string]string `short:"H" mapsep:"none" help:"Header KEY=VALUE added to every message; repeatable." placeholder:"KEY=VALUE"`
+	Key       string            `help:"Route every message by the hash of this key (else partition --partition)." placeholder:"KEY"`
+	Partition int               `help:"Partition to publish to when no --key is given." default:"0"`
+	Quiet     bool              `short:"q" help:"Do not print the summary on stderr."`
+}
+
+// rate is a --rate value in messages per second.
+type rate float64
+
+// UnmarshalText parses "100", "100/s", "2.5/s".
+func (r *rate) UnmarshalText(text []byte) error {
+	s := strings.TrimSuffix(strings.TrimSpace(string(text)), "/s")
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a rate (want e.g. 100 or 100/s)", text)
+	}
+	*r = rate(v)
+	return nil
+}
+
+// Run publishes until the input ends.
+func (cmd *PubCmd) Run(g *Globals) error {
+	if err := client.ValidateTopicName(cmd.Topic); err != nil {
+		return err
+	}
+	if len(cmd.Messages) > 0 && cmd.File != "" {
+		return invalidf("give messages as arguments or with --file, not both")
+	}
+	c, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	actx, cancel := g.reqCtx()
+	pub, err := c.NewPublisher(actx, cmd.Topic, client.PublisherOptions{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("publish to %q: %w", cmd.Topic, err)
+	}
+	defer pub.Close()
+
+	var opts []client.MessageOption
+	if len(cmd.Header) > 0 {
+		opts = append(opts, client.WithHeaders(cmd.Header))
+	}
+	if cmd.Key != "" {
+		opts = append(opts, client.WithKey([]byte(cmd.Key)))
+	} else {
+		opts = append(opts, client.WithPartition(cmd.Partition))
+	}
+
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	switch {
+	case len(cmd.Messages) > 0:
+		go cmd.repeatArgs(g.ctx, lines)
+		readErr <- nil
+	default:
+		in := g.stdin
+		if cmd.File != "" && cmd.File != "-" {
+			f, err := os.Open(cmd.File)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			in = f
+		}
+		go readLines(g.ctx, in, pub.MaxMessageBytes(), lines, readErr)
+	}
+
+	var interval time.Duration
+	if cmd.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / float64(cmd.Rate))
+	}
+	start := time.Now()
+	n := 0
+	for cmd.Count == 0 || n < cmd.Count {
+		var line []byte
+		var ok bool
+		select {
+		case <-g.ctx.Done():
+			return cmd.done(g, n, nil)
+		case line, ok = <-lines:
+		}
+		if !ok {
+			if err := <-readErr; err != nil {
+				return cmd.done(g, n, fmt.Errorf("read input after %d messages: %w", n, err))
+			}
+			break
+		}
+		if interval > 0 {
+			if err := sleepUntil(g.ctx, start.Add(time.Duration(n)*interval)); err != nil {
+				return cmd.done(g, n, nil)
+			}
+		}
+		if err := pub.Publish(g.ctx, client.NewMessage(line, opts...)); err != nil {
+			if g.interrupted(err) {
+				return cmd.done(g, n, nil)
+			}
+			return cmd.done(g, n, fmt.Errorf("message %d: %w", n+1, err))
+		}
+		n++
+	}
+	return cmd.done(g, n, nil)
+}
+
+// done prints the summary (unless --quiet) and returns err.
+func (cmd *PubCmd) done(g *Globals, n int, err error) error {
+	if !cmd.Quiet {
+		s := "s"
+		if n == 1 {
+			s = ""
+		}
+		fmt.Fprintf(g.stderr, "published %d message%s to %s\n", n, s, cmd.Topic)
+	}
+	return err
+}
+
+// repeatArgs sends the arguments in turn, once (no --count) or until the
+// consumer stops taking them, then closes out.
+func (cmd *PubCmd) repeatArgs(ctx context.Context, out chan<- []byte) {
+	defer close(out)
+	for i := 0; cmd.Count > 0 || i < len(cmd.Messages); i++ {
+		select {
+		case out <- []byte(cmd.Messages[i%len(cmd.Messages)]):
+		case <-ctx.Done():
+			return
+		}
+		if cmd.Count > 0 && i+1 >= cmd.Count {
+			return
+		}
+	}
+}
+
+// readLines sends each line of r (without its line ending) as soon as it is
+// read, then closes out and reports the read error (nil at EOF) on errc. A
+// line longer than maxBytes is bufio.ErrTooLong, with its number.
+func readLines(ctx context.Context, r io.Reader, maxBytes int, out chan<- []byte, errc chan<- error) {
+	defer close(out)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, min(maxBytes+2, 64<<10)), maxBytes+2) // room for "\r\n"
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		if len(line) > maxBytes {
+			errc <- fmt.Errorf("line %d: %w (%d bytes; the topic's max message is %d)", n, bufio.ErrTooLong, len(line), maxBytes)
+			return
+		}
+		select {
+		case out <- append([]byte(nil), line...):
+		case <-ctx.Done():
+			errc <- nil
+			return
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errc <- fmt.Errorf("line %d: %w (the topic's max message is %d bytes)", n+1, err, maxBytes)
+		return
+	}
+	errc <- nil
+}
+
+// sleepUntil waits until t or ctx is done (then ctx's error).
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os/user"
+	"strconv"
+
+	"github.com/kaelix-io/kaelix/client"
+)
+
+// TopicsCreateCmd is `kaelixctl topics create NAME`. Every flag left unset
+// takes the daemon's default (wire.TopicSpec.Normalize): 1 partition, mpmc,
+// 1 MiB per partition, 4 KiB max message, block, mode 0600, no NUMA binding.
+type TopicsCreateCmd struct {
+	Name           string   `arg:"" help:"Topic name: letters, digits, '-', '_', '.' (e.g. logs.app)."`
+	Partitions     int      `help:"Number of partitions (one ring each)." placeholder:"N"`
+	Kind           string   `help:"Ring kind: mpmc (many publishers, broadcast and queue groups) or spsc (one publisher, one subscriber)." enum:"mpmc,spsc," default:""`
+	Capacity       byteSize `help:"Ring data bytes per partition, a power of two >= 4KiB (e.g. 1MiB)." placeholder:"SIZE"`
+	MaxMessage     byteSize `help:"Largest encoded message (payload plus headers)." placeholder:"SIZE"`
+	Policy         string   `help:"When a ring is full: block (wait for the slowest subscriber), drop-oldest, or reject." enum:"block,drop-oldest,reject," default:""`
+	Node           int      `help:"Place the regions on this NUMA node (-1: no binding)." default:"-1" placeholder:"N"`
+	Mode           string   `help:"Permission bits of the regions and attach checks, octal (e.g. 0660)." placeholder:"MODE"`
+	Group          string   `help:"Group (name or gid) of the regions, for --mode's group bits." placeholder:"GROUP"`
+	MaxPublishers  int      `help:"Publisher slots per partition (mpmc)." placeholder:"N"`
+	MaxSubscribers int      `help:"Subscriber slots per partition (mpmc)." placeholder:"N"`
+	MaxGroups      int      `help:"Queue-group slots per partition (mpmc)." placeholder:"N"`
+	IfNotExists    bool     `help:"Succeed if the topic exists with these parameters (open-or-create)."`
+}
+
+// spec builds the TopicConfig from the flags.
+func (cmd *TopicsCreateCmd) spec() (client.TopicConfig, error) {
+	s := client.TopicConfig{
+		Name:            cmd.Name,
+		Partitions:      cmd.Partitions,
+		Kind:            client.KindMPMC,
+		CapacityBytes:   uint64(cmd.Capacity),
+		MaxMessageBytes: uint32(min(uint64(cmd.MaxMessage), 1<<32-1)),
+		Policy:          client.PolicyBlock,
+		MaxPublishers:   cmd.MaxPublishers,
+		MaxSubscribers:  cmd.MaxSubscribers,
+		MaxGroups:       cmd.MaxGroups,
+	}
+	if cmd.Kind == "spsc" {
+		s.Kind = client.KindSPSC
+	}
+	switch cmd.Policy {
+	case "drop-oldest":
+		s.Policy = client.PolicyDropOldest
+	case "reject":
+		s.Policy = client.PolicyReject
+	}
+	if cmd.Node >= 0 {
+		s.BindNode, s.Node = true, cmd.Node
+	}
+	if cmd.Mode != "" {
+		m, err := strconv.ParseUint(cmd.Mode, 8, 32)
+		if err != nil || m == 0 || m > 0o777 {
+			return s, invalidf("--mode %q: want octal permission bits such as 0600 or 0660", cmd.Mode)
+		}
+		s.Mode = uint32(m)
+	}
+	if cmd.Group != "" {
+		gid, err := strconv.Atoi(cmd.Group)
+		if err != nil {
+			grp, lerr := user.LookupGroup(cmd.Group)
+			if lerr != nil {
+				return s, invalidf("--group %q: %v", cmd.Group, lerr)
+			}
+			gid, _ = strconv.Atoi(grp.Gid)
+		}
+		s.GID = gid
+	}
+	return s, client.ValidateTopicName(cmd.Name)
+}
+
+// Run creates the topic and describes it.
+func (cmd *TopicsCreateCmd) Run(g *Globals) error {
+	spec, err := cmd.spec()
+	if err != nil {
+		return err
+	}
+	c, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := g.reqCtx()
+	defer cancel()
+	var info client.TopicInfo
+	if cmd.IfNotExists {
+		info, err = c.OpenOrCreateTopic(ctx, spec)
+	} else {
+		info, err = c.CreateTopic(ctx, spec)
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %q: %w", cmd.Name, err)
+	}
+	if g.json() {
+		return writeJSON(g.stdout, info)
+	}
+	s := info.Spec
+	verb := "created"
+	if cmd.IfNotExists {
+		verb = "ready:"
+	}
+	fmt.Fprintf(g.stdout, "%s topic %s: %d × %s %s, policy %s, max message %s, pages %s\n",
+		verb, s.Name, s.Partitions, humanBytes(s.CapacityBytes), s.Kind, s.Policy,
+		humanBytes(uint64(s.MaxMessageBytes)), pagesOf(info))
+	return nil
+}
+
+// pagesOf renders partition 0's page size and backing, or "-".
+func pagesOf(info client.TopicInfo) string {
+	if len(info.Partitions) == 0 {
+		return "-"
+	}
+	p := info.Partitions[0]
+	return pageLabel(p.PageSizeBytes, p.HugePages)
+}

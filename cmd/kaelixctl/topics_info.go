@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os/user"
+	"strconv"
+)
+
+// TopicsInfoCmd is `kaelixctl topics info NAME`: the topic's parameters and
+// one line per partition with its region and ring counters (read by the
+// daemon from shared memory). --format json prints the daemon's TopicInfo.
+type TopicsInfoCmd struct {
+	Name string `arg:"" help:"Topic to describe."`
+}
+
+// Run describes the topic.
+func (cmd *TopicsInfoCmd) Run(g *Globals) error {
+	c, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := g.reqCtx()
+	defer cancel()
+	info, err := c.TopicInfo(ctx, cmd.Name)
+	if err != nil {
+		return fmt.Errorf("topic %q: %w", cmd.Name, err)
+	}
+	if g.json() {
+		return writeJSON(g.stdout, info)
+	}
+	s := info.Spec
+	w := g.stdout
+	fmt.Fprintf(w, "topic:        %s\n", s.Name)
+	fmt.Fprintf(w, "kind:         %s, policy %s\n", s.Kind, s.Policy)
+	fmt.Fprintf(w, "partitions:   %d × %s ring, max message %s\n", s.Partitions, humanBytes(s.CapacityBytes), humanBytes(uint64(s.MaxMessageBytes)))
+	fmt.Fprintf(w, "slots:        %d publishers, %d subscribers, %d groups per partition\n", s.MaxPublishers, s.MaxSubscribers, s.MaxGroups)
+	fmt.Fprintf(w, "access:       mode %04o, group %s\n", s.Mode, groupLabel(s.GID))
+	numa := "unbound"
+	if s.BindNode {
+		numa = "bound to node " + strconv.Itoa(s.Node)
+	}
+	fmt.Fprintf(w, "numa:         %s; pages on node %s\n", numa, partitionNodes(info))
+	fmt.Fprintf(w, "attached:     %d publishers, %d subscribers (registered with the daemon)\n", info.Publishers, info.Subscribers)
+	fmt.Fprintf(w, "created:      %s\n\n", unixNS(info.CreatedNS))
+	tw := newTable(w)
+	fmt.Fprintln(tw, "PART\tPAGES\tNODE\tSIZE\tPUBLISHED\tCONSUMED\tLOST\tBACKPRESSURE\tREJECTED\tPUBS\tSUBS\tLAG\tPATH")
+	for _, p := range info.Partitions {
+		k := p.Counters
+		node := "-"
+		if p.NodeActual >= 0 {
+			node = strconv.Itoa(p.NodeActual)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
+			p.Index, pageLabel(p.PageSizeBytes, p.HugePages), node, humanBytes(p.SizeBytes),
+			k.Published, k.Consumed, k.Lost, k.BackPressure, k.Rejected, k.Publishers, k.Subscribers,
+			humanBytes(k.SlowestLagBytes), p.Path)
+	}
+	return tw.Flush()
+}
+
+// groupLabel renders a gid with its name, or "daemon's" for -1.
+func groupLabel(gid int) string {
+	if gid < 0 {
+		return "daemon's"
+	}
+	if grp, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return grp.Name + " (" + strconv.Itoa(gid) + ")"
+	}
+	return strconv.Itoa(gid)
+}

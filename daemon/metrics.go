@@ -1,0 +1,174 @@
+package daemon
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/numa"
+	"github.com/kaelix-io/kaelix/shm"
+)
+
+// metrics is the daemon's Prometheus registry (one per Daemon, so that
+// embedded daemons never collide in the global one). Ring counters are
+// read from the shared-memory headers at scrape time by collector: the
+// data path never talks to the daemon to be counted. Daemon-side events
+// (reloads, control requests, allocation failures) are ordinary counters
+// bumped on the control path.
+type metrics struct {
+	reg            *prometheus.Registry
+	reloads        prometheus.Counter
+	reloadFailures prometheus.Counter
+	allocFailures  prometheus.Counter
+	requests       *prometheus.CounterVec
+}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		reloads: prometheus.NewCounter(prometheus.CounterOpts{Name: "kaelix_config_reloads_total",
+			Help: "Configuration reloads that succeeded."}),
+		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "kaelix_config_reload_failures_total",
+			Help: "Configuration reloads refused or failed; the last good configuration stayed in effect."}),
+		allocFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "kaelix_region_allocation_failures_total",
+			Help: "Shared-memory region allocations that failed."}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_control_requests_total",
+			Help: "Control-socket requests by type and result (ok or the error code)."}, []string{"type", "result"}),
+	}
+	m.reg.MustRegister(m.reloads, m.reloadFailures, m.allocFailures, m.requests, &collector{d: d},
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	return m
+}
+
+var (
+	partLabels = []string{"topic", "partition"}
+	nodeLabels = []string{"node", "page_size_bytes"}
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+// Per partition, from the ring's shared counters.
+var (
+	descPublished    = desc("kaelix_partition_published_records_total", "Records claimed by publishers (the ring's tail sequence).", partLabels...)
+	descPublishedB   = desc("kaelix_partition_published_bytes_total", "Bytes claimed by publishers, record headers and alignment included (the ring's tail position).", partLabels...)
+	descConsumed     = desc("kaelix_partition_consumed_records_total", "Records delivered, summed over subscribers and queue groups.", partLabels...)
+	descConsumedB    = desc("kaelix_partition_slowest_consumer_position_bytes", "Byte position of the slowest subscriber (published bytes minus its lag): bytes consumed by every subscriber.", partLabels...)
+	descLost         = desc("kaelix_partition_lost_records_total", "Records lost by lapped subscribers (drop-oldest) or dead group members.", partLabels...)
+	descBackPressure = desc("kaelix_partition_back_pressure_total", "Claims refused for lack of space (block and reject policies).", partLabels...)
+	descRejected     = desc("kaelix_partition_rejected_records_total", "Records refused under the reject policy.", partLabels...)
+	descUnblocked    = desc("kaelix_partition_unblocked_records_total", "Claims of dead publishers turned into skips.", partLabels...)
+	descWaits        = desc("kaelix_partition_waits_total", "Futex sleeps by subscribers and publishers.", partLabels...)
+	descWakeups      = desc("kaelix_partition_wakeups_total", "FUTEX_WAKE calls by publishers and subscribers.", partLabels...)
+	descLapped       = desc("kaelix_partition_lapped_total", "Times a subscriber was lapped.", partLabels...)
+	descReaped       = desc("kaelix_partition_reaped_slots_total", "Slots of dead processes freed.", partLabels...)
+	descPublishers   = desc("kaelix_partition_publishers", "Live publisher slots.", partLabels...)
+	descSubscribers  = desc("kaelix_partition_subscribers", "Live subscriber slots.", partLabels...)
+	descLag          = desc("kaelix_partition_slowest_lag_bytes", "Bytes between the tail and the slowest subscriber.", partLabels...)
+	descCapacity     = desc("kaelix_partition_capacity_bytes", "Ring data capacity.", partLabels...)
+
+	descNodeRegions = desc("kaelix_numa_regions", "Regions whose pages are on the node, by page size.", nodeLabels...)
+	descNodeBytes   = desc("kaelix_numa_region_bytes", "Bytes of the regions on the node, by page size.", nodeLabels...)
+	descHugeTotal   = desc("kaelix_numa_hugepages_total", "Huge pages reserved on the node.", nodeLabels...)
+	descHugeFree    = desc("kaelix_numa_hugepages_free", "Reserved huge pages not in use on the node.", nodeLabels...)
+	descHugeUsed    = desc("kaelix_numa_hugepages_used", "Reserved huge pages in use on the node.", nodeLabels...)
+
+	descClients    = desc("kaelix_clients", "Connected clients.")
+	descTopics     = desc("kaelix_topics", "Registered topics.")
+	descHeartbeats = desc("kaelix_heartbeats_total", "Daemon heartbeat ticks.")
+	descDeaths     = desc("kaelix_peer_deaths_total", "Client processes seen dying and reclaimed.")
+	descHealth     = desc("kaelix_health_status", "1 for the daemon's current health status.", "status")
+)
+
+// collector reads the rings' counters and the host's hugepage pools at
+// scrape time.
+type collector struct{ d *Daemon }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedB, descLost, descBackPressure,
+		descRejected, descUnblocked, descWaits, descWakeups, descLapped, descReaped, descPublishers, descSubscribers, descLag,
+		descCapacity, descNodeRegions, descNodeBytes, descHugeTotal, descHugeFree, descHugeUsed, descClients, descTopics,
+		descHeartbeats, descDeaths, descHealth} {
+		ch <- d
+	}
+}
+
+type nodeKey struct {
+	node int
+	page uint64
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	regions := map[nodeKey][2]uint64{}
+	d.mu.Lock()
+	topics, clients := len(d.topics), len(d.peers)
+	for name, t := range d.topics {
+		for i, p := range t.parts {
+			if p.closed {
+				continue
+			}
+			l := []string{name, strconv.Itoa(i)}
+			r := p.ring.Counters()
+			counter(descPublished, r.Published, l...)
+			counter(descPublishedB, r.TailPosition, l...)
+			counter(descConsumed, r.Consumed, l...)
+			gauge(descConsumedB, float64(r.TailPosition-min(r.SlowestLag, r.TailPosition)), l...)
+			counter(descLost, r.Lost, l...)
+			counter(descBackPressure, r.BackPressure, l...)
+			counter(descRejected, r.Rejected, l...)
+			counter(descUnblocked, r.Unblocked, l...)
+			counter(descWaits, r.Waits, l...)
+			counter(descWakeups, r.Wakeups, l...)
+			counter(descLapped, r.Lapped, l...)
+			counter(descReaped, r.Reaped, l...)
+			gauge(descPublishers, float64(r.Publishers), l...)
+			gauge(descSubscribers, float64(r.Subscribers), l...)
+			gauge(descLag, float64(r.SlowestLag), l...)
+			gauge(descCapacity, float64(p.ring.CapacityBytes()), l...)
+			h := p.region.Header()
+			k := nodeKey{int(h.NodeActual), h.PageSizeBytes}
+			v := regions[k]
+			regions[k] = [2]uint64{v[0] + 1, v[1] + h.TotalBytes}
+		}
+	}
+	d.mu.Unlock()
+	for k, v := range regions {
+		l := []string{strconv.Itoa(k.node), strconv.FormatUint(k.page, 10)}
+		gauge(descNodeRegions, float64(v[0]), l...)
+		gauge(descNodeBytes, float64(v[1]), l...)
+	}
+	if cfg := d.cur.Load().cfg; cfg.Runtime.NUMAAware && cfg.Shm.HugePages != shm.PolicyOff {
+		if topo, err := numa.Load(d.cfg.HostRoot); err == nil {
+			for _, n := range topo.Nodes {
+				for _, pool := range n.HugePages {
+					l := []string{strconv.Itoa(n.ID), strconv.FormatUint(pool.PageSizeBytes, 10)}
+					gauge(descHugeTotal, float64(pool.Total), l...)
+					gauge(descHugeFree, float64(pool.Free), l...)
+					gauge(descHugeUsed, float64(pool.Total-min(pool.Free, pool.Total)), l...)
+				}
+			}
+		}
+	}
+	gauge(descClients, float64(clients))
+	gauge(descTopics, float64(topics))
+	counter(descHeartbeats, d.beats.Load())
+	counter(descDeaths, d.deaths.Load())
+	status := d.Health().Status
+	for _, s := range []string{wire.HealthHealthy, wire.HealthDegraded, wire.HealthUnhealthy, wire.HealthUnknown} {
+		v := 0.0
+		if s == status {
+			v = 1
+		}
+		gauge(descHealth, v, s)
+	}
+}

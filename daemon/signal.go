@@ -1,0 +1,59 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// signalTable is kaelixd's one place for signals: signal -> action.
+//
+//	SIGINT, SIGTERM  stop: cancel Run's context (clean shutdown)
+//	SIGHUP           reload the configuration (Reload); a failure is
+//	                 logged and counted, and the daemon keeps running
+var signalTable = map[os.Signal]string{
+	syscall.SIGINT:  "stop",
+	syscall.SIGTERM: "stop",
+	syscall.SIGHUP:  "reload",
+}
+
+// HandleSignals applies the signal table to this process until release is
+// called (or ctx ends): stop calls the stop function given, reload calls
+// Reload. release undoes signal.Notify and waits for the handling
+// goroutine. For kaelixd's main and for programs that want kaelixd's
+// signal behaviour; an embedding program with its own signal handling
+// calls Reload itself.
+func (d *Daemon) HandleSignals(ctx context.Context, stop func()) (release func()) {
+	ch := make(chan os.Signal, 4)
+	sigs := make([]os.Signal, 0, len(signalTable))
+	for s := range signalTable {
+		sigs = append(sigs, s)
+	}
+	signal.Notify(ch, sigs...)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-ch:
+				switch signalTable[s] {
+				case "stop":
+					d.log.Info("signal: stopping", "signal", s.String())
+					stop()
+				case "reload":
+					d.log.Info("signal: reloading the configuration", "signal", s.String())
+					d.reload("signal", false)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		cancel()
+		<-done
+	}
+}
