@@ -157,7 +157,7 @@ func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
 		}
 		if padding {
 			// subscribers skip to the start of the buffer
-			r.m.storeRelease64(r.dataOffset+uintptr(off), pos|statePadding)
+			r.m.u64(r.dataOffset + uintptr(off)).Store(pos | statePadding)
 			p.clearIntent()
 			r.notifyData()
 			continue
@@ -280,7 +280,11 @@ func (p *Publisher) Commit() error {
 
 func (p *Publisher) commit(pos uint64) {
 	r := p.r
-	r.m.storeRelease64(r.dataOffset+uintptr(pos&r.mask), pos|stateCommitted) // publishes the record
+	// Publishes the record. A sequentially consistent store (XCHG on
+	// amd64), not a plain release store: notifyData's load of the waiter
+	// count must not pass it, or a subscriber going to sleep could miss
+	// the record and the wakeup both (the two sides form a Dekker pair).
+	r.m.u64(r.dataOffset + uintptr(pos&r.mask)).Store(pos | stateCommitted)
 	p.clearIntent()
 	p.records++
 	r.m.setU64(p.slotOff+pubRecordsOffset, p.records) // single writer: plain store
@@ -297,7 +301,7 @@ func (p *Publisher) Abort() error {
 	r := p.r
 	base := r.dataOffset + uintptr(p.claimPos&r.mask)
 	r.m.setU16(base+recTypeOffset, 1) // a skip covers one sequence
-	r.m.storeRelease64(base, p.claimPos|stateSkip)
+	r.m.u64(base).Store(p.claimPos | stateSkip)
 	p.clearIntent()
 	r.notifyData()
 	return nil
@@ -377,7 +381,12 @@ func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 	}
 	at = pos
 	for i := 0; i < k; i++ {
-		r.m.storeRelease64(r.dataOffset+uintptr(at&r.mask), at|stateCommitted) // publishes record i
+		w := r.dataOffset + uintptr(at&r.mask)
+		if i < k-1 {
+			r.m.storeRelease64(w, at|stateCommitted) // publishes record i
+		} else {
+			r.m.u64(w).Store(at | stateCommitted) // and fences, as in commit
+		}
 		at += spanOf(uint64(len(payloads[i])))
 	}
 	p.clearIntent()

@@ -7,7 +7,9 @@ import "unsafe"
 // (TSO) an ordinary MOV has release semantics, and the Go compiler keeps
 // stores in program order, so a plain store suffices and avoids the locked
 // XCHG that sync/atomic's Store compiles to. The word is 8-byte aligned, so
-// the store is single-copy atomic.
+// the store is single-copy atomic. It is not a fence: a later load may be
+// satisfied before it is visible, so a store that a Dekker-style handshake
+// depends on (commit, then load the waiter count) must use sync/atomic.
 func (m mem) storeRelease64(off uintptr, v uint64) {
 	*(*uint64)(unsafe.Add(m.base, off)) = v
 }

@@ -315,13 +315,15 @@ func (s *Subscriber) publish(n int) {
 	r := s.r
 	if !s.group {
 		if r.m.u64(s.off+subPositionOffset).Load() != s.pos {
-			r.m.u64(s.off + subPositionOffset).Store(s.pos) // store-release: frees space
+			// Frees space. Sequentially consistent (as the commit store is)
+			// because notifySpace then loads the publishers' waiter count.
+			r.m.u64(s.off + subPositionOffset).Store(s.pos)
 		} else if n == 0 {
 			return
 		}
 	}
 	if n > 0 {
-		r.m.u64(s.off + subConsumedOffset).Store(s.consumed)
+		r.m.setU64(s.off+subConsumedOffset, s.consumed) // single writer, read by observers only
 	}
 	r.notifySpace()
 }
