@@ -91,10 +91,10 @@ func DecodeHistogram(s string) (*Histogram, error) {
 
 // Summary is a histogram's figures, in ns.
 type Summary struct {
-	Samples                      int64
-	P50, P90, P99, P999, P9999   int64
-	Max                          int64
-	Mean                         float64
+	Samples                    int64
+	P50, P90, P99, P999, P9999 int64
+	Max                        int64
+	Mean                       float64
 }
 
 // Summary returns the percentiles the report shows.

@@ -3,6 +3,7 @@ package bench
 import (
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,9 +21,12 @@ type Machine struct {
 	HugePages   string `json:"hugepages"`  // reserved/free 2 MiB pages, hugetlbfs mount, whether regions used them
 	THP         string `json:"thp,omitempty"`
 	Clocksource string `json:"clocksource,omitempty"`
-	GoVersion   string `json:"go_version"`
-	GOMAXPROCS  int    `json:"gomaxprocs"`
-	Command     string `json:"command"`
+	// StealPercent is the share of CPU time the hypervisor took from this
+	// guest while the harness ran (/proc/stat steal), when known.
+	StealPercent *float64 `json:"steal_percent,omitempty"`
+	GoVersion    string   `json:"go_version"`
+	GOMAXPROCS   int      `json:"gomaxprocs"`
+	Command      string   `json:"command"`
 }
 
 // ReadMachine gathers the facts from /proc and /sys (root "" means "/").
@@ -99,4 +103,30 @@ func hugePages(meminfo, mounts string) string {
 		return "unknown"
 	}
 	return "total " + total + ", free " + free + " (" + size + " pages), " + mount
+}
+
+// cpuTimes returns total and steal jiffies from /proc/stat's cpu line.
+func cpuTimes() (total, steal uint64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, s := range f[1:] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if i < 8 { // user..steal; guest time is already in user
+			total += n
+		}
+		if i == 7 {
+			steal = n
+		}
+	}
+	return total, steal, true
 }

@@ -20,6 +20,7 @@ func (r *Report) WriteMarkdown(w io.Writer, plots []string) error {
 		{"host", m.Host}, {"date", m.Date}, {"CPU", m.CPUModel}, {"cores", fmt.Sprint(m.Cores)},
 		{"kernel", m.Kernel}, {"NUMA nodes", m.NUMANodes}, {"hugepages", m.HugePages},
 		{"transparent hugepages", m.THP}, {"clocksource", m.Clocksource},
+		{"CPU steal during the run", stealString(m.StealPercent)},
 		{"Go", m.GoVersion}, {"GOMAXPROCS", fmt.Sprint(m.GOMAXPROCS)}, {"command", "`" + m.Command + "`"},
 	} {
 		if kv[1] != "" {
@@ -72,7 +73,7 @@ func modeIntro(mode string) string {
 	case ModePingPong:
 		return "Round-trip time between two processes (chan: two goroutines), each side pinned to the CPU in the cpus column; one-way = RTT/2.\n\n"
 	case ModeOneway:
-		return "One-way latency at a fixed rate from the record's intended send time (coordinated-omission corrected), measured by the receiver on the same CLOCK_MONOTONIC.\n\n"
+		return "One-way latency at a fixed rate from the record's intended send time (coordinated-omission corrected), measured by the receiver on the same CLOCK_MONOTONIC. A stall of the sender (its vCPU descheduled, a back-pressured send) shows as latency for every record due during it, so these tails include the machine's stalls, not only the transport's.\n\n"
 	case ModeThroughput:
 		return "Records/s from the first measured to the last record at the receiver. batch 1: one record per send, the receiver takes one per call; batch N: N per publish call, the receiver drains up to 256 per call.\n\n"
 	case ModeFanout:
@@ -179,4 +180,11 @@ func READMESummary(r *Report, reportDir string) string {
 		b.WriteString(ClaimsMarkdown(r.Claims))
 	}
 	return b.String()
+}
+
+func stealString(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.2f%% (/proc/stat)", *p)
 }

@@ -73,7 +73,9 @@ func DefaultOptions(mode string) Options {
 // Validate reports every invalid option at once.
 func (o Options) Validate() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrOptions}, a...)...)) }
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrOptions}, a...)...))
+	}
 	if !slices.Contains(Modes, o.Mode) {
 		errs = append(errs, fmt.Errorf("%w: %q (have %v)", ErrUnknownMode, o.Mode, Modes))
 	}
@@ -175,6 +177,9 @@ type runEnv struct {
 // directories between them. Close it when done.
 type Session struct {
 	r        *runEnv
+	total0   uint64
+	steal0   uint64
+	haveCPU  bool
 	progress *Progress
 	Report   *Report
 }
@@ -200,6 +205,7 @@ func NewSession(ctx context.Context, command string, progress io.Writer) (*Sessi
 	if progress != nil {
 		s.progress = NewProgress(progress)
 	}
+	s.total0, s.steal0, s.haveCPU = cpuTimes()
 	return s, nil
 }
 
@@ -230,11 +236,11 @@ func (r *runEnv) daemon() (*kaelixDaemon, error) {
 
 // kase is one combination of an Options set.
 type kase struct {
-	o         Options
-	t         *transport
-	wait      string
-	size      int
-	batch     int
+	o     Options
+	t     *transport
+	wait  string
+	size  int
+	batch int
 }
 
 func (s *Session) cases(o Options) ([]kase, []string) {
@@ -297,6 +303,10 @@ func (s *Session) Run(ctx context.Context, o Options) error {
 	if s.progress != nil {
 		s.progress.Done()
 	}
+	if total, steal, ok := cpuTimes(); ok && s.haveCPU && total > s.total0 {
+		p := 100 * float64(steal-s.steal0) / float64(total-s.total0)
+		s.Report.Machine.StealPercent = &p
+	}
 	return nil
 }
 
@@ -353,6 +363,10 @@ func (s *Session) runCase(parent context.Context, k kase) (rows []Result, err er
 		return len(links) - 1
 	}
 	base := sidePlan{Mode: o.Mode, Size: k.size, Count: o.Count, Warmup: o.Warmup, DurationNS: int64(o.Duration), Batch: k.batch}
+	if o.Mode == ModeThroughput && k.batch > 1 {
+		// The source sends whole batches: the warm-up ends on one's edge.
+		base.Warmup = roundUp(o.Warmup, k.batch)
+	}
 	parentPlan := base
 	parentPlan.CPU = cpuOf(o.CPUs, 0)
 	peerPlans := make([]sidePlan, n)

@@ -25,7 +25,7 @@ func TestAccessRules(t *testing.T) {
 		{1001, []int{1001, 100}, "sensors.temp", actSubscribe, true, true}, // supplementary group
 		{1000, []int{1000}, "sensors.temp", actSubscribe, true, false},
 		{1001, []int{1001}, "sensors.temp", actAdmin, true, false},
-		{2000, []int{2000}, "other", actSubscribe, true, true}, // second rule
+		{2000, []int{2000}, "other", actSubscribe, true, true},         // second rule
 		{2000, []int{2000}, "sensors.temp", actSubscribe, true, false}, // first match wins
 		{1000, []int{1000}, "other", actPublish, true, false},
 	}

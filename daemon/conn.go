@@ -484,8 +484,10 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 	d.lastDet.Store(int64(done.Sub(at)))
 	d.log.Info("client process exited; rings reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "reap_us", done.Sub(at).Microseconds())
 	pe := PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed}
-	d.lastDeath.Store(&pe)
-	d.deathNS.Store(done.UnixNano())
+	if freed > 0 { // a client that exits after a clean close holds nothing: not a health event
+		d.lastDeath.Store(&pe)
+		d.deathNS.Store(done.UnixNano())
+	}
 	if d.cfg.OnPeerExit != nil {
 		d.cfg.OnPeerExit(pe)
 	}

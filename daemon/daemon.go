@@ -49,11 +49,11 @@ type Daemon struct {
 	m           *metrics
 	httpAddr    string // set by Run before ready closes
 	metricsAddr string
-	deathNS     atomic.Int64              // unix ns of the last client reclaimed after dying
-	lastDeath   atomic.Pointer[PeerExit]  // that client
-	allocFailNS atomic.Int64              // unix ns of the last region allocation failure
-	allocFail   atomic.Pointer[string]    // its message
-	running     atomic.Bool               // between Ready and the end of Run
+	deathNS     atomic.Int64             // unix ns of the last client reclaimed after dying
+	lastDeath   atomic.Pointer[PeerExit] // that client
+	allocFailNS atomic.Int64             // unix ns of the last region allocation failure
+	allocFail   atomic.Pointer[string]   // its message
+	running     atomic.Bool              // between Ready and the end of Run
 
 	ready   chan struct{} // closed once the socket listens
 	started atomic.Bool

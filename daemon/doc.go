@@ -48,6 +48,27 @@
 //	SocketPath              the control socket (default beside them)
 //	TmpfsRoot/DirName/T.pN  region of partition N of topic T (or hugetlbfs)
 //
+// # Configuration and reload
+//
+// Config embeds config.Config (the TOML sections; see package daemon/config
+// and configs/kaelixd.example.toml). Reload (also SIGHUP through
+// HandleSignals, the config reload request, and file changes with
+// Config.WatchFile) re-reads the file through Config.Loader, validates it,
+// diffs it against the configuration in effect and applies it all or nothing;
+// keys that cannot change live refuse the whole reload by name. See the
+// protocol at the top of reload.go. OnConfigChange subscribes to changes;
+// Config and ConfigView return what is in effect.
+//
+// # Health and metrics
+//
+// Health evaluates the rules listed in health.go (worst status wins);
+// GET /healthz serves it as JSON (200 healthy or degraded, 503 unhealthy or
+// unknown). GET /metrics is the Prometheus exposition from a per-daemon
+// registry; ring counters are read from shared memory at scrape time by a
+// custom collector (metrics.go). Both are served on network.host:port
+// (127.0.0.1, a free port for an embedded Default, 9090 for kaelixd), with
+// TLS from [security.tls].
+//
 // # Robustness
 //
 // Nothing a client sends can crash the daemon: frames are bounded and

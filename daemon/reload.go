@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -210,12 +211,22 @@ func (d *Daemon) watchFile() (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	path := d.cfg.Loader.Path
+	path, _ := filepath.Abs(d.cfg.Loader.Path)
 	watched := map[string]bool{}
+	real := path
+	// relevant: an event on the file, on its symlink target, or on a
+	// directory symlink on the way to the target (Kubernetes' ..data swap).
+	// Other files in the directories (a log file beside the config) are
+	// ignored, so they cannot drive reloads.
+	relevant := func(name string) bool {
+		name = filepath.Clean(name)
+		return name == path || name == real || strings.HasPrefix(real, name+"/")
+	}
 	watchDirs := func() {
 		dirs := []string{filepath.Dir(path)}
-		if real, err := filepath.EvalSymlinks(path); err == nil {
-			dirs = append(dirs, filepath.Dir(real))
+		if r, err := filepath.EvalSymlinks(path); err == nil {
+			real = r
+			dirs = append(dirs, filepath.Dir(r))
 		}
 		for _, dir := range dirs {
 			if !watched[dir] {
@@ -245,8 +256,10 @@ func (d *Daemon) watchFile() (stop func(), err error) {
 				if !ok {
 					return
 				}
-				d.log.Debug("config dir event", "event", ev.String())
-				timer.Reset(d.cfg.ReloadDebounce)
+				if relevant(ev.Name) {
+					d.log.Debug("config file event", "event", ev.String())
+					timer.Reset(d.cfg.ReloadDebounce)
+				}
 			case err, ok := <-w.Errors:
 				if !ok {
 					return

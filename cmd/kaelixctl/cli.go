@@ -25,6 +25,8 @@ type CLI struct {
 	Pub    PubCmd           `cmd:"" help:"Publish messages: the arguments, else stdin lines (one message per line), or --file."`
 	Sub    SubCmd           `cmd:"" help:"Subscribe and print records until --count or Ctrl-C."`
 	Daemon DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
+	Config ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
+	Health HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
 	Vers   kong.VersionFlag `name:"version" help:"Print the version and exit."`
 }
 
@@ -34,6 +36,7 @@ type TopicsCmd struct {
 	Create TopicsCreateCmd `cmd:"" help:"Create a topic (no flags: 1 partition, mpmc, 1 MiB, 4 KiB messages, block)."`
 	Delete TopicsDeleteCmd `cmd:"" help:"Delete a topic and its shared-memory regions."`
 	Info   TopicsInfoCmd   `cmd:"" help:"Describe one topic, partition by partition."`
+	Stats  TopicsStatsCmd  `cmd:"" help:"Ring counters per partition, read from shared memory (--watch to refresh)."`
 }
 
 // DaemonCmd groups the daemon verbs.

@@ -43,10 +43,10 @@ func TestPrecedence(t *testing.T) {
 		{"telemetry.logging.level", "telemetry.logging", "level", `"warn"`, "error", "debug", "info", `"warn"`},
 	}
 	layers := []struct {
-		name                string
-		file, env, flag     bool
-		want                func(k int) string
-		wantKind            config.SourceKind
+		name            string
+		file, env, flag bool
+		want            func(k int) string
+		wantKind        config.SourceKind
 	}{
 		{"default", false, false, false, nil, config.FromDefault},
 		{"file", true, false, false, nil, config.FromFile},
@@ -114,8 +114,8 @@ func TestPrecedence(t *testing.T) {
 
 func TestEnvNames(t *testing.T) {
 	for key, env := range map[string]string{
-		"network.port":       "KAELIX_NETWORK_PORT",
-		"runtime.numa_aware": "KAELIX_RUNTIME_NUMA_AWARE",
+		"network.port":                         "KAELIX_NETWORK_PORT",
+		"runtime.numa_aware":                   "KAELIX_RUNTIME_NUMA_AWARE",
 		"telemetry.metrics.prometheus.enabled": "KAELIX_TELEMETRY_METRICS_PROMETHEUS_ENABLED",
 	} {
 		if k, _ := config.LookupKey(key); k.Env != env {

@@ -19,8 +19,8 @@ func Diff(old, new Config) (live, refused []Change) {
 			continue
 		}
 		ov, nv := k.field(&old), k.field(&new)
-		if reflect.DeepEqual(ov.Interface(), nv.Interface()) {
-			continue
+		if reflect.DeepEqual(ov.Interface(), nv.Interface()) || (k.Table && formatValue(ov) == formatValue(nv)) {
+			continue // tables compare by content: an empty list equals an absent one
 		}
 		c := Change{Key: k.Path, Old: formatValue(ov), New: formatValue(nv)}
 		if k.Live {

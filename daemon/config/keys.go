@@ -176,8 +176,44 @@ func formatValue(v reflect.Value) string {
 	case reflect.String:
 		return strconv.Quote(v.String())
 	case reflect.Slice:
-		b, _ := json.Marshal(v.Interface())
+		b, _ := json.Marshal(tomlNames(v))
 		return string(b)
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// tomlNames turns a table value into plain maps and slices keyed by the
+// TOML names, for printing; empty lists and absent values are left out.
+func tomlNames(v reflect.Value) any {
+	if m, ok := v.Interface().(encoding.TextMarshaler); ok {
+		b, _ := m.MarshalText()
+		return string(b)
+	}
+	if v.Type() == durationType {
+		return time.Duration(v.Int()).String()
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return tomlNames(v.Elem())
+	case reflect.Slice:
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = tomlNames(v.Index(i))
+		}
+		return out
+	case reflect.Struct:
+		out := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Field(i)
+			if (f.Kind() == reflect.Slice || f.Kind() == reflect.Pointer) && (f.IsNil() || (f.Kind() == reflect.Slice && f.Len() == 0)) {
+				continue
+			}
+			out[v.Type().Field(i).Tag.Get("toml")] = tomlNames(f)
+		}
+		return out
+	}
+	return v.Interface()
 }
