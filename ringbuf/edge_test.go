@@ -339,6 +339,7 @@ func TestConfigValidate(t *testing.T) {
 func TestAttachErrors(t *testing.T) {
 	c := edgeConfig(MPMC, PolicyBlock)
 	size, _ := SizeFor(c)
+	dsize, csize, _ := SplitSizeFor(c)
 	fresh := func(t *testing.T) []byte {
 		b, _ := sharedMapping(t, size+linePair)
 		if _, err := Create(b, c); err != nil {
@@ -369,20 +370,24 @@ func TestAttachErrors(t *testing.T) {
 			"ringbuf: ring not initialized yet"},
 		{"version 0 and no magic", func(b []byte) []byte { clear(b[:headerLength]); return b }, ErrNotReady,
 			"ringbuf: ring not initialized yet"},
-		{"version 2", func(b []byte) []byte { put32(b, versionOffset, 2); return b }, ErrIncompatible,
-			"ringbuf: incompatible ring: ring layout version 2, this build reads version 1"},
+		{"version 3", func(b []byte) []byte { put32(b, versionOffset, 3); return b }, ErrIncompatible,
+			"ringbuf: incompatible ring: ring layout version 3, this build reads version 2"},
 		{"version 0xffffffff", func(b []byte) []byte { put32(b, versionOffset, ^uint32(0)); return b }, ErrIncompatible,
-			"ringbuf: incompatible ring: ring layout version 4294967295, this build reads version 1"},
+			"ringbuf: incompatible ring: ring layout version 4294967295, this build reads version 2"},
 		{"wrong magic", func(b []byte) []byte { put64(b, magicOffset, 0x1234); return b }, ErrIncompatible,
 			fmt.Sprintf("ringbuf: incompatible ring: magic 0x1234, want %#x (not a Kaelix ring)", Magic)},
-		{"total size mismatch", func(b []byte) []byte { put64(b, totalBytesOffset, uint64(size)+128); return b }, ErrCorrupt,
-			fmt.Sprintf("ringbuf: corrupt ring memory: header says %d bytes, its fields need %d, mapping has %d", size+128, size, size+linePair)},
+		{"data size mismatch", func(b []byte) []byte { put64(b, totalBytesOffset, uint64(dsize)+128); return b }, ErrCorrupt,
+			fmt.Sprintf("ringbuf: corrupt ring memory: header says the data area is %d bytes, its fields need %d, mapping has %d", dsize+128, dsize, dsize+128)},
+		{"consumer size mismatch", func(b []byte) []byte { put64(b, consumerBytesOffset, uint64(csize)+128); return b }, ErrCorrupt,
+			fmt.Sprintf("ringbuf: corrupt ring memory: header says the consumer area is %d bytes, its fields need %d, mapping has %d", csize+128, csize, csize+linePair)},
 		{"mapping smaller than ring", func(b []byte) []byte { return b[:size-1] }, ErrCorrupt,
-			fmt.Sprintf("ringbuf: corrupt ring memory: header says %d bytes, its fields need %d, mapping has %d", size, size, size-1)},
-		{"mapping smaller than header", func(b []byte) []byte { return b[:tablesOffset-1] }, ErrCorrupt,
-			"ringbuf: corrupt ring memory: mapping of 639 bytes is too small for a ring header (640 bytes)"},
+			fmt.Sprintf("ringbuf: corrupt ring memory: header says the consumer area is %d bytes, its fields need %d, mapping has %d", csize, csize, csize-1)},
+		{"consumer area of another ring", func(b []byte) []byte { put64(b, dsize+int(consumerCreatedNSOffset&^consumerArea), 42); return b }, ErrCorrupt,
+			"ringbuf: corrupt ring memory: consumer area belongs to another ring (its creation time or size differs from the data area's)"},
+		{"mapping smaller than header", func(b []byte) []byte { return b[:headerLength-1] }, ErrCorrupt,
+			"ringbuf: corrupt ring memory: mapping of 79 bytes is too small for a ring header (80 bytes)"},
 		{"empty mapping", func(b []byte) []byte { return nil }, ErrCorrupt,
-			"ringbuf: corrupt ring memory: mapping of 0 bytes is too small for a ring header (640 bytes)"},
+			"ringbuf: corrupt ring memory: mapping of 0 bytes is too small for a ring header (80 bytes)"},
 		{"invalid capacity", func(b []byte) []byte { put64(b, capacityOffset, 5000); return b }, ErrCorrupt,
 			"ringbuf: corrupt ring memory: header describes an invalid ring: ringbuf: invalid config: capacity 5000 bytes is not a power of two between 4096 and 2^40"},
 		{"unaligned", func(b []byte) []byte { return b[8:] }, ErrConfig,

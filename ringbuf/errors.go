@@ -102,3 +102,7 @@ func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 // (for example stopped with SIGSTOP) or cannot be identified. The record
 // is never overwritten while its publisher lives; poll again later.
 var ErrStalled = errors.New("ringbuf: record claimed but not committed past the unblock timeout; its publisher is alive or unknown")
+
+// ErrReadOnly: the ring's data area was attached read-only (a subscriber's
+// view); it cannot publish.
+var ErrReadOnly = errors.New("ringbuf: ring attached with a read-only data area; it can only subscribe")

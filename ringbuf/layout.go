@@ -5,34 +5,42 @@ package ringbuf
 // before it; layout_test.go pins each to a golden number, so any change is
 // deliberate and must bump LayoutVersion.
 //
-// A ring occupies one contiguous, 128-byte aligned span of a shared mapping.
-// Every block below starts on its own 128-byte line pair (two 64-byte cache
+// A ring spans two areas, which may be two separate mappings or two parts
+// of one (Create/Attach put the consumer area right after the data area):
+//
+//   - the data area, written only by publishers (and by the daemon when it
+//     resolves a dead publisher's claim), so subscribers can map it
+//     read-only;
+//   - the consumer area, written by subscribers (their cursors), queue
+//     groups, sleepers and waker alike.
+//
+// Every block starts on its own 128-byte line pair (two 64-byte cache
 // lines), so that the adjacent-line prefetcher never couples a publisher's
 // hot words with a subscriber's.
 //
-//	offset
-//	     0 +----------------------------------------------------------+
-//	       | header: magic, layout version (written last), kind,      |
-//	       | policy, capacity, max payload, slot counts, unblock      |
-//	       | timeout, creator pid, creation time, total size          |
-//	   128 +----------------------------------------------------------+
-//	       | tail pair: tail position | tail sequence  (16 B, CAS128) |
-//	   256 +----------------------------------------------------------+
-//	       | data doorbell (futex u32) | data waiters (u32)           |
-//	   384 +----------------------------------------------------------+
-//	       | space doorbell (futex u32) | space waiters (u32)         |
-//	   512 +----------------------------------------------------------+
-//	       | counters: back-pressure, unblocked, waits, wakeups,      |
-//	       | rejected, lapped, reaped                                 |
-//	   640 +----------------------------------------------------------+
-//	       | publisher table: MaxPublishers x 128 B slots             |
-//	       +----------------------------------------------------------+
-//	       | subscriber table: MaxSubscribers x 128 B slots           |
-//	       +----------------------------------------------------------+
-//	       | queue-group table: MaxGroups x 128 B slots               |
-//	       +----------------------------------------------------------+
-//	       | data: CapacityBytes (a power of two) of records          |
-//	       +----------------------------------------------------------+
+//	data area                                consumer area
+//	     0 +-----------------------------+        0 +-----------------------------+
+//	       | header: magic, version      |          | consumer header: magic,     |
+//	       | (written last), kind,       |          | version (written last),     |
+//	       | policy, capacity, max       |          | creation time (pairs it     |
+//	       | payload, slot counts,       |          | with its data area), bytes  |
+//	       | unblock timeout, creator,   |      128 +-----------------------------+
+//	       | creation time, sizes        |          | data doorbell | waiters     |
+//	   128 +-----------------------------+      256 +-----------------------------+
+//	       | tail position | tail seq    |          | space doorbell | waiters    |
+//	       | (16 B, changed by CAS128)   |      384 +-----------------------------+
+//	   256 +-----------------------------+          | counters                    |
+//	       | publisher table             |      512 +-----------------------------+
+//	       | MaxPublishers x 128 B       |          | subscriber table            |
+//	       +-----------------------------+          | MaxSubscribers x 128 B      |
+//	       | data: CapacityBytes (power  |          +-----------------------------+
+//	       | of two) of records          |          | queue-group table           |
+//	       +-----------------------------+          | MaxGroups x 128 B           |
+//	                                                +-----------------------------+
+//
+// In code, an offset into the consumer area carries consumerArea (a high
+// bit): mem's accessors pick the area from it, so an offset names its area
+// as well as its place.
 //
 // A record is a 32-byte header followed by its payload, padded to 8 bytes:
 //
@@ -68,20 +76,27 @@ package ringbuf
 // which means "skip to the start of the buffer"; it needs 8 bytes, so it
 // fits any gap a record leaves before the end. An aborted or unblocked
 // claim becomes position|stateSkip and keeps its full header, so
-// subscribers step over it by its length.
+// subscribers step over it by its length; its type field holds how many
+// sequence numbers it covers.
 
 const (
 	// LayoutVersion is the version of this layout. It is stored last when
 	// a ring is created; attachers refuse any other non-zero value.
-	LayoutVersion = 1
+	LayoutVersion = 2
 
-	// Magic identifies a Kaelix ring: "KXRING01" read as a little-endian
-	// uint64.
+	// Magic identifies a Kaelix ring's data area: "KXRING01" read as a
+	// little-endian uint64.
 	Magic uint64 = 0x3130474e4952584b
+
+	// ConsumerMagic identifies a ring's consumer area: "KXCONS01".
+	ConsumerMagic uint64 = 0x3130534e4f43584b
 
 	linePair = 128 // bytes in one adjacent cache-line pair
 
-	// Header block.
+	// consumerArea tags an offset as one into the consumer area.
+	consumerArea = uintptr(1) << 48
+
+	// Data area: header block.
 	headerOffset           = 0
 	magicOffset            = headerOffset               // uint64 Magic
 	versionOffset          = magicOffset + 8            // uint32 layout version, stored last
@@ -94,26 +109,37 @@ const (
 	maxGroupsOffset        = maxSubscribersOffset + 4   // uint32
 	creatorPIDOffset       = maxGroupsOffset + 4        // uint32
 	unblockTimeoutNSOffset = creatorPIDOffset + 4       // int64 ns
-	createdNSOffset        = unblockTimeoutNSOffset + 8 // int64 unix ns
-	totalBytesOffset       = createdNSOffset + 8        // uint64 bytes the ring spans
-	headerLength           = totalBytesOffset + 8
+	createdNSOffset        = unblockTimeoutNSOffset + 8 // int64 unix ns; the consumer area repeats it
+	totalBytesOffset       = createdNSOffset + 8        // uint64 bytes of the data area
+	consumerBytesOffset    = totalBytesOffset + 8       // uint64 bytes of the consumer area
+	headerLength           = consumerBytesOffset + 8
 
-	// Tail pair: written by publishers with one 16-byte CAS, so position
-	// and sequence always change together.
+	// Data area: tail pair, written by publishers with one 16-byte CAS, so
+	// position and sequence always change together.
 	tailOffset         = headerOffset + linePair
 	tailPositionOffset = tailOffset             // uint64 next position to claim (bytes)
 	tailSequenceOffset = tailPositionOffset + 8 // uint64 next record sequence
 
-	// Doorbells: 32-bit futex words, never FUTEX_PRIVATE_FLAG.
-	dataBellOffset     = tailOffset + linePair
+	// Data area: the publisher table, then the records.
+	publishersOffset = tailOffset + linePair
+
+	// Consumer area: header.
+	consumerMagicOffset     = consumerArea | 0            // uint64 ConsumerMagic
+	consumerVersionOffset   = consumerMagicOffset + 8     // uint32 layout version, stored last
+	consumerCreatedNSOffset = consumerVersionOffset + 8   // int64: equals the data header's
+	consumerSizeOffset      = consumerCreatedNSOffset + 8 // uint64 bytes of the consumer area
+	consumerHeaderLength    = consumerSizeOffset + 8 - consumerArea
+
+	// Consumer area: doorbells, 32-bit futex words, never FUTEX_PRIVATE_FLAG.
+	dataBellOffset     = consumerArea | linePair
 	dataWaitersOffset  = dataBellOffset + 4 // uint32 subscribers asleep
 	spaceBellOffset    = dataBellOffset + linePair
 	spaceWaitersOffset = spaceBellOffset + 4 // uint32 publishers asleep
 
-	// Counters, written only on slow paths.
+	// Consumer area: counters, written only on slow paths.
 	countersOffset     = spaceBellOffset + linePair
 	backPressureOffset = countersOffset         // uint64 claims refused (block or reject)
-	unblockedOffset    = backPressureOffset + 8 // uint64 dead claims turned into skips
+	unblockedOffset    = backPressureOffset + 8 // uint64 dead claims stepped over or resolved
 	waitsOffset        = unblockedOffset + 8    // uint64 futex sleeps
 	wakeupsOffset      = waitsOffset + 8        // uint64 FUTEX_WAKE calls
 	rejectedOffset     = wakeupsOffset + 8      // uint64 records refused under reject
@@ -121,17 +147,17 @@ const (
 	reapedOffset       = lappedOffset + 8       // uint64 dead slots freed
 	countersLength     = reapedOffset + 8 - countersOffset
 
-	// Publisher, subscriber and queue-group tables follow, one linePair per
-	// slot.
-	tablesOffset = countersOffset + linePair
-	slotLength   = linePair
+	// Consumer area: the subscriber table, then the queue-group table.
+	subscribersOffset = countersOffset + linePair
+
+	slotLength = linePair
 
 	// Publisher slot fields (offsets within a slot).
 	pubStateOffset       = 0                        // uint32 slotFree/slotClaiming/slotActive
 	pubPIDOffset         = pubStateOffset + 4       // uint32 owner pid
 	pubStartOffset       = pubPIDOffset + 4         // uint64 owner start time (clock ticks since boot)
-	pubIntentPosOffset   = pubStartOffset + 8       // uint64 position of the claim being attempted
-	pubIntentLenOffset   = pubIntentPosOffset + 8   // uint64 bytes of that claim (padding included)
+	pubIntentPosOffset   = pubStartOffset + 8       // uint64 position of the claim in flight
+	pubIntentLenOffset   = pubIntentPosOffset + 8   // uint64 bytes of that claim (0: none in flight)
 	pubIntentSeqOffset   = pubIntentLenOffset + 8   // uint64 sequence of the claim's first record
 	pubIntentCountOffset = pubIntentSeqOffset + 8   // uint64 records in the claim (0: padding)
 	pubRecordsOffset     = pubIntentCountOffset + 8 // uint64 records committed by this slot
@@ -147,9 +173,8 @@ const (
 	subHoldOffset     = subGroupOffset + 8    // uint64 position a group member is reading, noHold if none
 
 	// Queue-group slot fields. The cursor pair is 16-byte aligned for CAS128.
-	groupStateOffset     = 0                        // uint32 slot state
+	groupStateOffset     = 0                        // uint32 slot state (high 16 bits) | live members (low 16 bits)
 	groupIDOffset        = groupStateOffset + 4     // uint32 user-chosen group id
-	groupMembersOffset   = groupIDOffset + 4        // uint32 live members
 	groupCursorOffset    = groupStateOffset + 16    // uint64 next position to hand out
 	groupCursorSeqOffset = groupCursorOffset + 8    // uint64 sequence expected there
 	groupConsumedOffset  = groupCursorSeqOffset + 8 // uint64 records handed out
@@ -193,20 +218,25 @@ const noHold = ^uint64(0)
 
 // publisherSlotOffset and its siblings return the offset of slot i.
 func (r *Ring) publisherSlotOffset(i int) uintptr {
-	return tablesOffset + uintptr(i)*slotLength
+	return publishersOffset + uintptr(i)*slotLength
 }
 
 func (r *Ring) subscriberSlotOffset(i int) uintptr {
-	return tablesOffset + uintptr(r.maxPublishers+i)*slotLength
+	return subscribersOffset + uintptr(i)*slotLength
 }
 
 func (r *Ring) groupSlotOffset(i int) uintptr {
-	return tablesOffset + uintptr(r.maxPublishers+r.maxSubscribers+i)*slotLength
+	return subscribersOffset + uintptr(r.maxSubscribers+i)*slotLength
 }
 
-// dataOffsetFor is where the data area starts for the given table sizes.
-func dataOffsetFor(pubs, subs, groups int) uintptr {
-	return tablesOffset + uintptr(pubs+subs+groups)*slotLength
+// dataOffsetFor is where the records start in the data area.
+func dataOffsetFor(pubs int) uintptr {
+	return publishersOffset + uintptr(pubs)*slotLength
+}
+
+// consumerBytesFor is the size of the consumer area.
+func consumerBytesFor(subs, groups int) uintptr {
+	return subscribersOffset - consumerArea + uintptr(subs+groups)*slotLength
 }
 
 // align8 rounds n up to RecordAlignment.

@@ -1,14 +1,12 @@
 package ringbuf
 
-import (
-	"testing"
-	"unsafe"
-)
+import "testing"
 
 // TestLayout pins every offset of the shared layout to a golden number. A
 // failure here means the layout changed: bump LayoutVersion and update
 // DESIGN.md along with these numbers.
 func TestLayout(t *testing.T) {
+	const c = consumerArea
 	golden := []struct {
 		name      string
 		got, want uintptr
@@ -26,22 +24,29 @@ func TestLayout(t *testing.T) {
 		{"unblockTimeoutNS", unblockTimeoutNSOffset, 48},
 		{"createdNS", createdNSOffset, 56},
 		{"totalBytes", totalBytesOffset, 64},
-		{"headerLength", headerLength, 72},
+		{"consumerBytes", consumerBytesOffset, 72},
+		{"headerLength", headerLength, 80},
 		{"tailPosition", tailPositionOffset, 128},
 		{"tailSequence", tailSequenceOffset, 136},
-		{"dataBell", dataBellOffset, 256},
-		{"dataWaiters", dataWaitersOffset, 260},
-		{"spaceBell", spaceBellOffset, 384},
-		{"spaceWaiters", spaceWaitersOffset, 388},
-		{"backPressure", backPressureOffset, 512},
-		{"unblocked", unblockedOffset, 520},
-		{"waits", waitsOffset, 528},
-		{"wakeups", wakeupsOffset, 536},
-		{"rejected", rejectedOffset, 544},
-		{"lapped", lappedOffset, 552},
-		{"reaped", reapedOffset, 560},
+		{"publishers", publishersOffset, 256},
+		{"consumer.magic", consumerMagicOffset, c | 0},
+		{"consumer.version", consumerVersionOffset, c | 8},
+		{"consumer.createdNS", consumerCreatedNSOffset, c | 16},
+		{"consumer.size", consumerSizeOffset, c | 24},
+		{"consumerHeaderLength", consumerHeaderLength, 32},
+		{"dataBell", dataBellOffset, c | 128},
+		{"dataWaiters", dataWaitersOffset, c | 132},
+		{"spaceBell", spaceBellOffset, c | 256},
+		{"spaceWaiters", spaceWaitersOffset, c | 260},
+		{"backPressure", backPressureOffset, c | 384},
+		{"unblocked", unblockedOffset, c | 392},
+		{"waits", waitsOffset, c | 400},
+		{"wakeups", wakeupsOffset, c | 408},
+		{"rejected", rejectedOffset, c | 416},
+		{"lapped", lappedOffset, c | 424},
+		{"reaped", reapedOffset, c | 432},
 		{"countersLength", countersLength, 56},
-		{"tables", tablesOffset, 640},
+		{"subscribers", subscribersOffset, c | 512},
 		{"slotLength", slotLength, 128},
 		{"pub.state", pubStateOffset, 0},
 		{"pub.pid", pubPIDOffset, 4},
@@ -78,40 +83,49 @@ func TestLayout(t *testing.T) {
 			t.Errorf("%s offset = %d, want %d", g.name, g.got, g.want)
 		}
 	}
-	if LayoutVersion != 1 {
-		t.Errorf("LayoutVersion = %d, want 1 (update the golden offsets with it)", LayoutVersion)
+	if LayoutVersion != 2 {
+		t.Errorf("LayoutVersion = %d, want 2 (update the golden offsets with it)", LayoutVersion)
 	}
 	// Every atomic word is naturally aligned; CAS128 pairs are 16-aligned.
-	for _, off := range []uintptr{tailPositionOffset, groupCursorOffset} {
+	for _, off := range []uintptr{tailPositionOffset, groupCursorOffset, subscribersOffset &^ c} {
 		if off%16 != 0 {
 			t.Errorf("CAS128 pair at %d is not 16-byte aligned", off)
 		}
 	}
 	for _, off := range []uintptr{magicOffset, capacityOffset, unblockTimeoutNSOffset, createdNSOffset, totalBytesOffset,
-		backPressureOffset, pubStartOffset, pubIntentPosOffset, subPositionOffset, subHoldOffset, recSequenceOffset, recTimestampOffset} {
+		consumerBytesOffset, backPressureOffset, pubStartOffset, pubIntentPosOffset, subPositionOffset, subHoldOffset,
+		recSequenceOffset, recTimestampOffset, consumerCreatedNSOffset, consumerSizeOffset} {
 		if off%8 != 0 {
 			t.Errorf("64-bit word at %d is not 8-byte aligned", off)
 		}
 	}
-	// Hot words sit on separate line pairs.
-	blocks := []uintptr{headerOffset, tailOffset, dataBellOffset, spaceBellOffset, countersOffset, tablesOffset}
-	for i := 1; i < len(blocks); i++ {
-		if blocks[i]-blocks[i-1] != linePair || blocks[i]%linePair != 0 {
-			t.Errorf("block %d at %d is not on its own line pair", i, blocks[i])
+	// Hot words sit on separate line pairs, in both areas.
+	for _, blocks := range [][]uintptr{
+		{headerOffset, tailOffset, publishersOffset},
+		{consumerMagicOffset, dataBellOffset, spaceBellOffset, countersOffset, subscribersOffset},
+	} {
+		for i := 1; i < len(blocks); i++ {
+			if blocks[i]-blocks[i-1] != linePair || blocks[i]%linePair != 0 {
+				t.Errorf("block at %#x is not on its own line pair", blocks[i])
+			}
 		}
 	}
-	if headerLength > linePair || countersLength > linePair || pubRecordsOffset+8 > slotLength || subHoldOffset+8 > slotLength || groupLostOffset+8 > slotLength {
+	if headerLength > linePair || consumerHeaderLength > linePair || countersLength > linePair ||
+		pubRecordsOffset+8 > slotLength || subHoldOffset+8 > slotLength || groupLostOffset+8 > slotLength {
 		t.Error("a block overflows its line pair")
 	}
-	if dataOffsetFor(16, 16, 4)%linePair != 0 {
-		t.Error("data area is not line-pair aligned")
+	if got := dataOffsetFor(1); got != 384 {
+		t.Errorf("SPSC data offset = %d, want 384", got)
 	}
-	var w uint64
-	if unsafe.Sizeof(w) != 8 {
-		t.Fatal("uint64 is not 8 bytes")
+	if got := consumerBytesFor(1, 0); got != 640 {
+		t.Errorf("SPSC consumer area = %d bytes, want 640", got)
 	}
-	if got := dataOffsetFor(1, 1, 0); got != 896 {
-		t.Errorf("SPSC data offset = %d, want 896", got)
+	if got := consumerBytesFor(16, 4); got%linePair != 0 || dataOffsetFor(16)%linePair != 0 {
+		t.Error("areas are not line-pair multiples")
+	}
+	// The tag never collides with a real offset: areas are far below 2^48.
+	if consumerArea < 1<<40 {
+		t.Error("consumerArea tag is too low")
 	}
 }
 

@@ -65,6 +65,9 @@ type Publisher struct {
 // Publisher. Errors: ErrNoSlot if every slot has a live owner (for SPSC:
 // another live publisher exists).
 func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
+	if r.readOnlyData {
+		return nil, ErrReadOnly
+	}
 	pid, start := selfIdentity()
 	for i := 0; i < r.maxPublishers; i++ {
 		off := r.publisherSlotOffset(i)

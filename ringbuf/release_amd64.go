@@ -1,7 +1,5 @@
 package ringbuf
 
-import "unsafe"
-
 // storeRelease64 stores v at off with release ordering: every earlier store
 // of this goroutine is visible to a process that observes v. On amd64
 // (TSO) an ordinary MOV has release semantics, and the Go compiler keeps
@@ -11,5 +9,5 @@ import "unsafe"
 // satisfied before it is visible, so a store that a Dekker-style handshake
 // depends on (commit, then load the waiter count) must use sync/atomic.
 func (m mem) storeRelease64(off uintptr, v uint64) {
-	*(*uint64)(unsafe.Add(m.base, off)) = v
+	*(*uint64)(m.ptr(off)) = v
 }

@@ -129,20 +129,29 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// SizeFor returns the bytes a ring with config c spans in its mapping.
+// SizeFor returns the bytes a ring with config c spans in one mapping: its
+// data area followed by its consumer area.
 func SizeFor(c Config) (int, error) {
-	if err := c.Validate(); err != nil {
-		return 0, err
-	}
-	return int(dataOffsetFor(c.MaxPublishers, c.MaxSubscribers, c.MaxGroups)) + int(c.CapacityBytes), nil
+	d, cons, err := SplitSizeFor(c)
+	return d + cons, err
 }
 
-// Ring is one ring buffer inside a shared mapping. A *Ring holds no state
-// that another process needs: everything shared lives in the mapping. A
+// SplitSizeFor returns the bytes of a ring's data area and of its consumer
+// area, for rings kept in two mappings (CreateSplit, AttachSplit). Both
+// are multiples of 128.
+func SplitSizeFor(c Config) (dataBytes, consumerBytes int, err error) {
+	if err := c.Validate(); err != nil {
+		return 0, 0, err
+	}
+	return int(dataOffsetFor(c.MaxPublishers)) + int(c.CapacityBytes), int(consumerBytesFor(c.MaxSubscribers, c.MaxGroups)), nil
+}
+
+// Ring is one ring buffer inside shared memory. A *Ring holds no state
+// that another process needs: everything shared lives in the mappings. A
 // Ring may be used from any number of goroutines; the Publisher and
 // Subscriber handles made from it may not (one goroutine each).
 //
-// The mapping must stay mapped for as long as the Ring or any handle made
+// The mappings must stay mapped for as long as the Ring or any handle made
 // from it is in use.
 type Ring struct {
 	m              mem
@@ -156,27 +165,48 @@ type Ring struct {
 	maxGroups      int
 	dataOffset     uintptr
 	unblockTimeout time.Duration
+	readOnlyData   bool
 }
 
-// Create initializes a new ring at the start of b, which must be a
-// 128-byte aligned shared mapping of at least SizeFor(c) bytes, and
-// returns it. Create writes the layout version last: attachers in other
-// processes see ErrNotReady until then. Only one process may create a ring
-// in a given span; creating over a live ring destroys it.
+// Create initializes a new ring in b, a 128-byte aligned shared mapping of
+// at least SizeFor(c) bytes: the data area first, the consumer area right
+// after it. See CreateSplit.
 func Create(b []byte, c Config) (*Ring, error) {
-	size, err := SizeFor(c)
+	d, cons, err := SplitSizeFor(c)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < size {
-		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the %d bytes the ring needs", ErrConfig, len(b), size)
+	if len(b) < d+cons {
+		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the %d bytes the ring needs", ErrConfig, len(b), d+cons)
 	}
-	m := newMem(b[:size])
+	return CreateSplit(b[:d], b[d:d+cons], c)
+}
+
+// CreateSplit initializes a new ring whose data area is data (at least
+// the first SplitSizeFor size) and whose consumer area is consumer (at
+// least the second), both 128-byte aligned shared mappings. Keeping them
+// apart lets subscribers map the data area read-only (AttachSplit).
+// CreateSplit writes the layout versions last: attachers in other
+// processes see ErrNotReady until then. Only one process may create a
+// ring in given areas; creating over a live ring destroys it.
+func CreateSplit(data, consumer []byte, c Config) (*Ring, error) {
+	d, cons, err := SplitSizeFor(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) < d || len(consumer) < cons {
+		return nil, fmt.Errorf("%w: areas of %d and %d bytes are smaller than the %d and %d bytes the ring needs", ErrConfig, len(data), len(consumer), d, cons)
+	}
+	m := newMem(data[:d], consumer[:cons])
 	if !m.aligned() {
 		return nil, fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
 	}
 	m.u32(versionOffset).Store(0)
-	clear(b[:dataOffsetFor(c.MaxPublishers, c.MaxSubscribers, c.MaxGroups)])
+	m.u32(consumerVersionOffset).Store(0)
+	dataOffset := dataOffsetFor(c.MaxPublishers)
+	clear(data[:dataOffset])
+	clear(consumer[:cons])
+	created := uint64(time.Now().UnixNano())
 	m.setU64(magicOffset, Magic)
 	m.setU32(kindOffset, uint32(c.Kind))
 	m.setU32(policyOffset, uint32(c.Policy))
@@ -187,8 +217,12 @@ func Create(b []byte, c Config) (*Ring, error) {
 	m.setU32(maxGroupsOffset, uint32(c.MaxGroups))
 	m.setU32(creatorPIDOffset, uint32(os.Getpid()))
 	m.setU64(unblockTimeoutNSOffset, uint64(c.UnblockTimeout.Nanoseconds()))
-	m.setU64(createdNSOffset, uint64(time.Now().UnixNano()))
-	m.setU64(totalBytesOffset, uint64(size))
+	m.setU64(createdNSOffset, created)
+	m.setU64(totalBytesOffset, uint64(d))
+	m.setU64(consumerBytesOffset, uint64(cons))
+	m.setU64(consumerMagicOffset, ConsumerMagic)
+	m.setU64(consumerCreatedNSOffset, created)
+	m.setU64(consumerSizeOffset, uint64(cons))
 	r := newRing(m, c)
 	// The first claim lands at position 0, whose state word must not look
 	// like a record at position 0: make every state word of the data area
@@ -196,6 +230,7 @@ func Create(b []byte, c Config) (*Ring, error) {
 	for off := uint64(0); off < c.CapacityBytes; off += RecordAlignment {
 		m.setU64(r.dataOffset+uintptr(off), (off-c.CapacityBytes)&^stateMask)
 	}
+	m.u32(consumerVersionOffset).Store(LayoutVersion)
 	m.u32(versionOffset).Store(LayoutVersion) // store-release: the ring is ready
 	return r, nil
 }
@@ -211,34 +246,63 @@ func newRing(m mem, c Config) *Ring {
 		maxPublishers:  c.MaxPublishers,
 		maxSubscribers: c.MaxSubscribers,
 		maxGroups:      c.MaxGroups,
-		dataOffset:     dataOffsetFor(c.MaxPublishers, c.MaxSubscribers, c.MaxGroups),
+		dataOffset:     dataOffsetFor(c.MaxPublishers),
 		unblockTimeout: c.UnblockTimeout,
 	}
 }
 
-// Attach validates the ring header at the start of b and returns the ring.
-// Errors: ErrNotReady (retry: the creator is still initializing),
-// ErrIncompatible (another layout version or not a ring; both versions in
-// the message), ErrCorrupt (header fields inconsistent with each other or
-// with len(b)). Attach never reads outside b.
+// Attach validates the ring in b, a single mapping as made by Create, and
+// returns it. See AttachSplit for errors.
 func Attach(b []byte) (*Ring, error) {
-	if len(b) < int(tablesOffset) {
-		return nil, fmt.Errorf("%w: mapping of %d bytes is too small for a ring header (%d bytes)", ErrCorrupt, len(b), tablesOffset)
+	if len(b) < int(headerLength) {
+		return nil, fmt.Errorf("%w: mapping of %d bytes is too small for a ring header (%d bytes)", ErrCorrupt, len(b), headerLength)
 	}
-	m := newMem(b)
-	if !m.aligned() {
-		return nil, fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
+	m := newMem(b, nil)
+	if err := m.checkDataHeader(); err != nil {
+		return nil, err
 	}
-	v := m.u32(versionOffset).Load() // load-acquire: pairs with Create's store
+	d := m.plainU64(totalBytesOffset)
+	if d > uint64(len(b)) || d%linePair != 0 || d < uint64(headerLength) {
+		return nil, fmt.Errorf("%w: header says the data area is %d bytes, mapping has %d", ErrCorrupt, d, len(b))
+	}
+	return AttachSplit(b[:d], b[d:], false)
+}
+
+// checkDataHeader checks the data area's alignment, version and magic.
+func (m mem) checkDataHeader() error {
+	if uintptr(m.base)%linePair != 0 {
+		return fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
+	}
+	v := m.u32(versionOffset).Load() // load-acquire: pairs with CreateSplit's store
 	magic := m.plainU64(magicOffset)
 	if v == 0 {
-		return nil, ErrNotReady
+		return ErrNotReady
 	}
 	if magic != Magic {
-		return nil, fmt.Errorf("%w: magic %#x, want %#x (not a Kaelix ring)", ErrIncompatible, magic, Magic)
+		return fmt.Errorf("%w: magic %#x, want %#x (not a Kaelix ring)", ErrIncompatible, magic, Magic)
 	}
 	if v != LayoutVersion {
-		return nil, fmt.Errorf("%w: ring layout version %d, this build reads version %d", ErrIncompatible, v, LayoutVersion)
+		return fmt.Errorf("%w: ring layout version %d, this build reads version %d", ErrIncompatible, v, LayoutVersion)
+	}
+	return nil
+}
+
+// AttachSplit validates a ring whose data and consumer areas are mapped
+// separately and returns it. With readOnlyData the data area may be mapped
+// PROT_READ: the ring then offers subscribers only (NewPublisher returns
+// ErrReadOnly) and never writes the data area. Errors: ErrNotReady (retry:
+// the creator is still initializing), ErrIncompatible (another layout
+// version, or not a ring; both versions in the message), ErrCorrupt
+// (header fields inconsistent with each other, with the areas' sizes, or
+// a consumer area that belongs to another ring). AttachSplit never reads
+// outside the areas.
+func AttachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
+	if len(data) < int(headerLength) {
+		return nil, fmt.Errorf("%w: data area of %d bytes is too small for a ring header (%d bytes)", ErrCorrupt, len(data), headerLength)
+	}
+	m := newMem(data, consumer)
+	if err := m.checkDataHeader(); err != nil {
+		return nil, err
 	}
 	c := Config{
 		Kind:            Kind(m.plainU32(kindOffset)),
@@ -253,11 +317,27 @@ func Attach(b []byte) (*Ring, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: header describes an invalid ring: %w", ErrCorrupt, err)
 	}
-	size, _ := SizeFor(c)
-	if total := m.plainU64(totalBytesOffset); total != uint64(size) || len(b) < size {
-		return nil, fmt.Errorf("%w: header says %d bytes, its fields need %d, mapping has %d", ErrCorrupt, total, size, len(b))
+	d, cons, _ := SplitSizeFor(c)
+	if total := m.plainU64(totalBytesOffset); total != uint64(d) || len(data) < d {
+		return nil, fmt.Errorf("%w: header says the data area is %d bytes, its fields need %d, mapping has %d", ErrCorrupt, total, d, len(data))
 	}
-	return newRing(newMem(b[:size]), c), nil
+	if cb := m.plainU64(consumerBytesOffset); cb != uint64(cons) || len(consumer) < cons {
+		return nil, fmt.Errorf("%w: header says the consumer area is %d bytes, its fields need %d, mapping has %d", ErrCorrupt, cb, cons, len(consumer))
+	}
+	if uintptr(m.cbase)%linePair != 0 {
+		return nil, fmt.Errorf("%w: consumer area is not 128-byte aligned", ErrConfig)
+	}
+	switch cv := m.u32(consumerVersionOffset).Load(); {
+	case cv == 0:
+		return nil, ErrNotReady
+	case m.plainU64(consumerMagicOffset) != ConsumerMagic || cv != LayoutVersion:
+		return nil, fmt.Errorf("%w: consumer area has magic %#x version %d, want %#x version %d", ErrIncompatible, m.plainU64(consumerMagicOffset), cv, ConsumerMagic, LayoutVersion)
+	case m.plainU64(consumerCreatedNSOffset) != m.plainU64(createdNSOffset) || m.plainU64(consumerSizeOffset) != uint64(cons):
+		return nil, fmt.Errorf("%w: consumer area belongs to another ring (its creation time or size differs from the data area's)", ErrCorrupt)
+	}
+	r := newRing(newMem(data[:d], consumer[:cons]), c)
+	r.readOnlyData = readOnlyData
+	return r, nil
 }
 
 // Kind returns the ring's kind.

@@ -118,7 +118,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 			}
 		}
 		if slot < 0 && pass == 0 {
-			r.ReapDead()
+			r.reapSubscribers()
 		}
 	}
 	if slot < 0 {
@@ -557,7 +557,7 @@ func (s *Subscriber) checkStuck(force bool) error {
 	if now-s.stuckSince < int64(r.unblockTimeout) {
 		return nil
 	}
-	ok, err := r.tryUnblock(pos)
+	d, ok, err := r.findDeadClaim(pos)
 	if err != nil {
 		return err
 	}
@@ -565,7 +565,39 @@ func (s *Subscriber) checkStuck(force bool) error {
 		return ErrStalled
 	}
 	s.stuckSince = 0
+	if !d.readable {
+		s.skipDeadClaim(pos, d)
+	}
 	return nil
+}
+
+// skipDeadClaim steps this consumer over a dead publisher's claim at pos
+// without writing the data area: a broadcast subscriber moves its own
+// position, a group member the group's cursor (one CAS; another member
+// may have done it first).
+func (s *Subscriber) skipDeadClaim(pos uint64, d deadClaim) {
+	r := s.r
+	end := pos + d.span
+	if d.padding {
+		end = pos + r.capacity - pos&r.mask
+	}
+	if s.group {
+		_, seq := r.groupCursor(s.goff)
+		if r.m.cas128At(s.goff+groupCursorOffset, pos, seq, end, seq+d.seqs) {
+			r.count(unblockedOffset)
+			r.notifySpace()
+		}
+		return
+	}
+	if s.pos != pos {
+		return
+	}
+	s.pos = end
+	if d.seqs > 0 {
+		s.expect = d.first + d.seqs
+	}
+	r.count(unblockedOffset)
+	s.publish(0)
 }
 
 // ready reports whether Poll may find something: the record at the

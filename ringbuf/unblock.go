@@ -4,13 +4,17 @@ package ringbuf
 //
 // A publisher that dies between claim and commit leaves a record whose
 // state word is position|stateClaimed, or (if it died between the tail CAS
-// and its header store) whatever the previous lap left there. Consumers
-// that wait at that position past the ring's unblock timeout call
-// tryUnblock, which finds the claim's owner from the record header or
-// from the intent every publisher writes into its slot before it claims.
-// Only if every candidate owner is dead is the claim turned into a skip
-// (or a padding record, if it runs to the end of the data area) and
-// counted as unblocked. A live publisher, however slow or stopped, is
+// and its header store) whatever the previous lap left there. Its intent
+// stays set in its slot, which keeps every publisher from lapping the
+// claim. A consumer that waits at that position past the ring's unblock
+// timeout calls findDeadClaim, which finds the claim's owner from the
+// record header or from the intent, and, only if every candidate owner is
+// dead, steps over the claim in its own cursor (it never writes the data
+// area, which subscribers may map read-only) and counts it as unblocked.
+// When a dead publisher's slot is reaped (by the daemon, or by a publisher
+// held back by its claim), tryUnblock writes a skip (or a padding record,
+// if the claim runs to the end of the data area) over what is left of the
+// claim, and only then clears the intent. A live publisher, however slow or stopped, is
 // never overwritten: the consumer reports ErrStalled instead.
 //
 // A subscriber slot whose owner died is freed; a queue-group member that
@@ -39,23 +43,36 @@ func (r *Ring) intentOf(i int) intent {
 	}
 }
 
-// tryUnblock resolves a claim stuck at pos whose publisher is dead. It
-// reports whether the record at pos is now readable (committed, padding
-// or skip). It returns false, nil while the claimant is alive or cannot be
-// identified, and a *CorruptError if the claim's header is invalid.
-func (r *Ring) tryUnblock(pos uint64) (bool, error) {
+// deadClaim is what tryUnblock found at a stuck position.
+type deadClaim struct {
+	readable bool   // the record there is committed, padding or a skip already
+	st       uint64 // the state word found at the position
+	span     uint64 // bytes to step over: to the end of the dead claim
+	first    uint64 // sequence of the first record stepped over
+	seqs     uint64 // sequence numbers stepped over (0: padding to the buffer end)
+	padding  bool   // the rest of the claim is wrap padding
+	length   uint32 // the header's payload length, when the header was written
+	tagged   bool   // the claimant wrote its header
+}
+
+// findDeadClaim examines a claim stuck at pos and, if its claimant is
+// dead, says what to step over. It only reads the ring, so a subscriber
+// with a read-only data area can use it. ok is false while the claimant is
+// alive or cannot be identified; a *CorruptError if the claim's header or
+// the records before it are invalid.
+func (r *Ring) findDeadClaim(pos uint64) (d deadClaim, ok bool, err error) {
 	if tail := r.TailPosition(); pos >= tail || tail > pos+r.capacity {
-		return false, nil // nothing claimed there yet, or lapped: the space is a newer claim's
+		return d, false, nil // nothing claimed there yet, or lapped: the space is a newer claim's
 	}
 	base := r.dataOffset + uintptr(pos&r.mask)
-	stw := r.m.u64(base)
-	st := stw.Load()
-	tagged := st&^stateMask == pos
-	if tagged && st&stateMask != stateClaimed {
-		return true, nil
+	d.st = r.m.u64(base).Load()
+	d.tagged = d.st&^stateMask == pos
+	if d.tagged && d.st&stateMask != stateClaimed {
+		d.readable = true
+		return d, true, nil
 	}
-	// Candidates: publishers whose last intent covers pos. A claim that a
-	// live candidate may own is never touched.
+	// Candidates: publishers whose claim in flight covers pos. A claim that
+	// a live candidate may own is never stepped over.
 	var in intent
 	found := false
 	for i := 0; i < r.maxPublishers; i++ {
@@ -64,35 +81,32 @@ func (r *Ring) tryUnblock(pos uint64) (bool, error) {
 			continue
 		}
 		if r.publisherAlive(i) {
-			return false, nil
+			return d, false, nil
 		}
 		if found && c != in {
-			return false, nil // two dead candidates disagree: cannot tell
+			return d, false, nil // two dead candidates disagree: cannot tell
 		}
 		in, found = c, true
 	}
-	if tagged {
+	if d.tagged {
 		// The claimant wrote its header: trust its publisher index and length.
 		pub := int(r.m.plainU16(base + recPublisherOffset))
 		if pub >= r.maxPublishers {
-			return false, &CorruptError{Position: pos, Field: "publisher", Value: uint64(pub), Detail: fmt.Sprintf("publisher index must be below %d", r.maxPublishers)}
+			return d, false, &CorruptError{Position: pos, Field: "publisher", Value: uint64(pub), Detail: fmt.Sprintf("publisher index must be below %d", r.maxPublishers)}
 		}
 		if r.publisherAlive(pub) {
-			return false, nil
+			return d, false, nil
 		}
 		n := uint64(r.m.plainU32(base + recLengthOffset))
 		if n > uint64(r.maxPayload) || pos&r.mask+spanOf(n) > r.capacity {
-			return false, &CorruptError{Position: pos, Field: "length", Value: n, Detail: "claimed record does not fit the ring"}
+			return d, false, &CorruptError{Position: pos, Field: "length", Value: n, Detail: "claimed record does not fit the ring"}
 		}
-		r.m.setU16(base+recTypeOffset, 1)
-		if stw.CompareAndSwap(st, pos|stateSkip) {
-			r.count(unblockedOffset)
-			r.notifyData()
-		}
-		return true, nil
+		d.length, d.span, d.seqs = uint32(n), spanOf(n), 1
+		d.first = r.m.plainU64(base + recSequenceOffset)
+		return d, true, nil
 	}
 	if !found {
-		return false, nil
+		return d, false, nil
 	}
 	// The claimant died before writing a header at pos. Walk the claim from
 	// its start to count the records already laid down before pos.
@@ -101,33 +115,62 @@ func (r *Ring) tryUnblock(pos uint64) (bool, error) {
 		qb := r.dataOffset + uintptr(q&r.mask)
 		qs := r.m.u64(qb).Load()
 		if qs&^stateMask != q {
-			return false, &CorruptError{Position: q, Field: "state", Value: qs, Detail: "record inside a dead publisher's claim is missing"}
+			return d, false, &CorruptError{Position: q, Field: "state", Value: qs, Detail: "record inside a dead publisher's claim is missing"}
 		}
 		n := uint64(r.m.plainU32(qb + recLengthOffset))
 		if n > uint64(r.maxPayload) {
-			return false, &CorruptError{Position: q, Field: "length", Value: n, Detail: "record inside a dead publisher's claim is too long"}
+			return d, false, &CorruptError{Position: q, Field: "length", Value: n, Detail: "record inside a dead publisher's claim is too long"}
 		}
 		q += spanOf(n)
 		seq++
 	}
 	if q != pos {
-		return false, &CorruptError{Position: pos, Field: "position", Value: q, Detail: "dead publisher's claim does not have a record boundary here"}
+		return d, false, &CorruptError{Position: pos, Field: "position", Value: q, Detail: "dead publisher's claim does not have a record boundary here"}
 	}
-	rest := in.pos + in.length - pos
-	var next uint64
+	d.span = in.pos + in.length - pos
+	d.first = seq
 	if in.count == 0 {
-		next = pos | statePadding
+		d.padding = true
 	} else {
-		left := in.count - (seq - in.seq)
-		r.m.setU32(base+recLengthOffset, uint32(rest-RecordHeaderLength))
-		r.m.setU16(base+recTypeOffset, uint16(left))
+		d.seqs = in.count - (seq - in.seq)
+	}
+	return d, true, nil
+}
+
+// tryUnblock resolves a claim stuck at pos whose publisher is dead, by
+// writing a skip (or padding) record over it in the data area. It reports
+// whether the record at pos is now readable. It returns false, nil while
+// the claimant is alive or cannot be identified, and a *CorruptError if
+// the claim's header is invalid. Only processes with a writable data area
+// call it (publishers, the daemon); subscribers step over dead claims
+// themselves (Subscriber.skipDeadClaim).
+func (r *Ring) tryUnblock(pos uint64) (bool, error) {
+	d, ok, err := r.findDeadClaim(pos)
+	if !ok || err != nil || d.readable {
+		return ok, err
+	}
+	base := r.dataOffset + uintptr(pos&r.mask)
+	var next uint64
+	switch {
+	case d.tagged:
+		r.m.setU16(base+recTypeOffset, 1)
+		next = pos | stateSkip
+	case d.padding:
+		next = pos | statePadding
+	default:
+		r.m.setU32(base+recLengthOffset, uint32(d.span-RecordHeaderLength))
+		r.m.setU16(base+recTypeOffset, uint16(d.seqs))
 		r.m.setU16(base+recPublisherOffset, 0)
-		r.m.setU64(base+recSequenceOffset, seq)
+		r.m.setU64(base+recSequenceOffset, d.first)
 		r.m.setU64(base+recTimestampOffset, 0)
 		next = pos | stateSkip
 	}
-	if stw.CompareAndSwap(st, next) {
-		r.count(unblockedOffset)
+	if r.m.u64(base).CompareAndSwap(d.st, next) {
+		// Count it only if a consumer still had to pass pos: consumers
+		// that stepped over the claim themselves counted it already.
+		if min, any := r.consumerMin(); any && min <= pos {
+			r.count(unblockedOffset)
+		}
 		r.notifyData()
 	}
 	return true, nil
@@ -186,17 +229,29 @@ func (r *Ring) reapPublisher(i int) {
 // and dead subscribers (a dead queue-group member's held record is counted
 // as lost). It returns how many slots it freed. Safe from any process and
 // goroutine; the daemon calls it when it learns a client died, and a
-// publisher blocked past the unblock timeout calls it itself. It reads
-// /proc, so it is never on a hot path.
+// publisher blocked past the unblock timeout calls it itself. On a ring
+// attached with a read-only data area it frees subscriber slots only. It
+// reads /proc, so it is never on a hot path.
 func (r *Ring) ReapDead() int {
 	n := 0
-	for i := 0; i < r.maxPublishers; i++ {
+	for i := 0; i < r.maxPublishers && !r.readOnlyData; i++ {
 		off := r.publisherSlotOffset(i)
 		if r.m.u32(off+pubStateOffset).Load() == slotActive && !r.publisherAlive(i) {
 			r.reapPublisher(i)
 			n++
 		}
 	}
+	n += r.reapSubscribers()
+	if n > 0 {
+		r.notifySpace()
+	}
+	return n
+}
+
+// reapSubscribers frees the slots of dead subscribers. It writes only the
+// consumer area.
+func (r *Ring) reapSubscribers() int {
+	n := 0
 	for i := 0; i < r.maxSubscribers; i++ {
 		off := r.subscriberSlotOffset(i)
 		if r.m.u32(off+subStateOffset).Load() != slotActive {
@@ -209,9 +264,6 @@ func (r *Ring) ReapDead() int {
 			r.count(reapedOffset)
 			n++
 		}
-	}
-	if n > 0 {
-		r.notifySpace()
 	}
 	return n
 }
