@@ -5,7 +5,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: all build test test-short vet staticcheck setup bench bench-ring fuzz fuzz-short run clean
+.PHONY: all build test test-short vet staticcheck setup bench bench-report bench-ring fuzz fuzz-short run clean
 
 all: build
 
@@ -44,10 +44,16 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
-run:
-	@echo "make run: the end-to-end job (kaelixd + telemetry publisher + subscriber) arrives with issue 4;"
-	@echo "until then it runs the cross-process ring demo:"
-	$(GO) run ./cmd/kaelix-ringdemo
+# bench-report runs kaelix-bench's standard suite (a few minutes) into
+# bench/results/<date>-<host>/ and regenerates README.md's benchmark table.
+bench-report:
+	GO=$(GO) ./scripts/bench.sh
+
+# run: the main job (scripts/run.sh): kaelixd on a temporary socket, topic
+# host.telemetry, a /proc sampler publishing at 20 Hz and a subscriber
+# printing live. Ctrl-C stops it; RUN_SECONDS=N stops it after N seconds.
+run: build
+	KAELIX_BIN=$(CURDIR)/bin ./scripts/run.sh
 
 clean:
 	rm -rf bin

@@ -68,7 +68,7 @@ func (cmd *PubCmd) Run(g *Globals) error {
 	pub, err := c.NewPublisher(actx, cmd.Topic, client.PublisherOptions{})
 	cancel()
 	if err != nil {
-		return fmt.Errorf("publish to %q: %w", cmd.Topic, err)
+		return err
 	}
 	defer pub.Close()
 

@@ -78,7 +78,7 @@ func (cmd *SubCmd) Run(g *Globals) error {
 	sub, err := c.Subscribe(actx, cmd.Topic, opts)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("subscribe to %q: %w", cmd.Topic, err)
+		return err
 	}
 	defer sub.Close()
 

@@ -93,7 +93,7 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 		info, err = c.CreateTopic(ctx, spec)
 	}
 	if err != nil {
-		return fmt.Errorf("create topic %q: %w", cmd.Name, err)
+		return err
 	}
 	if g.json() {
 		return writeJSON(g.stdout, info)

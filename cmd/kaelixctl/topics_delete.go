@@ -22,7 +22,7 @@ func (cmd *TopicsDeleteCmd) Run(g *Globals) error {
 	ctx, cancel := g.reqCtx()
 	defer cancel()
 	if err := c.DeleteTopic(ctx, cmd.Name, client.DeleteOptions{Force: cmd.Force}); err != nil {
-		return fmt.Errorf("delete topic %q: %w", cmd.Name, err)
+		return err
 	}
 	if g.json() {
 		return writeJSON(g.stdout, map[string]any{"deleted": cmd.Name})

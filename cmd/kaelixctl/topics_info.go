@@ -24,7 +24,7 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 	defer cancel()
 	info, err := c.TopicInfo(ctx, cmd.Name)
 	if err != nil {
-		return fmt.Errorf("topic %q: %w", cmd.Name, err)
+		return err
 	}
 	if g.json() {
 		return writeJSON(g.stdout, info)

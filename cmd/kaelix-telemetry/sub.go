@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/ringbuf"
+)
+
+// SubCmd prints the samples: one line per --every (the latest sample, how
+// many arrived since the previous line, and the worst publish-to-receive
+// latency among them), or every sample with --every 0.
+type SubCmd struct {
+	Every time.Duration `help:"Print at most one line per interval (0: every sample)." default:"250ms"`
+	Count int           `short:"n" help:"Exit after this many samples (0: until interrupted)."`
+}
+
+// Run subscribes and prints until --count or a signal.
+func (cmd *SubCmd) Run(g *Globals) error {
+	c, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var sub *client.Subscriber
+	// The publisher creates the topic; wait for it if we started first.
+	for {
+		sub, err = c.Subscribe(g.ctx, g.Topic, client.SubscribeOptions{Wait: client.WaitBlocking})
+		if err == nil || !errIsNotFound(err) {
+			break
+		}
+		select {
+		case <-g.ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	fmt.Fprintf(g.stdout, "kaelix-telemetry: subscribed to %s\n", g.Topic)
+	var (
+		last     time.Time
+		since    int
+		worstLat time.Duration
+	)
+	for n := 0; cmd.Count == 0 || n < cmd.Count; n++ {
+		m, err := sub.Receive(g.ctx)
+		if err != nil {
+			if g.ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		since++
+		if m.TimestampNS != 0 {
+			worstLat = max(worstLat, time.Duration(ringbuf.MonotonicNS()-m.TimestampNS))
+		}
+		if cmd.Every > 0 && time.Since(last) < cmd.Every && (cmd.Count == 0 || n+1 < cmd.Count) {
+			continue
+		}
+		var s Sample
+		var line string
+		if err := json.Unmarshal(m.Payload, &s); err != nil || m.Headers[headerKind] != kindSample {
+			line = fmt.Sprintf("%s  (not a sample: kind=%q, %d bytes)", m.ID, m.Headers[headerKind], len(m.Payload))
+		} else {
+			line = formatSample(s, m.ID, since, worstLat)
+		}
+		if _, err := fmt.Fprintln(g.stdout, line); err != nil {
+			return err // stdout closed: nobody is watching
+		}
+		last, since, worstLat = time.Now(), 0, 0
+	}
+	return nil
+}
+
+func errIsNotFound(err error) bool {
+	return errors.Is(err, client.ErrTopicNotFound)
+}
+
+// formatSample renders one line: time, host, CPU, memory, network, disk,
+// and the record's id, the samples it stands for and their worst latency.
+func formatSample(s Sample, id client.MessageID, n int, lat time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s  cpu %5.1f%% (usr %4.1f sys %4.1f io %4.1f) load %.2f", time.Unix(0, s.TimeNS).Format("15:04:05.000"), s.Host,
+		s.CPU.BusyPct, s.CPU.UserPct, s.CPU.SystemPct, s.CPU.IOWaitPct, s.CPU.Load1)
+	fmt.Fprintf(&b, " | mem %s/%s %4.1f%%", humanBytes(float64(s.Mem.TotalBytes-min(s.Mem.AvailableBytes, s.Mem.TotalBytes))), humanBytes(float64(s.Mem.TotalBytes)), s.Mem.UsedPct)
+	fmt.Fprintf(&b, " | net rx %s/s tx %s/s", humanBytes(s.Net.RxBytesPerSec), humanBytes(s.Net.TxBytesPerSec))
+	fmt.Fprintf(&b, " | disk r %s/s w %s/s", humanBytes(s.Disk.ReadBytesPerSec), humanBytes(s.Disk.WriteBytesPerSec))
+	fmt.Fprintf(&b, " | #%s +%d lat %v", id, n, lat.Round(time.Microsecond))
+	return b.String()
+}
+
+// humanBytes renders a byte count with a binary unit, one decimal.
+func humanBytes(v float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return strconv.FormatFloat(v, 'f', 0, 64) + units[i]
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + units[i]
+}
