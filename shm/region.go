@@ -351,6 +351,12 @@ func createIn(cfg *Config, root string, pageSize uint64, flags Flags, name strin
 	}
 	nodeActual := int32(-1)
 	if cfg.Locate != nil {
+		// Only pages mapped into this process can be located: fault in
+		// (by reading) up to 8 evenly spaced pages first. Reading a page
+		// that fallocate reserved maps it; it allocates nothing more.
+		if flags&FlagPrefaulted == 0 {
+			_ = Guard(func() error { readSample(mem, pageSize, 8); return nil })
+		}
 		if n, err := cfg.Locate(mem); err == nil {
 			nodeActual = int32(n)
 		} else {
@@ -729,4 +735,22 @@ func Remove(cfg Config, name string) error {
 		}
 	}
 	return nil
+}
+
+// sink keeps readSample's loads from being optimized away.
+var sink byte
+
+// readSample reads one byte from up to n pages of b spread evenly, so that
+// they are mapped into this process.
+func readSample(b []byte, pageSize uint64, n int) {
+	pages := uint64(len(b)) / pageSize
+	if pages == 0 {
+		return
+	}
+	step := max(pages/uint64(n), 1)
+	var x byte
+	for p := uint64(0); p < pages; p += step {
+		x ^= b[p*pageSize]
+	}
+	sink = x
 }
