@@ -5,7 +5,9 @@ STATICCHECK := $(GOBIN)/staticcheck
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: all build test test-short vet staticcheck setup bench bench-report bench-ring fuzz fuzz-short run clean
+.PHONY: all build test test-short vet staticcheck setup bench bench-report bench-ring fuzz fuzz-short run clean soak soak-short
+SOAK_DURATION ?= 10m
+CRASH_ROUNDS  ?= 100
 
 all: build
 
@@ -40,6 +42,17 @@ fuzz-short:
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+# soak: the crash matrix CRASH_ROUNDS (100) times per case, then a mixed-load
+# soak with random kills and restarts of every role for SOAK_DURATION
+# (scripts/soak.sh prints the table; non-zero exit on any broken invariant).
+# make test runs each crash case 5 times; soak-short is the CI soak.
+soak:
+	KAELIX_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrash' -v ./internal/soak
+	./scripts/soak.sh $(SOAK_DURATION)
+
+soak-short:
+	./scripts/soak.sh 2m
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

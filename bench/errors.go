@@ -4,7 +4,7 @@ import "errors"
 
 var (
 	// ErrUnknownTransport: a --transports name the harness does not know
-	// (nats needs a build with -tags nats). The message lists the known ones.
+	// (nats is not implemented yet). The message lists the known ones.
 	ErrUnknownTransport = errors.New("bench: unknown transport")
 	// ErrUnknownMode: the mode is not pingpong, oneway, throughput, fanout
 	// or fanin.

@@ -16,10 +16,11 @@ package bench
 // each way.
 //
 // copy-floor is a minimal fixed-slot SPSC ring with back-pressure, and
-// serves every mode:
+// serves every mode. Its slots span 4 MiB, the data area of the Kaelix
+// rings the harness makes, so both work on the same amount of memory:
 //
-//	0    consumed uint64 records the consumer has finished (written by it every 256 records)
-//	128  slots: copyFloorSlots x (seq uint64 + payload rounded up to 8)
+//	0    consumed uint64 records the consumer has finished (written by it every copyFloorAck records)
+//	128  slots: copyFloorSlots(size) x (seq uint64 + payload rounded up to 8)
 //
 // slot seq = i+1 for record i; its store publishes the payload.
 
@@ -41,9 +42,21 @@ const (
 
 	copyFloorConsumedOffset = 0
 	copyFloorSlotsOffset    = copyFloorConsumedOffset + 128
-	copyFloorSlots          = 4096
-	copyFloorAckEvery       = 256
+	copyFloorDataBytes      = 4 << 20
 )
+
+// copyFloorSlots is the slot count for size-byte payloads: the largest
+// power of two whose slots fit in copyFloorDataBytes, at least 64.
+func copyFloorSlots(size int) int {
+	n := 64
+	for 2*n*copyFloorSlotBytes(size) <= copyFloorDataBytes {
+		n *= 2
+	}
+	return n
+}
+
+// copyFloorAck is how often the consumer publishes its position.
+func copyFloorAck(size int) uint64 { return uint64(min(256, copyFloorSlots(size)/4)) }
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }
 
@@ -52,7 +65,7 @@ func mailboxBytes(size int) int { return roundUp(mailboxPayloadOffset+size, 4096
 func copyFloorSlotBytes(size int) int { return 8 + roundUp(size, 8) }
 
 func copyFloorBytes(size int) int {
-	return roundUp(copyFloorSlotsOffset+copyFloorSlots*copyFloorSlotBytes(size), 4096)
+	return roundUp(copyFloorSlotsOffset+copyFloorSlots(size)*copyFloorSlotBytes(size), 4096)
 }
 
 func init() {
@@ -97,7 +110,6 @@ type mailbox struct {
 	seq     uint32 // publisher: last sent; subscriber: last seen
 	payload []byte
 	ts      unix.Timespec
-	counted *uint64 // futex calls, added to the side's count
 	calls   uint64
 }
 
@@ -167,6 +179,8 @@ type copyFloor struct {
 	rx    bool
 	size  int
 	slot  int
+	slots uint64
+	ack   uint64
 	next  uint64 // publisher: next record to write; subscriber: next to read
 	limit uint64 // publisher: records it may write before re-reading consumed
 }
@@ -176,11 +190,12 @@ func openCopyFloor(e *procEnv, l *linkSpec, rx bool) (*copyFloor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &copyFloor{ctx: e.ctx, m: m, rx: rx, size: l.Size, slot: copyFloorSlotBytes(l.Size)}, nil
+	return &copyFloor{ctx: e.ctx, m: m, rx: rx, size: l.Size, slot: copyFloorSlotBytes(l.Size),
+		slots: uint64(copyFloorSlots(l.Size)), ack: copyFloorAck(l.Size)}, nil
 }
 
 func (c *copyFloor) slotOffset(i uint64) int {
-	return copyFloorSlotsOffset + int(i%copyFloorSlots)*c.slot
+	return copyFloorSlotsOffset + int(i%c.slots)*c.slot
 }
 
 func (c *copyFloor) Send(p []byte) error {
@@ -188,7 +203,7 @@ func (c *copyFloor) Send(p []byte) error {
 	if i >= c.limit {
 		consumed := c.m.u64(copyFloorConsumedOffset)
 		for n := 1; ; n++ {
-			c.limit = consumed.Load() + copyFloorSlots
+			c.limit = consumed.Load() + c.slots
 			if i < c.limit {
 				break
 			}
@@ -223,7 +238,7 @@ func (c *copyFloor) Recv(h func([]byte), limit int) (int, error) {
 		if c.m.u64(off).Load() == c.next+1 { // load-acquire: the payload is there
 			h(c.m.bytes(off+8, c.size))
 			c.next++
-			if c.next%copyFloorAckEvery == 0 {
+			if c.next%c.ack == 0 {
 				c.m.u64(copyFloorConsumedOffset).Store(c.next)
 			}
 			if n++; n == limit {

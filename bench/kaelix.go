@@ -47,7 +47,6 @@ type kaelixDaemon struct {
 	cancel context.CancelFunc
 	done   chan error
 	socket string
-	dirs   []string
 }
 
 func startDaemon(ctx context.Context, dir string, hugePages bool) (*kaelixDaemon, error) {

@@ -24,9 +24,12 @@ type Machine struct {
 	// StealPercent is the share of CPU time the hypervisor took from this
 	// guest while the harness ran (/proc/stat steal), when known.
 	StealPercent *float64 `json:"steal_percent,omitempty"`
-	GoVersion    string   `json:"go_version"`
-	GOMAXPROCS   int      `json:"gomaxprocs"`
-	Command      string   `json:"command"`
+	// LoadAvg is /proc/loadavg when the run started and when it ended:
+	// other work on the host shows here.
+	LoadAvg    string `json:"loadavg,omitempty"`
+	GoVersion  string `json:"go_version"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Command    string `json:"command"`
 }
 
 // ReadMachine gathers the facts from /proc and /sys (root "" means "/").
@@ -61,6 +64,9 @@ func ReadMachine(root, command string) Machine {
 	m.HugePages = hugePages(read("proc/meminfo"), read("proc/mounts"))
 	m.THP = read("sys/kernel/mm/transparent_hugepage/enabled")
 	m.Clocksource = read("sys/devices/system/clocksource/clocksource0/current_clocksource")
+	if la := read("proc/loadavg"); la != "" {
+		m.LoadAvg = "start: " + la
+	}
 	return m
 }
 

@@ -21,6 +21,7 @@ func (r *Report) WriteMarkdown(w io.Writer, plots []string) error {
 		{"kernel", m.Kernel}, {"NUMA nodes", m.NUMANodes}, {"hugepages", m.HugePages},
 		{"transparent hugepages", m.THP}, {"clocksource", m.Clocksource},
 		{"CPU steal during the run", stealString(m.StealPercent)},
+		{"load average", m.LoadAvg},
 		{"Go", m.GoVersion}, {"GOMAXPROCS", fmt.Sprint(m.GOMAXPROCS)}, {"command", "`" + m.Command + "`"},
 	} {
 		if kv[1] != "" {
@@ -86,8 +87,8 @@ func modeIntro(mode string) string {
 
 func rowsMarkdown(rows []Result, mode string) string {
 	var b strings.Builder
-	b.WriteString("| transport | wait | bytes | cpus | batch | peer | samples | p50 | p90 | p99 | p99.9 | p99.99 | max | mean | one-way p50 | rec/s | MB/s | spread p50/p99 | allocs/rec | syscalls/rec |\n")
-	b.WriteString("|---|---|--:|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| transport | wait | bytes | cpus | batch | peer | samples | p50 | p90 | p99 | p99.9 | p99.99 | max | mean | one-way p50 | rec/s | MB/s | spread p50/p99 | allocs/rec | syscalls/rec | futex/rec |\n")
+	b.WriteString("|---|---|--:|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, x := range rows {
 		if x.Mode != mode {
 			continue
@@ -100,10 +101,10 @@ func rowsMarkdown(rows []Result, mode string) string {
 		if x.Label != "" {
 			name += " [" + x.Label + "]"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			name, dash(x.Wait), x.PayloadBytes, dash(x.CPUs), batchCol(x), peerCol(x), x.Samples,
 			fmtNS(x.P50NS), fmtNS(x.P90NS), fmtNS(x.P99NS), fmtNS(x.P999NS), fmtNS(x.P9999NS), fmtNS(x.MaxNS), fmtNS(int64(x.MeanNS)),
-			fmtNS(x.OneWayP50NS), fmtRate(x.RecordsPerS), fmtMB(x.BytesPerS), spread, fmtPer(x.AllocsPerRecord), fmtPer(x.SyscallsPerRecord))
+			fmtNS(x.OneWayP50NS), fmtRate(x.RecordsPerS), fmtMB(x.BytesPerS), spread, fmtPer(x.AllocsPerRecord), fmtPer(x.SyscallsPerRecord), fmtPer(x.FutexPerRecord))
 	}
 	return b.String()
 }
@@ -124,8 +125,10 @@ func methodMarkdown(r *Report) string {
 			fmt.Fprintf(&b, "  - %s: %s\n", x.Transport, t.method)
 		}
 	}
+	b.WriteString("- `futex/rec` (results.json `futex_per_record`) is the transport's own part: Kaelix rings' FUTEX_WAKE+FUTEX_WAIT counters, futex-floor's count. Every Go process here also shows about one read/write syscall per second that is not the transport's (seen with copy-floor too; it grows with the window, not with records): long windows carry it.\n")
+	b.WriteString("- Throughput combinations run 3 times in the suite; the row is the median run (all runs are listed in the notes).\n")
 	b.WriteString("- Kaelix transports go through the client library (`client.Publisher.TryPublish`, `client.Subscriber.Poll`) against topics of a real daemon embedded in the parent process; the peers are separate processes (re-executions of kaelix-bench) that connect to its socket. busy-spin and yield poll; backoff and blocking wait in `Subscriber.Receive`, the client's only waiting receive, which copies each message (one allocation).\n")
-	b.WriteString("- floor and futex-floor are one-slot mailboxes in a shared file (seq word + payload, one cache line each way for payloads up to 56 bytes); copy-floor is a fixed-slot SPSC ring (4096 slots, consumer position published every 256 records). All written in the harness.\n")
+	b.WriteString("- floor and futex-floor are one-slot mailboxes in a shared file (seq word + payload, one cache line each way for payloads up to 56 bytes); copy-floor is a fixed-slot SPSC ring whose slots span 4 MiB like the Kaelix rings' data area (consumer position published every 256 records, or a quarter of the slots). All written in the harness.\n")
 	return b.String()
 }
 
@@ -156,7 +159,7 @@ func READMESummary(r *Report, reportDir string) string {
 	f := finder{r.Results}
 	b.WriteString("| ping-pong RTT (each side on its own core) | p50 | p99 | p99.99 | one-way p50 |\n|---|--:|--:|--:|--:|\n")
 	for _, x := range r.Results {
-		if x.Mode == ModePingPong && x.CPUs == CrossCore {
+		if x.Mode == ModePingPong && x.CPUs != SameCore {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", x.Transport+"/"+dash(x.Wait), fmtNS(x.P50NS), fmtNS(x.P99NS), fmtNS(x.P9999NS), fmtNS(x.OneWayP50NS))
 		}
 	}

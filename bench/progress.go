@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,11 +17,18 @@ type Progress struct {
 	total, done int
 	start       time.Time
 	width       int
+	plain       bool // one line per step (not a terminal)
 }
 
 // NewProgress writes a bar to w (typically os.Stderr).
 func NewProgress(w io.Writer) *Progress {
-	return &Progress{w: w, start: time.Now(), width: 30}
+	p := &Progress{w: w, start: time.Now(), width: 30}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+			p.plain = true
+		}
+	}
+	return p
 }
 
 // Add adds n cases to the total.
@@ -35,6 +43,10 @@ func (p *Progress) Step(what string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done++
+	if p.plain {
+		fmt.Fprintln(p.w, p.line(what))
+		return
+	}
 	fmt.Fprint(p.w, "\r\033[K"+p.line(what))
 }
 

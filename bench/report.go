@@ -31,6 +31,14 @@ type Result struct {
 	AllocsPerRecord   *float64 `json:"allocs_per_record,omitempty"`
 	SyscallsPerRecord *float64 `json:"syscalls_per_record,omitempty"`
 
+	// FutexPerRecord is the part of SyscallsPerRecord that the transport
+	// itself made: futex calls (Kaelix: the ring's Wakeups + Waits
+	// counters; futex-floor: its own count). The rest of
+	// SyscallsPerRecord is read/write-family calls of the processes.
+	FutexPerRecord *float64 `json:"futex_per_record,omitempty"`
+	// Runs is how many times the combination ran (Repeat); the row is the
+	// median run by records/s (throughput) or p50 (latency).
+	Runs int `json:"runs,omitempty"`
 	// CPUs is the placement: the parent's CPU, then the peers'.
 	CPUs string `json:"cpus,omitempty"`
 	// Batch is records per publish call in throughput runs (1: off).
@@ -152,10 +160,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\ttransport\twait\tbytes\tcpus\tbatch\tpeer\tsamples\tp50\tp90\tp99\tp99.9\tp99.99\tmax\tmean\trec/s\tMB/s\tallocs/rec\tsyscalls/rec\t")
 	for _, x := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			x.Mode+labelSuffix(x.Label), x.Transport, dash(x.Wait), x.PayloadBytes, dash(x.CPUs), batchCol(x), peerCol(x), x.Samples,
 			fmtNS(x.P50NS), fmtNS(x.P90NS), fmtNS(x.P99NS), fmtNS(x.P999NS), fmtNS(x.P9999NS), fmtNS(x.MaxNS), fmtNS(int64(x.MeanNS)),
-			fmtRate(x.RecordsPerS), fmtMB(x.BytesPerS), fmtPer(x.AllocsPerRecord), fmtPer(x.SyscallsPerRecord))
+			fmtRate(x.RecordsPerS), fmtMB(x.BytesPerS), fmtPer(x.AllocsPerRecord), fmtPer(x.SyscallsPerRecord), fmtPer(x.FutexPerRecord))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -39,8 +39,8 @@ type linkSpec struct {
 	Batch     int    `json:"batch"` // records per SendBatch; > 1 also buffers stream reads
 	Wait      string `json:"wait,omitempty"`
 	Path      string `json:"path,omitempty"`   // floors: the shared file
-	Addr      string `json:"addr,omitempty"`   // sockets, nats: where to connect
-	Topic     string `json:"topic,omitempty"`  // kaelix topic, nats subject
+	Addr      string `json:"addr,omitempty"`   // sockets: where to connect
+	Topic     string `json:"topic,omitempty"`  // kaelix topic
 	Socket    string `json:"socket,omitempty"` // kaelixd control socket
 	Group     bool   `json:"group,omitempty"`  // kaelix-queue: subscribers join one queue group
 }
@@ -61,10 +61,9 @@ type transport struct {
 	// subscribers that each see every record (broadcast fan-out); shareSub:
 	// several subscribers share the records (queue group).
 	multiPub, multiSub, shareSub bool
-	// optional transports are left out of "all" unless built in.
-	newLink func(r *runEnv, l *linkSpec) error
-	openTx  func(e *procEnv, l *linkSpec, end int) (Tx, error)
-	openRx  func(e *procEnv, l *linkSpec, end int) (Rx, error)
+	newLink                      func(r *runEnv, l *linkSpec) error
+	openTx                       func(e *procEnv, l *linkSpec, end int) (Tx, error)
+	openRx                       func(e *procEnv, l *linkSpec, end int) (Rx, error)
 	// futexCalls, if set, returns the futex calls made on the link so far,
 	// read by the parent from shared counters (Kaelix rings).
 	futexCalls func(r *runEnv, l *linkSpec) uint64
@@ -104,7 +103,7 @@ func lookupTransport(name string) (*transport, error) {
 	t, ok := transports[name]
 	if !ok {
 		if name == "nats" {
-			return nil, fmt.Errorf("%w: %q (build kaelix-bench with -tags nats)", ErrUnknownTransport, name)
+			return nil, fmt.Errorf("%w: %q is not implemented yet (issue 6 lists it as optional)", ErrUnknownTransport, name)
 		}
 		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownTransport, name, TransportNames())
 	}
@@ -117,15 +116,11 @@ type procEnv struct {
 	parent bool
 	run    *runEnv // parent only: resources the parent holds (listeners, chans)
 	kaelix *kaelixClient
-	nats   any // per-process NATS connection (nats.go builds only)
 }
 
 func (e *procEnv) close() {
 	if e.kaelix != nil {
 		e.kaelix.close()
-	}
-	if c, ok := e.nats.(interface{ Close() }); ok {
-		c.Close()
 	}
 }
 
