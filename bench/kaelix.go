@@ -285,6 +285,11 @@ func (r *kaelixRx) Recv(h func([]byte), limit int) (int, error) {
 	r.h = h
 	for spins := 1; ; spins++ {
 		n, err := r.sub.Poll(r.onM, limit)
+		if err == ringbuf.ErrStalled {
+			// A publisher descheduled mid-record past the unblock timeout
+			// (likely on a loaded host): retryable, the record will come.
+			err = nil
+		}
 		if n > 0 || err != nil {
 			return n, err
 		}

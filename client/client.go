@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kaelix-io/kaelix/daemon/wire"
@@ -157,7 +158,9 @@ func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, []
 	}
 	if err != nil {
 		conn.Close()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// A daemon killed between accept and hello resets the connection:
+		// that is a daemon going away, not a protocol error.
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 			return nil, nil, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
 		}
 		return nil, nil, fmt.Errorf("%w: hello: %w", ErrProtocol, err)

@@ -48,6 +48,11 @@
 // processes. Mapped regions stay valid until the handle is closed, even if
 // the topic is deleted (the file is unlinked; the mapping lives on). A
 // process that truncates a region file with its writable descriptor makes
-// other processes' accesses fault (SIGBUS); the hot paths do not run under
-// shm.Guard, so only trusted processes should be given access to a topic.
+// other processes' accesses fault (SIGBUS). Every call that touches a
+// topic's memory (TryPublish, Publish, Poll, Receive, Close) runs with
+// debug.SetPanicOnFault set on the calling goroutine (a few nanoseconds, no
+// syscall, no allocation) and returns a *FaultError (errors.Is shm.ErrFault)
+// instead of crashing; the handle is then unusable and the daemon takes the
+// partition out of service. Loan buffers and the Payload a Poll handler sees
+// alias shared memory: touching them outside those calls is not guarded.
 package client

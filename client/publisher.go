@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -153,7 +154,15 @@ func (p *Publisher) tooLarge(m *Message, n int) error {
 // A message without headers is copied once, straight into the ring; no
 // allocation and no syscall (but a FUTEX_WAKE if a subscriber sleeps). A
 // message with headers is assembled in a reused buffer first.
-func (p *Publisher) TryPublish(m Message) error {
+//
+// A region truncated by another process faults the write (SIGBUS);
+// TryPublish turns that into a *FaultError for the topic.
+func (p *Publisher) TryPublish(m Message) (err error) {
+	defer recoverFault(&err, p.topic, p, debug.SetPanicOnFault(true))
+	return p.tryPublish(m)
+}
+
+func (p *Publisher) tryPublish(m Message) error {
 	if p.closed {
 		return ErrClosed
 	}
@@ -218,8 +227,14 @@ func (p *Publisher) count(err error) error {
 // ErrFull at once. While it waits it frees the slots of dead subscribers,
 // so a crashed subscriber never holds it back for good. Other errors as
 // TryPublish. No allocation unless ctx carries a deadline it must time.
-func (p *Publisher) Publish(ctx context.Context, m Message) error {
-	err := p.TryPublish(m)
+// A faulting region gives a *FaultError, as TryPublish.
+func (p *Publisher) Publish(ctx context.Context, m Message) (err error) {
+	defer recoverFault(&err, p.topic, p, debug.SetPanicOnFault(true))
+	return p.publish(ctx, m)
+}
+
+func (p *Publisher) publish(ctx context.Context, m Message) error {
+	err := p.tryPublish(m)
 	if err != ringbuf.ErrBackPressured {
 		return err
 	}
@@ -383,8 +398,8 @@ func (p *Publisher) Close() error {
 
 func (p *Publisher) closeParts() {
 	for i := range p.parts {
-		if p.parts[i].pub != nil {
-			p.parts[i].pub.Close()
+		if pub := p.parts[i].pub; pub != nil {
+			shm.Guard(func() error { return pub.Close() }) // a truncated region must not kill us here either
 		}
 		if p.parts[i].region != nil {
 			p.parts[i].region.Close()

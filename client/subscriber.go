@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -185,7 +186,16 @@ func (s *Subscriber) onRecord(r ringbuf.Record) {
 // A *ringbuf.CorruptError means ring memory no publisher writes. No
 // allocation for messages without headers (with headers, only the header
 // strings).
-func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
+//
+// A region truncated by another process faults the read (SIGBUS); Poll
+// turns that into a *FaultError for the topic (errors.Is shm.ErrFault)
+// instead of a crash.
+func (s *Subscriber) Poll(h Handler, limit int) (n int, err error) {
+	defer recoverFault(&err, s.topic, s, debug.SetPanicOnFault(true))
+	return s.poll(h, limit)
+}
+
+func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
@@ -218,13 +228,20 @@ func (s *Subscriber) keep(m *Message) {
 // wait strategy until one arrives or ctx is done. Lapping (ErrLapped) and
 // stalls are absorbed: Lost counts lapped messages. With several partitions
 // it waits on each in turn for up to 1 ms.
-func (s *Subscriber) Receive(ctx context.Context) (Message, error) {
+//
+// A faulting region gives a *FaultError, as Poll.
+func (s *Subscriber) Receive(ctx context.Context) (m Message, err error) {
+	defer recoverFault(&err, s.topic, s, debug.SetPanicOnFault(true))
+	return s.receive(ctx)
+}
+
+func (s *Subscriber) receive(ctx context.Context) (Message, error) {
 	s.have = false
 	for {
 		if s.closed {
 			return Message{}, ErrClosed
 		}
-		_, err := s.Poll(s.copyRec, 1)
+		_, err := s.poll(s.copyRec, 1)
 		if s.have {
 			return s.kept, nil
 		}
@@ -303,7 +320,7 @@ func (s *Subscriber) Close() error {
 
 func (s *Subscriber) closeParts() {
 	for _, p := range s.parts {
-		p.sub.Close()
+		shm.Guard(func() error { return p.sub.Close() }) // a truncated region must not kill us here either
 		p.region.Close()
 	}
 	s.parts = nil

@@ -33,6 +33,9 @@ type peer struct {
 	// which the pidfd reports after its socket closed, reaps them.
 	rings  map[*partition]bool
 	exited bool
+	// stoppedSince is when the sweep first saw the process stopped
+	// (evict.go); zero while it runs. Guarded by Daemon.mu.
+	stoppedSince time.Time
 }
 
 // attachment is one attach a client holds.
@@ -66,6 +69,7 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 	if max := d.cur.Load().cfg.Daemon.MaxClients; max > 0 && len(d.peers) >= max {
 		d.mu.Unlock()
 		d.log.Warn("client refused: daemon.max_clients reached", "max_clients", max, "pid", p.pid)
+		d.m.refused.WithLabelValues("clients").Inc()
 		d.reply(c, 0, wire.CodeResource, "kaelixd serves at most "+itoa(max)+" clients (daemon.max_clients)")
 		c.Close()
 		return
@@ -83,6 +87,7 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("panic while serving client; client dropped", "panic", r, "stack", string(debug.Stack()))
+			d.m.dropped.WithLabelValues("panic").Inc()
 		}
 		c.Close()
 		d.dropPeer(p)
@@ -101,9 +106,11 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 			switch {
 			case errors.As(err, &fe):
 				log.Warn("bad frame; client dropped", "err", err)
+				d.m.dropped.WithLabelValues("bad_frame").Inc()
 				d.reply(c, f.RequestID, fe.Code(), err.Error())
 			case errors.Is(err, wire.ErrDescriptors):
 				log.Warn("protocol violation; client dropped", "err", err)
+				d.m.dropped.WithLabelValues("descriptors").Inc()
 				d.reply(c, f.RequestID, wire.CodeBadRequest, err.Error())
 			}
 			return
@@ -381,6 +388,10 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 			closeFiles(files)
 			return nil, nil, wire.Errorf(wire.CodeBadRequest, "topic %q has no partition %d (it has %d)", t.spec.Name, i, len(t.parts))
 		}
+		if f := t.parts[i].faulted; f != nil {
+			closeFiles(files)
+			return nil, nil, wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service: its region was damaged by a client (%v); delete and re-create the topic", t.spec.Name, i, f)
+		}
 		// A duplicate survives a concurrent forced delete that closes the
 		// region while the reply is being written.
 		fd, err := unix.FcntlInt(t.parts[i].region.File().Fd(), unix.F_DUPFD_CLOEXEC, 0)
@@ -472,9 +483,7 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 	if !p.exited {
 		p.exited = true
 		for part := range p.rings {
-			if !part.closed {
-				freed += part.ring.ReapDead()
-			}
+			d.withRing(part, func() { freed += part.ring.ReapDead() })
 		}
 	}
 	d.mu.Unlock()

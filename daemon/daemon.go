@@ -19,6 +19,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 )
 
@@ -72,6 +73,8 @@ type Daemon struct {
 	beatNS  atomic.Int64
 	deaths  atomic.Uint64
 	lastDet atomic.Int64
+
+	evictions atomic.Uint64 // stopped subscribers evicted (evict.go)
 }
 
 // New checks cfg and returns a Daemon ready to Run. It touches nothing on
@@ -383,17 +386,64 @@ func ReadHeartbeat(stateDir string) (Heartbeat, error) {
 	}, nil
 }
 
-// sweep frees dead processes' slots in every ring.
+// sweep checks every region (a client may have truncated or overwritten
+// it), frees dead processes' slots in every ring, and evicts stopped
+// subscribers if configured.
 func (d *Daemon) sweep() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, t := range d.topics {
 		for _, p := range t.parts {
-			if !p.closed {
-				p.ring.ReapDead()
+			if p.closed || p.faulted != nil {
+				continue
 			}
+			if err := p.region.Check(); err != nil {
+				d.markFaulted(p, err)
+				continue
+			}
+			// A client may have overwritten the ring's header: re-validate it.
+			var aerr error
+			if !d.withRing(p, func() { _, aerr = ringbuf.Attach(p.region.Data()) }) {
+				continue
+			}
+			if aerr != nil {
+				d.markFaulted(p, aerr)
+				continue
+			}
+			d.withRing(p, func() { p.ring.ReapDead() })
 		}
 	}
+	d.mu.Unlock()
+	d.evictStalled(time.Now())
+}
+
+// withRing runs fn, which touches p's ring memory, under shm.Guard: a
+// region truncated by a client faults (SIGBUS) and would otherwise kill
+// the daemon. A fault marks the partition faulted. It reports whether fn
+// ran to the end. d.mu held.
+func (d *Daemon) withRing(p *partition, fn func()) bool {
+	if p.closed || p.faulted != nil {
+		return false
+	}
+	if err := shm.Guard(func() error { fn(); return nil }); err != nil {
+		d.markFaulted(p, err)
+		return false
+	}
+	return true
+}
+
+// markFaulted takes a partition out of service: nothing touches its
+// memory again, attaches are refused with the reason, and the event is
+// logged and counted. Clients already attached see their own errors on
+// that topic (the client library guards its ring accesses); every other
+// topic is unaffected. d.mu held.
+func (d *Daemon) markFaulted(p *partition, err error) {
+	if p.faulted != nil {
+		return
+	}
+	p.faulted = err
+	d.m.regionFaults.Inc()
+	d.log.Error("region damaged by a client; partition out of service (delete and re-create the topic)",
+		"topic", p.topic, "partition", p.index, "path", p.region.Path(), "err", err)
 }
 
 // Status returns the daemon's status snapshot (also served as daemon status).
@@ -405,6 +455,6 @@ func (d *Daemon) Status() wire.Status {
 		Version: wire.Version, PID: os.Getpid(), StartedNS: d.startAt.UnixNano(), UptimeNS: int64(time.Since(d.startAt)),
 		SocketPath: d.cfg.Daemon.SocketPath, StateDir: d.stateDir, ShmDir: filepath.Join(d.shm.TmpfsRoot, d.shm.DirName),
 		Topics: topics, Clients: clients, Heartbeats: d.beats.Load(), HeartbeatNS: d.beatNS.Load(),
-		PeerDeaths: d.deaths.Load(), LastDetectionNS: d.lastDet.Load(),
+		PeerDeaths: d.deaths.Load(), LastDetectionNS: d.lastDet.Load(), SubscriberEvictions: d.evictions.Load(),
 	}
 }

@@ -74,5 +74,24 @@
 // Nothing a client sends can crash the daemon: frames are bounded and
 // checked before their body is read, bodies are decoded into plain structs,
 // and each connection runs under a recover that logs the panic and drops
-// only that client.
+// only that client (kaelix_clients_dropped_total{reason}). Nothing a client
+// does to shared memory can crash it either: the daemon touches ring memory
+// only inside shm.Guard, and every sweep re-validates each region (file
+// size, region header, ring header); a damaged partition is taken out of
+// service (attaches refused with the reason, kaelix_region_faults_total,
+// health rule region_fault) and every other topic carries on.
+//
+// # Stopped subscribers
+//
+// With daemon.evict_stalled_after a subscriber process that stays stopped
+// (SIGSTOP, a debugger) that long while a block or reject ring it reads is
+// at least half full is killed through its pidfd, and the usual death path
+// releases the publishers it held back (kaelix_subscriber_evictions_total,
+// Status.SubscriberEvictions). See evict.go for why eviction is a kill.
+//
+// # Resources
+//
+// Creations refused for lack of shared memory, huge pages or lockable
+// memory, and connections refused by daemon.max_clients, are counted in
+// kaelix_resource_refusals_total{resource}.
 package daemon

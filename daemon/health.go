@@ -8,6 +8,7 @@ import (
 	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/daemon/wire"
 	"github.com/kaelix-io/kaelix/numa"
+	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 )
 
@@ -56,10 +57,14 @@ func (d *Daemon) Health() wire.Health {
 	d.mu.Lock()
 	for _, t := range d.topics {
 		for i, p := range t.parts {
-			if p.closed {
+			if p.faulted != nil {
+				add("region_fault", wire.HealthDegraded, "topic %q partition %d is out of service: %v", t.spec.Name, i, p.faulted)
 				continue
 			}
-			c := p.ring.Counters()
+			var c ringbuf.Counters
+			if !d.withRing(p, func() { c = p.ring.Counters() }) {
+				continue
+			}
 			capacity := p.ring.CapacityBytes()
 			if c.Subscribers > 0 && capacity > 0 && float64(c.SlowestLag) > hc.LagRatio*float64(capacity) {
 				add("subscriber_lag", wire.HealthDegraded, "topic %q partition %d: slowest subscriber lags %d of %d bytes (%.0f%% > %.0f%%)",

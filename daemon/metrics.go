@@ -8,6 +8,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/daemon/wire"
 	"github.com/kaelix-io/kaelix/numa"
+	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 )
 
@@ -23,6 +24,14 @@ type metrics struct {
 	reloadFailures prometheus.Counter
 	allocFailures  prometheus.Counter
 	requests       *prometheus.CounterVec
+	evictions      prometheus.Counter
+	regionFaults   prometheus.Counter
+	// dropped counts clients the daemon disconnected for misbehaving, by
+	// reason (bad_frame, descriptors, panic, impersonation).
+	dropped *prometheus.CounterVec
+	// refused counts creates and attaches refused for lack of a resource,
+	// by resource (shm_space, hugepages, mlock, clients, slots).
+	refused *prometheus.CounterVec
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -37,6 +46,15 @@ func newMetrics(d *Daemon) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_control_requests_total",
 			Help: "Control-socket requests by type and result (ok or the error code)."}, []string{"type", "result"}),
 	}
+	m.evictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "kaelix_subscriber_evictions_total",
+		Help: "Subscriber processes evicted (SIGKILL) for staying stopped while holding publishers back (daemon.evict_stalled_after)."})
+	m.regionFaults = prometheus.NewCounter(prometheus.CounterOpts{Name: "kaelix_region_faults_total",
+		Help: "Partitions taken out of service because their region was truncated or its header overwritten."})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_clients_dropped_total",
+		Help: "Clients disconnected for breaking the protocol, by reason."}, []string{"reason"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_resource_refusals_total",
+		Help: "Topic creations, connections and attaches refused for lack of a resource, by resource."}, []string{"resource"})
+	m.reg.MustRegister(m.evictions, m.regionFaults, m.dropped, m.refused)
 	m.reg.MustRegister(m.reloads, m.reloadFailures, m.allocFailures, m.requests, &collector{d: d},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
@@ -114,11 +132,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	topics, clients := len(d.topics), len(d.peers)
 	for name, t := range d.topics {
 		for i, p := range t.parts {
-			if p.closed {
+			var r ringbuf.Counters
+			if !d.withRing(p, func() { r = p.ring.Counters() }) {
 				continue
 			}
 			l := []string{name, strconv.Itoa(i)}
-			r := p.ring.Counters()
 			counter(descPublished, r.Published, l...)
 			counter(descPublishedB, r.TailPosition, l...)
 			counter(descConsumed, r.Consumed, l...)

@@ -34,6 +34,12 @@ type partition struct {
 	region *shm.Region
 	ring   *ringbuf.Ring
 	closed bool // the topic was deleted: region unmapped, ring unusable
+	// faulted is why the region can no longer be used (truncated,
+	// header overwritten); the daemon stops touching its memory and
+	// refuses new attaches. Set by withRing and the sweep's Check.
+	faulted error
+	topic   string
+	index   int
 }
 
 func (p *partition) close() {
@@ -191,8 +197,14 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 		if err != nil {
 			d.dropParts(t, true)
 			code := wire.CodeInternal
-			if errors.Is(err, shm.ErrNoSpace) || errors.Is(err, shm.ErrHugePagesUnavailable) || errors.Is(err, shm.ErrMlock) {
-				code = wire.CodeResource
+			for _, r := range []struct {
+				err  error
+				name string
+			}{{shm.ErrNoSpace, "shm_space"}, {shm.ErrHugePagesUnavailable, "hugepages"}, {shm.ErrMlock, "mlock"}} {
+				if errors.Is(err, r.err) {
+					code = wire.CodeResource
+					d.m.refused.WithLabelValues(r.name).Inc()
+				}
 			}
 			werr := wire.Errorf(code, "topic %q: partition %d: %v", spec.Name, i, err)
 			d.allocFailed(werr.Message)
@@ -205,7 +217,7 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 			d.dropParts(t, true)
 			return nil, wire.Errorf(wire.CodeInternal, "topic %q: partition %d: %v", spec.Name, i, err)
 		}
-		t.parts = append(t.parts, &partition{region: reg, ring: ring})
+		t.parts = append(t.parts, &partition{region: reg, ring: ring, topic: spec.Name, index: i})
 	}
 	d.topics[spec.Name] = t
 	d.saveState()
@@ -246,6 +258,17 @@ func (d *Daemon) deleteTopic(name string, force bool) error {
 
 // info builds a topic's description with live counters. d.mu held.
 func (t *topic) info() wire.TopicInfo {
+	return t.infoWith(func(p *partition, fn func()) bool {
+		if p.closed || p.faulted != nil {
+			return false
+		}
+		return shm.Guard(func() error { fn(); return nil }) == nil
+	})
+}
+
+// infoWith is info with ring reads run through guard, which reports
+// whether they ran.
+func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 	ti := wire.TopicInfo{Spec: t.spec, CreatedNS: t.createdNS, Publishers: t.pubs, Subscribers: t.subs}
 	for i, p := range t.parts {
 		h := p.region.Header()
@@ -253,8 +276,8 @@ func (t *topic) info() wire.TopicInfo {
 			Index: i, Region: p.region.Name(), Path: p.region.Path(), SizeBytes: h.TotalBytes,
 			PageSizeBytes: h.PageSizeBytes, HugePages: h.Flags&shm.FlagHugePages != 0, NodeActual: int(h.NodeActual),
 		}
-		if !p.closed {
-			c := p.ring.Counters()
+		var c ringbuf.Counters
+		if guard(p, func() { c = p.ring.Counters() }) {
 			pi.Counters = wire.Counters{
 				Published: c.Published, Consumed: c.Consumed, Lost: c.Lost, BackPressure: c.BackPressure,
 				Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, TailPosition: c.TailPosition,
@@ -397,10 +420,10 @@ func (d *Daemon) adoptTopic(stt stateTopic) *topic {
 			d.dropParts(t, false)
 			return nil
 		}
-		t.parts = append(t.parts, &partition{region: reg, ring: ring})
+		t.parts = append(t.parts, &partition{region: reg, ring: ring, topic: spec.Name, index: i})
 	}
 	for _, p := range t.parts {
-		p.ring.ReapDead()
+		d.withRing(p, func() { p.ring.ReapDead() })
 	}
 	d.log.Info("topic re-adopted", "topic", spec.Name, "partitions", len(t.parts))
 	return t

@@ -53,6 +53,14 @@ type Daemon struct {
 	// SweepInterval is how often every ring is reaped of dead processes'
 	// slots (the backstop for the pidfd watch). Default 1s.
 	SweepInterval time.Duration `toml:"sweep_interval"`
+	// EvictStalledAfter is how long a subscriber process may stay stopped
+	// (SIGSTOP, a debugger: /proc state T or t) while a block or reject
+	// ring it reads is full before the daemon evicts it by SIGKILL through
+	// its pidfd, which frees its slots and releases the publishers it held
+	// back. 0 (default) never evicts: block-mode publishers wait for a
+	// stopped subscriber for as long as it stays stopped. Live. Evictions are
+	// counted (kaelix_subscriber_evictions_total, daemon status) and logged.
+	EvictStalledAfter time.Duration `toml:"evict_stalled_after"`
 }
 
 // Shm is [shm]: where and how partition regions are made.
@@ -328,6 +336,9 @@ func (c Config) Validate() error {
 	}
 	if d.HeartbeatInterval < time.Millisecond {
 		bad("daemon.heartbeat_interval", "%v: want at least 1ms", d.HeartbeatInterval)
+	}
+	if d.EvictStalledAfter < 0 {
+		bad("daemon.evict_stalled_after", "%v is negative (0 means never evict)", d.EvictStalledAfter)
 	}
 	if d.SweepInterval < time.Millisecond {
 		bad("daemon.sweep_interval", "%v: want at least 1ms", d.SweepInterval)

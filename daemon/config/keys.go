@@ -34,6 +34,7 @@ const EnvPrefix = "KAELIX_"
 // additions only (see Diff).
 var liveKeys = map[string]bool{
 	"daemon.max_clients":                   true,
+	"daemon.evict_stalled_after":           true,
 	"runtime.wait_strategy":                true,
 	"runtime.target_latency_us":            true,
 	"telemetry.enabled":                    true,

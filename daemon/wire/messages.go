@@ -259,6 +259,9 @@ type Status struct {
 	// how long the last one took from pidfd readiness to its rings reaped.
 	PeerDeaths      uint64 `json:"peer_deaths"`
 	LastDetectionNS int64  `json:"last_detection_ns"`
+	// SubscriberEvictions counts subscriber processes evicted for staying
+	// stopped while holding publishers back (daemon.evict_stalled_after).
+	SubscriberEvictions uint64 `json:"subscriber_evictions"`
 }
 
 // ConfigView answers config show: the daemon's effective configuration,
