@@ -1,0 +1,177 @@
+package soak
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/daemon/wire"
+)
+
+// runProbe is the security tests' child: it tries one operation (a.Group
+// names it) on a.Topic, usually under another uid, and prints
+// "result OP ok [detail]" or "result OP err MESSAGE".
+func runProbe(a ChildArgs) error {
+	op := a.Group
+	res := func(err error, detail ...any) {
+		if err != nil {
+			fmt.Println("result", op, "err", err)
+		} else {
+			fmt.Println(append([]any{"result", op, "ok"}, detail...)...)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	switch op {
+	case "open-region": // skip the daemon: open the region file by path
+		f, err := os.OpenFile(a.Topic, os.O_RDONLY, 0)
+		if err == nil {
+			f.Close()
+		}
+		res(err)
+		return nil
+	case "garbage", "huge", "lie", "truncate", "corrupt-ring", "corrupt-shm-header":
+		return rawProbe(ctx, a, op, res)
+	}
+	c, err := client.Connect(ctx, client.Options{SocketPath: a.Socket, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		res(err)
+		return nil
+	}
+	defer c.Close()
+	switch op {
+	case "publish":
+		p, err := c.NewPublisher(ctx, a.Topic, client.PublisherOptions{})
+		if err == nil {
+			err = p.TryPublish(client.Message{Payload: []byte("x")})
+			p.Close()
+		}
+		res(err)
+	case "subscribe":
+		s, err := c.Subscribe(ctx, a.Topic, client.SubscribeOptions{})
+		if err == nil {
+			s.Close()
+		}
+		res(err)
+	case "create":
+		_, err := c.CreateTopic(ctx, client.TopicConfig{Name: a.Topic, CapacityBytes: 64 << 10})
+		res(err)
+	case "delete":
+		res(c.DeleteTopic(ctx, a.Topic, client.DeleteOptions{Force: true}))
+	default:
+		res(fmt.Errorf("unknown probe %q", op))
+	}
+	return nil
+}
+
+// rawProbe speaks the protocol by hand, as a hostile client would.
+func rawProbe(ctx context.Context, a ChildArgs, op string, res func(error, ...any)) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", a.Socket)
+	if err != nil {
+		res(err)
+		return nil
+	}
+	uc := nc.(*net.UnixConn)
+	uc.SetDeadline(time.Now().Add(10 * time.Second))
+	switch op {
+	case "garbage":
+		b := make([]byte, 4096)
+		for i := range b {
+			b[i] = byte(i*7 + 3)
+		}
+		uc.Write(b)
+		_, err := uc.Read(b) // the daemon answers with an error and hangs up
+		for err == nil {
+			_, err = uc.Read(b)
+		}
+		res(nil, "disconnected:", err)
+		return nil
+	case "huge":
+		var h [wire.HeaderBytes]byte
+		binary.LittleEndian.PutUint16(h[0:], wire.Magic)
+		h[2], h[3] = wire.Version, byte(wire.TypeHello)
+		binary.LittleEndian.PutUint32(h[8:], 1<<31) // a 2 GiB body
+		uc.Write(h[:])
+		b := make([]byte, 512)
+		_, err := uc.Read(b)
+		for err == nil {
+			_, err = uc.Read(b)
+		}
+		res(nil, "disconnected:", err)
+		return nil
+	}
+	c := wire.NewConn(uc)
+	call := func(t wire.Type, body any, out any) ([]*os.File, error) {
+		f, err := wire.NewFrame(t, 1, body)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.WriteFrame(f); err != nil {
+			return nil, err
+		}
+		rf, files, err := c.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		if we := wire.ReplyError(rf); we != nil {
+			return files, we
+		}
+		return files, wire.DecodeBody(rf, out)
+	}
+	// A hello that claims to be root and pid 1: fields the protocol does
+	// not have, and a name; the daemon must go by SO_PEERCRED alone.
+	type lyingHello struct {
+		wire.Hello
+		UID int `json:"uid"`
+		PID int `json:"pid"`
+	}
+	var hr wire.HelloReply
+	if _, err := call(wire.TypeHello, lyingHello{Hello: wire.Hello{Version: wire.Version, Name: "root"}, UID: 0, PID: 1}, &hr); err != nil {
+		res(err)
+		return nil
+	}
+	if op == "lie" {
+		fmt.Println("peer", hr.PeerUID, hr.PeerPID)
+		_, err := call(wire.TypeCreate, wire.TopicSpec{Name: a.Topic, CapacityBytes: 64 << 10}, &wire.TopicInfo{})
+		res(err)
+		return nil
+	}
+	var ar wire.AttachReply
+	files, err := call(wire.TypeAttach, wire.Attach{Topic: a.Topic, Role: wire.RolePublisher}, &ar)
+	if err != nil {
+		res(err)
+		return nil
+	}
+	f := files[0]
+	switch op {
+	case "truncate":
+		err = unix.Ftruncate(int(f.Fd()), 0)
+	case "corrupt-ring", "corrupt-shm-header":
+		var st unix.Stat_t
+		unix.Fstat(int(f.Fd()), &st)
+		var b []byte
+		b, err = unix.Mmap(int(f.Fd()), 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err == nil {
+			off := 4096 // the ring header, after the region header
+			if op == "corrupt-shm-header" {
+				off = 0
+			}
+			for i := range 64 {
+				b[off+i] ^= 0xa5
+			}
+			unix.Munmap(b)
+		}
+	}
+	res(err)
+	// Stay connected until told to go: the daemon may evict us.
+	time.Sleep(time.Hour)
+	return nil
+}
