@@ -87,13 +87,7 @@ func TestBenchChild(t *testing.T) {
 		t.Skip("benchmark child role; runs only when re-executed by a benchmark")
 	}
 	defer pin(1)()
-	var args []string
-	fmt.Sscan(os.Getenv("KAELIX_BENCH_ARGS"), &args)
-	raw := os.Getenv("KAELIX_BENCH_ARGS")
-	fields := []string{}
-	for _, f := range splitFields(raw) {
-		fields = append(fields, f)
-	}
+	fields := splitFields(os.Getenv("KAELIX_BENCH_ARGS"))
 	b, err := mapFile(os.Getenv("KAELIX_BENCH_PATH"), 0, false)
 	if err != nil {
 		t.Fatal(err)

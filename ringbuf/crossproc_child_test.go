@@ -383,8 +383,6 @@ func (b *xpBackoff) wait() error {
 	return nil
 }
 
-func (b *xpBackoff) reset() { b.n = 0 }
-
 // xpPublisher publishes (pub, seq) records with the codec above.
 type xpPublisher struct {
 	p     *Publisher

@@ -426,7 +426,7 @@ func TestCorruptRecords(t *testing.T) {
 			// pos is 64 bytes before the end: a 100-byte payload cannot end in time.
 			r.pokeData(pos+recLengthOffset, u32(100))
 		}},
-		{"state 0", "state", func(t *testing.T, r *Ring, pos uint64) { r.pokeData(pos, u64(pos|0)) }},
+		{"state 0", "state", func(t *testing.T, r *Ring, pos uint64) { r.pokeData(pos, u64(pos)) }},
 		{"state 5", "state", func(t *testing.T, r *Ring, pos uint64) { r.pokeData(pos, u64(pos|5)) }},
 		{"state 7", "state", func(t *testing.T, r *Ring, pos uint64) { r.pokeData(pos, u64(pos|7)) }},
 	}

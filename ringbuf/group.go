@@ -176,9 +176,16 @@ func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 				}
 				return Record{}, false, nil
 			}
+			// Hold it as under block, so that a member that dies before
+			// done() has the record counted lost (publishers ignore
+			// consumer positions under drop-oldest).
+			hold := r.m.u64(s.off + subHoldOffset)
+			hold.Store(pos)
 			if !r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+1) {
+				hold.Store(noHold)
 				continue
 			}
+			s.holding = true
 			rec.Payload = s.scratch[:n:n]
 		} else {
 			hold := r.m.u64(s.off + subHoldOffset)

@@ -124,7 +124,7 @@ const (
 	publishersOffset = tailOffset + linePair
 
 	// Consumer area: header.
-	consumerMagicOffset     = consumerArea | 0            // uint64 ConsumerMagic
+	consumerMagicOffset     = consumerArea                // uint64 ConsumerMagic
 	consumerVersionOffset   = consumerMagicOffset + 8     // uint32 layout version, stored last
 	consumerCreatedNSOffset = consumerVersionOffset + 8   // int64: equals the data header's
 	consumerSizeOffset      = consumerCreatedNSOffset + 8 // uint64 bytes of the consumer area

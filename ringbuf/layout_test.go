@@ -29,7 +29,7 @@ func TestLayout(t *testing.T) {
 		{"tailPosition", tailPositionOffset, 128},
 		{"tailSequence", tailSequenceOffset, 136},
 		{"publishers", publishersOffset, 256},
-		{"consumer.magic", consumerMagicOffset, c | 0},
+		{"consumer.magic", consumerMagicOffset, c},
 		{"consumer.version", consumerVersionOffset, c | 8},
 		{"consumer.createdNS", consumerCreatedNSOffset, c | 16},
 		{"consumer.size", consumerSizeOffset, c | 24},

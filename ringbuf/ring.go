@@ -457,13 +457,6 @@ func (r *Ring) inFlightMin(except int) (uint64, int) {
 	return min, who
 }
 
-func min2(a, b uint64) uint64 {
-	if a < b {
-		return a
-	}
-	return b
-}
-
 // Counters is a snapshot of a ring's shared counters. Each field is read
 // with its own atomic load; the set is not one consistent instant.
 type Counters struct {

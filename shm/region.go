@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -737,9 +738,6 @@ func Remove(cfg Config, name string) error {
 	return nil
 }
 
-// sink keeps readSample's loads from being optimized away.
-var sink byte
-
 // readSample reads one byte from up to n pages of b spread evenly, so that
 // they are mapped into this process.
 func readSample(b []byte, pageSize uint64, n int) {
@@ -752,5 +750,5 @@ func readSample(b []byte, pageSize uint64, n int) {
 	for p := uint64(0); p < pages; p += step {
 		x ^= b[p*pageSize]
 	}
-	sink = x
+	runtime.KeepAlive(x) // the loads must happen
 }
