@@ -100,12 +100,12 @@ func (r *Ring) leaveGroup(off uintptr) {
 
 // nextGroup takes the next record from the group's cursor. room as in
 // next: a record longer than room is left for another member.
-func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
+func (s *Subscriber) nextGroup(room int) (bool, error) {
 	r := s.r
 	for steps := 0; steps < 1<<16; steps++ {
 		pos, seq := r.groupCursor(s.goff)
 		if pos&(RecordAlignment-1) != 0 {
-			return Record{}, false, corrupt(pos, "group cursor", pos, "positions are 8-byte aligned")
+			return false, corrupt(pos, "group cursor", pos, "positions are 8-byte aligned")
 		}
 		off := pos & r.mask
 		base := r.dataOffset + uintptr(off)
@@ -118,14 +118,14 @@ func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 			if s.resyncGroup(pos, seq) {
 				continue
 			}
-			return Record{}, false, nil
+			return false, nil
 		}
 		// moved reports whether another member took the record meanwhile,
 		// in which case what we read may belong to a newer lap.
 		moved := func() bool { p, q := r.groupCursor(s.goff); return p != pos || q != seq }
 		switch state {
 		case stateUnwritten, stateClaimed:
-			return Record{}, false, nil
+			return false, nil
 		case statePadding:
 			r.m.cas128At(s.goff+groupCursorOffset, pos, seq, pos+r.capacity-off, seq)
 			continue
@@ -134,7 +134,7 @@ func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 			if moved() {
 				continue
 			}
-			return Record{}, false, corrupt(pos, "state", state, "unknown record state")
+			return false, corrupt(pos, "state", state, "unknown record state")
 		}
 		n := uint64(r.m.plainU32(base + recLengthOffset))
 		if state == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
@@ -142,12 +142,12 @@ func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 				if s.resyncGroup(pos, seq) {
 					continue
 				}
-				return Record{}, false, nil
+				return false, nil
 			}
 			if moved() {
 				continue
 			}
-			return Record{}, false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))
+			return false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))
 		}
 		rec := Record{
 			Position:    pos,
@@ -165,7 +165,7 @@ func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 			if moved() {
 				continue
 			}
-			return Record{}, false, ErrShortBuffer
+			return false, ErrShortBuffer
 		}
 		start := base + RecordHeaderLength
 		if r.policy == PolicyDropOldest {
@@ -174,7 +174,7 @@ func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 				if s.resyncGroup(pos, seq) {
 					continue
 				}
-				return Record{}, false, nil
+				return false, nil
 			}
 			// Hold it as under block, so that a member that dies before
 			// done() has the record counted lost (publishers ignore
@@ -198,9 +198,10 @@ func (s *Subscriber) nextGroup(room int) (Record, bool, error) {
 			rec.Payload = r.m.b[start : start+uintptr(n) : start+uintptr(n)]
 		}
 		r.m.u64(s.goff + groupConsumedOffset).Add(1)
-		return rec, true, nil
+		s.rec = rec
+		return true, nil
 	}
-	return Record{}, false, nil
+	return false, nil
 }
 
 // resyncGroup moves a lapped group cursor to the oldest intact record and

@@ -69,3 +69,40 @@ func (m mem) futexAddr(off uintptr) *uint32 { return (*uint32)(m.ptr(off)) }
 
 // unsafePointer converts a typed pointer for a raw syscall argument.
 func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
+
+// recordAt is a typed view of the record header at data-area offset off
+// (no consumer-area tag: no branch on the hot path).
+func (m mem) recordAt(off uintptr) recordView {
+	return recordView{p: unsafe.Add(m.base, off)}
+}
+
+// recordView gives typed access to one record header's fields.
+type recordView struct{ p unsafe.Pointer }
+
+func (v recordView) state() *atomic.Uint64 { return (*atomic.Uint64)(v.p) }
+func (v recordView) length() uint32        { return *(*uint32)(unsafe.Add(v.p, recLengthOffset)) }
+func (v recordView) typ() uint16           { return *(*uint16)(unsafe.Add(v.p, recTypeOffset)) }
+func (v recordView) publisher() uint16     { return *(*uint16)(unsafe.Add(v.p, recPublisherOffset)) }
+func (v recordView) sequence() uint64      { return *(*uint64)(unsafe.Add(v.p, recSequenceOffset)) }
+func (v recordView) timestamp() int64      { return *(*int64)(unsafe.Add(v.p, recTimestampOffset)) }
+
+// setHeader writes the header fields and the claimed state word, plain
+// stores published later by the commit store.
+func (v recordView) setHeader(pos uint64, n uint32, typ, pub uint16, seq uint64, ts int64) {
+	*(*uint32)(unsafe.Add(v.p, recLengthOffset)) = n
+	*(*uint16)(unsafe.Add(v.p, recTypeOffset)) = typ
+	*(*uint16)(unsafe.Add(v.p, recPublisherOffset)) = pub
+	*(*uint64)(unsafe.Add(v.p, recSequenceOffset)) = seq
+	*(*int64)(unsafe.Add(v.p, recTimestampOffset)) = ts
+	*(*uint64)(v.p) = pos | stateClaimed
+}
+
+// slotAt resolves a table slot's offset (either area) once, so that hot
+// paths reach its fields without the area branch.
+func (m mem) slotAt(off uintptr) slotView { return slotView{p: m.ptr(off)} }
+
+// slotView gives typed access to the fields of one table slot.
+type slotView struct{ p unsafe.Pointer }
+
+func (v slotView) u64(field uintptr) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Add(v.p, field)) }
+func (v slotView) set(field uintptr, x uint64)      { *(*uint64)(unsafe.Add(v.p, field)) = x }

@@ -93,3 +93,46 @@ func futexSleep(addr *uint32, val uint32, d time.Duration, ts *unix.Timespec) {
 func futexWakeAll(addr *uint32) {
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafePointer(addr)), futexWake, uintptr(1<<31-1), 0, 0, 0)
 }
+
+// Asymmetric fences (membarrier(2), MEMBARRIER_CMD_GLOBAL_EXPEDITED).
+//
+// A committing publisher stores the record's state word and then loads the
+// waiter count; a sleeping subscriber increments the waiter count and then
+// re-checks the state word. Both orders must hold (a Dekker pair), which
+// on x86 needs a full fence on each side, since a load may pass an earlier
+// plain store. A fence per commit stalls the publisher on the record
+// line's ownership, so the fence is moved to the rare side: processes that
+// publish register for expedited global membarrier once, commit with a
+// plain store, and a sleeper calls membarrier before its re-check, which
+// makes every running registered thread execute a full barrier. As in
+// liburcu and Folly's asymmetricHeavyBarrier. Where registration fails,
+// publishers fall back to a fenced (sequentially consistent) commit.
+
+const (
+	membarrierGlobalExpedited         = 1 << 1
+	membarrierRegisterGlobalExpedited = 1 << 2
+)
+
+var registerFence struct {
+	once sync.Once
+	ok   bool
+}
+
+// lightFenceOK registers this process as a target of expedited global
+// membarriers and reports whether publishers here may commit with plain
+// stores.
+func lightFenceOK() bool {
+	registerFence.once.Do(func() {
+		_, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierRegisterGlobalExpedited, 0, 0)
+		registerFence.ok = errno == 0
+	})
+	return registerFence.ok
+}
+
+// heavyFence makes every running thread of every registered process
+// execute a full memory barrier. A sleeper calls it between announcing
+// itself and re-checking the ring. An error (no membarrier) is harmless:
+// publishers that could not register commit with a fenced store.
+func heavyFence() {
+	unix.Syscall(unix.SYS_MEMBARRIER, membarrierGlobalExpedited, 0, 0)
+}

@@ -43,6 +43,7 @@ type Publisher struct {
 	r       *Ring
 	slot    int
 	slotOff uintptr
+	sv      slotView // the slot, resolved
 	opts    PublisherOptions
 	limit   uint64 // cached: no claim may end past this position
 
@@ -55,6 +56,7 @@ type Publisher struct {
 	claimLen uint32
 
 	records       uint64 // committed by this publisher, mirrored in its slot
+	fenced        bool   // commit with a fenced store: this process is no membarrier target
 	lastDeadCheck int64  // nanotime of the last liveness check of a blocking claimant
 	closed        bool
 	ts            unix.Timespec
@@ -84,7 +86,7 @@ func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 		r.m.u64(off + pubStartOffset).Store(start)
 		r.m.u64(off + pubRecordsOffset).Store(0)
 		st.Store(slotActive)
-		p := &Publisher{r: r, slot: i, slotOff: off, opts: opts}
+		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK()}
 		if r.kind == SPSC {
 			p.pos, p.seq = r.tail()
 		}
@@ -145,22 +147,24 @@ func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
 		}
 		// Intent first: plain stores to our own slot, read by others only
 		// after this process has died.
-		r.m.setU64(p.slotOff+pubIntentPosOffset, pos)
-		r.m.setU64(p.slotOff+pubIntentLenOffset, need)
-		r.m.setU64(p.slotOff+pubIntentSeqOffset, seq)
-		r.m.setU64(p.slotOff+pubIntentCountOffset, records)
-		if !r.m.cas128At(tailOffset, pos, seq, end, seq+records) {
-			if r.kind == SPSC {
-				return 0, 0, &CorruptError{Position: pos, Field: "tail", Value: r.TailPosition(), Detail: "another process wrote the tail of a single-publisher ring"}
-			}
-			continue // another publisher claimed first
-		}
+		p.sv.set(pubIntentPosOffset, pos)
+		p.sv.set(pubIntentLenOffset, need)
+		p.sv.set(pubIntentSeqOffset, seq)
+		p.sv.set(pubIntentCountOffset, records)
 		if r.kind == SPSC {
+			// The tail's only writer: two plain stores, no locked
+			// instruction on the hot path. Sequence first, so a reader that
+			// sees the new position sees the new sequence (a reader may
+			// briefly see the new sequence with the old position).
+			r.m.storeRelease64(tailSequenceOffset, seq+records)
+			r.m.storeRelease64(tailPositionOffset, end)
 			p.pos, p.seq = end, seq+records
+		} else if !r.m.cas128At(tailOffset, pos, seq, end, seq+records) {
+			continue // another publisher claimed first
 		}
 		if padding {
 			// subscribers skip to the start of the buffer
-			r.m.u64(r.dataOffset + uintptr(off)).Store(pos | statePadding)
+			p.publish(r.dataOffset+uintptr(off), pos|statePadding)
 			p.clearIntent()
 			r.notifyData()
 			continue
@@ -170,7 +174,7 @@ func (p *Publisher) reserve(span, count uint64) (pos, seq uint64, err error) {
 }
 
 // clearIntent marks this publisher's claim as no longer in flight.
-func (p *Publisher) clearIntent() { p.r.m.setU64(p.slotOff+pubIntentLenOffset, 0) }
+func (p *Publisher) clearIntent() { p.sv.set(pubIntentLenOffset, 0) }
 
 // refreshLimit rescans the consumers and the other publishers' in-flight
 // claims and reports back-pressure if a claim ending at end still does not
@@ -222,16 +226,11 @@ func (p *Publisher) refreshLimit(tailPos, end uint64) error {
 func (p *Publisher) writeHeader(pos, seq uint64, n uint32, typ uint16) uintptr {
 	r := p.r
 	base := r.dataOffset + uintptr(pos&r.mask)
-	r.m.setU32(base+recLengthOffset, n)
-	r.m.setU16(base+recTypeOffset, typ)
-	r.m.setU16(base+recPublisherOffset, uint16(p.slot))
-	r.m.setU64(base+recSequenceOffset, seq)
 	var ts int64
 	if p.opts.Timestamps {
 		ts = nanotime()
 	}
-	r.m.setU64(base+recTimestampOffset, uint64(ts))
-	r.m.setU64(base+recStateOffset, pos|stateClaimed)
+	r.m.recordAt(base).setHeader(pos, n, typ, uint16(p.slot), seq, ts)
 	return base
 }
 
@@ -283,14 +282,10 @@ func (p *Publisher) Commit() error {
 
 func (p *Publisher) commit(pos uint64) {
 	r := p.r
-	// Publishes the record. A sequentially consistent store (XCHG on
-	// amd64), not a plain release store: notifyData's load of the waiter
-	// count must not pass it, or a subscriber going to sleep could miss
-	// the record and the wakeup both (the two sides form a Dekker pair).
-	r.m.u64(r.dataOffset + uintptr(pos&r.mask)).Store(pos | stateCommitted)
+	p.publish(r.dataOffset+uintptr(pos&r.mask), pos|stateCommitted)
 	p.clearIntent()
 	p.records++
-	r.m.setU64(p.slotOff+pubRecordsOffset, p.records) // single writer: plain store
+	p.sv.set(pubRecordsOffset, p.records) // single writer: plain store
 	r.notifyData()
 }
 
@@ -304,7 +299,7 @@ func (p *Publisher) Abort() error {
 	r := p.r
 	base := r.dataOffset + uintptr(p.claimPos&r.mask)
 	r.m.setU16(base+recTypeOffset, 1) // a skip covers one sequence
-	r.m.u64(base).Store(p.claimPos | stateSkip)
+	p.publish(base, p.claimPos|stateSkip)
 	p.clearIntent()
 	r.notifyData()
 	return nil
@@ -384,17 +379,12 @@ func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 	}
 	at = pos
 	for i := 0; i < k; i++ {
-		w := r.dataOffset + uintptr(at&r.mask)
-		if i < k-1 {
-			r.m.storeRelease64(w, at|stateCommitted) // publishes record i
-		} else {
-			r.m.u64(w).Store(at | stateCommitted) // and fences, as in commit
-		}
+		p.publish(r.dataOffset+uintptr(at&r.mask), at|stateCommitted)
 		at += spanOf(uint64(len(payloads[i])))
 	}
 	p.clearIntent()
 	p.records += uint64(k)
-	r.m.setU64(p.slotOff+pubRecordsOffset, p.records)
+	p.sv.set(pubRecordsOffset, p.records)
 	r.notifyData()
 	return k, nil
 }
@@ -438,6 +428,21 @@ func (p *Publisher) OfferTimeout(payload []byte, timeout time.Duration) error {
 		futexSleep(r.m.futexAddr(spaceBellOffset), v, sleep, &p.ts)
 		waiters.Add(^uint32(0))
 	}
+}
+
+// publish stores a record's state word, making the record readable (the
+// release of the commit protocol). notifyData's later load of the waiter
+// count must not pass this store, or a subscriber going to sleep could
+// miss the record and the wakeup both: either sleepers fence for us
+// (membarrier, see proc.go), or, where this process could not register
+// for that, the store is sequentially consistent (XCHG on amd64).
+func (p *Publisher) publish(off uintptr, state uint64) {
+	w := p.r.m.recordAt(off).state()
+	if p.fenced {
+		w.Store(state)
+		return
+	}
+	storeRelease64(w, state)
 }
 
 // notifyData wakes sleeping subscribers. When nobody sleeps it costs one

@@ -1,5 +1,10 @@
 package ringbuf
 
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
 // storeRelease64 stores v at off with release ordering: every earlier store
 // of this goroutine is visible to a process that observes v. On amd64
 // (TSO) an ordinary MOV has release semantics, and the Go compiler keeps
@@ -10,4 +15,9 @@ package ringbuf
 // depends on (commit, then load the waiter count) must use sync/atomic.
 func (m mem) storeRelease64(off uintptr, v uint64) {
 	*(*uint64)(m.ptr(off)) = v
+}
+
+// storeRelease64 is mem.storeRelease64 for a word already resolved.
+func storeRelease64(w *atomic.Uint64, v uint64) {
+	*(*uint64)(unsafe.Pointer(w)) = v
 }

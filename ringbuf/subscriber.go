@@ -76,7 +76,8 @@ type Subscriber struct {
 	r       *Ring
 	slot    int
 	off     uintptr
-	goff    uintptr // queue-group slot offset, if group
+	sv      slotView // the slot, resolved
+	goff    uintptr  // queue-group slot offset, if group
 	group   bool
 	opts    SubscriberOptions
 	pos     uint64 // broadcast: next position to read
@@ -85,6 +86,7 @@ type Subscriber struct {
 	lapped  bool
 	scratch []byte
 	holding bool
+	rec     Record // the record next found, handed to the handler
 
 	consumed   uint64
 	emptyPolls uint32
@@ -138,7 +140,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		r.m.u32(off + subStateOffset).Store(slotFree)
 		return nil, err
 	}
-	s := &Subscriber{r: r, slot: slot, off: off, opts: opts}
+	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts}
 	if r.policy == PolicyDropOldest {
 		s.scratch = make([]byte, r.maxPayload)
 	}
@@ -239,14 +241,13 @@ func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
 	n := 0
 	var err error
 	for n < limit {
-		var rec Record
 		var ok bool
-		rec, ok, err = s.next(-1)
+		ok, err = s.next(-1)
 		if err != nil || !ok {
 			break
 		}
-		h(rec)
-		s.done(rec)
+		h(s.rec)
+		s.done(&s.rec)
 		n++
 	}
 	s.publish(n)
@@ -272,7 +273,8 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	if s.closed {
 		return 0, Record{}, ErrClosed
 	}
-	rec, ok, err := s.next(len(dst))
+	ok, err := s.next(len(dst))
+	rec := s.rec
 	if err != nil || !ok {
 		s.publish(0)
 		if err == nil && s.lapped {
@@ -286,7 +288,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	}
 	n := copy(dst, rec.Payload)
 	rec.Payload = dst[:n]
-	s.done(rec)
+	s.done(&rec)
 	s.publish(1)
 	if s.lapped {
 		// rec is valid: the first record after the gap.
@@ -297,7 +299,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 }
 
 // done finishes a delivered record.
-func (s *Subscriber) done(rec Record) {
+func (s *Subscriber) done(rec *Record) {
 	s.consumed++
 	if s.group {
 		if s.holding {
@@ -314,16 +316,16 @@ func (s *Subscriber) done(rec Record) {
 func (s *Subscriber) publish(n int) {
 	r := s.r
 	if !s.group {
-		if r.m.u64(s.off+subPositionOffset).Load() != s.pos {
+		if s.sv.u64(subPositionOffset).Load() != s.pos {
 			// Frees space. Sequentially consistent (as the commit store is)
 			// because notifySpace then loads the publishers' waiter count.
-			r.m.u64(s.off + subPositionOffset).Store(s.pos)
+			s.sv.u64(subPositionOffset).Store(s.pos)
 		} else if n == 0 {
 			return
 		}
 	}
 	if n > 0 {
-		r.m.setU64(s.off+subConsumedOffset, s.consumed) // single writer, read by observers only
+		s.sv.set(subConsumedOffset, s.consumed) // single writer, read by observers only
 	}
 	r.notifySpace()
 }
@@ -337,7 +339,7 @@ func corrupt(pos uint64, field string, v uint64, detail string) error {
 // subscriber it does not move s.pos past the record (done does), but it
 // does step over padding and skips. room >= 0 is the caller's buffer size:
 // a longer record gives ErrShortBuffer and stays unread.
-func (s *Subscriber) next(room int) (Record, bool, error) {
+func (s *Subscriber) next(room int) (bool, error) {
 	if s.group {
 		return s.nextGroup(room)
 	}
@@ -345,11 +347,12 @@ func (s *Subscriber) next(room int) (Record, bool, error) {
 	for steps := 0; steps < 1<<16; steps++ { // bounded work per call
 		pos := s.pos
 		if pos&(RecordAlignment-1) != 0 {
-			return Record{}, false, corrupt(pos, "position", pos, "positions are 8-byte aligned")
+			return false, corrupt(pos, "position", pos, "positions are 8-byte aligned")
 		}
 		off := pos & r.mask
 		base := r.dataOffset + uintptr(off)
-		st := r.m.u64(base).Load() // load-acquire: pairs with the commit store
+		hdr := r.m.recordAt(base)
+		st := hdr.state().Load() // load-acquire: pairs with the commit store
 		state := st & stateMask
 		if st&^stateMask != pos {
 			state = stateUnwritten
@@ -361,35 +364,35 @@ func (s *Subscriber) next(room int) (Record, bool, error) {
 			if s.resync() {
 				continue
 			}
-			return Record{}, false, nil
+			return false, nil
 		}
 		switch state {
 		case stateUnwritten, stateClaimed:
-			return Record{}, false, nil
+			return false, nil
 		case statePadding:
 			s.pos += r.capacity - off
 			continue
 		case stateCommitted, stateSkip:
 		default:
-			return Record{}, false, corrupt(pos, "state", state, "unknown record state")
+			return false, corrupt(pos, "state", state, "unknown record state")
 		}
-		n := uint64(r.m.plainU32(base + recLengthOffset))
+		n := uint64(hdr.length())
 		// A skip may cover a dead publisher's whole batch: only its end is bounded.
 		if state == stateCommitted && n > uint64(r.maxPayload) || off+spanOf(n) > r.capacity {
 			if r.lappedAt(pos) {
 				if s.resync() {
 					continue
 				}
-				return Record{}, false, nil
+				return false, nil
 			}
-			return Record{}, false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))
+			return false, corrupt(pos, "length", n, fmt.Sprintf("payload must be at most %d bytes and end before the buffer end", r.maxPayload))
 		}
 		rec := Record{
 			Position:    pos,
-			Sequence:    r.m.plainU64(base + recSequenceOffset),
-			TimestampNS: int64(r.m.plainU64(base + recTimestampOffset)),
-			Type:        r.m.plainU16(base + recTypeOffset),
-			Publisher:   r.m.plainU16(base + recPublisherOffset),
+			Sequence:    hdr.sequence(),
+			TimestampNS: hdr.timestamp(),
+			Type:        hdr.typ(),
+			Publisher:   hdr.publisher(),
 		}
 		if state == stateSkip {
 			s.pos += spanOf(n)
@@ -397,7 +400,7 @@ func (s *Subscriber) next(room int) (Record, bool, error) {
 			continue
 		}
 		if room >= 0 && int(n) > room {
-			return Record{}, false, ErrShortBuffer
+			return false, ErrShortBuffer
 		}
 		if s.expect == ^uint64(0) {
 			s.expect = rec.Sequence
@@ -405,19 +408,21 @@ func (s *Subscriber) next(room int) (Record, bool, error) {
 		start := base + RecordHeaderLength
 		if r.policy != PolicyDropOldest {
 			rec.Payload = r.m.b[start : start+uintptr(n) : start+uintptr(n)]
-			return rec, true, nil
+			s.rec = rec
+			return true, nil
 		}
 		copy(s.scratch[:n], r.m.b[start:start+uintptr(n)])
 		if r.lappedAt(pos) { // the copy may be torn
 			if s.resync() {
 				continue
 			}
-			return Record{}, false, nil
+			return false, nil
 		}
 		rec.Payload = s.scratch[:n:n]
-		return rec, true, nil
+		s.rec = rec
+		return true, nil
 	}
-	return Record{}, false, nil
+	return false, nil
 }
 
 // lappedAt reports whether, under PolicyDropOldest, publishers may have

@@ -92,6 +92,7 @@ func (s *Subscriber) park(deadline int64) error {
 	bell := r.m.u32(dataBellOffset)
 	waiters.Add(1) // announce before the re-check
 	v := bell.Load()
+	heavyFence() // publishers' plain commit stores are visible past this point
 	if s.ready() {
 		waiters.Add(^uint32(0))
 		return nil
