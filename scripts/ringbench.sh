@@ -34,7 +34,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b==0 || a=="nan" || b=="nan") pri
 	echo "| path | median RTT ns | ratio to floor |"
 	echo "|---|---|---|"
 	echo "| raw shared-memory floor (one cache line each way) | $floor | 1.00 |"
-	echo "| two Kaelix SPSC rings (8-byte records, busy-spin) | $spsc | $(ratio "$spsc" "$floor") |"
+	echo "| two Kaelix SPSC rings (32-byte records, busy-spin) | $spsc | $(ratio "$spsc" "$floor") |"
 	echo
 	echo "## Cross-process throughput (records/s, higher is better)"
 	echo
