@@ -417,7 +417,8 @@ func (c *Client) Stats(ctx context.Context) (DaemonStats, error) {
 	return s, err
 }
 
-// attach asks for a topic's regions; the files are the caller's.
+// attach asks for a topic's regions; the files are the caller's, two per
+// partition (data region, consumer region; see package wire).
 func (c *Client) attach(ctx context.Context, topic string, role wire.Role, parts []int) (wire.AttachReply, []*os.File, error) {
 	var ar wire.AttachReply
 	if err := ValidateTopicName(topic); err != nil {
@@ -427,9 +428,9 @@ func (c *Client) attach(ctx context.Context, topic string, role wire.Role, parts
 	if err != nil {
 		return ar, nil, err
 	}
-	if len(files) != len(ar.Partitions) {
+	if len(files) != wire.DescriptorsPerPartition*len(ar.Partitions) {
 		closeFiles(files)
-		return ar, nil, fmt.Errorf("%w: attach returned %d descriptors for %d partitions", ErrProtocol, len(files), len(ar.Partitions))
+		return ar, nil, fmt.Errorf("%w: attach returned %d descriptors for %d partitions, want %d per partition", ErrProtocol, len(files), len(ar.Partitions), wire.DescriptorsPerPartition)
 	}
 	return ar, files, nil
 }

@@ -2,10 +2,11 @@
 // topics, and publish and subscribe through shared-memory rings.
 //
 // The daemon is on the control path only. NewPublisher and Subscribe ask it
-// for a topic's region descriptors (over the Unix socket, SCM_RIGHTS), map
-// them, and from then on every message goes straight into or out of the
-// ring in this process: no syscall, no copy beyond the one into the ring
-// (none with Loan/Send), and no daemon round trip. Handles keep working
+// for a topic's region descriptors (over the Unix socket, SCM_RIGHTS; two
+// per partition, a data region and a consumer region), map them, and from
+// then on every message goes straight into or out of the ring in this
+// process: no syscall, no copy beyond the one into the ring (none with
+// Loan/Send), and no daemon round trip. Handles keep working
 // while the daemon restarts; the Client reconnects by itself.
 //
 //	c, err := client.Connect(ctx, client.Options{})
@@ -55,4 +56,11 @@
 // instead of crashing; the handle is then unusable and the daemon takes the
 // partition out of service. Loan buffers and the Payload a Poll handler sees
 // alias shared memory: touching them outside those calls is not guarded.
+//
+// A Subscriber maps each partition's data region (the records) read-only:
+// the daemon sends subscribers a descriptor opened O_RDONLY, so the kernel
+// allows no writable mapping of it. A subscriber can neither forge nor
+// damage records; a handler that writes into a Payload gets a *FaultError
+// (ReadOnly set). Only the consumer region, which holds the cursors, is
+// mapped read-write.
 package client

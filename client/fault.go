@@ -10,17 +10,28 @@ import (
 )
 
 // FaultError: touching a topic's shared memory faulted. Another process
-// truncated the region file (SIGBUS), so the partition's memory is gone.
+// truncated a region file (SIGBUS), so the partition's memory is gone.
 // The handle is unusable; close it. The daemon takes the partition out of
 // service (attaches are refused with the reason); delete and re-create the
 // topic. errors.Is(err, shm.ErrFault) holds.
+//
+// A subscriber maps the data region read-only, so a Poll handler that
+// writes into a message's Payload faults too (ReadOnly is set, and the
+// handle is just as unusable): the record stays intact for every other
+// reader.
 type FaultError struct {
 	Topic string
 	Addr  uintptr
 	Msg   string
+	// ReadOnly: the fault was a write to a subscriber's read-only data
+	// mapping (its file is intact).
+	ReadOnly bool
 }
 
 func (e *FaultError) Error() string {
+	if e.ReadOnly {
+		return fmt.Sprintf("kaelix: topic %q: write to the read-only data mapping at %#x (subscribers may not modify a received Payload): %s", e.Topic, e.Addr, e.Msg)
+	}
 	return fmt.Sprintf("kaelix: topic %q: shared memory fault at %#x (region truncated by another process?): %s", e.Topic, e.Addr, e.Msg)
 }
 
@@ -47,17 +58,20 @@ func recoverFault(err *error, topic string, m mapper, old bool) {
 	if re, ok := r.(interface {
 		runtime.Error
 		Addr() uintptr
-	}); ok && m.owns(re.Addr()) {
-		*err = &FaultError{Topic: topic, Addr: re.Addr(), Msg: re.Error()}
-		return
+	}); ok {
+		if mine, ro := m.owns(re.Addr()); mine {
+			*err = &FaultError{Topic: topic, Addr: re.Addr(), Msg: re.Error(), ReadOnly: ro}
+			return
+		}
 	}
 	panic(r) // not our memory: the caller's bug (a nil dereference in a handler) stays a crash
 }
 
 // mapper is a handle that maps regions.
 type mapper interface {
-	// owns reports whether addr lies in one of the handle's mappings.
-	owns(addr uintptr) bool
+	// owns reports whether addr lies in one of the handle's mappings, and
+	// whether a fault there was a write to a read-only mapping.
+	owns(addr uintptr) (mine, readOnlyWrite bool)
 }
 
 func inRegion(r *shm.Region, addr uintptr) bool {
@@ -72,20 +86,20 @@ func inRegion(r *shm.Region, addr uintptr) bool {
 	return addr >= start && addr-start < uintptr(len(b))
 }
 
-func (s *Subscriber) owns(addr uintptr) bool {
+func (s *Subscriber) owns(addr uintptr) (bool, bool) {
 	for i := range s.parts {
-		if inRegion(s.parts[i].region, addr) {
-			return true
+		if mine, ro := s.parts[i].owns(addr); mine {
+			return true, ro
 		}
 	}
-	return false
+	return false, false
 }
 
-func (p *Publisher) owns(addr uintptr) bool {
+func (p *Publisher) owns(addr uintptr) (bool, bool) {
 	for i := range p.parts {
-		if inRegion(p.parts[i].region, addr) {
-			return true
+		if mine, ro := p.parts[i].owns(addr); mine {
+			return true, ro
 		}
 	}
-	return false
+	return false, false
 }

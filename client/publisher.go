@@ -47,8 +47,8 @@ type Publisher struct {
 }
 
 type pubPart struct {
-	region *shm.Region
-	pub    *ringbuf.Publisher
+	regions
+	pub *ringbuf.Publisher
 }
 
 // NewPublisher attaches to topic as a publisher: the daemon sends the
@@ -66,13 +66,13 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 	p.attachID.Store(ar.AttachmentID)
 	p.parts = make([]pubPart, p.nparts)
 	for i, part := range ar.Partitions {
-		reg, ring, err := mapRing(files[i])
+		regs, ring, err := mapRing(files[2*i], files[2*i+1], false)
 		if err == nil {
 			var pub *ringbuf.Publisher
 			pub, err = ring.NewPublisher(ringbuf.PublisherOptions{Timestamps: !opts.NoTimestamps, RecordType: RecordTypePlain})
-			p.parts[part] = pubPart{region: reg, pub: pub}
+			p.parts[part] = pubPart{regions: regs, pub: pub}
 			if err != nil {
-				reg.Close()
+				regs.close()
 				p.parts[part] = pubPart{}
 			}
 		}
@@ -89,23 +89,59 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 	return p, nil
 }
 
-// mapRing maps a region received from the daemon and attaches its ring.
-func mapRing(f *os.File) (*shm.Region, *ringbuf.Ring, error) {
-	reg, err := shm.AttachFile(f, shm.AttachOptions{})
-	if err != nil {
-		return nil, nil, err
+// regions are one partition's two mappings: the data region (ring
+// header, tail, publisher table, records) and the consumer region
+// (cursors, doorbells, counters).
+type regions struct {
+	data, consumer *shm.Region
+}
+
+// close unmaps both regions; the zero regions is a no-op.
+func (r regions) close() {
+	for _, reg := range []*shm.Region{r.data, r.consumer} {
+		if reg != nil {
+			reg.Close()
+		}
+	}
+}
+
+// owns reports whether addr lies in either mapping, and whether a fault
+// there was a write to the read-only data mapping: the mapping is
+// read-only and the file is intact (not truncated), so the access could
+// only have faulted for lack of write permission.
+func (r regions) owns(addr uintptr) (mine, readOnlyWrite bool) {
+	if inRegion(r.data, addr) {
+		return true, r.data.ReadOnly() && r.data.Check() == nil
+	}
+	return inRegion(r.consumer, addr), false
+}
+
+// mapRing maps a partition's data and consumer regions received from the
+// daemon and attaches their ring. With readOnlyData (subscribers) the data
+// region is mapped PROT_READ (the daemon sends subscribers a descriptor
+// opened O_RDONLY, which allows nothing else) and the ring never writes
+// it.
+func mapRing(data, consumer *os.File, readOnlyData bool) (regions, *ringbuf.Ring, error) {
+	var regs regions
+	var err error
+	if regs.data, err = shm.AttachFile(data, shm.AttachOptions{ReadOnly: readOnlyData}); err != nil {
+		return regions{}, nil, fmt.Errorf("data region: %w", err)
+	}
+	if regs.consumer, err = shm.AttachFile(consumer, shm.AttachOptions{}); err != nil {
+		regs.close()
+		return regions{}, nil, fmt.Errorf("consumer region: %w", err)
 	}
 	var ring *ringbuf.Ring
 	err = shm.Guard(func() error {
 		var aerr error
-		ring, aerr = ringbuf.Attach(reg.Data())
+		ring, aerr = ringbuf.AttachSplit(regs.data.Data(), regs.consumer.Data(), readOnlyData)
 		return aerr
 	})
 	if err != nil {
-		reg.Close()
-		return nil, nil, err
+		regs.close()
+		return regions{}, nil, err
 	}
-	return reg, ring, nil
+	return regs, ring, nil
 }
 
 func (p *Publisher) setAttachmentID(id uint64) { p.attachID.Store(id) }
@@ -401,9 +437,7 @@ func (p *Publisher) closeParts() {
 		if pub := p.parts[i].pub; pub != nil {
 			shm.Guard(func() error { return pub.Close() }) // a truncated region must not kill us here either
 		}
-		if p.parts[i].region != nil {
-			p.parts[i].region.Close()
-		}
+		p.parts[i].regions.close()
 		p.parts[i] = pubPart{}
 	}
 }

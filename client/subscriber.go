@@ -103,9 +103,9 @@ type Subscriber struct {
 }
 
 type subPart struct {
-	index  int
-	region *shm.Region
-	sub    *ringbuf.Subscriber
+	index int
+	regions
+	sub *ringbuf.Subscriber
 }
 
 // Subscribe attaches to topic as a subscriber. Errors: ErrTopicNotFound,
@@ -127,14 +127,14 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOpti
 		from = ringbuf.FromOldest
 	}
 	for i, part := range ar.Partitions {
-		reg, ring, err := mapRing(files[i])
+		regs, ring, err := mapRing(files[2*i], files[2*i+1], true)
 		if err == nil {
 			var sub *ringbuf.Subscriber
 			sub, err = ring.NewSubscriber(ringbuf.SubscriberOptions{From: from, Group: groupID(opts.Group), Wait: opts.Wait.ring()})
 			if err != nil {
-				reg.Close()
+				regs.close()
 			} else {
-				s.parts = append(s.parts, subPart{index: part, region: reg, sub: sub})
+				s.parts = append(s.parts, subPart{index: part, regions: regs, sub: sub})
 			}
 		}
 		if err != nil {
@@ -321,7 +321,7 @@ func (s *Subscriber) Close() error {
 func (s *Subscriber) closeParts() {
 	for _, p := range s.parts {
 		shm.Guard(func() error { return p.sub.Close() }) // a truncated region must not kill us here either
-		p.region.Close()
+		p.regions.close()
 	}
 	s.parts = nil
 }

@@ -379,27 +379,37 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 			parts[i] = i
 		}
 	}
-	if len(parts) > wire.MaxFDs {
-		return nil, nil, wire.Errorf(wire.CodeBadRequest, "%d partitions requested; at most %d", len(parts), wire.MaxFDs)
+	if len(parts) > wire.MaxPartitions {
+		return nil, nil, wire.Errorf(wire.CodeBadRequest, "%d partitions requested; at most %d", len(parts), wire.MaxPartitions)
 	}
-	files := make([]*os.File, 0, len(parts))
+	files := make([]*os.File, 0, wire.DescriptorsPerPartition*len(parts))
 	for _, i := range parts {
 		if i < 0 || i >= len(t.parts) {
 			closeFiles(files)
 			return nil, nil, wire.Errorf(wire.CodeBadRequest, "topic %q has no partition %d (it has %d)", t.spec.Name, i, len(t.parts))
 		}
-		if f := t.parts[i].faulted; f != nil {
+		part := t.parts[i]
+		if f := part.faulted; f != nil {
 			closeFiles(files)
 			return nil, nil, wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service: its region was damaged by a client (%v); delete and re-create the topic", t.spec.Name, i, f)
 		}
-		// A duplicate survives a concurrent forced delete that closes the
-		// region while the reply is being written.
-		fd, err := unix.FcntlInt(t.parts[i].region.File().Fd(), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			closeFiles(files)
-			return nil, nil, wire.Errorf(wire.CodeResource, "dup region descriptor: %v", err)
+		// Publishers get the data region read-write, subscribers the
+		// descriptor opened O_RDONLY, which cannot be mapped writable;
+		// both get the consumer region read-write. Duplicates survive a
+		// concurrent forced delete that closes the regions while the reply
+		// is being written.
+		data := part.region.File()
+		if a.Role == wire.RoleSubscriber {
+			data = part.readOnly
 		}
-		files = append(files, os.NewFile(uintptr(fd), t.parts[i].region.Path()))
+		for _, f := range []*os.File{data, part.consumer.File()} {
+			fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				closeFiles(files)
+				return nil, nil, wire.Errorf(wire.CodeResource, "dup region descriptor: %v", err)
+			}
+			files = append(files, os.NewFile(uintptr(fd), f.Name()))
+		}
 	}
 	d.nextID++
 	at := &attachment{id: d.nextID, topic: t, role: a.Role}

@@ -11,46 +11,39 @@ import (
 // CounterReader reads partitions' ring counters straight from their
 // region files in shared memory, for tools (kaelixctl topics stats) that
 // watch counters without a round trip to the daemon per sample. It keeps
-// each region mapped read-only until Close. Not safe for concurrent use.
+// each partition's two regions mapped read-only until Close. Not safe for
+// concurrent use.
 type CounterReader struct {
 	open map[string]*mappedRing
 }
 
 type mappedRing struct {
-	reg  *shm.Region
-	ring *ringbuf.Ring
+	data, consumer *shm.Region
+	ring           *ringbuf.Ring
 }
 
-// Read returns the counters of the ring in the region file at path (as in
-// wire.PartitionInfo.Path). The file is opened read-only, which needs only
-// read permission on it. Errors: the file's open or attach error, or
-// shm.ErrFault if the region was truncated under us.
-func (r *CounterReader) Read(path string) (wire.Counters, error) {
+func (m *mappedRing) close() {
+	m.data.Close()
+	m.consumer.Close()
+}
+
+// Read returns the counters of the ring of partition p (as listed by the
+// daemon): most live in its consumer region (p.ConsumerPath), the tail in
+// its data region (p.Path). Both files are opened read-only, which needs
+// only read permission on them. Errors: a file's open or attach error, or
+// shm.ErrFault if a region was truncated under us.
+func (r *CounterReader) Read(p wire.PartitionInfo) (wire.Counters, error) {
 	if r.open == nil {
 		r.open = map[string]*mappedRing{}
 	}
-	m, ok := r.open[path]
+	key := p.Path + "\x00" + p.ConsumerPath
+	m, ok := r.open[key]
 	if !ok {
-		f, err := os.Open(path)
-		if err != nil {
+		var err error
+		if m, err = mapRingReadOnly(p.Path, p.ConsumerPath); err != nil {
 			return wire.Counters{}, err
 		}
-		reg, err := shm.AttachFile(f, shm.AttachOptions{ReadOnly: true})
-		f.Close()
-		if err != nil {
-			return wire.Counters{}, err
-		}
-		var ring *ringbuf.Ring
-		if err := shm.Guard(func() error {
-			var aerr error
-			ring, aerr = ringbuf.Attach(reg.Data())
-			return aerr
-		}); err != nil {
-			reg.Close()
-			return wire.Counters{}, err
-		}
-		m = &mappedRing{reg: reg, ring: ring}
-		r.open[path] = m
+		r.open[key] = m
 	}
 	var c ringbuf.Counters
 	err := shm.Guard(func() error {
@@ -67,11 +60,43 @@ func (r *CounterReader) Read(path string) (wire.Counters, error) {
 	}, nil
 }
 
+// mapRingReadOnly maps a partition's data and consumer region files
+// PROT_READ and attaches their ring, for reading its counters.
+func mapRingReadOnly(dataPath, consumerPath string) (*mappedRing, error) {
+	open := func(path string) (*shm.Region, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return shm.AttachFile(f, shm.AttachOptions{ReadOnly: true})
+	}
+	data, err := open(dataPath)
+	if err != nil {
+		return nil, err
+	}
+	consumer, err := open(consumerPath)
+	if err != nil {
+		data.Close()
+		return nil, err
+	}
+	m := &mappedRing{data: data, consumer: consumer}
+	if err := shm.Guard(func() error {
+		var aerr error
+		m.ring, aerr = ringbuf.AttachSplit(data.Data(), consumer.Data(), true)
+		return aerr
+	}); err != nil {
+		m.close()
+		return nil, err
+	}
+	return m, nil
+}
+
 // Close unmaps every region.
 func (r *CounterReader) Close() error {
-	for p, m := range r.open {
-		m.reg.Close()
-		delete(r.open, p)
+	for k, m := range r.open {
+		m.close()
+		delete(r.open, k)
 	}
 	return nil
 }

@@ -386,8 +386,8 @@ func ReadHeartbeat(stateDir string) (Heartbeat, error) {
 	}, nil
 }
 
-// sweep checks every region (a client may have truncated or overwritten
-// it), frees dead processes' slots in every ring, and evicts stopped
+// sweep checks every partition's two regions (a client may have truncated
+// or overwritten them), frees dead processes' slots in every ring, and evicts stopped
 // subscribers if configured.
 func (d *Daemon) sweep() {
 	d.mu.Lock()
@@ -396,13 +396,13 @@ func (d *Daemon) sweep() {
 			if p.closed || p.faulted != nil {
 				continue
 			}
-			if err := p.region.Check(); err != nil {
+			if err := p.check(); err != nil {
 				d.markFaulted(p, err)
 				continue
 			}
-			// A client may have overwritten the ring's header: re-validate it.
+			// A client may have overwritten the ring's headers: re-validate them.
 			var aerr error
-			if !d.withRing(p, func() { _, aerr = ringbuf.Attach(p.region.Data()) }) {
+			if !d.withRing(p, func() { _, aerr = ringbuf.AttachSplit(p.region.Data(), p.consumer.Data(), false) }) {
 				continue
 			}
 			if aerr != nil {
@@ -443,7 +443,7 @@ func (d *Daemon) markFaulted(p *partition, err error) {
 	p.faulted = err
 	d.m.regionFaults.Inc()
 	d.log.Error("region damaged by a client; partition out of service (delete and re-create the topic)",
-		"topic", p.topic, "partition", p.index, "path", p.region.Path(), "err", err)
+		"topic", p.topic, "partition", p.index, "path", p.region.Path(), "consumer_path", p.consumer.Path(), "err", err)
 }
 
 // Status returns the daemon's status snapshot (also served as daemon status).

@@ -5,10 +5,16 @@
 //
 // # Model
 //
-// A topic has N partitions; each partition is one shm region holding one
-// ringbuf ring. The daemon is on the control path only: publishers and
-// subscribers write and read the rings directly, so they keep working while
-// the daemon restarts. The protocol is described in package wire.
+// A topic has N partitions; each partition is one ringbuf ring in two shm
+// regions (ringbuf.CreateSplit): a data region (ring header, tail,
+// publisher table, records), written only by publishers, and a consumer
+// region (cursors, doorbells, counters). Publishers get read-write
+// descriptors of both; subscribers get the data region through a
+// descriptor opened O_RDONLY, which the kernel lets them map PROT_READ
+// only, and the consumer region read-write. The daemon maps both
+// read-write. It is on the control path only: publishers and subscribers
+// write and read the rings directly, so they keep working while the daemon
+// restarts. The protocol is described in package wire.
 //
 // # Leases and liveness
 //
@@ -24,8 +30,10 @@
 // # Persistence
 //
 // The registry is saved atomically to StateDir/topics.json after each
-// change. A daemon that starts finds it, re-opens each region, re-attaches
-// its ring and serves the topics again; region files nobody registered and
+// change. A daemon that starts finds it, re-opens each partition's two
+// regions, re-attaches its ring and serves the topics again (topics of a
+// version 1 registry, whose rings were whole in one region, are not
+// adopted: re-create them); region files nobody registered and
 // nobody maps are removed. One daemon per state dir: Run takes an flock on
 // StateDir/kaelixd.lock, which the kernel releases when the process dies;
 // the pid written in the file is only for the "already running, pid N"
@@ -46,7 +54,8 @@
 //	StateDir/topics.json    the registry (see stateFile)
 //	StateDir/heartbeat      pid, counter, unix ns (see ReadHeartbeat)
 //	SocketPath              the control socket (default beside them)
-//	TmpfsRoot/DirName/T.pN  region of partition N of topic T (or hugetlbfs)
+//	TmpfsRoot/DirName/T.pN    data region of partition N of topic T (or hugetlbfs)
+//	TmpfsRoot/DirName/T.pN.c  its consumer region
 //
 // # Configuration and reload
 //
@@ -76,8 +85,8 @@
 // and each connection runs under a recover that logs the panic and drops
 // only that client (kaelix_clients_dropped_total{reason}). Nothing a client
 // does to shared memory can crash it either: the daemon touches ring memory
-// only inside shm.Guard, and every sweep re-validates each region (file
-// size, region header, ring header); a damaged partition is taken out of
+// only inside shm.Guard, and every sweep re-validates each partition's
+// regions (file sizes, region headers, ring headers); a damaged partition is taken out of
 // service (attaches refused with the reason, kaelix_region_faults_total,
 // health rule region_fault) and every other topic carries on.
 //

@@ -88,7 +88,7 @@ var (
 	descLag          = desc("kaelix_partition_slowest_lag_bytes", "Bytes between the tail and the slowest subscriber.", partLabels...)
 	descCapacity     = desc("kaelix_partition_capacity_bytes", "Ring data capacity.", partLabels...)
 
-	descNodeRegions = desc("kaelix_numa_regions", "Regions whose pages are on the node, by page size.", nodeLabels...)
+	descNodeRegions = desc("kaelix_numa_regions", "Regions (two per partition: data and consumer) whose pages are on the node, by page size.", nodeLabels...)
 	descNodeBytes   = desc("kaelix_numa_region_bytes", "Bytes of the regions on the node, by page size.", nodeLabels...)
 	descHugeTotal   = desc("kaelix_numa_hugepages_total", "Huge pages reserved on the node.", nodeLabels...)
 	descHugeFree    = desc("kaelix_numa_hugepages_free", "Reserved huge pages not in use on the node.", nodeLabels...)
@@ -153,10 +153,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descSubscribers, float64(r.Subscribers), l...)
 			gauge(descLag, float64(r.SlowestLag), l...)
 			gauge(descCapacity, float64(p.ring.CapacityBytes()), l...)
-			h := p.region.Header()
-			k := nodeKey{int(h.NodeActual), h.PageSizeBytes}
-			v := regions[k]
-			regions[k] = [2]uint64{v[0] + 1, v[1] + h.TotalBytes}
+			for _, reg := range p.regions() {
+				h := reg.Header()
+				k := nodeKey{int(h.NodeActual), h.PageSizeBytes}
+				v := regions[k]
+				regions[k] = [2]uint64{v[0] + 1, v[1] + h.TotalBytes}
+			}
 		}
 	}
 	d.mu.Unlock()

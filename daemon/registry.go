@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kaelix-io/kaelix/daemon/wire"
@@ -29,11 +30,18 @@ type topic struct {
 	subs      int
 }
 
-// partition is one ring in one region, mapped read-write by the daemon.
+// partition is one ring in two regions, both mapped read-write by the
+// daemon: the data region (ring header, tail, publisher table, records)
+// and the consumer region (cursors, doorbells, counters), split so that
+// subscribers can be handed the data region read-only.
 type partition struct {
-	region *shm.Region
-	ring   *ringbuf.Ring
-	closed bool // the topic was deleted: region unmapped, ring unusable
+	region   *shm.Region // data region
+	consumer *shm.Region // consumer region
+	// readOnly is the data region's file opened O_RDONLY: subscribers get
+	// duplicates of it, which the kernel lets them map PROT_READ only.
+	readOnly *os.File
+	ring     *ringbuf.Ring // ringbuf.AttachSplit over both, read-write
+	closed   bool          // the topic was deleted: regions unmapped, ring unusable
 	// faulted is why the region can no longer be used (truncated,
 	// header overwritten); the daemon stops touching its memory and
 	// refuses new attaches. Set by withRing and the sweep's Check.
@@ -46,11 +54,51 @@ func (p *partition) close() {
 	if !p.closed {
 		p.closed = true
 		p.region.Close()
+		p.consumer.Close()
+		p.readOnly.Close()
 	}
 }
 
-// stateVersion is the version of the state file's format.
-const stateVersion = 1
+// regions returns the partition's data and consumer regions.
+func (p *partition) regions() [2]*shm.Region { return [2]*shm.Region{p.region, p.consumer} }
+
+// check re-validates both regions' files and headers (shm.Region.Check).
+func (p *partition) check() error {
+	for _, r := range p.regions() {
+		if err := r.Check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachSplit attaches the ring of a data and a consumer region, both
+// mapped read-write, under shm.Guard.
+func attachSplit(data, consumer *shm.Region) (*ringbuf.Ring, error) {
+	var ring *ringbuf.Ring
+	err := shm.Guard(func() error {
+		var aerr error
+		ring, aerr = ringbuf.AttachSplit(data.Data(), consumer.Data(), false)
+		return aerr
+	})
+	return ring, err
+}
+
+// newPartition builds a partition from its two regions and attached
+// ring, opening the read-only descriptor subscribers get. On error the
+// caller still owns the regions.
+func newPartition(topic string, index int, data, consumer *shm.Region, ring *ringbuf.Ring) (*partition, error) {
+	ro, err := data.OpenReadOnly()
+	if err != nil {
+		return nil, err
+	}
+	return &partition{region: data, consumer: consumer, readOnly: ro, ring: ring, topic: topic, index: index}, nil
+}
+
+// stateVersion is the version of the state file's format. Version 2
+// added each topic's consumer regions; a version 1 file (rings in one
+// region per partition) is read, but its topics are not adopted.
+const stateVersion = 2
 
 // stateFile is topics.json in the state dir.
 type stateFile struct {
@@ -61,14 +109,26 @@ type stateFile struct {
 type stateTopic struct {
 	Spec      wire.TopicSpec `json:"spec"`
 	CreatedNS int64          `json:"created_ns"`
-	Regions   []string       `json:"regions"`
+	Regions   []string       `json:"regions"` // data regions, one per partition
+	// ConsumerRegions are the consumer regions, one per partition. Absent
+	// in version 1 files, whose rings are whole in Regions.
+	ConsumerRegions []string `json:"consumer_regions,omitempty"`
 }
 
-// regionName names partition i's region. Topic names are valid region
-// names (ValidateTopicName is stricter than shm.ValidateName); a name too
-// long for shm keeps a readable prefix and gains a hash of the full name.
-func regionName(topicName string, i int) string {
+// consumerSuffix ends the name of every consumer region: partition N of
+// topic T is the data region T.pN and the consumer region T.pN.c. Data
+// region names end in ".p" and digits, so the two never collide.
+const consumerSuffix = ".c"
+
+// regionName names partition i's data region, or with consumer its
+// consumer region. Topic names are valid region names (ValidateTopicName
+// is stricter than shm.ValidateName); a name too long for shm keeps a
+// readable prefix and gains a hash of the full name.
+func regionName(topicName string, i int, consumer bool) string {
 	suffix := ".p" + strconv.Itoa(i)
+	if consumer {
+		suffix += consumerSuffix
+	}
 	if len(topicName)+len(suffix) <= shm.MaxNameBytes {
 		return topicName + suffix
 	}
@@ -119,8 +179,8 @@ func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
 	if err := wire.ValidateTopicName(s.Name); err != nil {
 		return ringbuf.Config{}, &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
 	}
-	if s.Partitions < 1 || s.Partitions > wire.MaxFDs {
-		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions = %d: want 1 to %d", s.Name, s.Partitions, wire.MaxFDs)
+	if s.Partitions < 1 || s.Partitions > wire.MaxPartitions {
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions = %d: want 1 to %d", s.Name, s.Partitions, wire.MaxPartitions)
 	}
 	if s.BindNode && s.Node < 0 {
 		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: node = %d: want >= 0", s.Name, s.Node)
@@ -158,12 +218,68 @@ func specDiff(have, want wire.TopicSpec) string {
 	return ""
 }
 
-// shmConfig is the daemon's shm config with a topic's file mode and group.
+// shmConfig is the daemon's shm config with a topic's file mode and group,
+// for its consumer regions.
 func (d *Daemon) shmConfig(s wire.TopicSpec) shm.Config {
 	c := d.shm
 	c.Mode = os.FileMode(s.Mode)
 	c.GID = s.GID
 	return c
+}
+
+// dataShmConfig is shmConfig for a topic's data regions: without group and
+// other write bits, so that a subscriber of another user cannot reopen its
+// read-only descriptor (through /proc/PID/fd) for writing. Nobody needs
+// them: publishers get writable descriptors from the daemon.
+func (d *Daemon) dataShmConfig(s wire.TopicSpec) shm.Config {
+	c := d.shmConfig(s)
+	c.Mode &^= 0o022
+	return c
+}
+
+// regionAllocError is a region allocation failure (shm.Create).
+type regionAllocError struct{ err error }
+
+func (e regionAllocError) Error() string { return e.err.Error() }
+func (e regionAllocError) Unwrap() error { return e.err }
+
+// createRegions creates partition i's two regions and its ring, replacing
+// any regions of the same names. On error nothing is left behind; an
+// allocation failure is a regionAllocError.
+func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, opts shm.CreateOptions) (data, consumer *shm.Region, ring *ringbuf.Ring, err error) {
+	dataBytes, consBytes, err := ringbuf.SplitSizeFor(rc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	drop := func(r *shm.Region) {
+		if r != nil {
+			r.Remove()
+			r.Close()
+		}
+	}
+	opts.Replace = true
+	opts.SizeBytes = uint64(dataBytes)
+	data, err = shm.Create(d.dataShmConfig(spec), regionName(spec.Name, i, false), opts)
+	if err != nil {
+		return nil, nil, nil, regionAllocError{err}
+	}
+	// The consumer area is a few KiB: on tmpfs pages it costs no TLB
+	// reach worth a huge page of its own.
+	cc := d.shmConfig(spec)
+	cc.HugePages = shm.PolicyOff
+	opts.SizeBytes = uint64(consBytes)
+	consumer, err = shm.Create(cc, regionName(spec.Name, i, true), opts)
+	if err != nil {
+		drop(data)
+		return nil, nil, nil, regionAllocError{err}
+	}
+	ring, err = ringbuf.CreateSplit(data.Data(), consumer.Data(), rc)
+	if err != nil {
+		drop(data)
+		drop(consumer)
+		return nil, nil, nil, err
+	}
+	return data, consumer, ring, nil
 }
 
 // createTopic makes a topic's regions and rings. Called with d.mu held.
@@ -184,15 +300,9 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 		}
 		return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists (with the same parameters; use open-or-create)", spec.Name)
 	}
-	size, err := ringbuf.SizeFor(rc)
-	if err != nil {
-		return nil, wire.Errorf(wire.CodeInvalidSpec, "topic %q: %v", spec.Name, err)
-	}
 	t := &topic{spec: spec, createdNS: time.Now().UnixNano()}
-	sc := d.shmConfig(spec)
 	for i := 0; i < spec.Partitions; i++ {
-		name := regionName(spec.Name, i)
-		reg, err := shm.Create(sc, name, shm.CreateOptions{SizeBytes: uint64(size), BindNode: spec.BindNode, Node: spec.Node, Replace: true,
+		data, consumer, ring, err := d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node,
 			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock})
 		if err != nil {
 			d.dropParts(t, true)
@@ -207,17 +317,21 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 				}
 			}
 			werr := wire.Errorf(code, "topic %q: partition %d: %v", spec.Name, i, err)
-			d.allocFailed(werr.Message)
+			if errors.As(err, new(regionAllocError)) {
+				d.allocFailed(werr.Message)
+			}
 			return nil, werr
 		}
-		ring, err := ringbuf.Create(reg.Data(), rc)
+		p, err := newPartition(spec.Name, i, data, consumer, ring)
 		if err != nil {
-			reg.Remove()
-			reg.Close()
+			for _, r := range []*shm.Region{data, consumer} {
+				r.Remove()
+				r.Close()
+			}
 			d.dropParts(t, true)
 			return nil, wire.Errorf(wire.CodeInternal, "topic %q: partition %d: %v", spec.Name, i, err)
 		}
-		t.parts = append(t.parts, &partition{region: reg, ring: ring, topic: spec.Name, index: i})
+		t.parts = append(t.parts, p)
 	}
 	d.topics[spec.Name] = t
 	d.saveState()
@@ -229,8 +343,10 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 func (d *Daemon) dropParts(t *topic, remove bool) {
 	for _, p := range t.parts {
 		if remove && !p.closed {
-			if err := p.region.Remove(); err != nil {
-				d.log.Warn("remove region", "err", err)
+			for _, r := range p.regions() {
+				if err := r.Remove(); err != nil {
+					d.log.Warn("remove region", "err", err)
+				}
 			}
 		}
 		p.close()
@@ -274,6 +390,7 @@ func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 		h := p.region.Header()
 		pi := wire.PartitionInfo{
 			Index: i, Region: p.region.Name(), Path: p.region.Path(), SizeBytes: h.TotalBytes,
+			ConsumerRegion: p.consumer.Name(), ConsumerPath: p.consumer.Path(), ConsumerSizeBytes: p.consumer.Header().TotalBytes,
 			PageSizeBytes: h.PageSizeBytes, HugePages: h.Flags&shm.FlagHugePages != 0, NodeActual: int(h.NodeActual),
 		}
 		var c ringbuf.Counters
@@ -300,6 +417,7 @@ func (d *Daemon) saveState() {
 		stt := stateTopic{Spec: t.spec, CreatedNS: t.createdNS}
 		for _, p := range t.parts {
 			stt.Regions = append(stt.Regions, p.region.Name())
+			stt.ConsumerRegions = append(stt.ConsumerRegions, p.consumer.Name())
 		}
 		st.Topics = append(st.Topics, stt)
 	}
@@ -342,13 +460,18 @@ func writeFileAtomic(path string, v any) error {
 // adopt re-opens the topics of the state file left by an earlier daemon,
 // then removes stale regions. Called from Run before the socket listens.
 //
-// A region named in the state file is re-opened read-write and its ring
-// attached; a missing one is made afresh (its records are gone, the topic
-// survives); one that will not attach (corrupt, another layout version)
-// drops its topic from the registry but is left on disk for an operator.
-// A region file in the base directories that no adopted topic names is
-// stale and is removed, unless a live process still maps it (its path is in
-// some /proc/PID/maps, or its ring has live slots) — then it is only logged.
+// A partition's two regions named in the state file are re-opened
+// read-write and their ring attached; if either is missing both are made
+// afresh (the records are gone, the topic survives); a pair that will not
+// attach (corrupt, another layout version) drops its topic from the
+// registry but is left on disk for an operator. So are the topics of a
+// version 1 state file, whose rings are whole in one region per partition:
+// this daemon hands subscribers the data region read-only, which needs the
+// two-region layout, so such a topic must be re-created (the next start
+// removes its old files as stale once nothing maps them). A region file in
+// the base directories that no adopted topic names is stale and is
+// removed, unless a live process still maps it (its path is in some
+// /proc/PID/maps, or its ring has live slots) — then it is only logged.
 func (d *Daemon) adopt() error {
 	b, err := os.ReadFile(d.statePath())
 	var st stateFile
@@ -357,7 +480,7 @@ func (d *Daemon) adopt() error {
 	case err != nil:
 		return &OpError{Op: "read", Path: d.statePath(), Err: err}
 	default:
-		if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion {
+		if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion && st.Version != 1 {
 			bad := d.statePath() + ".bad"
 			os.Rename(d.statePath(), bad)
 			d.log.Error("topic registry unreadable; moved aside, starting empty", "path", bad, "err", err, "version", st.Version)
@@ -370,9 +493,10 @@ func (d *Daemon) adopt() error {
 			d.topics[t.spec.Name] = t
 			for _, p := range t.parts {
 				keep[p.region.Name()] = true
+				keep[p.consumer.Name()] = true
 			}
 		} else {
-			for _, r := range stt.Regions {
+			for _, r := range append(stt.Regions, stt.ConsumerRegions...) {
 				keep[r] = true // refused: leave its files for an operator
 			}
 		}
@@ -384,43 +508,59 @@ func (d *Daemon) adopt() error {
 
 func (d *Daemon) adoptTopic(stt stateTopic) *topic {
 	spec := stt.Spec.Normalize()
-	rc, err := checkSpec(spec)
-	if err != nil || len(stt.Regions) != spec.Partitions {
-		d.log.Error("registry entry invalid; topic not adopted", "topic", spec.Name, "err", err, "regions", len(stt.Regions))
+	if len(stt.ConsumerRegions) == 0 && len(stt.Regions) > 0 {
+		d.log.Error("topic created by an earlier kaelixd with each partition's ring in one region; this version keeps a data and a consumer region per partition "+
+			"(subscribers map the data read-only), so the topic is not adopted: re-create it. Its files are left in place; the next start removes them once nothing maps them",
+			"topic", spec.Name, "regions", stt.Regions)
 		return nil
 	}
-	size, _ := ringbuf.SizeFor(rc)
+	rc, err := checkSpec(spec)
+	if err != nil || len(stt.Regions) != spec.Partitions || len(stt.ConsumerRegions) != spec.Partitions {
+		d.log.Error("registry entry invalid; topic not adopted", "topic", spec.Name, "err", err, "regions", len(stt.Regions), "consumer_regions", len(stt.ConsumerRegions))
+		return nil
+	}
 	t := &topic{spec: spec, createdNS: stt.CreatedNS}
 	sc := d.shmConfig(spec)
 	for i, name := range stt.Regions {
-		reg, err := shm.Open(sc, name, shm.AttachOptions{})
-		if errors.Is(err, fs.ErrNotExist) {
-			d.log.Warn("region missing; recreating it empty", "topic", spec.Name, "partition", i, "region", name)
-			reg, err = shm.Create(sc, name, shm.CreateOptions{SizeBytes: uint64(size), BindNode: spec.BindNode, Node: spec.Node, Replace: true})
-			if err == nil {
-				_, err = ringbuf.Create(reg.Data(), rc)
+		cname := stt.ConsumerRegions[i]
+		data, err := shm.Open(sc, name, shm.AttachOptions{})
+		var consumer *shm.Region
+		if err == nil {
+			consumer, err = shm.Open(sc, cname, shm.AttachOptions{})
+			if err != nil {
+				data.Close()
+				data = nil
 			}
 		}
 		var ring *ringbuf.Ring
-		if err == nil {
-			err = shm.Guard(func() error {
-				var aerr error
-				ring, aerr = ringbuf.Attach(reg.Data())
-				return aerr
-			})
+		if errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("region missing; recreating the partition empty", "topic", spec.Name, "partition", i, "region", name, "consumer_region", cname)
+			if name != regionName(spec.Name, i, false) || cname != regionName(spec.Name, i, true) {
+				err = fmt.Errorf("registry names regions %q and %q, want %q and %q", name, cname, regionName(spec.Name, i, false), regionName(spec.Name, i, true))
+			} else {
+				data, consumer, ring, err = d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node})
+			}
+		} else if err == nil {
+			ring, err = attachSplit(data, consumer)
 		}
 		if err == nil && (ring.CapacityBytes() != rc.CapacityBytes || ring.MaxPayloadBytes() != int(rc.MaxPayloadBytes)) {
 			err = fmt.Errorf("ring geometry differs from the registry (capacity %d, max payload %d)", ring.CapacityBytes(), ring.MaxPayloadBytes())
 		}
+		var p *partition
+		if err == nil {
+			p, err = newPartition(spec.Name, i, data, consumer, ring)
+		}
 		if err != nil {
-			if reg != nil {
-				reg.Close()
+			for _, r := range []*shm.Region{data, consumer} {
+				if r != nil {
+					r.Close()
+				}
 			}
-			d.log.Error("region not adoptable; topic dropped from the registry, files left in place", "topic", spec.Name, "partition", i, "region", name, "err", err)
+			d.log.Error("region not adoptable; topic dropped from the registry, files left in place", "topic", spec.Name, "partition", i, "region", name, "consumer_region", cname, "err", err)
 			d.dropParts(t, false)
 			return nil
 		}
-		t.parts = append(t.parts, &partition{region: reg, ring: ring, topic: spec.Name, index: i})
+		t.parts = append(t.parts, p)
 	}
 	for _, p := range t.parts {
 		d.withRing(p, func() { p.ring.ReapDead() })
@@ -469,17 +609,37 @@ func (d *Daemon) removeStale(keep map[string]bool) {
 	}
 }
 
-// liveSlots opens a region, frees its ring's dead slots and counts the live
-// publisher and subscriber slots left (0 if it is not a ring).
+// liveSlots opens a region and its partner (a data region's consumer
+// region T.pN.c, or a consumer region's data region), frees its ring's
+// dead slots and counts the live publisher and subscriber slots left (0 if
+// they do not hold a ring). A region without a partner is tried as a ring
+// of the one-region layout.
 func liveSlots(cfg shm.Config, name string) int {
-	reg, err := shm.Open(cfg, name, shm.AttachOptions{})
+	dataName, consName := name, name+consumerSuffix
+	if strings.HasSuffix(name, consumerSuffix) {
+		dataName, consName = strings.TrimSuffix(name, consumerSuffix), name
+	}
+	if shm.ValidateName(dataName) != nil || shm.ValidateName(consName) != nil {
+		return 0
+	}
+	data, err := shm.Open(cfg, dataName, shm.AttachOptions{})
 	if err != nil {
 		return 0
 	}
-	defer reg.Close()
+	defer data.Close()
+	consumer, err := shm.Open(cfg, consName, shm.AttachOptions{})
+	if err == nil {
+		defer consumer.Close()
+	}
 	n := 0
 	shm.Guard(func() error {
-		r, err := ringbuf.Attach(reg.Data())
+		var r *ringbuf.Ring
+		var err error
+		if consumer != nil {
+			r, err = ringbuf.AttachSplit(data.Data(), consumer.Data(), false)
+		} else {
+			r, err = ringbuf.Attach(data.Data())
+		}
 		if err == nil {
 			r.ReapDead()
 			c := r.Counters()

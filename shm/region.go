@@ -630,6 +630,28 @@ func (r *Region) ReadOnly() bool { return r.readOnly }
 // Close. A receiver should use AttachFile or AttachFD.
 func (r *Region) File() *os.File { return r.f }
 
+// OpenReadOnly opens the region's file anew, O_RDONLY, and returns the
+// new descriptor, which the caller owns. It reopens this very file (through
+// /proc/self/fd), whatever has happened to its name since. A descriptor
+// opened this way can only be mapped PROT_READ: mmap with PROT_WRITE,
+// mprotect to PROT_WRITE, write and ftruncate all fail on it. Hand it to a
+// process that must read the region but never change it; that process can
+// get a writable descriptor only by opening the file anew, which its
+// permission bits (and the 0700 base directory) decide. ErrClosed after
+// Close.
+func (r *Region) OpenReadOnly() (*os.File, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mem == nil {
+		return nil, ErrClosed
+	}
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(r.f.Fd())), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, opErr("reopen read-only", r.path, err)
+	}
+	return os.NewFile(uintptr(fd), r.path), nil
+}
+
 // Data returns the data area: Header().DataBytes bytes starting at file
 // offset DataOffsetBytes. The slice aliases shared memory and is valid until
 // Close; using it after Close faults. Reads and writes of memory this

@@ -332,3 +332,65 @@ func TestHugePagesFallbackAndRequired(t *testing.T) {
 		t.Fatalf("required without hugetlbfs = %v", err)
 	}
 }
+
+// TestOpenReadOnly: the reopened descriptor names the same file, is
+// O_RDONLY, and can be mapped only PROT_READ: PROT_WRITE mappings,
+// mprotect to PROT_WRITE, writes and ftruncate are refused by the kernel.
+func TestOpenReadOnly(t *testing.T) {
+	cfg, _ := tmpfsConfig(t)
+	w := mustCreate(t, cfg, "ro", CreateOptions{SizeBytes: 1 << 16})
+	f, err := w.OpenReadOnly()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(w.File().Fd()), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fstat(int(f.Fd()), &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.Dev != b.Dev || a.Ino != b.Ino {
+		t.Fatalf("reopened another file: %d:%d, want %d:%d", b.Dev, b.Ino, a.Dev, a.Ino)
+	}
+	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
+		t.Fatalf("flags %#o, %v: want O_RDONLY", fl, err)
+	}
+	size := int(w.Header().TotalBytes)
+	if m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != unix.EACCES {
+		if err == nil {
+			unix.Munmap(m)
+		}
+		t.Fatalf("writable mapping of the read-only descriptor: %v, want EACCES", err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_WRITE); err != unix.EACCES {
+		t.Fatalf("mprotect to PROT_WRITE: %v, want EACCES", err)
+	}
+	if _, err := unix.Pwrite(int(f.Fd()), []byte{1}, HeaderBytes); err == nil {
+		t.Fatal("write through the read-only descriptor succeeded")
+	}
+	if err := unix.Ftruncate(int(f.Fd()), 0); err == nil {
+		t.Fatal("ftruncate through the read-only descriptor succeeded")
+	}
+	r, err := AttachFile(f, AttachOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Header() != w.Header() {
+		t.Fatalf("attached header %+v, want %+v", r.Header(), w.Header())
+	}
+	if _, err := AttachFile(f, AttachOptions{}); err == nil {
+		t.Fatal("read-write attach of a read-only descriptor succeeded")
+	}
+	w.Close()
+	if _, err := w.OpenReadOnly(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("OpenReadOnly after Close: %v, want ErrClosed", err)
+	}
+}

@@ -12,8 +12,8 @@ import (
 // ring counters the metrics expose. The topic list and the region paths
 // come from the daemon once (and again every 10 samples, to see new
 // topics); every sample is read straight from the rings' shared memory
-// (daemon.CounterReader, regions mapped read-only), so watching costs the
-// daemon nothing.
+// (daemon.CounterReader, both regions of each partition mapped
+// read-only), so watching costs the daemon nothing.
 type TopicsStatsCmd struct {
 	Topic    string        `arg:"" optional:"" help:"Only this topic."`
 	Watch    bool          `short:"w" help:"Refresh until Ctrl-C."`
@@ -58,7 +58,7 @@ func (cmd *TopicsStatsCmd) Run(g *Globals) error {
 		now := time.Now()
 		rows := make([]PartitionStats, 0, len(parts))
 		for j, p := range parts {
-			c, err := rd.Read(p.Path)
+			c, err := rd.Read(p)
 			if err != nil {
 				continue // deleted since the list; the next refresh drops it
 			}

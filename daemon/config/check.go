@@ -82,7 +82,8 @@ func LoadHost(c Config, root string) Host {
 }
 
 // TopicBytes is the memory one declared topic takes: its partitions'
-// regions (header block plus ring), 0 if the topic is invalid.
+// regions (per partition a data and a consumer region, each a header
+// block plus its part of the ring), 0 if the topic is invalid.
 func (c Config) TopicBytes(t Topic) uint64 {
 	rc, err := RingConfig(c.TopicSpec(t))
 	if err != nil {
@@ -93,7 +94,7 @@ func (c Config) TopicBytes(t Topic) uint64 {
 		return 0
 	}
 	s := c.TopicSpec(t)
-	return uint64(s.Partitions) * (uint64(n) + shm.DataOffsetBytes)
+	return uint64(s.Partitions) * (uint64(n) + 2*shm.DataOffsetBytes)
 }
 
 // Check compares c with the host and reports what will not work or will

@@ -461,8 +461,8 @@ func (c Config) Validate() error {
 		if tp.Policy != "" && !oneOf(tp.Policy, topicPolicies) {
 			bad(key+".policy", "%q: want block, drop-oldest or reject", tp.Policy)
 		}
-		if tp.Partitions < 0 || tp.Partitions > wire.MaxFDs {
-			bad(key+".partitions", "%d: want 1 to %d", tp.Partitions, wire.MaxFDs)
+		if tp.Partitions < 0 || tp.Partitions > wire.MaxPartitions {
+			bad(key+".partitions", "%d: want 1 to %d", tp.Partitions, wire.MaxPartitions)
 		}
 		if tp.NUMANode != nil && *tp.NUMANode < 0 {
 			bad(key+".numa_node", "%d is negative", *tp.NUMANode)

@@ -63,21 +63,46 @@
 //
 // # Descriptors
 //
-// An attach reply carries one region descriptor per attached partition, in
-// the order of AttachReply.Partitions, as SCM_RIGHTS ancillary data sent
-// with the reply frame's bytes; the header's descriptor count says how many
-// belong to the frame. Readers collect every descriptor the socket delivers
-// in arrival order and hand each frame its count, so it does not matter
-// which read carried them. Requests never carry descriptors; the daemon
-// closes any it is sent and drops the client. The descriptors are
-// read-write for both roles: a subscriber writes its position into its
-// slot in the ring, so the ring layout does not allow a read-only mapping.
+// Each partition's ring lives in two shm regions (ringbuf.CreateSplit):
+// the data region (ring header, tail, publisher table, records), written
+// only by publishers, and the consumer region (subscriber and queue-group
+// cursors, doorbells, counters), written by every role. An attach reply
+// carries DescriptorsPerPartition (2) descriptors per attached partition,
+// in the order of AttachReply.Partitions: the data region's, then the
+// consumer region's. They travel as SCM_RIGHTS ancillary data sent with
+// the reply frame's bytes; the header's descriptor count says how many
+// belong to the frame. Readers collect every descriptor the socket
+// delivers in arrival order and hand each frame its count, so it does not
+// matter which read carried them. Requests never carry descriptors; the
+// daemon closes any it is sent and drops the client.
+//
+// Access modes differ by role:
+//
+//	role        data region                 consumer region
+//	publisher   read-write (O_RDWR)         read-write
+//	subscriber  read-only (opened O_RDONLY) read-write
+//
+// A subscriber's data descriptor is a separate open file description
+// opened O_RDONLY, not a duplicate of the daemon's: it can be mapped only
+// PROT_READ (the kernel refuses PROT_WRITE mappings, mprotect to
+// PROT_WRITE, write and ftruncate on it), so a subscriber cannot forge
+// records, move the tail or truncate the data region. Reopening it for
+// writing (open of /proc/self/fd/N) is decided by the file's permission
+// bits, and data region files never carry group or other write bits; the
+// daemon's own user and root can write them regardless. Clients map the
+// data region PROT_READ and attach with ringbuf.AttachSplit(data,
+// consumer, true). What a subscriber can still write is the consumer
+// region: every consumer's cursor, not only its own, and the file's size
+// (ftruncate faults every mapper; the daemon's sweep fences the
+// partition).
 //
 // # Versioning
 //
 // Version is the frame header's version byte and Hello.Version. A daemon
 // refuses a frame of another version with CodeVersion and closes the
-// connection. Bodies are JSON objects; receivers ignore unknown fields, so
+// connection. Version 2 changed the descriptors of an attach reply (two
+// per partition, see above) from version 1's single read-write region
+// descriptor. Bodies are JSON objects; receivers ignore unknown fields, so
 // a field may be added without a version bump, never removed or retyped.
 //
 // # Concurrency

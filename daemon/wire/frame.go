@@ -24,14 +24,22 @@ const (
 const (
 	// Magic opens every frame: "KX" read as a little-endian uint16.
 	Magic uint16 = 0x584b
-	// Version is the protocol version this package speaks.
-	Version = 1
+	// Version is the protocol version this package speaks. Version 2:
+	// an attach reply carries two descriptors per partition (data region,
+	// consumer region), the data one read-only for subscribers.
+	Version = 2
 	// MaxBodyBytes is the largest body accepted (1 MiB). A header declaring
 	// more is refused before any body byte is read.
 	MaxBodyBytes = 1 << 20
-	// MaxFDs is the most descriptors one frame may carry; it bounds the
-	// partitions of a topic.
-	MaxFDs = 64
+	// MaxPartitions is the most partitions a topic may have.
+	MaxPartitions = 64
+	// DescriptorsPerPartition is how many descriptors an attach reply
+	// carries for each partition: its data region, then its consumer
+	// region.
+	DescriptorsPerPartition = 2
+	// MaxFDs is the most descriptors one frame may carry: an attach reply
+	// for every partition of the largest topic.
+	MaxFDs = MaxPartitions * DescriptorsPerPartition
 )
 
 // Type is a frame's message type.

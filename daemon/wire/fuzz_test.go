@@ -20,6 +20,8 @@ func FuzzDecode(f *testing.F) {
 	seed(TypeHello, Hello{Version: Version, Name: "seed"})
 	seed(TypeCreate, TopicSpec{Name: "a.b", Partitions: 2})
 	seed(TypeAttach, Attach{Topic: "a", Role: RolePublisher})
+	seed(TypeAttach.Reply(), AttachReply{AttachmentID: 2, Partitions: []int{0}, Topic: TopicInfo{Spec: TopicSpec{Name: "a"},
+		Partitions: []PartitionInfo{{Region: "a.p0", Path: "/dev/shm/kaelix/a.p0", ConsumerRegion: "a.p0.c", ConsumerPath: "/dev/shm/kaelix/a.p0.c"}}}})
 	seed(TypeError, Error{Code: CodeNotFound, Message: "x"})
 	seed(TypeConfigShow, Empty{})
 	seed(TypeConfigReload.Reply(), ConfigReload{AtNS: 1, Changes: []ConfigChange{{Key: "telemetry.logging.level", Old: "info", New: "debug"}}})

@@ -74,7 +74,7 @@ type HelloReply struct {
 // Zero fields take defaults (see Normalize).
 type TopicSpec struct {
 	Name       string `json:"name"`
-	Partitions int    `json:"partitions"` // 1..MaxFDs; default 1
+	Partitions int    `json:"partitions"` // 1..MaxPartitions; default 1
 	Kind       Kind   `json:"kind"`       // default mpmc
 	// CapacityBytes is each partition's ring data area: a power of two
 	// >= 4096. Default 1 MiB.
@@ -86,9 +86,13 @@ type TopicSpec struct {
 	// BindNode places the regions' pages on NUMA node Node.
 	BindNode bool `json:"bind_node"`
 	Node     int  `json:"node"`
-	// Mode is the permission of the region files and of attach requests
-	// (owner = daemon user, group = GID): publishers need write, subscribers
-	// read permission. Permission bits only; default 0600.
+	// Mode is the permission of attach requests (owner = daemon user,
+	// group = GID): publishers need write, subscribers read permission.
+	// It is also the region files' mode, except that data region files
+	// never get group or other write bits: nobody writes a region through
+	// its path, and a subscriber must not be able to reopen its read-only
+	// descriptor of the data region for writing. Permission bits only;
+	// default 0600.
 	Mode uint32 `json:"mode"`
 	// GID is the region files' group; -1 or 0 (default) keeps the daemon's.
 	GID int `json:"gid"`
@@ -176,11 +180,20 @@ type TopicInfo struct {
 	Partitions  []PartitionInfo `json:"partitions"`
 }
 
-// PartitionInfo describes one partition's region and ring.
+// PartitionInfo describes one partition's two regions and its ring.
 type PartitionInfo struct {
-	Index         int      `json:"index"`
-	Region        string   `json:"region"` // region name (shm.Open)
-	Path          string   `json:"path"`   // region file path
+	Index int `json:"index"`
+	// Region and Path name the data region (ring header, tail, publisher
+	// table, records), which subscribers map read-only; ConsumerRegion
+	// and ConsumerPath the consumer region (cursors, doorbells,
+	// counters). Reading a ring's counters needs both (see
+	// daemon.CounterReader).
+	Region            string `json:"region"` // data region name (shm.Open)
+	Path              string `json:"path"`   // data region file path
+	ConsumerRegion    string `json:"consumer_region"`
+	ConsumerPath      string `json:"consumer_path"`
+	ConsumerSizeBytes uint64 `json:"consumer_size_bytes"` // consumer region file size
+	// SizeBytes is the data region file's size.
 	SizeBytes     uint64   `json:"size_bytes"`
 	PageSizeBytes uint64   `json:"page_size_bytes"`
 	HugePages     bool     `json:"huge_pages"`
@@ -210,8 +223,10 @@ type Attach struct {
 	Partitions []int  `json:"partitions,omitempty"` // nil: all
 }
 
-// AttachReply answers attach; one descriptor per entry of Partitions
-// travels with the frame, in that order.
+// AttachReply answers attach. DescriptorsPerPartition descriptors per
+// entry of Partitions travel with the frame, in that order: the
+// partition's data region (read-only for a subscriber), then its consumer
+// region (see the package documentation, Descriptors).
 type AttachReply struct {
 	AttachmentID uint64    `json:"attachment_id"`
 	Topic        TopicInfo `json:"topic"`

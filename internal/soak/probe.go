@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +39,7 @@ func runProbe(a ChildArgs) error {
 		}
 		res(err)
 		return nil
-	case "garbage", "huge", "lie", "truncate", "corrupt-ring", "corrupt-shm-header":
+	case "garbage", "huge", "lie", "truncate", "corrupt-ring", "corrupt-shm-header", "subscriber-write":
 		return rawProbe(ctx, a, op, res)
 	}
 	c, err := client.Connect(ctx, client.Options{SocketPath: a.Socket, Logger: slog.New(slog.DiscardHandler)})
@@ -144,6 +146,20 @@ func rawProbe(ctx context.Context, a ChildArgs, op string, res func(error, ...an
 		res(err)
 		return nil
 	}
+	if op == "subscriber-write" {
+		var ar wire.AttachReply
+		files, err := call(wire.TypeAttach, wire.Attach{Topic: a.Topic, Role: wire.RoleSubscriber}, &ar)
+		if err != nil {
+			res(err)
+			return nil
+		}
+		if len(files) != 2 || len(ar.Topic.Partitions) == 0 {
+			res(fmt.Errorf("attach gave %d descriptors for %d partitions, want 2", len(files), len(ar.Partitions)))
+			return nil
+		}
+		res(tryWriteData(files[0], files[1], ar.Topic.Partitions[0].Path))
+		return nil
+	}
 	var ar wire.AttachReply
 	files, err := call(wire.TypeAttach, wire.Attach{Topic: a.Topic, Role: wire.RolePublisher}, &ar)
 	if err != nil {
@@ -173,5 +189,59 @@ func rawProbe(ctx context.Context, a ChildArgs, op string, res func(error, ...an
 	res(err)
 	// Stay connected until told to go: the daemon may evict us.
 	time.Sleep(time.Hour)
+	return nil
+}
+
+// tryWriteData is a subscriber trying every way to write the data region
+// through what the daemon gave it (data, a descriptor of it; consumer, a
+// descriptor of the consumer region) or by its path. It returns nil if
+// every attempt was refused and the consumer region is writable, else an
+// error naming what got through.
+func tryWriteData(data, consumer *os.File, path string) error {
+	fd := int(data.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	var got []string
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
+		got = append(got, fmt.Sprintf("descriptor flags %#o (%v), want O_RDONLY", fl, err))
+	}
+	if b, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+		unix.Munmap(b)
+		got = append(got, "mmap PROT_WRITE succeeded")
+	}
+	if b, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED); err != nil {
+		got = append(got, fmt.Sprintf("mmap PROT_READ: %v", err))
+	} else {
+		if unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE) == nil {
+			got = append(got, "mprotect PROT_WRITE succeeded")
+		}
+		unix.Munmap(b)
+	}
+	if _, err := unix.Pwrite(fd, []byte{0}, st.Size-1); err == nil {
+		got = append(got, "pwrite succeeded")
+	}
+	if unix.Ftruncate(fd, 0) == nil {
+		got = append(got, "ftruncate succeeded")
+	}
+	for _, p := range []string{"/proc/self/fd/" + strconv.Itoa(fd), path} {
+		if f, err := os.OpenFile(p, os.O_RDWR, 0); err == nil {
+			f.Close()
+			got = append(got, "open "+p+" O_RDWR succeeded")
+		}
+	}
+	var cst unix.Stat_t
+	if err := unix.Fstat(int(consumer.Fd()), &cst); err != nil {
+		return err
+	}
+	if b, err := unix.Mmap(int(consumer.Fd()), 0, int(cst.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		got = append(got, fmt.Sprintf("consumer region not writable: %v", err))
+	} else {
+		unix.Munmap(b)
+	}
+	if len(got) > 0 {
+		return fmt.Errorf("data region writable: %s", strings.Join(got, "; "))
+	}
 	return nil
 }

@@ -224,8 +224,8 @@ func TestRogueClients(t *testing.T) {
 	// and the library turns SIGBUS into an error on that topic.
 	_, err = victim.Poll(func(*client.Message) {}, 1)
 	var fe *client.FaultError
-	if !errors.As(err, &fe) || !errors.Is(err, shm.ErrFault) {
-		t.Errorf("poll of a truncated region: %v, want a *client.FaultError", err)
+	if !errors.As(err, &fe) || !errors.Is(err, shm.ErrFault) || fe.ReadOnly {
+		t.Errorf("poll of a truncated region: %v, want a *client.FaultError (not a read-only write)", err)
 	} else {
 		t.Logf("victim subscriber: %v", err)
 	}
@@ -251,4 +251,38 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return fmt.Sprint(out)
+}
+
+// TestSubscriberCannotWriteData: a subscriber of another user (uid 4242,
+// allowed to subscribe to rogue.*) gets the data region through a
+// descriptor it can neither write, ftruncate, map writable, mprotect
+// writable, nor reopen for writing through /proc/self/fd, even on a topic
+// whose mode would let anyone write (0666: data region files drop group
+// and other write bits); its consumer region descriptor is writable.
+func TestSubscriberCannotWriteData(t *testing.T) {
+	e := newSecEnv(t, nil)
+	c := e.client()
+	ctx := context.Background()
+	info, err := c.CreateTopic(ctx, client.TopicConfig{Name: "rogue.ro", CapacityBytes: 64 << 10, Mode: 0o666})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := info.Partitions[0]
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}} {
+		st, err := os.Stat(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != f.mode {
+			t.Errorf("%s: mode %v, want %v", f.path, st.Mode().Perm(), f.mode)
+		}
+	}
+	got := e.probe(4242, 4242, "subscriber-write", "rogue.ro")
+	t.Logf("subscriber-write: %s", got)
+	if !strings.HasPrefix(got, "ok") {
+		t.Errorf("subscriber of another user: %s", got)
+	}
 }

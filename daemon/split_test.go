@@ -1,0 +1,293 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/shm"
+)
+
+// attachFiles attaches as role and returns the reply and its descriptors.
+func (r *rawConn) attachFiles(topic string, role wire.Role) (wire.AttachReply, []*os.File) {
+	r.t.Helper()
+	r.id++
+	f, err := wire.NewFrame(wire.TypeAttach, r.id, wire.Attach{Topic: topic, Role: role})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.c.WriteFrame(f); err != nil {
+		r.t.Fatal(err)
+	}
+	r.c.UnixConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	rf, files, err := r.c.ReadFrame()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() {
+		for _, f := range files {
+			f.Close()
+		}
+	})
+	if we := wire.ReplyError(rf); we != nil {
+		r.t.Fatal(we)
+	}
+	var ar wire.AttachReply
+	if err := wire.DecodeBody(rf, &ar); err != nil {
+		r.t.Fatal(err)
+	}
+	return ar, files
+}
+
+func sameFile(t *testing.T, f *os.File, path string) bool {
+	t.Helper()
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(path, &b); err != nil {
+		t.Fatal(err)
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+func accessMode(t *testing.T, f *os.File) int {
+	t.Helper()
+	fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fl & unix.O_ACCMODE
+}
+
+// TestAttachDescriptors: each partition has a data and a consumer region;
+// an attach reply carries both per partition, in order. Publishers get
+// both read-write; subscribers get the data region through a descriptor
+// opened O_RDONLY (no writable mapping, no ftruncate) and the consumer
+// region read-write. Data region files never get group/other write bits.
+func TestAttachDescriptors(t *testing.T) {
+	cfg := start(t, nil)
+	r := dial(t, cfg, true)
+	var ti wire.TopicInfo
+	if err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "split.fds", Partitions: 2, CapacityBytes: 8192, MaxMessageBytes: 512, Mode: 0o666}, &ti); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ti.Partitions {
+		if p.Region != fmt.Sprintf("split.fds.p%d", i) || p.ConsumerRegion != p.Region+".c" || p.ConsumerSizeBytes == 0 {
+			t.Errorf("partition %d: regions %q, %q (%d bytes)", i, p.Region, p.ConsumerRegion, p.ConsumerSizeBytes)
+		}
+		for _, f := range []struct {
+			path string
+			mode os.FileMode
+		}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}} {
+			st, err := os.Stat(f.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != f.mode {
+				t.Errorf("%s: mode %v, want %v", f.path, st.Mode().Perm(), f.mode)
+			}
+		}
+	}
+	for _, role := range []wire.Role{wire.RolePublisher, wire.RoleSubscriber} {
+		ar, files := r.attachFiles("split.fds", role)
+		if len(files) != wire.DescriptorsPerPartition*len(ar.Partitions) || len(ar.Partitions) != 2 {
+			t.Fatalf("%s: %d descriptors for partitions %v", role, len(files), ar.Partitions)
+		}
+		for j, i := range ar.Partitions {
+			data, cons := files[2*j], files[2*j+1]
+			p := ti.Partitions[i]
+			if !sameFile(t, data, p.Path) || !sameFile(t, cons, p.ConsumerPath) {
+				t.Fatalf("%s partition %d: descriptors are not the data and consumer regions", role, i)
+			}
+			if m := accessMode(t, cons); m != unix.O_RDWR {
+				t.Errorf("%s partition %d: consumer descriptor mode %#o, want O_RDWR", role, i, m)
+			}
+			want := unix.O_RDWR
+			if role == wire.RoleSubscriber {
+				want = unix.O_RDONLY
+			}
+			if m := accessMode(t, data); m != want {
+				t.Errorf("%s partition %d: data descriptor mode %#o, want %#o", role, i, m, want)
+			}
+			if role != wire.RoleSubscriber {
+				continue
+			}
+			if b, err := unix.Mmap(int(data.Fd()), 0, int(p.SizeBytes), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != unix.EACCES {
+				if err == nil {
+					unix.Munmap(b)
+				}
+				t.Errorf("subscriber: writable mapping of the data region: %v, want EACCES", err)
+			}
+			if err := unix.Ftruncate(int(data.Fd()), 0); err == nil {
+				t.Errorf("subscriber: ftruncate of the data region succeeded")
+			}
+			reg, err := shm.AttachFile(data, shm.AttachOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			creg, err := shm.AttachFile(cons, shm.AttachOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = shm.Guard(func() error {
+				ring, err := ringbuf.AttachSplit(reg.Data(), creg.Data(), true)
+				if err != nil {
+					return err
+				}
+				sub, err := ring.NewSubscriber(ringbuf.SubscriberOptions{})
+				if err != nil {
+					return err
+				}
+				return sub.Close()
+			})
+			reg.Close()
+			creg.Close()
+			if err != nil {
+				t.Errorf("subscriber on the read-only data mapping: %v", err)
+			}
+		}
+	}
+}
+
+// TestRestartSplitRegions: a restarted daemon re-adopts both regions of
+// every partition (a missing pair is recreated empty), leaves a topic of
+// the old one-region layout unadopted with its files in place for one
+// run, and removes them as stale on the next start.
+func TestRestartSplitRegions(t *testing.T) {
+	dir := t.TempDir()
+	shmDir := fmt.Sprintf("kaelix-dtest-%d-%d", os.Getpid(), seq.Add(1))
+	base := filepath.Join("/dev/shm", shmDir)
+	dirs := map[string]bool{base: true} // data regions may be on hugetlbfs
+	defer func() {
+		for d := range dirs {
+			os.RemoveAll(d)
+		}
+	}()
+	run := func(remove bool, f func(cfg daemon.Config)) {
+		t.Helper()
+		cfg := daemon.Default()
+		cfg.Daemon.SocketPath, cfg.Daemon.StateDir, cfg.Shm.DirName = filepath.Join(dir, "s.sock"), dir, shmDir
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.RemoveOnExit = remove
+		d, err := daemon.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		select {
+		case <-d.Ready():
+		case err := <-done:
+			cancel()
+			t.Fatal(err)
+		}
+		f(cfg)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(base, name))
+		return err == nil
+	}
+	var before wire.TopicInfo
+	run(false, func(cfg daemon.Config) {
+		r := dial(t, cfg, true)
+		for _, name := range []string{"keep.a", "keep.b"} {
+			if err := r.call(wire.TypeCreate, wire.TopicSpec{Name: name, Partitions: 2, CapacityBytes: 8192, MaxMessageBytes: 512}, &before); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range before.Partitions {
+				dirs[filepath.Dir(p.Path)] = true
+			}
+		}
+	})
+	// keep.b loses a consumer region; a topic of the old layout appears
+	// in the registry, with its one region per partition.
+	if err := os.Remove(filepath.Join(base, "keep.b.p1.c")); err != nil {
+		t.Fatal(err)
+	}
+	sc := shm.Default()
+	sc.TmpfsRoot, sc.DirName, sc.HugePages = "/dev/shm", shmDir, shm.PolicyOff
+	rc := ringbuf.DefaultConfig(ringbuf.MPMC)
+	rc.CapacityBytes, rc.MaxPayloadBytes = 8192, 512
+	size, _ := ringbuf.SizeFor(rc)
+	old, err := shm.Create(sc, "legacy.p0", shm.CreateOptions{SizeBytes: uint64(size)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ringbuf.Create(old.Data(), rc); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	path := filepath.Join(dir, "topics.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["version"] != float64(2) {
+		t.Fatalf("state file version %v, want 2", st["version"])
+	}
+	st["topics"] = append(st["topics"].([]any), map[string]any{
+		"spec":       map[string]any{"name": "legacy", "partitions": 1, "capacity_bytes": 8192, "max_message_bytes": 512},
+		"created_ns": 1,
+		"regions":    []string{"legacy.p0"},
+	})
+	if b, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(false, func(cfg daemon.Config) {
+		r := dial(t, cfg, true)
+		for _, name := range []string{"keep.a", "keep.b"} {
+			var ti wire.TopicInfo
+			if err := r.call(wire.TypeInfo, wire.TopicRef{Name: name}, &ti); err != nil {
+				t.Fatalf("%s not re-adopted: %v", name, err)
+			}
+			for _, p := range ti.Partitions {
+				for _, path := range []string{p.Path, p.ConsumerPath} {
+					if _, err := os.Stat(path); err != nil {
+						t.Errorf("%s partition %d: %v", name, p.Index, err)
+					}
+				}
+			}
+			_, files := r.attachFiles(name, wire.RoleSubscriber)
+			if len(files) != 4 {
+				t.Fatalf("%s: %d descriptors", name, len(files))
+			}
+		}
+		if err := r.call(wire.TypeInfo, wire.TopicRef{Name: "legacy"}, nil); code(err) != wire.CodeNotFound {
+			t.Errorf("old-layout topic: %v, want not_found", err)
+		}
+		if !exists("legacy.p0") {
+			t.Errorf("old-layout region removed on the first start; want it left for an operator")
+		}
+	})
+	run(true, func(cfg daemon.Config) {
+		if exists("legacy.p0") {
+			t.Errorf("old-layout region not removed as stale on the next start")
+		}
+		if !exists("keep.a.p0.c") || !exists("keep.b.p1.c") {
+			t.Errorf("consumer regions missing after restart")
+		}
+	})
+}
