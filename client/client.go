@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,6 +88,16 @@ type Client struct {
 
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
+
+	waitDefault atomic.Int32 // the daemon's default WaitStrategy, from the last hello
+}
+
+// defaultWait is the daemon's default wait strategy as of the last hello.
+func (c *Client) defaultWait() WaitStrategy {
+	if w := WaitStrategy(c.waitDefault.Load()); w != WaitDefault {
+		return w
+	}
+	return WaitBackoff
 }
 
 // closer is a Publisher or Subscriber as the Client tracks it.
@@ -175,6 +186,7 @@ func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, []
 		return nil, nil, fmt.Errorf("%w: unexpected hello reply %s", ErrProtocol, rf.Type)
 	}
 	nc.SetDeadline(time.Time{})
+	c.waitDefault.Store(int32(parseWait(hr.WaitStrategy)))
 	return conn, hr.AttachmentIDs, nil
 }
 

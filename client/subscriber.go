@@ -31,9 +31,14 @@ const (
 type WaitStrategy int
 
 const (
-	// WaitBackoff (the zero value) spins briefly, then yields, then sleeps
-	// on the ring's futex: low latency without burning a core when idle.
-	WaitBackoff WaitStrategy = iota
+	// WaitDefault (the zero value) uses the daemon's default wait strategy
+	// ([runtime] wait_strategy, which a config reload may change; the
+	// client learns it when it connects or reconnects), or WaitBackoff if
+	// the daemon names none.
+	WaitDefault WaitStrategy = iota
+	// WaitBackoff spins briefly, then yields, then sleeps on the ring's
+	// futex: low latency without burning a core when idle.
+	WaitBackoff
 	// WaitBlocking sleeps on the futex as soon as nothing is ready.
 	WaitBlocking
 	// WaitYield polls and yields the processor in between.
@@ -55,7 +60,8 @@ func (w WaitStrategy) ring() ringbuf.WaitStrategy {
 }
 
 // SubscribeOptions configures Subscribe. The zero value subscribes to every
-// partition from the latest message, with the backoff wait strategy.
+// partition from the latest message, with the daemon's default wait
+// strategy.
 type SubscribeOptions struct {
 	From From
 	// Group, if set, joins the queue group of that name (MPMC topics): the
@@ -100,6 +106,26 @@ type Subscriber struct {
 	closed    bool
 	received  uint64
 	malformed uint64
+	wait      WaitStrategy // resolved: never WaitDefault
+}
+
+// WaitStrategy returns the wait strategy this subscriber uses: the one it
+// asked for, or the daemon's default it resolved to.
+func (s *Subscriber) WaitStrategy() WaitStrategy { return s.wait }
+
+func (w WaitStrategy) String() string { return w.ring().String() }
+
+// parseWait maps the daemon's name for a strategy to a WaitStrategy.
+func parseWait(name string) WaitStrategy {
+	switch name {
+	case "blocking":
+		return WaitBlocking
+	case "yield":
+		return WaitYield
+	case "busy-spin":
+		return WaitBusySpin
+	}
+	return WaitBackoff
 }
 
 type subPart struct {
@@ -126,11 +152,15 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOpti
 	if opts.From == FromOldest {
 		from = ringbuf.FromOldest
 	}
+	s.wait = opts.Wait
+	if s.wait == WaitDefault {
+		s.wait = c.defaultWait()
+	}
 	for i, part := range ar.Partitions {
 		regs, ring, err := mapRing(files[2*i], files[2*i+1], true)
 		if err == nil {
 			var sub *ringbuf.Subscriber
-			sub, err = ring.NewSubscriber(ringbuf.SubscriberOptions{From: from, Group: groupID(opts.Group), Wait: opts.Wait.ring()})
+			sub, err = ring.NewSubscriber(ringbuf.SubscriberOptions{From: from, Group: groupID(opts.Group), Wait: s.wait.ring()})
 			if err != nil {
 				regs.close()
 			} else {
