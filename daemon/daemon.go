@@ -267,7 +267,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.RemoveOnExit {
 		os.Remove(d.statePath())
 		os.Remove(d.heartbeatPath())
-		os.Remove(filepath.Join(d.shm.TmpfsRoot, d.shm.DirName)) // only if empty
+		shm.RemoveBaseDirs(d.shm) // tmpfs and hugetlbfs, each only if empty
 	}
 	d.log.Info("kaelixd stopped", "removed_regions", d.cfg.RemoveOnExit)
 	return nil

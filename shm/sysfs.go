@@ -220,3 +220,27 @@ func mlockBudget(limit uint64, st lockStatus, need uint64) string {
 		"(raise it: ulimit -l, LimitMEMLOCK= in the systemd unit, or grant CAP_IPC_LOCK)",
 		limit, st.LockedBytes, need)
 }
+
+// RemoveBaseDirs removes cfg's base directory (DirName) from the tmpfs
+// root and from every hugetlbfs mount, each only if it is empty: what a
+// daemon that removes its regions on exit calls last, so that it leaves
+// nothing behind. Errors are ignored: a directory that is not empty, or
+// not there, stays as it is.
+func RemoveBaseDirs(cfg Config) {
+	if cfg.DirName == "" {
+		return
+	}
+	roots := []string{cfg.TmpfsRoot, cfg.HugetlbfsRoot}
+	if ms, err := readMounts(cfg.ProcRoot); err == nil {
+		for _, m := range ms {
+			if m.FSType == "hugetlbfs" {
+				roots = append(roots, m.Dir)
+			}
+		}
+	}
+	for _, root := range roots {
+		if root != "" {
+			os.Remove(filepath.Join(root, cfg.DirName)) // only if empty
+		}
+	}
+}
