@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/daemon/wire"
 )
 
 // TopicsCreateCmd is `kaelixctl topics create NAME`. Every flag left unset
@@ -13,7 +14,7 @@ import (
 // 1 MiB per partition, 4 KiB max message, block, mode 0600, no NUMA binding.
 type TopicsCreateCmd struct {
 	Name           string   `arg:"" help:"Topic name: letters, digits, '-', '_', '.' (e.g. logs.app)."`
-	Partitions     int      `help:"Number of partitions (one ring each)." placeholder:"N"`
+	Partitions     int      `help:"Number of partitions (one ring each)." default:"1" placeholder:"N"`
 	Kind           string   `help:"Ring kind: mpmc (many publishers, broadcast and queue groups) or spsc (one publisher, one subscriber)." enum:"mpmc,spsc," default:""`
 	Capacity       byteSize `help:"Ring data bytes per partition, a power of two >= 4KiB (e.g. 1MiB)." placeholder:"SIZE"`
 	MaxMessage     byteSize `help:"Largest encoded message (payload plus headers)." placeholder:"SIZE"`
@@ -29,6 +30,9 @@ type TopicsCreateCmd struct {
 
 // spec builds the TopicConfig from the flags.
 func (cmd *TopicsCreateCmd) spec() (client.TopicConfig, error) {
+	if cmd.Partitions < 1 || cmd.Partitions > wire.MaxPartitions {
+		return client.TopicConfig{}, invalidf("--partitions %d: a topic has 1 to %d partitions", cmd.Partitions, wire.MaxPartitions)
+	}
 	s := client.TopicConfig{
 		Name:            cmd.Name,
 		Partitions:      cmd.Partitions,
