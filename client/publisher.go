@@ -39,6 +39,7 @@ type Publisher struct {
 	parts    []pubPart // indexed by partition number; ring nil if not attached
 	nparts   int       // the topic's partition count
 	scratch  []byte    // header-block records are assembled here (reused)
+	batch    [][]byte  // PublishBatch's payload views (reused)
 	loanGen  uint64    // bumped by every Loan, Send and Abort
 	loanPart int       // partition of the outstanding loan, -1 if none
 	closed   bool
@@ -325,13 +326,37 @@ func (p *Publisher) ctxErr(ctx context.Context) error {
 
 // PublishBatch publishes b's messages in order with Publish and returns how
 // many were published; it stops at the first error.
-func (p *Publisher) PublishBatch(ctx context.Context, b Batch) (int, error) {
-	for i := range b {
-		if err := p.Publish(ctx, b[i]); err != nil {
-			return i, err
+func (p *Publisher) PublishBatch(ctx context.Context, b Batch) (n int, err error) {
+	defer recoverFault(&err, p.topic, p, debug.SetPanicOnFault(true))
+	for n < len(b) {
+		// A run of header-less messages bound for one partition goes into
+		// the ring with one claim (ringbuf.OfferBatch); anything else, and
+		// a run that meets back-pressure, goes through publish, which waits.
+		pub, rerr := p.route(&b[n])
+		k := 0
+		if rerr == nil && p.loanPart < 0 && !p.closed {
+			p.batch = p.batch[:0]
+			for j := n; j < len(b) && len(b[j].Headers) == 0 && len(b[j].Payload) <= p.maxBytes; j++ {
+				if q, err := p.route(&b[j]); err != nil || q != pub {
+					break
+				}
+				p.batch = append(p.batch, b[j].Payload)
+			}
+			if len(p.batch) > 1 {
+				k, _ = pub.OfferBatch(p.batch)
+				p.published += uint64(k)
+			}
+			clear(p.batch) // drop references to the caller's payloads
 		}
+		if k == 0 {
+			if err := p.publish(ctx, b[n]); err != nil {
+				return n, err
+			}
+			k = 1
+		}
+		n += k
 	}
-	return len(b), nil
+	return n, nil
 }
 
 // Loan is space claimed in a partition's ring for a message written in
