@@ -71,22 +71,23 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 // Per partition, from the ring's shared counters.
 var (
-	descPublished    = desc("kaelix_partition_published_records_total", "Records claimed by publishers (the ring's tail sequence).", partLabels...)
-	descPublishedB   = desc("kaelix_partition_published_bytes_total", "Bytes claimed by publishers, record headers and alignment included (the ring's tail position).", partLabels...)
-	descConsumed     = desc("kaelix_partition_consumed_records_total", "Records delivered, summed over subscribers and queue groups.", partLabels...)
-	descConsumedB    = desc("kaelix_partition_slowest_consumer_position_bytes", "Byte position of the slowest subscriber (published bytes minus its lag): bytes consumed by every subscriber.", partLabels...)
-	descLost         = desc("kaelix_partition_lost_records_total", "Records lost by lapped subscribers (drop-oldest) or dead group members.", partLabels...)
-	descBackPressure = desc("kaelix_partition_back_pressure_total", "Claims refused for lack of space (block and reject policies).", partLabels...)
-	descRejected     = desc("kaelix_partition_rejected_records_total", "Records refused under the reject policy.", partLabels...)
-	descUnblocked    = desc("kaelix_partition_unblocked_records_total", "Claims of dead publishers turned into skips.", partLabels...)
-	descWaits        = desc("kaelix_partition_waits_total", "Futex sleeps by subscribers and publishers.", partLabels...)
-	descWakeups      = desc("kaelix_partition_wakeups_total", "FUTEX_WAKE calls by publishers and subscribers.", partLabels...)
-	descLapped       = desc("kaelix_partition_lapped_total", "Times a subscriber was lapped.", partLabels...)
-	descReaped       = desc("kaelix_partition_reaped_slots_total", "Slots of dead processes freed.", partLabels...)
-	descPublishers   = desc("kaelix_partition_publishers", "Live publisher slots.", partLabels...)
-	descSubscribers  = desc("kaelix_partition_subscribers", "Live subscriber slots.", partLabels...)
-	descLag          = desc("kaelix_partition_slowest_lag_bytes", "Bytes between the tail and the slowest subscriber.", partLabels...)
-	descCapacity     = desc("kaelix_partition_capacity_bytes", "Ring data capacity.", partLabels...)
+	descPublished     = desc("kaelix_partition_published_records_total", "Records claimed by publishers (the ring's tail sequence).", partLabels...)
+	descPublishedB    = desc("kaelix_partition_published_bytes_total", "Bytes claimed by publishers, record headers and alignment included (the ring's tail position).", partLabels...)
+	descConsumed      = desc("kaelix_partition_consumed_records_total", "Records delivered, summed over subscribers and queue groups.", partLabels...)
+	descConsumedBytes = desc("kaelix_partition_consumed_bytes_total", "Payload bytes delivered, summed over subscribers and queue groups.", partLabels...)
+	descConsumedB     = desc("kaelix_partition_slowest_consumer_position_bytes", "Byte position of the slowest subscriber (published bytes minus its lag): bytes consumed by every subscriber.", partLabels...)
+	descLost          = desc("kaelix_partition_lost_records_total", "Records lost by lapped subscribers (drop-oldest) or dead group members.", partLabels...)
+	descBackPressure  = desc("kaelix_partition_back_pressure_total", "Claims refused for lack of space (block and reject policies).", partLabels...)
+	descRejected      = desc("kaelix_partition_rejected_records_total", "Records refused under the reject policy.", partLabels...)
+	descUnblocked     = desc("kaelix_partition_unblocked_records_total", "Claims of dead publishers turned into skips.", partLabels...)
+	descWaits         = desc("kaelix_partition_waits_total", "Futex sleeps by subscribers and publishers.", partLabels...)
+	descWakeups       = desc("kaelix_partition_wakeups_total", "FUTEX_WAKE calls by publishers and subscribers.", partLabels...)
+	descLapped        = desc("kaelix_partition_lapped_total", "Times a subscriber was lapped.", partLabels...)
+	descReaped        = desc("kaelix_partition_reaped_slots_total", "Slots of dead processes freed.", partLabels...)
+	descPublishers    = desc("kaelix_partition_publishers", "Live publisher slots.", partLabels...)
+	descSubscribers   = desc("kaelix_partition_subscribers", "Live subscriber slots.", partLabels...)
+	descLag           = desc("kaelix_partition_slowest_lag_bytes", "Bytes between the tail and the slowest subscriber.", partLabels...)
+	descCapacity      = desc("kaelix_partition_capacity_bytes", "Ring data capacity.", partLabels...)
 
 	descNodeRegions = desc("kaelix_numa_regions", "Regions (two per partition: data and consumer) whose pages are on the node, by page size.", nodeLabels...)
 	descNodeBytes   = desc("kaelix_numa_region_bytes", "Bytes of the regions on the node, by page size.", nodeLabels...)
@@ -106,7 +107,7 @@ var (
 type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedB, descLost, descBackPressure,
+	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedBytes, descConsumedB, descLost, descBackPressure,
 		descRejected, descUnblocked, descWaits, descWakeups, descLapped, descReaped, descPublishers, descSubscribers, descLag,
 		descCapacity, descNodeRegions, descNodeBytes, descHugeTotal, descHugeFree, descHugeUsed, descClients, descTopics,
 		descHeartbeats, descDeaths, descHealth} {
@@ -140,6 +141,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descPublished, r.Published, l...)
 			counter(descPublishedB, r.TailPosition, l...)
 			counter(descConsumed, r.Consumed, l...)
+			counter(descConsumedBytes, r.ConsumedBytes, l...)
 			gauge(descConsumedB, float64(r.TailPosition-min(r.SlowestLag, r.TailPosition)), l...)
 			counter(descLost, r.Lost, l...)
 			counter(descBackPressure, r.BackPressure, l...)

@@ -163,14 +163,15 @@ const (
 	pubRecordsOffset     = pubIntentCountOffset + 8 // uint64 records committed by this slot
 
 	// Subscriber slot fields.
-	subStateOffset    = 0                     // uint32 slot state
-	subPIDOffset      = subStateOffset + 4    // uint32 owner pid
-	subStartOffset    = subPIDOffset + 4      // uint64 owner start time
-	subPositionOffset = subStartOffset + 8    // uint64 next position to read (broadcast)
-	subConsumedOffset = subPositionOffset + 8 // uint64 records delivered
-	subLostOffset     = subConsumedOffset + 8 // uint64 records lost to lapping
-	subGroupOffset    = subLostOffset + 8     // uint32 queue-group slot + 1, 0 = broadcast
-	subHoldOffset     = subGroupOffset + 8    // uint64 position a group member is reading, noHold if none
+	subStateOffset         = 0                     // uint32 slot state
+	subPIDOffset           = subStateOffset + 4    // uint32 owner pid
+	subStartOffset         = subPIDOffset + 4      // uint64 owner start time
+	subPositionOffset      = subStartOffset + 8    // uint64 next position to read (broadcast)
+	subConsumedOffset      = subPositionOffset + 8 // uint64 records delivered
+	subLostOffset          = subConsumedOffset + 8 // uint64 records lost to lapping
+	subGroupOffset         = subLostOffset + 8     // uint32 queue-group slot + 1, 0 = broadcast
+	subHoldOffset          = subGroupOffset + 8    // uint64 position a group member is reading, noHold if none
+	subConsumedBytesOffset = subHoldOffset + 8     // uint64 payload bytes delivered
 
 	// Queue-group slot fields. The cursor pair is 16-byte aligned for CAS128.
 	groupStateOffset     = 0                        // uint32 slot state (high 16 bits) | live members (low 16 bits)

@@ -64,6 +64,7 @@ func TestLayout(t *testing.T) {
 		{"sub.lost", subLostOffset, 32},
 		{"sub.group", subGroupOffset, 40},
 		{"sub.hold", subHoldOffset, 48},
+		{"sub.consumedBytes", subConsumedBytesOffset, 56},
 		{"group.state", groupStateOffset, 0},
 		{"group.id", groupIDOffset, 4},
 		{"group.cursor", groupCursorOffset, 16},
@@ -111,7 +112,7 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	if headerLength > linePair || consumerHeaderLength > linePair || countersLength > linePair ||
-		pubRecordsOffset+8 > slotLength || subHoldOffset+8 > slotLength || groupLostOffset+8 > slotLength {
+		pubRecordsOffset+8 > slotLength || subConsumedBytesOffset+8 > slotLength || groupLostOffset+8 > slotLength {
 		t.Error("a block overflows its line pair")
 	}
 	if got := dataOffsetFor(1); got != 384 {

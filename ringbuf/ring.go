@@ -460,20 +460,21 @@ func (r *Ring) inFlightMin(except int) (uint64, int) {
 // Counters is a snapshot of a ring's shared counters. Each field is read
 // with its own atomic load; the set is not one consistent instant.
 type Counters struct {
-	Published    uint64 // records claimed so far (the tail sequence)
-	TailPosition uint64 // bytes claimed so far
-	Consumed     uint64 // records delivered, summed over subscriber slots and groups
-	Lost         uint64 // records lost to lapping or dead group members, summed
-	BackPressure uint64 // claims refused for lack of space (block or reject)
-	Rejected     uint64 // records refused under PolicyReject
-	Unblocked    uint64 // dead publishers' claims turned into skips
-	Waits        uint64 // futex sleeps by subscribers and publishers
-	Wakeups      uint64 // FUTEX_WAKE calls made by publishers and subscribers
-	Lapped       uint64 // times a consumer was lapped
-	Reaped       uint64 // slots of dead processes freed
-	Publishers   int    // live publisher slots
-	Subscribers  int    // live subscriber slots
-	SlowestLag   uint64 // bytes between the tail and the slowest consumer
+	Published     uint64 // records claimed so far (the tail sequence)
+	TailPosition  uint64 // bytes claimed so far
+	Consumed      uint64 // records delivered, summed over subscriber slots and groups
+	ConsumedBytes uint64 // payload bytes delivered, summed likewise
+	Lost          uint64 // records lost to lapping or dead group members, summed
+	BackPressure  uint64 // claims refused for lack of space (block or reject)
+	Rejected      uint64 // records refused under PolicyReject
+	Unblocked     uint64 // dead publishers' claims turned into skips
+	Waits         uint64 // futex sleeps by subscribers and publishers
+	Wakeups       uint64 // FUTEX_WAKE calls made by publishers and subscribers
+	Lapped        uint64 // times a consumer was lapped
+	Reaped        uint64 // slots of dead processes freed
+	Publishers    int    // live publisher slots
+	Subscribers   int    // live subscriber slots
+	SlowestLag    uint64 // bytes between the tail and the slowest consumer
 }
 
 // Counters reads the ring's counters straight from shared memory, without
@@ -502,6 +503,7 @@ func (r *Ring) Counters() Counters {
 			c.Subscribers++
 		}
 		c.Consumed += r.m.u64(off + subConsumedOffset).Load()
+		c.ConsumedBytes += r.m.u64(off + subConsumedBytesOffset).Load()
 		if r.m.u32(off+subGroupOffset).Load() == 0 { // group losses are counted in the group's slot
 			c.Lost += r.m.u64(off + subLostOffset).Load()
 		}

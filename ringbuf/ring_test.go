@@ -51,8 +51,12 @@ func TestOfferPollRoundTrip(t *testing.T) {
 					}
 				}
 				c := r.Counters()
-				if c.Published != 1000 || c.Consumed != 1000 || c.Wakeups != 0 {
-					t.Fatalf("counters: %+v", c)
+				var bytesSent uint64
+				for i := 0; i < 1000; i++ {
+					bytesSent += uint64(i % 300)
+				}
+				if c.Published != 1000 || c.Consumed != 1000 || c.ConsumedBytes != bytesSent || c.Wakeups != 0 {
+					t.Fatalf("counters: %+v (sent %d payload bytes)", c, bytesSent)
 				}
 			})
 		}

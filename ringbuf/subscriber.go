@@ -89,6 +89,7 @@ type Subscriber struct {
 	rec     Record // the record next found, handed to the handler
 
 	consumed   uint64
+	consumedB  uint64 // payload bytes delivered
 	emptyPolls uint32
 	stuckPos   uint64
 	stuckSince int64
@@ -135,6 +136,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 	r.m.u32(off + subPIDOffset).Store(pid)
 	r.m.u64(off + subStartOffset).Store(start)
 	r.m.u64(off + subConsumedOffset).Store(0)
+	r.m.u64(off + subConsumedBytesOffset).Store(0)
 	r.m.u64(off + subLostOffset).Store(0)
 	if err := checkTail(r.TailPosition()); err != nil {
 		r.m.u32(off + subStateOffset).Store(slotFree)
@@ -301,6 +303,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 // done finishes a delivered record.
 func (s *Subscriber) done(rec *Record) {
 	s.consumed++
+	s.consumedB += uint64(len(rec.Payload))
 	if s.group {
 		if s.holding {
 			s.r.m.u64(s.off + subHoldOffset).Store(noHold)
@@ -326,6 +329,7 @@ func (s *Subscriber) publish(n int) {
 	}
 	if n > 0 {
 		s.sv.set(subConsumedOffset, s.consumed) // single writer, read by observers only
+		s.sv.set(subConsumedBytesOffset, s.consumedB)
 	}
 	r.notifySpace()
 }
