@@ -98,7 +98,7 @@ func (cmd *PubCmd) Run(g *Globals) error {
 			defer f.Close()
 			in = f
 		}
-		go readLines(g.ctx, in, pub.MaxMessageBytes(), lines, readErr)
+		go readLines(g.ctx, in, pub.MaxMessageBytes(), lines, readErr, g.stderr)
 	}
 
 	var interval time.Duration
@@ -166,29 +166,58 @@ func (cmd *PubCmd) repeatArgs(ctx context.Context, out chan<- []byte) {
 }
 
 // readLines sends each line of r (without its line ending) as soon as it is
-// read, then closes out and reports the read error (nil at EOF) on errc. A
-// line longer than maxBytes is bufio.ErrTooLong, with its number.
-func readLines(ctx context.Context, r io.Reader, maxBytes int, out chan<- []byte, errc chan<- error) {
+// read, then closes out and reports on errc: nil at EOF, the read error, or,
+// if some lines were longer than maxBytes, an error counting them. A line
+// that is too long is reported on warn and skipped; the lines after it are
+// still published, so one long line does not stop a stream like
+// `tail -f app.log | kaelixctl pub logs.app`.
+func readLines(ctx context.Context, r io.Reader, maxBytes int, out chan<- []byte, errc chan<- error, warn io.Writer) {
 	defer close(out)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, min(maxBytes+2, 64<<10)), maxBytes+2) // room for "\r\n"
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Bytes()
-		if len(line) > maxBytes {
-			errc <- fmt.Errorf("line %d: %w (%d bytes; the topic's max message is %d)", n, bufio.ErrTooLong, len(line), maxBytes)
-			return
+	br := bufio.NewReaderSize(r, min(maxBytes+2, 64<<10))
+	var line []byte
+	n, skipped := 0, 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) <= maxBytes+2 { // keep at most what can be sent
+			line = append(line, chunk...)
+		} else {
+			line = append(line[:0], make([]byte, maxBytes+3)...) // marks "too long"
 		}
-		select {
-		case out <- append([]byte(nil), line...):
-		case <-ctx.Done():
-			errc <- nil
+		if err == bufio.ErrBufferFull {
+			continue // the line goes on
+		}
+		if len(chunk) > 0 || len(line) > 0 {
+			n++
+			msg := line
+			if len(msg) > 0 && msg[len(msg)-1] == '\n' {
+				msg = msg[:len(msg)-1]
+				if len(msg) > 0 && msg[len(msg)-1] == '\r' {
+					msg = msg[:len(msg)-1]
+				}
+			}
+			if len(msg) > maxBytes {
+				skipped++
+				fmt.Fprintf(warn, "kaelixctl: line %d skipped: longer than the topic's max message of %d bytes\n", n, maxBytes)
+			} else {
+				select {
+				case out <- append([]byte(nil), msg...):
+				case <-ctx.Done():
+					errc <- nil
+					return
+				}
+			}
+			line = line[:0]
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			errc <- fmt.Errorf("line %d: %w", n+1, err)
 			return
 		}
 	}
-	if err := sc.Err(); err != nil {
-		errc <- fmt.Errorf("line %d: %w (the topic's max message is %d bytes)", n+1, err, maxBytes)
+	if skipped > 0 {
+		errc <- invalidf("%d line(s) longer than the topic's max message of %d bytes were skipped", skipped, maxBytes)
 		return
 	}
 	errc <- nil
