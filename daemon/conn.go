@@ -70,7 +70,17 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 		d.mu.Unlock()
 		d.log.Warn("client refused: daemon.max_clients reached", "max_clients", max, "pid", p.pid)
 		d.m.refused.WithLabelValues("clients").Inc()
-		d.reply(c, 0, wire.CodeResource, "kaelixd serves at most "+itoa(max)+" clients (daemon.max_clients)")
+		// Read the client's hello first (briefly), so that it is not told
+		// "broken pipe" while writing it but reads this reply.
+		uc.SetReadDeadline(time.Now().Add(time.Second))
+		var id uint32
+		if f, files, err := c.ReadFrame(); err == nil {
+			id = f.RequestID
+			for _, f := range files {
+				f.Close()
+			}
+		}
+		d.reply(c, id, wire.CodeResource, "kaelixd serves at most "+itoa(max)+" clients (daemon.max_clients)")
 		c.Close()
 		return
 	}
