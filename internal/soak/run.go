@@ -410,6 +410,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := restart(); err != nil {
 		return nil, err
 	}
+	// A child restarted just now may not have installed its SIGTERM handler
+	// yet (the Go runtime starts first); give it time, so that stopping it
+	// is not mistaken for a failure.
+	time.Sleep(time.Second)
 	for _, s := range slots {
 		if s.role == "pub" {
 			s.proc.Signal(syscall.SIGTERM)
