@@ -109,51 +109,6 @@ func (e *procEnv) kaelixConn(socket string) (*client.Client, error) {
 
 func (k *kaelixClient) close() { k.c.Close() }
 
-// ringWatch is a read-only mapping of a topic's ring (its data and
-// consumer regions), for its counters.
-type ringWatch struct {
-	data, consumer *shm.Region
-	ring           *ringbuf.Ring
-}
-
-func (w *ringWatch) close() {
-	w.data.Close()
-	w.consumer.Close()
-}
-
-// watchRing maps a partition's two regions read-only by the paths the
-// daemon lists and attaches their ring.
-func watchRing(dataPath, consumerPath string) (*ringWatch, error) {
-	open := func(path string) (*shm.Region, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		return shm.AttachFile(f, shm.AttachOptions{ReadOnly: true})
-	}
-	data, err := open(dataPath)
-	if err != nil {
-		return nil, err
-	}
-	consumer, err := open(consumerPath)
-	if err != nil {
-		data.Close()
-		return nil, err
-	}
-	w := &ringWatch{data: data, consumer: consumer}
-	err = shm.Guard(func() error {
-		var aerr error
-		w.ring, aerr = ringbuf.AttachSplit(data.Data(), consumer.Data(), true)
-		return aerr
-	})
-	if err != nil {
-		w.close()
-		return nil, err
-	}
-	return w, nil
-}
-
 func newKaelixLink(r *runEnv, l *linkSpec) error {
 	d, err := r.daemon()
 	if err != nil {
@@ -193,13 +148,13 @@ func newKaelixLink(r *runEnv, l *linkSpec) error {
 	}
 	part := info.Partitions[0]
 	r.hugePagesUsed = r.hugePagesUsed || part.HugePages
-	w, err := watchRing(part.Path, part.ConsumerPath)
+	w, err := daemon.OpenRingView(part.Path, part.ConsumerPath)
 	if err != nil {
 		return err
 	}
 	r.rings[l.ID] = w
 	r.cleanup = append(r.cleanup, func() {
-		w.close()
+		w.Close()
 		c.DeleteTopic(context.WithoutCancel(r.env.ctx), l.Topic, client.DeleteOptions{Force: true})
 	})
 	return nil
@@ -210,7 +165,7 @@ func kaelixFutexCalls(r *runEnv, l *linkSpec) uint64 {
 	if !ok {
 		return 0
 	}
-	c := w.ring.Counters()
+	c := w.Ring.Counters()
 	return c.Wakeups + c.Waits
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kaelix-io/kaelix/daemon"
 )
 
 // Modes.
@@ -171,7 +173,7 @@ type runEnv struct {
 	// Per case.
 	listeners     map[string]net.Listener
 	chans         map[string]chan []byte
-	rings         map[string]*ringWatch
+	rings         map[string]*daemon.RingView
 	cleanup       []func()
 	hugePagesUsed bool
 }
@@ -394,7 +396,7 @@ func (s *Session) runCase(parent context.Context, k kase) (rows []Result, err er
 	defer cancel()
 	r := s.r
 	r.seq++
-	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*ringWatch{}, nil, false
+	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*daemon.RingView{}, nil, false
 	defer func() {
 		for i := len(r.cleanup) - 1; i >= 0; i-- {
 			r.cleanup[i]()

@@ -14,17 +14,22 @@ import (
 // each partition's two regions mapped read-only until Close. Not safe for
 // concurrent use.
 type CounterReader struct {
-	open map[string]*mappedRing
+	open map[string]*RingView
 }
 
-type mappedRing struct {
+// RingView is one partition's ring mapped read-only (its data and consumer
+// regions), to read its counters from shared memory without attaching as
+// a client. Ring must not be used to publish or subscribe. Close unmaps.
+type RingView struct {
 	data, consumer *shm.Region
-	ring           *ringbuf.Ring
+	Ring           *ringbuf.Ring
 }
 
-func (m *mappedRing) close() {
+// Close unmaps both regions.
+func (m *RingView) Close() error {
 	m.data.Close()
 	m.consumer.Close()
+	return nil
 }
 
 // Read returns the counters of the ring of partition p (as listed by the
@@ -34,20 +39,20 @@ func (m *mappedRing) close() {
 // shm.ErrFault if a region was truncated under us.
 func (r *CounterReader) Read(p wire.PartitionInfo) (wire.Counters, error) {
 	if r.open == nil {
-		r.open = map[string]*mappedRing{}
+		r.open = map[string]*RingView{}
 	}
 	key := p.Path + "\x00" + p.ConsumerPath
 	m, ok := r.open[key]
 	if !ok {
 		var err error
-		if m, err = mapRingReadOnly(p.Path, p.ConsumerPath); err != nil {
+		if m, err = OpenRingView(p.Path, p.ConsumerPath); err != nil {
 			return wire.Counters{}, err
 		}
 		r.open[key] = m
 	}
 	var c ringbuf.Counters
 	err := shm.Guard(func() error {
-		c = m.ring.Counters()
+		c = m.Ring.Counters()
 		return nil
 	})
 	if err != nil {
@@ -60,9 +65,11 @@ func (r *CounterReader) Read(p wire.PartitionInfo) (wire.Counters, error) {
 	}, nil
 }
 
-// mapRingReadOnly maps a partition's data and consumer region files
-// PROT_READ and attaches their ring, for reading its counters.
-func mapRingReadOnly(dataPath, consumerPath string) (*mappedRing, error) {
+// OpenRingView maps a partition's data and consumer region files (the
+// paths the daemon lists in PartitionInfo) PROT_READ and attaches their
+// ring. It needs only read permission on the files. Errors: an open or
+// attach error, or shm.ErrFault if a region is truncated.
+func OpenRingView(dataPath, consumerPath string) (*RingView, error) {
 	open := func(path string) (*shm.Region, error) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -80,13 +87,13 @@ func mapRingReadOnly(dataPath, consumerPath string) (*mappedRing, error) {
 		data.Close()
 		return nil, err
 	}
-	m := &mappedRing{data: data, consumer: consumer}
+	m := &RingView{data: data, consumer: consumer}
 	if err := shm.Guard(func() error {
 		var aerr error
-		m.ring, aerr = ringbuf.AttachSplit(data.Data(), consumer.Data(), true)
+		m.Ring, aerr = ringbuf.AttachSplit(data.Data(), consumer.Data(), true)
 		return aerr
 	}); err != nil {
-		m.close()
+		m.Close()
 		return nil, err
 	}
 	return m, nil
@@ -95,7 +102,7 @@ func mapRingReadOnly(dataPath, consumerPath string) (*mappedRing, error) {
 // Close unmaps every region.
 func (r *CounterReader) Close() error {
 	for k, m := range r.open {
-		m.close()
+		m.Close()
 		delete(r.open, k)
 	}
 	return nil
