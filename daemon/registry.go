@@ -391,7 +391,7 @@ func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 		pi := wire.PartitionInfo{
 			Index: i, Region: p.region.Name(), Path: p.region.Path(), SizeBytes: h.TotalBytes,
 			ConsumerRegion: p.consumer.Name(), ConsumerPath: p.consumer.Path(), ConsumerSizeBytes: p.consumer.Header().TotalBytes,
-			PageSizeBytes: h.PageSizeBytes, HugePages: h.Flags&shm.FlagHugePages != 0, NodeActual: int(h.NodeActual),
+			PageSizeBytes: h.PageSizeBytes, HugePages: h.Flags&shm.FlagHugePages != 0, FallbackTmpfs: h.Flags&shm.FlagFallbackTmpfs != 0, NodeActual: int(h.NodeActual),
 		}
 		var c ringbuf.Counters
 		if guard(p, func() { c = p.ring.Counters() }) {

@@ -94,3 +94,12 @@ func unixNS(ns int64) string {
 	}
 	return time.Unix(0, ns).Format("2006-01-02 15:04:05.000 MST")
 }
+
+// fallbackLabel marks a region that asked for hugepages (policy auto) and
+// fell back to tmpfs because none were free.
+func fallbackLabel(fallback bool) string {
+	if fallback {
+		return " (fallback)"
+	}
+	return ""
+}

@@ -57,3 +57,12 @@ func TestRunInProcess(t *testing.T) {
 		t.Errorf("no daemon: exit %d, %s", code, errb.String())
 	}
 }
+
+func TestFallbackLabel(t *testing.T) {
+	if got := pageLabel(4096, false) + fallbackLabel(true); got != "4K tmpfs (fallback)" {
+		t.Errorf("fallback region labelled %q", got)
+	}
+	if got := pageLabel(2<<20, true) + fallbackLabel(false); got != "2M huge" {
+		t.Errorf("hugepage region labelled %q", got)
+	}
+}

@@ -119,5 +119,5 @@ func pagesOf(info client.TopicInfo) string {
 		return "-"
 	}
 	p := info.Partitions[0]
-	return pageLabel(p.PageSizeBytes, p.HugePages)
+	return pageLabel(p.PageSizeBytes, p.HugePages) + fallbackLabel(p.FallbackTmpfs)
 }

@@ -52,7 +52,7 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 			node = strconv.Itoa(p.NodeActual)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
-			p.Index, pageLabel(p.PageSizeBytes, p.HugePages), node, humanBytes(p.SizeBytes),
+			p.Index, pageLabel(p.PageSizeBytes, p.HugePages)+fallbackLabel(p.FallbackTmpfs), node, humanBytes(p.SizeBytes),
 			k.Published, k.Consumed, k.Lost, k.BackPressure, k.Rejected, k.Publishers, k.Subscribers,
 			humanBytes(k.SlowestLagBytes), p.Path)
 	}

@@ -30,8 +30,9 @@ type TopicRow struct {
 	Policy          string `json:"policy"`
 	CapacityBytes   uint64 `json:"capacity_bytes"` // per partition
 	MaxMessageBytes uint32 `json:"max_message_bytes"`
-	PageSizeBytes   uint64 `json:"page_size_bytes"` // of partition 0's region
-	HugePages       bool   `json:"huge_pages"`      // every partition on hugetlbfs (else tmpfs)
+	PageSizeBytes   uint64 `json:"page_size_bytes"`          // of partition 0's region
+	HugePages       bool   `json:"huge_pages"`               // every partition on hugetlbfs (else tmpfs)
+	FallbackTmpfs   bool   `json:"fallback_tmpfs,omitempty"` // some partition fell back to tmpfs (no free hugepages)
 	// NUMANode is where the pages are (-1 unknown or mixed); BindNode says
 	// whether the topic asked for a node, and Node which.
 	NUMANode int  `json:"numa_node"`
@@ -125,6 +126,7 @@ func rowOf(ti client.TopicInfo) TopicRow {
 			r.NUMANode = -1
 		}
 		r.HugePages = r.HugePages && p.HugePages
+		r.FallbackTmpfs = r.FallbackTmpfs || p.FallbackTmpfs
 		c := p.Counters
 		r.Published += c.Published
 		r.Lost += c.Lost
@@ -158,7 +160,7 @@ func (cmd *TopicsListCmd) Run(g *Globals) error {
 	for _, r := range list.Topics {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
 			r.Name, r.Partitions, r.Kind, r.Policy, humanBytes(r.CapacityBytes),
-			pageLabel(r.PageSizeBytes, r.HugePages), nodeLabel(r), r.Publishers, r.Subscribers,
+			pageLabel(r.PageSizeBytes, r.HugePages)+fallbackLabel(r.FallbackTmpfs), nodeLabel(r), r.Publishers, r.Subscribers,
 			r.Published, humanRate(r.RatePerSec), humanBytes(r.SlowestLagBytes))
 	}
 	return tw.Flush()

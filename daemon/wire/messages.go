@@ -194,9 +194,12 @@ type PartitionInfo struct {
 	ConsumerPath      string `json:"consumer_path"`
 	ConsumerSizeBytes uint64 `json:"consumer_size_bytes"` // consumer region file size
 	// SizeBytes is the data region file's size.
-	SizeBytes     uint64   `json:"size_bytes"`
-	PageSizeBytes uint64   `json:"page_size_bytes"`
-	HugePages     bool     `json:"huge_pages"`
+	SizeBytes     uint64 `json:"size_bytes"`
+	PageSizeBytes uint64 `json:"page_size_bytes"`
+	HugePages     bool   `json:"huge_pages"`
+	// FallbackTmpfs: hugepages were asked for ("auto") but none were free,
+	// so the region is on tmpfs.
+	FallbackTmpfs bool     `json:"fallback_tmpfs,omitempty"`
 	NodeActual    int      `json:"node_actual"` // -1 unknown
 	Counters      Counters `json:"counters"`
 }
