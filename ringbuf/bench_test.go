@@ -101,6 +101,17 @@ func TestBenchChild(t *testing.T) {
 			}
 			pong.Store(uint64(i))
 		}
+	case "pingpong-mixed":
+		block, _ := strconv.Atoi(fields[1])
+		size, _ := strconv.Atoi(fields[2])
+		pp := newMixedPingPong(b, size, false)
+		fmt.Println("ready")
+		var buf [64]byte
+		for round := 0; round < n; round++ {
+			for _, path := range mixedPaths {
+				pp.echo(path, block, buf[:])
+			}
+		}
 	case "ring-echo":
 		size, _ := strconv.Atoi(fields[1])
 		in, err := Attach(b[:size])

@@ -878,3 +878,74 @@ func TestRegressionGroupResyncSpins(t *testing.T) {
 		t.Fatalf("a group member's Poll takes %v with nothing to read (broadcast: %v)", gd, bd)
 	}
 }
+
+// TestSPSCOfferDiesBeforeCommit covers a publisher that dies inside the
+// SPSC fast path of Offer, after writing a record's header fields and
+// payload but before its commit store (the fast path writes no claimed
+// state word). Under PolicyBlock and PolicyReject it has not announced the
+// claim yet: the tail has not moved, and the next publisher writes the
+// record again. Under PolicyDropOldest it has (intent, then tail): the
+// subscriber steps over the dead claim as over any other. Either way the
+// subscriber never sees the half-written record.
+func TestSPSCOfferDiesBeforeCommit(t *testing.T) {
+	for _, pol := range []Policy{PolicyBlock, PolicyReject, PolicyDropOldest} {
+		t.Run(pol.String(), func(t *testing.T) {
+			c := DefaultConfig(SPSC)
+			c.Policy, c.CapacityBytes, c.MaxPayloadBytes = pol, 4096, 64
+			c.UnblockTimeout = 20 * time.Millisecond
+			r, _, _ := newTestRing(t, c)
+			sub, err := r.NewSubscriber(SubscriberOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead, _ := r.NewPublisher(PublisherOptions{})
+			for i := 0; i < 3; i++ {
+				if err := dead.Offer([]byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The dead Offer of a 40-byte record at the tail.
+			pos, seq := dead.pos, dead.seq
+			span := spanOf(40)
+			if pol == PolicyDropOldest {
+				dead.sv.set(pubIntentPosOffset, pos)
+				dead.sv.set(pubIntentLenOffset, span)
+				dead.sv.set(pubIntentSeqOffset, seq)
+				dead.sv.set(pubIntentCountOffset, 1)
+				r.m.storeRelease64(tailSequenceOffset, seq+1)
+				r.m.storeRelease64(tailPositionOffset, pos+span)
+			}
+			base := r.dataOffset + uintptr(pos&r.mask)
+			r.m.recordAt(base).setFields(40, 7, uint16(dead.slot), seq, 0)
+			copy(r.m.b[base+RecordHeaderLength:], bytes.Repeat([]byte{0xEE}, 40))
+			r.m.u32(dead.slotOff + pubPIDOffset).Store(deadPID(t))
+
+			next, err := r.NewPublisher(PublisherOptions{}) // reaps the dead slot
+			if err != nil {
+				t.Fatalf("publisher after the dead one: %v", err)
+			}
+			if err := next.Offer([]byte("after")); err != nil {
+				t.Fatal(err)
+			}
+			var got [][]byte
+			deadline := time.Now().Add(10 * time.Second)
+			for len(got) == 0 || !bytes.Equal(got[len(got)-1], []byte("after")) {
+				if time.Now().After(deadline) {
+					t.Fatalf("subscriber never got the record after the dead Offer; got %q", got)
+				}
+				if _, err := sub.PollWait(func(rec Record) { got = append(got, bytes.Clone(rec.Payload)) }, 10, 50*time.Millisecond); err != nil && !errors.Is(err, ErrTimeout) {
+					t.Fatal(err)
+				}
+			}
+			want := [][]byte{{0}, {1}, {2}, []byte("after")}
+			if len(got) != len(want) {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("record %d: %q, want %q", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}

@@ -26,7 +26,7 @@ func newMem(b, cb []byte) mem {
 
 // ptr resolves an offset to an address in its area. For constant offsets
 // the branch folds away.
-func (m mem) ptr(off uintptr) unsafe.Pointer {
+func (m *mem) ptr(off uintptr) unsafe.Pointer {
 	if off&consumerArea != 0 {
 		return unsafe.Add(m.cbase, off&^consumerArea)
 	}
@@ -35,44 +35,50 @@ func (m mem) ptr(off uintptr) unsafe.Pointer {
 
 // u32 returns the 32-bit word at off for atomic access. off must be 4-byte
 // aligned and inside its area.
-func (m mem) u32(off uintptr) *atomic.Uint32 { return (*atomic.Uint32)(m.ptr(off)) }
+func (m *mem) u32(off uintptr) *atomic.Uint32 { return (*atomic.Uint32)(m.ptr(off)) }
+
+// cu32 is u32 for an offset known to be in the consumer area: no branch,
+// so that hot callers stay small enough to inline.
+func (m *mem) cu32(off uintptr) *atomic.Uint32 {
+	return (*atomic.Uint32)(unsafe.Add(m.cbase, off&^consumerArea))
+}
 
 // u64 returns the 64-bit word at off for atomic access. off must be 8-byte
 // aligned and inside its area.
-func (m mem) u64(off uintptr) *atomic.Uint64 { return (*atomic.Uint64)(m.ptr(off)) }
+func (m *mem) u64(off uintptr) *atomic.Uint64 { return (*atomic.Uint64)(m.ptr(off)) }
 
 // plainU16 and friends are ordinary (non-atomic) loads and stores, used for
 // record header fields that are published by a later atomic store of the
 // state word (and read only after an atomic load of it), and for fields
 // with a single writer that only observers read.
-func (m mem) plainU16(off uintptr) uint16  { return *(*uint16)(m.ptr(off)) }
-func (m mem) plainU32(off uintptr) uint32  { return *(*uint32)(m.ptr(off)) }
-func (m mem) plainU64(off uintptr) uint64  { return *(*uint64)(m.ptr(off)) }
-func (m mem) setU16(off uintptr, v uint16) { *(*uint16)(m.ptr(off)) = v }
-func (m mem) setU32(off uintptr, v uint32) { *(*uint32)(m.ptr(off)) = v }
-func (m mem) setU64(off uintptr, v uint64) { *(*uint64)(m.ptr(off)) = v }
+func (m *mem) plainU16(off uintptr) uint16  { return *(*uint16)(m.ptr(off)) }
+func (m *mem) plainU32(off uintptr) uint32  { return *(*uint32)(m.ptr(off)) }
+func (m *mem) plainU64(off uintptr) uint64  { return *(*uint64)(m.ptr(off)) }
+func (m *mem) setU16(off uintptr, v uint16) { *(*uint16)(m.ptr(off)) = v }
+func (m *mem) setU32(off uintptr, v uint32) { *(*uint32)(m.ptr(off)) = v }
+func (m *mem) setU64(off uintptr, v uint64) { *(*uint64)(m.ptr(off)) = v }
 
 // cas128At compares the 16 bytes at off (16-byte aligned) with oldLo,oldHi
 // and, if equal, stores newLo,newHi, atomically (LOCK CMPXCHG16B).
-func (m mem) cas128At(off uintptr, oldLo, oldHi, newLo, newHi uint64) bool {
+func (m *mem) cas128At(off uintptr, oldLo, oldHi, newLo, newHi uint64) bool {
 	return cas128((*uint64)(m.ptr(off)), oldLo, oldHi, newLo, newHi)
 }
 
 // aligned reports whether both areas start on a 128-byte boundary, which
 // the layout needs for its line pairs and 16-byte CAS words.
-func (m mem) aligned() bool {
+func (m *mem) aligned() bool {
 	return uintptr(m.base)%linePair == 0 && uintptr(m.cbase)%linePair == 0
 }
 
 // futexAddr is the address of a futex word for the futex syscall.
-func (m mem) futexAddr(off uintptr) *uint32 { return (*uint32)(m.ptr(off)) }
+func (m *mem) futexAddr(off uintptr) *uint32 { return (*uint32)(m.ptr(off)) }
 
 // unsafePointer converts a typed pointer for a raw syscall argument.
 func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
 // recordAt is a typed view of the record header at data-area offset off
 // (no consumer-area tag: no branch on the hot path).
-func (m mem) recordAt(off uintptr) recordView {
+func (m *mem) recordAt(off uintptr) recordView {
 	return recordView{p: unsafe.Add(m.base, off)}
 }
 
@@ -89,17 +95,23 @@ func (v recordView) timestamp() int64      { return *(*int64)(unsafe.Add(v.p, re
 // setHeader writes the header fields and the claimed state word, plain
 // stores published later by the commit store.
 func (v recordView) setHeader(pos uint64, n uint32, typ, pub uint16, seq uint64, ts int64) {
+	v.setFields(n, typ, pub, seq, ts)
+	*(*uint64)(v.p) = pos | stateClaimed
+}
+
+// setFields writes the header fields after the state word, plain stores
+// published later by the commit store.
+func (v recordView) setFields(n uint32, typ, pub uint16, seq uint64, ts int64) {
 	*(*uint32)(unsafe.Add(v.p, recLengthOffset)) = n
 	*(*uint16)(unsafe.Add(v.p, recTypeOffset)) = typ
 	*(*uint16)(unsafe.Add(v.p, recPublisherOffset)) = pub
 	*(*uint64)(unsafe.Add(v.p, recSequenceOffset)) = seq
 	*(*int64)(unsafe.Add(v.p, recTimestampOffset)) = ts
-	*(*uint64)(v.p) = pos | stateClaimed
 }
 
 // slotAt resolves a table slot's offset (either area) once, so that hot
 // paths reach its fields without the area branch.
-func (m mem) slotAt(off uintptr) slotView { return slotView{p: m.ptr(off)} }
+func (m *mem) slotAt(off uintptr) slotView { return slotView{p: m.ptr(off)} }
 
 // slotView gives typed access to the fields of one table slot.
 type slotView struct{ p unsafe.Pointer }

@@ -55,6 +55,7 @@ type Publisher struct {
 	claimPos uint64
 	claimLen uint32
 
+	spsc          bool   // SPSC with no claim outstanding and not closed: Offer may take its fast path
 	records       uint64 // committed by this publisher, mirrored in its slot
 	fenced        bool   // commit with a fenced store: this process is no membarrier target
 	lastDeadCheck int64  // nanotime of the last liveness check of a blocking claimant
@@ -89,6 +90,7 @@ func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK()}
 		if r.kind == SPSC {
 			p.pos, p.seq = r.tail()
+			p.spsc = true
 		}
 		if err := checkTail(r.TailPosition()); err != nil {
 			st.Store(slotFree)
@@ -108,7 +110,7 @@ func (p *Publisher) Close() error {
 	if p.claimed {
 		_ = p.Abort()
 	}
-	p.closed = true
+	p.closed, p.spsc = true, false
 	p.r.m.u32(p.slotOff + pubStateOffset).Store(slotFree)
 	return nil
 }
@@ -264,7 +266,7 @@ func (p *Publisher) TryClaim(n int) ([]byte, error) {
 		return nil, err
 	}
 	base := p.writeHeader(pos, seq, uint32(n), p.opts.RecordType)
-	p.claimed, p.claimPos, p.claimLen = true, pos, uint32(n)
+	p.claimed, p.claimPos, p.claimLen, p.spsc = true, pos, uint32(n), false
 	start := base + RecordHeaderLength
 	return p.r.m.b[start : start+uintptr(n) : start+uintptr(n)], nil
 }
@@ -275,7 +277,7 @@ func (p *Publisher) Commit() error {
 	if !p.claimed {
 		return ErrNoClaim
 	}
-	p.claimed = false
+	p.claimed, p.spsc = false, p.r.kind == SPSC
 	p.commit(p.claimPos)
 	return nil
 }
@@ -295,7 +297,7 @@ func (p *Publisher) Abort() error {
 	if !p.claimed {
 		return ErrNoClaim
 	}
-	p.claimed = false
+	p.claimed, p.spsc = false, p.r.kind == SPSC
 	r := p.r
 	base := r.dataOffset + uintptr(p.claimPos&r.mask)
 	r.m.setU16(base+recTypeOffset, 1) // a skip covers one sequence
@@ -312,6 +314,56 @@ func (p *Publisher) Offer(payload []byte) error {
 
 // OfferTyped is Offer with an explicit record type.
 func (p *Publisher) OfferTyped(typ uint16, payload []byte) error {
+	if p.spsc {
+		// SPSC fast path: the record fits before the buffer end and below
+		// the cached limit. The same steps as reserve, writeHeader and
+		// commit below, without their generality.
+		r := p.r
+		n := uint64(len(payload))
+		span := spanOf(n)
+		pos := p.pos
+		off := pos & r.mask
+		if end := pos + span; end <= p.limit && off+span <= r.capacity && n <= uint64(r.maxPayload) {
+			seq := p.seq
+			dropOldest := r.policy == PolicyDropOldest
+			if dropOldest {
+				// Overwriting: announce the claim (intent, then tail) before
+				// the first store into the space, so lapped readers can tell.
+				p.sv.set(pubIntentPosOffset, pos)
+				p.sv.set(pubIntentLenOffset, span)
+				p.sv.set(pubIntentSeqOffset, seq)
+				p.sv.set(pubIntentCountOffset, 1)
+				r.m.storeRelease64(tailSequenceOffset, seq+1)
+				r.m.storeRelease64(tailPositionOffset, end)
+			}
+			base := r.dataOffset + uintptr(off)
+			var ts int64
+			if p.opts.Timestamps {
+				ts = nanotime()
+			}
+			// No claimed state word: the record goes from unwritten to
+			// committed in one store.
+			r.m.recordAt(base).setFields(uint32(n), typ, uint16(p.slot), seq, ts)
+			copy(r.m.b[base+RecordHeaderLength:base+RecordHeaderLength+uintptr(n)], payload)
+			p.publish(base, pos|stateCommitted)
+			if dropOldest {
+				p.clearIntent()
+			} else {
+				// Under PolicyBlock/PolicyReject nobody reads this space
+				// before the commit, so the claim is announced after it and
+				// is never in flight: a publisher that dies before the
+				// commit leaves the tail where it was, and its successor
+				// writes the record again.
+				r.m.storeRelease64(tailSequenceOffset, seq+1)
+				r.m.storeRelease64(tailPositionOffset, end)
+			}
+			p.pos, p.seq = end, seq+1
+			p.records++
+			p.sv.set(pubRecordsOffset, p.records)
+			r.notifyData()
+			return nil
+		}
+	}
 	if p.claimed {
 		return ErrClaimOutstanding
 	}
@@ -415,6 +467,7 @@ func (p *Publisher) OfferTimeout(payload []byte, timeout time.Duration) error {
 		}
 		waiters.Add(1)
 		v := bell.Load()
+		heavyFence() // subscribers' plain position stores are visible past this point
 		err = p.Offer(payload)
 		if err != ErrBackPressured {
 			waiters.Add(^uint32(0))
@@ -446,20 +499,23 @@ func (p *Publisher) publish(off uintptr, state uint64) {
 }
 
 // notifyData wakes sleeping subscribers. When nobody sleeps it costs one
-// load of a read-mostly line and makes no syscall.
+// load of a read-mostly line (inlined) and makes no syscall.
 func (r *Ring) notifyData() {
-	if r.m.u32(dataWaitersOffset).Load() != 0 {
-		r.m.u32(dataBellOffset).Add(1)
-		r.count(wakeupsOffset)
-		futexWakeAll(r.m.futexAddr(dataBellOffset))
+	if r.m.cu32(dataWaitersOffset).Load() != 0 {
+		r.ring(dataBellOffset)
 	}
 }
 
-// notifySpace wakes publishers sleeping for space.
+// notifySpace wakes publishers sleeping for space, as notifyData.
 func (r *Ring) notifySpace() {
-	if r.m.u32(spaceWaitersOffset).Load() != 0 {
-		r.m.u32(spaceBellOffset).Add(1)
-		r.count(wakeupsOffset)
-		futexWakeAll(r.m.futexAddr(spaceBellOffset))
+	if r.m.cu32(spaceWaitersOffset).Load() != 0 {
+		r.ring(spaceBellOffset)
 	}
+}
+
+// ring advances the doorbell at bell and wakes everyone sleeping on it.
+func (r *Ring) ring(bell uintptr) {
+	r.m.u32(bell).Add(1)
+	r.count(wakeupsOffset)
+	futexWakeAll(r.m.futexAddr(bell))
 }

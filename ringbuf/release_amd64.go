@@ -13,7 +13,7 @@ import (
 // the store is single-copy atomic. It is not a fence: a later load may be
 // satisfied before it is visible, so a store that a Dekker-style handshake
 // depends on (commit, then load the waiter count) must use sync/atomic.
-func (m mem) storeRelease64(off uintptr, v uint64) {
+func (m *mem) storeRelease64(off uintptr, v uint64) {
 	*(*uint64)(m.ptr(off)) = v
 }
 

@@ -6,7 +6,7 @@ import "sync/atomic"
 
 // storeRelease64 stores v at off with release ordering (a sequentially
 // consistent store where the architecture needs a barrier for it).
-func (m mem) storeRelease64(off uintptr, v uint64) {
+func (m *mem) storeRelease64(off uintptr, v uint64) {
 	m.u64(off).Store(v)
 }
 

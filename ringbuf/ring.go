@@ -269,7 +269,7 @@ func Attach(b []byte) (*Ring, error) {
 }
 
 // checkDataHeader checks the data area's alignment, version and magic.
-func (m mem) checkDataHeader() error {
+func (m *mem) checkDataHeader() error {
 	if uintptr(m.base)%linePair != 0 {
 		return fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
 	}

@@ -93,6 +93,8 @@ type Subscriber struct {
 	emptyPolls uint32
 	stuckPos   uint64
 	stuckSince int64
+	fenced     bool // publish positions with a fenced store: this process is no membarrier target
+	fast       bool // broadcast, not PolicyDropOldest, not closed: Read and Poll may take their fast paths
 	closed     bool
 	ts         unix.Timespec
 }
@@ -142,7 +144,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		r.m.u32(off + subStateOffset).Store(slotFree)
 		return nil, err
 	}
-	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts}
+	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK()}
 	if r.policy == PolicyDropOldest {
 		s.scratch = make([]byte, r.maxPayload)
 	}
@@ -157,6 +159,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 	} else {
 		s.pos, s.expect = s.startPosition(opts.From)
 		r.m.u64(off + subPositionOffset).Store(s.pos)
+		s.fast = r.policy != PolicyDropOldest && s.pos&(RecordAlignment-1) == 0
 	}
 	r.m.u32(off + subStateOffset).Store(slotActive)
 	return s, nil
@@ -190,7 +193,7 @@ func (s *Subscriber) Close() error {
 	if s.closed {
 		return nil
 	}
-	s.closed = true
+	s.closed, s.fast = true, false
 	s.r.releaseSubscriber(s.slot, false)
 	s.r.notifySpace()
 	return nil
@@ -237,6 +240,55 @@ func (s *Subscriber) Consumed() uint64 { return s.consumed }
 // No allocation and no syscall, except a FUTEX_WAKE when a publisher
 // sleeps for space.
 func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
+	if s.fast {
+		// Fast path, as in Read: committed, valid records only.
+		r := s.r
+		n := 0
+		var st uint64
+		for n < limit && s.fast {
+			pos := s.pos
+			off := pos & r.mask
+			base := r.dataOffset + uintptr(off)
+			hdr := r.m.recordAt(base)
+			st = hdr.state().Load()
+			if st != pos|stateCommitted {
+				break
+			}
+			ln := uint64(hdr.length())
+			span := spanOf(ln)
+			if ln > uint64(r.maxPayload) || off+span > r.capacity {
+				break
+			}
+			start := base + RecordHeaderLength
+			seq := hdr.sequence()
+			h(Record{Position: pos, Sequence: seq, TimestampNS: hdr.timestamp(), Type: hdr.typ(), Publisher: hdr.publisher(),
+				Payload: r.m.b[start : start+uintptr(ln) : start+uintptr(ln)]})
+			s.expect = seq + 1
+			s.pos = pos + span
+			s.consumed++
+			s.consumedB += ln
+			n++
+		}
+		nothing := st&^stateMask != s.pos || st&stateMask == stateClaimed
+		if n > 0 {
+			s.publishFast()
+			if n == limit || nothing || !s.fast {
+				return n, nil
+			}
+			// Padding, a skip or something to report: the full path goes on.
+			k, err := s.poll(h, limit-n)
+			return n + k, err
+		}
+		if nothing && (s.emptyPolls+1)&stuckCheckEvery != 0 {
+			s.emptyPolls++
+			return 0, nil
+		}
+	}
+	return s.poll(h, limit)
+}
+
+// poll is Poll's full path.
+func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
@@ -272,6 +324,44 @@ func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
 // ErrLapped may come with n > 0: then rec is valid and is the first record
 // after the records lost.
 func (s *Subscriber) Read(dst []byte) (int, Record, error) {
+	if s.fast {
+		// Fast path: the record at the position is committed and valid,
+		// or plainly not there yet. Everything else (padding, skips,
+		// stalls, corruption, short buffers) takes the full path below.
+		r := s.r
+		pos := s.pos
+		off := pos & r.mask
+		base := r.dataOffset + uintptr(off)
+		hdr := r.m.recordAt(base)
+		st := hdr.state().Load() // load-acquire: pairs with the commit store
+		if st == pos|stateCommitted {
+			n := uint64(hdr.length())
+			if span := spanOf(n); n <= uint64(len(dst)) && n <= uint64(r.maxPayload) && off+span <= r.capacity {
+				rec := Record{Position: pos, Sequence: hdr.sequence(), TimestampNS: hdr.timestamp(), Type: hdr.typ(), Publisher: hdr.publisher()}
+				start := base + RecordHeaderLength
+				copy(dst, r.m.b[start:start+uintptr(n)])
+				rec.Payload = dst[:n]
+				s.expect = rec.Sequence + 1
+				s.pos = pos + span
+				s.consumed++
+				s.consumedB += n
+				// publishFast, by hand: the call is on the critical path of a
+				// request/response exchange.
+				if w := s.sv.u64(subPositionOffset); s.fenced {
+					w.Store(s.pos)
+				} else {
+					storeRelease64(w, s.pos)
+				}
+				s.sv.set(subConsumedOffset, s.consumed)
+				s.sv.set(subConsumedBytesOffset, s.consumedB)
+				r.notifySpace()
+				return int(n), rec, nil
+			}
+		} else if (st&^stateMask != pos || st&stateMask == stateClaimed) && (s.emptyPolls+1)&stuckCheckEvery != 0 {
+			s.emptyPolls++
+			return 0, Record{}, nil
+		}
+	}
 	if s.closed {
 		return 0, Record{}, ErrClosed
 	}
@@ -315,14 +405,34 @@ func (s *Subscriber) done(rec *Record) {
 	s.expect = rec.Sequence + 1
 }
 
+// publishFast is publish after a broadcast subscriber delivered records.
+func (s *Subscriber) publishFast() {
+	w := s.sv.u64(subPositionOffset)
+	if s.fenced {
+		w.Store(s.pos)
+	} else {
+		storeRelease64(w, s.pos) // see publish
+	}
+	s.sv.set(subConsumedOffset, s.consumed)
+	s.sv.set(subConsumedBytesOffset, s.consumedB)
+	s.r.notifySpace()
+}
+
 // publish stores progress in the slot for publishers and observers.
 func (s *Subscriber) publish(n int) {
 	r := s.r
 	if !s.group {
-		if s.sv.u64(subPositionOffset).Load() != s.pos {
-			// Frees space. Sequentially consistent (as the commit store is)
-			// because notifySpace then loads the publishers' waiter count.
-			s.sv.u64(subPositionOffset).Store(s.pos)
+		if w := s.sv.u64(subPositionOffset); w.Load() != s.pos {
+			// Frees space. notifySpace then loads the publishers' waiter
+			// count, a Dekker pair with a publisher going to sleep for
+			// space: as for the commit store (see Publisher.publish), the
+			// sleeper fences for us with membarrier, or, where this process
+			// could not register for that, the store is fenced.
+			if s.fenced {
+				w.Store(s.pos)
+			} else {
+				storeRelease64(w, s.pos)
+			}
 		} else if n == 0 {
 			return
 		}
@@ -544,12 +654,17 @@ func (r *Ring) intentAt(pos uint64) bool {
 	return false
 }
 
-// checkStuck looks, every 256 empty polls (or when forced), for a claim
+// stuckCheckEvery+1 empty polls make one stall check. The check loads the
+// tail, whose line the publisher writes on every record: checking often
+// would make each of its next stores wait for that line to come back.
+const stuckCheckEvery = 1<<12 - 1
+
+// checkStuck looks, every stuckCheckEvery+1 empty polls (or when forced), for a claim
 // that has stayed uncommitted past the unblock timeout, and tries to
 // unblock it. ErrStalled if its owner is alive or unknown.
 func (s *Subscriber) checkStuck(force bool) error {
 	s.emptyPolls++
-	if !force && s.emptyPolls&255 != 0 {
+	if !force && s.emptyPolls&stuckCheckEvery != 0 {
 		return nil
 	}
 	r := s.r

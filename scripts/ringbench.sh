@@ -30,11 +30,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b==0 || a=="nan" || b=="nan") pri
 	echo
 	echo "## Ping-pong round trip between two processes (ns, lower is better)"
 	echo
-	floor=$(metric BenchmarkPingPong/floor ns/op); spsc=$(metric BenchmarkPingPong/spsc ns/op)
+	echo "BenchmarkPingPongInterleaved alternates blocks of 2000 round trips of each path between the same two processes (32-byte payloads, busy-spin), so every ratio compares blocks run moments apart; ratios are the median per-round ratio, then the median over runs."
+	echo
 	echo "| path | median RTT ns | ratio to floor |"
 	echo "|---|---|---|"
-	echo "| raw shared-memory floor (one cache line each way) | $floor | 1.00 |"
-	echo "| two Kaelix SPSC rings (32-byte records, busy-spin) | $spsc | $(ratio "$spsc" "$floor") |"
+	m=BenchmarkPingPongInterleaved
+	echo "| raw shared-memory floor (one 8-byte word each way) | $(metric $m floor-ns/rtt) | 1.00 |"
+	echo "| minimal record ring (header + payload + one state store; no recovery, no back-pressure) | $(metric $m record-floor-ns/rtt) | $(metric $m record-floor/floor) |"
+	echo "| two Kaelix SPSC rings, Poll in place + Offer | $(metric $m spsc-poll-ns/rtt) | $(metric $m spsc-poll/floor) |"
+	echo "| two Kaelix SPSC rings, copying Read + Offer | $(metric $m spsc-read-ns/rtt) | $(metric $m spsc-read/floor) |"
+	echo
+	floor=$(metric BenchmarkPingPong/floor ns/op); spsc=$(metric BenchmarkPingPong/spsc ns/op)
+	echo "Separate benchmarks (BenchmarkPingPong, less reliable: the two run seconds apart): floor $floor ns, SPSC Read + Offer $spsc ns, ratio $(ratio "$spsc" "$floor")."
 	echo
 	echo "## Cross-process throughput (records/s, higher is better)"
 	echo
