@@ -22,6 +22,12 @@ var (
 	// lost in total. Records delivered before the lap are reported in n.
 	ErrLapped = errors.New("ringbuf: lapped by publishers; records lost")
 
+	// ErrEvicted: the subscriber's slot was taken away (EvictSubscriber,
+	// by the daemon) because it held publishers back. Publishers no longer
+	// wait for it; the record it handled last may have been overwritten
+	// while it read it. Close it and subscribe again to go on.
+	ErrEvicted = errors.New("ringbuf: subscriber evicted for holding publishers back; subscribe again")
+
 	// ErrTimeout: a timed wait ended before the ring could proceed.
 	ErrTimeout = errors.New("ringbuf: timed out")
 )

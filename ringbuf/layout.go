@@ -145,7 +145,8 @@ const (
 	rejectedOffset     = wakeupsOffset + 8      // uint64 records refused under reject
 	lappedOffset       = rejectedOffset + 8     // uint64 times a consumer was lapped
 	reapedOffset       = lappedOffset + 8       // uint64 dead slots freed
-	countersLength     = reapedOffset + 8 - countersOffset
+	evictedOffset      = reapedOffset + 8       // uint64 subscriber slots taken from live owners
+	countersLength     = evictedOffset + 8 - countersOffset
 
 	// Consumer area: the subscriber table, then the queue-group table.
 	subscribersOffset = countersOffset + linePair

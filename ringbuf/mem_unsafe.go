@@ -117,4 +117,5 @@ func (m *mem) slotAt(off uintptr) slotView { return slotView{p: m.ptr(off)} }
 type slotView struct{ p unsafe.Pointer }
 
 func (v slotView) u64(field uintptr) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Add(v.p, field)) }
+func (v slotView) u32(field uintptr) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(v.p, field)) }
 func (v slotView) set(field uintptr, x uint64)      { *(*uint64)(unsafe.Add(v.p, field)) = x }

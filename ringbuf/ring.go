@@ -419,7 +419,7 @@ func (r *Ring) consumerMinExcept(except int) (uint64, bool) {
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
 		off := r.subscriberSlotOffset(i)
-		if i == except || r.m.u32(off+subStateOffset).Load() == slotFree {
+		if st := r.m.u32(off + subStateOffset).Load(); i == except || st == slotFree || st == slotEvicted {
 			continue
 		}
 		if r.m.u32(off+subGroupOffset).Load() == 0 {
@@ -472,6 +472,7 @@ type Counters struct {
 	Wakeups       uint64 // FUTEX_WAKE calls made by publishers and subscribers
 	Lapped        uint64 // times a consumer was lapped
 	Reaped        uint64 // slots of dead processes freed
+	Evicted       uint64 // subscriber slots taken from live owners (EvictSubscriber)
 	Publishers    int    // live publisher slots
 	Subscribers   int    // live subscriber slots
 	SlowestLag    uint64 // bytes between the tail and the slowest consumer
@@ -491,6 +492,7 @@ func (r *Ring) Counters() Counters {
 		Wakeups:      r.m.u64(wakeupsOffset).Load(),
 		Lapped:       r.m.u64(lappedOffset).Load(),
 		Reaped:       r.m.u64(reapedOffset).Load(),
+		Evicted:      r.m.u64(evictedOffset).Load(),
 	}
 	for i := 0; i < r.maxPublishers; i++ {
 		if r.m.u32(r.publisherSlotOffset(i)+pubStateOffset).Load() == slotActive {
@@ -499,7 +501,7 @@ func (r *Ring) Counters() Counters {
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
 		off := r.subscriberSlotOffset(i)
-		if r.m.u32(off+subStateOffset).Load() != slotFree {
+		if st := r.m.u32(off + subStateOffset).Load(); st != slotFree && st != slotEvicted {
 			c.Subscribers++
 		}
 		c.Consumed += r.m.u64(off + subConsumedOffset).Load()

@@ -202,6 +202,13 @@ func (s *Subscriber) Close() error {
 // Ring returns the ring the subscriber reads.
 func (s *Subscriber) Ring() *Ring { return s.r }
 
+// evicted reports whether EvictSubscriber took this subscriber's slot.
+func (s *Subscriber) evicted() bool { return s.sv.u32(subStateOffset).Load() == slotEvicted }
+
+// Slot returns the index of the subscriber slot this subscriber holds
+// (see Ring.SubscriberSlots and Ring.EvictSubscriber).
+func (s *Subscriber) Slot() int { return s.slot }
+
 // Position returns the next position (bytes) this subscriber will read;
 // for a queue-group member, the group's cursor.
 func (s *Subscriber) Position() uint64 {
@@ -240,7 +247,7 @@ func (s *Subscriber) Consumed() uint64 { return s.consumed }
 // No allocation and no syscall, except a FUTEX_WAKE when a publisher
 // sleeps for space.
 func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
-	if s.fast {
+	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive {
 		// Fast path, as in Read: committed, valid records only.
 		r := s.r
 		n := 0
@@ -292,6 +299,9 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
+	if s.evicted() {
+		return 0, ErrEvicted
+	}
 	n := 0
 	var err error
 	for n < limit {
@@ -324,7 +334,7 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 // ErrLapped may come with n > 0: then rec is valid and is the first record
 // after the records lost.
 func (s *Subscriber) Read(dst []byte) (int, Record, error) {
-	if s.fast {
+	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive {
 		// Fast path: the record at the position is committed and valid,
 		// or plainly not there yet. Everything else (padding, skips,
 		// stalls, corruption, short buffers) takes the full path below.
@@ -364,6 +374,9 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	}
 	if s.closed {
 		return 0, Record{}, ErrClosed
+	}
+	if s.evicted() {
+		return 0, Record{}, ErrEvicted
 	}
 	ok, err := s.next(len(dst))
 	rec := s.rec

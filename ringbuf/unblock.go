@@ -254,7 +254,7 @@ func (r *Ring) reapSubscribers() int {
 	n := 0
 	for i := 0; i < r.maxSubscribers; i++ {
 		off := r.subscriberSlotOffset(i)
-		if r.m.u32(off+subStateOffset).Load() != slotActive {
+		if st := r.m.u32(off + subStateOffset).Load(); st != slotActive && st != slotEvicted {
 			continue
 		}
 		if alive(r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()) {
@@ -272,7 +272,8 @@ func (r *Ring) reapSubscribers() int {
 // a record it held for its queue group is counted as lost.
 func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 	off := r.subscriberSlotOffset(i)
-	g := r.m.u32(off + subGroupOffset).Load()
+	// Swap: EvictSubscriber may be leaving the group for this slot too.
+	g := r.m.u32(off + subGroupOffset).Swap(0)
 	if g != 0 && int(g) <= r.maxGroups {
 		goff := r.groupSlotOffset(int(g) - 1)
 		if dead && r.m.u64(off+subHoldOffset).Load() != noHold {
@@ -282,5 +283,7 @@ func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 		r.m.u64(off + subHoldOffset).Store(noHold)
 		r.leaveGroup(goff)
 	}
-	return r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotFree)
+	st := r.m.u32(off + subStateOffset)
+	// An evicted slot left its group when it was evicted.
+	return st.CompareAndSwap(slotActive, slotFree) || st.CompareAndSwap(slotEvicted, slotFree)
 }

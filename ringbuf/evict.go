@@ -1,0 +1,86 @@
+package ringbuf
+
+// Eviction: taking a subscriber slot away from a live owner that holds
+// publishers back, without ending the process. After Aeron's untethered
+// subscriptions, which a publication stops waiting for once they fall a
+// window behind for too long.
+//
+// EvictSubscriber moves the slot from slotActive to slotEvicted with one
+// CAS. From then on publishers and observers ignore it as they ignore a
+// free slot (consumerMin, Counters), so the space it held is reclaimed at
+// once. A queue-group member leaves its group in the same step. The owner
+// learns of it on its next call: Poll, Read and PollWait check their own
+// slot's state and return ErrEvicted; Close (or the owner's death, through
+// ReapDead) frees the slot. An evicted slot is never handed to another
+// subscriber before that, so a late position store by the evicted owner
+// lands in its own slot and nowhere else.
+//
+// What eviction cannot undo: a record the owner was reading in place when
+// it was evicted may be overwritten under it. Its next call says
+// ErrEvicted, so the application knows the record it handled last is
+// suspect. A process that never looks (or writes slotActive back) keeps
+// publishers waiting again; the daemon then ends it (see daemon/evict.go).
+
+// slotEvicted is a subscriber slot taken from a live owner.
+const slotEvicted = 3
+
+// SubscriberSlot describes one live (or evicted) subscriber slot, for the
+// daemon's liveness and progress checks.
+type SubscriberSlot struct {
+	Index    int    // slot index, for EvictSubscriber
+	PID      uint32 // owner pid as the owner wrote it
+	Start    uint64 // owner start time (clock ticks since boot, /proc/PID/stat field 22)
+	Position uint64 // next position it will read (bytes); for a group member, its group's cursor
+	Group    bool   // a queue-group member
+	Evicted  bool   // taken away by EvictSubscriber; the owner has not closed it yet
+}
+
+// SubscriberSlots lists the slots that are not free. Each field is read
+// with its own atomic load. Safe from any process with the ring mapped.
+func (r *Ring) SubscriberSlots() []SubscriberSlot {
+	var out []SubscriberSlot
+	for i := 0; i < r.maxSubscribers; i++ {
+		off := r.subscriberSlotOffset(i)
+		st := r.m.u32(off + subStateOffset).Load()
+		if st != slotActive && st != slotEvicted {
+			continue
+		}
+		s := SubscriberSlot{
+			Index:    i,
+			PID:      r.m.u32(off + subPIDOffset).Load(),
+			Start:    r.m.u64(off + subStartOffset).Load(),
+			Position: r.m.u64(off + subPositionOffset).Load(),
+			Evicted:  st == slotEvicted,
+		}
+		if g := r.m.u32(off + subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
+			s.Group = true
+			s.Position, _ = r.groupCursor(r.groupSlotOffset(int(g) - 1))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// EvictSubscriber takes subscriber slot i away from its owner, which need
+// not be dead: publishers stop waiting for it at once, and its owner's
+// next Poll, Read or PollWait returns ErrEvicted. It reports false if the
+// slot was not active (free, being claimed, or evicted already). Safe from
+// any process with a writable consumer area; meant for the daemon.
+// Counted in Counters.Evicted.
+func (r *Ring) EvictSubscriber(i int) bool {
+	if i < 0 || i >= r.maxSubscribers {
+		return false
+	}
+	off := r.subscriberSlotOffset(i)
+	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
+		return false
+	}
+	if g := r.m.u32(off + subGroupOffset).Swap(0); g != 0 && int(g) <= r.maxGroups {
+		r.m.u64(off + subHoldOffset).Store(noHold)
+		r.leaveGroup(r.groupSlotOffset(int(g) - 1))
+	}
+	r.count(evictedOffset)
+	r.notifySpace()
+	r.notifyData() // a parked owner wakes and learns of it
+	return true
+}

@@ -1,0 +1,187 @@
+package ringbuf
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestEvictSubscriber(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes = 4096, 64
+	r, _, _ := newTestRing(t, c)
+	pub, _ := r.NewPublisher(PublisherOptions{})
+	live, _ := r.NewSubscriber(SubscriberOptions{})
+	stuck, _ := r.NewSubscriber(SubscriberOptions{})
+	var got [][]byte
+	h := func(rec Record) { got = append(got, bytes.Clone(rec.Payload)) }
+	msg := make([]byte, 64)
+	sent := 0
+	for ; ; sent++ {
+		msg[0] = byte(sent)
+		err := pub.Offer(msg)
+		if errors.Is(err, ErrBackPressured) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := live.Poll(h, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent == 0 || r.Counters().SlowestLag == 0 {
+		t.Fatalf("the stalled subscriber should hold the publisher back: sent %d, lag %d", sent, r.Counters().SlowestLag)
+	}
+	slots := r.SubscriberSlots()
+	if len(slots) != 2 || slots[1].Index != stuck.Slot() || slots[1].Evicted {
+		t.Fatalf("slots before eviction: %+v", slots)
+	}
+	if !r.EvictSubscriber(stuck.Slot()) {
+		t.Fatal("EvictSubscriber of an active slot reported false")
+	}
+	if r.EvictSubscriber(stuck.Slot()) || r.EvictSubscriber(-1) || r.EvictSubscriber(c.MaxSubscribers) {
+		t.Fatal("EvictSubscriber of an evicted or missing slot reported true")
+	}
+	// Publishers stop waiting for it at once.
+	for i := 0; i < 200; i++ {
+		msg[0] = byte(sent)
+		if err := pub.Offer(msg); err != nil {
+			t.Fatalf("offer %d after eviction: %v", i, err)
+		}
+		sent++
+		if _, err := live.Poll(h, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := 1; n > 0; {
+		n, _ = live.Poll(h, 100)
+	}
+	if len(got) != sent {
+		t.Fatalf("live subscriber got %d records, want %d", len(got), sent)
+	}
+	for i, g := range got {
+		if g[0] != byte(i) {
+			t.Fatalf("record %d carries %d", i, g[0])
+		}
+	}
+	if _, err := stuck.Poll(h, 10); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("Poll by the evicted subscriber: %v, want ErrEvicted", err)
+	}
+	if _, _, err := stuck.Read(make([]byte, 64)); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("Read by the evicted subscriber: %v, want ErrEvicted", err)
+	}
+	if _, err := stuck.PollWait(h, 10, time.Second); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("PollWait by the evicted subscriber: %v, want ErrEvicted", err)
+	}
+	cs := r.Counters()
+	if cs.Evicted != 1 || cs.Subscribers != 1 {
+		t.Fatalf("counters after eviction: evicted %d, subscribers %d; want 1, 1", cs.Evicted, cs.Subscribers)
+	}
+	if slots := r.SubscriberSlots(); len(slots) != 2 || !slots[1].Evicted {
+		t.Fatalf("slots after eviction: %+v", slots)
+	}
+	// The slot is not handed out again until its owner closes it.
+	other, _ := r.NewSubscriber(SubscriberOptions{})
+	if other.Slot() == stuck.Slot() {
+		t.Fatal("an evicted slot was handed to a new subscriber before its owner closed it")
+	}
+	other.Close()
+	stuck.Close()
+	if slots := r.SubscriberSlots(); len(slots) != 1 {
+		t.Fatalf("slots after the evicted subscriber closed: %+v", slots)
+	}
+	again, err := r.NewSubscriber(SubscriberOptions{})
+	if err != nil {
+		t.Fatalf("subscribing again after eviction: %v", err)
+	}
+	again.Close()
+}
+
+// A parked (Blocking) subscriber learns of its eviction when it is
+// evicted, not at its next timeout.
+func TestEvictWakesParkedSubscriber(t *testing.T) {
+	c := DefaultConfig(SPSC)
+	c.CapacityBytes, c.MaxPayloadBytes = 4096, 64
+	c.UnblockTimeout = time.Minute // a park lasts up to 15 s
+	r, _, _ := newTestRing(t, c)
+	sub, _ := r.NewSubscriber(SubscriberOptions{Wait: Blocking})
+	done := make(chan error, 1)
+	go func() {
+		_, err := sub.PollWait(func(Record) {}, 1, time.Minute)
+		done <- err
+	}()
+	for r.m.u32(dataWaitersOffset).Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	r.EvictSubscriber(sub.Slot())
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrEvicted) {
+			t.Fatalf("PollWait returned %v, want ErrEvicted", err)
+		}
+		t.Logf("parked subscriber learned of its eviction after %v", time.Since(start))
+	case <-time.After(10 * time.Second):
+		t.Fatal("parked subscriber did not wake on eviction")
+	}
+}
+
+func TestEvictGroupMember(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes = 4096, 64
+	r, _, _ := newTestRing(t, c)
+	pub, _ := r.NewPublisher(PublisherOptions{})
+	a, _ := r.NewSubscriber(SubscriberOptions{Group: 5})
+	b, _ := r.NewSubscriber(SubscriberOptions{Group: 5})
+	goff := r.groupSlotOffset(0)
+	if n := r.m.u32(goff+groupStateOffset).Load() & 0xffff; n != 2 {
+		t.Fatalf("group has %d members, want 2", n)
+	}
+	if !r.EvictSubscriber(b.Slot()) {
+		t.Fatal("evicting a group member reported false")
+	}
+	if n := r.m.u32(goff+groupStateOffset).Load() & 0xffff; n != 1 {
+		t.Fatalf("group has %d members after eviction, want 1", n)
+	}
+	for i := 0; i < 100; i++ {
+		if err := pub.Offer([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	for n := 1; n > 0; {
+		n, _ = a.Poll(func(Record) { got++ }, 16)
+	}
+	if got != 100 {
+		t.Fatalf("remaining member got %d records, want 100", got)
+	}
+	if _, err := b.Poll(func(Record) {}, 1); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("evicted member's Poll: %v, want ErrEvicted", err)
+	}
+	b.Close()
+	if n := r.m.u32(goff+groupStateOffset).Load() & 0xffff; n != 1 {
+		t.Fatalf("closing the evicted member changed the group to %d members, want 1", n)
+	}
+	a.Close()
+	if v := r.m.u32(goff + groupStateOffset).Load(); v != 0 {
+		t.Fatalf("group slot state %#x after its last member left, want free", v)
+	}
+}
+
+// A dead owner's evicted slot is freed by the reaper.
+func TestReapEvictedSlot(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes = 4096, 64
+	r, _, _ := newTestRing(t, c)
+	sub, _ := r.NewSubscriber(SubscriberOptions{})
+	r.EvictSubscriber(sub.Slot())
+	r.m.u32(r.subscriberSlotOffset(sub.Slot()) + subPIDOffset).Store(deadPID(t))
+	if n := r.ReapDead(); n != 1 {
+		t.Fatalf("ReapDead freed %d slots, want 1", n)
+	}
+	if slots := r.SubscriberSlots(); len(slots) != 0 {
+		t.Fatalf("slots after reaping: %+v", slots)
+	}
+}
