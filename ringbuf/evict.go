@@ -72,11 +72,11 @@ func (r *Ring) EvictSubscriber(i int) bool {
 		return false
 	}
 	off := r.subscriberSlotOffset(i)
+	g := r.m.u32(off + subGroupOffset).Load()
 	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
 		return false
 	}
-	if g := r.m.u32(off + subGroupOffset).Swap(0); g != 0 && int(g) <= r.maxGroups {
-		r.m.u64(off + subHoldOffset).Store(noHold)
+	if g != 0 && int(g) <= r.maxGroups {
 		r.leaveGroup(r.groupSlotOffset(int(g) - 1))
 	}
 	r.count(evictedOffset)

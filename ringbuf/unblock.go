@@ -269,21 +269,26 @@ func (r *Ring) reapSubscribers() int {
 }
 
 // releaseSubscriber frees subscriber slot i. dead says its owner died, so
-// a record it held for its queue group is counted as lost.
+// a record it held for its queue group is counted as lost. Whoever moves
+// the slot out of slotActive (this, or EvictSubscriber) leaves its group.
 func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 	off := r.subscriberSlotOffset(i)
-	// Swap: EvictSubscriber may be leaving the group for this slot too.
-	g := r.m.u32(off + subGroupOffset).Swap(0)
-	if g != 0 && int(g) <= r.maxGroups {
-		goff := r.groupSlotOffset(int(g) - 1)
-		if dead && r.m.u64(off+subHoldOffset).Load() != noHold {
-			r.m.u64(goff + groupLostOffset).Add(1)
-			r.m.u64(off + subLostOffset).Add(1)
-		}
-		r.m.u64(off + subHoldOffset).Store(noHold)
-		r.leaveGroup(goff)
-	}
 	st := r.m.u32(off + subStateOffset)
-	// An evicted slot left its group when it was evicted.
-	return st.CompareAndSwap(slotActive, slotFree) || st.CompareAndSwap(slotEvicted, slotFree)
+	if st.Load() == slotEvicted {
+		return st.CompareAndSwap(slotEvicted, slotFree)
+	}
+	g := r.m.u32(off + subGroupOffset).Load()
+	inGroup := g != 0 && int(g) <= r.maxGroups
+	if inGroup && dead && r.m.u64(off+subHoldOffset).Load() != noHold {
+		r.m.u64(r.groupSlotOffset(int(g)-1) + groupLostOffset).Add(1)
+		r.m.u64(off + subLostOffset).Add(1)
+	}
+	r.m.u64(off + subHoldOffset).Store(noHold)
+	if !st.CompareAndSwap(slotActive, slotFree) {
+		return st.CompareAndSwap(slotEvicted, slotFree) // evicted meanwhile: the evictor left the group
+	}
+	if inGroup {
+		r.leaveGroup(r.groupSlotOffset(int(g) - 1))
+	}
+	return true
 }
