@@ -146,7 +146,8 @@ const (
 	lappedOffset       = rejectedOffset + 8     // uint64 times a consumer was lapped
 	reapedOffset       = lappedOffset + 8       // uint64 dead slots freed
 	evictedOffset      = reapedOffset + 8       // uint64 subscriber slots taken from live owners
-	countersLength     = evictedOffset + 8 - countersOffset
+	tamperedOffset     = evictedOffset + 8      // uint64 slot changes by other processes that subscribers detected
+	countersLength     = tamperedOffset + 8 - countersOffset
 
 	// Consumer area: the subscriber table, then the queue-group table.
 	subscribersOffset = countersOffset + linePair

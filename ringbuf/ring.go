@@ -473,6 +473,7 @@ type Counters struct {
 	Lapped        uint64 // times a consumer was lapped
 	Reaped        uint64 // slots of dead processes freed
 	Evicted       uint64 // subscriber slots taken from live owners (EvictSubscriber)
+	Tampered      uint64 // subscriber slots found changed by another process (see Subscriber.Poll)
 	Publishers    int    // live publisher slots
 	Subscribers   int    // live subscriber slots
 	SlowestLag    uint64 // bytes between the tail and the slowest consumer
@@ -493,6 +494,7 @@ func (r *Ring) Counters() Counters {
 		Lapped:       r.m.u64(lappedOffset).Load(),
 		Reaped:       r.m.u64(reapedOffset).Load(),
 		Evicted:      r.m.u64(evictedOffset).Load(),
+		Tampered:     r.m.u64(tamperedOffset).Load(),
 	}
 	for i := 0; i < r.maxPublishers; i++ {
 		if r.m.u32(r.publisherSlotOffset(i)+pubStateOffset).Load() == slotActive {

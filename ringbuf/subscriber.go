@@ -81,6 +81,7 @@ type Subscriber struct {
 	group   bool
 	opts    SubscriberOptions
 	pos     uint64 // broadcast: next position to read
+	stored  uint64 // broadcast: the position last stored in the slot (anything else there was written by another process)
 	expect  uint64 // broadcast: sequence expected next
 	lost    uint64
 	lapped  bool
@@ -159,6 +160,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 	} else {
 		s.pos, s.expect = s.startPosition(opts.From)
 		r.m.u64(off + subPositionOffset).Store(s.pos)
+		s.stored = s.pos
 		s.fast = r.policy != PolicyDropOldest && s.pos&(RecordAlignment-1) == 0
 	}
 	r.m.u32(off + subStateOffset).Store(slotActive)
@@ -202,8 +204,57 @@ func (s *Subscriber) Close() error {
 // Ring returns the ring the subscriber reads.
 func (s *Subscriber) Ring() *Ring { return s.r }
 
-// evicted reports whether EvictSubscriber took this subscriber's slot.
-func (s *Subscriber) evicted() bool { return s.sv.u32(subStateOffset).Load() == slotEvicted }
+// checkSlot verifies, on the full paths of Poll and Read, that this
+// subscriber's slot still says what it wrote there. The consumer area is
+// writable by every consumer of the ring, so another process can change
+// it (see DESIGN.md, threat model); this detects it instead of letting
+// publishers act on a forged cursor unnoticed. Outcomes:
+//   - ErrEvicted: EvictSubscriber took the slot.
+//   - state or owner changed: a *CorruptError on every call; the slot
+//     may now belong to someone else, so subscribe again.
+//   - position changed: it is restored, and if publishers have since
+//     overwritten records this subscriber had not read, it resumes at the
+//     oldest intact record and counts them in Lost. One *CorruptError
+//     reports it; the next call goes on.
+//
+// Each detection is counted in Counters.Tampered.
+func (s *Subscriber) checkSlot() error {
+	st := s.sv.u32(subStateOffset).Load()
+	if st == slotEvicted {
+		return ErrEvicted
+	}
+	r := s.r
+	pid, start := selfIdentity()
+	if st != slotActive || s.sv.u32(subPIDOffset).Load() != pid || s.sv.u64(subStartOffset).Load() != start {
+		r.count(tamperedOffset)
+		return &CorruptError{Position: s.Position(), Field: "subscriber slot", Value: uint64(st),
+			Detail: "its state or owner was changed by another process; this subscriber no longer holds it: close it and subscribe again"}
+	}
+	if s.group {
+		if g := s.sv.u32(subGroupOffset).Load(); uintptr(g) == 0 || r.groupSlotOffset(int(g)-1) != s.goff {
+			r.count(tamperedOffset)
+			return &CorruptError{Position: s.Position(), Field: "subscriber group", Value: uint64(g),
+				Detail: "its queue-group index was changed by another process: close it and subscribe again"}
+		}
+		return nil
+	}
+	cur := s.sv.u64(subPositionOffset).Load()
+	if cur == s.stored {
+		return nil
+	}
+	r.count(tamperedOffset)
+	s.sv.u64(subPositionOffset).Store(s.pos)
+	s.stored = s.pos
+	lost := s.lost
+	if r.TailPosition() > s.pos+r.capacity && s.resync() {
+		// Publishers went past records we had not read.
+		s.lapped = false
+		s.sv.u64(subPositionOffset).Store(s.pos)
+		s.stored = s.pos
+	}
+	return &CorruptError{Position: s.pos, Field: "subscriber position", Value: cur,
+		Detail: fmt.Sprintf("another process moved this subscriber's cursor (it had stored %d); restored, %d records lost meanwhile", s.stored, s.lost-lost)}
+}
 
 // Slot returns the index of the subscriber slot this subscriber holds
 // (see Ring.SubscriberSlots and Ring.EvictSubscriber).
@@ -241,13 +292,16 @@ func (s *Subscriber) Consumed() uint64 { return s.consumed }
 // Expected outcomes: ErrLapped (PolicyDropOldest; the subscriber has
 // already resumed at the oldest intact record, Lost tells the total);
 // ErrStalled (the record at the subscriber's position has stayed claimed
-// past the unblock timeout and its publisher is alive or unknown). Ring
+// past the unblock timeout and its publisher is alive or unknown);
+// ErrEvicted (the daemon took the slot, see Ring.EvictSubscriber). Ring
 // memory that no correct publisher writes gives a *CorruptError
-// (errors.Is ErrCorrupt) and leaves the position on the bad record.
+// (errors.Is ErrCorrupt) and leaves the position on the bad record; so
+// does finding this subscriber's own slot changed by another process
+// (see checkSlot for what is restored).
 // No allocation and no syscall, except a FUTEX_WAKE when a publisher
 // sleeps for space.
 func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
-	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive {
+	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive && s.sv.u64(subPositionOffset).Load() == s.stored {
 		// Fast path, as in Read: committed, valid records only.
 		r := s.r
 		n := 0
@@ -299,8 +353,8 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
-	if s.evicted() {
-		return 0, ErrEvicted
+	if err := s.checkSlot(); err != nil {
+		return 0, err
 	}
 	n := 0
 	var err error
@@ -334,7 +388,7 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 // ErrLapped may come with n > 0: then rec is valid and is the first record
 // after the records lost.
 func (s *Subscriber) Read(dst []byte) (int, Record, error) {
-	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive {
+	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive && s.sv.u64(subPositionOffset).Load() == s.stored {
 		// Fast path: the record at the position is committed and valid,
 		// or plainly not there yet. Everything else (padding, skips,
 		// stalls, corruption, short buffers) takes the full path below.
@@ -362,6 +416,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 				} else {
 					storeRelease64(w, s.pos)
 				}
+				s.stored = s.pos
 				s.sv.set(subConsumedOffset, s.consumed)
 				s.sv.set(subConsumedBytesOffset, s.consumedB)
 				r.notifySpace()
@@ -375,8 +430,8 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	if s.closed {
 		return 0, Record{}, ErrClosed
 	}
-	if s.evicted() {
-		return 0, Record{}, ErrEvicted
+	if err := s.checkSlot(); err != nil {
+		return 0, Record{}, err
 	}
 	ok, err := s.next(len(dst))
 	rec := s.rec
@@ -426,6 +481,7 @@ func (s *Subscriber) publishFast() {
 	} else {
 		storeRelease64(w, s.pos) // see publish
 	}
+	s.stored = s.pos
 	s.sv.set(subConsumedOffset, s.consumed)
 	s.sv.set(subConsumedBytesOffset, s.consumedB)
 	s.r.notifySpace()
@@ -435,7 +491,7 @@ func (s *Subscriber) publishFast() {
 func (s *Subscriber) publish(n int) {
 	r := s.r
 	if !s.group {
-		if w := s.sv.u64(subPositionOffset); w.Load() != s.pos {
+		if w := s.sv.u64(subPositionOffset); s.stored != s.pos {
 			// Frees space. notifySpace then loads the publishers' waiter
 			// count, a Dekker pair with a publisher going to sleep for
 			// space: as for the commit store (see Publisher.publish), the
@@ -446,6 +502,7 @@ func (s *Subscriber) publish(n int) {
 			} else {
 				storeRelease64(w, s.pos)
 			}
+			s.stored = s.pos
 		} else if n == 0 {
 			return
 		}
