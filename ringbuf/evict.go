@@ -40,6 +40,9 @@ type SubscriberSlot struct {
 func (r *Ring) SubscriberSlots() []SubscriberSlot {
 	var out []SubscriberSlot
 	for i := 0; i < r.maxSubscribers; i++ {
+		if !r.subMapped(i) {
+			continue
+		}
 		off := r.subscriberSlotOffset(i)
 		st := r.m.u32(off + subStateOffset).Load()
 		if st != slotActive && st != slotEvicted {
@@ -68,7 +71,7 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 // any process with a writable consumer area; meant for the daemon.
 // Counted in Counters.Evicted.
 func (r *Ring) EvictSubscriber(i int) bool {
-	if i < 0 || i >= r.maxSubscribers {
+	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
 	off := r.subscriberSlotOffset(i)

@@ -82,7 +82,7 @@ package ringbuf
 const (
 	// LayoutVersion is the version of this layout. It is stored last when
 	// a ring is created; attachers refuse any other non-zero value.
-	LayoutVersion = 2
+	LayoutVersion = 3
 
 	// Magic identifies a Kaelix ring's data area: "KXRING01" read as a
 	// little-endian uint64.
@@ -95,6 +95,11 @@ const (
 
 	// consumerArea tags an offset as one into the consumer area.
 	consumerArea = uintptr(1) << 48
+
+	// slotArea tags an offset as one into subscriber slot (offset>>16) &
+	// 0x7fffffff's own area, for rings whose subscriber slots live apart
+	// (CreateApart); the low 16 bits are the field's offset in the slot.
+	slotArea = uintptr(1) << 47
 
 	// Data area: header block.
 	headerOffset           = 0
@@ -112,7 +117,8 @@ const (
 	createdNSOffset        = unblockTimeoutNSOffset + 8 // int64 unix ns; the consumer area repeats it
 	totalBytesOffset       = createdNSOffset + 8        // uint64 bytes of the data area
 	consumerBytesOffset    = totalBytesOffset + 8       // uint64 bytes of the consumer area
-	headerLength           = consumerBytesOffset + 8
+	slotsApartOffset       = consumerBytesOffset + 8    // uint32 1: subscriber slots live in areas of their own (AttachApart)
+	headerLength           = slotsApartOffset + 8
 
 	// Data area: tail pair, written by publishers with one 16-byte CAS, so
 	// position and sequence always change together.
@@ -165,15 +171,16 @@ const (
 	pubRecordsOffset     = pubIntentCountOffset + 8 // uint64 records committed by this slot
 
 	// Subscriber slot fields.
-	subStateOffset         = 0                     // uint32 slot state
-	subPIDOffset           = subStateOffset + 4    // uint32 owner pid
-	subStartOffset         = subPIDOffset + 4      // uint64 owner start time
-	subPositionOffset      = subStartOffset + 8    // uint64 next position to read (broadcast)
-	subConsumedOffset      = subPositionOffset + 8 // uint64 records delivered
-	subLostOffset          = subConsumedOffset + 8 // uint64 records lost to lapping
-	subGroupOffset         = subLostOffset + 8     // uint32 queue-group slot + 1, 0 = broadcast
-	subHoldOffset          = subGroupOffset + 8    // uint64 position a group member is reading, noHold if none
-	subConsumedBytesOffset = subHoldOffset + 8     // uint64 payload bytes delivered
+	subStateOffset         = 0                          // uint32 slot state
+	subPIDOffset           = subStateOffset + 4         // uint32 owner pid
+	subStartOffset         = subPIDOffset + 4           // uint64 owner start time
+	subPositionOffset      = subStartOffset + 8         // uint64 next position to read (broadcast)
+	subConsumedOffset      = subPositionOffset + 8      // uint64 records delivered
+	subLostOffset          = subConsumedOffset + 8      // uint64 records lost to lapping
+	subGroupOffset         = subLostOffset + 8          // uint32 queue-group slot + 1, 0 = broadcast
+	subHoldOffset          = subGroupOffset + 8         // uint64 position a group member is reading, noHold if none
+	subConsumedBytesOffset = subHoldOffset + 8          // uint64 payload bytes delivered
+	subRingCreatedOffset   = subConsumedBytesOffset + 8 // int64: the data header's creation time, in slots that live apart
 
 	// Queue-group slot fields. The cursor pair is 16-byte aligned for CAS128.
 	groupStateOffset     = 0                        // uint32 slot state (high 16 bits) | live members (low 16 bits)
@@ -215,6 +222,8 @@ const (
 	slotFree     = 0
 	slotClaiming = 1
 	slotActive   = 2
+	// slotEvicted = 3, subscriber slots only: see evict.go.
+	slotReserved = 4 // subscriber slots only: held by ReserveSubscriberSlot for a process that has not joined yet
 )
 
 const noHold = ^uint64(0)
@@ -225,6 +234,9 @@ func (r *Ring) publisherSlotOffset(i int) uintptr {
 }
 
 func (r *Ring) subscriberSlotOffset(i int) uintptr {
+	if r.apart {
+		return slotArea | uintptr(i)<<16
+	}
 	return subscribersOffset + uintptr(i)*slotLength
 }
 

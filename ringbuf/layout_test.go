@@ -25,7 +25,8 @@ func TestLayout(t *testing.T) {
 		{"createdNS", createdNSOffset, 56},
 		{"totalBytes", totalBytesOffset, 64},
 		{"consumerBytes", consumerBytesOffset, 72},
-		{"headerLength", headerLength, 80},
+		{"slotsApart", slotsApartOffset, 80},
+		{"headerLength", headerLength, 88},
 		{"tailPosition", tailPositionOffset, 128},
 		{"tailSequence", tailSequenceOffset, 136},
 		{"publishers", publishersOffset, 256},
@@ -67,6 +68,7 @@ func TestLayout(t *testing.T) {
 		{"sub.group", subGroupOffset, 40},
 		{"sub.hold", subHoldOffset, 48},
 		{"sub.consumedBytes", subConsumedBytesOffset, 56},
+		{"sub.ringCreated", subRingCreatedOffset, 64},
 		{"group.state", groupStateOffset, 0},
 		{"group.id", groupIDOffset, 4},
 		{"group.cursor", groupCursorOffset, 16},
@@ -86,8 +88,8 @@ func TestLayout(t *testing.T) {
 			t.Errorf("%s offset = %d, want %d", g.name, g.got, g.want)
 		}
 	}
-	if LayoutVersion != 2 {
-		t.Errorf("LayoutVersion = %d, want 2 (update the golden offsets with it)", LayoutVersion)
+	if LayoutVersion != 3 {
+		t.Errorf("LayoutVersion = %d, want 3 (update the golden offsets with it)", LayoutVersion)
 	}
 	// Every atomic word is naturally aligned; CAS128 pairs are 16-aligned.
 	for _, off := range []uintptr{tailPositionOffset, groupCursorOffset, subscribersOffset &^ c} {
@@ -114,7 +116,7 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	if headerLength > linePair || consumerHeaderLength > linePair || countersLength > linePair ||
-		pubRecordsOffset+8 > slotLength || subConsumedBytesOffset+8 > slotLength || groupLostOffset+8 > slotLength {
+		pubRecordsOffset+8 > slotLength || subRingCreatedOffset+8 > slotLength || groupLostOffset+8 > slotLength {
 		t.Error("a block overflows its line pair")
 	}
 	if got := dataOffsetFor(1); got != 384 {

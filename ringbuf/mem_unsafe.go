@@ -18,6 +18,9 @@ import (
 type mem struct {
 	b, cb       []byte
 	base, cbase unsafe.Pointer
+	// slots[i] is subscriber slot i's area when the slots live apart
+	// (nil: not mapped in this process; nobody may touch it), else nil.
+	slots []unsafe.Pointer
 }
 
 func newMem(b, cb []byte) mem {
@@ -29,6 +32,9 @@ func newMem(b, cb []byte) mem {
 func (m *mem) ptr(off uintptr) unsafe.Pointer {
 	if off&consumerArea != 0 {
 		return unsafe.Add(m.cbase, off&^consumerArea)
+	}
+	if off&slotArea != 0 {
+		return unsafe.Add(m.slots[(off&^slotArea)>>16], off&0xffff)
 	}
 	return unsafe.Add(m.base, off)
 }

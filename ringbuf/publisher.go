@@ -71,6 +71,9 @@ func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 	if r.readOnlyData {
 		return nil, ErrReadOnly
 	}
+	if r.apart && !r.publisherReady() {
+		return nil, fmt.Errorf("%w: a publisher reads every subscriber's cursor, but this process has not mapped every subscriber slot", ErrConfig)
+	}
 	pid, start := selfIdentity()
 	for i := 0; i < r.maxPublishers; i++ {
 		off := r.publisherSlotOffset(i)

@@ -166,7 +166,17 @@ type Ring struct {
 	dataOffset     uintptr
 	unblockTimeout time.Duration
 	readOnlyData   bool
+	// apart: subscriber slots live in areas of their own (m.slots);
+	// slotWritable says which of them this process may write.
+	apart        bool
+	slotWritable []bool
 }
+
+// subMapped reports whether subscriber slot i is mapped in this process.
+func (r *Ring) subMapped(i int) bool { return !r.apart || r.m.slots[i] != nil }
+
+// subWritable reports whether this process may write subscriber slot i.
+func (r *Ring) subWritable(i int) bool { return !r.apart || r.slotWritable[i] }
 
 // Create initializes a new ring in b, a 128-byte aligned shared mapping of
 // at least SizeFor(c) bytes: the data area first, the consumer area right
@@ -190,6 +200,12 @@ func Create(b []byte, c Config) (*Ring, error) {
 // processes see ErrNotReady until then. Only one process may create a
 // ring in given areas; creating over a live ring destroys it.
 func CreateSplit(data, consumer []byte, c Config) (*Ring, error) {
+	return createSplit(data, consumer, nil, c)
+}
+
+// createSplit is CreateSplit, with the subscriber slots in slots (one
+// area each) if slots is not nil.
+func createSplit(data, consumer []byte, slots [][]byte, c Config) (*Ring, error) {
 	d, cons, err := SplitSizeFor(c)
 	if err != nil {
 		return nil, err
@@ -224,6 +240,16 @@ func CreateSplit(data, consumer []byte, c Config) (*Ring, error) {
 	m.setU64(consumerCreatedNSOffset, created)
 	m.setU64(consumerSizeOffset, uint64(cons))
 	r := newRing(m, c)
+	if slots != nil {
+		if err := r.useSlots(slots, nil); err != nil {
+			return nil, err
+		}
+		for i, s := range slots {
+			clear(s[:slotLength])
+			r.m.setU64(r.subscriberSlotOffset(i)+subRingCreatedOffset, created)
+		}
+		m.setU32(slotsApartOffset, 1)
+	}
 	// The first claim lands at position 0, whose state word must not look
 	// like a record at position 0: make every state word of the data area
 	// name a position in the lap before.
@@ -297,6 +323,17 @@ func (m *mem) checkDataHeader() error {
 // a consumer area that belongs to another ring). AttachSplit never reads
 // outside the areas.
 func AttachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
+	r, err := attachSplit(data, consumer, readOnlyData)
+	if err != nil {
+		return nil, err
+	}
+	if r.m.plainU32(slotsApartOffset) != 0 {
+		return nil, fmt.Errorf("%w: the ring's subscriber slots live in areas of their own: attach with AttachApart", ErrIncompatible)
+	}
+	return r, nil
+}
+
+func attachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
 	if len(data) < int(headerLength) {
 		return nil, fmt.Errorf("%w: data area of %d bytes is too small for a ring header (%d bytes)", ErrCorrupt, len(data), headerLength)
 	}
@@ -399,10 +436,17 @@ func (r *Ring) groupCursor(off uintptr) (pos, seq uint64) {
 // members are reading), and whether there is any consumer at all. Slots
 // being claimed count with whatever position they hold, which is never
 // later than the position their owner will settle on.
-func (r *Ring) consumerMin() (uint64, bool) { return r.consumerMinExcept(-1) }
+func (r *Ring) consumerMin() (uint64, bool) { return r.consumerMinOf(-1, false) }
 
-// consumerMinExcept is consumerMin ignoring subscriber slot except.
-func (r *Ring) consumerMinExcept(except int) (uint64, bool) {
+// settledMinExcept is consumerMinExcept over settled positions only
+// (active and reserved slots, group cursors): a slot being claimed holds 0,
+// which protects records but is no record boundary to start reading at.
+func (r *Ring) settledMinExcept(except int) (uint64, bool) { return r.consumerMinOf(except, true) }
+
+// consumerMinOf is consumerMin, ignoring subscriber slot except and, if
+// settled, slots being claimed. Slots this process has not mapped are
+// unknown to it and ignored (only publishers need them all).
+func (r *Ring) consumerMinOf(except int, settled bool) (uint64, bool) {
 	min, any := ^uint64(0), false
 	// Group cursors before members' holds: a member stores its hold before
 	// it advances the cursor, so whichever of the two this scan misses,
@@ -419,7 +463,10 @@ func (r *Ring) consumerMinExcept(except int) (uint64, bool) {
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
 		off := r.subscriberSlotOffset(i)
-		if st := r.m.u32(off + subStateOffset).Load(); i == except || st == slotFree || st == slotEvicted {
+		if i == except || !r.subMapped(i) {
+			continue
+		}
+		if st := r.m.u32(off + subStateOffset).Load(); st == slotFree || st == slotEvicted || settled && st == slotClaiming {
 			continue
 		}
 		if r.m.u32(off+subGroupOffset).Load() == 0 {
@@ -502,6 +549,9 @@ func (r *Ring) Counters() Counters {
 		}
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
+		if !r.subMapped(i) {
+			continue
+		}
 		off := r.subscriberSlotOffset(i)
 		if st := r.m.u32(off + subStateOffset).Load(); st != slotFree && st != slotEvicted {
 			c.Subscribers++

@@ -53,6 +53,10 @@ type SubscriberOptions struct {
 	// SpinBudget and YieldBudget bound the Backoff strategy's busy-spin
 	// and yield phases before it parks (defaults 10000 and 100).
 	SpinBudget, YieldBudget int
+	// Slot, if non-zero, is the index + 1 of the subscriber slot to take:
+	// one reserved for this process (Ring.ReserveSubscriberSlot) or free.
+	// Zero takes any free slot this process may write.
+	Slot int
 }
 
 // Record is a record as delivered to a Handler. Payload aliases the shared
@@ -114,9 +118,29 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		opts.YieldBudget = 100
 	}
 	pid, start := selfIdentity()
-	slot := -1
+	slot, reserved := -1, false
+	if opts.Slot != 0 {
+		i := opts.Slot - 1
+		if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
+			return nil, fmt.Errorf("%w: subscriber slot %d is not one this process may take", ErrNoSlot, i)
+		}
+		off := r.subscriberSlotOffset(i)
+		st := r.m.u32(off + subStateOffset)
+		switch {
+		case st.CompareAndSwap(slotFree, slotClaiming):
+		case st.Load() == slotReserved && r.m.u32(off+subPIDOffset).Load() == pid && r.m.u64(off+subStartOffset).Load() == start &&
+			st.CompareAndSwap(slotReserved, slotClaiming):
+			reserved = true
+		default:
+			return nil, fmt.Errorf("%w: subscriber slot %d is neither free nor reserved for this process", ErrNoSlot, i)
+		}
+		slot = i
+	}
 	for pass := 0; pass < 2 && slot < 0; pass++ {
 		for i := 0; i < r.maxSubscribers; i++ {
+			if !r.subWritable(i) {
+				continue
+			}
 			st := r.m.u32(r.subscriberSlotOffset(i) + subStateOffset)
 			if st.Load() == slotFree && st.CompareAndSwap(slotFree, slotClaiming) {
 				slot = i
@@ -131,11 +155,16 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		return nil, fmt.Errorf("%w: all %d subscriber slots are held by live processes", ErrNoSlot, r.maxSubscribers)
 	}
 	off := r.subscriberSlotOffset(slot)
-	// While claiming, the slot counts as a consumer at position 0, which
-	// holds back every publisher that rescans until we settle below.
+	// While claiming, the slot counts as a consumer at position 0 (or, if
+	// reserved, at the position its reservation holds), which holds back
+	// every publisher that rescans until we settle below.
+	held := uint64(0)
+	if reserved {
+		held = r.m.u64(off + subPositionOffset).Load()
+	}
 	r.m.u64(off + subHoldOffset).Store(noHold)
 	r.m.u32(off + subGroupOffset).Store(0)
-	r.m.u64(off + subPositionOffset).Store(0)
+	r.m.u64(off + subPositionOffset).Store(held)
 	r.m.u32(off + subPIDOffset).Store(pid)
 	r.m.u64(off + subStartOffset).Store(start)
 	r.m.u64(off + subConsumedOffset).Store(0)
@@ -158,7 +187,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		s.group, s.goff = true, r.groupSlotOffset(g)
 		r.m.u32(off + subGroupOffset).Store(uint32(g + 1))
 	} else {
-		s.pos, s.expect = s.startPosition(opts.From)
+		s.pos, s.expect = s.startPosition(opts.From, reserved, held)
 		r.m.u64(off + subPositionOffset).Store(s.pos)
 		s.stored = s.pos
 		s.fast = r.policy != PolicyDropOldest && s.pos&(RecordAlignment-1) == 0
@@ -168,8 +197,9 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 }
 
 // startPosition picks a new broadcast subscriber's first position and the
-// sequence expected there. Called after the slot holds position 0.
-func (s *Subscriber) startPosition(from From) (uint64, uint64) {
+// sequence expected there. Called after the slot holds position 0, or,
+// if reserved, the position held since the reservation.
+func (s *Subscriber) startPosition(from From, reserved bool, held uint64) (uint64, uint64) {
 	r := s.r
 	pos, seq := r.tail()
 	if from != FromOldest {
@@ -182,7 +212,10 @@ func (s *Subscriber) startPosition(from From) (uint64, uint64) {
 		return pos, seq
 	}
 	// The slowest other consumer's position is protected from publishers.
-	min, any := r.consumerMinExcept(s.slot)
+	min, any := r.settledMinExcept(s.slot)
+	if reserved && (!any || held < min) {
+		min, any = held, true
+	}
 	if !any || min >= pos {
 		return pos, seq
 	}

@@ -253,8 +253,11 @@ func (r *Ring) ReapDead() int {
 func (r *Ring) reapSubscribers() int {
 	n := 0
 	for i := 0; i < r.maxSubscribers; i++ {
+		if !r.subWritable(i) {
+			continue
+		}
 		off := r.subscriberSlotOffset(i)
-		if st := r.m.u32(off + subStateOffset).Load(); st != slotActive && st != slotEvicted {
+		if st := r.m.u32(off + subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved {
 			continue
 		}
 		if alive(r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()) {
@@ -274,8 +277,11 @@ func (r *Ring) reapSubscribers() int {
 func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 	off := r.subscriberSlotOffset(i)
 	st := r.m.u32(off + subStateOffset)
-	if st.Load() == slotEvicted {
+	switch st.Load() {
+	case slotEvicted:
 		return st.CompareAndSwap(slotEvicted, slotFree)
+	case slotReserved:
+		return st.CompareAndSwap(slotReserved, slotFree)
 	}
 	g := r.m.u32(off + subGroupOffset).Load()
 	inGroup := g != 0 && int(g) <= r.maxGroups

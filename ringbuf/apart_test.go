@@ -1,0 +1,255 @@
+package ringbuf
+
+import (
+	"bytes"
+	"errors"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// apartRing makes a ring whose subscriber slots are separate files, and
+// returns the daemon's/publishers' view (everything mapped read-write),
+// the slot files' mappings, and a function that attaches a subscriber's
+// view: the data area read-only, the consumer area read-write, and only
+// slot own mapped (read-write), every other slot unmapped.
+func apartRing(t *testing.T, c Config) (*Ring, [][]byte, func(own int) *Ring) {
+	t.Helper()
+	pd, pc, sd, sc := splitMappings(t, c)
+	slots := make([][]byte, c.MaxSubscribers)
+	paths := make([]string, c.MaxSubscribers)
+	for i := range slots {
+		slots[i], paths[i] = sharedMapping(t, 4096)
+	}
+	pr, err := CreateApart(pd, pc, slots, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subView := func(own int) *Ring {
+		t.Helper()
+		areas := make([]SlotArea, c.MaxSubscribers)
+		b, err := mapFile(paths[own], 0, false) // a second, independent mapping of the slot's file
+		if err != nil {
+			t.Fatal(err)
+		}
+		areas[own] = SlotArea{Mem: b, Writable: true}
+		r, err := AttachApart(sd, sc, areas, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	return pr, slots, subView
+}
+
+func TestApartAttachErrors(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers = 4096, 64, 3
+	pd, pc, _, _ := splitMappings(t, c)
+	slots := [][]byte{}
+	for i := 0; i < 3; i++ {
+		b, _ := sharedMapping(t, 4096)
+		slots = append(slots, b)
+	}
+	if _, err := CreateApart(pd, pc, slots[:2], c); !errors.Is(err, ErrConfig) {
+		t.Fatalf("CreateApart with 2 slot areas for 3 slots: %v, want ErrConfig", err)
+	}
+	if _, err := CreateApart(pd, pc, [][]byte{slots[0], slots[1], slots[2][:64]}, c); !errors.Is(err, ErrConfig) {
+		t.Fatalf("CreateApart with a 64-byte slot area: %v, want ErrConfig", err)
+	}
+	if _, err := CreateApart(pd, pc, slots, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AttachSplit(pd, pc, false); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("AttachSplit of a ring with its slots apart: %v, want ErrIncompatible", err)
+	}
+	all := []SlotArea{{slots[0], true}, {slots[1], true}, {slots[2], true}}
+	if _, err := AttachApart(pd, pc, all[:2], false); !errors.Is(err, ErrConfig) {
+		t.Fatalf("AttachApart with 2 of 3 slot areas: %v, want ErrConfig", err)
+	}
+	stranger, _ := sharedMapping(t, 4096) // not this ring's slot
+	if _, err := AttachApart(pd, pc, []SlotArea{all[0], {stranger, true}, all[2]}, false); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("AttachApart with another ring's slot area: %v, want ErrCorrupt", err)
+	}
+	r, err := AttachApart(pd, pc, []SlotArea{all[0], {}, all[2]}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.NewPublisher(PublisherOptions{}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("NewPublisher without every slot mapped: %v, want ErrConfig", err)
+	}
+	// Standalone rings keep their slots in the consumer area.
+	qd, qc, _, _ := splitMappings(t, c)
+	if _, err := CreateSplit(qd, qc, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AttachApart(qd, qc, all, false); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("AttachApart of a ring with its slots in the consumer area: %v, want ErrIncompatible", err)
+	}
+}
+
+// TestApartSubscriber runs a subscriber that has mapped its own slot and
+// nothing else of other consumers' cursors, with the data area read-only:
+// any access to an unmapped slot or write to the data area panics and
+// fails the test. Covered: a reserved join, back-pressure through the
+// apart slot, padding, aborts, a dead publisher's claim, eviction, and
+// FromOldest starting at the reservation's position.
+func TestApartSubscriber(t *testing.T) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers = 4096, 300, 4
+	c.UnblockTimeout = 20 * time.Millisecond
+	pr, _, subView := apartRing(t, c)
+	defer func() {
+		if v := recover(); v != nil {
+			t.Fatalf("a subscriber path touched memory it has no mapping or no write access for: %v", v)
+		}
+	}()
+	pub, err := pr.NewPublisher(PublisherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, start := selfIdentity()
+	// Another process's reservation cannot be taken.
+	other, err := pr.ReserveSubscriberSlot(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := subView(other).NewSubscriber(SubscriberOptions{Slot: other + 1}); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("joining a slot reserved for another process: %v, want ErrNoSlot", err)
+	}
+	if !pr.CancelReservation(other) || pr.CancelReservation(other) {
+		t.Fatal("CancelReservation should free a reserved slot once")
+	}
+
+	for i := 0; i < 10; i++ { // retained for a FromOldest join (nobody reads them yet)
+		pub.Offer([]byte{byte(i)})
+	}
+	k, err := pr.ReserveSubscriberSlot(pid, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := subView(k)
+	sub, err := sr.NewSubscriber(SubscriberOptions{Slot: k + 1, From: FromOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Slot() != k || sub.Position() != pr.TailPosition() {
+		t.Fatalf("joined slot %d at %d, want slot %d at the tail %d (nothing was retained for absent subscribers)", sub.Slot(), sub.Position(), k, pr.TailPosition())
+	}
+	var got [][]byte
+	h := func(rec Record) { got = append(got, bytes.Clone(rec.Payload)) }
+	// Back-pressure: the publisher reads the subscriber's cursor in its
+	// own file.
+	sent := 0
+	for ; sent < 1000; sent++ {
+		if err := pub.Offer(bytes.Repeat([]byte{byte(sent)}, 1+sent%200)); errors.Is(err, ErrBackPressured) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent == 1000 {
+		t.Fatal("the publisher was never back-pressured by the subscriber's apart slot")
+	}
+	for n := 1; n > 0; {
+		if n, err = sub.Poll(h, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != sent {
+		t.Fatalf("got %d records, want %d", len(got), sent)
+	}
+	// Several laps with padding and aborts.
+	for i := 0; i < 300; i++ {
+		if err := pub.Offer(bytes.Repeat([]byte{byte(i)}, 1+i%200)); err != nil {
+			t.Fatalf("offer %d: %v", i, err)
+		}
+		if i%7 == 0 {
+			b, _ := pub.TryClaim(10)
+			b[0] = 1
+			pub.Abort()
+		}
+		if _, err := sub.Poll(h, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != sent+300 {
+		t.Fatalf("got %d records, want %d", len(got), sent+300)
+	}
+	// A publisher dies between claim and commit.
+	dead, _ := pr.NewPublisher(PublisherOptions{})
+	if _, err := dead.TryClaim(50); err != nil {
+		t.Fatal(err)
+	}
+	pr.m.u32(dead.slotOff + pubPIDOffset).Store(deadPID(t))
+	if err := pub.Offer([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !bytes.Equal(got[len(got)-1], []byte("after")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriber never stepped over the dead claim (lag %d)", sub.Lag())
+		}
+		sub.PollWait(h, 1, 50*time.Millisecond)
+	}
+	// The daemon's view sees the slot; eviction reaches the subscriber.
+	slots := pr.SubscriberSlots()
+	if len(slots) != 1 || slots[0].Index != k || slots[0].PID != pid {
+		t.Fatalf("daemon's view of the slots: %+v", slots)
+	}
+	if !pr.EvictSubscriber(k) {
+		t.Fatal("EvictSubscriber reported false")
+	}
+	if _, err := sub.Poll(h, 1); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("Poll after eviction: %v, want ErrEvicted", err)
+	}
+	sub.Close()
+	if n := pr.Counters().Subscribers; n != 0 {
+		t.Fatalf("%d subscribers after the evicted one closed, want 0", n)
+	}
+	// A reservation whose process died is freed by the reaper.
+	pr.ReapDead() // the dead publisher's slot
+	if _, err := pr.ReserveSubscriberSlot(deadPID(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := pr.ReapDead(); n != 1 {
+		t.Fatalf("ReapDead freed %d slots, want the dead reservation", n)
+	}
+}
+
+// A FromOldest subscriber joining with a reservation starts where the
+// reservation held the ring: at the slowest settled consumer.
+func TestApartReservationHoldsFromOldest(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers = 4096, 64, 3
+	pr, _, subView := apartRing(t, c)
+	pub, _ := pr.NewPublisher(PublisherOptions{})
+	slow, _ := pr.NewSubscriber(SubscriberOptions{}) // the daemon's view may subscribe too
+	for i := 0; i < 5; i++ {
+		pub.Offer([]byte{byte(i)})
+	}
+	pid, start := selfIdentity()
+	k, err := pr.ReserveSubscriberSlot(pid, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The slow subscriber moves on; the reservation still holds record 0.
+	for n := 1; n > 0; {
+		n, _ = slow.Poll(func(Record) {}, 10)
+	}
+	sub, err := subView(k).NewSubscriber(SubscriberOptions{Slot: k + 1, From: FromOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for n := 1; n > 0; {
+		n, err = sub.Poll(func(r Record) { got = append(got, r.Payload[0]) }, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, []byte{0, 1, 2, 3, 4}) {
+		t.Fatalf("FromOldest after a reservation got %v, want records 0..4", got)
+	}
+}
