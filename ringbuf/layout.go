@@ -42,6 +42,20 @@ package ringbuf
 // bit): mem's accessors pick the area from it, so an offset names its area
 // as well as its place.
 //
+// A ring made by CreateApart (header field slotsApart = 1) keeps each
+// subscriber slot in an area of its own instead of the subscriber table
+// (whose space in the consumer area then goes unused), so that a process
+// can be handed its own slot and nobody else's (see apart.go). Such a
+// slot is the same 128 bytes, plus the data header's creation time at
+// subRingCreatedOffset, which pairs the area with its ring:
+//
+//	slot area i (one per subscriber slot, SlotBytes or more)
+//	     0 +-----------------------------+
+//	       | state, pid, start, position,|
+//	       | consumed, lost, group, hold,|
+//	       | consumed bytes, ring created|
+//	   128 +-----------------------------+
+//
 // A record is a 32-byte header followed by its payload, padded to 8 bytes:
 //
 //	 0                   1                   2                   3
