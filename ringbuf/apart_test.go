@@ -253,3 +253,28 @@ func TestApartReservationHoldsFromOldest(t *testing.T) {
 		t.Fatalf("FromOldest after a reservation got %v, want records 0..4", got)
 	}
 }
+
+func TestEvictReservation(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers = 4096, 64, 2
+	pr, _, subView := apartRing(t, c)
+	pid, start := selfIdentity()
+	if s, ok := ProcessStart(int(pid)); !ok || s != start {
+		t.Fatalf("ProcessStart(self) = %d, %v; want %d, true", s, ok, start)
+	}
+	k, _ := pr.ReserveSubscriberSlot(pid, start)
+	if slots := pr.SubscriberSlots(); len(slots) != 1 || !slots[0].Reserved || slots[0].Index != k {
+		t.Fatalf("slots with one reservation: %+v", slots)
+	}
+	if !pr.EvictSubscriber(k) {
+		t.Fatal("evicting a reservation reported false")
+	}
+	if len(pr.SubscriberSlots()) != 0 || pr.Counters().Evicted != 1 {
+		t.Fatalf("after evicting the reservation: slots %+v, evicted %d", pr.SubscriberSlots(), pr.Counters().Evicted)
+	}
+	if _, err := subView(k).NewSubscriber(SubscriberOptions{Slot: k + 1}); err != nil {
+		// The slot is free again, so a join of it as a free slot succeeds:
+		// what matters is that the reservation no longer holds publishers.
+		t.Fatalf("joining the freed slot: %v", err)
+	}
+}

@@ -33,6 +33,7 @@ type SubscriberSlot struct {
 	Position uint64 // next position it will read (bytes); for a group member, its group's cursor
 	Group    bool   // a queue-group member
 	Evicted  bool   // taken away by EvictSubscriber; the owner has not closed it yet
+	Reserved bool   // reserved for a process (ReserveSubscriberSlot) that has not joined yet
 }
 
 // SubscriberSlots lists the slots that are not free. Each field is read
@@ -45,7 +46,7 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 		}
 		off := r.subscriberSlotOffset(i)
 		st := r.m.u32(off + subStateOffset).Load()
-		if st != slotActive && st != slotEvicted {
+		if st != slotActive && st != slotEvicted && st != slotReserved {
 			continue
 		}
 		s := SubscriberSlot{
@@ -54,6 +55,7 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 			Start:    r.m.u64(off + subStartOffset).Load(),
 			Position: r.m.u64(off + subPositionOffset).Load(),
 			Evicted:  st == slotEvicted,
+			Reserved: st == slotReserved,
 		}
 		if g := r.m.u32(off + subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
 			s.Group = true
@@ -66,15 +68,22 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 
 // EvictSubscriber takes subscriber slot i away from its owner, which need
 // not be dead: publishers stop waiting for it at once, and its owner's
-// next Poll, Read or PollWait returns ErrEvicted. It reports false if the
-// slot was not active (free, being claimed, or evicted already). Safe from
-// any process with a writable consumer area; meant for the daemon.
-// Counted in Counters.Evicted.
+// next Poll, Read or PollWait returns ErrEvicted. A reserved slot whose
+// process has not joined is simply freed (its join then fails with
+// ErrNoSlot). It reports false if the slot was neither active nor
+// reserved (free, being claimed, or evicted already). Safe from any
+// process that may write the slot; meant for the daemon. Counted in
+// Counters.Evicted.
 func (r *Ring) EvictSubscriber(i int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
 	off := r.subscriberSlotOffset(i)
+	if r.m.u32(off+subStateOffset).CompareAndSwap(slotReserved, slotFree) {
+		r.count(evictedOffset)
+		r.notifySpace()
+		return true
+	}
 	g := r.m.u32(off + subGroupOffset).Load()
 	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
 		return false

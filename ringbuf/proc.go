@@ -57,6 +57,15 @@ func procStart(pid int) (start uint64, running bool, ok bool) {
 	return start, state != 'Z' && state != 'X' && state != 'x', true
 }
 
+// ProcessStart returns a process's start time as slots record it (clock
+// ticks since boot, field 22 of /proc/PID/stat), for
+// Ring.ReserveSubscriberSlot. ok is false if the process does not exist
+// or is a zombie.
+func ProcessStart(pid int) (start uint64, ok bool) {
+	s, running, exists := procStart(pid)
+	return s, exists && running
+}
+
 // alive reports whether the process identified by pid and start time is
 // still running. A zombie counts as dead: it can never write again.
 func alive(pid uint32, start uint64) bool {
