@@ -148,7 +148,7 @@ func newKaelixLink(r *runEnv, l *linkSpec) error {
 	}
 	part := info.Partitions[0]
 	r.hugePagesUsed = r.hugePagesUsed || part.HugePages
-	w, err := daemon.OpenRingView(part.Path, part.ConsumerPath)
+	w, err := daemon.OpenRingView(part.Path, part.ConsumerPath, part.SlotPaths)
 	if err != nil {
 		return err
 	}

@@ -429,22 +429,59 @@ func (c *Client) Stats(ctx context.Context) (DaemonStats, error) {
 	return s, err
 }
 
-// attach asks for a topic's regions; the files are the caller's, two per
-// partition (data region, consumer region; see package wire).
-func (c *Client) attach(ctx context.Context, topic string, role wire.Role, parts []int) (wire.AttachReply, []*os.File, error) {
-	var ar wire.AttachReply
+// attach asks for a topic's regions. The files are the caller's (close
+// them all, the flat list), and come grouped per entry of ar.Partitions:
+// data region, consumer region, then slot regions (every slot for a
+// publisher, the reserved one for a subscriber; see package wire).
+func (c *Client) attach(ctx context.Context, topic string, role wire.Role, parts []int, group uint32) (ar wire.AttachReply, groups [][]*os.File, files []*os.File, err error) {
 	if err := ValidateTopicName(topic); err != nil {
-		return ar, nil, err
+		return ar, nil, nil, err
 	}
-	files, err := c.request(ctx, wire.TypeAttach, wire.Attach{Topic: topic, Role: role, Partitions: parts}, &ar)
+	files, err = c.request(ctx, wire.TypeAttach, wire.Attach{Topic: topic, Role: role, Partitions: parts, Group: group}, &ar)
 	if err != nil {
-		return ar, nil, err
+		return ar, nil, nil, err
 	}
-	if len(files) != wire.DescriptorsPerPartition*len(ar.Partitions) {
+	bad := func(format string, args ...any) (wire.AttachReply, [][]*os.File, []*os.File, error) {
 		closeFiles(files)
-		return ar, nil, fmt.Errorf("%w: attach returned %d descriptors for %d partitions, want %d per partition", ErrProtocol, len(files), len(ar.Partitions), wire.DescriptorsPerPartition)
+		return ar, nil, nil, fmt.Errorf("%w: attach reply: %s", ErrProtocol, fmt.Sprintf(format, args...))
 	}
-	return ar, files, nil
+	if len(ar.Descriptors) != len(ar.Partitions) {
+		return bad("%d descriptor counts for %d partitions", len(ar.Descriptors), len(ar.Partitions))
+	}
+	slots, gslots := ar.Topic.Spec.MaxSubscribers, ar.Topic.Spec.MaxGroups
+	want := wire.RegionDescriptors + slots + gslots
+	if role == wire.RoleSubscriber {
+		want = wire.RegionDescriptors + 1
+		if len(ar.Slots) != len(ar.Partitions) {
+			return bad("%d reserved slots for %d partitions", len(ar.Slots), len(ar.Partitions))
+		}
+		if len(ar.GroupSlots) > 0 {
+			want++
+			if len(ar.GroupSlots) != len(ar.Partitions) {
+				return bad("%d group slots for %d partitions", len(ar.GroupSlots), len(ar.Partitions))
+			}
+			for i, g := range ar.GroupSlots {
+				if g < 0 || g >= gslots {
+					return bad("partition %d: group slot %d of %d", i, g, gslots)
+				}
+			}
+		}
+	}
+	at := 0
+	for i, n := range ar.Descriptors {
+		if n != want || at+n > len(files) {
+			return bad("partition %d: %d descriptors (want %d), %d received in all", i, n, want, len(files))
+		}
+		if role == wire.RoleSubscriber && (ar.Slots[i] < 0 || ar.Slots[i] >= slots) {
+			return bad("partition %d: reserved slot %d of %d", i, ar.Slots[i], slots)
+		}
+		groups = append(groups, files[at:at+n])
+		at += n
+	}
+	if at != len(files) {
+		return bad("%d descriptors received, %d announced", len(files), at)
+	}
+	return ar, groups, files, nil
 }
 
 // register records an open handle, for re-registration after a reconnect.

@@ -53,6 +53,21 @@ var (
 	// resumed at the oldest intact record; Lost says how many were lost.
 	ErrLapped = ringbuf.ErrLapped
 
+	// ErrEvicted: kaelixd took this subscriber's ring slot in a partition
+	// because it held that partition's publishers back (policy block or
+	// reject) without reading for daemon.evict_stalled_after: its process
+	// was stopped, or ran without polling. Publishers no longer wait for
+	// it, and the message it handled last before the eviction may have
+	// been overwritten while it was read. Poll, Receive and Next return it
+	// as an *EvictedError naming the topic and partition, at once (they
+	// neither wait nor spin on it), and again whenever a later call comes
+	// to that partition; errors.Is(err, ringbuf.ErrEvicted) holds as well,
+	// this being the same sentinel. The Subscriber does not recover: Close
+	// it and Subscribe again (from the latest message: nothing was kept for
+	// it meanwhile). A process that holds publishers back that long again
+	// after an eviction is killed by the daemon.
+	ErrEvicted = ringbuf.ErrEvicted
+
 	// ErrMessageTooLarge: an encoded message exceeds the topic's max
 	// message size. Returned as a *SizeError with both sizes.
 	ErrMessageTooLarge = errors.New("message too large")
@@ -94,7 +109,7 @@ func (e *BrokerError) Error() string { return e.Message }
 
 // Is matches the sentinel of e's code (ErrTopicNotFound, ErrTopicConflict,
 // ErrTopicInUse, ErrPermission, ErrInvalidSpec, ErrInvalidTopicName,
-// ErrProtocol).
+// ErrProtocol, ringbuf.ErrNoSlot).
 func (e *BrokerError) Is(target error) bool {
 	switch e.Code {
 	case wire.CodeNotFound:
@@ -111,6 +126,8 @@ func (e *BrokerError) Is(target error) bool {
 		return target == ErrInvalidTopicName
 	case wire.CodeBadFrame, wire.CodeVersion, wire.CodeProtocol, wire.CodeBadRequest:
 		return target == ErrProtocol
+	case wire.CodeNoSlot:
+		return target == ringbuf.ErrNoSlot
 	}
 	return false
 }
@@ -130,3 +147,17 @@ func (e *SizeError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrMessageTooLarge) hold.
 func (e *SizeError) Unwrap() error { return ErrMessageTooLarge }
+
+// EvictedError is ErrEvicted for one partition of a Subscriber.
+type EvictedError struct {
+	Topic     string
+	Partition int
+}
+
+func (e *EvictedError) Error() string {
+	return fmt.Sprintf("subscriber on %q partition %d evicted by kaelixd: it held the publishers back without reading "+
+		"for daemon.evict_stalled_after; close it and subscribe again", e.Topic, e.Partition)
+}
+
+// Unwrap makes errors.Is(err, ErrEvicted) (and ringbuf.ErrEvicted) hold.
+func (e *EvictedError) Unwrap() error { return ErrEvicted }

@@ -58,7 +58,7 @@ type pubPart struct {
 // and ringbuf.ErrNoSlot (every publisher slot of a partition has a live
 // owner; an SPSC topic takes one publisher).
 func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherOptions) (*Publisher, error) {
-	ar, files, err := c.attach(ctx, topic, wire.RolePublisher, opts.Partitions)
+	ar, groups, files, err := c.attach(ctx, topic, wire.RolePublisher, opts.Partitions, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 	p.attachID.Store(ar.AttachmentID)
 	p.parts = make([]pubPart, p.nparts)
 	for i, part := range ar.Partitions {
-		regs, ring, err := mapRing(files[2*i], files[2*i+1], false)
+		regs, ring, err := mapRing(groups[i], -1, -1, ar.Topic.Spec.MaxSubscribers+ar.Topic.Spec.MaxGroups, false)
 		if err == nil {
 			var pub *ringbuf.Publisher
 			pub, err = ring.NewPublisher(ringbuf.PublisherOptions{Timestamps: !opts.NoTimestamps, RecordType: RecordTypePlain})
@@ -95,11 +95,12 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 // (cursors, doorbells, counters).
 type regions struct {
 	data, consumer *shm.Region
+	slots          []*shm.Region // subscriber slot regions mapped here (nil entries: not sent to us)
 }
 
-// close unmaps both regions; the zero regions is a no-op.
+// close unmaps the regions; the zero regions is a no-op.
 func (r regions) close() {
-	for _, reg := range []*shm.Region{r.data, r.consumer} {
+	for _, reg := range append([]*shm.Region{r.data, r.consumer}, r.slots...) {
 		if reg != nil {
 			reg.Close()
 		}
@@ -114,28 +115,62 @@ func (r regions) owns(addr uintptr) (mine, readOnlyWrite bool) {
 	if inRegion(r.data, addr) {
 		return true, r.data.ReadOnly() && r.data.Check() == nil
 	}
+	for _, s := range r.slots {
+		if s != nil && inRegion(s, addr) {
+			return true, false
+		}
+	}
 	return inRegion(r.consumer, addr), false
 }
 
-// mapRing maps a partition's data and consumer regions received from the
-// daemon and attaches their ring. With readOnlyData (subscribers) the data
-// region is mapped PROT_READ (the daemon sends subscribers a descriptor
-// opened O_RDONLY, which allows nothing else) and the ring never writes
-// it.
-func mapRing(data, consumer *os.File, readOnlyData bool) (regions, *ringbuf.Ring, error) {
+// mapRing maps a partition's regions received from the daemon (files:
+// data, consumer, then slot regions) and attaches their ring. A publisher
+// (slot < 0) gets every slot region (nslots: subscriber then queue-group
+// slots). A subscriber (readOnlyData) gets the data region's descriptor
+// opened O_RDONLY, which can only be mapped PROT_READ (the ring never
+// writes it), the slot region the daemon reserved for it (index slot) and,
+// for a queue-group member, its group's (index group among all slots); it
+// maps no other consumer's cursor.
+func mapRing(files []*os.File, slot, group, nslots int, readOnlyData bool) (regions, *ringbuf.Ring, error) {
 	var regs regions
 	var err error
-	if regs.data, err = shm.AttachFile(data, shm.AttachOptions{ReadOnly: readOnlyData}); err != nil {
+	if regs.data, err = shm.AttachFile(files[0], shm.AttachOptions{ReadOnly: readOnlyData}); err != nil {
 		return regions{}, nil, fmt.Errorf("data region: %w", err)
 	}
-	if regs.consumer, err = shm.AttachFile(consumer, shm.AttachOptions{}); err != nil {
+	if regs.consumer, err = shm.AttachFile(files[1], shm.AttachOptions{}); err != nil {
 		regs.close()
 		return regions{}, nil, fmt.Errorf("consumer region: %w", err)
+	}
+	var areas []ringbuf.SlotArea
+	for j, f := range files[wire.RegionDescriptors:] {
+		r, err := shm.AttachFile(f, shm.AttachOptions{})
+		if err != nil {
+			regs.close()
+			return regions{}, nil, fmt.Errorf("slot region: %w", err)
+		}
+		regs.slots = append(regs.slots, r)
+		if slot < 0 {
+			areas = append(areas, ringbuf.SlotArea{Mem: r.Data(), Writable: true})
+			continue
+		}
+		if j > 1 || j == 1 && group < 0 {
+			regs.close()
+			return regions{}, nil, fmt.Errorf("%w: a subscriber was sent more slot regions than its own and its group's", ErrProtocol)
+		}
 	}
 	var ring *ringbuf.Ring
 	err = shm.Guard(func() error {
 		var aerr error
-		ring, aerr = ringbuf.AttachSplit(regs.data.Data(), regs.consumer.Data(), readOnlyData)
+		if slot >= 0 && len(regs.slots) >= 1 && slot < nslots && group < nslots {
+			// Only ours (and our group's) are mapped; AttachApart checks
+			// nslots against the ring's header.
+			areas = make([]ringbuf.SlotArea, nslots)
+			areas[slot] = ringbuf.SlotArea{Mem: regs.slots[0].Data(), Writable: true}
+			if group >= 0 && len(regs.slots) == 2 {
+				areas[group] = ringbuf.SlotArea{Mem: regs.slots[1].Data(), Writable: true}
+			}
+		}
+		ring, aerr = ringbuf.AttachApart(regs.data.Data(), regs.consumer.Data(), areas, readOnlyData)
 		return aerr
 	})
 	if err != nil {

@@ -139,7 +139,7 @@ type subPart struct {
 // (every subscriber slot of a partition is live; an SPSC topic takes one),
 // ringbuf.ErrUnsupported (a group on an SPSC topic).
 func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOptions) (*Subscriber, error) {
-	ar, files, err := c.attach(ctx, topic, wire.RoleSubscriber, opts.Partitions)
+	ar, groups, files, err := c.attach(ctx, topic, wire.RoleSubscriber, opts.Partitions, groupID(opts.Group))
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +157,14 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOpti
 		s.wait = c.defaultWait()
 	}
 	for i, part := range ar.Partitions {
-		regs, ring, err := mapRing(files[2*i], files[2*i+1], true)
+		group, groupSlot := -1, 0
+		if len(ar.GroupSlots) > 0 {
+			group, groupSlot = ar.Topic.Spec.MaxSubscribers+ar.GroupSlots[i], ar.GroupSlots[i]+1
+		}
+		regs, ring, err := mapRing(groups[i], ar.Slots[i], group, ar.Topic.Spec.MaxSubscribers+ar.Topic.Spec.MaxGroups, true)
 		if err == nil {
 			var sub *ringbuf.Subscriber
-			sub, err = ring.NewSubscriber(ringbuf.SubscriberOptions{From: from, Group: groupID(opts.Group), Wait: s.wait.ring()})
+			sub, err = ring.NewSubscriber(ringbuf.SubscriberOptions{From: from, Group: groupID(opts.Group), Wait: s.wait.ring(), Slot: ar.Slots[i] + 1, GroupSlot: groupSlot})
 			if err != nil {
 				regs.close()
 			} else {
@@ -211,8 +215,11 @@ func (s *Subscriber) onRecord(r ringbuf.Record) {
 // Poll delivers up to limit ready messages to h and returns how many it
 // delivered; zero and a nil error means nothing was ready. It never waits.
 // Expected outcomes: ErrLapped (drop-oldest: this subscriber was overrun
-// and has resumed at the oldest intact message; Lost tells the total) and
-// ringbuf.ErrStalled (a publisher stopped mid-message; poll again later).
+// and has resumed at the oldest intact message; Lost tells the total),
+// ringbuf.ErrStalled (a publisher stopped mid-message; poll again later)
+// and an *EvictedError (ErrEvicted: the daemon took a partition's slot
+// because this subscriber held its publishers back; the message handled
+// last may be torn; Close and Subscribe again).
 // A *ringbuf.CorruptError means ring memory no publisher writes. No
 // allocation for messages without headers (with headers, only the header
 // strings).
@@ -243,6 +250,9 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 		n, err := s.cur.sub.Poll(s.onRec, limit-total)
 		total += n
 		if err != nil {
+			if err == ringbuf.ErrEvicted {
+				err = &EvictedError{Topic: s.topic, Partition: s.cur.index}
+			}
 			return total, err
 		}
 	}
@@ -257,7 +267,8 @@ func (s *Subscriber) keep(m *Message) {
 // Receive returns the next message, copied (it allocates), waiting with the
 // wait strategy until one arrives or ctx is done. Lapping (ErrLapped) and
 // stalls are absorbed: Lost counts lapped messages. With several partitions
-// it waits on each in turn for up to 1 ms.
+// it waits on each in turn for up to 1 ms. An eviction (*EvictedError,
+// ErrEvicted) is returned at once, as by Poll.
 //
 // A faulting region gives a *FaultError, as Poll.
 func (s *Subscriber) Receive(ctx context.Context) (m Message, err error) {

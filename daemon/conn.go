@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // peer is one client connection: its lease. Fields other than conn and
@@ -392,31 +393,80 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 	if len(parts) > wire.MaxPartitions {
 		return nil, nil, wire.Errorf(wire.CodeBadRequest, "%d partitions requested; at most %d", len(parts), wire.MaxPartitions)
 	}
-	files := make([]*os.File, 0, wire.DescriptorsPerPartition*len(parts))
+	reply := wire.AttachReply{Partitions: parts}
+	var files []*os.File
+	var reserved []*partition // subscriber slots reserved so far, cancelled on failure
+	var made []func()         // groups made for this attach, cancelled on failure
+	fail := func(werr *wire.Error) (any, []*os.File, *wire.Error) {
+		closeFiles(files)
+		for j, part := range reserved {
+			d.withRing(part, func() { part.ring.CancelReservation(reply.Slots[j]) })
+		}
+		for _, cancel := range made {
+			cancel()
+		}
+		return nil, nil, werr
+	}
+	grouped := a.Role == wire.RoleSubscriber && a.Group != 0 && t.spec.Kind == wire.KindMPMC
+	start, alive := ringbuf.ProcessStart(p.pid)
+	if a.Role == wire.RoleSubscriber && !alive {
+		return fail(wire.Errorf(wire.CodeBadRequest, "process %d is gone", p.pid))
+	}
 	for _, i := range parts {
 		if i < 0 || i >= len(t.parts) {
-			closeFiles(files)
-			return nil, nil, wire.Errorf(wire.CodeBadRequest, "topic %q has no partition %d (it has %d)", t.spec.Name, i, len(t.parts))
+			return fail(wire.Errorf(wire.CodeBadRequest, "topic %q has no partition %d (it has %d)", t.spec.Name, i, len(t.parts)))
 		}
 		part := t.parts[i]
 		if f := part.faulted; f != nil {
-			closeFiles(files)
-			return nil, nil, wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service: its region was damaged by a client (%v); delete and re-create the topic", t.spec.Name, i, f)
+			return fail(wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service: its region was damaged by a client (%v); delete and re-create the topic", t.spec.Name, i, f))
 		}
-		// Publishers get the data region read-write, subscribers the
-		// descriptor opened O_RDONLY, which cannot be mapped writable;
-		// both get the consumer region read-write. Duplicates survive a
-		// concurrent forced delete that closes the regions while the reply
-		// is being written.
-		data := part.region.File()
+		// Publishers get the data region read-write and every slot region
+		// (they read every cursor); subscribers the data descriptor opened
+		// O_RDONLY, which cannot be mapped writable, and only the slot
+		// region reserved for them, so they cannot reach another
+		// consumer's cursor. Both get the consumer region read-write.
+		// Duplicates survive a concurrent forced delete that closes the
+		// regions while the reply is being written.
+		send := []*os.File{part.region.File(), part.consumer.File()}
 		if a.Role == wire.RoleSubscriber {
-			data = part.readOnly
+			send[0] = part.readOnly
+			k, rerr := -1, error(nil)
+			if !d.withRing(part, func() { k, rerr = part.ring.ReserveSubscriberSlot(uint32(p.pid), start) }) {
+				return fail(wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service", t.spec.Name, i))
+			}
+			if rerr != nil {
+				d.m.refused.WithLabelValues("subscriber_slots").Inc()
+				return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_subscribers %d)", t.spec.Name, i, rerr, t.spec.MaxSubscribers))
+			}
+			reserved = append(reserved, part)
+			reply.Slots = append(reply.Slots, k)
+			send = append(send, part.slots[k].File())
+			if grouped {
+				g, fresh := -1, false
+				d.withRing(part, func() { g, fresh, rerr = part.ring.ReserveGroup(a.Group, uint32(p.pid), start) })
+				if rerr != nil || g < 0 {
+					d.m.refused.WithLabelValues("group_slots").Inc()
+					return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_groups %d)", t.spec.Name, i, rerr, t.spec.MaxGroups))
+				}
+				if fresh {
+					made = append(made, func() { d.withRing(part, func() { part.ring.CancelGroup(g) }) })
+				}
+				reply.GroupSlots = append(reply.GroupSlots, g)
+				send = append(send, part.slots[t.spec.MaxSubscribers+g].File())
+			}
+		} else {
+			for _, s := range part.slots {
+				send = append(send, s.File())
+			}
 		}
-		for _, f := range []*os.File{data, part.consumer.File()} {
+		reply.Descriptors = append(reply.Descriptors, len(send))
+		if len(files)+len(send) > wire.MaxFDs {
+			return fail(wire.Errorf(wire.CodeResource, "topic %q: an attach of %d partitions needs more than %d descriptors; attach fewer partitions at once", t.spec.Name, len(parts), wire.MaxFDs))
+		}
+		for _, f := range send {
 			fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
-				closeFiles(files)
-				return nil, nil, wire.Errorf(wire.CodeResource, "dup region descriptor: %v", err)
+				return fail(wire.Errorf(wire.CodeResource, "dup region descriptor: %v", err))
 			}
 			files = append(files, os.NewFile(uintptr(fd), f.Name()))
 		}
@@ -432,7 +482,8 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 	} else {
 		t.subs++
 	}
-	return wire.AttachReply{AttachmentID: at.id, Topic: t.info(), Partitions: parts}, files, nil
+	reply.AttachmentID, reply.Topic = at.id, t.info()
+	return reply, files, nil
 }
 
 // resume registers attachments a reconnecting client already holds and

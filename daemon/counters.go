@@ -22,20 +22,25 @@ type CounterReader struct {
 // a client. Ring must not be used to publish or subscribe. Close unmaps.
 type RingView struct {
 	data, consumer *shm.Region
+	slots          []*shm.Region
 	Ring           *ringbuf.Ring
 }
 
-// Close unmaps both regions.
+// Close unmaps its regions.
 func (m *RingView) Close() error {
-	m.data.Close()
-	m.consumer.Close()
+	for _, r := range append([]*shm.Region{m.data, m.consumer}, m.slots...) {
+		if r != nil {
+			r.Close()
+		}
+	}
 	return nil
 }
 
 // Read returns the counters of the ring of partition p (as listed by the
 // daemon): most live in its consumer region (p.ConsumerPath), the tail in
-// its data region (p.Path). Both files are opened read-only, which needs
-// only read permission on them. Errors: a file's open or attach error, or
+// its data region (p.Path), per-subscriber ones in its slot regions
+// (p.SlotPaths). The files are opened read-only, which needs only read
+// permission on them. Errors: a file's open or attach error, or
 // shm.ErrFault if a region was truncated under us.
 func (r *CounterReader) Read(p wire.PartitionInfo) (wire.Counters, error) {
 	if r.open == nil {
@@ -45,7 +50,7 @@ func (r *CounterReader) Read(p wire.PartitionInfo) (wire.Counters, error) {
 	m, ok := r.open[key]
 	if !ok {
 		var err error
-		if m, err = OpenRingView(p.Path, p.ConsumerPath); err != nil {
+		if m, err = OpenRingView(p.Path, p.ConsumerPath, p.SlotPaths); err != nil {
 			return wire.Counters{}, err
 		}
 		r.open[key] = m
@@ -60,16 +65,16 @@ func (r *CounterReader) Read(p wire.PartitionInfo) (wire.Counters, error) {
 	}
 	return wire.Counters{
 		Published: c.Published, Consumed: c.Consumed, Lost: c.Lost, BackPressure: c.BackPressure,
-		Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, TailPosition: c.TailPosition,
+		Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, Evicted: c.Evicted, TailPosition: c.TailPosition,
 		Publishers: c.Publishers, Subscribers: c.Subscribers, SlowestLagBytes: c.SlowestLag,
 	}, nil
 }
 
-// OpenRingView maps a partition's data and consumer region files (the
-// paths the daemon lists in PartitionInfo) PROT_READ and attaches their
-// ring. It needs only read permission on the files. Errors: an open or
-// attach error, or shm.ErrFault if a region is truncated.
-func OpenRingView(dataPath, consumerPath string) (*RingView, error) {
+// OpenRingView maps a partition's data, consumer and slot region files
+// (the paths the daemon lists in PartitionInfo) PROT_READ and attaches
+// their ring. It needs only read permission on the files. Errors: an open
+// or attach error, or shm.ErrFault if a region is truncated.
+func OpenRingView(dataPath, consumerPath string, slotPaths []string) (*RingView, error) {
 	open := func(path string) (*shm.Region, error) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -88,9 +93,19 @@ func OpenRingView(dataPath, consumerPath string) (*RingView, error) {
 		return nil, err
 	}
 	m := &RingView{data: data, consumer: consumer}
+	areas := make([]ringbuf.SlotArea, len(slotPaths))
+	for i, path := range slotPaths {
+		r, err := open(path)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.slots = append(m.slots, r)
+		areas[i] = ringbuf.SlotArea{Mem: r.Data()}
+	}
 	if err := shm.Guard(func() error {
 		var aerr error
-		m.Ring, aerr = ringbuf.AttachSplit(data.Data(), consumer.Data(), true)
+		m.Ring, aerr = ringbuf.AttachApart(data.Data(), consumer.Data(), areas, true)
 		return aerr
 	}); err != nil {
 		m.Close()

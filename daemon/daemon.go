@@ -19,7 +19,6 @@ import (
 
 	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/daemon/wire"
-	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 )
 
@@ -74,7 +73,9 @@ type Daemon struct {
 	deaths  atomic.Uint64
 	lastDet atomic.Int64
 
-	evictions atomic.Uint64 // stopped subscribers evicted (evict.go)
+	evictions  atomic.Uint64 // subscriber processes evicted, either way (evict.go)
+	evictKills atomic.Uint64 // of those, killed for doing it again
+	ev         evictState    // the sweep's eviction bookkeeping; guarded by mu
 }
 
 // New checks cfg and returns a Daemon ready to Run. It touches nothing on
@@ -387,8 +388,8 @@ func ReadHeartbeat(stateDir string) (Heartbeat, error) {
 }
 
 // sweep checks every partition's two regions (a client may have truncated
-// or overwritten them), frees dead processes' slots in every ring, and evicts stopped
-// subscribers if configured.
+// or overwritten them), frees dead processes' slots in every ring, and
+// evicts subscribers that hold publishers back if configured (evict.go).
 func (d *Daemon) sweep() {
 	d.mu.Lock()
 	for _, t := range d.topics {
@@ -402,7 +403,7 @@ func (d *Daemon) sweep() {
 			}
 			// A client may have overwritten the ring's headers: re-validate them.
 			var aerr error
-			if !d.withRing(p, func() { _, aerr = ringbuf.AttachSplit(p.region.Data(), p.consumer.Data(), false) }) {
+			if !d.withRing(p, func() { _, aerr = p.attachRing() }) {
 				continue
 			}
 			if aerr != nil {
@@ -456,5 +457,6 @@ func (d *Daemon) Status() wire.Status {
 		SocketPath: d.cfg.Daemon.SocketPath, StateDir: d.stateDir, ShmDir: filepath.Join(d.shm.TmpfsRoot, d.shm.DirName),
 		Topics: topics, Clients: clients, Heartbeats: d.beats.Load(), HeartbeatNS: d.beatNS.Load(),
 		PeerDeaths: d.deaths.Load(), LastDetectionNS: d.lastDet.Load(), SubscriberEvictions: d.evictions.Load(),
+		SubscriberKills: d.evictKills.Load(),
 	}
 }

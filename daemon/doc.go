@@ -90,13 +90,19 @@
 // service (attaches refused with the reason, kaelix_region_faults_total,
 // health rule region_fault) and every other topic carries on.
 //
-// # Stopped subscribers
+// # Subscribers that hold publishers back
 //
-// With daemon.evict_stalled_after a subscriber process that stays stopped
-// (SIGSTOP, a debugger) that long while a block or reject ring it reads is
-// at least half full is killed through its pidfd, and the usual death path
-// releases the publishers it held back (kaelix_subscriber_evictions_total,
-// Status.SubscriberEvictions). See evict.go for why eviction is a kill.
+// With daemon.evict_stalled_after, a subscriber whose ring slot stays at
+// least half a block or reject ring behind the tail without advancing
+// that long — its process stopped (SIGSTOP, a debugger) or running but
+// not reading — is evicted: its slots are taken from it
+// (ringbuf.Ring.EvictSubscriber), the publishers go on at once, and the
+// process, which lives on, gets ringbuf.ErrEvicted (client.ErrEvicted)
+// from its next read and may subscribe again. A process that holds
+// publishers back that long again after an eviction is killed through its
+// pidfd. Counted in kaelix_subscriber_evictions_total{action},
+// Status.SubscriberEvictions and SubscriberKills, and per partition in
+// kaelix_partition_evicted_total. See evict.go.
 //
 // # Resources
 //

@@ -24,7 +24,7 @@ type metrics struct {
 	reloadFailures prometheus.Counter
 	allocFailures  prometheus.Counter
 	requests       *prometheus.CounterVec
-	evictions      prometheus.Counter
+	evictions      *prometheus.CounterVec // by action: evict, kill
 	regionFaults   prometheus.Counter
 	// dropped counts clients the daemon disconnected for misbehaving, by
 	// reason (bad_frame, descriptors, panic, impersonation).
@@ -46,8 +46,12 @@ func newMetrics(d *Daemon) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_control_requests_total",
 			Help: "Control-socket requests by type and result (ok or the error code)."}, []string{"type", "result"}),
 	}
-	m.evictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "kaelix_subscriber_evictions_total",
-		Help: "Subscriber processes evicted (SIGKILL) for staying stopped while holding publishers back (daemon.evict_stalled_after)."})
+	m.evictions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_subscriber_evictions_total",
+		Help: "Subscriber processes evicted for holding block/reject publishers back without reading for daemon.evict_stalled_after, " +
+			"by action: evict (its ring slots taken, the process lives on) or kill (SIGKILL, for doing it again after an eviction)."},
+		[]string{"action"})
+	m.evictions.WithLabelValues("evict")
+	m.evictions.WithLabelValues("kill")
 	m.regionFaults = prometheus.NewCounter(prometheus.CounterOpts{Name: "kaelix_region_faults_total",
 		Help: "Partitions taken out of service because their region was truncated or its header overwritten."})
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_clients_dropped_total",
@@ -84,6 +88,7 @@ var (
 	descWakeups       = desc("kaelix_partition_wakeups_total", "FUTEX_WAKE calls by publishers and subscribers.", partLabels...)
 	descLapped        = desc("kaelix_partition_lapped_total", "Times a subscriber was lapped.", partLabels...)
 	descReaped        = desc("kaelix_partition_reaped_slots_total", "Slots of dead processes freed.", partLabels...)
+	descEvicted       = desc("kaelix_partition_evicted_total", "Subscriber slots taken from live owners that held publishers back (daemon.evict_stalled_after).", partLabels...)
 	descPublishers    = desc("kaelix_partition_publishers", "Live publisher slots.", partLabels...)
 	descSubscribers   = desc("kaelix_partition_subscribers", "Live subscriber slots.", partLabels...)
 	descLag           = desc("kaelix_partition_slowest_lag_bytes", "Bytes between the tail and the slowest subscriber.", partLabels...)
@@ -108,7 +113,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedBytes, descConsumedB, descLost, descBackPressure,
-		descRejected, descUnblocked, descWaits, descWakeups, descLapped, descReaped, descPublishers, descSubscribers, descLag,
+		descRejected, descUnblocked, descWaits, descWakeups, descLapped, descReaped, descEvicted, descPublishers, descSubscribers, descLag,
 		descCapacity, descNodeRegions, descNodeBytes, descHugeTotal, descHugeFree, descHugeUsed, descClients, descTopics,
 		descHeartbeats, descDeaths, descHealth} {
 		ch <- d
@@ -151,6 +156,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descWakeups, r.Wakeups, l...)
 			counter(descLapped, r.Lapped, l...)
 			counter(descReaped, r.Reaped, l...)
+			counter(descEvicted, r.Evicted, l...)
 			gauge(descPublishers, float64(r.Publishers), l...)
 			gauge(descSubscribers, float64(r.Subscribers), l...)
 			gauge(descLag, float64(r.SlowestLag), l...)

@@ -40,8 +40,12 @@ type partition struct {
 	// readOnly is the data region's file opened O_RDONLY: subscribers get
 	// duplicates of it, which the kernel lets them map PROT_READ only.
 	readOnly *os.File
-	ring     *ringbuf.Ring // ringbuf.AttachSplit over both, read-write
-	closed   bool          // the topic was deleted: regions unmapped, ring unusable
+	// slots are the subscriber slot regions, one per slot (the ring's
+	// cursors live apart, ringbuf.CreateApart): a subscriber gets its own,
+	// publishers all of them.
+	slots  []*shm.Region
+	ring   *ringbuf.Ring // ringbuf.AttachApart over all of them, read-write
+	closed bool          // the topic was deleted: regions unmapped, ring unusable
 	// faulted is why the region can no longer be used (truncated,
 	// header overwritten); the daemon stops touching its memory and
 	// refuses new attaches. Set by withRing and the sweep's Check.
@@ -56,13 +60,34 @@ func (p *partition) close() {
 		p.region.Close()
 		p.consumer.Close()
 		p.readOnly.Close()
+		for _, r := range p.slots {
+			r.Close()
+		}
 	}
 }
 
-// regions returns the partition's data and consumer regions.
-func (p *partition) regions() [2]*shm.Region { return [2]*shm.Region{p.region, p.consumer} }
+// regions returns the partition's data, consumer and slot regions.
+func (p *partition) regions() []*shm.Region {
+	return append([]*shm.Region{p.region, p.consumer}, p.slots...)
+}
 
-// check re-validates both regions' files and headers (shm.Region.Check).
+// slotAreas is the slot regions' memory for ringbuf.AttachApart, all
+// writable.
+func slotAreas(slots []*shm.Region) []ringbuf.SlotArea {
+	areas := make([]ringbuf.SlotArea, len(slots))
+	for i, r := range slots {
+		areas[i] = ringbuf.SlotArea{Mem: r.Data(), Writable: true}
+	}
+	return areas
+}
+
+// attachRing re-attaches the partition's ring over its regions (the sweep
+// re-validates the headers this way). Call it under shm.Guard.
+func (p *partition) attachRing() (*ringbuf.Ring, error) {
+	return ringbuf.AttachApart(p.region.Data(), p.consumer.Data(), slotAreas(p.slots), false)
+}
+
+// check re-validates all its regions' files and headers (shm.Region.Check).
 func (p *partition) check() error {
 	for _, r := range p.regions() {
 		if err := r.Check(); err != nil {
@@ -72,13 +97,22 @@ func (p *partition) check() error {
 	return nil
 }
 
-// attachSplit attaches the ring of a data and a consumer region, both
-// mapped read-write, under shm.Guard.
-func attachSplit(data, consumer *shm.Region) (*ringbuf.Ring, error) {
+// slotPaths lists the slot regions' file paths.
+func slotPaths(slots []*shm.Region) []string {
+	out := make([]string, len(slots))
+	for i, r := range slots {
+		out[i] = r.Path()
+	}
+	return out
+}
+
+// attachApart attaches the ring of a data, a consumer and slot regions,
+// all mapped read-write, under shm.Guard.
+func attachApart(data, consumer *shm.Region, slots []*shm.Region) (*ringbuf.Ring, error) {
 	var ring *ringbuf.Ring
 	err := shm.Guard(func() error {
 		var aerr error
-		ring, aerr = ringbuf.AttachSplit(data.Data(), consumer.Data(), false)
+		ring, aerr = ringbuf.AttachApart(data.Data(), consumer.Data(), slotAreas(slots), false)
 		return aerr
 	})
 	return ring, err
@@ -87,12 +121,12 @@ func attachSplit(data, consumer *shm.Region) (*ringbuf.Ring, error) {
 // newPartition builds a partition from its two regions and attached
 // ring, opening the read-only descriptor subscribers get. On error the
 // caller still owns the regions.
-func newPartition(topic string, index int, data, consumer *shm.Region, ring *ringbuf.Ring) (*partition, error) {
+func newPartition(topic string, index int, data, consumer *shm.Region, slots []*shm.Region, ring *ringbuf.Ring) (*partition, error) {
 	ro, err := data.OpenReadOnly()
 	if err != nil {
 		return nil, err
 	}
-	return &partition{region: data, consumer: consumer, readOnly: ro, ring: ring, topic: topic, index: index}, nil
+	return &partition{region: data, consumer: consumer, slots: slots, readOnly: ro, ring: ring, topic: topic, index: index}, nil
 }
 
 // stateVersion is the version of the state file's format. Version 2
@@ -116,19 +150,56 @@ type stateTopic struct {
 }
 
 // consumerSuffix ends the name of every consumer region: partition N of
-// topic T is the data region T.pN and the consumer region T.pN.c. Data
-// region names end in ".p" and digits, so the two never collide.
+// topic T is the data region T.pN, the consumer region T.pN.c and the
+// subscriber slot regions T.pN.s0, T.pN.s1, ... Data region names end in
+// ".p" and digits, so none of them collide.
 const consumerSuffix = ".c"
+
+// slotSuffix starts the suffix of slot region names (then the slot index).
+const slotSuffix = ".s"
 
 // regionName names partition i's data region, or with consumer its
 // consumer region. Topic names are valid region names (ValidateTopicName
 // is stricter than shm.ValidateName); a name too long for shm keeps a
 // readable prefix and gains a hash of the full name.
 func regionName(topicName string, i int, consumer bool) string {
-	suffix := ".p" + strconv.Itoa(i)
+	suffix := ""
 	if consumer {
-		suffix += consumerSuffix
+		suffix = consumerSuffix
 	}
+	return partRegionName(topicName, i, suffix)
+}
+
+// slotRegionName names slot region slot of partition i: subscriber slot
+// k is T.pN.sK; queue-group slot j (slot = max_subscribers + j) is
+// T.pN.gJ.
+func slotRegionName(topicName string, i, slot, maxSubscribers int) string {
+	if slot >= maxSubscribers {
+		return partRegionName(topicName, i, groupSuffix+strconv.Itoa(slot-maxSubscribers))
+	}
+	return partRegionName(topicName, i, slotSuffix+strconv.Itoa(slot))
+}
+
+// groupSuffix starts the suffix of queue-group slot region names.
+const groupSuffix = ".g"
+
+// isSlotRegion reports whether name ends like a slot region's (".sK" or
+// ".gJ" after a partition's ".pN").
+func isSlotRegion(name string) bool {
+	for _, suffix := range []string{slotSuffix, groupSuffix} {
+		j := strings.LastIndex(name, suffix)
+		if j < 0 || j+len(suffix) == len(name) {
+			continue
+		}
+		if _, err := strconv.ParseUint(name[j+len(suffix):], 10, 31); err == nil && strings.Contains(name[:j], ".p") {
+			return true
+		}
+	}
+	return false
+}
+
+func partRegionName(topicName string, i int, extra string) string {
+	suffix := ".p" + strconv.Itoa(i) + extra
 	if len(topicName)+len(suffix) <= shm.MaxNameBytes {
 		return topicName + suffix
 	}
@@ -243,16 +314,18 @@ type regionAllocError struct{ err error }
 func (e regionAllocError) Error() string { return e.err.Error() }
 func (e regionAllocError) Unwrap() error { return e.err }
 
-// createRegions creates partition i's two regions and its ring, replacing
-// any regions of the same names. On error nothing is left behind; an
-// allocation failure is a regionAllocError.
-func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, opts shm.CreateOptions) (data, consumer *shm.Region, ring *ringbuf.Ring, err error) {
+// createRegions creates partition i's regions (data, consumer, one per
+// subscriber slot) and its ring, replacing any regions of the same names.
+// On error nothing is left behind; an allocation failure is a
+// regionAllocError.
+func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, opts shm.CreateOptions) (data, consumer *shm.Region, slots []*shm.Region, ring *ringbuf.Ring, err error) {
 	dataBytes, consBytes, err := ringbuf.SplitSizeFor(rc)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	drop := func(r *shm.Region) {
-		if r != nil {
+	var made []*shm.Region
+	drop := func() {
+		for _, r := range made {
 			r.Remove()
 			r.Close()
 		}
@@ -261,25 +334,62 @@ func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, op
 	opts.SizeBytes = uint64(dataBytes)
 	data, err = shm.Create(d.dataShmConfig(spec), regionName(spec.Name, i, false), opts)
 	if err != nil {
-		return nil, nil, nil, regionAllocError{err}
+		return nil, nil, nil, nil, regionAllocError{err}
 	}
-	// The consumer area is a few KiB: on tmpfs pages it costs no TLB
-	// reach worth a huge page of its own.
+	made = append(made, data)
+	// The consumer area and the slots are a few KiB: on tmpfs pages they
+	// cost no TLB reach worth a huge page of their own.
 	cc := d.shmConfig(spec)
 	cc.HugePages = shm.PolicyOff
 	opts.SizeBytes = uint64(consBytes)
 	consumer, err = shm.Create(cc, regionName(spec.Name, i, true), opts)
 	if err != nil {
-		drop(data)
-		return nil, nil, nil, regionAllocError{err}
+		drop()
+		return nil, nil, nil, nil, regionAllocError{err}
 	}
-	ring, err = ringbuf.CreateSplit(data.Data(), consumer.Data(), rc)
+	made = append(made, consumer)
+	// Slot files get no group or other write bits: a subscriber is handed
+	// its own slot's descriptor and must not reach another's by reopening
+	// anything (as for data regions).
+	sc := d.dataShmConfig(spec)
+	sc.HugePages = shm.PolicyOff
+	opts.SizeBytes = ringbuf.SlotBytes
+	opts.BindNode = false
+	mems := make([][]byte, rc.MaxSubscribers+rc.MaxGroups)
+	for k := range mems {
+		r, err := shm.Create(sc, slotRegionName(spec.Name, i, k, rc.MaxSubscribers), opts)
+		if err != nil {
+			drop()
+			return nil, nil, nil, nil, regionAllocError{err}
+		}
+		made = append(made, r)
+		slots = append(slots, r)
+		mems[k] = r.Data()
+	}
+	ring, err = ringbuf.CreateApart(data.Data(), consumer.Data(), mems, rc)
 	if err != nil {
-		drop(data)
-		drop(consumer)
-		return nil, nil, nil, err
+		drop()
+		return nil, nil, nil, nil, err
 	}
-	return data, consumer, ring, nil
+	return data, consumer, slots, ring, nil
+}
+
+// openSlots opens partition i's slot regions (subscriber then queue-group
+// slots), read-write.
+func (d *Daemon) openSlots(spec wire.TopicSpec, rc ringbuf.Config, i int) ([]*shm.Region, error) {
+	sc := d.shmConfig(spec)
+	var slots []*shm.Region
+	for k := 0; k < rc.MaxSubscribers+rc.MaxGroups; k++ {
+		r, err := shm.Open(sc, slotRegionName(spec.Name, i, k, rc.MaxSubscribers), shm.AttachOptions{})
+		if err != nil {
+			for _, s := range slots {
+				s.Close()
+			}
+			return nil, err
+		}
+		slots = append(slots, r)
+	}
+	return slots, nil
 }
 
 // createTopic makes a topic's regions and rings. Called with d.mu held.
@@ -302,7 +412,7 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 	}
 	t := &topic{spec: spec, createdNS: time.Now().UnixNano()}
 	for i := 0; i < spec.Partitions; i++ {
-		data, consumer, ring, err := d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node,
+		data, consumer, slots, ring, err := d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node,
 			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock})
 		if err != nil {
 			d.dropParts(t, true)
@@ -322,9 +432,9 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 			}
 			return nil, werr
 		}
-		p, err := newPartition(spec.Name, i, data, consumer, ring)
+		p, err := newPartition(spec.Name, i, data, consumer, slots, ring)
 		if err != nil {
-			for _, r := range []*shm.Region{data, consumer} {
+			for _, r := range append([]*shm.Region{data, consumer}, slots...) {
 				r.Remove()
 				r.Close()
 			}
@@ -391,13 +501,14 @@ func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 		pi := wire.PartitionInfo{
 			Index: i, Region: p.region.Name(), Path: p.region.Path(), SizeBytes: h.TotalBytes,
 			ConsumerRegion: p.consumer.Name(), ConsumerPath: p.consumer.Path(), ConsumerSizeBytes: p.consumer.Header().TotalBytes,
+			SlotPaths:     slotPaths(p.slots),
 			PageSizeBytes: h.PageSizeBytes, HugePages: h.Flags&shm.FlagHugePages != 0, FallbackTmpfs: h.Flags&shm.FlagFallbackTmpfs != 0, NodeActual: int(h.NodeActual),
 		}
 		var c ringbuf.Counters
 		if guard(p, func() { c = p.ring.Counters() }) {
 			pi.Counters = wire.Counters{
 				Published: c.Published, Consumed: c.Consumed, Lost: c.Lost, BackPressure: c.BackPressure,
-				Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, TailPosition: c.TailPosition,
+				Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, Evicted: c.Evicted, TailPosition: c.TailPosition,
 				Publishers: c.Publishers, Subscribers: c.Subscribers, SlowestLagBytes: c.SlowestLag,
 			}
 		}
@@ -492,12 +603,19 @@ func (d *Daemon) adopt() error {
 		if t := d.adoptTopic(stt); t != nil {
 			d.topics[t.spec.Name] = t
 			for _, p := range t.parts {
-				keep[p.region.Name()] = true
-				keep[p.consumer.Name()] = true
+				for _, r := range p.regions() {
+					keep[r.Name()] = true
+				}
 			}
 		} else {
 			for _, r := range append(stt.Regions, stt.ConsumerRegions...) {
 				keep[r] = true // refused: leave its files for an operator
+			}
+			spec := stt.Spec.Normalize()
+			for i := range stt.Regions {
+				for k := 0; k < spec.MaxSubscribers+spec.MaxGroups; k++ {
+					keep[slotRegionName(spec.Name, i, k, spec.MaxSubscribers)] = true
+				}
 			}
 		}
 	}
@@ -532,26 +650,35 @@ func (d *Daemon) adoptTopic(stt stateTopic) *topic {
 				data = nil
 			}
 		}
+		var slots []*shm.Region
+		if err == nil {
+			slots, err = d.openSlots(spec, rc, i)
+			if err != nil {
+				data.Close()
+				consumer.Close()
+				data, consumer = nil, nil
+			}
+		}
 		var ring *ringbuf.Ring
 		if errors.Is(err, fs.ErrNotExist) {
 			d.log.Warn("region missing; recreating the partition empty", "topic", spec.Name, "partition", i, "region", name, "consumer_region", cname)
 			if name != regionName(spec.Name, i, false) || cname != regionName(spec.Name, i, true) {
 				err = fmt.Errorf("registry names regions %q and %q, want %q and %q", name, cname, regionName(spec.Name, i, false), regionName(spec.Name, i, true))
 			} else {
-				data, consumer, ring, err = d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node})
+				data, consumer, slots, ring, err = d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node})
 			}
 		} else if err == nil {
-			ring, err = attachSplit(data, consumer)
+			ring, err = attachApart(data, consumer, slots)
 		}
 		if err == nil && (ring.CapacityBytes() != rc.CapacityBytes || ring.MaxPayloadBytes() != int(rc.MaxPayloadBytes)) {
 			err = fmt.Errorf("ring geometry differs from the registry (capacity %d, max payload %d)", ring.CapacityBytes(), ring.MaxPayloadBytes())
 		}
 		var p *partition
 		if err == nil {
-			p, err = newPartition(spec.Name, i, data, consumer, ring)
+			p, err = newPartition(spec.Name, i, data, consumer, slots, ring)
 		}
 		if err != nil {
-			for _, r := range []*shm.Region{data, consumer} {
+			for _, r := range append([]*shm.Region{data, consumer}, slots...) {
 				if r != nil {
 					r.Close()
 				}
@@ -596,7 +723,10 @@ func (d *Daemon) removeStale(keep map[string]bool) {
 				d.log.Warn("unregistered region still mapped by a live process; left in place", "path", path, "pid", pid)
 				continue
 			}
-			if live := liveSlots(d.shm, name); live > 0 {
+			if isSlotRegion(name) {
+				// Every live user of a slot region maps it: mappedBy
+				// above is its whole liveness check.
+			} else if live := liveSlots(d.shm, name); live > 0 {
 				d.log.Warn("unregistered region has live ring slots; left in place", "path", path, "slots", live)
 				continue
 			}
@@ -631,13 +761,29 @@ func liveSlots(cfg shm.Config, name string) int {
 	if err == nil {
 		defer consumer.Close()
 	}
+	// Slots apart: T.pN.s0, T.pN.s1, ... (names of topics short enough
+	// not to be hashed; a ring whose slots cannot be found counts 0).
+	var slots []ringbuf.SlotArea
+	for _, suffix := range []string{slotSuffix, groupSuffix} {
+		for k := 0; consumer != nil; k++ {
+			s, err := shm.Open(cfg, dataName+suffix+strconv.Itoa(k), shm.AttachOptions{})
+			if err != nil {
+				break
+			}
+			defer s.Close()
+			slots = append(slots, ringbuf.SlotArea{Mem: s.Data(), Writable: true})
+		}
+	}
 	n := 0
 	shm.Guard(func() error {
 		var r *ringbuf.Ring
 		var err error
-		if consumer != nil {
+		switch {
+		case consumer != nil && len(slots) > 0:
+			r, err = ringbuf.AttachApart(data.Data(), consumer.Data(), slots, false)
+		case consumer != nil:
 			r, err = ringbuf.AttachSplit(data.Data(), consumer.Data(), false)
-		} else {
+		default:
 			r, err = ringbuf.Attach(data.Data())
 		}
 		if err == nil {

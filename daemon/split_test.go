@@ -19,10 +19,14 @@ import (
 )
 
 // attachFiles attaches as role and returns the reply and its descriptors.
-func (r *rawConn) attachFiles(topic string, role wire.Role) (wire.AttachReply, []*os.File) {
+func (r *rawConn) attachFiles(topic string, role wire.Role, group ...uint32) (wire.AttachReply, []*os.File) {
 	r.t.Helper()
 	r.id++
-	f, err := wire.NewFrame(wire.TypeAttach, r.id, wire.Attach{Topic: topic, Role: role})
+	a := wire.Attach{Topic: topic, Role: role}
+	if len(group) > 0 {
+		a.Group = group[0]
+	}
+	f, err := wire.NewFrame(wire.TypeAttach, r.id, a)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -70,26 +74,44 @@ func accessMode(t *testing.T, f *os.File) int {
 	return fl & unix.O_ACCMODE
 }
 
-// TestAttachDescriptors: each partition has a data and a consumer region;
-// an attach reply carries both per partition, in order. Publishers get
-// both read-write; subscribers get the data region through a descriptor
-// opened O_RDONLY (no writable mapping, no ftruncate) and the consumer
-// region read-write. Data region files never get group/other write bits.
+// TestAttachDescriptors: each partition has a data region, a consumer
+// region and one slot region per subscriber slot; an attach reply carries
+// them per partition, in order. Publishers get all read-write;
+// subscribers get the data region through a descriptor opened O_RDONLY
+// (no writable mapping, no ftruncate), the consumer region read-write,
+// and only the slot reserved for them, read-write: no descriptor of any
+// other consumer's cursor. Data and slot region files never get
+// group/other write bits.
 func TestAttachDescriptors(t *testing.T) {
 	cfg := start(t, nil)
 	r := dial(t, cfg, true)
 	var ti wire.TopicInfo
-	if err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "split.fds", Partitions: 2, CapacityBytes: 8192, MaxMessageBytes: 512, Mode: 0o666}, &ti); err != nil {
+	const subs = 3
+	if err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "split.fds", Partitions: 2, CapacityBytes: 8192, MaxMessageBytes: 512, Mode: 0o666, MaxSubscribers: subs}, &ti); err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range ti.Partitions {
-		if p.Region != fmt.Sprintf("split.fds.p%d", i) || p.ConsumerRegion != p.Region+".c" || p.ConsumerSizeBytes == 0 {
-			t.Errorf("partition %d: regions %q, %q (%d bytes)", i, p.Region, p.ConsumerRegion, p.ConsumerSizeBytes)
+		if p.Region != fmt.Sprintf("split.fds.p%d", i) || p.ConsumerRegion != p.Region+".c" || p.ConsumerSizeBytes == 0 || len(p.SlotPaths) != subs+ti.Spec.MaxGroups {
+			t.Errorf("partition %d: regions %q, %q (%d bytes), %d slot paths", i, p.Region, p.ConsumerRegion, p.ConsumerSizeBytes, len(p.SlotPaths))
 		}
-		for _, f := range []struct {
+		files := []struct {
 			path string
 			mode os.FileMode
-		}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}} {
+		}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}}
+		for k, sp := range p.SlotPaths {
+			want := fmt.Sprintf("split.fds.p%d.s%d", i, k)
+			if k >= subs {
+				want = fmt.Sprintf("split.fds.p%d.g%d", i, k-subs)
+			}
+			if filepath.Base(sp) != want {
+				t.Errorf("slot %d path %s", k, sp)
+			}
+			files = append(files, struct {
+				path string
+				mode os.FileMode
+			}{sp, 0o644})
+		}
+		for _, f := range files {
 			st, err := os.Stat(f.path)
 			if err != nil {
 				t.Fatal(err)
@@ -99,16 +121,36 @@ func TestAttachDescriptors(t *testing.T) {
 			}
 		}
 	}
-	for _, role := range []wire.Role{wire.RolePublisher, wire.RoleSubscriber} {
+	for _, role := range []wire.Role{wire.RolePublisher, wire.RoleSubscriber, wire.RoleSubscriber} {
 		ar, files := r.attachFiles("split.fds", role)
-		if len(files) != wire.DescriptorsPerPartition*len(ar.Partitions) || len(ar.Partitions) != 2 {
-			t.Fatalf("%s: %d descriptors for partitions %v", role, len(files), ar.Partitions)
+		per := wire.RegionDescriptors + subs + ti.Spec.MaxGroups
+		if role == wire.RoleSubscriber {
+			per = wire.RegionDescriptors + 1
+			if len(ar.Slots) != 2 {
+				t.Fatalf("subscriber: reserved slots %v, want one per partition", ar.Slots)
+			}
+		}
+		if len(files) != per*len(ar.Partitions) || len(ar.Partitions) != 2 || len(ar.Descriptors) != 2 || ar.Descriptors[0] != per {
+			t.Fatalf("%s: %d descriptors (%v) for partitions %v", role, len(files), ar.Descriptors, ar.Partitions)
 		}
 		for j, i := range ar.Partitions {
-			data, cons := files[2*j], files[2*j+1]
+			group := files[per*j : per*(j+1)]
+			data, cons, slots := group[0], group[1], group[2:]
 			p := ti.Partitions[i]
 			if !sameFile(t, data, p.Path) || !sameFile(t, cons, p.ConsumerPath) {
 				t.Fatalf("%s partition %d: descriptors are not the data and consumer regions", role, i)
+			}
+			for k, f := range slots {
+				want := p.SlotPaths[k]
+				if role == wire.RoleSubscriber {
+					want = p.SlotPaths[ar.Slots[j]]
+				}
+				if !sameFile(t, f, want) {
+					t.Fatalf("%s partition %d: slot descriptor %d is not %s", role, i, k, want)
+				}
+				if m := accessMode(t, f); m != unix.O_RDWR {
+					t.Errorf("%s partition %d: slot descriptor mode %#o, want O_RDWR", role, i, m)
+				}
 			}
 			if m := accessMode(t, cons); m != unix.O_RDWR {
 				t.Errorf("%s partition %d: consumer descriptor mode %#o, want O_RDWR", role, i, m)
@@ -140,12 +182,18 @@ func TestAttachDescriptors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sreg, err := shm.AttachFile(slots[0], shm.AttachOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			err = shm.Guard(func() error {
-				ring, err := ringbuf.AttachSplit(reg.Data(), creg.Data(), true)
+				areas := make([]ringbuf.SlotArea, subs+ti.Spec.MaxGroups)
+				areas[ar.Slots[j]] = ringbuf.SlotArea{Mem: sreg.Data(), Writable: true}
+				ring, err := ringbuf.AttachApart(reg.Data(), creg.Data(), areas, true)
 				if err != nil {
 					return err
 				}
-				sub, err := ring.NewSubscriber(ringbuf.SubscriberOptions{})
+				sub, err := ring.NewSubscriber(ringbuf.SubscriberOptions{Slot: ar.Slots[j] + 1})
 				if err != nil {
 					return err
 				}
@@ -153,10 +201,31 @@ func TestAttachDescriptors(t *testing.T) {
 			})
 			reg.Close()
 			creg.Close()
+			sreg.Close()
 			if err != nil {
-				t.Errorf("subscriber on the read-only data mapping: %v", err)
+				t.Errorf("subscriber on the read-only data mapping and its own slot: %v", err)
 			}
 		}
+	}
+	// A queue-group member gets its own slot and its group's, no other:
+	// two members of group 7 share one group slot, group 8 gets another.
+	var seen []int
+	for _, g := range []uint32{7, 7, 8} {
+		ar, files := r.attachFiles("split.fds", wire.RoleSubscriber, g)
+		per := wire.RegionDescriptors + 2
+		if len(files) != per*2 || len(ar.GroupSlots) != 2 || ar.Descriptors[0] != per {
+			t.Fatalf("group %d member: %d descriptors (%v), group slots %v", g, len(files), ar.Descriptors, ar.GroupSlots)
+		}
+		for j := range ar.Partitions {
+			p := ti.Partitions[ar.Partitions[j]]
+			if !sameFile(t, files[per*j+3], p.SlotPaths[subs+ar.GroupSlots[j]]) {
+				t.Fatalf("group %d member, partition %d: fourth descriptor is not its group's slot", g, j)
+			}
+		}
+		seen = append(seen, ar.GroupSlots[0])
+	}
+	if seen[0] != seen[1] || seen[0] == seen[2] {
+		t.Fatalf("group slots of members of groups 7, 7, 8: %v; want the first two equal, the third different", seen)
 	}
 }
 
@@ -264,15 +333,18 @@ func TestRestartSplitRegions(t *testing.T) {
 				t.Fatalf("%s not re-adopted: %v", name, err)
 			}
 			for _, p := range ti.Partitions {
-				for _, path := range []string{p.Path, p.ConsumerPath} {
+				if len(p.SlotPaths) == 0 {
+					t.Errorf("%s partition %d: no slot regions", name, p.Index)
+				}
+				for _, path := range append([]string{p.Path, p.ConsumerPath}, p.SlotPaths...) {
 					if _, err := os.Stat(path); err != nil {
 						t.Errorf("%s partition %d: %v", name, p.Index, err)
 					}
 				}
 			}
 			_, files := r.attachFiles(name, wire.RoleSubscriber)
-			if len(files) != 4 {
-				t.Fatalf("%s: %d descriptors", name, len(files))
+			if len(files) != 2*(wire.RegionDescriptors+1) {
+				t.Fatalf("%s: %d descriptors, want data, consumer and one slot per partition", name, len(files))
 			}
 		}
 		if err := r.call(wire.TypeInfo, wire.TopicRef{Name: "legacy"}, nil); code(err) != wire.CodeNotFound {

@@ -34,9 +34,10 @@ type SlotArea struct {
 	Writable bool   // this process may write it (it is mapped PROT_WRITE)
 }
 
-// CreateApart is CreateSplit for a ring whose subscriber slots live in
-// areas of their own: slots has c.MaxSubscribers areas (each at least
-// SlotBytes, 128-byte aligned), all writable by the caller. Errors as
+// CreateApart is CreateSplit for a ring whose subscriber and queue-group
+// slots live in areas of their own: slots has c.MaxSubscribers areas for
+// the subscriber slots, then c.MaxGroups for the group slots (each at
+// least SlotBytes, 128-byte aligned), all writable by the caller. Errors as
 // CreateSplit, and ErrConfig for a wrong number or size of slot areas.
 func CreateApart(data, consumer []byte, slots [][]byte, c Config) (*Ring, error) {
 	if slots == nil {
@@ -46,10 +47,11 @@ func CreateApart(data, consumer []byte, slots [][]byte, c Config) (*Ring, error)
 }
 
 // AttachApart attaches a ring made by CreateApart. slots has one entry per
-// subscriber slot (MaxSubscribers of the ring): the areas this process
-// mapped, and which of them it may write. A publisher needs every slot
-// mapped (it reads every cursor); a subscriber needs only its own, which
-// must be writable. Errors as AttachSplit, and ErrIncompatible for a ring
+// subscriber slot, then one per queue-group slot (MaxSubscribers +
+// MaxGroups of the ring): the areas this process mapped, and which of
+// them it may write. A publisher needs every slot mapped (it reads every
+// cursor); a subscriber needs only its own, and its group's if it joins
+// one, both writable. Errors as AttachSplit, and ErrIncompatible for a ring
 // whose slots are not apart, ErrCorrupt for a slot area that belongs to
 // another ring, ErrConfig for a wrong number or size of areas.
 func AttachApart(data, consumer []byte, slots []SlotArea, readOnlyData bool) (*Ring, error) {
@@ -69,9 +71,14 @@ func AttachApart(data, consumer []byte, slots []SlotArea, readOnlyData bool) (*R
 		return nil, err
 	}
 	created := r.m.plainU64(createdNSOffset)
-	for i := range slots {
+	for i := 0; i < r.maxSubscribers; i++ {
 		if r.subMapped(i) && r.m.plainU64(r.subscriberSlotOffset(i)+subRingCreatedOffset) != created {
 			return nil, fmt.Errorf("%w: subscriber slot area %d belongs to another ring (its creation time differs from the data area's)", ErrCorrupt, i)
+		}
+	}
+	for i := 0; i < r.maxGroups; i++ {
+		if r.groupMapped(i) && r.m.plainU64(r.groupSlotOffset(i)+groupRingCreatedOffset) != created {
+			return nil, fmt.Errorf("%w: queue-group slot area %d belongs to another ring (its creation time differs from the data area's)", ErrCorrupt, i)
 		}
 	}
 	return r, nil
@@ -80,7 +87,7 @@ func AttachApart(data, consumer []byte, slots []SlotArea, readOnlyData bool) (*R
 // publisherReady reports whether every slot is mapped, which publishing
 // needs (a publisher reads every cursor).
 func (r *Ring) publisherReady() bool {
-	for i := 0; i < r.maxSubscribers; i++ {
+	for i := 0; i < r.maxSubscribers+r.maxGroups; i++ {
 		if !r.subMapped(i) {
 			return false
 		}
@@ -90,11 +97,8 @@ func (r *Ring) publisherReady() bool {
 
 // useSlots installs the slot areas (writable nil: all writable).
 func (r *Ring) useSlots(slots [][]byte, writable []bool) error {
-	if len(slots) != r.maxSubscribers {
-		return fmt.Errorf("%w: %d subscriber slot areas for a ring of %d subscriber slots", ErrConfig, len(slots), r.maxSubscribers)
-	}
-	if r.maxSubscribers >= 1<<15 {
-		return fmt.Errorf("%w: at most %d subscriber slots can live apart", ErrConfig, 1<<15-1)
+	if len(slots) != r.maxSubscribers+r.maxGroups {
+		return fmt.Errorf("%w: %d slot areas for a ring of %d subscriber and %d queue-group slots", ErrConfig, len(slots), r.maxSubscribers, r.maxGroups)
 	}
 	ptrs := make([]unsafe.Pointer, len(slots))
 	for i, s := range slots {

@@ -8,16 +8,18 @@ import (
 	"time"
 )
 
-// apartRing makes a ring whose subscriber slots are separate files, and
-// returns the daemon's/publishers' view (everything mapped read-write),
-// the slot files' mappings, and a function that attaches a subscriber's
-// view: the data area read-only, the consumer area read-write, and only
-// slot own mapped (read-write), every other slot unmapped.
-func apartRing(t *testing.T, c Config) (*Ring, [][]byte, func(own int) *Ring) {
+// apartRing makes a ring whose subscriber and queue-group slots are
+// separate files, and returns the daemon's/publishers' view (everything
+// mapped read-write), the slot files' mappings, and a function that
+// attaches a subscriber's view: the data area read-only, the consumer
+// area read-write, and only subscriber slot own (and, if given, group
+// slot group) mapped, read-write; every other slot unmapped.
+func apartRing(t *testing.T, c Config) (*Ring, [][]byte, func(own int, group ...int) *Ring) {
 	t.Helper()
 	pd, pc, sd, sc := splitMappings(t, c)
-	slots := make([][]byte, c.MaxSubscribers)
-	paths := make([]string, c.MaxSubscribers)
+	n := c.MaxSubscribers + c.MaxGroups
+	slots := make([][]byte, n)
+	paths := make([]string, n)
 	for i := range slots {
 		slots[i], paths[i] = sharedMapping(t, 4096)
 	}
@@ -25,14 +27,22 @@ func apartRing(t *testing.T, c Config) (*Ring, [][]byte, func(own int) *Ring) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subView := func(own int) *Ring {
+	subView := func(own int, group ...int) *Ring {
 		t.Helper()
-		areas := make([]SlotArea, c.MaxSubscribers)
-		b, err := mapFile(paths[own], 0, false) // a second, independent mapping of the slot's file
-		if err != nil {
-			t.Fatal(err)
+		areas := make([]SlotArea, n)
+		for _, i := range append([]int{own}, func() []int {
+			var g []int
+			for _, x := range group {
+				g = append(g, c.MaxSubscribers+x)
+			}
+			return g
+		}()...) {
+			b, err := mapFile(paths[i], 0, false) // a second, independent mapping of the slot's file
+			if err != nil {
+				t.Fatal(err)
+			}
+			areas[i] = SlotArea{Mem: b, Writable: true}
 		}
-		areas[own] = SlotArea{Mem: b, Writable: true}
 		r, err := AttachApart(sd, sc, areas, true)
 		if err != nil {
 			t.Fatal(err)
@@ -44,7 +54,7 @@ func apartRing(t *testing.T, c Config) (*Ring, [][]byte, func(own int) *Ring) {
 
 func TestApartAttachErrors(t *testing.T) {
 	c := DefaultConfig(MPMC)
-	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers = 4096, 64, 3
+	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers, c.MaxGroups = 4096, 64, 2, 1
 	pd, pc, _, _ := splitMappings(t, c)
 	slots := [][]byte{}
 	for i := 0; i < 3; i++ {
@@ -52,7 +62,7 @@ func TestApartAttachErrors(t *testing.T) {
 		slots = append(slots, b)
 	}
 	if _, err := CreateApart(pd, pc, slots[:2], c); !errors.Is(err, ErrConfig) {
-		t.Fatalf("CreateApart with 2 slot areas for 3 slots: %v, want ErrConfig", err)
+		t.Fatalf("CreateApart with 2 slot areas for 3 slots (2 subscriber, 1 group): %v, want ErrConfig", err)
 	}
 	if _, err := CreateApart(pd, pc, [][]byte{slots[0], slots[1], slots[2][:64]}, c); !errors.Is(err, ErrConfig) {
 		t.Fatalf("CreateApart with a 64-byte slot area: %v, want ErrConfig", err)
@@ -276,5 +286,179 @@ func TestEvictReservation(t *testing.T) {
 		// The slot is free again, so a join of it as a free slot succeeds:
 		// what matters is that the reservation no longer holds publishers.
 		t.Fatalf("joining the freed slot: %v", err)
+	}
+}
+
+// TestSubscriberWritesOnlyItsSlot: with its slot apart, a broadcast
+// subscriber's every path leaves the consumer area as it found it except
+// for the two doorbell words (the ring's shared futex words): its
+// cursor, counters and losses all go to its own slot.
+func TestSubscriberWritesOnlyItsSlot(t *testing.T) {
+	for _, pol := range []Policy{PolicyBlock, PolicyDropOldest} {
+		t.Run(pol.String(), func(t *testing.T) {
+			c := DefaultConfig(MPMC)
+			c.Policy, c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers = pol, 4096, 300, 3
+			c.UnblockTimeout = 20 * time.Millisecond
+			pr, _, subView := apartRing(t, c)
+			pub, _ := pr.NewPublisher(PublisherOptions{})
+			pid, start := selfIdentity()
+			k, _ := pr.ReserveSubscriberSlot(pid, start)
+			sr := subView(k)
+			sub, err := sr.NewSubscriber(SubscriberOptions{Slot: k + 1, Wait: Blocking})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := func(Record) {}
+			cons := sr.m.cb
+			doorbell := func(i int) bool {
+				off := uintptr(i) | consumerArea
+				return off >= dataBellOffset && off < dataWaitersOffset+4 || off >= spaceBellOffset && off < spaceWaitersOffset+4
+			}
+			check := func(what string, f func()) {
+				t.Helper()
+				before := bytes.Clone(cons)
+				f()
+				for i := range cons {
+					if cons[i] != before[i] && !doorbell(i) {
+						t.Fatalf("%s: the subscriber wrote consumer-area byte %d (%#x -> %#x)", what, i, before[i], cons[i])
+					}
+				}
+			}
+			for round := 0; round < 5; round++ {
+				for i := 0; i < 40; i++ { // padding and, under drop-oldest, laps
+					pub.Offer(bytes.Repeat([]byte{byte(i)}, 1+(i*37)%250))
+				}
+				check("Poll", func() {
+					for n := 1; n > 0; {
+						n, _ = sub.Poll(h, 7)
+					}
+				})
+				check("PollWait on an empty ring (parks)", func() {
+					sub.PollWait(h, 1, 2*time.Millisecond)
+				})
+			}
+			if pol == PolicyDropOldest && sub.Lost() == 0 {
+				t.Fatal("the drop-oldest run never lapped the subscriber")
+			}
+			// A dead publisher's claim, stepped over by the subscriber.
+			dead, _ := pr.NewPublisher(PublisherOptions{})
+			dead.TryClaim(20)
+			pr.m.u32(dead.slotOff + pubPIDOffset).Store(deadPID(t))
+			pub.Offer([]byte("after"))
+			var last []byte
+			check("stepping over a dead claim", func() {
+				deadline := time.Now().Add(10 * time.Second)
+				for !bytes.Equal(last, []byte("after")) && time.Now().Before(deadline) {
+					sub.PollWait(func(r Record) { last = bytes.Clone(r.Payload) }, 1, 10*time.Millisecond)
+				}
+			})
+			if !bytes.Equal(last, []byte("after")) {
+				t.Fatal("never stepped over the dead claim")
+			}
+			cs := pr.Counters()
+			if cs.Waits == 0 || (pol == PolicyDropOldest && cs.Lapped == 0) {
+				t.Fatalf("the subscriber's counters did not reach Counters: %+v", cs)
+			}
+		})
+	}
+}
+
+// TestApartGroupMembers: queue-group members that map only their own
+// subscriber slot and their group's slot share the group's records
+// exactly once between them, write nothing of the consumer area but the
+// doorbell words, and a group made for a process that died before
+// joining is reaped.
+func TestApartGroupMembers(t *testing.T) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers, c.MaxGroups = 4096, 64, 3, 2
+	pr, _, subView := apartRing(t, c)
+	defer func() {
+		if v := recover(); v != nil {
+			t.Fatalf("a member touched memory it has no mapping or no write access for: %v", v)
+		}
+	}()
+	pub, _ := pr.NewPublisher(PublisherOptions{})
+	pid, start := selfIdentity()
+	g, made, err := pr.ReserveGroup(7, pid, start)
+	if err != nil || !made {
+		t.Fatal(made, err)
+	}
+	if again, made, _ := pr.ReserveGroup(7, pid, start); again != g || made {
+		t.Fatalf("a second reservation of group 7 got slot %d (made %v), want the same %d", again, made, g)
+	}
+	// The reserved group holds publishers back from the moment it exists.
+	tail := pr.TailPosition()
+	if min, any := pr.consumerMin(); !any || min != tail {
+		t.Fatalf("consumer min %d (%v) after the group's reservation, want the tail %d", min, any, tail)
+	}
+	var members []*Subscriber
+	for m := 0; m < 2; m++ {
+		k, err := pr.ReserveSubscriberSlot(pid, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := subView(k, g).NewSubscriber(SubscriberOptions{Slot: k + 1, Group: 7, GroupSlot: g + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, sub)
+	}
+	cons := members[0].r.m.cb
+	before := bytes.Clone(cons)
+	seen := map[byte]int{}
+	for i := 0; i < 200; i++ {
+		if err := pub.Offer([]byte{byte(i)}); err != nil {
+			t.Fatalf("offer %d: %v", i, err)
+		}
+		for _, m := range members[i%2:] {
+			if _, err := m.Poll(func(r Record) { seen[r.Payload[0]]++ }, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, m := range members {
+		for n := 1; n > 0; {
+			n, _ = m.Poll(func(r Record) { seen[r.Payload[0]]++ }, 16)
+		}
+	}
+	if len(seen) != 200 {
+		t.Fatalf("the group delivered %d distinct records, want 200", len(seen))
+	}
+	for v, n := range seen {
+		if n != 1 {
+			t.Fatalf("record %d delivered %d times", v, n)
+		}
+	}
+	for i := range cons {
+		off := uintptr(i) | consumerArea
+		doorbell := off >= dataBellOffset && off < dataWaitersOffset+4 || off >= spaceBellOffset && off < spaceWaitersOffset+4
+		if cons[i] != before[i] && !doorbell {
+			t.Fatalf("a member wrote consumer-area byte %d", i)
+		}
+	}
+	for _, m := range members {
+		m.Close()
+	}
+	if v := pr.m.u32(pr.groupSlotOffset(g) + groupStateOffset).Load(); v != 0 {
+		t.Fatalf("group slot state %#x after its last member left, want free", v)
+	}
+	// Made for a process that died before joining: reaped.
+	dg, _, err := pr.ReserveGroup(9, deadPID(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.ReapDead()
+	if v := pr.m.u32(pr.groupSlotOffset(dg) + groupStateOffset).Load(); v != 0 {
+		t.Fatalf("group made for a dead process: state %#x after ReapDead, want free", v)
+	}
+	// A member cannot join a slot holding another group.
+	g2, _, _ := pr.ReserveGroup(11, pid, start)
+	if g3, made, _ := pr.ReserveGroup(13, pid, start); !made || !pr.CancelGroup(g3) || pr.CancelGroup(g3) {
+		t.Fatal("CancelGroup should free a group nobody joined, once")
+	}
+	k, _ := pr.ReserveSubscriberSlot(pid, start)
+	if _, err := subView(k, g2).NewSubscriber(SubscriberOptions{Slot: k + 1, Group: 12, GroupSlot: g2 + 1}); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("joining group 12 in group 11's slot: %v, want ErrNoSlot", err)
 	}
 }

@@ -59,7 +59,9 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 		}
 		if g := r.m.u32(off + subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
 			s.Group = true
-			s.Position, _ = r.groupCursor(r.groupSlotOffset(int(g) - 1))
+			if r.groupMapped(int(g) - 1) {
+				s.Position, _ = r.groupCursor(r.groupSlotOffset(int(g) - 1))
+			}
 		}
 		out = append(out, s)
 	}
@@ -88,7 +90,7 @@ func (r *Ring) EvictSubscriber(i int) bool {
 	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
 		return false
 	}
-	if g != 0 && int(g) <= r.maxGroups {
+	if g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1) {
 		r.leaveGroup(r.groupSlotOffset(int(g) - 1))
 	}
 	r.count(evictedOffset)

@@ -20,11 +20,20 @@ const (
 )
 
 // joinGroup joins the group with this id, creating it at the tail if no
-// such group exists. It returns the group's slot index.
-func (r *Ring) joinGroup(id uint32) (int, error) {
+// such group exists. It returns the group's slot index. With at >= 0 it
+// joins or creates the group in slot at only (a slot the daemon chose,
+// ReserveGroup), the only one this process may write when slots live
+// apart.
+func (r *Ring) joinGroup(id uint32, at int) (int, error) {
+	if at >= 0 {
+		return r.joinGroupAt(id, at)
+	}
 	for attempt := 0; attempt < 1000; attempt++ {
 		// Join an existing active group.
 		for i := 0; i < r.maxGroups; i++ {
+			if !r.groupWritable(i) {
+				continue
+			}
 			off := r.groupSlotOffset(i)
 			w := r.m.u32(off + groupStateOffset)
 			v := w.Load()
@@ -41,19 +50,15 @@ func (r *Ring) joinGroup(id uint32) (int, error) {
 		// Create it in a free slot.
 		created := -1
 		for i := 0; i < r.maxGroups; i++ {
+			if !r.groupWritable(i) {
+				continue
+			}
 			off := r.groupSlotOffset(i)
 			w := r.m.u32(off + groupStateOffset)
 			if w.Load() != 0 || !w.CompareAndSwap(0, groupClaiming|1) {
 				continue
 			}
-			r.m.u32(off + groupIDOffset).Store(id)
-			// While claiming, the cursor holds publishers at position 0.
-			r.m.u64(off + groupCursorOffset).Store(0)
-			pos, seq := r.tail()
-			r.m.u64(off + groupCursorSeqOffset).Store(seq)
-			r.m.u64(off + groupCursorOffset).Store(pos)
-			r.m.u64(off + groupConsumedOffset).Store(0)
-			r.m.u64(off + groupLostOffset).Store(0)
+			r.initGroup(off, id, 0, 0)
 			created = i
 			break
 		}
@@ -64,6 +69,9 @@ func (r *Ring) joinGroup(id uint32) (int, error) {
 		off := r.groupSlotOffset(created)
 		dup := false
 		for j := 0; j < created; j++ {
+			if !r.groupMapped(j) {
+				continue
+			}
 			joff := r.groupSlotOffset(j)
 			if r.m.u32(joff+groupStateOffset).Load()>>16 != slotFree && r.m.u32(joff+groupIDOffset).Load() == id {
 				dup = true
@@ -78,6 +86,124 @@ func (r *Ring) joinGroup(id uint32) (int, error) {
 		return created, nil
 	}
 	return 0, fmt.Errorf("%w: could not join queue group %d under contention", ErrNoSlot, id)
+}
+
+// initGroup fills a group slot this process has just claimed
+// (groupClaiming): id, the cursor pair at the tail, zero counts, and the
+// process it was made for (0 if a member made it).
+func (r *Ring) initGroup(off uintptr, id, pid uint32, start uint64) {
+	r.m.u32(off + groupIDOffset).Store(id)
+	// While claiming, the cursor holds publishers at position 0.
+	r.m.u64(off + groupCursorOffset).Store(0)
+	pos, seq := r.tail()
+	r.m.u64(off + groupCursorSeqOffset).Store(seq)
+	r.m.u64(off + groupCursorOffset).Store(pos)
+	r.m.u64(off + groupConsumedOffset).Store(0)
+	r.m.u64(off + groupLostOffset).Store(0)
+	r.m.u32(off + groupCreatorPIDOffset).Store(pid)
+	r.m.u64(off + groupCreatorStartOffset).Store(start)
+}
+
+// joinGroupAt joins the group with this id in slot at, or creates it
+// there if the slot is free.
+func (r *Ring) joinGroupAt(id uint32, at int) (int, error) {
+	if at >= r.maxGroups || !r.groupWritable(at) {
+		return 0, fmt.Errorf("%w: queue-group slot %d is not one this process may take", ErrNoSlot, at)
+	}
+	off := r.groupSlotOffset(at)
+	w := r.m.u32(off + groupStateOffset)
+	for attempt := 0; attempt < 1000; attempt++ {
+		v := w.Load()
+		switch {
+		case v == 0:
+			if w.CompareAndSwap(0, groupClaiming|1) {
+				r.initGroup(off, id, 0, 0)
+				w.Store(groupActive | 1)
+				return at, nil
+			}
+		case v>>16 == slotActive && r.m.u32(off+groupIDOffset).Load() == id && v&0xffff != 0xffff:
+			if w.CompareAndSwap(v, v+1) {
+				return at, nil
+			}
+		case v>>16 == slotClaiming:
+			// someone is creating it: look again
+		default:
+			return 0, fmt.Errorf("%w: queue-group slot %d holds another group", ErrNoSlot, at)
+		}
+	}
+	return 0, fmt.Errorf("%w: could not join queue group %d under contention", ErrNoSlot, id)
+}
+
+// ReserveGroup finds the queue group with this id (a live one, or one
+// made for a process that has not joined yet) or makes it, with no
+// members and its cursor at the tail, for the process identified by pid
+// and start, which joins it with SubscriberOptions.GroupSlot = index+1.
+// A group with no members holds publishers back at its cursor, as a
+// reserved subscriber slot does; ReapDead frees it once the process it
+// was made for is dead, and so does the last member's leaving. It returns
+// the group's slot index, and whether this call made the group. Errors:
+// ErrNoSlot (every group slot in use). For the daemon: it needs every
+// group slot writable.
+func (r *Ring) ReserveGroup(id uint32, pid uint32, start uint64) (int, bool, error) {
+	for pass := 0; pass < 2; pass++ {
+		for i := 0; i < r.maxGroups; i++ {
+			off := r.groupSlotOffset(i)
+			if r.groupWritable(i) && r.m.u32(off+groupStateOffset).Load()>>16 == slotActive && r.m.u32(off+groupIDOffset).Load() == id {
+				return i, false, nil
+			}
+		}
+		for i := 0; i < r.maxGroups; i++ {
+			if !r.groupWritable(i) {
+				continue
+			}
+			off := r.groupSlotOffset(i)
+			w := r.m.u32(off + groupStateOffset)
+			if w.Load() != 0 || !w.CompareAndSwap(0, groupClaiming) {
+				continue
+			}
+			r.initGroup(off, id, pid, start)
+			w.Store(groupActive) // no members yet
+			return i, true, nil
+		}
+		if pass == 0 {
+			r.ReapDead()
+		}
+	}
+	return -1, false, fmt.Errorf("%w: all %d queue-group slots are in use", ErrNoSlot, r.maxGroups)
+}
+
+// CancelGroup frees queue-group slot i if its group still has no member
+// (one that ReserveGroup made for an attach that then failed). It reports
+// whether it did.
+func (r *Ring) CancelGroup(i int) bool {
+	if i < 0 || i >= r.maxGroups || !r.groupWritable(i) {
+		return false
+	}
+	return r.m.u32(r.groupSlotOffset(i)+groupStateOffset).CompareAndSwap(groupActive, 0)
+}
+
+// reapGroups frees queue groups that no member ever joined and whose
+// process is dead. It returns how many.
+func (r *Ring) reapGroups() int {
+	n := 0
+	for i := 0; i < r.maxGroups; i++ {
+		if !r.groupWritable(i) {
+			continue
+		}
+		off := r.groupSlotOffset(i)
+		w := r.m.u32(off + groupStateOffset)
+		if w.Load() != groupActive { // active with no members
+			continue
+		}
+		pid := r.m.u32(off + groupCreatorPIDOffset).Load()
+		if pid == 0 || alive(pid, r.m.u64(off+groupCreatorStartOffset).Load()) {
+			continue
+		}
+		if w.CompareAndSwap(groupActive, 0) {
+			n++
+		}
+	}
+	return n
 }
 
 // leaveGroup drops one member; the last one frees the group.
@@ -222,7 +348,7 @@ func (s *Subscriber) resyncGroup(pos, seq uint64) bool {
 			r.m.u64(s.off + subLostOffset).Add(lost)
 			s.lost += lost
 		}
-		r.count(lappedOffset)
+		s.count(subLappedOffset)
 		s.lapped = true
 	}
 	return true

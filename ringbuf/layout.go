@@ -9,10 +9,11 @@ package ringbuf
 // of one (Create/Attach put the consumer area right after the data area):
 //
 //   - the data area, written only by publishers (and by the daemon when it
-//     resolves a dead publisher's claim), so subscribers can map it
-//     read-only;
-//   - the consumer area, written by subscribers (their cursors), queue
-//     groups, sleepers and waker alike.
+//     resolves a dead publisher's claim or counts), so subscribers can map
+//     it read-only;
+//   - the consumer area, written by subscribers (their cursors, unless the
+//     slots live apart), queue groups, sleepers and wakers alike. What a
+//     subscriber counts goes to its own slot.
 //
 // Every block starts on its own 128-byte line pair (two 64-byte cache
 // lines), so that the adjacent-line prefetcher never couples a publisher's
@@ -25,18 +26,20 @@ package ringbuf
 //	       | policy, capacity, max       |          | creation time (pairs it     |
 //	       | payload, slot counts,       |          | with its data area), bytes  |
 //	       | unblock timeout, creator,   |      128 +-----------------------------+
-//	       | creation time, sizes        |          | data doorbell | waiters     |
-//	   128 +-----------------------------+      256 +-----------------------------+
-//	       | tail position | tail seq    |          | space doorbell | waiters    |
-//	       | (16 B, changed by CAS128)   |      384 +-----------------------------+
-//	   256 +-----------------------------+          | counters                    |
-//	       | publisher table             |      512 +-----------------------------+
-//	       | MaxPublishers x 128 B       |          | subscriber table            |
-//	       +-----------------------------+          | MaxSubscribers x 128 B      |
-//	       | data: CapacityBytes (power  |          +-----------------------------+
-//	       | of two) of records          |          | queue-group table           |
-//	       +-----------------------------+          | MaxGroups x 128 B           |
-//	                                                +-----------------------------+
+//	       | creation time, sizes,       |          | data doorbell | waiters     |
+//	       | slots apart                 |      256 +-----------------------------+
+//	   128 +-----------------------------+          | space doorbell | waiters    |
+//	       | tail position | tail seq    |      384 +-----------------------------+
+//	   256 +-----------------------------+          | subscriber table            |
+//	       | counters (publishers and    |          | MaxSubscribers x 128 B      |
+//	       | the daemon, slow paths)     |          | (unused when slots apart)   |
+//	   384 +-----------------------------+          +-----------------------------+
+//	       | publisher table             |          | queue-group table           |
+//	       | MaxPublishers x 128 B       |          | MaxGroups x 128 B           |
+//	       +-----------------------------+          +-----------------------------+
+//	       | data: CapacityBytes (power  |
+//	       | of two) of records          |
+//	       +-----------------------------+
 //
 // In code, an offset into the consumer area carries consumerArea (a high
 // bit): mem's accessors pick the area from it, so an offset names its area
@@ -140,8 +143,21 @@ const (
 	tailPositionOffset = tailOffset             // uint64 next position to claim (bytes)
 	tailSequenceOffset = tailPositionOffset + 8 // uint64 next record sequence
 
+	// Data area: counters, written by publishers and the daemon on slow
+	// paths only (what subscribers count goes to their own slots, so that
+	// a subscriber writes no shared counter; Counters sums both).
+	countersOffset     = tailOffset + linePair
+	backPressureOffset = countersOffset         // uint64 claims refused (block or reject)
+	unblockedOffset    = backPressureOffset + 8 // uint64 dead claims resolved (tryUnblock)
+	waitsOffset        = unblockedOffset + 8    // uint64 futex sleeps by publishers
+	wakeupsOffset      = waitsOffset + 8        // uint64 FUTEX_WAKE calls by publishers and the daemon
+	rejectedOffset     = wakeupsOffset + 8      // uint64 records refused under reject
+	reapedOffset       = rejectedOffset + 8     // uint64 dead slots freed
+	evictedOffset      = reapedOffset + 8       // uint64 subscriber slots taken from live owners
+	countersLength     = evictedOffset + 8 - countersOffset
+
 	// Data area: the publisher table, then the records.
-	publishersOffset = tailOffset + linePair
+	publishersOffset = countersOffset + linePair
 
 	// Consumer area: header.
 	consumerMagicOffset     = consumerArea                // uint64 ConsumerMagic
@@ -156,21 +172,8 @@ const (
 	spaceBellOffset    = dataBellOffset + linePair
 	spaceWaitersOffset = spaceBellOffset + 4 // uint32 publishers asleep
 
-	// Consumer area: counters, written only on slow paths.
-	countersOffset     = spaceBellOffset + linePair
-	backPressureOffset = countersOffset         // uint64 claims refused (block or reject)
-	unblockedOffset    = backPressureOffset + 8 // uint64 dead claims stepped over or resolved
-	waitsOffset        = unblockedOffset + 8    // uint64 futex sleeps
-	wakeupsOffset      = waitsOffset + 8        // uint64 FUTEX_WAKE calls
-	rejectedOffset     = wakeupsOffset + 8      // uint64 records refused under reject
-	lappedOffset       = rejectedOffset + 8     // uint64 times a consumer was lapped
-	reapedOffset       = lappedOffset + 8       // uint64 dead slots freed
-	evictedOffset      = reapedOffset + 8       // uint64 subscriber slots taken from live owners
-	tamperedOffset     = evictedOffset + 8      // uint64 slot changes by other processes that subscribers detected
-	countersLength     = tamperedOffset + 8 - countersOffset
-
 	// Consumer area: the subscriber table, then the queue-group table.
-	subscribersOffset = countersOffset + linePair
+	subscribersOffset = spaceBellOffset + linePair
 
 	slotLength = linePair
 
@@ -195,14 +198,25 @@ const (
 	subHoldOffset          = subGroupOffset + 8         // uint64 position a group member is reading, noHold if none
 	subConsumedBytesOffset = subHoldOffset + 8          // uint64 payload bytes delivered
 	subRingCreatedOffset   = subConsumedBytesOffset + 8 // int64: the data header's creation time, in slots that live apart
+	// Counters this slot's subscribers bumped, so that a subscriber writes
+	// no shared counter (Counters sums them over the slots). Cumulative
+	// across the slot's owners.
+	subLappedOffset    = subRingCreatedOffset + 8 // uint64 times lapped
+	subUnblockedOffset = subLappedOffset + 8      // uint64 dead claims stepped over
+	subWaitsOffset     = subUnblockedOffset + 8   // uint64 futex sleeps
+	subWakeupsOffset   = subWaitsOffset + 8       // uint64 FUTEX_WAKE calls (for publishers waiting for space)
+	subTamperedOffset  = subWakeupsOffset + 8     // uint64 changes to this slot by other processes detected
 
 	// Queue-group slot fields. The cursor pair is 16-byte aligned for CAS128.
-	groupStateOffset     = 0                        // uint32 slot state (high 16 bits) | live members (low 16 bits)
-	groupIDOffset        = groupStateOffset + 4     // uint32 user-chosen group id
-	groupCursorOffset    = groupStateOffset + 16    // uint64 next position to hand out
-	groupCursorSeqOffset = groupCursorOffset + 8    // uint64 sequence expected there
-	groupConsumedOffset  = groupCursorSeqOffset + 8 // uint64 records handed out
-	groupLostOffset      = groupConsumedOffset + 8  // uint64 records lost (lapped or member died holding)
+	groupStateOffset        = 0                           // uint32 slot state (high 16 bits) | live members (low 16 bits)
+	groupIDOffset           = groupStateOffset + 4        // uint32 user-chosen group id
+	groupCursorOffset       = groupStateOffset + 16       // uint64 next position to hand out
+	groupCursorSeqOffset    = groupCursorOffset + 8       // uint64 sequence expected there
+	groupConsumedOffset     = groupCursorSeqOffset + 8    // uint64 records handed out
+	groupLostOffset         = groupConsumedOffset + 8     // uint64 records lost (lapped or member died holding)
+	groupCreatorPIDOffset   = groupLostOffset + 8         // uint32 pid of the process the daemon made the group for (ReserveGroup)
+	groupCreatorStartOffset = groupCreatorPIDOffset + 8   // uint64 its start time
+	groupRingCreatedOffset  = groupCreatorStartOffset + 8 // int64: the data header's creation time, in slots that live apart
 
 	// Record header fields (offsets from the record's start).
 	recStateOffset     = 0                      // uint64 position | state
@@ -255,6 +269,9 @@ func (r *Ring) subscriberSlotOffset(i int) uintptr {
 }
 
 func (r *Ring) groupSlotOffset(i int) uintptr {
+	if r.apart {
+		return slotArea | uintptr(r.maxSubscribers+i)<<16
+	}
 	return subscribersOffset + uintptr(r.maxSubscribers+i)*slotLength
 }
 

@@ -29,7 +29,7 @@ func TestLayout(t *testing.T) {
 		{"headerLength", headerLength, 88},
 		{"tailPosition", tailPositionOffset, 128},
 		{"tailSequence", tailSequenceOffset, 136},
-		{"publishers", publishersOffset, 256},
+		{"publishers", publishersOffset, 384},
 		{"consumer.magic", consumerMagicOffset, c},
 		{"consumer.version", consumerVersionOffset, c | 8},
 		{"consumer.createdNS", consumerCreatedNSOffset, c | 16},
@@ -39,17 +39,15 @@ func TestLayout(t *testing.T) {
 		{"dataWaiters", dataWaitersOffset, c | 132},
 		{"spaceBell", spaceBellOffset, c | 256},
 		{"spaceWaiters", spaceWaitersOffset, c | 260},
-		{"backPressure", backPressureOffset, c | 384},
-		{"unblocked", unblockedOffset, c | 392},
-		{"waits", waitsOffset, c | 400},
-		{"wakeups", wakeupsOffset, c | 408},
-		{"rejected", rejectedOffset, c | 416},
-		{"lapped", lappedOffset, c | 424},
-		{"reaped", reapedOffset, c | 432},
-		{"evicted", evictedOffset, c | 440},
-		{"tampered", tamperedOffset, c | 448},
-		{"countersLength", countersLength, 72},
-		{"subscribers", subscribersOffset, c | 512},
+		{"backPressure", backPressureOffset, 256},
+		{"unblocked", unblockedOffset, 264},
+		{"waits", waitsOffset, 272},
+		{"wakeups", wakeupsOffset, 280},
+		{"rejected", rejectedOffset, 288},
+		{"reaped", reapedOffset, 296},
+		{"evicted", evictedOffset, 304},
+		{"countersLength", countersLength, 56},
+		{"subscribers", subscribersOffset, c | 384},
 		{"slotLength", slotLength, 128},
 		{"pub.state", pubStateOffset, 0},
 		{"pub.pid", pubPIDOffset, 4},
@@ -69,6 +67,11 @@ func TestLayout(t *testing.T) {
 		{"sub.hold", subHoldOffset, 48},
 		{"sub.consumedBytes", subConsumedBytesOffset, 56},
 		{"sub.ringCreated", subRingCreatedOffset, 64},
+		{"sub.lapped", subLappedOffset, 72},
+		{"sub.unblocked", subUnblockedOffset, 80},
+		{"sub.waits", subWaitsOffset, 88},
+		{"sub.wakeups", subWakeupsOffset, 96},
+		{"sub.tampered", subTamperedOffset, 104},
 		{"group.state", groupStateOffset, 0},
 		{"group.id", groupIDOffset, 4},
 		{"group.cursor", groupCursorOffset, 16},
@@ -106,8 +109,8 @@ func TestLayout(t *testing.T) {
 	}
 	// Hot words sit on separate line pairs, in both areas.
 	for _, blocks := range [][]uintptr{
-		{headerOffset, tailOffset, publishersOffset},
-		{consumerMagicOffset, dataBellOffset, spaceBellOffset, countersOffset, subscribersOffset},
+		{headerOffset, tailOffset, countersOffset, publishersOffset},
+		{consumerMagicOffset, dataBellOffset, spaceBellOffset, subscribersOffset},
 	} {
 		for i := 1; i < len(blocks); i++ {
 			if blocks[i]-blocks[i-1] != linePair || blocks[i]%linePair != 0 {
@@ -116,14 +119,14 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	if headerLength > linePair || consumerHeaderLength > linePair || countersLength > linePair ||
-		pubRecordsOffset+8 > slotLength || subRingCreatedOffset+8 > slotLength || groupLostOffset+8 > slotLength {
+		pubRecordsOffset+8 > slotLength || subTamperedOffset+8 > slotLength || groupLostOffset+8 > slotLength {
 		t.Error("a block overflows its line pair")
 	}
-	if got := dataOffsetFor(1); got != 384 {
-		t.Errorf("SPSC data offset = %d, want 384", got)
+	if got := dataOffsetFor(1); got != 512 {
+		t.Errorf("SPSC data offset = %d, want 512", got)
 	}
-	if got := consumerBytesFor(1, 0); got != 640 {
-		t.Errorf("SPSC consumer area = %d bytes, want 640", got)
+	if got := consumerBytesFor(1, 0); got != 512 {
+		t.Errorf("SPSC consumer area = %d bytes, want 512", got)
 	}
 	if got := consumerBytesFor(16, 4); got%linePair != 0 || dataOffsetFor(16)%linePair != 0 {
 		t.Error("areas are not line-pair multiples")

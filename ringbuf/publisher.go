@@ -519,6 +519,8 @@ func (r *Ring) notifySpace() {
 // ring advances the doorbell at bell and wakes everyone sleeping on it.
 func (r *Ring) ring(bell uintptr) {
 	r.m.u32(bell).Add(1)
-	r.count(wakeupsOffset)
+	if !r.readOnlyData { // a subscriber's ReapDead: it counts nothing shared
+		r.count(wakeupsOffset)
+	}
 	futexWakeAll(r.m.futexAddr(bell))
 }

@@ -178,6 +178,11 @@ func (r *Ring) subMapped(i int) bool { return !r.apart || r.m.slots[i] != nil }
 // subWritable reports whether this process may write subscriber slot i.
 func (r *Ring) subWritable(i int) bool { return !r.apart || r.slotWritable[i] }
 
+// groupMapped and groupWritable are subMapped and subWritable for
+// queue-group slot i (which follow the subscriber slots when apart).
+func (r *Ring) groupMapped(i int) bool   { return r.subMapped(r.maxSubscribers + i) }
+func (r *Ring) groupWritable(i int) bool { return r.subWritable(r.maxSubscribers + i) }
+
 // Create initializes a new ring in b, a 128-byte aligned shared mapping of
 // at least SizeFor(c) bytes: the data area first, the consumer area right
 // after it. See CreateSplit.
@@ -246,7 +251,11 @@ func createSplit(data, consumer []byte, slots [][]byte, c Config) (*Ring, error)
 		}
 		for i, s := range slots {
 			clear(s[:slotLength])
-			r.m.setU64(r.subscriberSlotOffset(i)+subRingCreatedOffset, created)
+			if i < c.MaxSubscribers {
+				r.m.setU64(r.subscriberSlotOffset(i)+subRingCreatedOffset, created)
+			} else {
+				r.m.setU64(r.groupSlotOffset(i-c.MaxSubscribers)+groupRingCreatedOffset, created)
+			}
 		}
 		m.setU32(slotsApartOffset, 1)
 	}
@@ -452,6 +461,9 @@ func (r *Ring) consumerMinOf(except int, settled bool) (uint64, bool) {
 	// it advances the cursor, so whichever of the two this scan misses,
 	// it sees the other.
 	for i := 0; i < r.maxGroups; i++ {
+		if !r.groupMapped(i) {
+			continue
+		}
 		off := r.groupSlotOffset(i)
 		if r.m.u32(off+groupStateOffset).Load() == slotFree {
 			continue
@@ -538,10 +550,8 @@ func (r *Ring) Counters() Counters {
 		Unblocked:    r.m.u64(unblockedOffset).Load(),
 		Waits:        r.m.u64(waitsOffset).Load(),
 		Wakeups:      r.m.u64(wakeupsOffset).Load(),
-		Lapped:       r.m.u64(lappedOffset).Load(),
 		Reaped:       r.m.u64(reapedOffset).Load(),
 		Evicted:      r.m.u64(evictedOffset).Load(),
-		Tampered:     r.m.u64(tamperedOffset).Load(),
 	}
 	for i := 0; i < r.maxPublishers; i++ {
 		if r.m.u32(r.publisherSlotOffset(i)+pubStateOffset).Load() == slotActive {
@@ -556,6 +566,11 @@ func (r *Ring) Counters() Counters {
 		if st := r.m.u32(off + subStateOffset).Load(); st != slotFree && st != slotEvicted {
 			c.Subscribers++
 		}
+		c.Lapped += r.m.u64(off + subLappedOffset).Load()
+		c.Unblocked += r.m.u64(off + subUnblockedOffset).Load()
+		c.Waits += r.m.u64(off + subWaitsOffset).Load()
+		c.Wakeups += r.m.u64(off + subWakeupsOffset).Load()
+		c.Tampered += r.m.u64(off + subTamperedOffset).Load()
 		c.Consumed += r.m.u64(off + subConsumedOffset).Load()
 		c.ConsumedBytes += r.m.u64(off + subConsumedBytesOffset).Load()
 		if r.m.u32(off+subGroupOffset).Load() == 0 { // group losses are counted in the group's slot
@@ -563,6 +578,9 @@ func (r *Ring) Counters() Counters {
 		}
 	}
 	for i := 0; i < r.maxGroups; i++ {
+		if !r.groupMapped(i) {
+			continue
+		}
 		off := r.groupSlotOffset(i)
 		c.Lost += r.m.u64(off + groupLostOffset).Load()
 	}

@@ -57,6 +57,10 @@ type SubscriberOptions struct {
 	// one reserved for this process (Ring.ReserveSubscriberSlot) or free.
 	// Zero takes any free slot this process may write.
 	Slot int
+	// GroupSlot, if non-zero, is the index + 1 of the queue-group slot in
+	// which to join (or create) Group: the one the daemon chose
+	// (Ring.ReserveGroup). Zero looks the group up by id.
+	GroupSlot int
 }
 
 // Record is a record as delivered to a Handler. Payload aliases the shared
@@ -179,7 +183,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		s.scratch = make([]byte, r.maxPayload)
 	}
 	if opts.Group != 0 {
-		g, err := r.joinGroup(opts.Group)
+		g, err := r.joinGroup(opts.Group, opts.GroupSlot-1)
 		if err != nil {
 			r.m.u32(off + subStateOffset).Store(slotFree)
 			return nil, err
@@ -230,7 +234,7 @@ func (s *Subscriber) Close() error {
 	}
 	s.closed, s.fast = true, false
 	s.r.releaseSubscriber(s.slot, false)
-	s.r.notifySpace()
+	s.notifySpace()
 	return nil
 }
 
@@ -259,13 +263,13 @@ func (s *Subscriber) checkSlot() error {
 	r := s.r
 	pid, start := selfIdentity()
 	if st != slotActive || s.sv.u32(subPIDOffset).Load() != pid || s.sv.u64(subStartOffset).Load() != start {
-		r.count(tamperedOffset)
+		s.count(subTamperedOffset)
 		return &CorruptError{Position: s.Position(), Field: "subscriber slot", Value: uint64(st),
 			Detail: "its state or owner was changed by another process; this subscriber no longer holds it: close it and subscribe again"}
 	}
 	if s.group {
 		if g := s.sv.u32(subGroupOffset).Load(); uintptr(g) == 0 || r.groupSlotOffset(int(g)-1) != s.goff {
-			r.count(tamperedOffset)
+			s.count(subTamperedOffset)
 			return &CorruptError{Position: s.Position(), Field: "subscriber group", Value: uint64(g),
 				Detail: "its queue-group index was changed by another process: close it and subscribe again"}
 		}
@@ -275,7 +279,7 @@ func (s *Subscriber) checkSlot() error {
 	if cur == s.stored {
 		return nil
 	}
-	r.count(tamperedOffset)
+	s.count(subTamperedOffset)
 	s.sv.u64(subPositionOffset).Store(s.pos)
 	s.stored = s.pos
 	lost := s.lost
@@ -292,6 +296,24 @@ func (s *Subscriber) checkSlot() error {
 // Slot returns the index of the subscriber slot this subscriber holds
 // (see Ring.SubscriberSlots and Ring.EvictSubscriber).
 func (s *Subscriber) Slot() int { return s.slot }
+
+// count bumps one of this subscriber's counters, kept in its own slot so
+// that a subscriber writes no shared counter (Counters sums the slots).
+func (s *Subscriber) count(field uintptr) { s.sv.u64(field).Add(1) }
+
+// notifySpace is Ring.notifySpace counting the wakeup in the slot.
+func (s *Subscriber) notifySpace() {
+	if s.r.m.cu32(spaceWaitersOffset).Load() != 0 {
+		s.wakeSpace()
+	}
+}
+
+func (s *Subscriber) wakeSpace() {
+	r := s.r
+	r.m.u32(spaceBellOffset).Add(1)
+	s.count(subWakeupsOffset)
+	futexWakeAll(r.m.futexAddr(spaceBellOffset))
+}
 
 // Position returns the next position (bytes) this subscriber will read;
 // for a queue-group member, the group's cursor.
@@ -452,7 +474,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 				s.stored = s.pos
 				s.sv.set(subConsumedOffset, s.consumed)
 				s.sv.set(subConsumedBytesOffset, s.consumedB)
-				r.notifySpace()
+				s.notifySpace()
 				return int(n), rec, nil
 			}
 		} else if (st&^stateMask != pos || st&stateMask == stateClaimed) && (s.emptyPolls+1)&stuckCheckEvery != 0 {
@@ -517,12 +539,11 @@ func (s *Subscriber) publishFast() {
 	s.stored = s.pos
 	s.sv.set(subConsumedOffset, s.consumed)
 	s.sv.set(subConsumedBytesOffset, s.consumedB)
-	s.r.notifySpace()
+	s.notifySpace()
 }
 
 // publish stores progress in the slot for publishers and observers.
 func (s *Subscriber) publish(n int) {
-	r := s.r
 	if !s.group {
 		if w := s.sv.u64(subPositionOffset); s.stored != s.pos {
 			// Frees space. notifySpace then loads the publishers' waiter
@@ -544,7 +565,7 @@ func (s *Subscriber) publish(n int) {
 		s.sv.set(subConsumedOffset, s.consumed) // single writer, read by observers only
 		s.sv.set(subConsumedBytesOffset, s.consumedB)
 	}
-	r.notifySpace()
+	s.notifySpace()
 }
 
 // corrupt builds the error for a bad field at pos.
@@ -668,7 +689,7 @@ func (s *Subscriber) resync() bool {
 		s.lost += lost
 		r.m.u64(s.off + subLostOffset).Add(lost)
 	}
-	r.count(lappedOffset)
+	s.count(subLappedOffset)
 	s.pos, s.expect, s.lapped = q, seq, true
 	return true
 }
@@ -811,8 +832,8 @@ func (s *Subscriber) skipDeadClaim(pos uint64, d deadClaim) {
 	if s.group {
 		_, seq := r.groupCursor(s.goff)
 		if r.m.cas128At(s.goff+groupCursorOffset, pos, seq, end, seq+d.seqs) {
-			r.count(unblockedOffset)
-			r.notifySpace()
+			s.count(subUnblockedOffset)
+			s.notifySpace()
 		}
 		return
 	}
@@ -823,7 +844,7 @@ func (s *Subscriber) skipDeadClaim(pos uint64, d deadClaim) {
 	if d.seqs > 0 {
 		s.expect = d.first + d.seqs
 	}
-	r.count(unblockedOffset)
+	s.count(subUnblockedOffset)
 	s.publish(0)
 }
 

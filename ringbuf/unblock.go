@@ -242,6 +242,7 @@ func (r *Ring) ReapDead() int {
 		}
 	}
 	n += r.reapSubscribers()
+	n += r.reapGroups()
 	if n > 0 {
 		r.notifySpace()
 	}
@@ -264,7 +265,9 @@ func (r *Ring) reapSubscribers() int {
 			continue
 		}
 		if r.releaseSubscriber(i, true) {
-			r.count(reapedOffset)
+			if !r.readOnlyData {
+				r.count(reapedOffset)
+			}
 			n++
 		}
 	}
@@ -284,7 +287,7 @@ func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 		return st.CompareAndSwap(slotReserved, slotFree)
 	}
 	g := r.m.u32(off + subGroupOffset).Load()
-	inGroup := g != 0 && int(g) <= r.maxGroups
+	inGroup := g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1)
 	if inGroup && dead && r.m.u64(off+subHoldOffset).Load() != noHold {
 		r.m.u64(r.groupSlotOffset(int(g)-1) + groupLostOffset).Add(1)
 		r.m.u64(off + subLostOffset).Add(1)

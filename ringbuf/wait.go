@@ -106,7 +106,7 @@ func (s *Subscriber) park(deadline int64) error {
 	if q := r.unblockTimeout / 4; d > q {
 		d = q
 	}
-	r.count(waitsOffset)
+	s.count(subWaitsOffset)
 	futexSleep(r.m.futexAddr(dataBellOffset), v, d, &s.ts)
 	waiters.Add(^uint32(0))
 	return s.checkStuck(true)

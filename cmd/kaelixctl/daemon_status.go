@@ -58,6 +58,8 @@ func (cmd *DaemonStatusCmd) Run(g *Globals) error {
 		fmt.Fprintf(w, " (last detected and reaped in %v)", time.Duration(st.LastDetectionNS))
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "evictions:    %d subscriber(s) that held publishers back, %d of them killed for doing it again\n",
+		st.SubscriberEvictions, st.SubscriberKills)
 	if !cmd.Clients {
 		return nil
 	}

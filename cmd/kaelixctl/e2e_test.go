@@ -56,9 +56,9 @@ type testDaemon struct {
 	log     *bytes.Buffer
 }
 
-// startDaemon starts kaelixd --ephemeral and stops it (SIGTERM) at cleanup,
-// then checks that its region directory is gone.
-func startDaemon(t *testing.T) *testDaemon {
+// startDaemon starts kaelixd --ephemeral (plus extra flags) and stops it
+// (SIGTERM) at cleanup, then checks that its region directory is gone.
+func startDaemon(t *testing.T, extra ...string) *testDaemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &testDaemon{
@@ -70,6 +70,7 @@ func startDaemon(t *testing.T) *testDaemon {
 	if help, _ := exec.Command(filepath.Join(binDir, "kaelixd"), "--help").CombinedOutput(); bytes.Contains(help, []byte("--http-port")) {
 		args = append(args, "--http-port", "0") // never the default 9090
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(filepath.Join(binDir, "kaelixd"), args...)
 	cmd.Stderr = &syncWriter{w: d.log}
 	if err := cmd.Start(); err != nil {

@@ -18,6 +18,7 @@ const (
 	exitNotFound         = 4 // no topic of that name
 	exitInvalid          = 5 // invalid name or parameters, message too large, topic exists with other parameters or in use, no free slot
 	exitPermission       = 6 // the topic's mode and group do not allow this user
+	exitEvicted          = 7 // sub: kaelixd evicted the subscriber for holding publishers back (daemon.evict_stalled_after)
 )
 
 // errInvalidInput marks input this tool refuses before asking the daemon
@@ -40,6 +41,8 @@ func exitCode(err error) int {
 		return exitNotFound
 	case errors.Is(err, client.ErrPermission):
 		return exitPermission
+	case errors.Is(err, client.ErrEvicted):
+		return exitEvicted
 	case errors.Is(err, client.ErrInvalidTopicName),
 		errors.Is(err, client.ErrInvalidSpec),
 		errors.Is(err, client.ErrTopicConflict),
@@ -66,6 +69,10 @@ func hint(err error) string {
 		return "a topic name is 1-249 bytes of letters, digits, '-', '_' and '.', with no empty segment"
 	case errors.Is(err, client.ErrTopicInUse):
 		return "stop its publishers and subscribers first, or pass --force"
+	case errors.Is(err, client.ErrEvicted):
+		return "kaelixd takes the ring slot of a subscriber that is stopped, or does not read, for longer than daemon.evict_stalled_after " +
+			"while its block/reject ring is at least half full; the last record printed may be torn. " +
+			"Run sub again to go on from the latest record (a process evicted twice is killed)"
 	}
 	return ""
 }

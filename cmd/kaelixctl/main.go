@@ -11,7 +11,7 @@
 //
 // Exit codes (see errors.go): 0 ok, 1 other failure, 2 usage, 3 broker not
 // running, 4 topic not found, 5 invalid input or conflict, 6 permission
-// denied.
+// denied, 7 sub evicted by kaelixd for holding publishers back.
 package main
 
 import "os"

@@ -93,15 +93,15 @@ func (cmd *TopicsStatsCmd) print(g *Globals, rows []PartitionStats, clear bool) 
 		fmt.Fprintf(g.stdout, "kaelixctl topics stats, every %v (from shared memory)\n\n", cmd.Interval)
 	}
 	tw := newTable(g.stdout)
-	fmt.Fprintln(tw, "TOPIC\tPART\tPUBLISHED\tRATE/S\tCONSUMED\tLOST\tBACKPRESS\tUNBLOCKED\tPUBS\tSUBS\tLAG")
+	fmt.Fprintln(tw, "TOPIC\tPART\tPUBLISHED\tRATE/S\tCONSUMED\tLOST\tBACKPRESS\tUNBLOCKED\tEVICTED\tPUBS\tSUBS\tLAG")
 	for _, r := range rows {
 		rate := "-"
 		if r.RatePerSec >= 0 {
 			rate = fmt.Sprintf("%.0f", r.RatePerSec)
 		}
 		c := r.Counters
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Topic, r.Partition, c.Published, rate, c.Consumed,
-			c.Lost, c.BackPressure, c.Unblocked, c.Publishers, c.Subscribers, humanBytes(c.SlowestLagBytes))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Topic, r.Partition, c.Published, rate, c.Consumed,
+			c.Lost, c.BackPressure, c.Unblocked, c.Evicted, c.Publishers, c.Subscribers, humanBytes(c.SlowestLagBytes))
 	}
 	return tw.Flush()
 }

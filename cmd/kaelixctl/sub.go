@@ -31,8 +31,11 @@ import (
 // line. Output is flushed whenever no more records are ready, so a pipe
 // sees each record promptly.
 //
-// sub exits after --count records, on SIGINT/SIGTERM (exit 0), or when
-// --timeout expires (exit 1 if --count records had not arrived, else 0).
+// sub exits after --count records, on SIGINT/SIGTERM (exit 0), when
+// --timeout expires (exit 1 if --count records had not arrived, else 0),
+// or when kaelixd evicts it for holding the publishers of a block or
+// reject topic back (daemon.evict_stalled_after: it was stopped, or its
+// output blocked, that long), which it reports on stderr (exit 7).
 type SubCmd struct {
 	Topic   string        `arg:"" help:"Topic to subscribe to."`
 	From    string        `help:"Where to start: latest (only new messages) or oldest (the oldest still held)." enum:"latest,oldest" default:"latest"`
@@ -101,6 +104,9 @@ func (cmd *SubCmd) Run(g *Globals) error {
 		n += got
 		if p.err != nil {
 			return p.err
+		}
+		if errors.Is(err, client.ErrEvicted) { // even after records: this partition gives no more
+			return err
 		}
 		if got > 0 || errors.Is(err, client.ErrLapped) || errors.Is(err, ringbuf.ErrStalled) {
 			continue

@@ -44,16 +44,16 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 	fmt.Fprintf(w, "attached:     %d publishers, %d subscribers (registered with the daemon)\n", info.Publishers, info.Subscribers)
 	fmt.Fprintf(w, "created:      %s\n\n", unixNS(info.CreatedNS))
 	tw := newTable(w)
-	fmt.Fprintln(tw, "PART\tPAGES\tNODE\tSIZE\tPUBLISHED\tCONSUMED\tLOST\tBACKPRESSURE\tREJECTED\tPUBS\tSUBS\tLAG\tPATH")
+	fmt.Fprintln(tw, "PART\tPAGES\tNODE\tSIZE\tPUBLISHED\tCONSUMED\tLOST\tBACKPRESSURE\tREJECTED\tEVICTED\tPUBS\tSUBS\tLAG\tPATH")
 	for _, p := range info.Partitions {
 		k := p.Counters
 		node := "-"
 		if p.NodeActual >= 0 {
 			node = strconv.Itoa(p.NodeActual)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
 			p.Index, pageLabel(p.PageSizeBytes, p.HugePages)+fallbackLabel(p.FallbackTmpfs), node, humanBytes(p.SizeBytes),
-			k.Published, k.Consumed, k.Lost, k.BackPressure, k.Rejected, k.Publishers, k.Subscribers,
+			k.Published, k.Consumed, k.Lost, k.BackPressure, k.Rejected, k.Evicted, k.Publishers, k.Subscribers,
 			humanBytes(k.SlowestLagBytes), p.Path)
 	}
 	return tw.Flush()

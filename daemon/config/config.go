@@ -53,13 +53,26 @@ type Daemon struct {
 	// SweepInterval is how often every ring is reaped of dead processes'
 	// slots (the backstop for the pidfd watch). Default 1s.
 	SweepInterval time.Duration `toml:"sweep_interval"`
-	// EvictStalledAfter is how long a subscriber process may stay stopped
-	// (SIGSTOP, a debugger: /proc state T or t) while a block or reject
-	// ring it reads is full before the daemon evicts it by SIGKILL through
-	// its pidfd, which frees its slots and releases the publishers it held
-	// back. 0 (default) never evicts: block-mode publishers wait for a
-	// stopped subscriber for as long as it stays stopped. Live. Evictions are
-	// counted (kaelix_subscriber_evictions_total, daemon status) and logged.
+	// EvictStalledAfter is how long a subscriber may hold the publishers
+	// of a block or reject partition back without reading before the
+	// daemon evicts it. It holds them back while its ring slot is at least
+	// half the capacity behind the tail; it is evicted once its position
+	// has not moved for this long meanwhile, whether its process is
+	// stopped (SIGSTOP, a debugger: /proc state T or t) or running. The
+	// eviction spares the process: the daemon takes its slots in the
+	// partitions it holds back, the publishers go on at once, and its next
+	// read returns client.ErrEvicted (it may subscribe again). A process
+	// that holds publishers back this long again after an eviction is
+	// killed (SIGKILL through its pidfd). Slots of a topic one of whose
+	// publisher processes is stopped are not held against their owners
+	// (they may be waiting for that publisher's claim). A stopped
+	// subscriber holding publishers back through a slot the ring cannot
+	// take from it (one it is joining, a queue-group member's held record)
+	// is killed instead. The sweep checks, so an eviction comes up to one
+	// sweep_interval late. 0 (default) never evicts: publishers wait for
+	// as long as the subscriber does not read. Live. Evictions are counted
+	// (kaelix_subscriber_evictions_total{action="evict"|"kill"},
+	// kaelix_partition_evicted_total, daemon status) and logged.
 	EvictStalledAfter time.Duration `toml:"evict_stalled_after"`
 }
 

@@ -31,7 +31,7 @@ func NewConn(uc *net.UnixConn) *Conn {
 	return &Conn{
 		uc:  uc,
 		buf: make([]byte, 4096),
-		oob: make([]byte, unix.CmsgSpace(4*MaxFDs)),
+		oob: make([]byte, unix.CmsgSpace(4*fdsPerMessage)),
 	}
 }
 
@@ -129,10 +129,15 @@ func (c *Conn) takeFDs(oob []byte) error {
 // A daemon treats any as a protocol violation (requests carry none).
 func (c *Conn) PendingFDs() int { return len(c.fds) }
 
-// WriteFrame writes f, sending files (if any) as SCM_RIGHTS with its first
-// byte; f.FDCount is set to len(files). The caller keeps ownership of files.
-// Safe for concurrent use.
+// WriteFrame writes f, sending files (if any) as SCM_RIGHTS: up to
+// fdsPerMessage with each of the frame's first bytes, one byte per
+// message, the rest with the remaining bytes. f.FDCount is set to
+// len(files), at most MaxFDs. The caller keeps ownership of files. Safe
+// for concurrent use.
 func (c *Conn) WriteFrame(f Frame, files ...*os.File) error {
+	if len(files) > MaxFDs {
+		return &FrameError{Field: "descriptor count", Value: uint64(len(files)), Detail: fmt.Sprintf("exceeds the maximum of %d", MaxFDs)}
+	}
 	f.FDCount = uint16(len(files))
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -142,16 +147,21 @@ func (c *Conn) WriteFrame(f Frame, files ...*os.File) error {
 		return err
 	}
 	b := c.wbuf
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, file := range files {
-			fds[i] = int(file.Fd())
+	fds := make([]int, len(files))
+	for i, file := range files {
+		fds[i] = int(file.Fd())
+	}
+	for len(fds) > 0 {
+		k := min(len(fds), fdsPerMessage)
+		chunk := b
+		if k < len(fds) {
+			chunk = b[:1] // more descriptors follow with the next byte
 		}
-		n, _, err := c.uc.WriteMsgUnix(b, unix.UnixRights(fds...), nil)
+		n, _, err := c.uc.WriteMsgUnix(chunk, unix.UnixRights(fds[:k]...), nil)
 		if err != nil {
 			return err
 		}
-		b = b[n:]
+		b, fds = b[n:], fds[k:]
 	}
 	for len(b) > 0 {
 		n, err := c.uc.Write(b)

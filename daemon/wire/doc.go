@@ -63,24 +63,34 @@
 //
 // # Descriptors
 //
-// Each partition's ring lives in two shm regions (ringbuf.CreateSplit):
-// the data region (ring header, tail, publisher table, records), written
-// only by publishers, and the consumer region (subscriber and queue-group
-// cursors, doorbells, counters), written by every role. An attach reply
-// carries DescriptorsPerPartition (2) descriptors per attached partition,
-// in the order of AttachReply.Partitions: the data region's, then the
-// consumer region's. They travel as SCM_RIGHTS ancillary data sent with
-// the reply frame's bytes; the header's descriptor count says how many
-// belong to the frame. Readers collect every descriptor the socket
-// delivers in arrival order and hand each frame its count, so it does not
-// matter which read carried them. Requests never carry descriptors; the
-// daemon closes any it is sent and drops the client.
+// Each partition's ring lives in shm regions (ringbuf.CreateApart): the
+// data region (ring header, tail, counters, publisher table, records),
+// written only by publishers and the daemon; the consumer region (the
+// doorbells), written by every role; one slot region per subscriber slot
+// (a subscriber's cursor and counters), written by its subscriber and
+// read by publishers; and one slot region per queue-group slot (a group's
+// shared cursor), written by the group's members. An attach reply carries
+// AttachReply.Descriptors[i] descriptors for entry i of
+// AttachReply.Partitions, partition after partition: the data region's,
+// the consumer region's, then slot regions' (for a publisher every
+// subscriber slot, then every group slot, in index order; for a
+// subscriber only the slot the daemon reserved for it,
+// AttachReply.Slots[i], and for a queue-group member (Attach.Group) then
+// its group's slot, AttachReply.GroupSlots[i]). They
+// travel as SCM_RIGHTS ancillary data with the reply frame's bytes, at
+// most 250 per message (the kernel's limit is 253), so a frame's
+// descriptors may arrive with several of its bytes; the header's
+// descriptor count says how many belong to the frame. Readers collect
+// every descriptor the socket delivers in arrival order and hand each
+// frame its count, so it does not matter which read carried them.
+// Requests never carry descriptors; the daemon closes any it is sent and
+// drops the client.
 //
 // Access modes differ by role:
 //
-//	role        data region                 consumer region
-//	publisher   read-write (O_RDWR)         read-write
-//	subscriber  read-only (opened O_RDONLY) read-write
+//	role        data region                 consumer region  slot regions
+//	publisher   read-write (O_RDWR)         read-write       all, read-write
+//	subscriber  read-only (opened O_RDONLY) read-write       its own (and its group's), read-write
 //
 // A subscriber's data descriptor is a separate open file description
 // opened O_RDONLY, not a duplicate of the daemon's: it can be mapped only
@@ -88,22 +98,24 @@
 // PROT_WRITE, write and ftruncate on it), so a subscriber cannot forge
 // records, move the tail or truncate the data region. Reopening it for
 // writing (open of /proc/self/fd/N) is decided by the file's permission
-// bits, and data region files never carry group or other write bits; the
-// daemon's own user and root can write them regardless. Clients map the
-// data region PROT_READ and attach with ringbuf.AttachSplit(data,
-// consumer, true). What a subscriber can still write is the consumer
-// region: every consumer's cursor, not only its own, and the file's size
-// (ftruncate faults every mapper; the daemon's sweep fences the
-// partition).
+// bits, and data and slot region files never carry group or other write
+// bits; the daemon's own user and root can write them regardless. Clients
+// map the data region PROT_READ and attach with ringbuf.AttachApart. A
+// subscriber holds no descriptor of any other consumer's slot, so it
+// cannot move their cursors; what it can still write is its own slot, its
+// group's slot if it is a member, the consumer region (the doorbells) and
+// those files' sizes (ftruncate faults every mapper; the daemon's sweep
+// fences the partition).
 //
 // # Versioning
 //
 // Version is the frame header's version byte and Hello.Version. A daemon
 // refuses a frame of another version with CodeVersion and closes the
 // connection. Version 2 changed the descriptors of an attach reply (two
-// per partition, see above) from version 1's single read-write region
-// descriptor. Bodies are JSON objects; receivers ignore unknown fields, so
-// a field may be added without a version bump, never removed or retyped.
+// per partition) from version 1's single read-write region descriptor;
+// version 3 added the slot regions and spread descriptors over messages.
+// Bodies are JSON objects; receivers ignore unknown fields, so a field may
+// be added without a version bump, never removed or retyped.
 //
 // # Concurrency
 //

@@ -64,6 +64,7 @@ const (
 	CodeInUse        Code = "in_use"        // delete refused: clients attached
 	CodePermission   Code = "permission"    // peer credentials do not allow it
 	CodeResource     Code = "resource"      // no space, no hugepages, no free slot
+	CodeNoSlot       Code = "no_slot"       // attach: every subscriber slot of a partition is held (max_subscribers)
 	CodeInternal     Code = "internal"      // daemon-side failure; see its log
 	CodeProtocol     Code = "protocol"      // malformed reply (client side)
 	CodeShuttingDown Code = "shutting_down" // daemon is stopping

@@ -26,20 +26,28 @@ const (
 	Magic uint16 = 0x584b
 	// Version is the protocol version this package speaks. Version 2:
 	// an attach reply carries two descriptors per partition (data region,
-	// consumer region), the data one read-only for subscribers.
-	Version = 2
+	// consumer region), the data one read-only for subscribers. Version 3:
+	// then the partition's subscriber slot regions (every slot for a
+	// publisher, its reserved slot for a subscriber), and a frame's
+	// descriptors may arrive over several messages.
+	Version = 3
 	// MaxBodyBytes is the largest body accepted (1 MiB). A header declaring
 	// more is refused before any body byte is read.
 	MaxBodyBytes = 1 << 20
 	// MaxPartitions is the most partitions a topic may have.
 	MaxPartitions = 64
-	// DescriptorsPerPartition is how many descriptors an attach reply
-	// carries for each partition: its data region, then its consumer
-	// region.
-	DescriptorsPerPartition = 2
+	// RegionDescriptors is how many descriptors an attach reply carries
+	// for each partition before its slot regions: its data region, then
+	// its consumer region.
+	RegionDescriptors = 2
 	// MaxFDs is the most descriptors one frame may carry: an attach reply
-	// for every partition of the largest topic.
-	MaxFDs = MaxPartitions * DescriptorsPerPartition
+	// for every partition of the largest topic, with every slot region.
+	// Topics are refused whose publishers would need more.
+	MaxFDs = 4096
+	// fdsPerMessage is how many descriptors one sendmsg carries (the
+	// kernel's SCM_MAX_FD is 253); a frame with more spreads them over
+	// several messages, each with at least one of the frame's bytes.
+	fdsPerMessage = 250
 )
 
 // Type is a frame's message type.

@@ -193,6 +193,10 @@ type PartitionInfo struct {
 	ConsumerRegion    string `json:"consumer_region"`
 	ConsumerPath      string `json:"consumer_path"`
 	ConsumerSizeBytes uint64 `json:"consumer_size_bytes"` // consumer region file size
+	// SlotPaths are the slot regions' files, one per subscriber slot then
+	// one per queue-group slot (the ring's cursors live apart; see
+	// ringbuf.CreateApart).
+	SlotPaths []string `json:"slot_paths,omitempty"`
 	// SizeBytes is the data region file's size.
 	SizeBytes     uint64 `json:"size_bytes"`
 	PageSizeBytes uint64 `json:"page_size_bytes"`
@@ -213,6 +217,7 @@ type Counters struct {
 	Rejected        uint64 `json:"rejected"`
 	Unblocked       uint64 `json:"unblocked"`
 	Reaped          uint64 `json:"reaped"`
+	Evicted         uint64 `json:"evicted"` // subscriber slots taken from live owners (daemon.evict_stalled_after)
 	TailPosition    uint64 `json:"tail_position"`
 	Publishers      int    `json:"publishers"` // live slots in the ring
 	Subscribers     int    `json:"subscribers"`
@@ -224,16 +229,26 @@ type Attach struct {
 	Topic      string `json:"topic"`
 	Role       Role   `json:"role"`
 	Partitions []int  `json:"partitions,omitempty"` // nil: all
+	// Group is the queue group a subscriber joins (its id in the ring, the
+	// client's hash of the group's name); 0: broadcast.
+	Group uint32 `json:"group,omitempty"`
 }
 
-// AttachReply answers attach. DescriptorsPerPartition descriptors per
-// entry of Partitions travel with the frame, in that order: the
-// partition's data region (read-only for a subscriber), then its consumer
-// region (see the package documentation, Descriptors).
+// AttachReply answers attach. Descriptors[i] descriptors for entry i of
+// Partitions travel with the frame, partition after partition: the
+// partition's data region (read-only for a subscriber), its consumer
+// region, then slot regions — for a publisher every subscriber slot (0 to
+// max_subscribers-1) then every queue-group slot (0 to max_groups-1); for
+// a subscriber only the subscriber slot reserved for it, Slots[i], and for
+// a queue-group member then its group's slot, GroupSlots[i] (see the
+// package documentation, Descriptors).
 type AttachReply struct {
 	AttachmentID uint64    `json:"attachment_id"`
 	Topic        TopicInfo `json:"topic"`
 	Partitions   []int     `json:"partitions"`
+	Descriptors  []int     `json:"descriptors"`           // per partition: RegionDescriptors + slot regions
+	Slots        []int     `json:"slots,omitempty"`       // subscriber: the slot index reserved in each partition
+	GroupSlots   []int     `json:"group_slots,omitempty"` // queue-group member: its group's slot index in each partition
 }
 
 // Detach releases an attachment (the client has closed its handles).
@@ -277,9 +292,13 @@ type Status struct {
 	// how long the last one took from pidfd readiness to its rings reaped.
 	PeerDeaths      uint64 `json:"peer_deaths"`
 	LastDetectionNS int64  `json:"last_detection_ns"`
-	// SubscriberEvictions counts subscriber processes evicted for staying
-	// stopped while holding publishers back (daemon.evict_stalled_after).
+	// SubscriberEvictions counts subscriber processes evicted for holding
+	// publishers back without reading (daemon.evict_stalled_after);
+	// SubscriberKills counts those of them that were SIGKILLed because
+	// they did it again after an eviction (the others lost their ring
+	// slots and lived on).
 	SubscriberEvictions uint64 `json:"subscriber_evictions"`
+	SubscriberKills     uint64 `json:"subscriber_kills"`
 }
 
 // ConfigView answers config show: the daemon's effective configuration,

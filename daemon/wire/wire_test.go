@@ -2,10 +2,12 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -92,7 +94,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"reserved", mut(func(b []byte) { b[reservedOffset] = 1 }), ErrBadFrame, "reserved"},
 		{"huge length", mut(func(b []byte) { copy(b[bodyLengthOffset:], []byte{0xff, 0xff, 0xff, 0xff}) }), ErrBadFrame, "body length"},
 		{"just over max", mut(func(b []byte) { copy(b[bodyLengthOffset:], []byte{1, 0, 0x10, 0}) }), ErrBadFrame, "body length"},
-		{"fds", mut(func(b []byte) { b[fdCountOffset] = MaxFDs + 1 }), ErrBadFrame, "descriptor count"},
+		{"fds", mut(func(b []byte) { binary.LittleEndian.PutUint16(b[fdCountOffset:], MaxFDs+1) }), ErrBadFrame, "descriptor count"},
 	}
 	for _, c := range cases {
 		_, _, err := Decode(c.in)
@@ -221,4 +223,62 @@ func socketpair() ([2]*net.UnixConn, error) {
 		return out, err
 	}
 	return out, <-done
+}
+
+// A frame may carry more descriptors than one message can (the kernel's
+// SCM_MAX_FD is 253): they are spread over several messages, arrive in
+// order, and the next frame gets none of them.
+func TestConnManyDescriptors(t *testing.T) {
+	fds, err := socketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := NewConn(fds[0]), NewConn(fds[1])
+	defer a.Close()
+	defer b.Close()
+	const n = 3*fdsPerMessage + 17
+	files := make([]*os.File, n)
+	for i := range files {
+		f, err := os.CreateTemp(t.TempDir(), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		f.WriteString(strconv.Itoa(i))
+		files[i] = f
+	}
+	errc := make(chan error, 1)
+	go func() {
+		fr, _ := NewFrame(TypeAttach.Reply(), 5, AttachReply{Partitions: []int{0}})
+		err := a.WriteFrame(fr, files...)
+		if err == nil {
+			err = a.WriteFrame(Frame{Type: TypeList.Reply(), RequestID: 6, Body: []byte(`{}`)})
+		}
+		errc <- err
+	}()
+	fr, got, err := b.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.RequestID != 5 || len(got) != n {
+		t.Fatalf("frame %d with %d descriptors, want 5 with %d", fr.RequestID, len(got), n)
+	}
+	for i, f := range got {
+		buf := make([]byte, 8)
+		k, _ := f.ReadAt(buf, 0)
+		if string(buf[:k]) != strconv.Itoa(i) {
+			t.Fatalf("descriptor %d reads %q: out of order", i, buf[:k])
+		}
+		f.Close()
+	}
+	fr, got, err = b.ReadFrame()
+	if err != nil || fr.RequestID != 6 || len(got) != 0 || b.PendingFDs() != 0 {
+		t.Fatalf("next frame: %v, id %d, %d descriptors, %d pending", err, fr.RequestID, len(got), b.PendingFDs())
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteFrame(Frame{Type: TypeList.Reply(), RequestID: 7, Body: []byte(`{}`)}, make([]*os.File, MaxFDs+1)...); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("a frame with %d descriptors: %v, want ErrBadFrame", MaxFDs+1, err)
+	}
 }

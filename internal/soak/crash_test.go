@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -390,8 +390,11 @@ func TestCrashSubscriberKilledHolding(t *testing.T) {
 // TestCrashSubscriberStopped: one of three subscribers SIGSTOPped while
 // the ring fills. With eviction off the publisher waits for it and,
 // after SIGCONT, all three get everything. With
-// daemon.evict_stalled_after it is evicted (killed) after that long,
-// counted, and the publisher and the two live subscribers go on.
+// daemon.evict_stalled_after it is evicted after that long without being
+// killed: the publisher finishes while it is still stopped, and once
+// continued it learns of the eviction (client.ErrEvicted) and exits with
+// ExitEvicted. Evictions are counted, no kill, and the two live
+// subscribers get everything.
 func TestCrashSubscriberStopped(t *testing.T) {
 	for _, evict := range []time.Duration{0, 300 * time.Millisecond} {
 		t.Run(fmt.Sprintf("evict=%v", evict), func(t *testing.T) {
@@ -411,7 +414,9 @@ func TestCrashSubscriberStopped(t *testing.T) {
 			for i := range crashRounds(t) {
 				stopped := subs[2]
 				stopped.Signal(syscall.SIGSTOP)
-				stopped.WaitState('T', 5*time.Second)
+				if err := stopped.WaitState('T', 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
 				p := e.spawn("pub", topic, func(a *ChildArgs) { a.Count = 2000 })
 				t0 := time.Now()
 				if evict == 0 {
@@ -423,17 +428,40 @@ func TestCrashSubscriberStopped(t *testing.T) {
 						t.Fatalf("round %d: all records published past a stopped subscriber", i)
 					}
 					stopped.Signal(syscall.SIGCONT)
-				} else {
-					if err := stopped.Wait(10 * time.Second); err != nil && !strings.Contains(err.Error(), "killed") {
-						t.Fatalf("round %d: stopped subscriber not evicted: %v", i, err)
+					if _, err := p.Expect("done", 60*time.Second); err != nil {
+						t.Fatalf("round %d: publisher: %v", i, err)
 					}
-					t.Logf("round %d: evicted %v after the stop", i, time.Since(t0).Round(time.Millisecond))
-					subs[2] = e.spawn("sub", topic, nil)
-					e.expect(subs[2], "ready")
+					continue
 				}
-				if _, err := p.Expect("done", 30*time.Second); err != nil {
-					t.Fatalf("round %d: publisher: %v", i, err)
+				// The eviction releases the publisher while the subscriber is
+				// still stopped, and does not kill it.
+				if _, err := p.Expect("done", 60*time.Second); err != nil {
+					t.Fatalf("round %d: publisher not released by the eviction: %v", i, err)
 				}
+				t.Logf("round %d: publisher done %v after the stop", i, time.Since(t0).Round(time.Millisecond))
+				if stopped.Exited() {
+					t.Fatalf("round %d: the evicted subscriber ended while stopped: %v", i, stopped.Wait(0))
+				}
+				if err := stopped.WaitState('T', time.Second); err != nil {
+					t.Fatalf("round %d: evicted subscriber: %v", i, err)
+				}
+				if n := e.d.Status().SubscriberEvictions; n != uint64(i+1) {
+					t.Fatalf("round %d: daemon counted %d evictions, want %d", i, n, i+1)
+				}
+				stopped.Signal(syscall.SIGCONT)
+				if _, err := stopped.Expect("evicted", 60*time.Second); err != nil {
+					t.Fatalf("round %d: continued subscriber did not learn of its eviction: %v", i, err)
+				}
+				err := stopped.Wait(60 * time.Second)
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != ExitEvicted {
+					t.Fatalf("round %d: evicted subscriber exited with %v, want status %d", i, err, ExitEvicted)
+				}
+				if bad := e.ledger.sub(stopped.Args.ID, sbErrors).Load(); bad != 0 {
+					t.Errorf("round %d: evicted subscriber counted %d unexpected errors", i, bad)
+				}
+				subs[2] = e.spawn("sub", topic, nil)
+				e.expect(subs[2], "ready")
 			}
 			for _, s := range subs {
 				s.Signal(syscall.SIGTERM)
@@ -448,6 +476,9 @@ func TestCrashSubscriberStopped(t *testing.T) {
 			st := e.d.Status()
 			if evict == 0 && st.SubscriberEvictions != 0 || evict > 0 && st.SubscriberEvictions != uint64(crashRounds(t)) {
 				t.Errorf("daemon counted %d evictions", st.SubscriberEvictions)
+			}
+			if st.SubscriberKills != 0 {
+				t.Errorf("daemon killed %d subscribers; eviction must spare them the first time", st.SubscriberKills)
 			}
 		})
 	}

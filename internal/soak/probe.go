@@ -153,11 +153,16 @@ func rawProbe(ctx context.Context, a ChildArgs, op string, res func(error, ...an
 			res(err)
 			return nil
 		}
-		if len(files) != 2 || len(ar.Topic.Partitions) == 0 {
-			res(fmt.Errorf("attach gave %d descriptors for %d partitions, want 2", len(files), len(ar.Partitions)))
+		if len(files) != wire.RegionDescriptors+1 || len(ar.Topic.Partitions) == 0 || len(ar.Slots) != 1 {
+			res(fmt.Errorf("attach gave %d descriptors and slots %v for %d partitions, want data, consumer and one slot", len(files), ar.Slots, len(ar.Partitions)))
 			return nil
 		}
-		res(tryWriteData(files[0], files[1], ar.Topic.Partitions[0].Path))
+		p := ar.Topic.Partitions[0]
+		err = tryWriteData(files[0], files[1], p.Path)
+		if err == nil {
+			err = tryWriteSlots(files[2], p.SlotPaths, ar.Slots[0])
+		}
+		res(err)
 		return nil
 	}
 	var ar wire.AttachReply
@@ -242,6 +247,59 @@ func tryWriteData(data, consumer *os.File, path string) error {
 	}
 	if len(got) > 0 {
 		return fmt.Errorf("data region writable: %s", strings.Join(got, "; "))
+	}
+	return nil
+}
+
+// tryWriteSlots is a subscriber trying to reach other consumers' cursors:
+// own is the descriptor of its own slot region (index mine of paths),
+// which must be writable; every other slot region must be out of reach,
+// neither held as a descriptor nor openable by path. It returns nil if so,
+// else an error naming what got through.
+func tryWriteSlots(own *os.File, paths []string, mine int) error {
+	var got []string
+	var st unix.Stat_t
+	if err := unix.Fstat(int(own.Fd()), &st); err != nil {
+		return err
+	}
+	if b, err := unix.Mmap(int(own.Fd()), 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		got = append(got, fmt.Sprintf("own slot region not writable: %v", err))
+	} else {
+		unix.Munmap(b)
+	}
+	for k, path := range paths {
+		if k == mine {
+			continue
+		}
+		for _, flag := range []int{os.O_RDWR, os.O_RDONLY} {
+			if f, err := os.OpenFile(path, flag, 0); err == nil {
+				f.Close()
+				got = append(got, fmt.Sprintf("open %s (flags %#o) succeeded", path, flag))
+			}
+		}
+	}
+	// No descriptor this process holds may be another slot region: each
+	// held descriptor's target name must be its own slot's or no slot's.
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue
+		}
+		for k, path := range paths {
+			if k != mine && target == path {
+				got = append(got, fmt.Sprintf("holds descriptor %s of another subscriber's slot %s", e.Name(), path))
+			}
+		}
+	}
+	if len(paths) < 2 || mine < 0 || mine >= len(paths) {
+		got = append(got, fmt.Sprintf("topic has %d slot regions; the test needs at least 2", len(paths)))
+	}
+	if len(got) > 0 {
+		return fmt.Errorf("other slots reachable: %s", strings.Join(got, "; "))
 	}
 	return nil
 }

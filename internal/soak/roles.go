@@ -27,6 +27,11 @@ const (
 	ArgsEnv = "KAELIX_SOAK_ARGS"
 )
 
+// ExitEvicted is the exit status of a subscriber child that kaelixd
+// evicted (daemon.evict_stalled_after) after the orchestrator stopped it:
+// an expected outcome, not a failure.
+const ExitEvicted = 3
+
 // ChildArgs are a child's parameters.
 type ChildArgs struct {
 	Socket   string `json:"socket"`
@@ -75,6 +80,10 @@ func MaybeChild() {
 		err = runProbe(a)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
+	}
+	if errors.Is(err, client.ErrEvicted) {
+		fmt.Fprintf(os.Stderr, "soak %s %d: %v\n", role, a.ID, err)
+		os.Exit(ExitEvicted)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "soak %s %d: %v\n", role, a.ID, err)
@@ -321,7 +330,21 @@ func runSub(a ChildArgs) error {
 		}
 		st.next = seq + 1
 	}
+	// An eviction (daemon.evict_stalled_after, after the orchestrator
+	// stopped us for longer than that) ends this incarnation with
+	// ExitEvicted. Records read in place around the stop may have been
+	// overwritten while we read them (the record handled last before an
+	// eviction is suspect), so the checks made since the poll before the
+	// one that reports the eviction are rolled back: the stop came during
+	// that poll (then this one reports the eviction before reading
+	// anything) or during this one.
+	checks := [...]*atomic.Uint64{corrupt, dup, reorder, gapLost, maxLat, latOver}
+	var before [2][len(checks)]uint64
 	poll := func() (int, error) {
+		before[0] = before[1]
+		for i, c := range checks {
+			before[1][i] = c.Load()
+		}
 		n, err := sub.Poll(h, 256)
 		l.sub(id, sbRingLost).Store(sub.Lost())
 		switch {
@@ -330,11 +353,19 @@ func runSub(a ChildArgs) error {
 		case errors.Is(err, ringbuf.ErrStalled):
 			l.sub(id, sbStalled).Add(1)
 			return n, nil
+		case errors.Is(err, client.ErrEvicted):
+			for i, c := range checks {
+				c.Store(before[0][i])
+			}
+			fmt.Println("evicted")
 		}
 		return n, err
 	}
 	for !stop.Load() {
 		n, err := poll()
+		if errors.Is(err, client.ErrEvicted) {
+			return err
+		}
 		if err != nil {
 			l.sub(id, sbErrors).Add(1)
 			return fmt.Errorf("poll: %w", err)
@@ -347,6 +378,9 @@ func runSub(a ChildArgs) error {
 	quiet := time.Now()
 	for deadline := time.Now().Add(20 * time.Second); time.Since(quiet) < 300*time.Millisecond && time.Now().Before(deadline); {
 		n, err := poll()
+		if errors.Is(err, client.ErrEvicted) {
+			return err
+		}
 		if err != nil {
 			l.sub(id, sbErrors).Add(1)
 			return fmt.Errorf("poll: %w", err)

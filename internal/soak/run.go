@@ -85,7 +85,7 @@ type Report struct {
 	Groups   []GroupReport
 	Kills    map[string]int // SIGKILLs sent, by role
 	Stops    map[string]int // SIGSTOP/SIGCONT pairs, by role
-	Evicted  int            // stopped subscribers killed by the daemon (daemon.evict_stalled_after)
+	Evicted  int            // stopped subscribers evicted by the daemon (daemon.evict_stalled_after)
 	Restarts int            // kaelixd SIGKILL + restart
 	// MaxReady is the longest time from a restarted kaelixd's exec to its
 	// socket serving; MaxKillToReady from the SIGKILL of the old one.
@@ -289,7 +289,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// restart replaces ended processes; an exit we did not cause is a
 	// failure unless it is a publisher that finished its stream, or an
-	// eviction of a subscriber we had stopped.
+	// eviction of a subscriber we had stopped (it exits with ExitEvicted
+	// once continued; a repeat offender would be killed while stopped).
 	restart := func() error {
 		for _, s := range slots {
 			if !s.proc.Exited() {
@@ -298,10 +299,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			switch {
 			case s.killed:
 			case s.role == "pub" && s.proc.err == nil:
+			case s.role == "sub" && s.proc.Cmd.ProcessState.ExitCode() == ExitEvicted:
+				rep.Evicted++
+				fmt.Fprintf(o.Log, "soak: %s on %s evicted by kaelixd after a stop\n", s.role, plans[s.topic].name)
 			case s.role == "sub" && s.proc.Stopped():
 				if ws, ok := s.proc.Cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 					rep.Evicted++
-					fmt.Fprintf(o.Log, "soak: %s on %s evicted by kaelixd while stopped\n", s.role, plans[s.topic].name)
+					fmt.Fprintf(o.Log, "soak: %s on %s killed by kaelixd while stopped\n", s.role, plans[s.topic].name)
 				}
 			default:
 				rep.ChildFailures = append(rep.ChildFailures, fmt.Sprintf("%s %d on %s: %v", s.role, s.proc.Args.ID, plans[s.topic].name, s.proc.err))
@@ -434,7 +438,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	for _, s := range slots {
 		if s.role == "sub" {
-			if err := s.proc.Wait(60 * time.Second); err != nil {
+			if err := s.proc.Wait(60 * time.Second); s.proc.Exited() && s.proc.Cmd.ProcessState.ExitCode() == ExitEvicted {
+				rep.Evicted++ // stopped until the wind-down, evicted meanwhile
+			} else if err != nil {
 				rep.ChildFailures = append(rep.ChildFailures, fmt.Sprintf("sub %d on %s at stop: %v", s.proc.Args.ID, plans[s.topic].name, err))
 				s.proc.Kill()
 			}

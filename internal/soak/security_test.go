@@ -258,7 +258,10 @@ func grepLines(s, sub string) string {
 // descriptor it can neither write, ftruncate, map writable, mprotect
 // writable, nor reopen for writing through /proc/self/fd, even on a topic
 // whose mode would let anyone write (0666: data region files drop group
-// and other write bits); its consumer region descriptor is writable.
+// and other write bits); its consumer region descriptor is writable. Of
+// the subscriber slot regions (other consumers' cursors) it is handed only
+// its own, writable: it holds no descriptor of any other and cannot open
+// one by path.
 func TestSubscriberCannotWriteData(t *testing.T) {
 	e := newSecEnv(t, nil)
 	c := e.client()
@@ -268,10 +271,17 @@ func TestSubscriberCannotWriteData(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := info.Partitions[0]
-	for _, f := range []struct {
+	files := []struct {
 		path string
 		mode os.FileMode
-	}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}} {
+	}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}}
+	for _, sp := range p.SlotPaths {
+		files = append(files, struct {
+			path string
+			mode os.FileMode
+		}{sp, 0o644})
+	}
+	for _, f := range files {
 		st, err := os.Stat(f.path)
 		if err != nil {
 			t.Fatal(err)
