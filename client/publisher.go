@@ -356,7 +356,11 @@ func (p *Publisher) publish(ctx context.Context, m Message) error {
 
 func (p *Publisher) ctxErr(ctx context.Context) error {
 	p.backPressured++
-	return fmt.Errorf("kaelix: publish to %q: %w (back-pressured)", p.topic, context.Cause(ctx))
+	cause := context.Cause(ctx)
+	if cause == nil { // the deadline passed a moment before ctx noticed
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("kaelix: publish to %q: %w (back-pressured)", p.topic, cause)
 }
 
 // PublishBatch publishes b's messages in order with Publish and returns how

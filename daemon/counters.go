@@ -65,7 +65,7 @@ func (r *CounterReader) Read(p wire.PartitionInfo) (wire.Counters, error) {
 	}
 	return wire.Counters{
 		Published: c.Published, Consumed: c.Consumed, Lost: c.Lost, BackPressure: c.BackPressure,
-		Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, Evicted: c.Evicted, TailPosition: c.TailPosition,
+		Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, Evicted: c.Evicted, Tampered: c.Tampered, TailPosition: c.TailPosition,
 		Publishers: c.Publishers, Subscribers: c.Subscribers, SlowestLagBytes: c.SlowestLag,
 	}, nil
 }

@@ -276,6 +276,8 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 		held, visible  bool
 		tail, capacity uint64
 		slots          []ringbuf.SubscriberSlot
+		claim          uint64 // the oldest claim in flight, if claimed
+		claimed        bool
 	}
 	looks := map[*partition]*look{}
 	progress := make(map[slotKey]slotProgress, len(d.ev.progress))
@@ -300,6 +302,7 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 					l.capacity = part.ring.CapacityBytes()
 					if c.SlowestLag*2 >= l.capacity {
 						l.held, l.tail, l.slots = true, c.TailPosition, part.ring.SubscriberSlots()
+						l.claim, l.claimed = part.ring.OldestClaim()
 					}
 				})
 				for _, sl := range l.slots {
@@ -319,6 +322,9 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 			for _, sl := range l.slots {
 				if sl.Evicted || int(sl.PID) != s.id.pid || sl.Start != s.id.start || !behind(sl, l.tail, l.capacity) {
 					continue
+				}
+				if l.claimed && sl.Position == l.claim {
+					continue // it waits for a publisher's claim in flight, not for itself
 				}
 				s.holding = append(s.holding, heldSlot{part, sl})
 				k := slotKey{part, sl.Index}
@@ -348,12 +354,12 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 		todo = append(todo, e)
 	}
 
-	// A partition held back by no slot the ring lists: by a slot being
-	// joined (claiming), or by a queue-group member's held record. Neither
-	// can be taken from a live owner; a stopped subscriber of the topic
-	// with no listed slot there, or only group members, is killed once
-	// it has been so for evict_stalled_after, as it was before non-lethal
-	// eviction existed.
+	// A partition held back by no slot the ring lists behind it. The ring
+	// lists joining slots and group members' held records, so this is a
+	// backstop for what it cannot show (say, memory a misbehaving process
+	// wrote): a stopped subscriber of the topic with no listed slot there,
+	// or only group members, is killed once it has been so for
+	// evict_stalled_after, as it was before non-lethal eviction existed.
 	for _, part := range slices.SortedFunc(maps.Keys(hidden), cmpPart) {
 		since := hidden[part]
 		if now.Sub(since) < after {

@@ -89,6 +89,7 @@ var (
 	descLapped        = desc("kaelix_partition_lapped_total", "Times a subscriber was lapped.", partLabels...)
 	descReaped        = desc("kaelix_partition_reaped_slots_total", "Slots of dead processes freed.", partLabels...)
 	descEvicted       = desc("kaelix_partition_evicted_total", "Subscriber slots taken from live owners that held publishers back (daemon.evict_stalled_after).", partLabels...)
+	descTampered      = desc("kaelix_partition_tampered_total", "Changes to a subscriber's own slot by another process, detected by the subscriber (threat model).", partLabels...)
 	descPublishers    = desc("kaelix_partition_publishers", "Live publisher slots.", partLabels...)
 	descSubscribers   = desc("kaelix_partition_subscribers", "Live subscriber slots.", partLabels...)
 	descLag           = desc("kaelix_partition_slowest_lag_bytes", "Bytes between the tail and the slowest subscriber.", partLabels...)
@@ -113,7 +114,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedBytes, descConsumedB, descLost, descBackPressure,
-		descRejected, descUnblocked, descWaits, descWakeups, descLapped, descReaped, descEvicted, descPublishers, descSubscribers, descLag,
+		descRejected, descUnblocked, descWaits, descWakeups, descLapped, descReaped, descEvicted, descTampered, descPublishers, descSubscribers, descLag,
 		descCapacity, descNodeRegions, descNodeBytes, descHugeTotal, descHugeFree, descHugeUsed, descClients, descTopics,
 		descHeartbeats, descDeaths, descHealth} {
 		ch <- d
@@ -157,6 +158,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descLapped, r.Lapped, l...)
 			counter(descReaped, r.Reaped, l...)
 			counter(descEvicted, r.Evicted, l...)
+			counter(descTampered, r.Tampered, l...)
 			gauge(descPublishers, float64(r.Publishers), l...)
 			gauge(descSubscribers, float64(r.Subscribers), l...)
 			gauge(descLag, float64(r.SlowestLag), l...)

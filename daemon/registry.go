@@ -508,7 +508,7 @@ func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 		if guard(p, func() { c = p.ring.Counters() }) {
 			pi.Counters = wire.Counters{
 				Published: c.Published, Consumed: c.Consumed, Lost: c.Lost, BackPressure: c.BackPressure,
-				Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, Evicted: c.Evicted, TailPosition: c.TailPosition,
+				Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, Evicted: c.Evicted, Tampered: c.Tampered, TailPosition: c.TailPosition,
 				Publishers: c.Publishers, Subscribers: c.Subscribers, SlowestLagBytes: c.SlowestLag,
 			}
 		}

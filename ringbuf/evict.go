@@ -34,6 +34,11 @@ type SubscriberSlot struct {
 	Group    bool   // a queue-group member
 	Evicted  bool   // taken away by EvictSubscriber; the owner has not closed it yet
 	Reserved bool   // reserved for a process (ReserveSubscriberSlot) that has not joined yet
+	Joining  bool   // its owner is joining (NewSubscriber has not finished)
+	// Holding: a queue-group member reading a record in place, which
+	// holds publishers at that record; Position is then the record's
+	// position, not the group's cursor.
+	Holding bool
 }
 
 // SubscriberSlots lists the slots that are not free. Each field is read
@@ -46,7 +51,7 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 		}
 		off := r.subscriberSlotOffset(i)
 		st := r.m.u32(off + subStateOffset).Load()
-		if st != slotActive && st != slotEvicted && st != slotReserved {
+		if st != slotActive && st != slotEvicted && st != slotReserved && st != slotClaiming {
 			continue
 		}
 		s := SubscriberSlot{
@@ -56,10 +61,13 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 			Position: r.m.u64(off + subPositionOffset).Load(),
 			Evicted:  st == slotEvicted,
 			Reserved: st == slotReserved,
+			Joining:  st == slotClaiming,
 		}
 		if g := r.m.u32(off + subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
 			s.Group = true
-			if r.groupMapped(int(g) - 1) {
+			if h := r.m.u64(off + subHoldOffset).Load(); h != noHold {
+				s.Position, s.Holding = h, true
+			} else if r.groupMapped(int(g) - 1) {
 				s.Position, _ = r.groupCursor(r.groupSlotOffset(int(g) - 1))
 			}
 		}
@@ -68,14 +76,27 @@ func (r *Ring) SubscriberSlots() []SubscriberSlot {
 	return out
 }
 
+// OldestClaim returns the position of the oldest claim a publisher has in
+// flight (claimed, not yet committed or aborted: a loan, a TryClaim), and
+// whether there is one. A subscriber whose position is there waits for
+// that publisher, not for itself; the daemon spares it. Not every claim
+// is announced: the SPSC fast path of Offer under PolicyBlock and
+// PolicyReject commits before it announces, so its claims never show.
+func (r *Ring) OldestClaim() (uint64, bool) {
+	pos, who := r.inFlightMin(-1)
+	return pos, who >= 0
+}
+
 // EvictSubscriber takes subscriber slot i away from its owner, which need
 // not be dead: publishers stop waiting for it at once, and its owner's
 // next Poll, Read or PollWait returns ErrEvicted. A reserved slot whose
 // process has not joined is simply freed (its join then fails with
-// ErrNoSlot). It reports false if the slot was neither active nor
-// reserved (free, being claimed, or evicted already). Safe from any
-// process that may write the slot; meant for the daemon. Counted in
-// Counters.Evicted.
+// ErrNoSlot); a slot being joined fails its join with ErrEvicted. A
+// queue-group member evicted while it holds a record has that record
+// counted as lost by its group (it may still deliver it if it runs again:
+// counted, never silently lost). It reports false if the slot was free or
+// evicted already. Safe from any process that may write the slot; meant
+// for the daemon. Counted in Counters.Evicted.
 func (r *Ring) EvictSubscriber(i int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
@@ -86,12 +107,23 @@ func (r *Ring) EvictSubscriber(i int) bool {
 		r.notifySpace()
 		return true
 	}
+	if r.m.u32(off+subStateOffset).CompareAndSwap(slotClaiming, slotEvicted) {
+		// NewSubscriber's last step fails; it undoes its own group join.
+		r.count(evictedOffset)
+		r.notifySpace()
+		return true
+	}
 	g := r.m.u32(off + subGroupOffset).Load()
 	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
 		return false
 	}
 	if g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1) {
-		r.leaveGroup(r.groupSlotOffset(int(g) - 1))
+		goff := r.groupSlotOffset(int(g) - 1)
+		if r.m.u64(off+subHoldOffset).Load() != noHold {
+			r.m.u64(goff + groupLostOffset).Add(1)
+			r.m.u64(off + subLostOffset).Add(1)
+		}
+		r.leaveGroup(goff)
 	}
 	r.count(evictedOffset)
 	r.notifySpace()

@@ -185,3 +185,49 @@ func TestReapEvictedSlot(t *testing.T) {
 		t.Fatalf("slots after reaping: %+v", slots)
 	}
 }
+
+// Slots the daemon must see to evict: one stuck in joining (a process
+// stopped mid-join, or one that wrote the joining state itself), and a
+// queue-group member holding a record, whose position is the record's.
+func TestEvictJoiningAndHoldingSlots(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes = 4096, 64
+	r, _, _ := newTestRing(t, c)
+	pub, _ := r.NewPublisher(PublisherOptions{})
+	sub, _ := r.NewSubscriber(SubscriberOptions{})
+	off := r.subscriberSlotOffset(sub.Slot())
+	r.m.u32(off + subStateOffset).Store(slotClaiming)
+	r.m.u64(off + subPositionOffset).Store(0)
+	for i := 0; i < 3; i++ {
+		pub.Offer([]byte{1})
+	}
+	slots := r.SubscriberSlots()
+	if len(slots) != 1 || !slots[0].Joining {
+		t.Fatalf("slots with one joining: %+v", slots)
+	}
+	if !r.EvictSubscriber(sub.Slot()) || r.Counters().SlowestLag != 0 {
+		t.Fatalf("evicting a joining slot: lag %d after", r.Counters().SlowestLag)
+	}
+
+	member, _ := r.NewSubscriber(SubscriberOptions{Group: 3})
+	mo := r.subscriberSlotOffset(member.Slot())
+	pos := r.TailPosition()
+	pub.Offer([]byte{2})
+	// The member is reading the record at pos in place.
+	r.m.u64(mo + subHoldOffset).Store(pos)
+	for _, s := range r.SubscriberSlots() {
+		if s.Index == member.Slot() && (!s.Holding || s.Position != pos) {
+			t.Fatalf("holding member listed as %+v, want Holding at %d", s, pos)
+		}
+	}
+	lost := r.Counters().Lost
+	if !r.EvictSubscriber(member.Slot()) {
+		t.Fatal("evicting a holding member reported false")
+	}
+	if got := r.Counters().Lost; got != lost+1 {
+		t.Fatalf("lost %d -> %d after evicting a member holding a record, want one more", lost, got)
+	}
+	if _, err := member.Poll(func(Record) {}, 1); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("evicted member's Poll: %v", err)
+	}
+}

@@ -196,7 +196,14 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		s.stored = s.pos
 		s.fast = r.policy != PolicyDropOldest && s.pos&(RecordAlignment-1) == 0
 	}
-	r.m.u32(off + subStateOffset).Store(slotActive)
+	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotClaiming, slotActive) {
+		// Evicted while joining (EvictSubscriber): undo and say so.
+		if s.group {
+			r.leaveGroup(s.goff)
+		}
+		r.m.u32(off+subStateOffset).CompareAndSwap(slotEvicted, slotFree)
+		return nil, ErrEvicted
+	}
 	return s, nil
 }
 

@@ -217,7 +217,8 @@ type Counters struct {
 	Rejected        uint64 `json:"rejected"`
 	Unblocked       uint64 `json:"unblocked"`
 	Reaped          uint64 `json:"reaped"`
-	Evicted         uint64 `json:"evicted"` // subscriber slots taken from live owners (daemon.evict_stalled_after)
+	Evicted         uint64 `json:"evicted"`  // subscriber slots taken from live owners (daemon.evict_stalled_after)
+	Tampered        uint64 `json:"tampered"` // changes to a subscriber's slot by another process, detected by it
 	TailPosition    uint64 `json:"tail_position"`
 	Publishers      int    `json:"publishers"` // live slots in the ring
 	Subscribers     int    `json:"subscribers"`
