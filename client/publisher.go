@@ -249,12 +249,9 @@ func (p *Publisher) tryPublish(m Message) error {
 		if len(m.Payload) > p.maxBytes {
 			return p.tooLarge(&m, len(m.Payload))
 		}
-		buf, err := pub.TryClaim(len(m.Payload))
-		if err != nil {
-			return p.count(err)
-		}
-		copy(buf, m.Payload)
-		return p.count(pub.Commit())
+		// Offer copies once, as TryClaim+copy+Commit would, and takes
+		// the ring's SPSC fast path.
+		return p.count(pub.Offer(m.Payload))
 	}
 	rec, err := p.encode(&m)
 	if err != nil {
