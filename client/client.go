@@ -207,9 +207,23 @@ func (c *Client) readLoop(conn *wire.Conn) {
 		c.mu.Unlock()
 		if ch == nil {
 			closeFiles(files) // the requester gave up
+			c.abandoned(f)
 			continue
 		}
 		ch <- reply{f: f, files: files}
+	}
+}
+
+// abandoned undoes a reply whose requester gave up: an attachment the
+// daemon made (and the ring slots it reserved for it) is detached, in the
+// background (readLoop must not wait for the detach's reply).
+func (c *Client) abandoned(f wire.Frame) {
+	if f.Type != wire.TypeAttach.Reply() {
+		return
+	}
+	var ar wire.AttachReply
+	if wire.DecodeBody(f, &ar) == nil && ar.AttachmentID != 0 {
+		go c.release(nil, ar.AttachmentID)
 	}
 }
 
@@ -332,6 +346,7 @@ func (c *Client) request(ctx context.Context, t wire.Type, body, out any) ([]*os
 		select { // the reply may have raced in
 		case r = <-ch:
 			closeFiles(r.files)
+			c.abandoned(r.f)
 		default:
 		}
 		return nil, fmt.Errorf("kaelix: %s: %w", t, ctx.Err())

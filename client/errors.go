@@ -68,6 +68,13 @@ var (
 	// after an eviction is killed by the daemon.
 	ErrEvicted = ringbuf.ErrEvicted
 
+	// ErrTopicDeleted: the topic was deleted (by force) while this handle
+	// was attached. A Subscriber returns it once it has delivered every
+	// message published before, a Publisher on its next publish that
+	// needs to look at the ring's free space; it is the same sentinel as
+	// ringbuf.ErrDeleted. Close the handle.
+	ErrTopicDeleted = ringbuf.ErrDeleted
+
 	// ErrMessageTooLarge: an encoded message exceeds the topic's max
 	// message size. Returned as a *SizeError with both sizes.
 	ErrMessageTooLarge = errors.New("message too large")

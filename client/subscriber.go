@@ -301,9 +301,16 @@ func (s *Subscriber) receive(ctx context.Context) (Message, error) {
 		}
 		s.cur = &s.parts[s.next]
 		s.h = s.copyRec
-		s.cur.sub.PollWait(s.onRec, 1, wait)
+		_, err = s.cur.sub.PollWait(s.onRec, 1, wait)
 		if s.have {
 			return s.kept, nil
+		}
+		switch err {
+		case nil, ringbuf.ErrLapped, ringbuf.ErrStalled, ringbuf.ErrTimeout:
+		case ringbuf.ErrEvicted:
+			return Message{}, &EvictedError{Topic: s.topic, Partition: s.cur.index}
+		default:
+			return Message{}, err
 		}
 		if len(s.parts) > 1 {
 			s.next = (s.next + 1) % len(s.parts)

@@ -44,6 +44,11 @@ type attachment struct {
 	id    uint64
 	topic *topic
 	role  wire.Role
+	// undo cancels what attach reserved in the rings for this attachment
+	// (subscriber slots, queue groups it made) and the subscriber has not
+	// joined: run on detach and when the connection drops, it frees the
+	// slots of a Subscribe that failed half-way.
+	undo []func()
 }
 
 // serve runs one client connection until it closes, breaks the protocol,
@@ -395,18 +400,16 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 	}
 	reply := wire.AttachReply{Partitions: parts}
 	var files []*os.File
-	var reserved []*partition // subscriber slots reserved so far, cancelled on failure
-	var made []func()         // groups made for this attach, cancelled on failure
+	var undo []func() // cancels the reservations made so far (only those not joined)
 	fail := func(werr *wire.Error) (any, []*os.File, *wire.Error) {
 		closeFiles(files)
-		for j, part := range reserved {
-			d.withRing(part, func() { part.ring.CancelReservation(reply.Slots[j]) })
-		}
-		for _, cancel := range made {
-			cancel()
+		for _, u := range undo {
+			u()
 		}
 		return nil, nil, werr
 	}
+	// A group on an SPSC topic gets no group slot; the client's join then
+	// fails (ringbuf.ErrUnsupported) and its detach undoes the reservation.
 	grouped := a.Role == wire.RoleSubscriber && a.Group != 0 && t.spec.Kind == wire.KindMPMC
 	start, alive := ringbuf.ProcessStart(p.pid)
 	if a.Role == wire.RoleSubscriber && !alive {
@@ -438,7 +441,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 				d.m.refused.WithLabelValues("subscriber_slots").Inc()
 				return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_subscribers %d)", t.spec.Name, i, rerr, t.spec.MaxSubscribers))
 			}
-			reserved = append(reserved, part)
+			undo = append(undo, func() { d.withRing(part, func() { part.ring.CancelReservation(k) }) })
 			reply.Slots = append(reply.Slots, k)
 			send = append(send, part.slots[k].File())
 			if grouped {
@@ -449,7 +452,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 					return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_groups %d)", t.spec.Name, i, rerr, t.spec.MaxGroups))
 				}
 				if fresh {
-					made = append(made, func() { d.withRing(part, func() { part.ring.CancelGroup(g) }) })
+					undo = append(undo, func() { d.withRing(part, func() { part.ring.CancelGroup(g) }) })
 				}
 				reply.GroupSlots = append(reply.GroupSlots, g)
 				send = append(send, part.slots[t.spec.MaxSubscribers+g].File())
@@ -472,7 +475,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 		}
 	}
 	d.nextID++
-	at := &attachment{id: d.nextID, topic: t, role: a.Role}
+	at := &attachment{id: d.nextID, topic: t, role: a.Role, undo: undo}
 	p.attachments[at.id] = at
 	for _, i := range parts {
 		p.rings[t.parts[i]] = true
@@ -517,6 +520,9 @@ func (d *Daemon) resume(p *peer, rs []wire.Resume) []uint64 {
 // detachLocked drops one attachment's registration. d.mu held.
 func (d *Daemon) detachLocked(p *peer, a *attachment) {
 	delete(p.attachments, a.id)
+	for _, u := range a.undo {
+		u()
+	}
 	if a.role == wire.RolePublisher {
 		a.topic.pubs--
 	} else {

@@ -476,6 +476,13 @@ func (d *Daemon) deleteTopic(name string, force bool) error {
 		return wire.Errorf(wire.CodeInUse, "topic %q is in use: %d publisher(s) and %d subscriber(s) attached; detach them or delete with force", name, t.pubs, t.subs)
 	}
 	delete(d.topics, name)
+	// Clients that still map the rings (attached, by force, or ones whose
+	// connection is gone) learn of it from the ring itself.
+	for _, p := range t.parts {
+		if !p.closed && p.faulted == nil {
+			d.withRing(p, func() { p.ring.MarkDeleted() })
+		}
+	}
 	d.dropParts(t, true)
 	d.saveState()
 	d.log.Info("topic deleted", "topic", name, "force", force, "publishers", t.pubs, "subscribers", t.subs)

@@ -28,6 +28,11 @@ var (
 	// while it read it. Close it and subscribe again to go on.
 	ErrEvicted = errors.New("ringbuf: subscriber evicted for holding publishers back; subscribe again")
 
+	// ErrDeleted: the ring's owner (the daemon, for a topic deleted by
+	// force while attached) marked it deleted (Ring.MarkDeleted). Nothing
+	// more will be published; close the handle.
+	ErrDeleted = errors.New("ringbuf: ring deleted")
+
 	// ErrTimeout: a timed wait ended before the ring could proceed.
 	ErrTimeout = errors.New("ringbuf: timed out")
 )

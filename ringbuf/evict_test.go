@@ -231,3 +231,58 @@ func TestEvictJoiningAndHoldingSlots(t *testing.T) {
 		t.Fatalf("evicted member's Poll: %v", err)
 	}
 }
+
+// A ring marked deleted (a topic deleted by force) tells its subscribers
+// once they have read what was committed, including one asleep in
+// PollWait, and its publishers on their slow path.
+func TestMarkDeleted(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes = 4096, 64
+	c.UnblockTimeout = time.Minute // parks last up to 15 s: the wakeup must come from MarkDeleted
+	r, _, _ := newTestRing(t, c)
+	pub, _ := r.NewPublisher(PublisherOptions{})
+	busy, _ := r.NewSubscriber(SubscriberOptions{})
+	asleep, _ := r.NewSubscriber(SubscriberOptions{Wait: Blocking})
+	done := make(chan error, 1)
+	got := 0
+	go func() {
+		var err error
+		for err == nil {
+			_, err = asleep.PollWait(func(Record) { got++ }, 10, time.Minute)
+		}
+		done <- err
+	}()
+	pub.Offer([]byte("last"))
+	for r.m.u32(dataWaitersOffset).Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	r.MarkDeleted()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDeleted) || got != 1 {
+			t.Fatalf("sleeping subscriber: %v after %d records, want ErrDeleted after 1", err, got)
+		}
+		t.Logf("the sleeping subscriber learned of the deletion after %v", time.Since(start))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a sleeping subscriber was not told of the deletion")
+	}
+	var err error
+	n, calls := 0, 0
+	for ; err == nil && calls < 2*(stuckCheckEvery+1); calls++ {
+		var k int
+		k, err = busy.Poll(func(Record) {}, 10)
+		n += k
+	}
+	if !errors.Is(err, ErrDeleted) || n != 1 {
+		t.Fatalf("busy subscriber: %v after %d records and %d polls, want ErrDeleted after the 1 committed record", err, n, calls)
+	}
+	if _, _, err := busy.Read(make([]byte, 64)); !errors.Is(err, ErrDeleted) {
+		t.Fatalf("Read after ErrDeleted: %v, want ErrDeleted at once", err)
+	}
+	for err = nil; err == nil; err = pub.Offer(make([]byte, 64)) {
+	}
+	if !errors.Is(err, ErrDeleted) {
+		t.Fatalf("publisher: %v, want ErrDeleted once its cached limit runs out", err)
+	}
+}

@@ -135,7 +135,8 @@ const (
 	totalBytesOffset       = createdNSOffset + 8        // uint64 bytes of the data area
 	consumerBytesOffset    = totalBytesOffset + 8       // uint64 bytes of the consumer area
 	slotsApartOffset       = consumerBytesOffset + 8    // uint32 1: subscriber slots live in areas of their own (AttachApart)
-	headerLength           = slotsApartOffset + 8
+	deletedOffset          = slotsApartOffset + 4       // uint32 1: the ring was deleted (MarkDeleted); set once, never cleared
+	headerLength           = deletedOffset + 4
 
 	// Data area: tail pair, written by publishers with one 16-byte CAS, so
 	// position and sequence always change together.

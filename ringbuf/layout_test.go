@@ -26,6 +26,7 @@ func TestLayout(t *testing.T) {
 		{"totalBytes", totalBytesOffset, 64},
 		{"consumerBytes", consumerBytesOffset, 72},
 		{"slotsApart", slotsApartOffset, 80},
+		{"deleted", deletedOffset, 84},
 		{"headerLength", headerLength, 88},
 		{"tailPosition", tailPositionOffset, 128},
 		{"tailSequence", tailSequenceOffset, 136},

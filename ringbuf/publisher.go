@@ -188,6 +188,9 @@ func (p *Publisher) clearIntent() { p.sv.set(pubIntentLenOffset, 0) }
 // so resolves its claim and frees its slot.
 func (p *Publisher) refreshLimit(tailPos, end uint64) error {
 	r := p.r
+	if r.Deleted() {
+		return ErrDeleted
+	}
 	for attempt := 0; ; attempt++ {
 		min, consumers := tailPos, false
 		if r.policy != PolicyDropOldest {

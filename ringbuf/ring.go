@@ -386,6 +386,22 @@ func attachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
 	return r, nil
 }
 
+// MarkDeleted marks the ring deleted, for processes that still map it
+// after its files are gone (the daemon deleting a topic by force while
+// clients are attached), and wakes everyone asleep on it. Subscribers
+// then get ErrDeleted once they have read what was committed before
+// (checked when nothing is left to read), and publishers when they next
+// take the slow path (a claim past their cached limit). It needs a
+// writable data area. Safe from any process and goroutine.
+func (r *Ring) MarkDeleted() {
+	r.m.u32(deletedOffset).Store(1)
+	r.ring(dataBellOffset)
+	r.ring(spaceBellOffset)
+}
+
+// Deleted reports whether MarkDeleted was called on the ring.
+func (r *Ring) Deleted() bool { return r.m.u32(deletedOffset).Load() != 0 }
+
 // Kind returns the ring's kind.
 func (r *Ring) Kind() Kind { return r.kind }
 

@@ -418,6 +418,9 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 	if err := s.checkSlot(); err != nil {
 		return 0, err
 	}
+	if !s.group && s.r.Deleted() && s.r.TailPosition() <= s.pos {
+		return 0, ErrDeleted
+	}
 	n := 0
 	var err error
 	for n < limit {
@@ -494,6 +497,9 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	}
 	if err := s.checkSlot(); err != nil {
 		return 0, Record{}, err
+	}
+	if !s.group && s.r.Deleted() && s.r.TailPosition() <= s.pos {
+		return 0, Record{}, ErrDeleted
 	}
 	ok, err := s.next(len(dst))
 	rec := s.rec
@@ -802,6 +808,10 @@ func (s *Subscriber) checkStuck(force bool) error {
 	pos := s.Position()
 	if r.TailPosition() <= pos {
 		s.stuckSince = 0
+		if r.Deleted() {
+			s.fast = false // from now on every call says so, at once
+			return ErrDeleted // and everything committed has been read
+		}
 		return nil
 	}
 	now := nanotime()

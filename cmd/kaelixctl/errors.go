@@ -15,7 +15,7 @@ const (
 	exitFailure          = 1 // anything not below: I/O, daemon-side failure, --timeout expired
 	exitUsage            = 2 // unknown verb or flag, missing argument, bad flag value
 	exitBrokerNotRunning = 3 // nothing listens on the socket: start kaelixd or fix --socket
-	exitNotFound         = 4 // no topic of that name
+	exitNotFound         = 4 // no topic of that name (sub, pub: or it was deleted while attached)
 	exitInvalid          = 5 // invalid name or parameters, message too large, topic exists with other parameters or in use, no free slot
 	exitPermission       = 6 // the topic's mode and group do not allow this user
 	exitEvicted          = 7 // sub: kaelixd evicted the subscriber for holding publishers back (daemon.evict_stalled_after)
@@ -37,7 +37,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, client.ErrBrokerNotRunning):
 		return exitBrokerNotRunning
-	case errors.Is(err, client.ErrTopicNotFound):
+	case errors.Is(err, client.ErrTopicNotFound), errors.Is(err, client.ErrTopicDeleted):
 		return exitNotFound
 	case errors.Is(err, client.ErrPermission):
 		return exitPermission
@@ -69,6 +69,8 @@ func hint(err error) string {
 		return "a topic name is 1-249 bytes of letters, digits, '-', '_' and '.', with no empty segment"
 	case errors.Is(err, client.ErrTopicInUse):
 		return "stop its publishers and subscribers first, or pass --force"
+	case errors.Is(err, client.ErrTopicDeleted):
+		return "the topic was deleted (topics delete --force) while attached; every message published before was delivered"
 	case errors.Is(err, client.ErrEvicted):
 		return "kaelixd takes the ring slot of a subscriber that is stopped, or does not read, for longer than daemon.evict_stalled_after " +
 			"while its block/reject ring is at least half full; the last record printed may be torn. " +
