@@ -809,7 +809,7 @@ func (s *Subscriber) checkStuck(force bool) error {
 	if r.TailPosition() <= pos {
 		s.stuckSince = 0
 		if r.Deleted() {
-			s.fast = false // from now on every call says so, at once
+			s.fast = false    // from now on every call says so, at once
 			return ErrDeleted // and everything committed has been read
 		}
 		return nil
