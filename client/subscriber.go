@@ -177,7 +177,7 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOpti
 			return nil, fmt.Errorf("kaelix: subscriber on %q partition %d: %w", topic, part, err)
 		}
 	}
-	if err := c.register(s, wire.Resume{Topic: topic, Role: wire.RoleSubscriber, Partitions: ar.Partitions}); err != nil {
+	if err := c.register(s, wire.Resume{Topic: topic, Role: wire.RoleSubscriber, Partitions: ar.Partitions, Slots: ar.Slots, GroupSlots: ar.GroupSlots}); err != nil {
 		s.closeParts()
 		return nil, err
 	}

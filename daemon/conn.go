@@ -33,6 +33,9 @@ type peer struct {
 	// rings keeps the partitions this peer ever attached, so that its death,
 	// which the pidfd reports after its socket closed, reaps them.
 	rings  map[*partition]bool
+	// refs are every slot the daemon reserved for this connection; its
+	// death frees those it still owns (partition.owner), by this record.
+	refs   []slotRef
 	exited bool
 	// stoppedSince is when the sweep first saw the process stopped
 	// (evict.go); zero while it runs. Guarded by Daemon.mu.
@@ -49,6 +52,32 @@ type attachment struct {
 	// joined: run on detach and when the connection drops, it frees the
 	// slots of a Subscribe that failed half-way.
 	undo []func()
+	// refs are the slots attach reserved for this subscriber: the
+	// daemon's own record of who owns which slot and which queue group it
+	// joined. Eviction goes by it, never by what the owner wrote in its
+	// slot (pid, group), which proves nothing.
+	refs []slotRef
+}
+
+// slotRef is one subscriber slot the daemon reserved, in part, with the
+// queue-group slot it handed along (-1: none).
+type slotRef struct {
+	part  *partition
+	slot  int
+	group int
+}
+
+// owner reports the recorded owner attachment's group for slot idx of
+// part, and whether p holds it. d.mu held.
+func (p *peer) owns(part *partition, idx int) (group int, ok bool) {
+	for _, a := range p.attachments {
+		for _, r := range a.refs {
+			if r.part == part && r.slot == idx {
+				return r.group, true
+			}
+		}
+	}
+	return -1, false
 }
 
 // serve runs one client connection until it closes, breaks the protocol,
@@ -57,6 +86,7 @@ type attachment struct {
 // dropped.
 func (d *Daemon) serve(uc *net.UnixConn) {
 	c := wire.NewConn(uc)
+	c.RefuseDescriptors() // requests carry none: a client cannot pin descriptors here
 	p := &peer{conn: c, pidfd: -1, connected: time.Now(), attachments: map[uint64]*attachment{}, rings: map[*partition]bool{}}
 	if ucred, err := peerCred(uc); err == nil {
 		p.pid, p.uid, p.gid = int(ucred.Pid), int(ucred.Uid), int(ucred.Gid)
@@ -401,6 +431,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 	reply := wire.AttachReply{Partitions: parts}
 	var files []*os.File
 	var undo []func() // cancels the reservations made so far (only those not joined)
+	var refs []slotRef
 	fail := func(werr *wire.Error) (any, []*os.File, *wire.Error) {
 		closeFiles(files)
 		for _, u := range undo {
@@ -441,8 +472,14 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 				d.m.refused.WithLabelValues("subscriber_slots").Inc()
 				return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_subscribers %d)", t.spec.Name, i, rerr, t.spec.MaxSubscribers))
 			}
-			undo = append(undo, func() { d.withRing(part, func() { part.ring.CancelReservation(k) }) })
+			pid, pstart := uint32(p.pid), start
+			undo = append(undo, func() { d.withRing(part, func() { part.ring.CancelReservationOf(k, pid, pstart) }) })
 			reply.Slots = append(reply.Slots, k)
+			refs = append(refs, slotRef{part: part, slot: k, group: -1})
+			if part.owner == nil {
+				part.owner = map[int]*peer{}
+			}
+			part.owner[k] = p
 			send = append(send, part.slots[k].File())
 			if grouped {
 				g, fresh := -1, false
@@ -455,6 +492,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 					undo = append(undo, func() { d.withRing(part, func() { part.ring.CancelGroup(g) }) })
 				}
 				reply.GroupSlots = append(reply.GroupSlots, g)
+				refs[len(refs)-1].group = g
 				send = append(send, part.slots[t.spec.MaxSubscribers+g].File())
 			}
 		} else {
@@ -475,7 +513,8 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 		}
 	}
 	d.nextID++
-	at := &attachment{id: d.nextID, topic: t, role: a.Role, undo: undo}
+	at := &attachment{id: d.nextID, topic: t, role: a.Role, undo: undo, refs: refs}
+	p.refs = append(p.refs, refs...)
 	p.attachments[at.id] = at
 	for _, i := range parts {
 		p.rings[t.parts[i]] = true
@@ -495,18 +534,53 @@ func (d *Daemon) resume(p *peer, rs []wire.Resume) []uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ids := make([]uint64, len(rs))
+	if len(rs) > 4096 || len(p.attachments) > 0 {
+		return ids // a client resumes once, on a fresh connection, and not unboundedly
+	}
+	start, _ := ringbuf.ProcessStart(p.pid)
 	for j, r := range rs {
 		t, ok := d.topics[r.Topic]
-		if !ok || (r.Role != wire.RolePublisher && r.Role != wire.RoleSubscriber) || len(rs) > 4096 {
+		if !ok || (r.Role != wire.RolePublisher && r.Role != wire.RoleSubscriber) || !d.allowed(p, t, r.Role) {
 			continue
 		}
 		d.nextID++
 		ids[j] = d.nextID
-		p.attachments[d.nextID] = &attachment{id: d.nextID, topic: t, role: r.Role}
-		for _, i := range r.Partitions {
-			if i >= 0 && i < len(t.parts) {
-				p.rings[t.parts[i]] = true
+		at := &attachment{id: d.nextID, topic: t, role: r.Role}
+		p.attachments[d.nextID] = at
+		for k, i := range r.Partitions {
+			if i < 0 || i >= len(t.parts) {
+				continue
 			}
+			part := t.parts[i]
+			p.rings[part] = true
+			// The slots it says it holds become its again in the daemon's
+			// record only if each also names this process: neither the
+			// client's word nor the slot's alone.
+			if r.Role != wire.RoleSubscriber || k >= len(r.Slots) {
+				continue
+			}
+			ref := slotRef{part: part, slot: r.Slots[k], group: -1}
+			if k < len(r.GroupSlots) {
+				ref.group = r.GroupSlots[k]
+			}
+			if part.owner[ref.slot] != nil && !part.owner[ref.slot].exited {
+				continue
+			}
+			named := false
+			d.withRing(part, func() {
+				for _, sl := range part.ring.SubscriberSlots() {
+					named = named || sl.Index == ref.slot && int(sl.PID) == p.pid && sl.Start == start
+				}
+			})
+			if !named {
+				continue
+			}
+			at.refs = append(at.refs, ref)
+			p.refs = append(p.refs, ref)
+			if part.owner == nil {
+				part.owner = map[int]*peer{}
+			}
+			part.owner[ref.slot] = p
 		}
 		if r.Role == wire.RolePublisher {
 			t.pubs++
@@ -559,6 +633,20 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 	freed := 0
 	if !p.exited {
 		p.exited = true
+		// First the slots reserved for it that it still owns, by the
+		// daemon's record: what it wrote in them (a live pid, another
+		// group's index) must not keep them or free someone else's group.
+		for _, r := range p.refs {
+			if r.part.owner[r.slot] != p || r.part.closed {
+				continue
+			}
+			delete(r.part.owner, r.slot)
+			d.withRing(r.part, func() {
+				if r.part.ring.ReleaseSlot(r.slot, r.group) {
+					freed++
+				}
+			})
+		}
 		for part := range p.rings {
 			d.withRing(part, func() { freed += part.ring.ReapDead() })
 		}

@@ -67,6 +67,7 @@ type Daemon struct {
 
 	w       *watcher
 	lockF   *os.File
+	shmLock *os.File // the region directory, flocked: one daemon per region directory too
 	heartF  *os.File
 	beats   atomic.Uint64
 	beatNS  atomic.Int64
@@ -165,6 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer d.lockF.Close() // releases the flock
+	defer d.shmLock.Close()
 	if err := d.adopt(); err != nil {
 		return err
 	}
@@ -268,6 +270,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.RemoveOnExit {
 		os.Remove(d.statePath())
 		os.Remove(d.heartbeatPath())
+		// Last: no region is touched after this, so a daemon that starts
+		// meanwhile (on a fresh lock file) cannot be hurt by us.
+		os.Remove(d.regionLockPath())
 		shm.RemoveBaseDirs(d.shm) // tmpfs and hugetlbfs, each only if empty
 	}
 	d.log.Info("kaelixd stopped", "removed_regions", d.cfg.RemoveOnExit)
@@ -308,8 +313,36 @@ func (d *Daemon) lock() error {
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	d.lockF = f
+	// Two daemons with different state dirs but one region directory
+	// would each take the other's regions for stale ones: a lock file in
+	// the region directory is flocked too (released by the kernel with the
+	// process; its name starts with '.', which no region name does).
+	dir := filepath.Join(d.shm.TmpfsRoot, d.shm.DirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		f.Close()
+		return &OpError{Op: "mkdir", Path: dir, Err: err}
+	}
+	lp := d.regionLockPath()
+	df, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		f.Close()
+		return &OpError{Op: "open", Path: lp, Err: err}
+	}
+	if err := unix.Flock(int(df.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		df.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return &AlreadyRunningError{LockPath: dir, SharedRegions: true}
+		}
+		return &OpError{Op: "flock", Path: lp, Err: err}
+	}
+	d.lockF, d.shmLock = f, df
 	return nil
+}
+
+// regionLockPath is the lock file in the tmpfs region directory.
+func (d *Daemon) regionLockPath() string {
+	return filepath.Join(d.shm.TmpfsRoot, d.shm.DirName, ".kaelixd.lock")
 }
 
 // listen replaces a stale socket (we hold the lock, so no daemon serves it)

@@ -28,10 +28,16 @@ var (
 // AlreadyRunningError is ErrAlreadyRunning.
 type AlreadyRunningError struct {
 	PID      int    // as written in the lock file; 0 if unreadable (message only)
-	LockPath string // the lock file
+	LockPath string // the lock file, or the region directory
+	// SharedRegions: another daemon (with another state dir) uses the
+	// same region directory (shm.dir_name).
+	SharedRegions bool
 }
 
 func (e *AlreadyRunningError) Error() string {
+	if e.SharedRegions {
+		return fmt.Sprintf("another kaelixd uses the region directory %s (with another state dir); give this one its own --shm-dir", e.LockPath)
+	}
 	return fmt.Sprintf("kaelixd already running, pid %d (lock %s held)", e.PID, e.LockPath)
 }
 

@@ -128,8 +128,20 @@ type suspect struct {
 }
 
 type heldSlot struct {
-	part *partition
-	slot ringbuf.SubscriberSlot
+	part  *partition
+	slot  ringbuf.SubscriberSlot
+	group int // the queue-group slot the daemon handed along (-1: none)
+}
+
+// owns reports whether the daemon reserved slot idx of part for one of
+// s's connections, and with which queue-group slot.
+func (s *suspect) owns(part *partition, idx int) (group int, ok bool) {
+	for _, p := range s.peers {
+		if g, ok := p.owns(part, idx); ok {
+			return g, true
+		}
+	}
+	return -1, false
 }
 
 // eviction is one process to evict, decided under d.mu and reported
@@ -320,13 +332,16 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 				continue // a slot of a shielded partition may be waiting on the stopped publisher's claim
 			}
 			for _, sl := range l.slots {
-				if sl.Evicted || int(sl.PID) != s.id.pid || sl.Start != s.id.start || !behind(sl, l.tail, l.capacity) {
+				// Whose slot it is comes from the daemon's record of its
+				// reservations, never from the pid the owner wrote in it.
+				group, mine := s.owns(part, sl.Index)
+				if sl.Evicted || !mine || !behind(sl, l.tail, l.capacity) {
 					continue
 				}
 				if l.claimed && sl.Position == l.claim {
 					continue // it waits for a publisher's claim in flight, not for itself
 				}
-				s.holding = append(s.holding, heldSlot{part, sl})
+				s.holding = append(s.holding, heldSlot{part, sl, group})
 				k := slotKey{part, sl.Index}
 				pr, ok := d.ev.progress[k]
 				if !ok || pr.owner != s.id || pr.position != sl.Position {
@@ -371,7 +386,7 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 				continue
 			}
 			for _, s := range subs {
-				if !slices.Contains(s.parts, part) || hasPlainSlot(l.slots, s.id) {
+				if !slices.Contains(s.parts, part) || s.hasPlainSlot(part, l.slots) {
 					continue
 				}
 				ep := d.ev.evicted[s.id]
@@ -404,11 +419,13 @@ func behind(sl ringbuf.SubscriberSlot, tail, capacity uint64) bool {
 	return sl.Position <= tail && (tail-sl.Position)*2 >= capacity
 }
 
-// hasPlainSlot reports whether slots list one of id's that is active and
-// not a queue-group member's (so id's process is not the hidden holder).
-func hasPlainSlot(slots []ringbuf.SubscriberSlot, id procID) bool {
+// hasPlainSlot reports whether slots list one the daemon reserved for s
+// that is active and not a queue-group member's (so s is not the hidden
+// holder).
+func (s *suspect) hasPlainSlot(part *partition, slots []ringbuf.SubscriberSlot) bool {
 	return slices.ContainsFunc(slots, func(sl ringbuf.SubscriberSlot) bool {
-		return int(sl.PID) == id.pid && sl.Start == id.start && !sl.Evicted && !sl.Reserved && !sl.Group
+		group, mine := s.owns(part, sl.Index)
+		return mine && group < 0 && !sl.Evicted && !sl.Reserved && !sl.Group
 	})
 }
 
@@ -420,8 +437,8 @@ func (d *Daemon) evictSlots(e *eviction) {
 		taken := false
 		d.withRing(h.part, func() {
 			for _, sl := range h.part.ring.SubscriberSlots() {
-				if sl.Index == h.slot.Index && !sl.Evicted && sl.PID == h.slot.PID && sl.Start == h.slot.Start && sl.Position == h.slot.Position {
-					taken = h.part.ring.EvictSubscriber(sl.Index)
+				if sl.Index == h.slot.Index && !sl.Evicted && sl.Position == h.slot.Position {
+					taken = h.part.ring.EvictSlot(sl.Index, h.group)
 					break
 				}
 			}

@@ -43,9 +43,12 @@ type partition struct {
 	// slots are the subscriber slot regions, one per slot (the ring's
 	// cursors live apart, ringbuf.CreateApart): a subscriber gets its own,
 	// publishers all of them.
-	slots  []*shm.Region
-	ring   *ringbuf.Ring // ringbuf.AttachApart over all of them, read-write
-	closed bool          // the topic was deleted: regions unmapped, ring unusable
+	slots []*shm.Region
+	ring  *ringbuf.Ring // ringbuf.AttachApart over all of them, read-write
+	// owner is, per subscriber slot, the connection its latest
+	// reservation was made for (guarded by Daemon.mu).
+	owner  map[int]*peer
+	closed bool // the topic was deleted: regions unmapped, ring unusable
 	// faulted is why the region can no longer be used (truncated,
 	// header overwritten); the daemon stops touching its memory and
 	// refuses new attaches. Set by withRing and the sweep's Check.
@@ -258,6 +261,10 @@ func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
 	}
 	if s.Mode&^0o777 != 0 {
 		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: mode = %#o: permission bits only", s.Name, s.Mode)
+	}
+	// A publisher gets every region of every partition in one attach.
+	if n := s.Partitions * (wire.RegionDescriptors + s.MaxSubscribers + s.MaxGroups); n > wire.MaxFDs {
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions x (2 + max_subscribers + max_groups) = %d region files, over the %d one attach can carry: lower max_subscribers, max_groups or partitions", s.Name, n, wire.MaxFDs)
 	}
 	return ringConfig(s)
 }

@@ -135,9 +135,17 @@ func (r *Ring) useSlots(slots [][]byte, writable []bool) error {
 // It returns the slot's index. Errors: ErrNoSlot. For the daemon: it
 // needs every slot writable.
 func (r *Ring) ReserveSubscriberSlot(pid uint32, start uint64) (int, error) {
+	return r.ReserveSubscriberSlotAvoiding(pid, start, nil)
+}
+
+// ReserveSubscriberSlotAvoiding is ReserveSubscriberSlot skipping the
+// free slots for which avoid reports true: the daemon's way to keep a
+// slot from a new owner while a process that was handed it before (and
+// may still map it) lives.
+func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid func(int) bool) (int, error) {
 	for pass := 0; pass < 2; pass++ {
 		for i := 0; i < r.maxSubscribers; i++ {
-			if !r.subWritable(i) {
+			if !r.subWritable(i) || avoid != nil && avoid(i) {
 				continue
 			}
 			off := r.subscriberSlotOffset(i)
@@ -168,6 +176,63 @@ func (r *Ring) ReserveSubscriberSlot(pid uint32, start uint64) (int, error) {
 		}
 	}
 	return -1, fmt.Errorf("%w: all %d subscriber slots are held by live processes", ErrNoSlot, r.maxSubscribers)
+}
+
+// ReleaseSlot frees subscriber slot i whatever state its owner left it
+// in, for the daemon, once the process it reserved the slot for is dead:
+// the slot's own pid and group fields are the owner's to write and prove
+// nothing (a forged live pid would keep it forever). group is the queue
+// group slot the daemon gave that process (-1: none); a record it held is
+// counted lost. It reports whether the slot was not free.
+func (r *Ring) ReleaseSlot(i, group int) bool {
+	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
+		return false
+	}
+	off := r.subscriberSlotOffset(i)
+	st := r.m.u32(off + subStateOffset)
+	for {
+		v := st.Load()
+		switch v {
+		case slotFree:
+			return false
+		case slotEvicted, slotReserved:
+			if st.CompareAndSwap(v, slotFree) { // an evicted slot left its group then
+				r.count(reapedOffset)
+				r.notifySpace()
+				return true
+			}
+		default:
+			held := r.m.u64(off+subHoldOffset).Load() != noHold
+			if !st.CompareAndSwap(v, slotFree) {
+				continue
+			}
+			if group >= 0 && group < r.maxGroups && r.groupWritable(group) {
+				goff := r.groupSlotOffset(group)
+				if held {
+					r.m.u64(goff + groupLostOffset).Add(1)
+				}
+				r.leaveGroup(goff)
+			}
+			r.count(reapedOffset)
+			r.notifySpace()
+			return true
+		}
+	}
+}
+
+// CancelReservationOf is CancelReservation only if the reservation is
+// still the one made for pid and start (not another process's, made for
+// the same slot after this one was cancelled or joined and freed).
+func (r *Ring) CancelReservationOf(i int, pid uint32, start uint64) bool {
+	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
+		return false
+	}
+	off := r.subscriberSlotOffset(i)
+	st := r.m.u32(off + subStateOffset)
+	if st.Load() != slotReserved || r.m.u32(off+subPIDOffset).Load() != pid || r.m.u64(off+subStartOffset).Load() != start {
+		return false
+	}
+	return st.CompareAndSwap(slotReserved, slotFree)
 }
 
 // CancelReservation frees subscriber slot i if it is still reserved (its

@@ -101,6 +101,18 @@ func (r *Ring) EvictSubscriber(i int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
+	g := int(r.m.u32(r.subscriberSlotOffset(i)+subGroupOffset).Load()) - 1
+	return r.EvictSlot(i, g)
+}
+
+// EvictSlot is EvictSubscriber for a caller that knows which queue group
+// slot i's owner joined (group, -1 for none): the daemon, which handed
+// out both, and must not trust the group index the owner wrote in its own
+// slot (a forged one would make it take a member from another group).
+func (r *Ring) EvictSlot(i, group int) bool {
+	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
+		return false
+	}
 	off := r.subscriberSlotOffset(i)
 	if r.m.u32(off+subStateOffset).CompareAndSwap(slotReserved, slotFree) {
 		r.count(evictedOffset)
@@ -113,12 +125,11 @@ func (r *Ring) EvictSubscriber(i int) bool {
 		r.notifySpace()
 		return true
 	}
-	g := r.m.u32(off + subGroupOffset).Load()
 	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
 		return false
 	}
-	if g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1) {
-		goff := r.groupSlotOffset(int(g) - 1)
+	if group >= 0 && group < r.maxGroups && r.groupWritable(group) {
+		goff := r.groupSlotOffset(group)
 		if r.m.u64(off+subHoldOffset).Load() != noHold {
 			r.m.u64(goff + groupLostOffset).Add(1)
 			r.m.u64(off + subLostOffset).Add(1)

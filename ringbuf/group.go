@@ -145,6 +145,12 @@ func (r *Ring) joinGroupAt(id uint32, at int) (int, error) {
 // ErrNoSlot (every group slot in use). For the daemon: it needs every
 // group slot writable.
 func (r *Ring) ReserveGroup(id uint32, pid uint32, start uint64) (int, bool, error) {
+	return r.ReserveGroupAvoiding(id, pid, start, nil)
+}
+
+// ReserveGroupAvoiding is ReserveGroup making a new group only in a free
+// slot for which avoid reports false (see ReserveSubscriberSlotAvoiding).
+func (r *Ring) ReserveGroupAvoiding(id uint32, pid uint32, start uint64, avoid func(int) bool) (int, bool, error) {
 	for pass := 0; pass < 2; pass++ {
 		for i := 0; i < r.maxGroups; i++ {
 			off := r.groupSlotOffset(i)
@@ -153,7 +159,7 @@ func (r *Ring) ReserveGroup(id uint32, pid uint32, start uint64) (int, bool, err
 			}
 		}
 		for i := 0; i < r.maxGroups; i++ {
-			if !r.groupWritable(i) {
+			if !r.groupWritable(i) || avoid != nil && avoid(i) {
 				continue
 			}
 			off := r.groupSlotOffset(i)

@@ -21,6 +21,9 @@ type Conn struct {
 	w   int
 	oob []byte
 	fds []int // descriptors received and not yet handed to a frame, in arrival order
+	// refuse: no descriptor may arrive on this Conn (a daemon's: requests
+	// carry none); one that does is closed at once and fails the read.
+	refuse bool
 
 	wmu  sync.Mutex // guards wbuf and serializes writes
 	wbuf []byte
@@ -34,6 +37,12 @@ func NewConn(uc *net.UnixConn) *Conn {
 		oob: make([]byte, unix.CmsgSpace(4*fdsPerMessage)),
 	}
 }
+
+// RefuseDescriptors makes every later read fail as soon as a descriptor
+// arrives (closing it at once), instead of collecting descriptors for a
+// frame: for a daemon, whose requests never carry any, so that a client
+// cannot pin descriptors in it. Call before the first ReadFrame.
+func (c *Conn) RefuseDescriptors() { c.refuse = true }
 
 // UnixConn returns the underlying socket (for deadlines and SO_PEERCRED).
 func (c *Conn) UnixConn() *net.UnixConn { return c.uc }
@@ -116,6 +125,12 @@ func (c *Conn) takeFDs(oob []byte) error {
 		fds, err := unix.ParseUnixRights(&m)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrDescriptors, err)
+		}
+		if c.refuse && len(fds) > 0 {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return fmt.Errorf("%w: %d descriptors sent where none are accepted", ErrDescriptors, len(fds))
 		}
 		c.fds = append(c.fds, fds...)
 	}

@@ -48,6 +48,11 @@ type Resume struct {
 	Topic      string `json:"topic"`
 	Role       Role   `json:"role"`
 	Partitions []int  `json:"partitions"`
+	// Slots and GroupSlots (subscribers) are the slots it holds, as its
+	// attach reply gave them, so that a restarted daemon knows again whose
+	// they are (it also checks that each slot names the process).
+	Slots      []int `json:"slots,omitempty"`
+	GroupSlots []int `json:"group_slots,omitempty"`
 }
 
 // HelloReply answers Hello.
