@@ -32,7 +32,7 @@ type peer struct {
 	attachments map[uint64]*attachment
 	// rings keeps the partitions this peer ever attached, so that its death,
 	// which the pidfd reports after its socket closed, reaps them.
-	rings  map[*partition]bool
+	rings map[*partition]bool
 	// refs are every slot the daemon reserved for this connection; its
 	// death frees those it still owns (partition.owner), by this record.
 	refs   []slotRef
