@@ -91,7 +91,9 @@ func Create(cfg Config, name string, opts CreateOptions) (*Region, error) {
 		if err == nil {
 			var r *Region
 			r, err = createIn(&cfg, root, cfg.HugePageSizeBytes, FlagHugePages, name, opts, gen, prev)
-			if err == nil || !errors.Is(err, ErrHugePagesUnavailable) {
+			// A hugetlbfs mount this user may not write (root's, mode
+			// 0755) is as good as none: under auto, fall back to tmpfs.
+			if err == nil || !errors.Is(err, ErrHugePagesUnavailable) && !(cfg.HugePages == PolicyAuto && errors.Is(err, fs.ErrPermission)) {
 				return r, err
 			}
 		}
