@@ -221,6 +221,17 @@ func TestUnknownKeys(t *testing.T) {
 	if err != nil || len(res.Warnings) != 1 {
 		t.Fatalf("unknown env: %v %v", res, err)
 	}
+	// KAELIX_SOCKET (kaelixctl's and the client's) names the daemon's
+	// socket too; the key's own variable wins; the scripts' variables are
+	// not warned about.
+	res, err = (&config.Loader{Environ: []string{"KAELIX_SOCKET=/tmp/a.sock", "KAELIX_BIN=bin"}}).Load()
+	if err != nil || res.Config.Daemon.SocketPath != "/tmp/a.sock" || len(res.Warnings) != 0 || res.Sources["daemon.socket_path"].Where != "KAELIX_SOCKET" {
+		t.Fatalf("KAELIX_SOCKET: %v, socket %q, warnings %v, source %+v", err, res.Config.Daemon.SocketPath, res.Warnings, res.Sources["daemon.socket_path"])
+	}
+	res, err = (&config.Loader{Environ: []string{"KAELIX_DAEMON_SOCKET_PATH=/tmp/b.sock", "KAELIX_SOCKET=/tmp/a.sock"}}).Load()
+	if err != nil || res.Config.Daemon.SocketPath != "/tmp/b.sock" {
+		t.Fatalf("KAELIX_DAEMON_SOCKET_PATH beside KAELIX_SOCKET: %v, socket %q", err, res.Config.Daemon.SocketPath)
+	}
 	// A bad env value is an error naming the variable.
 	_, err = (&config.Loader{Environ: []string{"KAELIX_NETWORK_PORT=http"}}).Load()
 	if err == nil || !strings.Contains(err.Error(), "env KAELIX_NETWORK_PORT: network.port") {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,9 +113,22 @@ func (l *Loader) Load() (*Loaded, error) {
 	if environ == nil {
 		environ = os.Environ()
 	}
+	// Aliases first, so that a key's own variable overrides its alias.
+	environ = slices.Clone(environ)
+	slices.SortStableFunc(environ, func(a, b string) int {
+		_, ia := envAliases[strings.SplitN(a, "=", 2)[0]]
+		_, ib := envAliases[strings.SplitN(b, "=", 2)[0]]
+		switch {
+		case ia && !ib:
+			return -1
+		case ib && !ia:
+			return 1
+		}
+		return 0
+	})
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || envOthers[name] {
 			continue
 		}
 		k, known := envKey(name)
@@ -166,8 +180,24 @@ var envIndex = func() map[string]KeyInfo {
 }()
 
 func envKey(name string) (KeyInfo, bool) {
+	if alias, ok := envAliases[name]; ok {
+		name = alias
+	}
 	k, ok := envIndex[name]
 	return k, ok
+}
+
+// envAliases are variables shared with kaelixctl and the client library
+// that name a configuration key: KAELIX_SOCKET is the socket both sides
+// use. The key's own variable, if also set, is applied after and wins.
+var envAliases = map[string]string{
+	"KAELIX_SOCKET": "KAELIX_DAEMON_SOCKET_PATH",
+}
+
+// envOthers are KAELIX_ variables of the project's scripts and tests,
+// not configuration: ignored without a warning.
+var envOthers = map[string]bool{
+	"KAELIX_BIN": true, "KAELIX_SYSFS": true, "KAELIX_TEST_HUGEPAGES": true, "KAELIX_CRASH_ROUNDS": true,
 }
 
 // whereOf finds the origin of an invalid key: its own source, or for a key
