@@ -210,7 +210,7 @@ name = "cfg.b"
 	if cur.Network.Port != 0 || cur.Runtime.WaitStrategy != "blocking" || len(cur.Security.Access) != 1 {
 		t.Errorf("after reload: port %d (flag must win over the file's 9090), wait %s", cur.Network.Port, cur.Runtime.WaitStrategy)
 	}
-	if h := f.d.Health(); h.Status != wire.HealthHealthy {
+	if h := f.d.Health(); !healthyHere(h) {
 		t.Errorf("health after a good reload: %+v", h)
 	}
 }
@@ -294,7 +294,7 @@ func TestBadReloadsKeepLastGood(t *testing.T) {
 				f.write(t, body)
 			}
 			waitFor(t, "a good reload", func() bool { return lastAt() != at && f.d.ConfigView().LastReload.OK })
-			if h := f.d.Health(); h.Status != wire.HealthHealthy {
+			if h := f.d.Health(); !healthyHere(h) {
 				t.Errorf("health after a good file: %+v", h)
 			}
 			want = f.d.Config()
@@ -533,7 +533,7 @@ func getHealth(t *testing.T, client *http.Client, url string) (int, wire.Health)
 func TestHealthzLag(t *testing.T) {
 	f := startFile(t, baseTOML, nil)
 	url := "http://" + f.d.HTTPAddr() + "/healthz"
-	if code, h := getHealth(t, noKeepAlive, url); code != 200 || h.Status != wire.HealthHealthy {
+	if code, h := getHealth(t, noKeepAlive, url); code != 200 || !healthyHere(h) {
 		t.Fatalf("fresh daemon: %d %+v", code, h)
 	}
 	ctx := context.Background()
@@ -565,7 +565,7 @@ func TestHealthzLag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code, h := getHealth(t, noKeepAlive, url); code != 200 || h.Status != wire.HealthHealthy {
+	if code, h := getHealth(t, noKeepAlive, url); code != 200 || !healthyHere(h) {
 		t.Fatalf("after catching up: %d %+v", code, h)
 	}
 }
@@ -611,7 +611,7 @@ func TestTLS(t *testing.T) {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
-	if code, h := getHealth(t, hc, "https://"+f.d.HTTPAddr()+"/healthz"); code != 200 || h.Status != wire.HealthHealthy {
+	if code, h := getHealth(t, hc, "https://"+f.d.HTTPAddr()+"/healthz"); code != 200 || !healthyHere(h) {
 		t.Fatalf("%d %+v", code, h)
 	}
 	// Plain HTTP to the TLS port gets net/http's 400, never a health body.
@@ -621,4 +621,26 @@ func TestTLS(t *testing.T) {
 			t.Errorf("plain HTTP to the TLS listener: %s", resp.Status)
 		}
 	}
+}
+
+// healthyHere reports whether h is healthy but for the host's huge pages
+// (onlyHostHugepages).
+func healthyHere(h wire.Health) bool {
+	return h.Status == wire.HealthHealthy || onlyHostHugepages(h)
+}
+
+// onlyHostHugepages reports whether h is degraded for one reason only:
+// the host's huge pages are all in use, which other test packages running
+// beside this one (and other daemons) cause, and which says nothing about
+// the reload.
+func onlyHostHugepages(h wire.Health) bool {
+	if h.Status != wire.HealthDegraded || len(h.Reasons) == 0 {
+		return false
+	}
+	for _, r := range h.Reasons {
+		if r.Rule != "hugepages" {
+			return false
+		}
+	}
+	return true
 }
