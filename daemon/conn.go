@@ -52,11 +52,62 @@ type attachment struct {
 	// joined: run on detach and when the connection drops, it frees the
 	// slots of a Subscribe that failed half-way.
 	undo []func()
+	// made is when attach reserved them; the sweep cancels what is still
+	// not joined after unjoinedAfter (a client joins within milliseconds).
+	made time.Time
 	// refs are the slots attach reserved for this subscriber: the
 	// daemon's own record of who owns which slot and which queue group it
 	// joined. Eviction goes by it, never by what the owner wrote in its
 	// slot (pid, group), which proves nothing.
 	refs []slotRef
+}
+
+// unjoinedAfter is how long a reservation may stay unjoined before the
+// sweep cancels it.
+const unjoinedAfter = 10 * time.Second
+
+// hold records that process id was handed slot region i's descriptor.
+// d.mu held.
+func (part *partition) hold(i int, id procID) {
+	if part.holders == nil {
+		part.holders = map[int]map[procID]bool{}
+	}
+	if part.holders[i] == nil {
+		part.holders[i] = map[procID]bool{}
+	}
+	part.holders[i][id] = true
+}
+
+// heldByOthers reports whether a live process other than id was handed
+// slot region i's descriptor (and may still write it), forgetting the
+// dead ones. d.mu held.
+func (part *partition) heldByOthers(i int, id procID) bool {
+	for h := range part.holders[i] {
+		if h == id {
+			continue
+		}
+		if start, ok := ringbuf.ProcessStart(h.pid); ok && start == h.start {
+			return true
+		}
+		delete(part.holders[i], h)
+	}
+	return false
+}
+
+// expireReservations cancels what attaches reserved and their
+// subscribers did not join within unjoinedAfter. d.mu held.
+func (d *Daemon) expireReservations(now time.Time) {
+	for _, p := range d.peers {
+		for _, a := range p.attachments {
+			if a.undo == nil || now.Sub(a.made) < unjoinedAfter {
+				continue
+			}
+			for _, u := range a.undo {
+				u()
+			}
+			a.undo = nil
+		}
+	}
 }
 
 // slotRef is one subscriber slot the daemon reserved, in part, with the
@@ -446,6 +497,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 	if a.Role == wire.RoleSubscriber && !alive {
 		return fail(wire.Errorf(wire.CodeBadRequest, "process %d is gone", p.pid))
 	}
+	me := procID{p.pid, start}
 	for _, i := range parts {
 		if i < 0 || i >= len(t.parts) {
 			return fail(wire.Errorf(wire.CodeBadRequest, "topic %q has no partition %d (it has %d)", t.spec.Name, i, len(t.parts)))
@@ -465,7 +517,8 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 		if a.Role == wire.RoleSubscriber {
 			send[0] = part.readOnly
 			k, rerr := -1, error(nil)
-			if !d.withRing(part, func() { k, rerr = part.ring.ReserveSubscriberSlot(uint32(p.pid), start) }) {
+			avoid := func(i int) bool { return part.heldByOthers(i, me) }
+			if !d.withRing(part, func() { k, rerr = part.ring.ReserveSubscriberSlotAvoiding(uint32(p.pid), start, avoid) }) {
 				return fail(wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service", t.spec.Name, i))
 			}
 			if rerr != nil {
@@ -480,10 +533,12 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 				part.owner = map[int]*peer{}
 			}
 			part.owner[k] = p
+			part.hold(k, me)
 			send = append(send, part.slots[k].File())
 			if grouped {
 				g, fresh := -1, false
-				d.withRing(part, func() { g, fresh, rerr = part.ring.ReserveGroup(a.Group, uint32(p.pid), start) })
+				gavoid := func(i int) bool { return part.heldByOthers(t.spec.MaxSubscribers+i, me) }
+				d.withRing(part, func() { g, fresh, rerr = part.ring.ReserveGroupAvoiding(a.Group, uint32(p.pid), start, gavoid) })
 				if rerr != nil || g < 0 {
 					d.m.refused.WithLabelValues("group_slots").Inc()
 					return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_groups %d)", t.spec.Name, i, rerr, t.spec.MaxGroups))
@@ -493,6 +548,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 				}
 				reply.GroupSlots = append(reply.GroupSlots, g)
 				refs[len(refs)-1].group = g
+				part.hold(t.spec.MaxSubscribers+g, me)
 				send = append(send, part.slots[t.spec.MaxSubscribers+g].File())
 			}
 		} else {
@@ -513,7 +569,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 		}
 	}
 	d.nextID++
-	at := &attachment{id: d.nextID, topic: t, role: a.Role, undo: undo, refs: refs}
+	at := &attachment{id: d.nextID, topic: t, role: a.Role, undo: undo, refs: refs, made: time.Now()}
 	p.refs = append(p.refs, refs...)
 	p.attachments[at.id] = at
 	for _, i := range parts {

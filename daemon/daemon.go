@@ -446,6 +446,7 @@ func (d *Daemon) sweep() {
 			d.withRing(p, func() { p.ring.ReapDead() })
 		}
 	}
+	d.expireReservations(time.Now())
 	d.mu.Unlock()
 	d.evictStalled(time.Now())
 }

@@ -290,6 +290,7 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 		slots          []ringbuf.SubscriberSlot
 		claim          uint64 // the oldest claim in flight, if claimed
 		claimed        bool
+		unjoined       bool // a queue group nobody joined yet holds it: the reservation expiry frees it, not a kill
 	}
 	looks := map[*partition]*look{}
 	progress := make(map[slotKey]slotProgress, len(d.ev.progress))
@@ -315,12 +316,13 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 					if c.SlowestLag*2 >= l.capacity {
 						l.held, l.tail, l.slots = true, c.TailPosition, part.ring.SubscriberSlots()
 						l.claim, l.claimed = part.ring.OldestClaim()
+						l.unjoined = part.ring.GroupsWithoutMembers() > 0
 					}
 				})
 				for _, sl := range l.slots {
 					l.visible = l.visible || !sl.Evicted && behind(sl, l.tail, l.capacity)
 				}
-				if l.held && !l.visible && !shielded {
+				if l.held && !l.visible && !shielded && !l.unjoined {
 					since, ok := d.ev.hidden[part]
 					if !ok {
 						since = now
@@ -446,6 +448,16 @@ func (d *Daemon) evictSlots(e *eviction) {
 		if taken {
 			e.slots++
 			e.parts = append(e.parts, h.part.topic+"/"+strconv.Itoa(h.part.index))
+		}
+	}
+	// What it reserved and never joined (a slot, a queue group made for
+	// it) holds publishers too: cancelled with the eviction.
+	for _, p := range e.s.peers {
+		for _, a := range p.attachments {
+			for _, u := range a.undo {
+				u()
+			}
+			a.undo = nil
 		}
 	}
 }

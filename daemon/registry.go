@@ -47,8 +47,14 @@ type partition struct {
 	ring  *ringbuf.Ring // ringbuf.AttachApart over all of them, read-write
 	// owner is, per subscriber slot, the connection its latest
 	// reservation was made for (guarded by Daemon.mu).
-	owner  map[int]*peer
-	closed bool // the topic was deleted: regions unmapped, ring unusable
+	owner map[int]*peer
+	// holders are, per slot region (subscriber slot k, or queue-group
+	// slot g at MaxSubscribers+g), the processes that were handed its
+	// descriptor as subscribers and may still map it writable. A free
+	// slot goes to a new owner only once none of them but the new owner
+	// itself is alive (guarded by Daemon.mu).
+	holders map[int]map[procID]bool
+	closed  bool // the topic was deleted: regions unmapped, ring unusable
 	// faulted is why the region can no longer be used (truncated,
 	// header overwritten); the daemon stops touching its memory and
 	// refuses new attaches. Set by withRing and the sweep's Check.

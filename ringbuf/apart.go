@@ -158,9 +158,8 @@ func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid fun
 			r.m.u64(off + subPositionOffset).Store(0) // holds every publisher while we settle
 			r.m.u32(off + subPIDOffset).Store(pid)
 			r.m.u64(off + subStartOffset).Store(start)
-			r.m.u64(off + subConsumedOffset).Store(0)
-			r.m.u64(off + subConsumedBytesOffset).Store(0)
-			r.m.u64(off + subLostOffset).Store(0)
+			// consumed, consumed bytes and lost stay: they are cumulative
+			// per slot, so the counters summed over slots never go back.
 			pos := r.TailPosition()
 			if r.policy != PolicyDropOldest {
 				if min, any := r.settledMinExcept(i); any && min < pos {

@@ -282,10 +282,10 @@ func TestEvictReservation(t *testing.T) {
 	if len(pr.SubscriberSlots()) != 0 || pr.Counters().Evicted != 1 {
 		t.Fatalf("after evicting the reservation: slots %+v, evicted %d", pr.SubscriberSlots(), pr.Counters().Evicted)
 	}
-	if _, err := subView(k).NewSubscriber(SubscriberOptions{Slot: k + 1}); err != nil {
-		// The slot is free again, so a join of it as a free slot succeeds:
-		// what matters is that the reservation no longer holds publishers.
-		t.Fatalf("joining the freed slot: %v", err)
+	// Its process's join now fails: slots apart are joined only when
+	// reserved for the joiner.
+	if _, err := subView(k).NewSubscriber(SubscriberOptions{Slot: k + 1}); !errors.Is(err, ErrNoSlot) {
+		t.Fatalf("joining an evicted reservation: %v, want ErrNoSlot", err)
 	}
 }
 

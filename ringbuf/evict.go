@@ -131,8 +131,7 @@ func (r *Ring) EvictSlot(i, group int) bool {
 	if group >= 0 && group < r.maxGroups && r.groupWritable(group) {
 		goff := r.groupSlotOffset(group)
 		if r.m.u64(off+subHoldOffset).Load() != noHold {
-			r.m.u64(goff + groupLostOffset).Add(1)
-			r.m.u64(off + subLostOffset).Add(1)
+			r.m.u64(goff + groupLostOffset).Add(1) // a member's losses are its group's
 		}
 		r.leaveGroup(goff)
 	}

@@ -99,7 +99,8 @@ func (r *Ring) initGroup(off uintptr, id, pid uint32, start uint64) {
 	r.m.u64(off + groupCursorSeqOffset).Store(seq)
 	r.m.u64(off + groupCursorOffset).Store(pos)
 	r.m.u64(off + groupConsumedOffset).Store(0)
-	r.m.u64(off + groupLostOffset).Store(0)
+	// groupLostOffset stays: cumulative per slot, so the ring's lost count
+	// (summed over slots) never goes back.
 	r.m.u32(off + groupCreatorPIDOffset).Store(pid)
 	r.m.u64(off + groupCreatorStartOffset).Store(start)
 }
@@ -186,6 +187,19 @@ func (r *Ring) CancelGroup(i int) bool {
 		return false
 	}
 	return r.m.u32(r.groupSlotOffset(i)+groupStateOffset).CompareAndSwap(groupActive, 0)
+}
+
+// GroupsWithoutMembers counts the queue groups that hold publishers back
+// (at their cursor) with no member: made by ReserveGroup for a process
+// that has not joined yet.
+func (r *Ring) GroupsWithoutMembers() int {
+	n := 0
+	for i := 0; i < r.maxGroups; i++ {
+		if r.groupMapped(i) && r.m.u32(r.groupSlotOffset(i)+groupStateOffset).Load() == groupActive {
+			n++
+		}
+	}
+	return n
 }
 
 // reapGroups frees queue groups that no member ever joined and whose
@@ -351,7 +365,6 @@ func (s *Subscriber) resyncGroup(pos, seq uint64) bool {
 		if qseq > seq {
 			lost := qseq - seq
 			r.m.u64(s.goff + groupLostOffset).Add(lost)
-			r.m.u64(s.off + subLostOffset).Add(lost)
 			s.lost += lost
 		}
 		s.count(subLappedOffset)

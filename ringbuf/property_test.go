@@ -413,7 +413,9 @@ func (m *propMachine) noteLap(s *propSub, lapped bool, lost uint64) {
 		s.lapPending = true
 	}
 	s.lost += lost
-	m.slotLost[s.slot] += lost
+	if s.g == nil { // a member's losses are its group's
+		m.slotLost[s.slot] += lost
+	}
 	if s.g != nil {
 		s.g.lost += lost
 		m.groupLost[s.g.slot] += lost
@@ -726,8 +728,8 @@ func (m *propMachine) subscribe(t *rapid.T) {
 		}
 		return
 	}
-	// The slot's counters restart even if joining the group then fails.
-	m.slotCons[slot], m.slotLost[slot], m.slotMember[slot] = 0, 0, false
+	// The slot's counters are cumulative across its owners.
+	m.slotMember[slot] = false
 	ps := &propSub{slot: slot}
 	if o.Group != 0 {
 		var g *propGroup
@@ -747,9 +749,9 @@ func (m *propMachine) subscribe(t *rapid.T) {
 			return
 		}
 		if g == nil {
-			g = &propGroup{id: o.Group, slot: free, cur: propCursor{m.tail, m.seq}}
+			// The slot's lost count carries over from its earlier groups.
+			g = &propGroup{id: o.Group, slot: free, cur: propCursor{m.tail, m.seq}, lost: m.groupLost[free]}
 			m.groups[free] = g
-			m.groupLost[free] = 0
 		}
 		g.members++
 		ps.g = g
@@ -799,9 +801,7 @@ func (m *propMachine) check() {
 	var consumed, lost, groupLost uint64
 	for i := range m.slotCons {
 		consumed += m.slotCons[i]
-		if !m.slotMember[i] { // a group's losses are counted once, in its slot
-			lost += m.slotLost[i]
-		}
+		lost += m.slotLost[i]
 	}
 	for _, l := range m.groupLost {
 		groupLost += l

@@ -589,9 +589,7 @@ func (r *Ring) Counters() Counters {
 		c.Tampered += r.m.u64(off + subTamperedOffset).Load()
 		c.Consumed += r.m.u64(off + subConsumedOffset).Load()
 		c.ConsumedBytes += r.m.u64(off + subConsumedBytesOffset).Load()
-		if r.m.u32(off+subGroupOffset).Load() == 0 { // group losses are counted in the group's slot
-			c.Lost += r.m.u64(off + subLostOffset).Load()
-		}
+		c.Lost += r.m.u64(off + subLostOffset).Load() // members' losses are in their groups' slots
 	}
 	for i := 0; i < r.maxGroups; i++ {
 		if !r.groupMapped(i) {

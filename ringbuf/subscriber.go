@@ -99,6 +99,8 @@ type Subscriber struct {
 
 	consumed   uint64
 	consumedB  uint64 // payload bytes delivered
+	baseC      uint64 // the slot's consumed count when this subscriber took it
+	baseB      uint64 // and its consumed bytes
 	emptyPolls uint32
 	stuckPos   uint64
 	stuckSince int64
@@ -131,7 +133,9 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		off := r.subscriberSlotOffset(i)
 		st := r.m.u32(off + subStateOffset)
 		switch {
-		case st.CompareAndSwap(slotFree, slotClaiming):
+		// When slots live apart the daemon reserves every slot it hands
+		// out: a free one means the reservation was cancelled or evicted.
+		case !r.apart && st.CompareAndSwap(slotFree, slotClaiming):
 		case st.Load() == slotReserved && r.m.u32(off+subPIDOffset).Load() == pid && r.m.u64(off+subStartOffset).Load() == start &&
 			st.CompareAndSwap(slotReserved, slotClaiming):
 			reserved = true
@@ -171,14 +175,15 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 	r.m.u64(off + subPositionOffset).Store(held)
 	r.m.u32(off + subPIDOffset).Store(pid)
 	r.m.u64(off + subStartOffset).Store(start)
-	r.m.u64(off + subConsumedOffset).Store(0)
-	r.m.u64(off + subConsumedBytesOffset).Store(0)
-	r.m.u64(off + subLostOffset).Store(0)
+	// consumed, consumed bytes and lost are cumulative per slot (the ring's
+	// counters sum them and must never go back): this subscriber adds to
+	// what the slot holds.
+	baseC, baseB := r.m.u64(off+subConsumedOffset).Load(), r.m.u64(off+subConsumedBytesOffset).Load()
 	if err := checkTail(r.TailPosition()); err != nil {
 		r.m.u32(off + subStateOffset).Store(slotFree)
 		return nil, err
 	}
-	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK()}
+	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK(), baseC: baseC, baseB: baseB}
 	if r.policy == PolicyDropOldest {
 		s.scratch = make([]byte, r.maxPayload)
 	}
@@ -482,8 +487,8 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 					storeRelease64(w, s.pos)
 				}
 				s.stored = s.pos
-				s.sv.set(subConsumedOffset, s.consumed)
-				s.sv.set(subConsumedBytesOffset, s.consumedB)
+				s.sv.set(subConsumedOffset, s.baseC+s.consumed)
+				s.sv.set(subConsumedBytesOffset, s.baseB+s.consumedB)
 				s.notifySpace()
 				return int(n), rec, nil
 			}
@@ -550,8 +555,8 @@ func (s *Subscriber) publishFast() {
 		storeRelease64(w, s.pos) // see publish
 	}
 	s.stored = s.pos
-	s.sv.set(subConsumedOffset, s.consumed)
-	s.sv.set(subConsumedBytesOffset, s.consumedB)
+	s.sv.set(subConsumedOffset, s.baseC+s.consumed)
+	s.sv.set(subConsumedBytesOffset, s.baseB+s.consumedB)
 	s.notifySpace()
 }
 
@@ -575,8 +580,8 @@ func (s *Subscriber) publish(n int) {
 		}
 	}
 	if n > 0 {
-		s.sv.set(subConsumedOffset, s.consumed) // single writer, read by observers only
-		s.sv.set(subConsumedBytesOffset, s.consumedB)
+		s.sv.set(subConsumedOffset, s.baseC+s.consumed) // single writer, read by observers only
+		s.sv.set(subConsumedBytesOffset, s.baseB+s.consumedB)
 	}
 	s.notifySpace()
 }

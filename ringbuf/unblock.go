@@ -289,8 +289,7 @@ func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 	g := r.m.u32(off + subGroupOffset).Load()
 	inGroup := g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1)
 	if inGroup && dead && r.m.u64(off+subHoldOffset).Load() != noHold {
-		r.m.u64(r.groupSlotOffset(int(g)-1) + groupLostOffset).Add(1)
-		r.m.u64(off + subLostOffset).Add(1)
+		r.m.u64(r.groupSlotOffset(int(g)-1) + groupLostOffset).Add(1) // a member's losses are its group's
 	}
 	r.m.u64(off + subHoldOffset).Store(noHold)
 	if !st.CompareAndSwap(slotActive, slotFree) {
