@@ -258,7 +258,11 @@ func (r *Ring) reapSubscribers() int {
 			continue
 		}
 		off := r.subscriberSlotOffset(i)
-		if st := r.m.u32(off + subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved {
+		// A slot being joined counts only where slots live apart: there it
+		// was reserved with its joiner's pid before the join began, while
+		// elsewhere a joiner takes the slot first and writes its pid after,
+		// so a dead previous owner's pid may still be there.
+		if st := r.m.u32(off + subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved && !(r.apart && st == slotClaiming) {
 			continue
 		}
 		if alive(r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()) {
@@ -285,6 +289,12 @@ func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 		return st.CompareAndSwap(slotEvicted, slotFree)
 	case slotReserved:
 		return st.CompareAndSwap(slotReserved, slotFree)
+	case slotClaiming:
+		// A joiner that died mid-join (reapSubscribers lets only slots
+		// apart get here). Its group field may still be a previous
+		// owner's: no group is left on its word (under kaelixd the
+		// daemon leaves the group it recorded, ReleaseSlot).
+		return st.CompareAndSwap(slotClaiming, slotFree)
 	}
 	g := r.m.u32(off + subGroupOffset).Load()
 	inGroup := g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1)

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/daemon/wire"
 )
 
 // CLI is kaelixctl's grammar: the global flags and one field per verb. Each
@@ -108,7 +109,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			"5 invalid input or conflict, 6 permission denied, 7 sub evicted for holding publishers back."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
-		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": "kaelixctl (Kaelix protocol v1)"},
+		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": fmt.Sprintf("kaelixctl (Kaelix protocol v%d)", wire.Version)},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil {
