@@ -710,8 +710,10 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 	d.mu.Unlock()
 	p.conn.UnixConn().Close() // the serving goroutine then ends and drops the peer
 	done := time.Now()
-	d.deaths.Add(1)
-	d.lastDet.Store(int64(done.Sub(at)))
+	if freed > 0 { // a client that closed its handles before exiting held nothing: not a death to count
+		d.deaths.Add(1)
+		d.lastDet.Store(int64(done.Sub(at)))
+	}
 	d.log.Info("client process exited; rings reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "reap_us", done.Sub(at).Microseconds())
 	pe := PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed}
 	if freed > 0 { // a client that exits after a clean close holds nothing: not a health event

@@ -104,7 +104,7 @@ var (
 	descClients    = desc("kaelix_clients", "Connected clients.")
 	descTopics     = desc("kaelix_topics", "Registered topics.")
 	descHeartbeats = desc("kaelix_heartbeats_total", "Daemon heartbeat ticks.")
-	descDeaths     = desc("kaelix_peer_deaths_total", "Client processes seen dying and reclaimed.")
+	descDeaths     = desc("kaelix_peer_deaths_total", "Client processes that died holding ring slots, reclaimed (clean exits are not counted).")
 	descHealth     = desc("kaelix_health_status", "1 for the daemon's current health status.", "status")
 )
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/daemon/wire"
 )
@@ -45,14 +46,20 @@ func (cmd *TopicsStatsCmd) Run(g *Globals) error {
 				return err
 			}
 			parts, names = parts[:0], names[:0]
+			found := false
 			for _, t := range list.Topics {
 				if cmd.Topic != "" && t.Spec.Name != cmd.Topic {
 					continue
 				}
+				found = true
 				for _, p := range t.Partitions {
 					parts = append(parts, p)
 					names = append(names, t.Spec.Name)
 				}
+			}
+			if cmd.Topic != "" && !found && i == 0 {
+				// As info, delete, pub and sub do (exit 4).
+				return &client.BrokerError{Op: "stats", Code: wire.CodeNotFound, Message: fmt.Sprintf("topic %q not found", cmd.Topic)}
 			}
 		}
 		now := time.Now()

@@ -294,8 +294,10 @@ type Status struct {
 	// last one's unix ns (also in the state dir's heartbeat file).
 	Heartbeats  uint64 `json:"heartbeats"`
 	HeartbeatNS int64  `json:"heartbeat_ns"`
-	// PeerDeaths counts client processes seen dying; LastDetectionNS is
-	// how long the last one took from pidfd readiness to its rings reaped.
+	// PeerDeaths counts client processes that died holding ring slots
+	// (a clean exit, handles closed first, is not counted); LastDetectionNS
+	// is how long the last one took from pidfd readiness to its rings
+	// reaped.
 	PeerDeaths      uint64 `json:"peer_deaths"`
 	LastDetectionNS int64  `json:"last_detection_ns"`
 	// SubscriberEvictions counts subscriber processes evicted for holding
