@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 )
@@ -413,6 +415,19 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 	rc, err := checkSpec(spec)
 	if err != nil {
 		return nil, err
+	}
+	if spec.BindNode {
+		// A node this host does not have is a bad parameter, not a failed
+		// allocation (which would also degrade health).
+		if topo, terr := numa.Load(d.cfg.HostRoot); terr == nil {
+			var ids []int
+			for _, n := range topo.Nodes {
+				ids = append(ids, n.ID)
+			}
+			if !slices.Contains(ids, spec.Node) {
+				return nil, wire.Errorf(wire.CodeInvalidSpec, "topic %q: node = %d: this host's NUMA nodes are %v", spec.Name, spec.Node, ids)
+			}
+		}
 	}
 	if t, ok := d.topics[spec.Name]; ok {
 		if diff := specDiff(t.spec, spec); diff != "" {

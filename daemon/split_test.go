@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -362,4 +363,15 @@ func TestRestartSplitRegions(t *testing.T) {
 			t.Errorf("consumer regions missing after restart")
 		}
 	})
+}
+
+// A topic bound to a NUMA node the host does not have is a bad
+// parameter (invalid_spec), not a failed allocation.
+func TestCreateOnMissingNode(t *testing.T) {
+	cfg := start(t, nil)
+	r := dial(t, cfg, true)
+	err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "node.missing", BindNode: true, Node: 4095}, nil)
+	if code(err) != wire.CodeInvalidSpec || !strings.Contains(err.Error(), "NUMA nodes are") {
+		t.Fatalf("create on node 4095: %v, want invalid_spec naming the host's nodes", err)
+	}
 }
