@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os/user"
 	"strconv"
+	"time"
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon/wire"
@@ -88,13 +91,23 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 		return err
 	}
 	defer c.Close()
+	// Creating reserves (and may prefault) every byte of the rings: give
+	// big topics time beyond --timeout, about a second per 256 MiB.
 	ctx, cancel := g.reqCtx()
+	if g.Timeout > 0 {
+		cancel()
+		extra := time.Duration(uint64(spec.Partitions) * spec.CapacityBytes / (256 << 20) * uint64(time.Second))
+		ctx, cancel = context.WithTimeout(g.ctx, g.Timeout+extra)
+	}
 	defer cancel()
 	var info client.TopicInfo
 	if cmd.IfNotExists {
 		info, err = c.OpenOrCreateTopic(ctx, spec)
 	} else {
 		info, err = c.CreateTopic(ctx, spec)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (the daemon may still be creating %q: see `kaelixctl topics info %s`; a longer --timeout waits for it)", err, spec.Name, spec.Name)
 	}
 	if err != nil {
 		return err
