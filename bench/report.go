@@ -158,7 +158,7 @@ func fmtPer(p *float64) string {
 // WriteTable writes the results as an aligned terminal table.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\ttransport\twait\tbytes\tcpus\tbatch\tpeer\tsamples\tp50\tp90\tp99\tp99.9\tp99.99\tmax\tmean\trec/s\tMB/s\tallocs/rec\tsyscalls/rec\t")
+	fmt.Fprintln(tw, "mode\ttransport\twait\tbytes\tcpus\tbatch\tpeer\tsamples\tp50\tp90\tp99\tp99.9\tp99.99\tmax\tmean\trec/s\tMB/s\tallocs/rec\tsyscalls/rec\tfutex/rec\t")
 	for _, x := range r.Results {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			x.Mode+labelSuffix(x.Label), x.Transport, dash(x.Wait), x.PayloadBytes, dash(x.CPUs), batchCol(x), peerCol(x), x.Samples,
