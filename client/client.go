@@ -448,11 +448,11 @@ func (c *Client) Stats(ctx context.Context) (DaemonStats, error) {
 // them all, the flat list), and come grouped per entry of ar.Partitions:
 // data region, consumer region, then slot regions (every slot for a
 // publisher, the reserved one for a subscriber; see package wire).
-func (c *Client) attach(ctx context.Context, topic string, role wire.Role, parts []int, group uint32) (ar wire.AttachReply, groups [][]*os.File, files []*os.File, err error) {
+func (c *Client) attach(ctx context.Context, topic string, role wire.Role, parts []int, group string) (ar wire.AttachReply, groups [][]*os.File, files []*os.File, err error) {
 	if err := ValidateTopicName(topic); err != nil {
 		return ar, nil, nil, err
 	}
-	files, err = c.request(ctx, wire.TypeAttach, wire.Attach{Topic: topic, Role: role, Partitions: parts, Group: group}, &ar)
+	files, err = c.request(ctx, wire.TypeAttach, wire.Attach{Topic: topic, Role: role, Partitions: parts, Group: wire.GroupID(group), GroupName: group}, &ar)
 	if err != nil {
 		return ar, nil, nil, err
 	}

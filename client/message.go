@@ -1,6 +1,8 @@
 package client
 
 import (
+	"github.com/kaelix-io/kaelix/daemon/wire"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -243,13 +245,4 @@ func fnv1a(key []byte) uint32 {
 }
 
 // groupID maps a queue-group name to the ring's non-zero group id.
-func groupID(name string) uint32 {
-	if name == "" {
-		return 0
-	}
-	h := fnv1a([]byte(name))
-	if h == 0 {
-		h = 1
-	}
-	return h
-}
+func groupID(name string) uint32 { return wire.GroupID(name) }

@@ -58,7 +58,7 @@ type pubPart struct {
 // and ringbuf.ErrNoSlot (every publisher slot of a partition has a live
 // owner; an SPSC topic takes one publisher).
 func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherOptions) (*Publisher, error) {
-	ar, groups, files, err := c.attach(ctx, topic, wire.RolePublisher, opts.Partitions, 0)
+	ar, groups, files, err := c.attach(ctx, topic, wire.RolePublisher, opts.Partitions, "")
 	if err != nil {
 		return nil, err
 	}

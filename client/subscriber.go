@@ -139,7 +139,7 @@ type subPart struct {
 // (every subscriber slot of a partition is live; an SPSC topic takes one),
 // ringbuf.ErrUnsupported (a group on an SPSC topic).
 func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOptions) (*Subscriber, error) {
-	ar, groups, files, err := c.attach(ctx, topic, wire.RoleSubscriber, opts.Partitions, groupID(opts.Group))
+	ar, groups, files, err := c.attach(ctx, topic, wire.RoleSubscriber, opts.Partitions, opts.Group)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 
 	"github.com/kaelix-io/kaelix/daemon/config"
@@ -52,6 +53,29 @@ func ruleDecides(rules []config.AccessRule, uid int, gids []int, topic string, a
 		return true, false
 	}
 	return false, false
+}
+
+// groupDecides reports whether a subscriber uid/gids may join the queue
+// group named name on topic: decided by the first rule matching the topic,
+// if it has group entries (the first entry matching name; none: no); else
+// yes. An unnamed group (a raw client sent only its id) matches no entry.
+func groupDecides(rules []config.AccessRule, uid int, gids []int, topic, name string) bool {
+	for _, r := range rules {
+		if m, _ := path.Match(r.Topics, topic); !m {
+			continue
+		}
+		if len(r.Groups) == 0 {
+			return true
+		}
+		for _, g := range r.Groups {
+			if m, _ := path.Match(g.Names, name); !m || name == "" {
+				continue
+			}
+			return slices.Contains(g.Join.UIDs, uid) || slices.ContainsFunc(g.Join.GIDs, func(id int) bool { return slices.Contains(gids, id) })
+		}
+		return false
+	}
+	return true
 }
 
 // privileged reports whether p bypasses access rules: root or the daemon's

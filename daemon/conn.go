@@ -493,6 +493,14 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 	// A group on an SPSC topic gets no group slot; the client's join then
 	// fails (ringbuf.ErrUnsupported) and its detach undoes the reservation.
 	grouped := a.Role == wire.RoleSubscriber && a.Group != 0 && t.spec.Kind == wire.KindMPMC
+	if grouped {
+		if a.GroupName != "" && wire.GroupID(a.GroupName) != a.Group {
+			return fail(wire.Errorf(wire.CodeBadRequest, "queue group %q has id %d, not %d", a.GroupName, wire.GroupID(a.GroupName), a.Group))
+		}
+		if !privileged(p) && !groupDecides(d.cur.Load().cfg.Security.Access, p.uid, p.gids, t.spec.Name, a.GroupName) {
+			return fail(wire.Errorf(wire.CodePermission, "uid %d may not join queue group %q of topic %q (security.access groups)", p.uid, a.GroupName, t.spec.Name))
+		}
+	}
 	start, alive := ringbuf.ProcessStart(p.pid)
 	if a.Role == wire.RoleSubscriber && !alive {
 		return fail(wire.Errorf(wire.CodeBadRequest, "process %d is gone", p.pid))

@@ -209,6 +209,17 @@ type AccessRule struct {
 	Publish   Principals `toml:"publish"`
 	Subscribe Principals `toml:"subscribe"`
 	Admin     Principals `toml:"admin"`
+	// Groups, if any, guard the topics' queue groups: a subscriber joins a
+	// group only if the first entry whose Names pattern (path.Match)
+	// matches the group's name lists it in Join; a group no entry matches
+	// cannot be joined. Without Groups, any subscriber may join any group.
+	Groups []GroupAccess `toml:"groups"`
+}
+
+// GroupAccess is one [[security.access.groups]] entry.
+type GroupAccess struct {
+	Names string     `toml:"names"`
+	Join  Principals `toml:"join"`
 }
 
 // Principals lists the users and groups granted one action.
@@ -283,6 +294,15 @@ func (c Config) Clone() Config {
 		for _, p := range []*Principals{&r.Publish, &r.Subscribe, &r.Admin} {
 			p.UIDs = append([]int(nil), p.UIDs...)
 			p.GIDs = append([]int(nil), p.GIDs...)
+		}
+		if r.Groups != nil {
+			gs := make([]GroupAccess, len(r.Groups))
+			for j, g := range r.Groups {
+				g.Join.UIDs = append([]int(nil), g.Join.UIDs...)
+				g.Join.GIDs = append([]int(nil), g.Join.GIDs...)
+				gs[j] = g
+			}
+			r.Groups = gs
 		}
 		acc[i] = r
 	}
@@ -453,6 +473,19 @@ func (c Config) Validate() error {
 			for _, id := range append(append([]int(nil), p.p.UIDs...), p.p.GIDs...) {
 				if id < 0 {
 					bad(key+"."+p.name, "id %d is negative", id)
+				}
+			}
+		}
+		for j, g := range a.Groups {
+			gkey := fmt.Sprintf("%s.groups[%d]", key, j)
+			if g.Names == "" {
+				bad(gkey+".names", "empty pattern")
+			} else if _, err := path.Match(g.Names, "x"); err != nil {
+				bad(gkey+".names", "%q: %v", g.Names, err)
+			}
+			for _, id := range append(append([]int(nil), g.Join.UIDs...), g.Join.GIDs...) {
+				if id < 0 {
+					bad(gkey+".join", "id %d is negative", id)
 				}
 			}
 		}

@@ -383,6 +383,7 @@ func FuzzLoadConfig(f *testing.F) {
 	for _, s := range []string{
 		"", "[network]\nport = 9191\n", "[[topics]]\nname = \"a\"\ncapacity = \"1MiB\"\n",
 		"[security]\nsocket_mode = 0o660\n[[security.access]]\ntopics = \"a.*\"\npublish = { uids = [1000] }\n",
+		"[[security.access]]\ntopics = \"a.*\"\n[[security.access.groups]]\nnames = \"w*\"\njoin = { gids = [100] }\n",
 		"[daemon\n", "[shm]\npage_size = -1\n", "x = 1\n",
 	} {
 		f.Add([]byte(s))
@@ -405,4 +406,28 @@ func FuzzLoadConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Queue-group entries of an access rule parse, and a bad one is an error
+// naming its key.
+func TestAccessGroups(t *testing.T) {
+	good := "[[security.access]]\ntopics = \"jobs.*\"\nsubscribe = { uids = [7] }\n[[security.access.groups]]\nnames = \"workers\"\njoin = { uids = [7], gids = [100] }\n"
+	c, err := config.LoadBytes("g.toml", []byte(good), config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := c.Security.Access[0].Groups; len(g) != 1 || g[0].Names != "workers" || len(g[0].Join.UIDs) != 1 || g[0].Join.GIDs[0] != 100 {
+		t.Fatalf("groups parsed as %+v", g)
+	}
+	if cl := c.Clone(); &cl.Security.Access[0].Groups[0] == &c.Security.Access[0].Groups[0] {
+		t.Fatal("Clone shares the groups")
+	}
+	bad := "[[security.access]]\ntopics = \"jobs.*\"\n[[security.access.groups]]\nnames = \"[\"\njoin = { uids = [-1] }\n"
+	c, err = config.LoadBytes("g.toml", []byte(bad), config.Default())
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "security.access[0].groups[0].names") || !strings.Contains(err.Error(), "security.access[0].groups[0].join") {
+		t.Fatalf("bad group entry: %v", err)
+	}
 }

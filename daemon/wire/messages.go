@@ -235,9 +235,12 @@ type Attach struct {
 	Topic      string `json:"topic"`
 	Role       Role   `json:"role"`
 	Partitions []int  `json:"partitions,omitempty"` // nil: all
-	// Group is the queue group a subscriber joins (its id in the ring, the
-	// client's hash of the group's name); 0: broadcast.
-	Group uint32 `json:"group,omitempty"`
+	// Group is the queue group a subscriber joins (its id in the ring:
+	// GroupID of its name); 0: broadcast. GroupName is that name, which
+	// access rules on groups match (security.access groups); the daemon
+	// refuses a name whose GroupID is not Group.
+	Group     uint32 `json:"group,omitempty"`
+	GroupName string `json:"group_name,omitempty"`
 }
 
 // AttachReply answers attach. Descriptors[i] descriptors for entry i of
@@ -374,4 +377,21 @@ type HealthReason struct {
 	Rule    string `json:"rule"`   // subscriber_lag, hugepages, reload, peer_reclaimed, region_alloc, heartbeat
 	Status  string `json:"status"` // what this rule alone makes the daemon
 	Message string `json:"message"`
+}
+
+// GroupID is a queue group's id in the ring: FNV-1a (32 bit) of its name,
+// never 0 (0 means broadcast). "" is 0.
+func GroupID(name string) uint32 {
+	if name == "" {
+		return 0
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
 }

@@ -33,6 +33,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/daemon/wire"
 	"github.com/kaelix-io/kaelix/ringbuf"
 )
@@ -813,7 +814,12 @@ func advHiddenHolder(t *testing.T, attacker bool) {
 // records are gone without an error or a loss counted. "Other groups are
 // out of its reach" holds only while group names stay secret.
 func TestAdvJoinAnyGroupByName(t *testing.T) {
-	e := newSecEnv(t, nil)
+	// Groups are open unless a rule guards them: here only root (the
+	// test) may join "victims"; uid 4242 keeps its subscribe right.
+	e := newSecEnv(t, func(c *daemon.Config) {
+		c.Security.Access = append([]config.AccessRule{{Topics: "adv.byname", Subscribe: config.Principals{UIDs: []int{4242}},
+			Groups: []config.GroupAccess{{Names: "victims", Join: config.Principals{UIDs: []int{0}}}}}}, c.Security.Access...)
+	})
 	c := e.client()
 	ctx := context.Background()
 	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "adv.byname", CapacityBytes: 64 << 10, Mode: 0o644}); err != nil {
@@ -835,7 +841,20 @@ func TestAdvJoinAnyGroupByName(t *testing.T) {
 	h := fnv.New32a()
 	h.Write([]byte("victims"))
 	att := advSpawn(t, e.exe, 4242, "adv-slot", e.args.Socket, "adv.byname", advGroupEnv+"="+strconv.FormatUint(uint64(h.Sum32()), 10))
-	att.expect(t, "ready")
+	// The daemon must refuse the join (by id alone, or by name: the rule
+	// guards the group); if it did not, the attack runs.
+	select {
+	case l, ok := <-att.lines:
+		if ok && strings.HasPrefix(l, "error") && strings.Contains(l, "may not join queue group") {
+			t.Logf("refused: %s", l)
+			return
+		}
+		if !ok || !strings.HasPrefix(l, "ready") {
+			t.Fatalf("attacker: %q", l)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer from the attacker")
+	}
 	att.do(t, "group-skip", "ok group-skip")
 	got := 0
 	for i := 0; i < 50; i++ {

@@ -56,8 +56,8 @@ func runProbe(a ChildArgs) error {
 			p.Close()
 		}
 		res(err)
-	case "subscribe":
-		s, err := c.Subscribe(ctx, a.Topic, client.SubscribeOptions{})
+	case "subscribe", "subscribe-group:workers", "subscribe-group:others":
+		s, err := c.Subscribe(ctx, a.Topic, client.SubscribeOptions{Group: strings.TrimPrefix(strings.TrimPrefix(op, "subscribe"), "-group:")})
 		if err == nil {
 			s.Close()
 		}

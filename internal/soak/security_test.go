@@ -53,6 +53,8 @@ func newSecEnv(t *testing.T, mod func(*daemon.Config)) *secEnv {
 		c.Security.Access = []config.AccessRule{
 			{Topics: "acl.*", Publish: config.Principals{UIDs: []int{4242}}, Subscribe: config.Principals{UIDs: []int{4243}}, Admin: config.Principals{GIDs: []int{5000}}},
 			{Topics: "rogue.*", Publish: config.Principals{UIDs: []int{4242}}, Subscribe: config.Principals{UIDs: []int{4242}}},
+			{Topics: "grp.*", Subscribe: config.Principals{UIDs: []int{4242, 4243}},
+				Groups: []config.GroupAccess{{Names: "workers", Join: config.Principals{UIDs: []int{4242}}}}},
 		}
 		if mod != nil {
 			mod(c)
@@ -109,6 +111,9 @@ func TestAccessControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	region := info.Partitions[0].Path
+	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "grp.jobs", CapacityBytes: 64 << 10, Mode: 0o666}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		uid, gid  uint32
 		op, topic string
@@ -127,6 +132,11 @@ func TestAccessControl(t *testing.T) {
 		{4242, 4242, "open-region", region, false},
 		{4243, 4243, "open-region", region, false},
 		{4242, 4242, "lie", "acl.forged", false}, // claims uid 0 in its hello
+		// Queue groups guarded by security.access groups.
+		{4242, 4242, "subscribe-group:workers", "grp.jobs", true},
+		{4243, 4243, "subscribe-group:workers", "grp.jobs", false},
+		{4242, 4242, "subscribe-group:others", "grp.jobs", false}, // no entry matches: nobody joins
+		{4243, 4243, "subscribe", "grp.jobs", true},
 	} {
 		got := e.probe(tc.uid, tc.gid, tc.op, tc.topic)
 		t.Logf("uid %d gid %d %s %s: %s", tc.uid, tc.gid, tc.op, tc.topic, got)
