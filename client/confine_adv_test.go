@@ -1,5 +1,3 @@
-//go:build adversarial
-
 package client_test
 
 import (

@@ -1,5 +1,3 @@
-//go:build adversarial
-
 package soak
 
 // Adversarial tests of "what a subscriber can write is confined to its
