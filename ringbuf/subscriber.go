@@ -368,7 +368,7 @@ func (s *Subscriber) Consumed() uint64 { return s.consumed }
 // No allocation and no syscall, except a FUTEX_WAKE when a publisher
 // sleeps for space.
 func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
-	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive && s.sv.u64(subPositionOffset).Load() == s.stored {
+	if s.fastOK() {
 		// Fast path, as in Read: committed, valid records only.
 		r := s.r
 		n := 0
@@ -423,7 +423,7 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 	if err := s.checkSlot(); err != nil {
 		return 0, err
 	}
-	if !s.group && s.r.Deleted() && s.r.TailPosition() <= s.pos {
+	if s.drainedDeleted() {
 		return 0, ErrDeleted
 	}
 	n := 0
@@ -458,7 +458,7 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 // ErrLapped may come with n > 0: then rec is valid and is the first record
 // after the records lost.
 func (s *Subscriber) Read(dst []byte) (int, Record, error) {
-	if s.fast && s.sv.u32(subStateOffset).Load() == slotActive && s.sv.u64(subPositionOffset).Load() == s.stored {
+	if s.fastOK() {
 		// Fast path: the record at the position is committed and valid,
 		// or plainly not there yet. Everything else (padding, skips,
 		// stalls, corruption, short buffers) takes the full path below.
@@ -479,17 +479,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 				s.pos = pos + span
 				s.consumed++
 				s.consumedB += n
-				// publishFast, by hand: the call is on the critical path of a
-				// request/response exchange.
-				if w := s.sv.u64(subPositionOffset); s.fenced {
-					w.Store(s.pos)
-				} else {
-					storeRelease64(w, s.pos)
-				}
-				s.stored = s.pos
-				s.sv.set(subConsumedOffset, s.baseC+s.consumed)
-				s.sv.set(subConsumedBytesOffset, s.baseB+s.consumedB)
-				s.notifySpace()
+				s.publishFast()
 				return int(n), rec, nil
 			}
 		} else if (st&^stateMask != pos || st&stateMask == stateClaimed) && (s.emptyPolls+1)&stuckCheckEvery != 0 {
@@ -503,7 +493,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 	if err := s.checkSlot(); err != nil {
 		return 0, Record{}, err
 	}
-	if !s.group && s.r.Deleted() && s.r.TailPosition() <= s.pos {
+	if s.drainedDeleted() {
 		return 0, Record{}, ErrDeleted
 	}
 	ok, err := s.next(len(dst))
@@ -544,6 +534,20 @@ func (s *Subscriber) done(rec *Record) {
 	}
 	s.pos = rec.Position + spanOf(uint64(len(rec.Payload)))
 	s.expect = rec.Sequence + 1
+}
+
+// fastOK reports whether Poll and Read may take their fast paths: a
+// broadcast subscriber not under drop-oldest, whose slot is still active
+// and still holds the position it stored (else the full path reports the
+// eviction or the change).
+func (s *Subscriber) fastOK() bool {
+	return s.fast && s.sv.u32(subStateOffset).Load() == slotActive && s.sv.u64(subPositionOffset).Load() == s.stored
+}
+
+// drainedDeleted reports whether the ring was deleted (Ring.MarkDeleted)
+// and this broadcast subscriber has read everything committed before.
+func (s *Subscriber) drainedDeleted() bool {
+	return !s.group && s.r.Deleted() && s.r.TailPosition() <= s.pos
 }
 
 // publishFast is publish after a broadcast subscriber delivered records.
