@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // Admin types, shared with the protocol (see package wire for every field).

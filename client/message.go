@@ -1,7 +1,7 @@
 package client
 
 import (
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 
 	"encoding/binary"
 	"errors"

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/kaelix-io/kaelix/daemon/config"
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 func TestAccessRules(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/daemon/config"
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/shm"
 )
 

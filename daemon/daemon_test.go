@@ -17,7 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // TopicsStatsCmd is `kaelixctl topics stats [--watch]`: per partition, the

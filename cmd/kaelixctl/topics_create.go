@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // TopicsCreateCmd is `kaelixctl topics create NAME`. Every flag left unset

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // TestDaemonSurvivesRandomFrames sends thousands of frames with valid

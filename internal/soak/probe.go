@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon/wire"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // runProbe is the security tests' child: it tries one operation (a.Group
