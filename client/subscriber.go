@@ -7,9 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // From says where a new Subscriber starts in each partition.

@@ -3,9 +3,9 @@ package daemon
 import (
 	"os"
 
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // CounterReader reads partitions' ring counters straight from their

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/daemon/config"
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // Daemon is kaelixd: the topic registry and the control socket. Make one

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/daemon/config"
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // Health rules. Each rule that fires adds a reason; the daemon's status is

@@ -6,10 +6,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // metrics is the daemon's Prometheus registry (one per Daemon, so that

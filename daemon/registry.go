@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // The registry: topics, their partitions' regions, and the state file that

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // Config is kaelixd's configuration: one section per TOML table. Start from

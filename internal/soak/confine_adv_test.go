@@ -32,8 +32,8 @@ import (
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/daemon/config"
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 const (

@@ -17,8 +17,8 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // The crash matrix of issue 7 with real processes. Each case runs

@@ -14,9 +14,9 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/wire"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // Child processes are this same executable re-run with RoleEnv naming the
