@@ -55,6 +55,10 @@ type Daemon struct {
 	allocFail   atomic.Pointer[string]   // its message
 	running     atomic.Bool              // between Ready and the end of Run
 
+	// instance identifies this Daemon (random, non-zero): written into
+	// the header of every region it creates (shm Header.Instance).
+	instance uint64
+
 	ready   chan struct{} // closed once the socket listens
 	started atomic.Bool
 	startAt time.Time
@@ -96,6 +100,7 @@ func New(cfg Config) (*Daemon, error) {
 		peers:    map[uint64]*peer{},
 		subs:     map[int]func(ConfigChange){},
 		stateDir: cfg.StateDirOrDefault(),
+		instance: newInstanceID(),
 	}
 	base, err := baseHandler(cfg)
 	if err != nil {

@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -170,9 +173,7 @@ const consumerSuffix = ".c"
 const slotSuffix = ".s"
 
 // regionName names partition i's data region, or with consumer its
-// consumer region. Topic names are valid region names (ValidateTopicName
-// is stricter than shm.ValidateName); a name too long for shm keeps a
-// readable prefix and gains a hash of the full name.
+// consumer region (see regionBase).
 func regionName(topicName string, i int, consumer bool) string {
 	suffix := ""
 	if consumer {
@@ -210,14 +211,46 @@ func isSlotRegion(name string) bool {
 }
 
 func partRegionName(topicName string, i int, extra string) string {
-	suffix := ".p" + strconv.Itoa(i) + extra
-	if len(topicName)+len(suffix) <= shm.MaxNameBytes {
-		return topicName + suffix
+	return regionBase(topicName) + ".p" + strconv.Itoa(i) + extra
+}
+
+// Region file names. Every region of topic T is named regionBase(T) plus
+// a partition suffix of at most maxSuffixBytes (".p63.s4093": partitions
+// are at most wire.MaxPartitions, and a topic's slots per partition at
+// most wire.MaxFDs). regionBase(T) is T itself when T is at most
+// fullNameMaxBytes long; a longer T becomes its first longPrefixBytes
+// bytes, "..", and a 128-bit SHA-256 digest of the whole name in hex:
+//
+//	T <= 235 bytes:  T                      + ".pN" [".c" | ".sK" | ".gJ"]
+//	T >  235 bytes:  T[:201] ".." digest(T) + ".pN" [".c" | ".sK" | ".gJ"]
+//
+// A topic name never holds "..", so a digested base never equals a topic
+// name's; two long names share a file name only if their digests collide
+// (SHA-256 truncated to 128 bits). Even then they never share a file: each
+// region's header holds the full topic name (shm Header.Label), checked at
+// every open, and a create that finds a file holding another topic is
+// refused (createRegion).
+const (
+	maxSuffixBytes   = len(".p63") + len(".s4093")
+	fullNameMaxBytes = shm.MaxNameBytes - maxSuffixBytes
+	digestHexBytes   = 32
+	longPrefixBytes  = fullNameMaxBytes - len("..") - digestHexBytes
+)
+
+// nameDigest is the digest of a long topic name in its region file names.
+// A variable so that a test can force two names to collide.
+var nameDigest = func(topicName string) string {
+	sum := sha256.Sum256([]byte(topicName))
+	return hex.EncodeToString(sum[:digestHexBytes/2])
+}
+
+// regionBase is the part of every region name of topicName before the
+// partition suffix (see maxSuffixBytes).
+func regionBase(topicName string) string {
+	if len(topicName) <= fullNameMaxBytes {
+		return topicName
 	}
-	h := fnv.New64a()
-	h.Write([]byte(topicName))
-	tag := fmt.Sprintf("~%016x", h.Sum64())
-	return topicName[:shm.MaxNameBytes-len(tag)-len(suffix)] + tag + suffix
+	return topicName[:longPrefixBytes] + ".." + nameDigest(topicName)
 }
 
 // ringConfig turns a normalized spec into the ring config of each partition.
@@ -258,8 +291,8 @@ func ringConfig(s wire.TopicSpec) (ringbuf.Config, error) {
 
 // checkSpec validates a normalized spec.
 func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
-	if err := wire.ValidateTopicName(s.Name); err != nil {
-		return ringbuf.Config{}, &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
+	if err := validateTopicName(s.Name); err != nil {
+		return ringbuf.Config{}, err
 	}
 	if s.Partitions < 1 || s.Partitions > wire.MaxPartitions {
 		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions = %d: want 1 to %d", s.Name, s.Partitions, wire.MaxPartitions)
@@ -275,6 +308,21 @@ func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
 		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions x (2 + max_subscribers + max_groups) = %d region files, over the %d one attach can carry: lower max_subscribers, max_groups or partitions", s.Name, n, wire.MaxFDs)
 	}
 	return ringConfig(s)
+}
+
+// validateTopicName checks a topic name (wire.ValidateTopicName) and that
+// its longest region name is a valid region file name, so that a name the
+// daemon cannot map to files is refused here, with the invalid-name code,
+// and never at creation. (By construction of regionBase the second check
+// cannot fail for a valid topic name; it guards the construction.)
+func validateTopicName(name string) *wire.Error {
+	if err := wire.ValidateTopicName(name); err != nil {
+		return &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
+	}
+	if err := shm.ValidateName(regionBase(name) + ".p63.s4093"); err != nil {
+		return wire.Errorf(wire.CodeInvalidName, "topic name %q cannot be mapped to region files: %v", name, err)
+	}
+	return nil
 }
 
 // specDiff names the first field in which two normalized specs differ.
@@ -329,10 +377,48 @@ type regionAllocError struct{ err error }
 func (e regionAllocError) Error() string { return e.err.Error() }
 func (e regionAllocError) Unwrap() error { return e.err }
 
+// createRegion creates one region of a topic (opts.Label is the topic's
+// name). It never replaces a file: a file of that name that holds another
+// topic (its header's label), or that a live process maps, is refused
+// (*wire.Error, conflict or in-use); one that holds this topic, or whose
+// header is unreadable, and that nothing maps, is a leftover of a topic
+// no longer registered (its ring is gone): it is removed and the create
+// retried once. Other failures are a regionAllocError.
+func (d *Daemon) createRegion(cfg shm.Config, name string, opts shm.CreateOptions) (*shm.Region, error) {
+	r, err := shm.Create(cfg, name, opts)
+	if !errors.Is(err, shm.ErrExist) {
+		if err != nil {
+			return nil, regionAllocError{err}
+		}
+		return r, nil
+	}
+	path := filepath.Join(cfg.TmpfsRoot, cfg.DirName, name)
+	if old, oerr := shm.Open(cfg, name, shm.AttachOptions{ReadOnly: true}); oerr == nil {
+		label := old.Header().Label
+		path = old.Path()
+		old.Close()
+		if label != opts.Label {
+			d.log.Error("region file name taken by another topic; create refused", "path", path, "holds", label, "topic", opts.Label)
+			return nil, wire.Errorf(wire.CodeConflict, "region file %s already holds topic %q (the file names of long topic names are abbreviated); topic %q not created: rename it", path, label, opts.Label)
+		}
+	}
+	if pid := mappedBy(cfg.ProcRoot, path); pid != 0 {
+		return nil, wire.Errorf(wire.CodeInUse, "region file %s exists and live process %d maps it; it is never replaced: stop that process or remove the file", path, pid)
+	}
+	d.log.Warn("leftover region file of an unregistered topic removed before create", "path", path, "topic", opts.Label)
+	if err := shm.Remove(cfg, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, regionAllocError{err}
+	}
+	if r, err = shm.Create(cfg, name, opts); err != nil {
+		return nil, regionAllocError{err}
+	}
+	return r, nil
+}
+
 // createRegions creates partition i's regions (data, consumer, one per
-// subscriber slot) and its ring, replacing any regions of the same names.
-// On error nothing is left behind; an allocation failure is a
-// regionAllocError.
+// subscriber slot) and its ring; it never replaces an existing file
+// (createRegion). On error nothing is left behind; an allocation failure
+// is a regionAllocError, a refused name a *wire.Error.
 func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, opts shm.CreateOptions) (data, consumer *shm.Region, slots []*shm.Region, ring *ringbuf.Ring, err error) {
 	dataBytes, consBytes, err := ringbuf.SplitSizeFor(rc)
 	if err != nil {
@@ -345,11 +431,11 @@ func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, op
 			r.Close()
 		}
 	}
-	opts.Replace = true
+	opts.Label, opts.Instance = spec.Name, d.instance
 	opts.SizeBytes = uint64(dataBytes)
-	data, err = shm.Create(d.dataShmConfig(spec), regionName(spec.Name, i, false), opts)
+	data, err = d.createRegion(d.dataShmConfig(spec), regionName(spec.Name, i, false), opts)
 	if err != nil {
-		return nil, nil, nil, nil, regionAllocError{err}
+		return nil, nil, nil, nil, err
 	}
 	made = append(made, data)
 	// The consumer area and the slots are a few KiB: on tmpfs pages they
@@ -357,10 +443,10 @@ func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, op
 	cc := d.shmConfig(spec)
 	cc.HugePages = shm.PolicyOff
 	opts.SizeBytes = uint64(consBytes)
-	consumer, err = shm.Create(cc, regionName(spec.Name, i, true), opts)
+	consumer, err = d.createRegion(cc, regionName(spec.Name, i, true), opts)
 	if err != nil {
 		drop()
-		return nil, nil, nil, nil, regionAllocError{err}
+		return nil, nil, nil, nil, err
 	}
 	made = append(made, consumer)
 	// Slot files get no group or other write bits: a subscriber is handed
@@ -372,10 +458,10 @@ func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, op
 	opts.BindNode = false
 	mems := make([][]byte, rc.MaxSubscribers+rc.MaxGroups)
 	for k := range mems {
-		r, err := shm.Create(sc, slotRegionName(spec.Name, i, k, rc.MaxSubscribers), opts)
+		r, err := d.createRegion(sc, slotRegionName(spec.Name, i, k, rc.MaxSubscribers), opts)
 		if err != nil {
 			drop()
-			return nil, nil, nil, nil, regionAllocError{err}
+			return nil, nil, nil, nil, err
 		}
 		made = append(made, r)
 		slots = append(slots, r)
@@ -395,7 +481,7 @@ func (d *Daemon) openSlots(spec wire.TopicSpec, rc ringbuf.Config, i int) ([]*sh
 	sc := d.shmConfig(spec)
 	var slots []*shm.Region
 	for k := 0; k < rc.MaxSubscribers+rc.MaxGroups; k++ {
-		r, err := shm.Open(sc, slotRegionName(spec.Name, i, k, rc.MaxSubscribers), shm.AttachOptions{})
+		r, err := shm.Open(sc, slotRegionName(spec.Name, i, k, rc.MaxSubscribers), shm.AttachOptions{Label: spec.Name})
 		if err != nil {
 			for _, s := range slots {
 				s.Close()
@@ -444,6 +530,9 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock})
 		if err != nil {
 			d.dropParts(t, true)
+			if we := (*wire.Error)(nil); errors.As(err, &we) {
+				return nil, wire.Errorf(we.Code, "topic %q: partition %d: %s", spec.Name, i, we.Message)
+			}
 			code := wire.CodeInternal
 			for _, r := range []struct {
 				err  error
@@ -676,10 +765,10 @@ func (d *Daemon) adoptTopic(stt stateTopic) *topic {
 	sc := d.shmConfig(spec)
 	for i, name := range stt.Regions {
 		cname := stt.ConsumerRegions[i]
-		data, err := shm.Open(sc, name, shm.AttachOptions{})
+		data, err := shm.Open(sc, name, shm.AttachOptions{Label: spec.Name})
 		var consumer *shm.Region
 		if err == nil {
-			consumer, err = shm.Open(sc, cname, shm.AttachOptions{})
+			consumer, err = shm.Open(sc, cname, shm.AttachOptions{Label: spec.Name})
 			if err != nil {
 				data.Close()
 				data = nil
@@ -829,4 +918,16 @@ func liveSlots(cfg shm.Config, name string) int {
 		return nil
 	})
 	return n
+}
+
+// newInstanceID returns a random non-zero daemon instance id.
+func newInstanceID() uint64 {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err == nil {
+			if id := binary.LittleEndian.Uint64(b[:]); id != 0 {
+				return id
+			}
+		}
+	}
 }

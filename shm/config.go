@@ -194,6 +194,13 @@ type CreateOptions struct {
 	// to the old file keep it until they Close. Without Replace, an existing
 	// name gives ErrExist.
 	Replace bool
+	// Label is written into the header (Header.Label): what the region
+	// holds, at most MaxLabelBytes bytes. kaelixd writes the full topic
+	// name, which a long topic's file name only abbreviates.
+	Label string
+	// Instance is written into the header (Header.Instance): the
+	// creator's instance id (kaelixd: its daemon instance id). 0 = none.
+	Instance uint64
 }
 
 // AttachOptions are the choices for Open, AttachFile and AttachFD.
@@ -201,4 +208,8 @@ type AttachOptions struct {
 	// ReadOnly maps the region PROT_READ (and opens it O_RDONLY by name).
 	// A write through it faults; inside Guard that is ErrFault.
 	ReadOnly bool
+	// Label, if not "", must equal the header's Label, else the attach
+	// fails with ErrLabelMismatch (the file holds something else, e.g.
+	// another topic whose name abbreviates to the same file name).
+	Label string
 }

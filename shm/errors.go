@@ -28,6 +28,12 @@ var (
 	// Remedy: Open it, Remove it, or set CreateOptions.Replace.
 	ErrExist = errors.New("shm: region already exists")
 
+	// ErrLabelMismatch: the region's header label is not the one
+	// AttachOptions.Label asked for: the file holds something else (for
+	// kaelixd, another topic). Returned with both labels. Fatal for this
+	// attach: do not use the region.
+	ErrLabelMismatch = errors.New("shm: region label mismatch")
+
 	// ErrBusy: another Create holds the base directory's lock (Create calls
 	// are serialized per directory). Retryable.
 	ErrBusy = errors.New("shm: base directory is locked by another creator")

@@ -42,7 +42,7 @@ func Example() {
 	fmt.Println("page", h.PageSizeBytes, "generation", h.Generation, "flags", h.Flags)
 	fmt.Println(greeting)
 	// Output:
-	// version 1 total 69632 data at 4096 data 65536
+	// version 2 total 69632 data at 4096 data 65536
 	// page 4096 generation 1 flags none
 	// hello
 }

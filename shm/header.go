@@ -21,8 +21,17 @@ type Header struct {
 	NodeActual      int32  // NUMA node the pages were found on, -1 = unknown
 	Flags           Flags
 	CreatorPID      int64
-	CreatedNS       int64 // unix nanoseconds
-	Generation      uint64
+	CreatedNS       int64  // unix nanoseconds
+	Generation      uint64 // 1 on first create, +1 per CreateOptions.Replace
+	// Instance identifies the creator's instance (kaelixd writes its
+	// daemon instance id, the one it sends at hello); 0 = none. Set by
+	// CreateOptions.Instance.
+	Instance uint64
+	// Label says what the region holds, up to MaxLabelBytes bytes
+	// (kaelixd: the full topic name, which the file name may only
+	// abbreviate); "" = none. Set by CreateOptions.Label, checked by
+	// AttachOptions.Label.
+	Label string
 }
 
 // CreatedAt returns CreatedNS as a time.Time.
@@ -46,6 +55,12 @@ func (h *Header) putFields(b []byte) {
 	ne.PutUint64(b[offCreatorPID:], uint64(h.CreatorPID))
 	ne.PutUint64(b[offCreatedNS:], uint64(h.CreatedNS))
 	ne.PutUint64(b[offGeneration:], h.Generation)
+	ne.PutUint64(b[offInstance:], h.Instance)
+	label := b[offLabel : offLabel+MaxLabelBytes]
+	n := copy(label, h.Label)
+	clear(label[n:])
+	ne.PutUint32(b[offLabelBytes:], uint32(n))
+	ne.PutUint32(b[offLabelPad:], 0)
 	ne.PutUint32(b[offReserved:], 0)
 	ne.PutUint32(b[offChecksum:], headerChecksum(b))
 }
@@ -69,7 +84,7 @@ func (h Header) MarshalBinary() ([]byte, error) {
 }
 
 // ValidateHeader decodes and checks a header block. b must hold at least the
-// defined fields (96 bytes); bytes past them are ignored. It never panics.
+// defined fields (368 bytes); bytes past them are ignored. It never panics.
 // Checks, in order, each with its own error:
 //   - too short: ErrTruncated
 //   - magic neither Magic nor all zero: ErrBadMagic
@@ -128,11 +143,34 @@ func validateHeader(b []byte, version uint32, path string) (Header, error) {
 		CreatorPID:      int64(ne.Uint64(b[offCreatorPID:])),
 		CreatedNS:       int64(ne.Uint64(b[offCreatedNS:])),
 		Generation:      ne.Uint64(b[offGeneration:]),
+		Instance:        ne.Uint64(b[offInstance:]),
 	}
+	if msg := labelInconsistency(b); msg != "" {
+		return Header{}, pathErr(path, ErrCorrupt, "%s", msg)
+	}
+	h.Label = string(b[offLabel : offLabel+int(ne.Uint32(b[offLabelBytes:]))])
 	if msg := h.inconsistency(ne.Uint32(b[offHeaderBytes:]), ne.Uint32(b[offReserved:])); msg != "" {
 		return Header{}, pathErr(path, ErrCorrupt, "%s", msg)
 	}
 	return h, nil
+}
+
+// labelInconsistency returns what is wrong with b's label fields, or "":
+// a length over MaxLabelBytes, a non-zero pad word or bytes after the label.
+func labelInconsistency(b []byte) string {
+	n := ne.Uint32(b[offLabelBytes:])
+	if n > MaxLabelBytes {
+		return "label length " + itoa(uint64(n)) + " > " + itoa(MaxLabelBytes)
+	}
+	if ne.Uint32(b[offLabelPad:]) != 0 {
+		return "label pad word is not zero"
+	}
+	for _, c := range b[offLabel+int(n) : offLabel+MaxLabelBytes] {
+		if c != 0 {
+			return "bytes after the label are not zero"
+		}
+	}
+	return ""
 }
 
 // inconsistency returns what is wrong with h's fields, or "".

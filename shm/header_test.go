@@ -19,6 +19,8 @@ func validHeader() Header {
 		CreatorPID:      4242,
 		CreatedNS:       1_764_000_000_000_000_000,
 		Generation:      3,
+		Instance:        0x1234_5678_9abc_def0,
+		Label:           "orders.eu.fills",
 	}
 }
 
@@ -44,17 +46,26 @@ func TestValidateHeaderErrors(t *testing.T) {
 		want error
 		msg  string // substring of the message
 	}{
-		{"short", make([]byte, 40), ErrTruncated, "need 96"},
+		{"short", make([]byte, 40), ErrTruncated, "need 368"},
 		{"wrong magic", mutate(func(b []byte) { copy(b, "NOTKAELX") }), ErrBadMagic, `"NOTKAELX"`},
 		{"version 0", mutate(func(b []byte) { ne.PutUint32(b[offVersion:], 0) }), ErrNotReady, "not finished"},
 		{"all zero", make([]byte, HeaderBytes), ErrNotReady, "version is 0"},
 		{"zero magic", mutate(func(b []byte) { copy(b, make([]byte, 8)) }), ErrBadMagic, "magic is zero"},
-		{"newer version", mutate(func(b []byte) { ne.PutUint32(b[offVersion:], 7) }), ErrIncompatibleVersion, "version 7 (newer than this build's 1)"},
+		{"newer version", mutate(func(b []byte) { ne.PutUint32(b[offVersion:], 7) }), ErrIncompatibleVersion, "version 7 (newer than this build's 2)"},
 		{"flipped bit", mutate(func(b []byte) { b[offTotalBytes] ^= 1 }), ErrCorrupt, "checksum"},
 		{"inconsistent", mutate(func(b []byte) {
 			ne.PutUint64(b[offDataBytes:], 5)
 			ne.PutUint32(b[offChecksum:], headerChecksum(b))
 		}), ErrCorrupt, "data size 5"},
+		{"label too long", mutate(func(b []byte) {
+			ne.PutUint32(b[offLabelBytes:], MaxLabelBytes+1)
+			ne.PutUint32(b[offChecksum:], headerChecksum(b))
+		}), ErrCorrupt, "label length 257"},
+		{"bytes after label", mutate(func(b []byte) {
+			b[offLabel+MaxLabelBytes-1] = 'x'
+			ne.PutUint32(b[offChecksum:], headerChecksum(b))
+		}), ErrCorrupt, "after the label"},
+		{"label flipped", mutate(func(b []byte) { b[offLabel] ^= 1 }), ErrCorrupt, "checksum"},
 		{"unknown flag", mutate(func(b []byte) {
 			ne.PutUint64(b[offFlags:], 1<<40)
 			ne.PutUint32(b[offChecksum:], headerChecksum(b))

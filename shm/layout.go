@@ -1,6 +1,6 @@
 package shm
 
-// Region file layout, layout version 1. This file is the one description of
+// Region file layout, layout version 2. This file is the one description of
 // the bytes; nothing else in the package uses a literal offset.
 //
 // A region is one file. Its first 4096 bytes are the header block; the data
@@ -31,10 +31,17 @@ package shm
 //	|    creatorPID      |64 i64
 //	|    createdNS       |72 i64, unix nanoseconds
 //	|    generation      |80 u64, 1 on first create, +1 per re-create
-//	| checksum | reserved|88 u32 CRC-32C of bytes [12, 88); u32 zero
-//	+--------------------+96
+//	|    instance        |88 u64, creator's instance id, 0 = none
+//	| labelB | labelPad  |96 u32 label length (<= MaxLabelBytes); u32 zero
+//	|    label           |104 MaxLabelBytes (256) bytes: the label, then
+//	|    ...             |    zeros (kaelixd: the full topic name)
+//	| checksum | reserved|360 u32 CRC-32C of bytes [12, 360); u32 zero
+//	+--------------------+368
 //	| reserved, zero     |   up to 4096
 //	+--------------------+
+//
+// Version 2 added instance and label (version 1 ended at 96 with the
+// checksum); a version 1 region is refused with *VersionError.
 //
 // The checksum covers every field but the magic (checked exactly) and the
 // version (checked first, since a different version may mean a different
@@ -42,21 +49,25 @@ package shm
 // and the golden numbers in layout_test.go.
 const (
 	offMagic           = 0
-	offVersion         = offMagic + 8           // u32, atomic; written last
-	offHeaderBytes     = offVersion + 4         // u32
-	offTotalBytes      = offHeaderBytes + 4     // u64
-	offDataOffsetBytes = offTotalBytes + 8      // u64
-	offDataBytes       = offDataOffsetBytes + 8 // u64
-	offPageSizeBytes   = offDataBytes + 8       // u64
-	offNodeRequested   = offPageSizeBytes + 8   // i32
-	offNodeActual      = offNodeRequested + 4   // i32
-	offFlags           = offNodeActual + 4      // u64
-	offCreatorPID      = offFlags + 8           // i64
-	offCreatedNS       = offCreatorPID + 8      // i64
-	offGeneration      = offCreatedNS + 8       // u64
-	offChecksum        = offGeneration + 8      // u32
-	offReserved        = offChecksum + 4        // u32, zero
-	headerUsedBytes    = offReserved + 4        // end of the defined fields
+	offVersion         = offMagic + 8             // u32, atomic; written last
+	offHeaderBytes     = offVersion + 4           // u32
+	offTotalBytes      = offHeaderBytes + 4       // u64
+	offDataOffsetBytes = offTotalBytes + 8        // u64
+	offDataBytes       = offDataOffsetBytes + 8   // u64
+	offPageSizeBytes   = offDataBytes + 8         // u64
+	offNodeRequested   = offPageSizeBytes + 8     // i32
+	offNodeActual      = offNodeRequested + 4     // i32
+	offFlags           = offNodeActual + 4        // u64
+	offCreatorPID      = offFlags + 8             // i64
+	offCreatedNS       = offCreatorPID + 8        // i64
+	offGeneration      = offCreatedNS + 8         // u64
+	offInstance        = offGeneration + 8        // u64
+	offLabelBytes      = offInstance + 8          // u32
+	offLabelPad        = offLabelBytes + 4        // u32, zero
+	offLabel           = offLabelPad + 4          // MaxLabelBytes bytes
+	offChecksum        = offLabel + MaxLabelBytes // u32
+	offReserved        = offChecksum + 4          // u32, zero
+	headerUsedBytes    = offReserved + 4          // end of the defined fields
 
 	// checksumStart is the first byte the checksum covers: everything after
 	// the version word up to the checksum itself.
@@ -70,9 +81,11 @@ const (
 	// starts. It is fixed: a reader may rely on it without reading the header.
 	DataOffsetBytes = HeaderBytes
 	// LayoutVersion is the header layout this package writes and accepts.
-	LayoutVersion uint32 = 1
+	LayoutVersion uint32 = 2
 	// Magic is the first 8 bytes of every region file.
 	Magic = "KAELIXSH"
+	// MaxLabelBytes is the longest Header.Label, in bytes.
+	MaxLabelBytes = 256
 )
 
 // Flags records how a region was backed and prepared. Stored at offFlags.

@@ -23,9 +23,14 @@ func TestLayoutGolden(t *testing.T) {
 		{"creatorPID", offCreatorPID, 64, 8},
 		{"createdNS", offCreatedNS, 72, 8},
 		{"generation", offGeneration, 80, 8},
-		{"checksum", offChecksum, 88, 4},
-		{"reserved", offReserved, 92, 4},
-		{"headerUsedBytes", headerUsedBytes, 96, 8},
+		{"instance", offInstance, 88, 8},
+		{"labelBytes", offLabelBytes, 96, 4},
+		{"labelPad", offLabelPad, 100, 4},
+		{"label", offLabel, 104, 8},
+		{"MaxLabelBytes", MaxLabelBytes, 256, 8},
+		{"checksum", offChecksum, 360, 4},
+		{"reserved", offReserved, 364, 4},
+		{"headerUsedBytes", headerUsedBytes, 368, 8},
 		{"checksumStart", checksumStart, 12, 4},
 		{"HeaderBytes", HeaderBytes, 4096, 4096},
 		{"DataOffsetBytes", DataOffsetBytes, 4096, 4096},
@@ -37,7 +42,7 @@ func TestLayoutGolden(t *testing.T) {
 			t.Errorf("%s = %d is not %d-byte aligned", tc.name, tc.got, tc.align)
 		}
 	}
-	if LayoutVersion != 1 || Magic != "KAELIXSH" || len(Magic) != 8 {
+	if LayoutVersion != 2 || Magic != "KAELIXSH" || len(Magic) != 8 {
 		t.Errorf("LayoutVersion %d Magic %q", LayoutVersion, Magic)
 	}
 	if FlagHugePages != 1 || FlagFallbackTmpfs != 2 || FlagMlocked != 4 || FlagPrefaulted != 8 || FlagTHPAdvised != 16 {

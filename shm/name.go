@@ -2,8 +2,9 @@ package shm
 
 import "fmt"
 
-// MaxNameBytes is the longest region name accepted, in bytes.
-const MaxNameBytes = 200
+// MaxNameBytes is the longest region name accepted, in bytes: NAME_MAX
+// (255) less the 10 bytes Create adds to the temporary ".NAME.creating".
+const MaxNameBytes = 245
 
 // ValidateName reports whether name can be a region (or base directory)
 // name: 1..MaxNameBytes bytes of ASCII letters, digits, '-', '_' and '.',

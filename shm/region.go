@@ -123,6 +123,9 @@ func (o *CreateOptions) validate(cfg *Config) error {
 	if o.Mlock < PolicyOff || o.Mlock > PolicyRequired {
 		bad("Mlock", "unknown policy %d", int(o.Mlock))
 	}
+	if len(o.Label) > MaxLabelBytes {
+		bad("Label", "%d bytes: want at most %d", len(o.Label), MaxLabelBytes)
+	}
 	return errors.Join(errs...)
 }
 
@@ -378,6 +381,8 @@ func createIn(cfg *Config, root string, pageSize uint64, flags Flags, name strin
 		CreatorPID:      int64(os.Getpid()),
 		CreatedNS:       time.Now().UnixNano(),
 		Generation:      gen,
+		Instance:        opts.Instance,
+		Label:           opts.Label,
 	}
 	hdr.putFields(mem)
 	versionWord(mem).Store(LayoutVersion) // store-release: publishes the header
@@ -573,6 +578,9 @@ func attach(fd int, path string, opts AttachOptions) (_ *Region, err error) {
 	}
 	if err := checkSize(hdr, uint64(st.Size), path); err != nil {
 		return nil, err
+	}
+	if opts.Label != "" && hdr.Label != opts.Label {
+		return nil, pathErr(path, ErrLabelMismatch, "header label %q, want %q", hdr.Label, opts.Label)
 	}
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {

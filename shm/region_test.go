@@ -208,7 +208,7 @@ func TestOpenDamagedHeader(t *testing.T) {
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), w.Path()) {
 				t.Fatalf("Open = %v, want %v naming %s", err, tc.want, w.Path())
 			}
-			if tc.want == ErrIncompatibleVersion && !strings.Contains(err.Error(), "version 2 (newer than this build's 1)") {
+			if tc.want == ErrIncompatibleVersion && !strings.Contains(err.Error(), "version 3 (newer than this build's 2)") {
 				t.Errorf("message lacks both versions: %v", err)
 			}
 			if err := w.Check(); !errors.Is(err, tc.want) && !errors.Is(err, ErrCorrupt) {
@@ -392,5 +392,47 @@ func TestOpenReadOnly(t *testing.T) {
 	w.Close()
 	if _, err := w.OpenReadOnly(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("OpenReadOnly after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestLabelAndInstance: Create writes the label and instance into the
+// header; Open with AttachOptions.Label accepts the same label and refuses
+// another with ErrLabelMismatch quoting both; a label over MaxLabelBytes is
+// refused at Create.
+func TestLabelAndInstance(t *testing.T) {
+	cfg, _ := tmpfsConfig(t)
+	label := strings.Repeat("t", MaxLabelBytes)
+	w := mustCreate(t, cfg, "labelled", CreateOptions{SizeBytes: 4096, Label: label, Instance: 0xfeedface})
+	if h := w.Header(); h.Label != label || h.Instance != 0xfeedface {
+		t.Fatalf("creator header label %q instance %#x", h.Label, h.Instance)
+	}
+	r, err := Open(cfg, "labelled", AttachOptions{ReadOnly: true, Label: label})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := r.Header(); h.Label != label || h.Instance != 0xfeedface {
+		t.Fatalf("attached header label %q instance %#x", h.Label, h.Instance)
+	}
+	r.Close()
+	_, err = Open(cfg, "labelled", AttachOptions{Label: "other"})
+	if !errors.Is(err, ErrLabelMismatch) || !strings.Contains(err.Error(), `want "other"`) {
+		t.Fatalf("Open with another label = %v, want ErrLabelMismatch naming both", err)
+	}
+	if _, err := Create(cfg, "toolong", CreateOptions{SizeBytes: 4096, Label: label + "x"}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Create with a %d-byte label = %v, want ErrInvalidConfig", len(label)+1, err)
+	}
+	if err := w.Check(); err != nil {
+		t.Fatalf("Check after attaches: %v", err)
+	}
+}
+
+// TestLongestName: a name of MaxNameBytes makes a region (its temporary
+// ".NAME.creating" must still fit NAME_MAX).
+func TestLongestName(t *testing.T) {
+	cfg, _ := tmpfsConfig(t)
+	name := strings.Repeat("n", MaxNameBytes)
+	mustCreate(t, cfg, name, CreateOptions{SizeBytes: 4096})
+	if _, err := Open(cfg, name, AttachOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -470,3 +470,24 @@ func deref(p *string) string {
 	}
 	return *p
 }
+
+// TestCLILongNames: topic names of 194 and 249 bytes (file names digested)
+// work through the CLI: create, pub, sub, list, info, delete, exit 0.
+func TestCLILongNames(t *testing.T) {
+	d := startDaemon(t)
+	for _, n := range []int{194, 249} {
+		name := strings.Repeat("l", n-1) + "z"
+		d.mustCtl(t, nil, "topics", "create", name, "--partitions", "2")
+		sub := d.start(t, nil, "sub", name, "--count", "2", "--for", "60s")
+		d.waitSubscribers(t, name, 1)
+		d.mustCtl(t, nil, "pub", name, "one", "two")
+		if code := sub.wait(t); code != 0 || !strings.Contains(sub.out.String(), "one") || !strings.Contains(sub.out.String(), "two") {
+			t.Fatalf("%d-byte name: sub exit %d\nstdout %s\nstderr %s", n, code, sub.out, sub.errb)
+		}
+		if out := d.mustCtl(t, nil, "topics", "list", "--format", "json"); !strings.Contains(out, name) {
+			t.Fatalf("%d-byte name not listed:\n%s", n, out)
+		}
+		d.mustCtl(t, nil, "topics", "info", name)
+		d.mustCtl(t, nil, "topics", "delete", name)
+	}
+}
