@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,9 +61,11 @@ type Daemon struct {
 	// the header of every region it creates (shm Header.Instance).
 	instance uint64
 
-	ready   chan struct{} // closed once the socket listens
-	started atomic.Bool
-	startAt time.Time
+	ready     chan struct{} // closed once the socket listens
+	quit      chan struct{} // closed once Run's context ends (quitOnce)
+	quitClose sync.Once
+	started   atomic.Bool
+	startAt   time.Time
 
 	mu      sync.Mutex
 	topics  map[string]*topic
@@ -96,6 +100,7 @@ func New(cfg Config) (*Daemon, error) {
 	d := &Daemon{
 		cfg:      cfg,
 		ready:    make(chan struct{}),
+		quit:     make(chan struct{}),
 		topics:   map[string]*topic{},
 		peers:    map[uint64]*peer{},
 		subs:     map[int]func(ConfigChange){},
@@ -144,65 +149,42 @@ func (d *Daemon) MetricsAddr() string { return d.metricsAddr }
 // Config.RemoveOnExit, every region. Regions stay mapped by clients, which
 // keep publishing and subscribing while no daemon runs.
 //
+// Start-up order: check the host, make the directories, take the locks,
+// bind the control socket and the HTTP listeners (nothing accepted yet),
+// adopt the registry, create the declared topics, then serve. A failing
+// step, or ctx ending before serving (kaelixd's SIGTERM), undoes what the
+// earlier steps made: the socket, lock files and directories this start
+// created, the topics it created, and with RemoveOnExit the adopted
+// regions too, as a clean stop does. ctx is checked between steps and
+// between the declared topics' partitions.
+//
 // Errors: *AlreadyRunningError (ErrAlreadyRunning), ErrStopped (second
-// call), *OpError for the socket, lock or directories. A clean stop returns
-// nil. Signals are the caller's business (cmd/kaelixd maps SIGINT and
-// SIGTERM to cancelling ctx).
+// call), config.ErrInvalid (host check), *OpError naming the socket, lock,
+// directory or HTTP address. A clean stop (also one before serving)
+// returns nil. Signals are the caller's business (cmd/kaelixd maps SIGINT
+// and SIGTERM to cancelling ctx).
 func (d *Daemon) Run(ctx context.Context) error {
 	if !d.started.CompareAndSwap(false, true) {
 		return ErrStopped
 	}
 	d.startAt = time.Now()
-	findings := config.Check(d.cfg.Config, config.LoadHost(d.cfg.Config, d.cfg.HostRoot))
-	for _, f := range findings {
-		if f.Severity == config.Warning {
-			d.log.Warn("environment check", "key", f.Key, "msg", f.Msg)
+	stopQuit := context.AfterFunc(ctx, d.quitOnce)
+	defer stopQuit()
+	st := &startup{d: d}
+	ln, serveHTTP, stopHTTP, err := d.start(ctx, st)
+	if err != nil || ctx.Err() != nil {
+		st.undo()
+		if err != nil {
+			return err
 		}
+		d.log.Info("kaelixd stopped before it was ready", "removed_regions", d.cfg.RemoveOnExit)
+		return nil
 	}
-	if err := config.CheckErrors(findings); err != nil {
-		return err
-	}
-	for _, dir := range []string{d.stateDir, filepath.Dir(d.cfg.Daemon.SocketPath)} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return &OpError{Op: "mkdir", Path: dir, Err: err}
-		}
-	}
-	if err := d.lock(); err != nil {
-		return err
-	}
+	w := st.w
 	defer d.lockF.Close() // releases the flock
 	defer d.shmLock.Close()
-	if err := d.adopt(); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	err := d.declare(d.cfg.Config, nil)
-	d.mu.Unlock()
-	if err != nil {
-		d.closeAll(false)
-		return fmt.Errorf("kaelixd: declared topics: %w", err)
-	}
-	w, err := newWatcher()
-	if err != nil {
-		d.closeAll(false)
-		return err
-	}
-	d.w = w
-	ln, err := d.listen()
-	if err != nil {
-		d.closeAll(false)
-		w.stop()
-		return err
-	}
-	stopHTTP, err := d.startHTTP()
-	if err != nil {
-		ln.Close()
-		os.Remove(d.cfg.Daemon.SocketPath)
-		d.closeAll(false)
-		w.stop()
-		return err
-	}
 	defer stopHTTP()
+	serveHTTP()
 	d.heartF, _ = os.OpenFile(d.heartbeatPath(), os.O_RDWR|os.O_CREATE, 0o644)
 	d.heartbeat(time.Now())
 	d.log.Info("kaelixd listening", "socket", d.cfg.Daemon.SocketPath, "state_dir", d.stateDir, "http", d.httpAddr,
@@ -216,28 +198,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		lastSweep, lastBeat := time.Now(), time.Now()
-		w.run(d.peerExited, func() {
-			now := time.Now()
-			if now.Sub(lastBeat) >= d.cfg.Daemon.HeartbeatInterval {
-				d.heartbeat(now)
-				lastBeat = now
-			}
-			if now.Sub(lastSweep) >= d.cfg.Daemon.SweepInterval {
-				d.sweep()
-				lastSweep = now
-			}
-		}, min(d.cfg.Daemon.HeartbeatInterval, d.cfg.Daemon.SweepInterval))
-	}()
+	var wg sync.WaitGroup // the accept loop and the connections; w.stop waits for the watcher
+	lastSweep, lastBeat := time.Now(), time.Now()
+	w.start(d.peerExited, func() {
+		now := time.Now()
+		if now.Sub(lastBeat) >= d.cfg.Daemon.HeartbeatInterval {
+			d.heartbeat(now)
+			lastBeat = now
+		}
+		if now.Sub(lastSweep) >= d.cfg.Daemon.SweepInterval {
+			d.sweep()
+			lastSweep = now
+		}
+	}, min(d.cfg.Daemon.HeartbeatInterval, d.cfg.Daemon.SweepInterval))
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	d.running.Store(true)
 	defer d.running.Store(false)
 	close(d.ready)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
@@ -282,6 +261,189 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("kaelixd stopped", "removed_regions", d.cfg.RemoveOnExit)
 	return nil
+}
+
+// quitOnce closes d.quit (once): Run's context ended.
+func (d *Daemon) quitOnce() { d.quitClose.Do(func() { close(d.quit) }) }
+
+// stopping reports whether Run's context has ended.
+func (d *Daemon) stopping() bool {
+	select {
+	case <-d.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// startup records what Run's start-up steps made, for undo.
+type startup struct {
+	d         *Daemon
+	dirs      []string // directories this start created, outermost first
+	lockFiles []string // lock files this start created
+	regionDir bool     // this start created the tmpfs region directory
+	stateNew  bool     // the registry file did not exist before adopt
+	adopted   bool     // adopt ran: d.topics holds the registry
+	ln        *net.UnixListener
+	stopHTTP  func()
+	w         *watcher
+}
+
+// start runs the start-up steps up to serving. It returns early, with a
+// nil error, when ctx ends; Run checks.
+func (d *Daemon) start(ctx context.Context, st *startup) (ln *net.UnixListener, serveHTTP, stopHTTP func(), err error) {
+	findings := config.Check(d.cfg.Config, config.LoadHost(d.cfg.Config, d.cfg.HostRoot))
+	for _, f := range findings {
+		if f.Severity == config.Warning {
+			d.log.Warn("environment check", "key", f.Key, "msg", f.Msg)
+		}
+	}
+	if err := config.CheckErrors(findings); err != nil {
+		return nil, nil, nil, err
+	}
+	regionDir := filepath.Join(d.shm.TmpfsRoot, d.shm.DirName)
+	for _, dir := range []struct{ what, path string }{
+		{"state directory (daemon.state_dir)", d.stateDir},
+		{"socket directory (daemon.socket_path)", filepath.Dir(d.cfg.Daemon.SocketPath)},
+		{"region directory (shm.dir_name)", regionDir},
+	} {
+		made, err := mkdirAll(dir.path, 0o700)
+		st.dirs = append(st.dirs, made...)
+		if err != nil {
+			return nil, nil, nil, &OpError{Op: "create the " + dir.what, Path: dir.path, Err: err}
+		}
+		if dir.path == regionDir && len(made) > 0 {
+			st.regionDir = true
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, nil, nil, nil
+	}
+	for _, p := range []string{filepath.Join(d.stateDir, "kaelixd.lock"), d.regionLockPath()} {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			st.lockFiles = append(st.lockFiles, p)
+		}
+	}
+	if err := d.lock(); err != nil {
+		var ar *AlreadyRunningError
+		if errors.As(err, &ar) {
+			// Never remove another daemon's lock file (nor one that a
+			// daemon starting with us just made): with SharedRegions the
+			// state dir's lock was ours, the region directory's is not.
+			st.lockFiles = slices.DeleteFunc(st.lockFiles, func(p string) bool { return !ar.SharedRegions || p == d.regionLockPath() })
+		}
+		return nil, nil, nil, err
+	}
+	if st.w, err = newWatcher(); err != nil {
+		return nil, nil, nil, err
+	}
+	if st.ln, err = d.listen(); err != nil {
+		return nil, nil, nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, nil, nil, nil
+	}
+	serveHTTP, st.stopHTTP, err = d.bindHTTP()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, nil, nil, nil
+	}
+	_, serr := os.Lstat(d.statePath())
+	st.stateNew = errors.Is(serr, fs.ErrNotExist)
+	st.adopted = true
+	if err := d.adopt(); err != nil {
+		return nil, nil, nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, nil, nil, nil
+	}
+	d.mu.Lock()
+	err = d.declare(d.cfg.Config, nil)
+	d.mu.Unlock()
+	if err != nil {
+		if d.stopping() {
+			return nil, nil, nil, nil // the declared topics were rolled back
+		}
+		return nil, nil, nil, fmt.Errorf("kaelixd: declared topics: %w", err)
+	}
+	d.w = st.w
+	return st.ln, serveHTTP, st.stopHTTP, nil
+}
+
+// undo reverses what start made, last step first. The locks are released
+// last: until then no other daemon can start on these directories.
+func (st *startup) undo() {
+	d := st.d
+	if st.stopHTTP != nil {
+		st.stopHTTP()
+	}
+	if st.ln != nil {
+		st.ln.Close()
+		os.Remove(d.cfg.Daemon.SocketPath)
+	}
+	if st.w != nil {
+		st.w.stop()
+	}
+	if st.adopted {
+		d.closeAll(d.cfg.RemoveOnExit)
+		d.mu.Lock()
+		empty := len(d.topics) == 0
+		d.mu.Unlock()
+		if d.cfg.RemoveOnExit || st.stateNew && empty {
+			os.Remove(d.statePath())
+		}
+	}
+	for _, p := range st.lockFiles {
+		os.Remove(p) // created by this start; flocked by it, or by nobody
+	}
+	if d.cfg.RemoveOnExit && d.shmLock != nil {
+		os.Remove(d.regionLockPath()) // as a clean stop does
+	}
+	if st.regionDir || d.cfg.RemoveOnExit && d.shmLock != nil {
+		shm.RemoveBaseDirs(d.shm) // each only if empty; never a path we did not lock or make
+	}
+	for i := len(st.dirs) - 1; i >= 0; i-- {
+		os.Remove(st.dirs[i]) // only if empty
+	}
+	if d.lockF != nil {
+		d.lockF.Close()
+	}
+	if d.shmLock != nil {
+		d.shmLock.Close()
+	}
+}
+
+// mkdirAll is os.MkdirAll that also returns the directories it created,
+// outermost first (also when it fails part way).
+func mkdirAll(dir string, perm os.FileMode) ([]string, error) {
+	var missing []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, p)
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	slices.Reverse(missing)
+	for i, p := range missing {
+		if err := os.Mkdir(p, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return missing[:i], err
+		}
+	}
+	if len(missing) == 0 {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, unix.ENOTDIR
+		}
+	}
+	return missing, nil
 }
 
 // closeAll unmaps every topic; with remove, also deletes regions and empties
@@ -351,28 +513,53 @@ func (d *Daemon) regionLockPath() string {
 }
 
 // listen replaces a stale socket (we hold the lock, so no daemon serves it)
-// and listens with SocketMode.
+// and listens with SocketMode. A path that exists and is not a socket (a
+// directory, a regular file) is refused, never removed: it is not ours.
 func (d *Daemon) listen() (*net.UnixListener, error) {
+	const what = "the control socket (daemon.socket_path)"
 	path := d.cfg.Daemon.SocketPath
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != fs.ModeSocket {
+		return nil, &OpError{Op: "listen on " + what, Path: path,
+			Err: fmt.Errorf("exists and is %s, not a socket; remove it or choose another path (--socket)", fileKind(fi))}
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, &OpError{Op: "remove stale socket", Path: path, Err: err}
+		return nil, &OpError{Op: "remove the stale socket " + what, Path: path, Err: sysErr(err)}
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, &OpError{Op: "listen", Path: path, Err: err}
+		return nil, &OpError{Op: "listen on " + what, Path: path, Err: sysErr(err)}
 	}
 	ln.SetUnlinkOnClose(false) // Run removes it once every client is gone
-	if err := os.Chmod(path, os.FileMode(d.cfg.Security.SocketMode)); err != nil {
+	fail := func(op string, err error) (*net.UnixListener, error) {
 		ln.Close()
-		return nil, &OpError{Op: "chmod", Path: path, Err: err}
+		os.Remove(path)
+		return nil, &OpError{Op: op + " " + what, Path: path, Err: sysErr(err)}
+	}
+	if err := os.Chmod(path, os.FileMode(d.cfg.Security.SocketMode)); err != nil {
+		return fail("chmod", err)
 	}
 	if gid, _ := config.LookupGroup(d.cfg.Security.SocketGroup); gid >= 0 {
 		if err := os.Chown(path, -1, gid); err != nil {
-			ln.Close()
-			return nil, &OpError{Op: "chown", Path: path, Err: err}
+			return fail("chown (security.socket_group)", err)
 		}
 	}
 	return ln, nil
+}
+
+// fileKind names fi's file type for messages: "a directory".
+func fileKind(fi fs.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	default:
+		return "a special file"
+	}
 }
 
 // Heartbeat file: 24 bytes, little-endian: pid u64, counter u64, unix ns

@@ -3,6 +3,8 @@ package daemon
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 var (
@@ -24,6 +26,9 @@ var (
 	// ErrNotRunning: the operation needs Run to be serving.
 	ErrNotRunning = errors.New("kaelixd: not running")
 )
+
+// errStopping: Run's context ended while a topic was being created.
+var errStopping = &wire.Error{Code: wire.CodeShuttingDown, Message: "kaelixd is stopping"}
 
 // AlreadyRunningError is ErrAlreadyRunning.
 type AlreadyRunningError struct {

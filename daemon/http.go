@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,18 +30,27 @@ import (
 // [security.tls] when enabled. None of it is live: changing it needs a
 // restart.
 
-// startHTTP listens and serves until stop. With network.enabled false it
-// does nothing.
-func (d *Daemon) startHTTP() (stop func(), err error) {
+// bindHTTP binds the HTTP listeners (network.host:network.port, and the
+// separate metrics port if telemetry.metrics.prometheus.port is set)
+// without serving yet: Run binds them early, so that a busy port fails
+// the start at once, before any topic is created. serve starts serving;
+// stop shuts the servers down (or closes the listeners if serve was never
+// called). With network.enabled false both do nothing.
+//
+// A listener that cannot be bound is fatal, not a degraded start: an
+// operator who left the listener on relies on /healthz and /metrics, and
+// a daemon up without them fails its probes with nothing said. The error
+// names the key and the two ways out (another port, or none).
+func (d *Daemon) bindHTTP() (serve, stop func(), err error) {
 	cfg := d.cfg.Config
 	if !cfg.Network.Enabled {
-		return func() {}, nil
+		return func() {}, func() {}, nil
 	}
 	var tlsCfg *tls.Config
 	if cfg.Security.TLS.Enabled {
 		cert, err := tls.LoadX509KeyPair(cfg.Security.TLS.CertPath, cfg.Security.TLS.KeyPath)
 		if err != nil {
-			return nil, &OpError{Op: "load TLS key pair (security.tls)", Path: cfg.Security.TLS.CertPath, Err: err}
+			return nil, nil, &OpError{Op: "load TLS key pair (security.tls)", Path: cfg.Security.TLS.CertPath, Err: err}
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
@@ -53,54 +65,85 @@ func (d *Daemon) startHTTP() (stop func(), err error) {
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.serveHealth)
-	var servers []*http.Server
-	serve := func(addr string, h http.Handler) (string, error) {
+	type bound struct {
+		ln  net.Listener
+		srv *http.Server
+	}
+	var all []bound
+	closeAll := func() {
+		for _, b := range all {
+			b.ln.Close()
+		}
+	}
+	bind := func(key, flag, addr string, h http.Handler) (string, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return "", &OpError{Op: "listen", Path: addr, Err: err}
+			return "", &OpError{Op: "listen for HTTP (" + key + ")", Path: addr,
+				Err: fmt.Errorf("%w; choose another port (%s, 0 picks a free one) or turn HTTP off (--set network.enabled=false)", sysErr(err), flag)}
 		}
 		ln = &limitListener{Listener: ln, sem: make(chan struct{}, cfg.Network.MaxConnections)}
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug), TLSConfig: tlsCfg}
-		servers = append(servers, srv)
-		go func() {
-			var err error
-			if tlsCfg != nil {
-				err = srv.ServeTLS(ln, "", "")
-			} else {
-				err = srv.Serve(ln)
-			}
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				d.log.Error("http listener", "addr", ln.Addr().String(), "err", err)
-			}
-		}()
+		all = append(all, bound{ln, srv})
 		return ln.Addr().String(), nil
-	}
-	shutdown := func() {
-		for _, s := range servers {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if s.Shutdown(ctx) != nil {
-				s.Close()
-			}
-			cancel()
-		}
 	}
 	if p := cfg.Telemetry.Metrics.Prometheus.Port; p != 0 {
 		mm := http.NewServeMux()
 		mm.Handle("GET /metrics", metrics)
-		if d.metricsAddr, err = serve(net.JoinHostPort(cfg.Network.Host, strconv.Itoa(p)), mm); err != nil {
-			return nil, err
+		if d.metricsAddr, err = bind("telemetry.metrics.prometheus.port", "--set telemetry.metrics.prometheus.port=N",
+			net.JoinHostPort(cfg.Network.Host, strconv.Itoa(p)), mm); err != nil {
+			return nil, nil, err
 		}
 	} else {
 		mux.Handle("GET /metrics", metrics)
 	}
-	if d.httpAddr, err = serve(cfg.HTTPAddr(), mux); err != nil {
-		shutdown()
-		return nil, err
+	if d.httpAddr, err = bind("network.host:network.port", "--http-port N", cfg.HTTPAddr(), mux); err != nil {
+		closeAll()
+		return nil, nil, err
 	}
 	if d.metricsAddr == "" {
 		d.metricsAddr = d.httpAddr
 	}
-	return shutdown, nil
+	var served atomic.Bool
+	serve = func() {
+		served.Store(true)
+		for _, b := range all {
+			go func() {
+				var err error
+				if tlsCfg != nil {
+					err = b.srv.ServeTLS(b.ln, "", "")
+				} else {
+					err = b.srv.Serve(b.ln)
+				}
+				if err != nil && !errors.Is(err, http.ErrServerClosed) {
+					d.log.Error("http listener", "addr", b.ln.Addr().String(), "err", err)
+				}
+			}()
+		}
+	}
+	stop = func() {
+		if !served.Load() {
+			closeAll()
+			return
+		}
+		for _, b := range all {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if b.srv.Shutdown(ctx) != nil {
+				b.srv.Close()
+			}
+			cancel()
+		}
+	}
+	return serve, stop, nil
+}
+
+// sysErr is err's innermost system call error ("address already in use"),
+// or err.
+func sysErr(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
 }
 
 func (d *Daemon) serveHealth(w http.ResponseWriter, r *http.Request) {

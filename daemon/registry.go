@@ -526,6 +526,10 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 	}
 	t := &topic{spec: spec, createdNS: time.Now().UnixNano()}
 	for i := 0; i < spec.Partitions; i++ {
+		if d.stopping() { // a big topic takes seconds per partition
+			d.dropParts(t, true)
+			return nil, errStopping
+		}
 		data, consumer, slots, ring, err := d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node,
 			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock})
 		if err != nil {

@@ -167,7 +167,13 @@ func (d *Daemon) declare(c config.Config, prev []config.Topic) error {
 			continue
 		}
 		_, exists := d.topics[t.Name]
-		if _, err := d.createTopic(c.TopicSpec(t), true); err != nil {
+		var err error
+		if d.stopping() {
+			err = errStopping
+		} else {
+			_, err = d.createTopic(c.TopicSpec(t), true)
+		}
+		if err != nil {
 			for _, n := range made {
 				d.deleteTopic(n, true)
 			}

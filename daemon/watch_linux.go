@@ -20,9 +20,10 @@ type watcher struct {
 	epfd int
 	evfd int
 
-	mu   sync.Mutex      // guards byFD
-	byFD map[int32]*peer // pidfd -> peer
-	done chan struct{}   // closed when run returns
+	mu      sync.Mutex      // guards byFD and started
+	byFD    map[int32]*peer // pidfd -> peer
+	started bool            // run was called; stop waits for it only then
+	done    chan struct{}   // closed when run returns
 }
 
 func newWatcher() (*watcher, error) {
@@ -76,6 +77,7 @@ func (w *watcher) remove(p *peer) {
 // run waits for deaths until stop; exited is called for each dead peer
 // (already removed from the set) with the time its pidfd became readable.
 // tick is called at least every tickEvery, for housekeeping.
+// run is called at most once, before or without stop.
 func (w *watcher) run(exited func(*peer, time.Time), tick func(), tickEvery time.Duration) {
 	defer close(w.done)
 	events := make([]unix.EpollEvent, 64)
@@ -106,12 +108,27 @@ func (w *watcher) run(exited func(*peer, time.Time), tick func(), tickEvery time
 	}
 }
 
-// stop wakes run, waits for it and releases the epoll set and every pidfd.
+// start runs run in a new goroutine; stop waits for it from then on.
+func (w *watcher) start(exited func(*peer, time.Time), tick func(), tickEvery time.Duration) {
+	w.mu.Lock()
+	w.started = true
+	w.mu.Unlock()
+	go w.run(exited, tick, tickEvery)
+}
+
+// stop wakes run, waits for it if start was called, and releases the
+// epoll set and every pidfd. A watcher that was never started (startup
+// failed before serving) is released at once.
 func (w *watcher) stop() {
 	var one [8]byte
 	binary.LittleEndian.PutUint64(one[:], 1)
 	unix.Write(w.evfd, one[:])
-	<-w.done
+	w.mu.Lock()
+	started := w.started
+	w.mu.Unlock()
+	if started {
+		<-w.done
+	}
 	w.mu.Lock()
 	for fd, p := range w.byFD {
 		unix.Close(int(fd))

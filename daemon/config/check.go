@@ -186,8 +186,12 @@ func Check(c Config, h Host) []Finding {
 	for _, d := range []struct{ key, dir string }{
 		{"daemon.socket_path", filepath.Dir(c.Daemon.SocketPath)},
 		{"daemon.state_dir", c.StateDirOrDefault()},
+		{"shm.dir_name", filepath.Join(c.Shm.BaseDir, c.Shm.DirName)},
 	} {
-		if err := writable(existingAncestor(d.dir)); err != nil {
+		anc := existingAncestor(d.dir)
+		if fi, err := os.Stat(anc); err == nil && !fi.IsDir() {
+			add(Error, d.key, "directory %s cannot be made: %s is %s, not a directory", d.dir, anc, fileKind(fi))
+		} else if err := writable(anc); err != nil {
 			add(Error, d.key, "directory %s is not writable: %v", d.dir, err)
 		}
 	}
@@ -208,13 +212,29 @@ func CheckErrors(fs []Finding) error {
 	return fmt.Errorf("%w: this host cannot run the configuration:\n  %s", ErrInvalid, strings.Join(msgs, "\n  "))
 }
 
+// fileKind names fi's file type for messages: "a regular file".
+func fileKind(fi fs.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	default:
+		return "a special file"
+	}
+}
+
 func accessWrite(dir string) error { return unix.Access(dir, unix.W_OK|unix.X_OK) }
 
 // existingAncestor returns dir or its closest ancestor that exists (a
 // missing directory is created by the daemon in its parent).
 func existingAncestor(dir string) string {
 	for {
-		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
 			return dir
 		}
 		p := filepath.Dir(dir)

@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the real kaelixd binary (built once, by go build) in
+// each way its start can fail, and check the exit code, the one error
+// line, how long it took, and that the file system is as it was before:
+// no socket, lock file, registry, region or directory left behind.
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+// kaelixdBin builds cmd/kaelixd into a directory every user may read
+// (the uid-dropping cases run it as nobody) and returns its path.
+func kaelixdBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "kaelixd-startup-bin-"); binErr != nil {
+			return
+		}
+		os.Chmod(binDir, 0o755)
+		binPath = filepath.Join(binDir, "kaelixd")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/kaelix-io/kaelix/cmd/kaelixd").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// nobody is the uid the permission cases drop to when the tests run as
+// root (root may write anywhere).
+const nobody = 65534
+
+// startEnv is one case's private paths. dir is world-traversable so that
+// a child running as nobody reaches them.
+type startEnv struct {
+	dir     string // everything of the case, except the region directory
+	socket  string
+	state   string
+	shmName string // region directory name under /dev/shm
+	watch   []string
+}
+
+var startSeq int
+
+func newStartEnv(t *testing.T) *startEnv {
+	t.Helper()
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755) // testing's per-test parent is 0700
+	startSeq++
+	e := &startEnv{dir: dir, socket: filepath.Join(dir, "run", "kaelixd.sock"), state: filepath.Join(dir, "state"),
+		shmName: fmt.Sprintf("kaelix-starttest-%d-%d", os.Getpid(), startSeq)}
+	e.watch = []string{dir, filepath.Join("/dev/shm", e.shmName)}
+	own := filepath.Join("/dev/shm", e.shmName)
+	t.Cleanup(func() { os.RemoveAll(own) })
+	return e
+}
+
+// snapshot lists every path under roots with its file type: what a run
+// must leave as it found it.
+func snapshot(roots ...string) []string {
+	var out []string
+	for _, root := range roots {
+		filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					out = append(out, p+" (unreadable: "+err.Error()+")")
+				}
+				return nil
+			}
+			out = append(out, p+" "+de.Type().String())
+			return nil
+		})
+	}
+	slices.Sort(out)
+	return out
+}
+
+// daemonProc is a running kaelixd child.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+	start  time.Time
+}
+
+func startKaelixd(t *testing.T, uid uint32, args ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(kaelixdBin(t), args...)
+	cmd.Env = append(os.Environ(), "KAELIX_RUNTIME_WAIT_STRATEGY=yield")
+	p := &daemonProc{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if uid != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}
+	}
+	p.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// wait waits for the exit (at most limit) and returns the exit code and
+// how long the process ran; -1 if it did not exit.
+func (p *daemonProc) wait(limit time.Duration) (int, time.Duration) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), time.Since(p.start)
+	case <-time.After(limit):
+		return -1, limit
+	}
+}
+
+// waitListening waits until the daemon logged that it serves.
+func (p *daemonProc) waitListening(t *testing.T, sock string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := configShow(t, sock); err == nil {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("kaelixd exited: %s", p.stderr)
+		default:
+		}
+	}
+	t.Fatalf("kaelixd did not come up on %s: %s", sock, p.stderr)
+}
+
+// errorLines are stderr's lines that are not log records: the error
+// main prints.
+func errorLines(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if l != "" && !strings.HasPrefix(l, "time=") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// unwritableDir makes dir, which the child cannot write in: a root-owned
+// 0755 directory and the child runs as nobody (tests as root), or mode
+// 0555 (tests as another user). It returns the uid to run the child as.
+func unwritableDir(t *testing.T, dir string) uint32 {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		return nobody
+	}
+	os.Chmod(dir, 0o555)
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	return 0
+}
+
+// worldWritable lets nobody make the case's state and socket directories.
+func (e *startEnv) worldWritable(t *testing.T) {
+	t.Helper()
+	for _, d := range []string{filepath.Dir(e.socket), e.state} {
+		os.MkdirAll(d, 0o777)
+		os.Chmod(d, 0o777)
+	}
+}
+
+func TestStartupFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs kaelixd")
+	}
+	// Another daemon, for the two lock cases: it must be unharmed after.
+	other := newStartEnv(t)
+	op := startKaelixd(t, 0, "--socket", other.socket, "--state-dir", other.state, "--shm-dir", other.shmName, "--http-port", "0", "--ephemeral", "--no-watch")
+	op.waitListening(t, other.socket)
+	otherBefore := snapshot(other.watch...)
+
+	type tc struct {
+		name string
+		// setup prepares the fixture and returns extra flags (replacing
+		// the defaults of the same name) and the uid to run as (0: ours).
+		setup func(t *testing.T, e *startEnv) ([]string, uint32)
+		code  int
+		msg   []string // substrings of the error line; "%s" is replaced by the env's path named after it
+	}
+	cases := []tc{
+		{"http port busy", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			return []string{"--http-port", port}, 0
+		}, 1, []string{"listen for HTTP (network.host:network.port) 127.0.0.1:", "address already in use", "--http-port", "network.enabled=false"}},
+		{"socket path is a directory", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			os.MkdirAll(filepath.Join(e.socket, "sub"), 0o755)
+			return nil, 0
+		}, 1, []string{"control socket (daemon.socket_path) {socket}", "is a directory, not a socket"}},
+		{"socket path is an empty directory (not removed)", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			os.MkdirAll(e.socket, 0o755)
+			return nil, 0
+		}, 1, []string{"control socket (daemon.socket_path) {socket}", "is a directory, not a socket"}},
+		{"socket directory under a regular file", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			f := filepath.Join(e.dir, "file")
+			os.WriteFile(f, nil, 0o644)
+			e.socket = filepath.Join(f, "kaelixd.sock")
+			return nil, 0
+		}, 2, []string{"daemon.socket_path: directory {dir}/file cannot be made: {dir}/file is a regular file, not a directory"}},
+		{"socket directory unwritable", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			e.worldWritable(t)
+			ro := filepath.Join(e.dir, "ro")
+			uid := unwritableDir(t, ro)
+			e.socket = filepath.Join(ro, "kaelixd.sock")
+			return nil, uid
+		}, 2, []string{"daemon.socket_path: directory {dir}/ro is not writable: permission denied"}},
+		{"state directory under a regular file", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			f := filepath.Join(e.dir, "file")
+			os.WriteFile(f, nil, 0o644)
+			e.state = filepath.Join(f, "state")
+			return nil, 0
+		}, 2, []string{"daemon.state_dir: directory {dir}/file/state cannot be made: {dir}/file is a regular file, not a directory"}},
+		{"region directory is a regular file", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			os.WriteFile(filepath.Join("/dev/shm", e.shmName), nil, 0o644)
+			return nil, 0
+		}, 2, []string{"shm.dir_name: directory /dev/shm/{shm} cannot be made: /dev/shm/{shm} is a regular file, not a directory"}},
+		{"region directory unwritable", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			e.worldWritable(t)
+			return nil, unwritableDir(t, filepath.Join("/dev/shm", e.shmName))
+		}, 2, []string{"shm.dir_name: directory /dev/shm/{shm} is not writable: permission denied"}},
+		{"state directory locked by another daemon", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			e.state = other.state
+			e.watch = append(e.watch, other.watch...)
+			return nil, 0
+		}, 3, []string{"kaelixd already running, pid " + strconv.Itoa(op.cmd.Process.Pid), other.state + "/kaelixd.lock"}},
+		{"region directory locked by another daemon", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			e.shmName = other.shmName
+			e.watch = append(e.watch, other.watch...)
+			return nil, 0
+		}, 3, []string{"another kaelixd uses the region directory /dev/shm/" + other.shmName, "--shm-dir"}},
+		{"bad config", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			f := filepath.Join(e.dir, "bad.toml")
+			os.WriteFile(f, []byte("[network]\nport = \"not-a-number\"\n[bogus]\n"), 0o644)
+			return []string{"--config", f}, 0
+		}, 2, []string{"{dir}/bad.toml:2: network.port", "{dir}/bad.toml:3: bogus: unknown table"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newStartEnv(t)
+			extra, uid := c.setup(t, e)
+			args := []string{"--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--ephemeral", "--no-watch", "--http-port", "0"}
+			for i := 0; i+1 < len(extra); i += 2 {
+				if j := slices.Index(args, extra[i]); j >= 0 {
+					args[j+1] = extra[i+1]
+				} else {
+					args = append(args, extra[i], extra[i+1])
+				}
+			}
+			before := snapshot(e.watch...)
+			p := startKaelixd(t, uid, args...)
+			code, took := p.wait(15 * time.Second)
+			stderr := p.stderr.String()
+			if code == -1 {
+				t.Fatalf("kaelixd still running after %v (hung):\n%s", took, stderr)
+			}
+			t.Logf("exit %d after %v: %s", code, took.Round(time.Millisecond), strings.Join(errorLines(stderr), " | "))
+			if code != c.code {
+				t.Errorf("exit code %d, want %d\n%s", code, c.code, stderr)
+			}
+			lines := errorLines(stderr)
+			if c.code != 2 && len(lines) != 1 {
+				t.Errorf("want exactly one error line, got %d:\n%s", len(lines), stderr)
+			}
+			for _, m := range c.msg {
+				m = strings.NewReplacer("{socket}", e.socket, "{dir}", e.dir, "{shm}", e.shmName).Replace(m)
+				if !strings.Contains(strings.Join(lines, "\n"), m) {
+					t.Errorf("error lacks %q:\n%s", m, stderr)
+				}
+			}
+			if after := snapshot(e.watch...); !slices.Equal(before, after) {
+				t.Errorf("left the file system changed:\nbefore %q\nafter  %q", before, after)
+			}
+		})
+	}
+	// The other daemon still serves, its files untouched.
+	if _, err := configShow(t, other.socket); err != nil {
+		t.Errorf("the other daemon no longer answers: %v", err)
+	}
+	if after := snapshot(other.watch...); !slices.Equal(otherBefore, after) {
+		t.Errorf("the other daemon's files changed:\nbefore %q\nafter  %q", otherBefore, after)
+	}
+	op.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := op.wait(15 * time.Second); code != 0 {
+		t.Errorf("other daemon: exit %d\n%s", code, op.stderr)
+	}
+}
+
+// TestStartupSIGTERM stops kaelixd while it creates its declared topics:
+// it stops at once (between two partitions), exits 0, and with
+// --ephemeral leaves nothing: the topics it had made are removed.
+func TestStartupSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs kaelixd")
+	}
+	e := newStartEnv(t)
+	conf := filepath.Join(e.dir, "many.toml")
+	var b strings.Builder
+	const topics = 800 // about 40 region files each: seconds of work even on a fast host
+	for i := range topics {
+		fmt.Fprintf(&b, "[[topics]]\nname = \"declared.%d\"\npartitions = 2\ncapacity = \"64KiB\"\n", i)
+	}
+	os.WriteFile(conf, []byte(b.String()), 0o644)
+	before := snapshot(e.watch...)
+	p := startKaelixd(t, 0, "--config", conf, "--no-watch", "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral")
+	regionDir := filepath.Join("/dev/shm", e.shmName)
+	var made int
+	for deadline := time.Now().Add(20 * time.Second); made < 100; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no regions appeared: %s", p.stderr)
+		}
+		ents, _ := os.ReadDir(regionDir)
+		made = len(ents)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	sent := time.Now()
+	code, _ := p.wait(20 * time.Second)
+	stderr := p.stderr.String()
+	if code == -1 {
+		t.Fatalf("kaelixd did not stop within 20s of SIGTERM during start-up:\n%s", stderr)
+	}
+	t.Logf("SIGTERM after %d region files; exit %d %v later", made, code, time.Since(sent).Round(time.Millisecond))
+	if code != 0 {
+		t.Errorf("exit %d, want 0 (a requested stop)\n%s", code, stderr)
+	}
+	if strings.Contains(stderr, "kaelixd listening") {
+		t.Fatalf("start-up finished before the signal (make more topics):\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "stopped before it was ready") {
+		t.Errorf("no 'stopped before it was ready' log:\n%s", stderr)
+	}
+	if after := snapshot(e.watch...); !slices.Equal(before, after) {
+		t.Errorf("left the file system changed:\nbefore %q\nafter  %d entries, e.g. %q", before, len(after), after[:min(len(after), 10)])
+	}
+}
