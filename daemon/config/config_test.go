@@ -211,7 +211,7 @@ func TestCapacityError(t *testing.T) {
 
 func TestUnknownKeys(t *testing.T) {
 	_, err := config.LoadBytes("k.toml", []byte("[network]\nport = 1\nprot = 2\n\n[nosuch]\nx = 1\n\n[[topics]]\nname = \"a\"\ncolour = \"red\"\n"), config.Default())
-	for _, w := range []string{"k.toml:3: network.prot: unknown key", "k.toml:6: nosuch.x: unknown key", "k.toml:10: topics.colour: unknown key"} {
+	for _, w := range []string{"k.toml:3: network.prot: unknown key", "k.toml:6: nosuch.x: unknown key", "k.toml:10: topics[0].colour: unknown key"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("missing %q in %v", w, err)
 		}

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,7 +162,7 @@ func (l *Loader) Load() (*Loaded, error) {
 		for _, e := range verrs {
 			e.Where = whereOf(out.Sources, lines, e.Key)
 		}
-		errs = append(errs, verrs...)
+		errs = append(errs, consequences(errs, verrs)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -236,7 +238,7 @@ func LoadBytes(name string, data []byte, base Config) (Config, error) {
 				e.Where = name + ":" + strconv.Itoa(lineOf(lines, e.Key))
 			}
 		}
-		errs = append(errs, verrs...)
+		errs = append(errs, consequences(errs, verrs)...)
 	}
 	if len(errs) > 0 {
 		return Config{}, errs
@@ -244,14 +246,32 @@ func LoadBytes(name string, data []byte, base Config) (Config, error) {
 	return cfg, nil
 }
 
+// consequences returns the validation errors verrs without those of keys
+// that already failed to decode (a name of the wrong type is also an
+// empty name: one error says it).
+func consequences(errs, verrs Errors) Errors {
+	bad := map[string]bool{}
+	for _, e := range errs {
+		bad[e.Key] = true
+	}
+	return slices.DeleteFunc(verrs, func(e *FieldError) bool { return bad[e.Key] })
+}
+
 // decode parses data over base. It returns the merged config, the key
 // paths the file set (scalar keys, and tables as a whole), the line of each
 // key, and every syntax error, type mismatch and unknown key.
+//
+// A syntax error stops the parse (nothing after it can be read). Anything
+// else is checked key by key: the document is decoded to a generic tree
+// (toml.Primitive values) and each key is matched against Config's fields
+// (the key table) and decoded into its field alone, so that a key of the
+// wrong type, or an unknown one, is reported along with every other error
+// and the other keys still apply (and get validated).
 func decode(name string, data []byte, base Config) (Config, map[string]bool, map[string]int, Errors) {
 	cfg := base.Clone()
-	// Tables in the file replace the base's rather than extending them.
 	lines := keyLines(data)
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	var root map[string]toml.Primitive
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&root)
 	if err != nil {
 		var pe toml.ParseError
 		fe := &FieldError{Where: name, Msg: err.Error()}
@@ -262,18 +282,220 @@ func decode(name string, data []byte, base Config) (Config, map[string]bool, map
 		}
 		return base, nil, lines, Errors{fe}
 	}
-	var errs Errors
-	for _, k := range md.Undecoded() {
-		p := k.String()
-		errs = append(errs, &FieldError{Key: p, Where: name + ":" + strconv.Itoa(lineOf(lines, p)), Msg: "unknown key"})
+	w := &treeWalker{md: md, name: name, lines: lines, defined: map[string]bool{}}
+	// Tables in the file replace the base's rather than extending them.
+	w.table(root, reflect.ValueOf(&cfg).Elem(), "", "")
+	return cfg, w.defined, lines, w.errs
+}
+
+// treeWalker decodes a generic TOML tree into a struct key by key.
+type treeWalker struct {
+	md      toml.MetaData
+	name    string
+	lines   map[string]int
+	defined map[string]bool // key paths set, tables (arrays of tables) as a whole
+	errs    Errors
+}
+
+// fail records an error for key at the line of lineKey (the indexed path,
+// "topics[1].name") or, from the decoder, at line.
+func (w *treeWalker) fail(key, lineKey string, line int, format string, args ...any) {
+	if line == 0 {
+		line = lineOf(w.lines, lineKey)
 	}
-	defined := map[string]bool{}
-	for _, k := range keyList {
-		if md.IsDefined(strings.Split(k.Path, ".")...) {
-			defined[k.Path] = true
+	w.errs = append(w.errs, &FieldError{Key: key, Where: w.name + ":" + strconv.Itoa(line), Msg: fmt.Sprintf(format, args...)})
+}
+
+// table decodes the keys of one TOML table into the struct v. path names
+// keys for Defined ("network.port", "" at the top; array entries are not
+// in Defined key by key), ipath for messages and lines ("topics[1]").
+func (w *treeWalker) table(tab map[string]toml.Primitive, v reflect.Value, path, ipath string) {
+	keys := make([]string, 0, len(tab))
+	for k := range tab {
+		keys = append(keys, k)
+	}
+	// In file order, so that errors read top to bottom.
+	slices.SortStableFunc(keys, func(a, b string) int {
+		return lineOf(w.lines, join(ipath, a)) - lineOf(w.lines, join(ipath, b))
+	})
+	for _, k := range keys {
+		prim := tab[k]
+		kp, kip := join(path, k), join(ipath, k)
+		f, ok := fieldByTag(v, k)
+		if !ok {
+			w.unknown(prim, kip)
+			continue
+		}
+		ft := f.Type()
+		switch {
+		case isTable(ft):
+			var sub map[string]toml.Primitive
+			if !w.is(prim, kip, "a table", func(a any) bool { _, ok := a.(map[string]any); return ok }) {
+				continue
+			}
+			w.md.PrimitiveDecode(prim, &sub)
+			w.table(sub, f, kp, kip)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			if !w.is(prim, kip, "an array of tables ([["+kp+"]])", func(a any) bool { _, ok := a.([]map[string]any); return ok }) {
+				continue
+			}
+			var entries []map[string]toml.Primitive
+			w.md.PrimitiveDecode(prim, &entries)
+			out := reflect.MakeSlice(ft, len(entries), len(entries))
+			for i, e := range entries {
+				w.table(e, out.Index(i), "", kip+"["+strconv.Itoa(i)+"]")
+			}
+			f.Set(out)
+			if ipath == path {
+				w.defined[kp] = true
+			}
+		default:
+			nv := reflect.New(ft)
+			if err := w.md.PrimitiveDecode(prim, nv.Interface()); err != nil {
+				line, msg := 0, err.Error()
+				var pe toml.ParseError
+				var ppe *toml.ParseError
+				switch {
+				case errors.As(err, &pe):
+					line, msg = pe.Position.Line, pe.Message
+				case errors.As(err, &ppe):
+					line, msg = ppe.Position.Line, ppe.Message
+				}
+				if strings.Contains(msg, "incompatible types") || strings.Contains(msg, "type mismatch") || ft == durationType {
+					var a any
+					w.md.PrimitiveDecode(prim, &a)
+					msg = fmt.Sprintf("want %s, got %s", wantOf(ft), describe(a))
+				}
+				w.fail(kip, kip, line, "%s", msg)
+				continue
+			}
+			f.Set(nv.Elem())
+			if ipath == path {
+				w.defined[kp] = true
+			}
 		}
 	}
-	return cfg, defined, lines, errs
+}
+
+// is checks that prim decodes generically to what ok accepts, else
+// records a type error wanting want.
+func (w *treeWalker) is(prim toml.Primitive, kip, want string, ok func(any) bool) bool {
+	var a any
+	w.md.PrimitiveDecode(prim, &a)
+	if ok(a) {
+		return true
+	}
+	w.fail(kip, kip, 0, "want %s, got %s", want, describe(a))
+	return false
+}
+
+// unknown records an unknown key; for a table, each key inside it (or
+// the table itself when empty).
+func (w *treeWalker) unknown(prim toml.Primitive, kip string) {
+	var a any
+	w.md.PrimitiveDecode(prim, &a)
+	var leaves func(a any, p string) int
+	leaves = func(a any, p string) int {
+		switch t := a.(type) {
+		case map[string]any:
+			n := 0
+			for _, k := range slices.Sorted(maps.Keys(t)) {
+				n += leaves(t[k], join(p, k))
+			}
+			if n == 0 && p != kip {
+				w.fail(p, p, 0, "unknown key")
+				return 1
+			}
+			return n
+		case []map[string]any:
+			n := 0
+			for i, e := range t {
+				n += leaves(e, p+"["+strconv.Itoa(i)+"]")
+			}
+			return n
+		}
+		w.fail(p, p, 0, "unknown key")
+		return 1
+	}
+	if leaves(a, kip) == 0 {
+		w.fail(kip, kip, 0, "unknown table")
+	}
+}
+
+func join(prefix, k string) string {
+	if prefix == "" {
+		return k
+	}
+	return prefix + "." + k
+}
+
+// isTable reports whether t is read from a TOML table (a struct that is
+// not a duration and reads no text).
+func isTable(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && t != durationType && !reflect.PointerTo(t).Implements(textType)
+}
+
+// fieldByTag returns the field of struct v with toml tag k.
+func fieldByTag(v reflect.Value, k string) (reflect.Value, bool) {
+	for i := 0; i < v.NumField(); i++ {
+		if v.Type().Field(i).Tag.Get("toml") == k {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// wantOf says what TOML value a field of type t takes.
+func wantOf(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return `a duration string such as "250ms"`
+	case t == reflect.TypeFor[Size]():
+		return `a size (an integer, or a string such as "64KiB")`
+	case t == reflect.TypeFor[FileMode]():
+		return "a permission (an integer such as 0o660)"
+	case reflect.PointerTo(t).Implements(textType):
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return wantOf(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(wantOf(t.Elem()), "an "), "a ") + "s"
+	}
+	return t.String()
+}
+
+// describe names a generically decoded TOML value for messages:
+// `the string "x"`.
+func describe(a any) string {
+	switch v := a.(type) {
+	case string:
+		return "the string " + strconv.Quote(v)
+	case int64:
+		return "the integer " + strconv.FormatInt(v, 10)
+	case float64:
+		return "the float " + strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		return "the boolean " + strconv.FormatBool(v)
+	case map[string]any:
+		return "a table"
+	case []map[string]any:
+		return "an array of tables"
+	case []any:
+		return "an array"
+	case nil:
+		return "nothing"
+	}
+	return fmt.Sprintf("a %T (%v)", a, a)
 }
 
 // lineOf returns the line of key, or of its closest enclosing key or
