@@ -15,9 +15,8 @@ build:
 	$(GO) build $(PKGS)
 	$(GO) build -o bin/ ./cmd/...
 
-# setup installs what the tests need on a fresh machine: Go modules, the
-# staticcheck linter, and (as root) a few reserved 2 MiB hugepages with a
-# hugetlbfs mount. Idempotent.
+# setup installs what the tests need on a fresh machine: Go modules and the
+# staticcheck linter. Idempotent; it reserves no huge pages.
 setup:
 	./scripts/setup.sh
 
@@ -29,9 +28,11 @@ staticcheck: setup
 
 # test: vet, staticcheck, the race-enabled suite (cross-process tests re-exec
 # the test binary), then a short run of every fuzz target over its corpus.
+# As root, scripts/with-hugepages.sh reserves 2 MiB huge pages (and mounts
+# hugetlbfs) for the suite only and puts the host back as it was at the
+# end, also when a test fails or the run is interrupted.
 test: setup vet staticcheck
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
-	$(MAKE) fuzz-short
+	./scripts/with-hugepages.sh sh -c '$(GO) test -race -count=1 -timeout 30m $(PKGS) && $(MAKE) fuzz-short'
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -19,7 +19,7 @@ func hugeConfig(t testing.TB, pagesNeeded uint64) Config {
 	t.Helper()
 	mnt, err := findHugetlbfs("/proc", HugePage2M)
 	if err != nil || mnt == "" {
-		t.Skipf("skipped: no hugetlbfs mount with 2 MiB pages (run `make setup` as root): %v", err)
+		t.Skipf("skipped: no hugetlbfs mount with 2 MiB pages (`make test` as root mounts one for its run): %v", err)
 	}
 	pool, err := readHugePool("/sys", -1, HugePage2M)
 	if err != nil || pool.FreePages < pagesNeeded {

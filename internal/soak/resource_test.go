@@ -170,7 +170,7 @@ func TestExhaustedHugePages(t *testing.T) {
 	}
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	if !strings.Contains(string(mounts), "hugetlbfs") {
-		t.Skip("no hugetlbfs mounted (make setup mounts one as root)")
+		t.Skip("no hugetlbfs mounted (make test mounts one for its run as root)")
 	}
 	e := newSecEnv(t, func(c *daemon.Config) { c.Shm.HugePages = shm.PolicyRequired })
 	c := e.client()
