@@ -22,8 +22,22 @@
 // The file is also watched (--no-watch turns that off) and `kaelixctl
 // config reload` asks for a reload.
 //
-// Exit codes: 0 clean stop (or a valid --check-config), 1 runtime error,
-// 2 bad flags or config, 3 another daemon already runs on that state dir.
+// Start-up: kaelixd checks the host, makes its directories, takes its
+// locks, binds the control socket and the HTTP listener, then adopts the
+// registry and creates the declared topics before it accepts anyone. A
+// step that fails prints one error naming the resource (the path, address
+// or key) and exits at once, leaving nothing it made behind. A busy HTTP
+// port (network.host:network.port, 127.0.0.1:9090 by default, also
+// Prometheus's) is fatal by design: the listener serves /healthz and
+// /metrics, which whoever left it on relies on; choose another port
+// (--http-port N, 0 picks a free one) or turn it off (--set
+// network.enabled=false). SIGINT or SIGTERM during start-up stops it
+// cleanly (exit 0).
+//
+// Exit codes: 0 clean stop (or a valid --check-config), 1 runtime or
+// start-up error (socket, HTTP listener, declared topics), 2 bad flags or
+// config, or a directory the host does not let it make or write, 3 another
+// daemon already runs on that state dir or region directory.
 package main
 
 import (
