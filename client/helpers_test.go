@@ -253,6 +253,9 @@ func runHelper(role string) int {
 	if run := evictRoles[role]; run != nil { // evict_test.go
 		return run(e)
 	}
+	if run := idleRoles[role]; run != nil { // idle_test.go
+		return run(e)
+	}
 	ctx := context.Background()
 	c, err := client.Connect(ctx, client.Options{SocketPath: e.socket, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -59,6 +59,9 @@ type xpArgs struct {
 	Read          uint64        // sub-stall: records to read before stalling
 	Expect        uint64        // sub: stop after this many records (0: at "done" and caught up)
 	PollTimeout   time.Duration // sub: PollWait timeout (default 100ms)
+	Paths         []string      // multisub: the ring files to read (waitset_test.go)
+	NoTimeout     bool          // multisub: sleep with no time bound (a lost wakeup hangs)
+	Fallback      bool          // multisub: sleep without futex_waitv, as on kernels before 5.16
 
 	DeadlineNS int64 // wall-clock unix ns after which the child gives up
 }
@@ -119,6 +122,9 @@ func TestHelperProcess(t *testing.T) {
 		xpExit(nil, xpRunReserveHold(r, a))
 	case "sub-stall":
 		xpExit(nil, xpRunSubStall(r, a))
+	case "multisub":
+		res, err := xpRunMultiSub(a)
+		xpExit(res, err)
 	}
 	xpExit(nil, fmt.Errorf("unknown role %q", role))
 }

@@ -3,7 +3,10 @@ package ringbuf
 // This file is the single description of the ring's shared-memory layout.
 // Every offset the algorithm uses is a named constant built from the one
 // before it; layout_test.go pins each to a golden number, so any change is
-// deliberate and must bump LayoutVersion.
+// deliberate and must bump LayoutVersion. (A counter added in bytes that
+// every ring of the current version leaves zero, such as fences and
+// sub.fences, is read as 0 from older rings and ignored by older builds:
+// that keeps the version.)
 //
 // A ring spans two areas, which may be two separate mappings or two parts
 // of one (Create/Attach put the consumer area right after the data area):
@@ -155,7 +158,8 @@ const (
 	rejectedOffset     = wakeupsOffset + 8      // uint64 records refused under reject
 	reapedOffset       = rejectedOffset + 8     // uint64 dead slots freed
 	evictedOffset      = reapedOffset + 8       // uint64 subscriber slots taken from live owners
-	countersLength     = evictedOffset + 8 - countersOffset
+	fencesOffset       = evictedOffset + 8      // uint64 membarrier calls by publishers about to sleep for space
+	countersLength     = fencesOffset + 8 - countersOffset
 
 	// Data area: the publisher table, then the records.
 	publishersOffset = countersOffset + linePair
@@ -207,6 +211,7 @@ const (
 	subWaitsOffset     = subUnblockedOffset + 8   // uint64 futex sleeps
 	subWakeupsOffset   = subWaitsOffset + 8       // uint64 FUTEX_WAKE calls (for publishers waiting for space)
 	subTamperedOffset  = subWakeupsOffset + 8     // uint64 changes to this slot by other processes detected
+	subFencesOffset    = subTamperedOffset + 8    // uint64 membarrier calls before sleeping (one per park, see wait.go)
 
 	// Queue-group slot fields. The cursor pair is 16-byte aligned for CAS128.
 	groupStateOffset        = 0                           // uint32 slot state (high 16 bits) | live members (low 16 bits)

@@ -47,7 +47,8 @@ func TestLayout(t *testing.T) {
 		{"rejected", rejectedOffset, 288},
 		{"reaped", reapedOffset, 296},
 		{"evicted", evictedOffset, 304},
-		{"countersLength", countersLength, 56},
+		{"fences", fencesOffset, 312},
+		{"countersLength", countersLength, 64},
 		{"subscribers", subscribersOffset, c | 384},
 		{"slotLength", slotLength, 128},
 		{"pub.state", pubStateOffset, 0},
@@ -73,6 +74,7 @@ func TestLayout(t *testing.T) {
 		{"sub.waits", subWaitsOffset, 88},
 		{"sub.wakeups", subWakeupsOffset, 96},
 		{"sub.tampered", subTamperedOffset, 104},
+		{"sub.fences", subFencesOffset, 112},
 		{"group.state", groupStateOffset, 0},
 		{"group.id", groupIDOffset, 4},
 		{"group.cursor", groupCursorOffset, 16},
@@ -120,7 +122,7 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	if headerLength > linePair || consumerHeaderLength > linePair || countersLength > linePair ||
-		pubRecordsOffset+8 > slotLength || subTamperedOffset+8 > slotLength || groupLostOffset+8 > slotLength {
+		pubRecordsOffset+8 > slotLength || subFencesOffset+8 > slotLength || groupLostOffset+8 > slotLength {
 		t.Error("a block overflows its line pair")
 	}
 	if got := dataOffsetFor(1); got != 512 {

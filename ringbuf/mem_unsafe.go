@@ -79,6 +79,10 @@ func (m *mem) aligned() bool {
 // futexAddr is the address of a futex word for the futex syscall.
 func (m *mem) futexAddr(off uintptr) *uint32 { return (*uint32)(m.ptr(off)) }
 
+// futexWord is the address of a futex word as futex_waitv takes it. The
+// mapping outlives every sleep on it (a WaitSet's subscribers keep it).
+func (m *mem) futexWord(off uintptr) uint64 { return uint64(uintptr(m.ptr(off))) }
+
 // unsafePointer converts a typed pointer for a raw syscall argument.
 func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "unsafe" // for go:linkname
 
@@ -97,6 +98,51 @@ func futexSleep(addr *uint32, val uint32, d time.Duration, ts *unix.Timespec) {
 	*ts = unix.NsecToTimespec(int64(d))
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafePointer(addr)), futexWait, uintptr(val), uintptr(unsafePointer(ts)), 0, 0)
 }
+
+// futex_waitv(2) (Linux 5.16+): one sleep on up to futexWaitvMax futex
+// words at once, which lets a consumer of several rings sleep on all their
+// data doorbells (WaitSet). The syscall number is the same on amd64 and
+// arm64 (the generic table).
+const (
+	sysFutexWaitv = 449
+	futex2SizeU32 = 0x02 // FUTEX2_SIZE_U32, without FUTEX2_PRIVATE: the words are shared
+	futexWaitvMax = 128  // FUTEX_WAITV_MAX
+)
+
+// futexWaiter is the kernel's struct futex_waitv (24 bytes).
+type futexWaiter struct {
+	val   uint64 // sleep only while the word holds this value
+	uaddr uint64 // address of the 32-bit word
+	flags uint32 // futex2SizeU32
+	_     uint32 // reserved, 0
+}
+
+// waitvMissing is set once futex_waitv returned ENOSYS (a kernel older
+// than 5.16): WaitSet then takes turns sleeping on one doorbell at a time.
+var waitvMissing atomic.Bool
+
+// futexWaitv waits while every word w[i].uaddr holds w[i].val, until
+// deadlineNS (absolute CLOCK_MONOTONIC ns, the clock of nanotime). It
+// returns false if the kernel has no futex_waitv. Spurious returns are
+// fine: callers re-check their condition.
+func futexWaitv(w []futexWaiter, deadlineNS int64, ts *unix.Timespec) bool {
+	if waitvMissing.Load() {
+		return false
+	}
+	*ts = unix.NsecToTimespec(deadlineNS)
+	_, _, errno := unix.Syscall6(sysFutexWaitv, uintptr(unsafePointer(&w[0])), uintptr(len(w)), 0,
+		uintptr(unsafePointer(ts)), uintptr(unix.CLOCK_MONOTONIC), 0)
+	if errno == unix.ENOSYS {
+		waitvMissing.Store(true)
+		return false
+	}
+	return true
+}
+
+// osYield gives this thread's CPU to another runnable thread, if any
+// (sched_yield(2)); with none it returns at once. runtime.Gosched would
+// only offer this goroutine's P to other goroutines of this process.
+func osYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 // futexWakeAll wakes every waiter on addr.
 func futexWakeAll(addr *uint32) {

@@ -474,6 +474,7 @@ func (p *Publisher) OfferTimeout(payload []byte, timeout time.Duration) error {
 		waiters.Add(1)
 		v := bell.Load()
 		heavyFence() // subscribers' plain position stores are visible past this point
+		r.count(fencesOffset)
 		err = p.Offer(payload)
 		if err != ErrBackPressured {
 			waiters.Add(^uint32(0))

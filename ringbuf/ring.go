@@ -545,6 +545,7 @@ type Counters struct {
 	Unblocked     uint64 // dead publishers' claims turned into skips
 	Waits         uint64 // futex sleeps by subscribers and publishers
 	Wakeups       uint64 // FUTEX_WAKE calls made by publishers and subscribers
+	Fences        uint64 // membarrier calls by sleepers (one per park, not per sleep: see WaitSet)
 	Lapped        uint64 // times a consumer was lapped
 	Reaped        uint64 // slots of dead processes freed
 	Evicted       uint64 // subscriber slots taken from live owners (EvictSubscriber)
@@ -566,6 +567,7 @@ func (r *Ring) Counters() Counters {
 		Unblocked:    r.m.u64(unblockedOffset).Load(),
 		Waits:        r.m.u64(waitsOffset).Load(),
 		Wakeups:      r.m.u64(wakeupsOffset).Load(),
+		Fences:       r.m.u64(fencesOffset).Load(),
 		Reaped:       r.m.u64(reapedOffset).Load(),
 		Evicted:      r.m.u64(evictedOffset).Load(),
 	}
@@ -586,6 +588,7 @@ func (r *Ring) Counters() Counters {
 		c.Unblocked += r.m.u64(off + subUnblockedOffset).Load()
 		c.Waits += r.m.u64(off + subWaitsOffset).Load()
 		c.Wakeups += r.m.u64(off + subWakeupsOffset).Load()
+		c.Fences += r.m.u64(off + subFencesOffset).Load()
 		c.Tampered += r.m.u64(off + subTamperedOffset).Load()
 		c.Consumed += r.m.u64(off + subConsumedOffset).Load()
 		c.ConsumedBytes += r.m.u64(off + subConsumedBytesOffset).Load()

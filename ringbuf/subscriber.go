@@ -22,8 +22,6 @@ package ringbuf
 import (
 	"fmt"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // From says where a new subscriber starts.
@@ -107,7 +105,7 @@ type Subscriber struct {
 	fenced     bool // publish positions with a fenced store: this process is no membarrier target
 	fast       bool // broadcast, not PolicyDropOldest, not closed: Read and Poll may take their fast paths
 	closed     bool
-	ts         unix.Timespec
+	self       *WaitSet // a set of this subscriber alone, for PollWait
 }
 
 // NewSubscriber takes a subscriber slot and joins the ring. Errors:
@@ -209,6 +207,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		r.m.u32(off+subStateOffset).CompareAndSwap(slotEvicted, slotFree)
 		return nil, ErrEvicted
 	}
+	s.self = newWaitSet([]*Subscriber{s})
 	return s, nil
 }
 
