@@ -373,24 +373,42 @@ func (c *Client) request(ctx context.Context, t wire.Type, body, out any) ([]*os
 
 // CreateTopic creates a topic. It fails with ErrTopicConflict if the topic
 // exists (the message names the differing parameter, if any), ErrInvalidSpec,
-// ErrInvalidTopicName, or ErrBrokerNotRunning.
+// ErrInvalidTopicName, ErrTopicTooLarge (see CreateOptions.Force), or
+// ErrBrokerNotRunning. Creating reserves every byte of the topic's rings
+// (and prefaults them if the daemon is so configured): a topic of many GiB
+// takes seconds; give ctx time for it.
 func (c *Client) CreateTopic(ctx context.Context, cfg TopicConfig) (TopicInfo, error) {
-	return c.create(ctx, wire.TypeCreate, cfg)
+	return c.CreateTopicWith(ctx, cfg, CreateOptions{})
 }
 
 // OpenOrCreateTopic returns the topic if it exists with the same parameters
 // (zero fields compared as their defaults), else creates it. A topic with
 // other parameters is ErrTopicConflict.
 func (c *Client) OpenOrCreateTopic(ctx context.Context, cfg TopicConfig) (TopicInfo, error) {
-	return c.create(ctx, wire.TypeOpenOrCreate, cfg)
+	return c.CreateTopicWith(ctx, cfg, CreateOptions{IfNotExists: true})
 }
 
-func (c *Client) create(ctx context.Context, t wire.Type, cfg TopicConfig) (TopicInfo, error) {
+// CreateOptions are the choices for CreateTopicWith.
+type CreateOptions struct {
+	// IfNotExists succeeds with the existing topic if it has the same
+	// parameters (OpenOrCreateTopic).
+	IfNotExists bool
+	// Force creates the topic even if its regions would take more than the
+	// daemon's share of free memory or region space (ErrTopicTooLarge).
+	Force bool
+}
+
+// CreateTopicWith is CreateTopic (or OpenOrCreateTopic) with options.
+func (c *Client) CreateTopicWith(ctx context.Context, cfg TopicConfig, opts CreateOptions) (TopicInfo, error) {
 	var ti TopicInfo
 	if err := ValidateTopicName(cfg.Name); err != nil {
 		return ti, err
 	}
-	_, err := c.request(ctx, t, cfg, &ti)
+	t := wire.TypeCreate
+	if opts.IfNotExists {
+		t = wire.TypeOpenOrCreate
+	}
+	_, err := c.request(ctx, t, wire.Create{TopicSpec: cfg, Force: opts.Force}, &ti)
 	return ti, err
 }
 

@@ -38,6 +38,11 @@ var (
 	ErrPermission = errors.New("permission denied")
 	// ErrInvalidSpec: topic parameters out of range; the message names them.
 	ErrInvalidSpec = errors.New("invalid topic parameters")
+	// ErrTopicTooLarge: create refused because the topic's regions would
+	// take more than the daemon's shm.max_topic_share of free memory or
+	// region space, or shm.max_topic_bytes; the message gives the figures.
+	// Remedy: a smaller topic, or CreateOptions.Force.
+	ErrTopicTooLarge = errors.New("topic too large for this host")
 	// ErrProtocol: the peer broke the protocol (version mismatch, bad
 	// frame, unexpected reply). Not retryable with this build.
 	ErrProtocol = errors.New("protocol error")
@@ -116,7 +121,7 @@ func (e *BrokerError) Error() string { return e.Message }
 
 // Is matches the sentinel of e's code (ErrTopicNotFound, ErrTopicConflict,
 // ErrTopicInUse, ErrPermission, ErrInvalidSpec, ErrInvalidTopicName,
-// ErrProtocol, ringbuf.ErrNoSlot).
+// ErrProtocol, ringbuf.ErrNoSlot, ErrTopicTooLarge).
 func (e *BrokerError) Is(target error) bool {
 	switch e.Code {
 	case wire.CodeNotFound:
@@ -135,6 +140,8 @@ func (e *BrokerError) Is(target error) bool {
 		return target == ErrProtocol
 	case wire.CodeNoSlot:
 		return target == ringbuf.ErrNoSlot
+	case wire.CodeTooLarge:
+		return target == ErrTopicTooLarge
 	}
 	return false
 }

@@ -298,7 +298,7 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		return wire.HelloReply{Version: wire.Version, DaemonPID: os.Getpid(), ClientID: p.id, PeerPID: p.pid, PeerUID: p.uid, PeerGID: p.gid, AttachmentIDs: ids,
 			WaitStrategy: rt.WaitStrategy, SpinBudgetUS: rt.TargetLatencyUS}, nil, nil
 	case wire.TypeCreate, wire.TypeOpenOrCreate:
-		var s wire.TopicSpec
+		var s wire.Create
 		if err := wire.DecodeBody(f, &s); err != nil {
 			return nil, nil, bad(err)
 		}
@@ -307,7 +307,7 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		t, err := d.createTopic(s, f.Type == wire.TypeOpenOrCreate)
+		t, err := d.createTopicWith(s.TopicSpec, f.Type == wire.TypeOpenOrCreate, s.Force)
 		if err != nil {
 			return nil, nil, asWire(err)
 		}

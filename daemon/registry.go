@@ -497,6 +497,11 @@ func (d *Daemon) openSlots(spec wire.TopicSpec, rc ringbuf.Config, i int) ([]*sh
 // openOK turns an existing identical topic into success (open-or-create);
 // create refuses any existing topic, naming the differing field if any.
 func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
+	return d.createTopicWith(spec, openOK, false)
+}
+
+// createTopicWith is createTopic; force skips the size check (checkSize).
+func (d *Daemon) createTopicWith(spec wire.TopicSpec, openOK, force bool) (*topic, error) {
 	spec = spec.Normalize()
 	rc, err := checkSpec(spec)
 	if err != nil {
@@ -523,6 +528,11 @@ func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
 			return t, nil
 		}
 		return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists (with the same parameters; use open-or-create)", spec.Name)
+	}
+	if !force {
+		if err := d.checkSize(spec, rc); err != nil {
+			return nil, err
+		}
 	}
 	t := &topic{spec: spec, createdNS: time.Now().UnixNano()}
 	for i := 0; i < spec.Partitions; i++ {

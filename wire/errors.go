@@ -65,6 +65,7 @@ const (
 	CodePermission   Code = "permission"    // peer credentials do not allow it
 	CodeResource     Code = "resource"      // no space, no hugepages, no free slot
 	CodeNoSlot       Code = "no_slot"       // attach: every subscriber slot of a partition is held (max_subscribers)
+	CodeTooLarge     Code = "too_large"     // create: regions over shm.max_topic_share of free memory or space, or shm.max_topic_bytes (figures in the message); Create.Force overrides
 	CodeInternal     Code = "internal"      // daemon-side failure; see its log
 	CodeProtocol     Code = "protocol"      // malformed reply (client side)
 	CodeShuttingDown Code = "shutting_down" // daemon is stopping

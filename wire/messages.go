@@ -156,6 +156,16 @@ func (s TopicSpec) Normalize() TopicSpec {
 	return s
 }
 
+// Create is the body of create and open-or-create: the topic's spec, its
+// fields inline (a bare TopicSpec is a valid Create), and Force.
+type Create struct {
+	TopicSpec
+	// Force skips the daemon's size check (CodeTooLarge): the topic is
+	// created even if its regions take more than shm.max_topic_share of
+	// the host's free memory or region space, or shm.max_topic_bytes.
+	Force bool `json:"force,omitempty"`
+}
+
 // Delete is the body of a delete request.
 type Delete struct {
 	Name  string `json:"name"`

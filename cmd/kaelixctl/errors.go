@@ -16,7 +16,7 @@ const (
 	exitUsage            = 2 // unknown verb or flag, missing argument, bad flag value
 	exitBrokerNotRunning = 3 // nothing listens on the socket: start kaelixd or fix --socket
 	exitNotFound         = 4 // no topic of that name (sub, pub: or it was deleted while attached)
-	exitInvalid          = 5 // invalid name or parameters, message too large, topic exists with other parameters or in use, no free slot
+	exitInvalid          = 5 // invalid name or parameters, message too large, topic too large for the host, topic exists with other parameters or in use, no free slot
 	exitPermission       = 6 // the topic's mode and group do not allow this user
 	exitEvicted          = 7 // sub: kaelixd evicted the subscriber for holding publishers back (daemon.evict_stalled_after)
 )
@@ -45,6 +45,7 @@ func exitCode(err error) int {
 		return exitEvicted
 	case errors.Is(err, client.ErrInvalidTopicName),
 		errors.Is(err, client.ErrInvalidSpec),
+		errors.Is(err, client.ErrTopicTooLarge),
 		errors.Is(err, client.ErrTopicConflict),
 		errors.Is(err, client.ErrTopicInUse),
 		errors.Is(err, client.ErrMessageTooLarge),
@@ -67,6 +68,8 @@ func hint(err error) string {
 		return "create it with `kaelixctl topics create NAME`; `kaelixctl topics list` shows what exists"
 	case errors.Is(err, client.ErrInvalidTopicName):
 		return "a topic name is 1-249 bytes of letters, digits, '-', '_' and '.', with no empty segment"
+	case errors.Is(err, client.ErrTopicTooLarge):
+		return "make it smaller (--partitions, --capacity), pass --force to create it anyway, or raise kaelixd's shm.max_topic_share or shm.max_topic_bytes"
 	case errors.Is(err, client.ErrTopicInUse):
 		return "stop its publishers and subscribers first, or pass --force"
 	case errors.Is(err, client.ErrTopicDeleted):

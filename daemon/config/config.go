@@ -100,6 +100,16 @@ type Shm struct {
 	// Group is the default group (name or numeric id) of region files; ""
 	// keeps the daemon's.
 	Group string `toml:"group"`
+	// MaxTopicShare bounds one topic at creation: its regions must fit in
+	// this share of MemAvailable (for what lands on tmpfs, which is RAM)
+	// and of the free space where they land (the tmpfs at BaseDir, or the
+	// free pages of the hugetlbfs pool). 0 <= share <= 1; 0 turns the
+	// check off; default 0.5. A create with force (kaelixctl topics create
+	// --force) skips it. Live.
+	MaxTopicShare float64 `toml:"max_topic_share"`
+	// MaxTopicBytes is an absolute bound on one topic's regions, checked
+	// with MaxTopicShare; 0 (default) is none. Live.
+	MaxTopicBytes Size `toml:"max_topic_bytes"`
 }
 
 // Network is [network]: the HTTP listener for /healthz and /metrics.
@@ -261,12 +271,13 @@ func Default() Config {
 			SweepInterval:     time.Second,
 		},
 		Shm: Shm{
-			BaseDir:   "/dev/shm",
-			DirName:   dirName,
-			HugePages: shm.PolicyAuto,
-			PageSize:  Size(shm.HugePage2M),
-			Mlock:     shm.PolicyOff,
-			FileMode:  0o600,
+			BaseDir:       "/dev/shm",
+			DirName:       dirName,
+			HugePages:     shm.PolicyAuto,
+			PageSize:      Size(shm.HugePage2M),
+			Mlock:         shm.PolicyOff,
+			FileMode:      0o600,
+			MaxTopicShare: 0.5,
 		},
 		Network: Network{Enabled: true, Host: "127.0.0.1", Port: 9090, MaxConnections: 64},
 		Runtime: Runtime{WaitStrategy: "backoff", TargetLatencyUS: 50, NUMAAware: true},
@@ -395,6 +406,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := LookupGroup(s.Group); err != nil {
 		bad("shm.group", "%v", err)
+	}
+	if !(s.MaxTopicShare >= 0 && s.MaxTopicShare <= 1) {
+		bad("shm.max_topic_share", "%v: want 0 (no check) to 1", s.MaxTopicShare)
 	}
 
 	n := c.Network

@@ -35,6 +35,8 @@ const EnvPrefix = "KAELIX_"
 var liveKeys = map[string]bool{
 	"daemon.max_clients":                   true,
 	"daemon.evict_stalled_after":           true,
+	"shm.max_topic_share":                  true,
+	"shm.max_topic_bytes":                  true,
 	"runtime.wait_strategy":                true,
 	"runtime.target_latency_us":            true,
 	"telemetry.enabled":                    true,

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestTopicsCreateTooLarge: kaelixd with a small fake limit
+// (shm.max_topic_bytes = 4MiB) refuses an 8 MiB topic with the figures
+// and a remedy (exit 5); --force creates it.
+func TestTopicsCreateTooLarge(t *testing.T) {
+	d := startDaemon(t, "--set", "shm.max_topic_bytes=4MiB", "--hugepages", "off")
+	out, errOut, code := d.ctl(t, nil, "topics", "create", "big.one", "--partitions", "2", "--capacity", "4MiB")
+	if code != exitInvalid {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, exitInvalid, out, errOut)
+	}
+	t.Log(errOut)
+	for _, w := range []string{`topic "big.one": its regions would take 8.`, "MiB (2 × 4.", "more than shm.max_topic_bytes = 4 MiB", "pass --force to create it anyway"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+	if list := d.mustCtl(t, nil, "topics", "list"); strings.Contains(list, "big.one") {
+		t.Errorf("refused topic listed:\n%s", list)
+	}
+	out = d.mustCtl(t, nil, "topics", "create", "big.one", "--partitions", "2", "--capacity", "4MiB", "--force")
+	if !strings.HasPrefix(out, "created topic big.one: 2 × ") {
+		t.Errorf("--force: %q", out)
+	}
+	d.mustCtl(t, nil, "topics", "delete", "big.one")
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestProgress: while a create waits, the progress line is rewritten in
+// place every interval with the elapsed time, and cleared at the end; a
+// create that answers before the first interval prints nothing.
+func TestProgress(t *testing.T) {
+	var w lockedBuf
+	stop := progress(&w, "creating topic t (1 × 1 MiB)", 10*time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(w.String(), "\r") < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress lines: %q", w.String())
+		}
+	}
+	stop()
+	s := w.String()
+	if !strings.HasPrefix(s, "\rcreating topic t (1 × 1 MiB): ") || !strings.Contains(s, "s elapsed") || !strings.HasSuffix(s, "\r\033[K") {
+		t.Errorf("progress output %q", s)
+	}
+	var quiet lockedBuf
+	progress(&quiet, "x", time.Hour)()
+	if quiet.String() != "" {
+		t.Errorf("a quick create printed %q", quiet.String())
+	}
+	if isTerminal(&quiet) {
+		t.Error("a buffer is not a terminal")
+	}
+}
