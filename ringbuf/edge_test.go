@@ -800,6 +800,91 @@ func TestRegressionLappedWordNamesPosition(t *testing.T) {
 	}
 }
 
+// TestLappedConsumerOnSurvivingPadding replays the essentials of a
+// property-test failure (TestRingProperties/mpmc/drop-oldest, where the
+// model, not the ring, was wrong): a broadcast subscriber and a queue
+// group stand on a wrap padding word at 4032 when the next lap pads from
+// 3992, so nothing lands on the word at 4032 and it still reads
+// 4032|padding after the lap. The ring does not follow it (a word at a
+// lapped position is never believed, see
+// TestRegressionLappedWordNamesPosition): while the oldest record in the
+// window is a claim in flight, both stay at 4032, and Position and
+// Counters().SlowestLag say so. Once the claim commits, both resume there
+// with ErrLapped, having lost exactly the record at 4096.
+func TestLappedConsumerOnSurvivingPadding(t *testing.T) {
+	c := edgeConfig(MPMC, PolicyDropOldest)
+	c.UnblockTimeout = time.Hour // the held claim is not a dead publisher's
+	r, _, _ := newTestRing(t, c)
+	pub := mustPub(t, r, PublisherOptions{})
+	slow := mustPub(t, r, PublisherOptions{})
+	offer := func(n int) {
+		t.Helper()
+		if err := pub.Offer(edgePayload(uint64(n), n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 12; i++ {
+		offer(300) // span 336: seq 0..11, tail 4032
+	}
+	b := mustSub(t, r, SubscriberOptions{})
+	g := mustSub(t, r, SubscriberOptions{Group: 7})
+	offer(300)                      // padding at 4032..4096, seq 12 at 4096
+	held, err := slow.TryClaim(300) // seq 13 at 4432
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(held, edgePayload(1000, 300))
+	for i := 0; i < 9; i++ {
+		offer(300) // seq 14..22, 4768..7792
+	}
+	offer(264) // seq 23, span 296: tail 8088, offset 3992
+	offer(300) // padding at 8088..8192, seq 24 at 8192: tail 8528
+	const padAt, tail = 4032, 8528
+	if got := r.TailPosition(); got != tail {
+		t.Fatalf("tail %d, want %d", got, tail)
+	}
+	if w := r.dataWord(padAt); w != padAt|statePadding {
+		t.Fatalf("word at %d = %#x, want the surviving padding word %#x", padAt, w, uint64(padAt|statePadding))
+	}
+	for _, s := range []*Subscriber{b, g} {
+		// Lapped at 4032 (and at 4096); the oldest record at or after
+		// tail-capacity = 4432 is the claim in flight: nothing to read yet.
+		if n, err := s.Poll(func(Record) { t.Fatal("delivered a record") }, 4); n != 0 || err != nil {
+			t.Fatalf("poll with the oldest record claimed: %d, %v", n, err)
+		}
+		if p := s.Position(); p != padAt {
+			t.Fatalf("position %d, want %d: followed a word at a lapped position", p, padAt)
+		}
+	}
+	if lag := r.Counters().SlowestLag; lag != tail-padAt {
+		t.Fatalf("SlowestLag %d, want %d", lag, tail-padAt)
+	}
+	if err := slow.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Subscriber{b, g} {
+		recs, lapped := drain(t, s)
+		if lapped != 1 || len(recs) != 12 || recs[0].Position != 4432 {
+			t.Fatalf("lapped %d, %d records, want 1 and 12 from 4432", lapped, len(recs))
+		}
+		for i, rec := range recs {
+			want := edgePayload(uint64(len(rec.data)), len(rec.data))
+			if i == 0 {
+				want = edgePayload(1000, 300)
+			}
+			if rec.Sequence != 13+uint64(i) || !bytes.Equal(rec.data, want) {
+				t.Fatalf("record %d: seq %d at %d (%d bytes), want seq %d intact", i, rec.Sequence, rec.Position, len(rec.data), 13+i)
+			}
+		}
+		if s.Lost() != 1 || s.Position() != tail {
+			t.Fatalf("lost %d at %d, want 1 at %d", s.Lost(), s.Position(), tail)
+		}
+	}
+	if c := r.Counters(); c.Lost != 2 || c.SlowestLag != 0 {
+		t.Fatalf("counters: lost %d slowest lag %d, want 2 and 0", c.Lost, c.SlowestLag)
+	}
+}
+
 // TestBugUnalignedTailOutOfBounds: publishers and new subscribers take
 // the tail pair from shared memory as it is. A tail that is not a multiple
 // of 8 (memory corruption, a foreign writer) makes an MPMC publisher's

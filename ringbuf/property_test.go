@@ -353,12 +353,12 @@ func (m *propMachine) next(c *propCursor) (idx int, lapped bool, lost uint64) {
 		}
 		i, known := m.byPos[c.pos]
 		if m.c.Policy == PolicyDropOldest && m.tail > c.pos+capacity {
-			// Overwritten. A padding word may survive a lap (nothing lands
-			// on it); the ring then follows it, which loses nothing.
-			if known && m.entries[i].kind == propPadding && m.r.dataWord(c.pos) == c.pos|statePadding {
-				c.pos += capacity - c.pos&(capacity-1)
-				continue
-			}
+			// Overwritten. The ring believes no word at a lapped
+			// position, not even a wrap padding word that survived the
+			// lap (a newer lap's padding starts before it, so nothing
+			// landed on it): a newer record's payload can leave the same
+			// word there (TestRegressionLappedWordNamesPosition). It
+			// resyncs, or stays put until the oldest record is provable.
 			q, ok := m.oldest()
 			if !ok {
 				return -1, lapped, lost
