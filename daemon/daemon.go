@@ -216,6 +216,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.running.Store(true)
 	defer d.running.Store(false)
 	close(d.ready)
+	if d.cfg.WatchFile {
+		// A change of the file while Run started was not applied (reloads
+		// are refused until it serves): catch up, if there was one.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.reload("file", true)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -83,7 +83,8 @@ func (d *Daemon) OnConfigChange(fn func(ConfigChange)) (cancel func()) {
 // ErrNoConfigSource, config.Errors (errors.Is config.ErrInvalid), a
 // *config.NotLiveError (config.ErrNotLive), or a topic creation failure
 // (*wire.Error). Safe for concurrent use; reloads are serialized. It may
-// be called before or after Run.
+// be called before Run or while it serves; while Run starts or after it
+// returned it fails with ErrNotRunning.
 func (d *Daemon) Reload() ([]config.Change, error) { return d.reload("api", false) }
 
 func (d *Daemon) reload(trigger string, onlyIfChanged bool) ([]config.Change, error) {
@@ -91,6 +92,13 @@ func (d *Daemon) reload(trigger string, onlyIfChanged bool) ([]config.Change, er
 	defer d.reloadMu.Unlock()
 	if d.cfg.Loader == nil {
 		return nil, d.reloadFailed(trigger, ErrNoConfigSource)
+	}
+	if d.started.Load() && !d.running.Load() {
+		// Run is starting (or has stopped): topics declared now could be
+		// made before the lock and the adoption, or after the regions
+		// were removed. The file is read again once it serves (or on the
+		// next SIGHUP).
+		return nil, d.reloadFailed(trigger, fmt.Errorf("%w: kaelixd is starting or stopping; reload once it serves", ErrNotRunning))
 	}
 	if onlyIfChanged && d.cfg.Loader.Path != "" {
 		b, err := os.ReadFile(d.cfg.Loader.Path)

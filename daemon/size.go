@@ -28,12 +28,16 @@ import (
 //	the tmpfs part             share × MemAvailable     share > 0 (tmpfs pages are RAM)
 //	the tmpfs part             share × statfs free of   share > 0
 //	                           shm.base_dir
-//	the hugetlbfs part         share × free huge pages  share > 0
+//	the hugetlbfs part         the free huge pages      hugepages = required
 //
 // Where the data regions land is predicted as shm decides it: on huge
 // pages when hugepages is required, or auto and the pool (of the bound
 // node, else of all nodes) has enough free pages for all of them; on the
 // tmpfs otherwise. Consumer and slot regions are always on the tmpfs.
+// The share does not apply to huge pages: they are memory the operator set
+// aside for regions (not in MemAvailable), and a pool sized for one topic
+// must be usable by it. A required topic the pool cannot hold is refused
+// here, with the figures, before any region is made.
 
 // topicFootprint is what one topic's region files take, by backing.
 type topicFootprint struct {
@@ -73,7 +77,7 @@ func (d *Daemon) footprint(spec wire.TopicSpec, rc ringbuf.Config, hugeFree uint
 func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config) error {
 	c := d.cur.Load().cfg.Shm
 	share, maxBytes := c.MaxTopicShare, uint64(c.MaxTopicBytes)
-	if share == 0 && maxBytes == 0 {
+	if share == 0 && maxBytes == 0 && d.shm.HugePages != shm.PolicyRequired {
 		return nil
 	}
 	hugeFree := d.hugeFreeBytes(spec)
@@ -99,20 +103,24 @@ func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config) error {
 				}
 			}
 		}
-		if fp.Huge > 0 && fp.Huge > limit(hugeFree) {
-			over = append(over, fmt.Sprintf("more than shm.max_topic_share = %g of the %s of free %s huge pages (%s)", share, human(hugeFree), human(d.shm.HugePageSizeBytes), human(limit(hugeFree))))
-		}
+	}
+	if fp.Huge > hugeFree {
+		over = append(over, fmt.Sprintf("more than the %s of free %s huge pages (shm.hugepages = required)", human(hugeFree), human(d.shm.HugePageSizeBytes)))
 	}
 	if len(over) == 0 {
 		return nil
+	}
+	remedy := "create it anyway with force (kaelixctl topics create --force), or raise shm.max_topic_share or shm.max_topic_bytes"
+	if len(over) == 1 && fp.Huge > hugeFree {
+		remedy = "reserve more huge pages (scripts/hugepages.sh reserve N), or set shm.hugepages = auto to fall back to tmpfs"
 	}
 	where := "all on " + d.shm.TmpfsRoot
 	if fp.Huge > 0 {
 		where = fmt.Sprintf("%s of it on huge pages and %s on %s", human(fp.Huge), human(fp.Tmpfs), d.shm.TmpfsRoot)
 	}
 	d.m.refused.WithLabelValues("topic_size").Inc()
-	return wire.Errorf(wire.CodeTooLarge, "topic %q: its regions would take %s (%d × %s per partition, %s), %s; create it anyway with force (kaelixctl topics create --force), or raise shm.max_topic_share or shm.max_topic_bytes",
-		spec.Name, human(fp.Total), spec.Partitions, human(fp.PerPartition), where, strings.Join(over, ", and "))
+	return wire.Errorf(wire.CodeTooLarge, "topic %q: its regions would take %s (%d × %s per partition, %s), %s; %s",
+		spec.Name, human(fp.Total), spec.Partitions, human(fp.PerPartition), where, strings.Join(over, ", and "), remedy)
 }
 
 // hugeFreeBytes is the free huge pages of the configured size, in bytes:

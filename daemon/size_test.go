@@ -88,30 +88,41 @@ func TestTopicSizeShare(t *testing.T) {
 	}
 }
 
-// TestTopicSizeHugePages: with huge pages (auto) and a pool that can hold
-// the topic (the single-node fixture: 16 free 2 MiB pages on node 0), the
-// data regions are counted against the pool's free pages, rounded to
-// 2 MiB each; the consumer and slot regions stay on the tmpfs.
+// TestTopicSizeHugePages, on the single-node fixture (16 free 2 MiB
+// pages on node 0, 32 MiB): with hugepages = auto a topic the pool holds
+// is predicted on huge pages and not held to the share (the pool is there
+// for regions); one it cannot hold is predicted on the tmpfs, where the
+// share of MemAvailable applies; with required, one the pool cannot hold
+// is refused with the pool's figures.
 func TestTopicSizeHugePages(t *testing.T) {
+	fixture := filepath.Join("..", "numa", "testdata", "single-node")
 	cfg := start(t, func(c *daemon.Config) {
-		c.HostRoot = filepath.Join("..", "numa", "testdata", "single-node")
+		c.HostRoot = fixture
 		c.Shm.HugePages = shm.PolicyAuto
-		c.Shm.MaxTopicShare = 0.25 // of 32 MiB free: 8 MiB
+		c.Shm.MaxTopicShare = 1e-7
 	})
 	r := dial(t, cfg, true)
-	// 2 partitions × (64 KiB ring + headers) = 2 × 2 MiB on huge pages: fits.
-	if err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.fits", Partitions: 2, CapacityBytes: 64 << 10}, nil); err != nil {
-		t.Fatalf("4 MiB of huge pages under an 8 MiB share: %v", err)
+	// 10 partitions × (64 KiB ring + headers): 20 MiB of the 32 MiB pool;
+	// only the small consumer and slot regions are on the tmpfs, and
+	// those are over a 1e-7 share of MemAvailable too.
+	err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.fits", Partitions: 10, CapacityBytes: 64 << 10}, nil)
+	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), " per partition, 20 MiB of it on huge pages and ") || strings.Contains(err.Error(), "huge pages (") {
+		t.Fatalf("auto, fits the pool: %v", err)
 	}
-	// 5 partitions: 10 MiB of huge pages, more than a quarter of 32 MiB.
-	err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.over", Partitions: 5, CapacityBytes: 64 << 10}, nil)
-	if code(err) != wire.CodeTooLarge {
-		t.Fatalf("10 MiB of huge pages under an 8 MiB share: %v", err)
+	// 20 partitions: 40 MiB, more than the pool: predicted all on the tmpfs.
+	err = r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.over", Partitions: 20, CapacityBytes: 64 << 10}, nil)
+	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "all on /dev/shm") {
+		t.Fatalf("auto, over the pool: %v", err)
 	}
+	req := start(t, func(c *daemon.Config) {
+		c.HostRoot = fixture
+		c.Shm.HugePages = shm.PolicyRequired
+		c.Shm.MaxTopicShare = 0
+	})
+	err = dial(t, req, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.req", Partitions: 20, CapacityBytes: 64 << 10}, nil)
 	t.Log(err)
-	for _, w := range []string{" per partition, 10 MiB of it on huge pages and ", "more than shm.max_topic_share = 0.25 of the 32 MiB of free 2 MiB huge pages (8 MiB)"} {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("message lacks %q: %v", w, err)
-		}
+	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "40 MiB of it on huge pages") ||
+		!strings.Contains(err.Error(), "more than the 32 MiB of free 2 MiB huge pages (shm.hugepages = required)") {
+		t.Fatalf("required, over the pool: %v", err)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // These tests run the real kaelixd binary (built once, by go build) in
@@ -101,10 +103,28 @@ func snapshot(roots ...string) []string {
 	return out
 }
 
+// syncBuf is a bytes.Buffer safe to read while the child writes to it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // daemonProc is a running kaelixd child.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncBuf
 	done   chan struct{}
 	start  time.Time
 }
@@ -113,7 +133,7 @@ func startKaelixd(t *testing.T, uid uint32, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(kaelixdBin(t), args...)
 	cmd.Env = append(os.Environ(), "KAELIX_RUNTIME_WAIT_STRATEGY=yield")
-	p := &daemonProc{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan struct{})}
+	p := &daemonProc{cmd: cmd, stderr: new(syncBuf), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if uid != 0 {
@@ -371,4 +391,93 @@ func TestStartupSIGTERM(t *testing.T) {
 	if after := snapshot(e.watch...); !slices.Equal(before, after) {
 		t.Errorf("left the file system changed:\nbefore %q\nafter  %d entries, e.g. %q", before, len(after), after[:min(len(after), 10)])
 	}
+}
+
+// TestStartupSIGHUP: a SIGHUP while kaelixd creates its declared topics is
+// refused (logged: it is starting), never applied half-way; a change of
+// the file made meanwhile is applied once it serves (the watcher's first
+// look), so the topic added to the file exists afterwards.
+func TestStartupSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs kaelixd")
+	}
+	e := newStartEnv(t)
+	conf := filepath.Join(e.dir, "many.toml")
+	var b strings.Builder
+	// kaelixd keeps a descriptor per region (42 per partition with the
+	// default slots): 300 partitions stay well inside RLIMIT_NOFILE.
+	const topics = 150
+	for i := range topics {
+		fmt.Fprintf(&b, "[[topics]]\nname = \"declared.%d\"\npartitions = 2\ncapacity = \"64KiB\"\n", i)
+	}
+	os.WriteFile(conf, []byte(b.String()), 0o644)
+	p := startKaelixd(t, 0, "--config", conf, "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral")
+	regionDir := filepath.Join("/dev/shm", e.shmName)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ents, _ := os.ReadDir(regionDir); len(ents) >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no regions appeared: %s", p.stderr)
+		}
+	}
+	fmt.Fprintf(&b, "[[topics]]\nname = \"added.later\"\n")
+	os.WriteFile(conf, []byte(b.String()), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitListening(t, e.socket)
+	var names []string
+	for deadline := time.Now().Add(20 * time.Second); !slices.Contains(names, "added.later"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("added.later never created (%d topics)\n%s", len(names), p.stderr)
+		}
+		names = topicNames(t, e.socket)
+	}
+	stderr := p.stderr.String()
+	if !strings.Contains(stderr, "kaelixd is starting or stopping; reload once it serves") {
+		t.Errorf("no refused reload logged:\n%s", stderr)
+	}
+	if strings.Index(stderr, "reload once it serves") > strings.Index(stderr, "kaelixd listening") {
+		t.Errorf("the SIGHUP was handled after start-up, not during it:\n%s", stderr)
+	}
+	if len(names) != topics+1 {
+		t.Errorf("%d topics, want %d", len(names), topics+1)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d\n%s", code, p.stderr)
+	}
+}
+
+// topicNames lists a running kaelixd's topics.
+func topicNames(t *testing.T, sock string) []string {
+	uc, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return nil
+	}
+	c := wire.NewConn(uc)
+	defer c.Close()
+	var l wire.TopicList
+	for i, req := range []struct {
+		typ  wire.Type
+		body any
+		out  any
+	}{{wire.TypeHello, wire.Hello{Version: wire.Version, Name: "test"}, nil}, {wire.TypeList, nil, &l}} {
+		f, _ := wire.NewFrame(req.typ, uint32(i+1), req.body)
+		if c.WriteFrame(f) != nil {
+			return nil
+		}
+		uc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rf, _, err := c.ReadFrame()
+		if err != nil || wire.ReplyError(rf) != nil {
+			return nil
+		}
+		if req.out != nil && wire.DecodeBody(rf, req.out) != nil {
+			return nil
+		}
+	}
+	var names []string
+	for _, ti := range l.Topics {
+		names = append(names, ti.Spec.Name)
+	}
+	return names
 }

@@ -100,10 +100,10 @@ type Shm struct {
 	// Group is the default group (name or numeric id) of region files; ""
 	// keeps the daemon's.
 	Group string `toml:"group"`
-	// MaxTopicShare bounds one topic at creation: its regions must fit in
-	// this share of MemAvailable (for what lands on tmpfs, which is RAM)
-	// and of the free space where they land (the tmpfs at BaseDir, or the
-	// free pages of the hugetlbfs pool). 0 <= share <= 1; 0 turns the
+	// MaxTopicShare bounds one topic at creation: what of its regions
+	// lands on the tmpfs (RAM) must fit in this share of MemAvailable and
+	// of the tmpfs's free space. Huge pages are not held to it (the pool
+	// is memory set aside for regions). 0 <= share <= 1; 0 turns the
 	// check off; default 0.5. A create with force (kaelixctl topics create
 	// --force) skips it. Live.
 	MaxTopicShare float64 `toml:"max_topic_share"`
