@@ -62,8 +62,12 @@ type PeerExit struct {
 	// ExitedAt is when the pidfd became readable; ReapedAt is when every
 	// ring the client had attached was reaped (ReapDead).
 	ExitedAt, ReapedAt time.Time
-	// SlotsFreed is the total ReapDead returned over those rings.
+	// SlotsFreed is the total ReapDead returned over those rings: the
+	// slots of every dead process on them, not only this one's.
 	SlotsFreed int
+	// Died says the process died holding ring slots (whoever freed them):
+	// it counts in kaelix_peer_deaths_total. False after a clean exit.
+	Died bool
 }
 
 // Default returns the default configuration for an embedded daemon:

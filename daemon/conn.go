@@ -37,6 +37,13 @@ type peer struct {
 	// death frees those it still owns (partition.owner), by this record.
 	refs   []slotRef
 	exited bool
+	// start is the process's start time (ringbuf.ProcessStart), read at
+	// connect: with pid, its identity in the rings' slots.
+	start uint64
+	// undetached says the connection closed while the client still had
+	// attachments it never detached (a clean Close detaches each first).
+	// Guarded by Daemon.mu.
+	undetached bool
 	// stoppedSince is when the sweep first saw the process stopped
 	// (evict.go); zero while it runs. Guarded by Daemon.mu.
 	stoppedSince time.Time
@@ -147,6 +154,7 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 		return
 	}
 	p.gids = peerGroups(d.shm.ProcRoot, p.pid, p.gid)
+	p.start, _ = ringbuf.ProcessStart(p.pid)
 	d.mu.Lock()
 	if d.closing {
 		d.mu.Unlock()
@@ -674,6 +682,7 @@ func (d *Daemon) detachLocked(p *peer, a *attachment) {
 // and peerExited reaps its rings then.
 func (d *Daemon) dropPeer(p *peer) {
 	d.mu.Lock()
+	p.undetached = p.undetached || len(p.attachments) > 0
 	for _, a := range p.attachments {
 		d.detachLocked(p, a)
 	}
@@ -695,8 +704,10 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 	waitProcGone(p.pid, 50*time.Millisecond)
 	d.mu.Lock()
 	freed := 0
+	counted := false
 	if !p.exited {
 		p.exited = true
+		me := ringbuf.Owner{PID: uint32(p.pid), Start: p.start}
 		// First the slots reserved for it that it still owns, by the
 		// daemon's record: what it wrote in them (a live pid, another
 		// group's index) must not keep them or free someone else's group.
@@ -708,23 +719,30 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 			d.withRing(r.part, func() {
 				if r.part.ring.ReleaseSlot(r.slot, r.group) {
 					freed++
+					counted = d.noteDeath(me, at) || counted
 				}
 			})
 		}
+		// ReapDead frees every dead process's slots on these rings, and
+		// counts each of them (deaths.go), this one included.
 		for part := range p.rings {
-			d.withRing(part, func() { freed += part.ring.ReapDead() })
+			freed += d.reapRing(part)
 		}
+		// Its slots may all have been freed already: by another dead
+		// client's reaping (counted then) or by a client (not seen). It
+		// died holding them if it never detached.
+		held := p.undetached || len(p.attachments) > 0
+		counted = d.deathCounted(me) || held && d.noteDeath(me, at) || counted
 	}
 	d.mu.Unlock()
 	p.conn.UnixConn().Close() // the serving goroutine then ends and drops the peer
 	done := time.Now()
-	if freed > 0 { // a client that closed its handles before exiting held nothing: not a death to count
-		d.deaths.Add(1)
+	if counted { // a client that closed its handles before exiting held nothing: not a death
 		d.lastDet.Store(int64(done.Sub(at)))
 	}
-	d.log.Info("client process exited; rings reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "reap_us", done.Sub(at).Microseconds())
-	pe := PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed}
-	if freed > 0 { // a client that exits after a clean close holds nothing: not a health event
+	d.log.Info("client process exited; rings reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "died_holding_slots", counted, "reap_us", done.Sub(at).Microseconds())
+	pe := PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed, Died: counted}
+	if counted { // a client that exits after a clean close holds nothing: not a health event
 		d.lastDeath.Store(&pe)
 		d.deathNS.Store(done.UnixNano())
 	}

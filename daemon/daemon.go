@@ -85,6 +85,8 @@ type Daemon struct {
 	evictions  atomic.Uint64 // subscriber processes evicted, either way (evict.go)
 	evictKills atomic.Uint64 // of those, killed for doing it again
 	ev         evictState    // the sweep's eviction bookkeeping; guarded by mu
+
+	deathLog deathLedger // whose deaths deaths counted (deaths.go)
 }
 
 // New checks cfg and returns a Daemon ready to Run. It touches nothing on
@@ -644,7 +646,7 @@ func (d *Daemon) sweep() {
 				d.markFaulted(p, aerr)
 				continue
 			}
-			d.withRing(p, func() { p.ring.ReapDead() })
+			d.reapRing(p)
 		}
 	}
 	d.expireReservations(time.Now())

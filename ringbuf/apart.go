@@ -171,7 +171,7 @@ func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid fun
 			return i, nil
 		}
 		if pass == 0 {
-			r.reapSubscribers()
+			r.reapSubscribers(nil)
 		}
 	}
 	return -1, fmt.Errorf("%w: all %d subscriber slots are held by live processes", ErrNoSlot, r.maxSubscribers)

@@ -204,7 +204,7 @@ func (r *Ring) GroupsWithoutMembers() int {
 
 // reapGroups frees queue groups that no member ever joined and whose
 // process is dead. It returns how many.
-func (r *Ring) reapGroups() int {
+func (r *Ring) reapGroups(fn func(Owner)) int {
 	n := 0
 	for i := 0; i < r.maxGroups; i++ {
 		if !r.groupWritable(i) {
@@ -215,12 +215,15 @@ func (r *Ring) reapGroups() int {
 		if w.Load() != groupActive { // active with no members
 			continue
 		}
-		pid := r.m.u32(off + groupCreatorPIDOffset).Load()
-		if pid == 0 || alive(pid, r.m.u64(off+groupCreatorStartOffset).Load()) {
+		o := Owner{r.m.u32(off + groupCreatorPIDOffset).Load(), r.m.u64(off + groupCreatorStartOffset).Load()}
+		if o.PID == 0 || alive(o.PID, o.Start) {
 			continue
 		}
 		if w.CompareAndSwap(groupActive, 0) {
 			n++
+			if fn != nil {
+				fn(o)
+			}
 		}
 	}
 	return n

@@ -154,7 +154,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 			}
 		}
 		if slot < 0 && pass == 0 {
-			r.reapSubscribers()
+			r.reapSubscribers(nil)
 		}
 	}
 	if slot < 0 {

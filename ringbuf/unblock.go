@@ -211,18 +211,20 @@ func (r *Ring) resolveClaim(i int) {
 
 // reapPublisher frees publisher slot i, whose owner is dead, after
 // resolving its last claim.
-func (r *Ring) reapPublisher(i int) {
+func (r *Ring) reapPublisher(i int) bool {
 	off := r.publisherSlotOffset(i)
 	st := r.m.u32(off + pubStateOffset)
 	if st.Load() != slotActive {
-		return
+		return false
 	}
 	r.resolveClaim(i)
 	// The claim no longer needs protecting from being lapped.
 	r.m.u64(off + pubIntentLenOffset).Store(0)
 	if st.CompareAndSwap(slotActive, slotFree) {
 		r.count(reapedOffset)
+		return true
 	}
+	return false
 }
 
 // ReapDead frees the slots of dead publishers (resolving their claims)
@@ -232,17 +234,40 @@ func (r *Ring) reapPublisher(i int) {
 // publisher blocked past the unblock timeout calls it itself. On a ring
 // attached with a read-only data area it frees subscriber slots only. It
 // reads /proc, so it is never on a hot path.
-func (r *Ring) ReapDead() int {
+func (r *Ring) ReapDead() int { return r.ReapDeadOwners(nil) }
+
+// Owner names the process that owned a slot: its pid and its start time
+// in clock ticks since boot (field 22 of /proc/PID/stat), which together
+// never name two processes.
+type Owner struct {
+	PID   uint32
+	Start uint64
+}
+
+// ReapDeadOwners is ReapDead that also calls fn (if not nil) once per slot
+// it freed, with that slot's dead owner (for a queue group reserved for a
+// process that never joined it, the process it was made for). A process
+// that held several slots is reported once per slot; a slot freed by
+// someone else meanwhile is not reported. fn runs synchronously, before
+// ReapDeadOwners returns, and must not call into the ring. This is how
+// kaelixd counts each dead client exactly once, whichever client's death
+// made it reap.
+func (r *Ring) ReapDeadOwners(fn func(Owner)) int {
 	n := 0
 	for i := 0; i < r.maxPublishers && !r.readOnlyData; i++ {
 		off := r.publisherSlotOffset(i)
 		if r.m.u32(off+pubStateOffset).Load() == slotActive && !r.publisherAlive(i) {
-			r.reapPublisher(i)
-			n++
+			o := Owner{r.m.u32(off + pubPIDOffset).Load(), r.m.u64(off + pubStartOffset).Load()}
+			if r.reapPublisher(i) {
+				n++
+				if fn != nil {
+					fn(o)
+				}
+			}
 		}
 	}
-	n += r.reapSubscribers()
-	n += r.reapGroups()
+	n += r.reapSubscribers(fn)
+	n += r.reapGroups(fn)
 	if n > 0 {
 		r.notifySpace()
 	}
@@ -251,7 +276,7 @@ func (r *Ring) ReapDead() int {
 
 // reapSubscribers frees the slots of dead subscribers. It writes only the
 // consumer area.
-func (r *Ring) reapSubscribers() int {
+func (r *Ring) reapSubscribers(fn func(Owner)) int {
 	n := 0
 	for i := 0; i < r.maxSubscribers; i++ {
 		if !r.subWritable(i) {
@@ -265,7 +290,8 @@ func (r *Ring) reapSubscribers() int {
 		if st := r.m.u32(off + subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved && !(r.apart && st == slotClaiming) {
 			continue
 		}
-		if alive(r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()) {
+		o := Owner{r.m.u32(off + subPIDOffset).Load(), r.m.u64(off + subStartOffset).Load()}
+		if alive(o.PID, o.Start) {
 			continue
 		}
 		if r.releaseSubscriber(i, true) {
@@ -273,6 +299,9 @@ func (r *Ring) reapSubscribers() int {
 				r.count(reapedOffset)
 			}
 			n++
+			if fn != nil {
+				fn(o)
+			}
 		}
 	}
 	return n

@@ -1,0 +1,172 @@
+package client_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/daemon"
+)
+
+func init() {
+	// Publisher: attach, print "ready", wait to be killed.
+	evictRoles["pub-hold"] = func(e env) int {
+		ctx := context.Background()
+		c, err := client.Connect(ctx, client.Options{SocketPath: e.socket})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer c.Close()
+		pub, err := c.NewPublisher(ctx, os.Getenv(topicEnv), client.PublisherOptions{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer pub.Close()
+		fmt.Println("ready")
+		time.Sleep(time.Hour)
+		return 0
+	}
+}
+
+// TestPeerDeathsCountedOnce: 50 client processes (40 subscribers over two
+// topics, 10 publishers) killed with one kill -9 of their process group
+// raise kaelix_peer_deaths_total by exactly 50, although the first death
+// the daemon handles frees most of the others' slots (ReapDead frees every
+// dead slot on a ring); and clients that exit after a clean Close are not
+// counted. The sweep is off, so this is the pidfd path alone.
+func TestPeerDeathsCountedOnce(t *testing.T) {
+	e := newEnv(t)
+	exits := make(chan daemon.PeerExit, 256)
+	d := startDaemon(t, e, func(cfg *daemon.Config) {
+		cfg.Daemon.SweepInterval = time.Hour
+		cfg.OnPeerExit = func(p daemon.PeerExit) { exits <- p }
+	})
+	c := connect(t, e)
+	ctx := context.Background()
+	const wide, narrow = "deaths.wide", "deaths.narrow"
+	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: wide, Partitions: 2, CapacityBytes: 64 << 10, MaxSubscribers: 64}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: narrow, CapacityBytes: 64 << 10, MaxPublishers: 16, MaxSubscribers: 16}); err != nil {
+		t.Fatal(err)
+	}
+	const subsWide, subsNarrow, pubs = 30, 10, 10
+	roles := make([][2]string, 0, subsWide+subsNarrow+pubs)
+	for range subsWide {
+		roles = append(roles, [2]string{"stall", wide})
+	}
+	for range subsNarrow {
+		roles = append(roles, [2]string{"stall", narrow})
+	}
+	for range pubs {
+		roles = append(roles, [2]string{"pub-hold", narrow})
+	}
+	var kids []*exec.Cmd
+	pgid := 0
+	for i, r := range roles {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = e.environ(r[0], topicEnv+"="+r[1])
+		cmd.Stderr = os.Stderr
+		// One process group, so that one kill(2) kills them all at once.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid, Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			pgid = cmd.Process.Pid
+			t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+		}
+		kids = append(kids, cmd)
+		ready := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "ready") {
+					ready <- true
+				}
+			}
+			close(ready)
+		}()
+		select {
+		case ok := <-ready:
+			if !ok {
+				t.Fatalf("child %d (%s on %s) exited before ready", i, r[0], r[1])
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("child %d (%s on %s) not ready in 60s", i, r[0], r[1])
+		}
+	}
+	base := d.Status().PeerDeaths
+
+	// Clients that close cleanly and exit: no deaths.
+	for i := range 3 {
+		ch := startChild(t, e.environ("pub", topicEnv+"="+narrow, countEnv+"=10", fmt.Sprintf("%s=%d", idEnv, i)))
+		ch.expect(t, "done", 60*time.Second)
+		if err := ch.cmd.Wait(); err != nil {
+			t.Fatalf("clean publisher: %v\n%s", err, ch.stderr)
+		}
+	}
+
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kids {
+		k.Wait()
+	}
+	want := base + uint64(len(roles))
+	deadline := time.Now().Add(30 * time.Second)
+	for d.Status().PeerDeaths < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Every pidfd has fired by now or soon: let the stragglers report, then
+	// the count must be exact (not above either).
+	pidExits, died, freed := 0, 0, 0
+	for quiet := time.After(3 * time.Second); pidExits < len(roles)+3; {
+		select {
+		case pe := <-exits:
+			pidExits++
+			freed += pe.SlotsFreed
+			if pe.Died {
+				died++
+			}
+		case <-quiet:
+			t.Logf("only %d pidfd exits reported", pidExits)
+			pidExits = len(roles) + 3
+		}
+	}
+	got := d.Status().PeerDeaths - base
+	t.Logf("killed %d clients with one kill -9 (and 3 clean exits): peer deaths +%d, %d exits reported as deaths, %d slots freed in all", len(roles), got, died, freed)
+	if got != uint64(len(roles)) {
+		t.Errorf("peer deaths +%d, want +%d (exactly one per killed client)", got, len(roles))
+	}
+	if died != len(roles) {
+		t.Errorf("%d PeerExit reports say Died, want %d", died, len(roles))
+	}
+	for _, name := range []string{wide, narrow} {
+		info, err := c.TopicInfo(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Publishers != 0 || info.Subscribers != 0 {
+			t.Errorf("%s: %d publishers, %d subscribers registered after every client died", name, info.Publishers, info.Subscribers)
+		}
+		for _, p := range info.Partitions {
+			if p.Counters.Subscribers != 0 || p.Counters.Publishers != 0 {
+				t.Errorf("%s partition %d: %d publisher, %d subscriber slots held after every client died", name, p.Index, p.Counters.Publishers, p.Counters.Subscribers)
+			}
+		}
+	}
+}
