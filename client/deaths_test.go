@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +19,9 @@ import (
 )
 
 func init() {
-	// Publisher: attach, print "ready", wait to be killed.
+	// Publisher: attach, print "ready" and how long NewPublisher took,
+	// wait to be killed. With KAELIX_TEST_BALLAST_MB=N it first touches N
+	// MiB after attaching, so that its death takes the kernel a while.
 	evictRoles["pub-hold"] = func(e env) int {
 		ctx := context.Background()
 		c, err := client.Connect(ctx, client.Options{SocketPath: e.socket})
@@ -25,14 +30,21 @@ func init() {
 			return 1
 		}
 		defer c.Close()
+		t0 := time.Now()
 		pub, err := c.NewPublisher(ctx, os.Getenv(topicEnv), client.PublisherOptions{})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		defer pub.Close()
-		fmt.Println("ready")
+		took := time.Since(t0)
+		ballast := make([]byte, envInt("KAELIX_TEST_BALLAST_MB")<<20)
+		for i := 0; i < len(ballast); i += 4096 {
+			ballast[i] = 1
+		}
+		fmt.Println("ready", took.Microseconds())
 		time.Sleep(time.Hour)
+		runtime.KeepAlive(ballast)
 		return 0
 	}
 }
@@ -168,5 +180,56 @@ func TestPeerDeathsCountedOnce(t *testing.T) {
 				t.Errorf("%s partition %d: %d publisher, %d subscriber slots held after every client died", name, p.Index, p.Counters.Publishers, p.Counters.Subscribers)
 			}
 		}
+	}
+}
+
+// TestRelaunchRacesDyingPublisher: on an SPSC topic (one publisher slot),
+// a publisher process is killed with kill -9 and a new one launched at
+// once, 30 times. The dying one holds 256 MiB, so the kernel takes tens of
+// milliseconds to tear it down while the new one attaches: the relaunch
+// finds the slot held by a process /proc still shows running, and must
+// wait for it (ringbuf.ExitWait) rather than fail with ErrNoSlot. Every
+// relaunch gets the slot, and each killed publisher counts as one peer
+// death although the relaunch, not the daemon, may free its slot.
+func TestRelaunchRacesDyingPublisher(t *testing.T) {
+	rounds := 30
+	if testing.Short() {
+		rounds = 10
+	}
+	e := newEnv(t)
+	d := startDaemon(t, e, func(cfg *daemon.Config) { cfg.Daemon.SweepInterval = time.Hour })
+	c := connect(t, e)
+	ctx := context.Background()
+	const topic = "relaunch.spsc"
+	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: topic, Kind: client.KindSPSC, CapacityBytes: 64 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	launch := func() *child {
+		return startChild(t, e.environ("pub-hold", topicEnv+"="+topic, "KAELIX_TEST_BALLAST_MB=256"))
+	}
+	cur := launch()
+	cur.expect(t, "ready", 60*time.Second)
+	base := d.Status().PeerDeaths
+	var took []time.Duration
+	for range rounds {
+		if err := cur.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		next := launch() // at once: no wait for the old one's exit
+		line := next.expect(t, "ready", 60*time.Second)
+		us, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "ready")))
+		took = append(took, time.Duration(us)*time.Microsecond)
+		cur.cmd.Wait()
+		cur = next
+	}
+	slices.Sort(took)
+	t.Logf("%d kill -9 + immediate relaunches: every one got the slot; NewPublisher took %v min, %v median, %v max", rounds, took[0], took[len(took)/2], took[len(took)-1])
+	deadline := time.Now().Add(30 * time.Second)
+	for d.Status().PeerDeaths < base+uint64(rounds) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a late double count would show now
+	if got := d.Status().PeerDeaths - base; got != uint64(rounds) {
+		t.Errorf("peer deaths +%d after %d killed publishers, want +%d", got, rounds, rounds)
 	}
 }

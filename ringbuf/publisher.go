@@ -65,8 +65,10 @@ type Publisher struct {
 
 // NewPublisher takes a free publisher slot (or the slot of a dead
 // publisher, after resolving any claim it left uncommitted) and returns a
-// Publisher. Errors: ErrNoSlot if every slot has a live owner (for SPSC:
-// another live publisher exists).
+// Publisher. If every slot is held, it waits (up to ExitWait, exiting.go)
+// while a holder is exiting, as a predecessor killed just before is.
+// Errors: ErrNoSlot if every slot has a live owner (for SPSC: another live
+// publisher exists).
 func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 	if r.readOnlyData {
 		return nil, ErrReadOnly
@@ -75,6 +77,8 @@ func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 		return nil, fmt.Errorf("%w: a publisher reads every subscriber's cursor, but this process has not mapped every subscriber slot", ErrConfig)
 	}
 	pid, start := selfIdentity()
+	var waitedFrom int64 // for waitForExitingPublisher
+scan:
 	for i := 0; i < r.maxPublishers; i++ {
 		off := r.publisherSlotOffset(i)
 		st := r.m.u32(off + pubStateOffset)
@@ -100,6 +104,9 @@ func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 			return nil, err
 		}
 		return p, nil
+	}
+	if r.waitForExitingPublisher(&waitedFrom) {
+		goto scan
 	}
 	return nil, fmt.Errorf("%w: all %d publisher slots are held by live processes", ErrNoSlot, r.maxPublishers)
 }
