@@ -159,6 +159,7 @@ func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, []
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
 	}
 	f, _ := wire.NewFrame(wire.TypeHello, 0, wire.Hello{Version: wire.Version, Name: c.opts.Name, Attached: resume})
+	sent := time.Now()
 	if err := conn.WriteFrame(f); err != nil {
 		conn.Close()
 		return nil, nil, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
@@ -173,6 +174,9 @@ func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, []
 		// that is a daemon going away, not a protocol error.
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 			return nil, nil, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) { // accepted, but nobody answers: stopped or hung
+			return nil, nil, fmt.Errorf("%w: %s accepted the connection but sent no reply to hello in %v", ErrBrokerNotAnswering, c.opts.SocketPath, time.Since(sent).Round(time.Millisecond))
 		}
 		return nil, nil, fmt.Errorf("%w: hello: %w", ErrProtocol, err)
 	}

@@ -15,6 +15,12 @@ var (
 	// Options.SocketPath. A connected Client reconnects by itself.
 	ErrBrokerNotRunning = errors.New("broker is not running")
 
+	// ErrBrokerNotAnswering: the socket accepted the connection but the
+	// daemon did not answer hello before the context's deadline (10 s
+	// without one): it is stopped (SIGSTOP), hung, or too busy. Its
+	// heartbeat file tells which (kaelixctl health). Retryable.
+	ErrBrokerNotAnswering = errors.New("broker is not answering")
+
 	// ErrClosed: the Client, Publisher or Subscriber was closed.
 	ErrClosed = errors.New("client: closed")
 

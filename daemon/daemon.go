@@ -87,6 +87,7 @@ type Daemon struct {
 	ev         evictState    // the sweep's eviction bookkeeping; guarded by mu
 
 	deathLog deathLedger // whose deaths deaths counted (deaths.go)
+	loop     *loopStats  // the housekeeping loop's time (loop.go)
 }
 
 // New checks cfg and returns a Daemon ready to Run. It touches nothing on
@@ -124,6 +125,7 @@ func New(cfg Config) (*Daemon, error) {
 		d.lastDigest = cfg.Loaded.Digest
 	}
 	d.cur.Store(newCurrent(cfg.Config, sources, at))
+	d.loop = newLoopStats()
 	d.m = newMetrics(d)
 	return d, nil
 }
@@ -202,17 +204,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup // the accept loop and the connections; w.stop waits for the watcher
 	lastSweep, lastBeat := time.Now(), time.Now()
+	every := min(d.cfg.Daemon.HeartbeatInterval, d.cfg.Daemon.SweepInterval)
 	w.start(d.peerExited, func() {
-		now := time.Now()
-		if now.Sub(lastBeat) >= d.cfg.Daemon.HeartbeatInterval {
-			d.heartbeat(now)
-			lastBeat = now
-		}
-		if now.Sub(lastSweep) >= d.cfg.Daemon.SweepInterval {
-			d.sweep()
-			lastSweep = now
-		}
-	}, min(d.cfg.Daemon.HeartbeatInterval, d.cfg.Daemon.SweepInterval))
+		d.loop.pass(every, func(now time.Time) { // loop.go: kaelix_daemon_loop_seconds
+			if now.Sub(lastBeat) >= d.cfg.Daemon.HeartbeatInterval {
+				d.heartbeat(now)
+				lastBeat = now
+			}
+			if now.Sub(lastSweep) >= d.cfg.Daemon.SweepInterval {
+				d.sweep()
+				lastSweep = now
+			}
+		})
+	}, every)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	d.running.Store(true)

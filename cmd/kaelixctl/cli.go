@@ -106,7 +106,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		kong.Name("kaelixctl"),
 		kong.Description("Kaelix's command-line tool: topics, publishing and subscribing from the shell, and the daemon's status.\n\n"+
 			"Exit codes: 0 ok, 1 other failure, 2 usage, 3 broker not running, 4 topic not found, "+
-			"5 invalid input or conflict, 6 permission denied, 7 sub evicted for holding publishers back."),
+			"5 invalid input or conflict, 6 permission denied, 7 sub evicted for holding publishers back, "+
+			"8 kaelixd not answering (stopped, hung or overloaded)."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
 		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": fmt.Sprintf("kaelixctl (Kaelix protocol v%d)", wire.Version)},

@@ -1,32 +1,48 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/daemon"
 )
 
 // DaemonStatusCmd is `kaelixctl daemon status`: the daemon's status
 // snapshot (wire.Status) and, with --clients, the connected clients.
 // --format json prints the snapshot, or {"status": ..., "clients": [...]}
 // with --clients.
+//
+// A daemon that accepts the connection but does not answer within
+// --timeout (stopped, hung, overloaded) is reported as not answering,
+// with its pid, process state and heartbeat age from the state directory:
+// exit code 8.
 type DaemonStatusCmd struct {
-	Clients bool `help:"Also list the connected clients."`
+	Clients  bool   `help:"Also list the connected clients."`
+	StateDir string `name:"state-dir" help:"kaelixd's state directory, for the heartbeat when it does not answer (default: the socket's directory)." placeholder:"DIR"`
 }
 
 // Run prints the status.
 func (cmd *DaemonStatusCmd) Run(g *Globals) error {
 	c, err := g.connect()
 	if err != nil {
-		return err
+		return cmd.notAnswering(g, err)
 	}
 	defer c.Close()
 	ctx, cancel := g.reqCtx()
 	defer cancel()
 	st, err := c.DaemonStatus(ctx)
+	if errors.Is(err, context.DeadlineExceeded) && g.ctx.Err() == nil {
+		err = fmt.Errorf("%w: no reply to the status request in %v", client.ErrBrokerNotAnswering, g.Timeout)
+	}
 	if err != nil {
-		return err
+		return cmd.notAnswering(g, err)
 	}
 	var stats client.DaemonStats
 	if cmd.Clients {
@@ -70,4 +86,43 @@ func (cmd *DaemonStatusCmd) Run(g *Globals) error {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%s\n", cl.ID, cl.Name, cl.PID, cl.UID, cl.GID, cl.Attachments, unixNS(cl.ConnectedNS))
 	}
 	return tw.Flush()
+}
+
+// notAnswering adds what the state directory and /proc say about a daemon
+// that does not answer (client.ErrBrokerNotAnswering): its pid, whether it
+// is stopped, and its heartbeat's age. Other errors are returned as they
+// are.
+func (cmd *DaemonStatusCmd) notAnswering(g *Globals, err error) error {
+	if !errors.Is(err, client.ErrBrokerNotAnswering) {
+		return err
+	}
+	dir := cmd.StateDir
+	if dir == "" {
+		sock := g.Socket
+		if sock == "" {
+			sock = client.DefaultSocketPath()
+		}
+		dir = filepath.Dir(sock)
+	}
+	hb, herr := daemon.ReadHeartbeat(dir)
+	if herr != nil {
+		return fmt.Errorf("kaelixd is not answering (no heartbeat in %s): %w", dir, err)
+	}
+	state := "running but not answering (hung or overloaded)"
+	if b, rerr := os.ReadFile("/proc/" + strconv.Itoa(hb.PID) + "/stat"); rerr != nil {
+		state = "not found in /proc"
+	} else if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) {
+		switch b[i+2] {
+		case 'T':
+			state = "stopped (SIGSTOP; resume it with kill -CONT " + strconv.Itoa(hb.PID) + ")"
+		case 't':
+			state = "stopped by a debugger"
+		case 'D':
+			state = "blocked in the kernel (uninterruptible sleep)"
+		case 'Z', 'X':
+			state = "dead (a zombie)"
+		}
+	}
+	return fmt.Errorf("kaelixd is not answering: pid %d is %s; last heartbeat %v ago: %w",
+		hb.PID, state, time.Since(hb.Time).Round(time.Millisecond), err)
 }

@@ -19,6 +19,7 @@ const (
 	exitInvalid          = 5 // invalid name or parameters, message too large, topic too large for the host, topic exists with other parameters or in use, no free slot
 	exitPermission       = 6 // the topic's mode and group do not allow this user
 	exitEvicted          = 7 // sub: kaelixd evicted the subscriber for holding publishers back (daemon.evict_stalled_after)
+	exitNotAnswering     = 8 // the socket accepts connections but kaelixd does not answer within --timeout: stopped, hung or overloaded
 )
 
 // errInvalidInput marks input this tool refuses before asking the daemon
@@ -37,6 +38,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, client.ErrBrokerNotRunning):
 		return exitBrokerNotRunning
+	case errors.Is(err, client.ErrBrokerNotAnswering):
+		return exitNotAnswering
 	case errors.Is(err, client.ErrTopicNotFound), errors.Is(err, client.ErrTopicDeleted):
 		return exitNotFound
 	case errors.Is(err, client.ErrPermission):
@@ -64,6 +67,9 @@ func hint(err error) string {
 	switch {
 	case errors.Is(err, client.ErrBrokerNotRunning):
 		return "start kaelixd (e.g. `kaelixd --socket PATH`), or point --socket / $KAELIX_SOCKET at the running one"
+	case errors.Is(err, client.ErrBrokerNotAnswering):
+		return "kaelixd accepts connections but does not answer: it is stopped (SIGSTOP: resume it with kill -CONT), hung or overloaded; " +
+			"`kaelixctl health` tells which from its heartbeat"
 	case errors.Is(err, client.ErrTopicNotFound):
 		return "create it with `kaelixctl topics create NAME`; `kaelixctl topics list` shows what exists"
 	case errors.Is(err, client.ErrInvalidTopicName):
