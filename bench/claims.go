@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -24,6 +25,9 @@ const (
 const (
 	CrossCore = "0,1"
 	SameCore  = "0,0"
+	// Unpinned: Go channels run as a Go program runs them (no
+	// LockOSThread, the default GOMAXPROCS).
+	Unpinned = "unpinned"
 )
 
 type finder struct{ rows []Result }
@@ -186,4 +190,13 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+func medianF(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }

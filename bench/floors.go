@@ -15,14 +15,25 @@ package bench
 // With a payload of at most 56 bytes the whole exchange is one cache line
 // each way.
 //
-// copy-floor is a minimal fixed-slot SPSC ring with back-pressure, and
-// serves every mode. Its slots span 4 MiB, the data area of the Kaelix
-// rings the harness makes, so both work on the same amount of memory:
+// copy-floor is a minimal fixed-slot SPSC ring written for speed, the
+// least a ring with back-pressure costs here: records of one fixed size in
+// consecutive slots, no per-slot header, and two indexes on their own
+// cache-line pairs. Each side keeps a local copy of the other's index and
+// reads the shared one only when the copy says it must wait (the ring
+// looks full or empty). In throughput runs the publisher publishes head
+// every copyFloorPublish(size) records (and when it must wait, and on
+// Flush), the subscriber publishes tail every copyFloorAck(size) records
+// (and when it finds the ring empty); in the latency modes the publisher
+// publishes every record. Its slots span 4 MiB, the data area of the
+// Kaelix rings the harness makes, so both work on the same amount of
+// memory:
 //
-//	0    consumed uint64 records the consumer has finished (written by it every copyFloorAck records)
-//	128  slots: copyFloorSlots(size) x (seq uint64 + payload rounded up to 8)
+//	0    head uint64 records published (written by the publisher, store-release)
+//	128  tail uint64 records consumed (written by the subscriber, store-release)
+//	256  slots: copyFloorSlots(size) x payload rounded up to 8 bytes
 //
-// slot seq = i+1 for record i; its store publishes the payload.
+// Record i is in slot i mod slots; head > i publishes it, tail > i frees
+// its slot.
 
 import (
 	"context"
@@ -30,6 +41,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,9 +52,10 @@ const (
 	mailboxWaitersOffset = mailboxSeqOffset + 4
 	mailboxPayloadOffset = mailboxWaitersOffset + 4
 
-	copyFloorConsumedOffset = 0
-	copyFloorSlotsOffset    = copyFloorConsumedOffset + 128
-	copyFloorDataBytes      = 4 << 20
+	copyFloorHeadOffset  = 0
+	copyFloorTailOffset  = copyFloorHeadOffset + 128
+	copyFloorSlotsOffset = copyFloorTailOffset + 128
+	copyFloorDataBytes   = 4 << 20
 )
 
 // copyFloorSlots is the slot count for size-byte payloads: the largest
@@ -55,14 +68,17 @@ func copyFloorSlots(size int) int {
 	return n
 }
 
-// copyFloorAck is how often the consumer publishes its position.
+// copyFloorAck is how often the subscriber publishes tail.
 func copyFloorAck(size int) uint64 { return uint64(min(256, copyFloorSlots(size)/4)) }
+
+// copyFloorPublish is how often a throughput publisher publishes head.
+func copyFloorPublish(size int) uint64 { return uint64(min(64, copyFloorSlots(size)/8)) }
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }
 
 func mailboxBytes(size int) int { return roundUp(mailboxPayloadOffset+size, 4096) }
 
-func copyFloorSlotBytes(size int) int { return 8 + roundUp(size, 8) }
+func copyFloorSlotBytes(size int) int { return roundUp(size, 8) }
 
 func copyFloorBytes(size int) int {
 	return roundUp(copyFloorSlotsOffset+copyFloorSlots(size)*copyFloorSlotBytes(size), 4096)
@@ -172,17 +188,25 @@ func (mb *mailbox) futexCalls() uint64 { return mb.calls }
 
 func (mb *mailbox) Close() error { return mb.m.close() }
 
-// copyFloor is both ends of a copy-floor link.
+// copyFloor is both ends of a copy-floor link. Publisher fields: next
+// (next record to write), limit (records it may write before it reads
+// tail again), published (head as last stored). Subscriber fields: next
+// (next record to read), avail (head as last read), published (tail as
+// last stored).
 type copyFloor struct {
-	ctx   context.Context
-	m     *sharedMem
-	rx    bool
-	size  int
-	slot  int
-	slots uint64
-	ack   uint64
-	next  uint64 // publisher: next record to write; subscriber: next to read
-	limit uint64 // publisher: records it may write before re-reading consumed
+	ctx       context.Context
+	m         *sharedMem
+	rx        bool
+	size      int
+	slot      int
+	mask      uint64
+	every     uint64 // publish the own index every this many records
+	next      uint64
+	limit     uint64
+	avail     uint64
+	published uint64
+	head      *atomic.Uint64
+	tail      *atomic.Uint64
 }
 
 func openCopyFloor(e *procEnv, l *linkSpec, rx bool) (*copyFloor, error) {
@@ -190,43 +214,76 @@ func openCopyFloor(e *procEnv, l *linkSpec, rx bool) (*copyFloor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &copyFloor{ctx: e.ctx, m: m, rx: rx, size: l.Size, slot: copyFloorSlotBytes(l.Size),
-		slots: uint64(copyFloorSlots(l.Size)), ack: copyFloorAck(l.Size)}, nil
+	slots := uint64(copyFloorSlots(l.Size))
+	c := &copyFloor{ctx: e.ctx, m: m, rx: rx, size: l.Size, slot: copyFloorSlotBytes(l.Size), mask: slots - 1,
+		head: m.u64(copyFloorHeadOffset), tail: m.u64(copyFloorTailOffset), every: 1}
+	if rx {
+		c.every = copyFloorAck(l.Size)
+	} else if l.Mode == ModeThroughput {
+		c.every = copyFloorPublish(l.Size)
+	}
+	c.limit = slots
+	return c, nil
 }
 
-func (c *copyFloor) slotOffset(i uint64) int {
-	return copyFloorSlotsOffset + int(i%c.slots)*c.slot
+func (c *copyFloor) slotBytes(i uint64) []byte {
+	return c.m.bytes(copyFloorSlotsOffset+int(i&c.mask)*c.slot, c.size)
+}
+
+// room waits until record c.next has a free slot.
+func (c *copyFloor) room() error {
+	c.Flush() // the subscriber may be waiting for what is written
+	for n := 1; ; n++ {
+		c.limit = c.tail.Load() + c.mask + 1 // load-acquire: the subscriber is done with these slots
+		if c.next < c.limit {
+			return nil
+		}
+		if n%spinCheck == 0 {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
+			runtime.Gosched()
+		}
+	}
 }
 
 func (c *copyFloor) Send(p []byte) error {
-	i := c.next
-	if i >= c.limit {
-		consumed := c.m.u64(copyFloorConsumedOffset)
-		for n := 1; ; n++ {
-			c.limit = consumed.Load() + c.slots
-			if i < c.limit {
-				break
-			}
-			if n%spinCheck == 0 {
-				if err := c.ctx.Err(); err != nil {
-					return err
-				}
-				runtime.Gosched()
-			}
+	if c.next == c.limit {
+		if err := c.room(); err != nil {
+			return err
 		}
 	}
-	off := c.slotOffset(i)
-	copy(c.m.bytes(off+8, c.size), p)
-	c.m.u64(off).Store(i + 1) // store-release: publishes the slot
-	c.next = i + 1
+	copy(c.slotBytes(c.next), p)
+	c.next++
+	if c.next-c.published >= c.every {
+		c.head.Store(c.next) // store-release: publishes the records up to next
+		c.published = c.next
+	}
 	return nil
 }
 
 func (c *copyFloor) SendBatch(ps [][]byte) error {
 	for _, p := range ps {
-		if err := c.Send(p); err != nil {
-			return err
+		if c.next == c.limit {
+			if err := c.room(); err != nil {
+				return err
+			}
 		}
+		copy(c.slotBytes(c.next), p)
+		c.next++
+	}
+	if c.next-c.published >= c.every {
+		c.head.Store(c.next) // store-release
+		c.published = c.next
+	}
+	return nil
+}
+
+// Flush publishes head if records are written but not yet published.
+func (c *copyFloor) Flush() error {
+	if !c.rx && c.next != c.published {
+		c.head.Store(c.next) // store-release
+		c.published = c.next
 	}
 	return nil
 }
@@ -234,25 +291,32 @@ func (c *copyFloor) SendBatch(ps [][]byte) error {
 func (c *copyFloor) Recv(h func([]byte), limit int) (int, error) {
 	n := 0
 	for spins := 1; ; spins++ {
-		off := c.slotOffset(c.next)
-		if c.m.u64(off).Load() == c.next+1 { // load-acquire: the payload is there
-			h(c.m.bytes(off+8, c.size))
-			c.next++
-			if c.next%c.ack == 0 {
-				c.m.u64(copyFloorConsumedOffset).Store(c.next)
-			}
-			if n++; n == limit {
+		if c.next == c.avail {
+			if n > 0 {
 				return n, nil
 			}
-			continue
-		}
-		if n > 0 {
-			return n, nil
-		}
-		if spins%spinCheck == 0 {
-			if err := c.ctx.Err(); err != nil {
-				return 0, err
+			if c.next != c.published {
+				c.tail.Store(c.next) // store-release: frees the slots read
+				c.published = c.next
 			}
+			c.avail = c.head.Load() // load-acquire: the records up to avail are there
+			if c.next == c.avail {
+				if spins%spinCheck == 0 {
+					if err := c.ctx.Err(); err != nil {
+						return 0, err
+					}
+				}
+				continue
+			}
+		}
+		h(c.slotBytes(c.next))
+		c.next++
+		if c.next-c.published >= c.every {
+			c.tail.Store(c.next) // store-release
+			c.published = c.next
+		}
+		if n++; n == limit {
+			return n, nil
 		}
 	}
 }
@@ -261,7 +325,7 @@ func (c *copyFloor) Close() error {
 	if c.rx && c.m.b != nil {
 		// The subscriber publishes its final position so a publisher
 		// waiting for room is released.
-		c.m.u64(copyFloorConsumedOffset).Store(c.next)
+		c.tail.Store(c.next)
 	}
 	return c.m.close()
 }

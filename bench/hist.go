@@ -58,6 +58,12 @@ func (h *Histogram) RecordCorrected(ns, intervalNS int64) {
 	h.h.RecordCorrectedValue(v, intervalNS)
 }
 
+// Reset empties h.
+func (h *Histogram) Reset() {
+	h.h.Reset()
+	h.clamped = 0
+}
+
 // Merge adds o's samples to h.
 func (h *Histogram) Merge(o *Histogram) {
 	h.h.Merge(o.h)

@@ -55,6 +55,19 @@ type Result struct {
 	SpreadP99NS int64 `json:"spread_p99_ns,omitempty"`
 	// Label names a suite step (e.g. "same-core"), if any.
 	Label string `json:"label,omitempty"`
+	// Group names the interleaved run the row comes from: rows of one
+	// group were measured in the same two processes, in alternating
+	// blocks (interleave.go), Rounds measured rounds. The Round fields
+	// hold the row's figure of every round, in order: block percentiles
+	// (pingpong) or block records/s (throughput).
+	Group            string    `json:"group,omitempty"`
+	Rounds           int       `json:"rounds,omitempty"`
+	RoundP50NS       []int64   `json:"round_p50_ns,omitempty"`
+	RoundP99NS       []int64   `json:"round_p99_ns,omitempty"`
+	RoundP999NS      []int64   `json:"round_p999_ns,omitempty"`
+	RoundRecordsPerS []float64 `json:"round_records_per_s,omitempty"`
+
+	hist *Histogram // the merged histogram, for the .hlog files (not in JSON)
 }
 
 func (r *Result) setSummary(s Summary) {

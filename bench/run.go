@@ -52,6 +52,13 @@ type Options struct {
 	// Repeat runs each combination this many times and keeps the median
 	// run (by records/s in throughput, p50 otherwise); 0 means 1.
 	Repeat int
+	// Interleave runs the cross-process transports of a pingpong or
+	// throughput step (every wait strategy, every batch setting) in one
+	// pair of processes, in rounds of one Block per path (interleave.go);
+	// Rounds measured rounds (0: Duration/Block, at least 3).
+	Interleave bool
+	Block      time.Duration
+	Rounds     int
 }
 
 // DefaultOptions returns the defaults for mode.
@@ -187,6 +194,7 @@ type Session struct {
 	haveCPU  bool
 	progress *Progress
 	Report   *Report
+	groups   map[string]kase // interleaved groups run, by name, for re-runs
 }
 
 // NewSession prepares a session. command is recorded in the report.
@@ -238,18 +246,63 @@ func (r *runEnv) daemon() (*kaelixDaemon, error) {
 	return kd, nil
 }
 
-// kase is one combination of an Options set.
+// kase is one combination of an Options set, or, with paths, an
+// interleaved group of them (t is then the first path's transport).
 type kase struct {
 	o     Options
 	t     *transport
 	wait  string
 	size  int
 	batch int
+	paths []pathKase
 }
 
 func (s *Session) cases(o Options) ([]kase, []string) {
 	var out []kase
 	var notes []string
+	if o.Interleave && interleavable(o.Mode) {
+		var rest []string
+		for _, size := range o.Sizes {
+			g := kase{o: o, size: size}
+			for _, name := range o.Transports {
+				t, err := lookupTransport(name)
+				if err != nil || !t.serves(o.Mode) || t.inProcess {
+					if size == o.Sizes[0] {
+						rest = append(rest, name)
+					}
+					continue
+				}
+				waits := []string{t.inherentWait}
+				if t.kaelix {
+					waits = o.Waits
+				}
+				batches := []int{0}
+				if o.Mode == ModeThroughput {
+					batches = o.Batches
+				}
+				for _, w := range waits {
+					for _, b := range batches {
+						g.paths = append(g.paths, pathKase{t: t, wait: w, batch: b})
+					}
+				}
+			}
+			if len(g.paths) > 0 {
+				g.t, g.wait = g.paths[0].t, g.paths[0].wait
+				out = append(out, g)
+			}
+		}
+		if len(rest) == 0 {
+			return out, notes
+		}
+		// In-process transports (chan) and the ones that cannot serve the
+		// mode go the other way: their own case each, with a note.
+		o.Transports = rest
+		more, n := s.cases(Options{Mode: o.Mode, Transports: rest, Waits: o.Waits, Sizes: o.Sizes, Batches: o.Batches})
+		for i := range more {
+			more[i].o = o
+		}
+		return append(out, more...), append(notes, n...)
+	}
 	for _, name := range o.Transports {
 		t, err := lookupTransport(name)
 		if err != nil {
@@ -292,9 +345,19 @@ func (s *Session) Run(ctx context.Context, o Options) error {
 	}
 	for _, k := range cases {
 		if s.progress != nil {
-			s.progress.Step(fmt.Sprintf("%s %s %s %dB", o.Mode, k.t.name, k.wait, k.size))
+			if k.paths != nil {
+				s.progress.Step(fmt.Sprintf("%s %dB interleaved: %d paths x %d rounds", o.Mode, k.size, len(k.paths), o.rounds()))
+			} else {
+				s.progress.Step(fmt.Sprintf("%s %s %s %dB", o.Mode, k.t.name, k.wait, k.size))
+			}
 		}
-		rows, err := s.runRepeated(ctx, k)
+		var rows []Result
+		var err error
+		if k.paths != nil {
+			rows, err = s.runGroup(ctx, k)
+		} else {
+			rows, err = s.runRepeated(ctx, k)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -423,6 +486,7 @@ func (s *Session) runCase(parent context.Context, k kase) (rows []Result, err er
 		// The source sends whole batches: the warm-up ends on one's edge.
 		base.Warmup = roundUp(o.Warmup, k.batch)
 	}
+	base.NoPin = k.t.inProcess
 	parentPlan := base
 	parentPlan.CPU = cpuOf(o.CPUs, 0)
 	peerPlans := make([]sidePlan, n)
@@ -566,6 +630,9 @@ func (s *Session) linkFutex(t *transport, links []linkSpec) uint64 {
 func (s *Session) rows(k kase, parent sideResult, peers []sideResult, ringFutex uint64) ([]Result, error) {
 	o := k.o
 	base := Result{Mode: o.Mode, Transport: k.t.name, Wait: k.wait, PayloadBytes: k.size, CPUs: cpuString(o.CPUs, len(peers)), Label: o.Label}
+	if k.t.inProcess {
+		base.CPUs = Unpinned
+	}
 	if o.Mode == ModeThroughput {
 		base.Batch = k.batch
 	}

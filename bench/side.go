@@ -54,6 +54,17 @@ type sidePlan struct {
 	// member) and how many each Rx waits for (fan-in on one link: one per
 	// publisher).
 	Ends int `json:"ends"`
+	// NoPin: run the side as a Go program runs, unpinned (Go channels:
+	// no LockOSThread, the default GOMAXPROCS).
+	NoPin bool `json:"no_pin,omitempty"`
+	// Interleaved runs (interleave.go): NumPaths paths, each named and
+	// with its batch setting, in Rounds measured rounds (plus a warm-up
+	// round) of one BlockNS block per path.
+	NumPaths  int      `json:"num_paths,omitempty"`
+	PathNames []string `json:"path_names,omitempty"`
+	PathBatch []int    `json:"path_batch,omitempty"`
+	Rounds    int      `json:"rounds,omitempty"`
+	BlockNS   int64    `json:"block_ns,omitempty"`
 }
 
 // sideResult is what a side reports.
@@ -69,6 +80,8 @@ type sideResult struct {
 	Futex    uint64         `json:"futex"`
 	HaveSys  bool           `json:"have_sys"`
 	Err      string         `json:"err,omitempty"`
+	// Paths: interleaved runs, one per path.
+	Paths    []pathResult `json:"paths,omitempty"`
 	hdrLocal map[int]*Histogram
 }
 
@@ -211,7 +224,7 @@ func (s *side) futex() uint64 {
 
 // run runs the side's role on the calling goroutine, pinned to p.CPU.
 func (s *side) run() (res sideResult, err error) {
-	if s.p.CPU >= 0 {
+	if s.p.CPU >= 0 && !s.p.NoPin {
 		restore, perr := numa.PinThread(s.p.CPU)
 		if perr != nil {
 			return res, fmt.Errorf("bench: pin to cpu %d: %w", s.p.CPU, perr)
@@ -227,6 +240,14 @@ func (s *side) run() (res sideResult, err error) {
 		err = s.source()
 	case "sink":
 		err = s.sink()
+	case "iping":
+		err = s.iping()
+	case "iecho":
+		err = s.iecho()
+	case "isource":
+		err = s.isource()
+	case "isink":
+		err = s.isink()
 	default:
 		err = fmt.Errorf("bench: unknown role %q", s.p.Role)
 	}
@@ -240,6 +261,15 @@ func (s *side) run() (res sideResult, err error) {
 			return s.res, err
 		}
 		s.res.Hists[peer] = enc
+	}
+	for i := range s.res.Paths {
+		if h := s.res.Paths[i].hist; h != nil {
+			enc, err := h.Encode()
+			if err != nil {
+				return s.res, err
+			}
+			s.res.Paths[i].Hist = enc
+		}
 	}
 	return s.res, nil
 }
@@ -425,6 +455,11 @@ func (s *side) source() error {
 				return err
 			}
 		}
+		if f, ok := tx.(flusher); ok {
+			if err := f.Flush(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -519,7 +554,7 @@ func (s *side) sink() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if s.p.CPU >= 0 {
+				if s.p.CPU >= 0 && !s.p.NoPin {
 					if restore, err := numa.PinThread(s.p.CPU); err == nil {
 						defer restore()
 					}

@@ -43,6 +43,7 @@ type linkSpec struct {
 	Topic     string `json:"topic,omitempty"`  // kaelix topic
 	Socket    string `json:"socket,omitempty"` // kaelixd control socket
 	Group     bool   `json:"group,omitempty"`  // kaelix-queue: subscribers join one queue group
+	Mode      string `json:"mode,omitempty"`   // the run's mode (copy-floor publishes lazily in throughput)
 }
 
 // transport is one way of moving records. Modes it cannot serve are

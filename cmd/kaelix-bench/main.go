@@ -93,6 +93,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write report.md, results.json and latency PNGs into this directory")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up on one combination after this long")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.BoolVar(&o.Interleave, "interleave", false, "pingpong, throughput: run the cross-process transports in one pair of processes, alternating blocks (claims need this)")
+	fs.DurationVar(&o.Block, "block", bench.DefaultBlock, "--interleave: length of one path's block in a round")
+	fs.IntVar(&o.Rounds, "rounds", 0, "--interleave: measured rounds (0: --duration / --block, at least 3)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
