@@ -71,15 +71,15 @@ type sidePlan struct {
 type sideResult struct {
 	// Hists holds encoded HDR histograms by peer (ping: one, of RTTs;
 	// sink: one per publishing peer, of one-way latencies).
-	Hists    map[int]string `json:"hists,omitempty"`
-	Records  int64          `json:"records"`  // measured records sent or received
-	FirstNS  int64          `json:"first_ns"` // sink: arrival of the first measured record
-	LastNS   int64          `json:"last_ns"`  // sink: arrival of the last record
-	Mallocs  uint64         `json:"mallocs"`
-	SysRW    uint64         `json:"sys_rw"`
-	Futex    uint64         `json:"futex"`
-	HaveSys  bool           `json:"have_sys"`
-	Err      string         `json:"err,omitempty"`
+	Hists   map[int]string `json:"hists,omitempty"`
+	Records int64          `json:"records"`  // measured records sent or received
+	FirstNS int64          `json:"first_ns"` // sink: arrival of the first measured record
+	LastNS  int64          `json:"last_ns"`  // sink: arrival of the last record
+	Mallocs uint64         `json:"mallocs"`
+	SysRW   uint64         `json:"sys_rw"`
+	Futex   uint64         `json:"futex"`
+	HaveSys bool           `json:"have_sys"`
+	Err     string         `json:"err,omitempty"`
 	// Paths: interleaved runs, one per path.
 	Paths    []pathResult `json:"paths,omitempty"`
 	hdrLocal map[int]*Histogram
