@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kaelix-io/kaelix/ringbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,10 +27,17 @@ type Machine struct {
 	StealPercent *float64 `json:"steal_percent,omitempty"`
 	// LoadAvg is /proc/loadavg when the run started and when it ended:
 	// other work on the host shows here.
-	LoadAvg    string `json:"loadavg,omitempty"`
-	GoVersion  string `json:"go_version"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	Command    string `json:"command"`
+	LoadAvg string `json:"loadavg,omitempty"`
+	// TimerResolutionNS is the smallest nonzero step between two
+	// consecutive CLOCK_MONOTONIC reads (ringbuf.MonotonicNS): below it,
+	// two latencies cannot be told apart.
+	TimerResolutionNS int64 `json:"timer_resolution_ns,omitempty"`
+	// MemcpyBytesPerS is single-thread copy bandwidth, 4 KiB copies over
+	// a 4 MiB buffer (the 4 KiB throughput claim's yardstick).
+	MemcpyBytesPerS float64 `json:"memcpy_bytes_per_s,omitempty"`
+	GoVersion       string  `json:"go_version"`
+	GOMAXPROCS      int     `json:"gomaxprocs"`
+	Command         string  `json:"command"`
 }
 
 // ReadMachine gathers the facts from /proc and /sys (root "" means "/").
@@ -135,4 +143,44 @@ func cpuTimes() (total, steal uint64, ok bool) {
 		}
 	}
 	return total, steal, true
+}
+
+// timerResolution is the smallest nonzero difference between consecutive
+// ringbuf.MonotonicNS reads over 100k reads, in ns.
+func timerResolution() int64 {
+	best := int64(1 << 62)
+	prev := ringbuf.MonotonicNS()
+	for range 100_000 {
+		now := ringbuf.MonotonicNS()
+		if d := now - prev; d > 0 && d < best {
+			best = d
+		}
+		prev = now
+	}
+	return best
+}
+
+// memcpyBandwidth copies 4 KiB blocks through 4 MiB buffers on one thread
+// for about 3 x 30 ms and returns the best pass's bytes/s.
+func memcpyBandwidth() float64 {
+	const block, span = 4096, 4 << 20
+	src, dst := make([]byte, span), make([]byte, span)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	best := 0.0
+	for range 3 {
+		start := ringbuf.MonotonicNS()
+		var n int64
+		for ringbuf.MonotonicNS()-start < 30_000_000 {
+			for off := 0; off < span; off += block {
+				copy(dst[off:off+block], src[off:off+block])
+			}
+			n += span
+		}
+		if bw := float64(n) / (float64(ringbuf.MonotonicNS()-start) / 1e9); bw > best {
+			best = bw
+		}
+	}
+	return best
 }

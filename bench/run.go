@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // Modes.
@@ -59,6 +60,9 @@ type Options struct {
 	Interleave bool
 	Block      time.Duration
 	Rounds     int
+	// CReference: instead of the transports, alternate Rounds runs of the
+	// C ring (cref.go) and of copy-floor, Duration each, for every size.
+	CReference bool
 }
 
 // DefaultOptions returns the defaults for mode.
@@ -175,6 +179,7 @@ type runEnv struct {
 	shmDir    string
 	hugePages bool
 	kd        *kaelixDaemon
+	ns        *server.Server // embedded nats-server, started on first use
 	seq       int
 
 	// Per case.
@@ -215,6 +220,8 @@ func NewSession(ctx context.Context, command string, progress io.Writer) (*Sessi
 	r := &runEnv{dir: dir, shmDir: shmDir}
 	r.env = &procEnv{ctx: ctx, parent: true, run: r}
 	s := &Session{r: r, Report: &Report{Machine: ReadMachine("", command)}}
+	s.Report.Machine.TimerResolutionNS = timerResolution()
+	s.Report.Machine.MemcpyBytesPerS = memcpyBandwidth()
 	if progress != nil {
 		s.progress = NewProgress(progress)
 	}
@@ -229,6 +236,7 @@ func (s *Session) Close() error {
 	if s.r.kd != nil {
 		err = s.r.kd.stop()
 	}
+	s.r.stopNATS()
 	os.RemoveAll(s.r.shmDir)
 	os.RemoveAll(s.r.dir)
 	return err
@@ -338,6 +346,9 @@ func (s *Session) Run(ctx context.Context, o Options) error {
 		return err
 	}
 	s.r.hugePages = o.HugePages
+	if o.CReference {
+		return s.RunCReference(ctx, o.Sizes, o.rounds(), o.Duration, o.CPUs)
+	}
 	cases, notes := s.cases(o)
 	s.Report.Notes = append(s.Report.Notes, notes...)
 	if s.progress != nil {

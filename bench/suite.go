@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,8 +17,11 @@ const SuitePingBytes = 32
 
 // Suite returns the standard suite's steps: each side on its own core
 // (cpus 0,1), blocking ping-pong also with both on core 0, every transport
-// this binary has. scale multiplies the durations (1 for the real suite,
-// smaller for a smoke run).
+// this binary has. The pingpong and throughput steps are interleaved
+// (every cross-process transport, wait strategy and batch setting in one
+// pair of processes, alternating blocks); Go channels run on their own,
+// unpinned; the C reference alternates with copy-floor. scale multiplies
+// the durations (1 for the real suite, smaller for a smoke run).
 func Suite(scale float64) []Options {
 	d := func(s float64) time.Duration { return time.Duration(s * scale * float64(time.Second)) }
 	have := func(names ...string) []string {
@@ -32,9 +36,10 @@ func Suite(scale float64) []Options {
 	cross := []int{0, 1}
 	warm := max(int(5000*scale), 100)
 	ping := DefaultOptions(ModePingPong)
-	ping.Transports = have("floor", "futex-floor", "copy-floor", "kaelix-spsc", "kaelix-mpmc", "kaelix-queue", "uds", "uds-seqpacket", "tcp", "chan", "nats")
+	ping.Transports = have("floor", "futex-floor", "copy-floor", "kaelix-spsc", "kaelix-mpmc", "kaelix-queue", "uds", "uds-seqpacket", "tcp", "nats", "shmipc-go", "chan")
 	ping.Waits = slices.Clone(WaitStrategies)
 	ping.Sizes, ping.Duration, ping.Warmup, ping.CPUs = []int{SuitePingBytes}, d(1.5), warm, cross
+	ping.Interleave = true
 
 	same := ping
 	same.Transports = have("futex-floor", "kaelix-spsc", "uds")
@@ -43,12 +48,15 @@ func Suite(scale float64) []Options {
 	same.Label = "same-core"
 
 	thr := DefaultOptions(ModeThroughput)
-	thr.Transports = have("copy-floor", "kaelix-spsc", "kaelix-mpmc", "kaelix-queue", "uds", "uds-seqpacket", "tcp", "chan", "nats")
-	thr.Sizes, thr.Batches, thr.Duration, thr.Warmup, thr.CPUs = []int{64, 4096}, []int{1, 32}, d(0.6), 10*warm, cross
-	thr.Repeat = 3 // one slow run on this shared VM must not decide a ratio
+	thr.Transports = have("copy-floor", "kaelix-spsc", "kaelix-mpmc", "kaelix-queue", "uds", "uds-seqpacket", "tcp", "nats", "shmipc-go", "chan")
+	thr.Sizes, thr.Batches, thr.Duration, thr.Warmup, thr.CPUs = []int{32, 64, 4096}, []int{1, 32}, d(0.6), 10*warm, cross
+	thr.Interleave = true
+
+	cref := DefaultOptions(ModeThroughput)
+	cref.CReference, cref.Transports, cref.Sizes, cref.Duration, cref.Rounds, cref.CPUs = true, []string{"copy-floor"}, []int{32, 64}, d(0.3), 5, cross
 
 	one := DefaultOptions(ModeOneway)
-	one.Transports = have("copy-floor", "kaelix-spsc", "uds", "tcp", "chan", "nats")
+	one.Transports = have("copy-floor", "kaelix-spsc", "uds", "tcp", "nats", "shmipc-go", "chan")
 	one.Waits = []string{"busy-spin", "backoff", "blocking"}
 	one.Sizes, one.RateHz, one.Duration, one.Warmup, one.CPUs = []int{64}, 20_000, d(1.5), warm, cross
 
@@ -60,10 +68,16 @@ func Suite(scale float64) []Options {
 	fin := fout
 	fin.Mode = ModeFanin
 	fin.Transports = have("copy-floor", "kaelix-spsc", "kaelix-mpmc", "uds", "chan", "nats")
-	return []Options{ping, same, thr, one, fout, fin}
+	return []Options{ping, same, thr, cref, one, fout, fin}
 }
 
-// RunSuite runs the steps into one report and judges the claims.
+// MaxReruns bounds how many times RunSuite runs an interleaved group
+// again because a claim found a Kaelix path faster than its floor.
+const MaxReruns = 2
+
+// RunSuite runs the steps into one report and judges the claims. A group
+// behind an invalid claim (Kaelix faster than its floor) runs again, up to
+// MaxReruns times; its rows are replaced and the claims judged again.
 func (s *Session) RunSuite(ctx context.Context, steps []Options) error {
 	for _, o := range steps {
 		if err := s.Run(ctx, o); err != nil {
@@ -71,7 +85,57 @@ func (s *Session) RunSuite(ctx context.Context, steps []Options) error {
 		}
 	}
 	s.Report.Claims = EvaluateClaims(s.Report, SuitePingBytes)
+	reruns := map[string]int{}
+	for range MaxReruns {
+		var again []string
+		for _, c := range s.Report.Claims {
+			if _, ok := s.groups[c.Group]; ok && c.Status == ClaimInvalid && !slices.Contains(again, c.Group) {
+				again = append(again, c.Group)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		for _, g := range again {
+			rows, err := s.runInterleaved(ctx, s.groups[g])
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				s.Report.Notes = append(s.Report.Notes, fmt.Sprintf("%s: re-run FAILED: %v", g, err))
+				continue
+			}
+			reruns[g]++
+			s.Report.Notes = append(s.Report.Notes, fmt.Sprintf("%s: run again (%d) because a Kaelix path beat its floor", g, reruns[g]))
+			s.Report.Results = replaceGroup(s.Report.Results, g, rows)
+		}
+		s.Report.Claims = EvaluateClaims(s.Report, SuitePingBytes)
+	}
+	for i := range s.Report.Claims {
+		s.Report.Claims[i].Reruns = reruns[s.Report.Claims[i].Group]
+	}
 	return nil
+}
+
+// replaceGroup replaces the rows of group g with rows, where the first
+// of them was.
+func replaceGroup(all []Result, g string, rows []Result) []Result {
+	var out []Result
+	done := false
+	for _, x := range all {
+		if x.Group != g {
+			out = append(out, x)
+			continue
+		}
+		if !done {
+			out = append(out, rows...)
+			done = true
+		}
+	}
+	if !done {
+		out = append(out, rows...)
+	}
+	return out
 }
 
 // WriteClaims writes claims.json into dir.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Tx publishes records on one end of a link. A Tx is used by one goroutine.
@@ -83,7 +85,7 @@ func register(t *transport) { transports[t.name] = t }
 // TransportNames lists the transports built into this binary, in the
 // order of the issue's list.
 func TransportNames() []string {
-	order := []string{"floor", "futex-floor", "copy-floor", "kaelix-spsc", "kaelix-mpmc", "kaelix-queue", "uds", "uds-seqpacket", "tcp", "chan", "nats"}
+	order := []string{"floor", "futex-floor", "copy-floor", "kaelix-spsc", "kaelix-mpmc", "kaelix-queue", "uds", "uds-seqpacket", "tcp", "nats", "shmipc-go", "chan"}
 	var out []string
 	for _, n := range order {
 		if _, ok := transports[n]; ok {
@@ -103,9 +105,6 @@ func TransportNames() []string {
 func lookupTransport(name string) (*transport, error) {
 	t, ok := transports[name]
 	if !ok {
-		if name == "nats" {
-			return nil, fmt.Errorf("%w: %q is not implemented yet (issue 6 lists it as optional)", ErrUnknownTransport, name)
-		}
 		return nil, fmt.Errorf("%w: %q (have %v)", ErrUnknownTransport, name, TransportNames())
 	}
 	return t, nil
@@ -117,12 +116,17 @@ type procEnv struct {
 	parent bool
 	run    *runEnv // parent only: resources the parent holds (listeners, chans)
 	kaelix *kaelixClient
+	nats   map[string]*nats.Conn
 }
 
 func (e *procEnv) close() {
 	if e.kaelix != nil {
 		e.kaelix.close()
 	}
+	for _, nc := range e.nats {
+		nc.Close()
+	}
+	e.nats = nil
 }
 
 // spinCheck is how many polls a spinning loop makes between checks of its
