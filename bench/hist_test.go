@@ -191,22 +191,65 @@ func TestReportPlumbing(t *testing.T) {
 }
 
 func TestClaimsJudgeRatios(t *testing.T) {
-	row := func(transport, wait string, p50, p99 int64, cpus string) Result {
-		return Result{Mode: ModePingPong, Transport: transport, Wait: wait, PayloadBytes: 32, P50NS: p50, P99NS: p99, CPUs: cpus}
+	row := func(transport, wait string, rounds []int64, cpus, group string) Result {
+		x := Result{Mode: ModePingPong, Transport: transport, Wait: wait, PayloadBytes: 32, CPUs: cpus, Group: group, Rounds: len(rounds)}
+		x.P50NS, x.P99NS = rounds[len(rounds)/2], 2*rounds[len(rounds)/2]
+		for _, v := range rounds {
+			x.RoundP50NS = append(x.RoundP50NS, v)
+			x.RoundP99NS = append(x.RoundP99NS, 2*v)
+		}
+		return x
 	}
-	r := &Report{Results: []Result{
-		row("floor", "busy-spin", 100, 200, CrossCore),
-		row("kaelix-spsc", "busy-spin", 140, 500, CrossCore), // p50 1.4× met, p99 2.5× not met
+	g := "pingpong 32B cpus 0,1"
+	// A slow phase in round 3 hits both paths: per-round ratios stay 1.05.
+	r := &Report{Machine: Machine{TimerResolutionNS: 20}, Results: []Result{
+		row("floor", "busy-spin", []int64{100, 100, 300, 100, 100}, CrossCore, g),
+		row("kaelix-spsc", "busy-spin", []int64{105, 105, 315, 105, 105}, CrossCore, g),
+		row("kaelix-spsc", "backoff", []int64{200, 200, 600, 200, 200}, CrossCore, g),
+		row("futex-floor", "blocking", []int64{1000, 1000, 1000}, CrossCore, g+" other"),
+		row("kaelix-spsc", "blocking", []int64{900, 900, 900}, CrossCore, g+" other"),
 	}}
 	cs := EvaluateClaims(r, 32)
-	if cs[0].Status != ClaimMet || cs[1].Status != ClaimNotMet {
-		t.Fatalf("claims: %+v", cs[:2])
+	byName := func(prefix string) Claim {
+		for _, c := range cs {
+			if strings.HasPrefix(c.Claim, prefix) {
+				return c
+			}
+		}
+		t.Fatalf("no claim %q in %+v", prefix, cs)
+		return Claim{}
 	}
-	if !strings.Contains(cs[1].Figures, "2.50×") {
-		t.Errorf("figures %q", cs[1].Figures)
+	c := byName("busy-spin ping-pong, Kaelix SPSC (TryPublish + Poll): p50")
+	if c.Status != ClaimMet || c.Rounds != 5 || c.Ratio < 1.04 || c.Ratio > 1.06 || c.Group != g {
+		t.Errorf("p50 vs floor: %+v", c)
 	}
-	if cs[2].Status != ClaimNotMeasured {
-		t.Errorf("missing rows judged: %+v", cs[2])
+	if c := byName("backoff ping-pong"); c.Status != ClaimNotMet || !strings.Contains(c.Figures, "1.90×") {
+		t.Errorf("backoff 1.9x busy-spin: %+v", c)
+	}
+	// Kaelix blocking beats the futex floor by 100 ns > 20 ns: invalid.
+	if c := byName("blocking ping-pong cross-core (cpus 0,1): p50 ≤ 1.2× the futex floor"); c.Status != ClaimInvalid {
+		t.Errorf("Kaelix below its floor: %+v", c)
+	}
+	// Rows of different groups are not compared.
+	r.Results[4].Group = "elsewhere"
+	cs = EvaluateClaims(r, 32)
+	if c := byName("blocking ping-pong cross-core (cpus 0,1): p50 ≤ 1.2× the futex floor"); c.Status != ClaimNotMeasured {
+		t.Errorf("rows of two groups judged: %+v", c)
+	}
+	if c := byName("yield ping-pong"); c.Status != ClaimNotMeasured {
+		t.Errorf("missing rows judged: %+v", c)
+	}
+}
+
+func TestReplaceGroup(t *testing.T) {
+	all := []Result{{Transport: "a"}, {Transport: "b", Group: "g"}, {Transport: "c", Group: "g"}, {Transport: "d"}}
+	got := replaceGroup(all, "g", []Result{{Transport: "x", Group: "g"}})
+	var names []string
+	for _, x := range got {
+		names = append(names, x.Transport)
+	}
+	if strings.Join(names, ",") != "a,x,d" {
+		t.Errorf("replaceGroup: %v", names)
 	}
 }
 

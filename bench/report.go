@@ -225,8 +225,8 @@ func fmtMB(v float64) string {
 	return fmt.Sprintf("%.1f", v/1e6)
 }
 
-// WriteDir writes report.md, results.json and one PNG per latency mode
-// (latency-MODE.png) into dir, creating it.
+// WriteDir writes report.md, results.json, the plots (WritePlots) and the
+// HdrHistogram logs (WriteHlogs) into dir, creating it.
 func (r *Report) WriteDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -244,6 +244,9 @@ func (r *Report) WriteDir(dir string) error {
 	}
 	plots, err := r.WritePlots(dir)
 	if err != nil {
+		return err
+	}
+	if _, err := r.WriteHlogs(dir); err != nil {
 		return err
 	}
 	md, err := os.Create(filepath.Join(dir, "report.md"))

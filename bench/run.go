@@ -715,6 +715,7 @@ func (s *Session) rows(k kase, parent sideResult, peers []sideResult, ringFutex 
 		sum := h.Summary()
 		base.setSummary(sum)
 		base.OneWayP50NS, base.OneWayP99NS = sum.P50/2, sum.P99/2
+		base.hist = h
 		return []Result{base}, nil
 	case ModeThroughput:
 		sink := peers[0]
@@ -737,6 +738,7 @@ func (s *Session) rows(k kase, parent sideResult, peers []sideResult, ringFutex 
 			return nil, fmt.Errorf("%w: no records measured", ErrPeer)
 		}
 		base.setSummary(h.Summary())
+		base.hist = h
 		return []Result{base}, nil
 	}
 
@@ -778,6 +780,7 @@ func (s *Session) rows(k kase, parent sideResult, peers []sideResult, ringFutex 
 	agg := base
 	agg.Peers = len(peers)
 	agg.setSummary(all.Summary())
+	agg.hist = all
 	if len(p50s) > 0 {
 		agg.SpreadP50NS = slices.Max(p50s) - slices.Min(p50s)
 		agg.SpreadP99NS = slices.Max(p99s) - slices.Min(p99s)

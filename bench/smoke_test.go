@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // stallTx holds up one send for stall: a sender blocked by its transport.
@@ -187,15 +189,94 @@ func TestSmokeEveryModeAndTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []string{"## Machine", "## pingpong", "## throughput", "## fanin", "latency-pingpong.png"} {
+	for _, h := range []string{"## Machine", "## pingpong", "## throughput", "## fanin", "latency-spinning.png", "latency-sleeping.png"} {
 		if !strings.Contains(string(md), h) {
 			t.Errorf("report.md lacks %q", h)
 		}
 	}
-	for _, mode := range latencyModes {
-		st, err := os.Stat(filepath.Join(dir, "latency-"+mode+".png"))
+	for _, name := range []string{"latency-spinning.png", "latency-sleeping.png", "latency-oneway.png", "latency-fanout.png", "latency-fanin.png"} {
+		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || st.Size() < 1000 {
-			t.Errorf("plot for %s: %v", mode, err)
+			t.Errorf("plot %s: %v", name, err)
 		}
+	}
+	hlogs, _ := filepath.Glob(filepath.Join(dir, "hlog", "*.hlog"))
+	if len(hlogs) == 0 {
+		t.Error("no .hlog files")
+	}
+}
+
+// TestInterleaved runs a pingpong and a throughput group, each in one
+// pair of processes, and checks that every path has its rounds, that the
+// records sent and received agree (the sink checks order), and that the
+// histograms come out as HdrHistogram logs the library's reader reads.
+func TestInterleaved(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := NewSession(ctx, "kaelix-bench interleaved test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const rounds = 3
+	ping := DefaultOptions(ModePingPong)
+	ping.Transports, ping.Waits, ping.Sizes, ping.Interleave, ping.Rounds, ping.Block = []string{"floor", "kaelix-spsc", "uds", "shmipc-go", "chan"}, []string{"busy-spin", "blocking"}, []int{32}, true, rounds, 2*time.Millisecond
+	ping.Count, ping.Warmup, ping.CPUs = 200, 20, []int{0, 1}
+	thr := DefaultOptions(ModeThroughput)
+	thr.Transports, thr.Sizes, thr.Batches, thr.Interleave, thr.Rounds, thr.Block = []string{"copy-floor", "kaelix-spsc", "uds"}, []int{64}, []int{1, 8}, true, rounds, 2*time.Millisecond
+	thr.CPUs = []int{0, 1}
+	for _, o := range []Options{ping, thr} {
+		if err := s.Run(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range s.Report.Notes {
+		if strings.Contains(n, "FAILED") {
+			t.Error(n)
+		}
+	}
+	want := map[string]int{ModePingPong: 5, ModeThroughput: 6} // paths per group
+	got := map[string]int{}
+	for _, x := range s.Report.Results {
+		name := x.Mode + " " + x.Name()
+		if x.Transport == "chan" {
+			if x.Group != "" || x.CPUs != Unpinned {
+				t.Errorf("%s: group %q cpus %q (want not interleaved, unpinned)", name, x.Group, x.CPUs)
+			}
+			continue
+		}
+		got[x.Mode]++
+		if x.Group == "" || x.Rounds != rounds || x.Samples <= 0 {
+			t.Errorf("%s: group %q rounds %d samples %d", name, x.Group, x.Rounds, x.Samples)
+		}
+		switch x.Mode {
+		case ModePingPong:
+			if len(x.RoundP50NS) != rounds || len(x.RoundP99NS) != rounds || x.P50NS <= 0 || x.hist == nil {
+				t.Errorf("%s: round figures %v %v p50 %d", name, x.RoundP50NS, x.RoundP99NS, x.P50NS)
+			}
+		case ModeThroughput:
+			if len(x.RoundRecordsPerS) != rounds || x.RecordsPerS <= 0 || x.AllocsPerRecord == nil {
+				t.Errorf("%s: round figures %v rate %v", name, x.RoundRecordsPerS, x.RecordsPerS)
+			}
+		}
+	}
+	for m, n := range want {
+		if got[m] != n {
+			t.Errorf("%s: %d interleaved rows, want %d", m, got[m], n)
+		}
+	}
+	dir := t.TempDir()
+	files, err := s.Report.WriteHlogs(dir)
+	if err != nil || len(files) != 6 {
+		t.Fatalf("hlogs %v: %v", files, err)
+	}
+	f, err := os.Open(filepath.Join(dir, files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := hdrhistogram.NewHistogramLogReader(f).NextIntervalHistogram()
+	if err != nil || h == nil || h.TotalCount() == 0 {
+		t.Errorf("%s: read back %v, %v", files[0], h, err)
 	}
 }

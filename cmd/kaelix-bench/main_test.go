@@ -56,7 +56,7 @@ func TestBadFlags(t *testing.T) {
 func TestPingPongJSONOutAndReadme(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	args := []string{"pingpong", "--transports", "floor,uds,chan", "--count", "200", "--warmup", "20", "--size", "32", "--format", "json", "--out", dir, "--quiet"}
+	args := []string{"pingpong", "--transports", "floor,uds,chan", "--count", "200", "--warmup", "20", "--size", "32", "--format", "json", "--out", dir, "--quiet", "--interleave", "--rounds", "2", "--block", "2ms"}
 	if err := run(context.Background(), args, &out, &errb); err != nil {
 		t.Fatalf("%v\nstderr: %s", err, errb.String())
 	}
@@ -70,7 +70,7 @@ func TestPingPongJSONOutAndReadme(t *testing.T) {
 	if len(rep.Results) != 3 || !strings.Contains(rep.Machine["command"].(string), "pingpong --transports floor,uds,chan") {
 		t.Errorf("report: %+v", rep)
 	}
-	for _, f := range []string{"report.md", "results.json", "latency-pingpong.png"} {
+	for _, f := range []string{"report.md", "results.json", "latency-spinning.png", "latency-sleeping.png", "hlog/pingpong-floor-busy-spin-32B.hlog"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
