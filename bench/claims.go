@@ -285,7 +285,7 @@ func EvaluateClaims(r *Report, pingSize int) []Claim {
 		if x.AllocsPerRecord != nil && (x.Mode == ModeThroughput || x.Mode == ModePingPong) {
 			allocN++
 			allocOK = allocOK && *x.AllocsPerRecord < 0.001
-			allocFig = append(allocFig, fmt.Sprintf("%s %s %dB: %s", x.Mode, x.Transport, x.PayloadBytes, fmtPer(x.AllocsPerRecord)))
+			allocFig = append(allocFig, fmt.Sprintf("%s %s %dB%s: %s", x.Mode, x.Transport, x.PayloadBytes, batchSuffix(x.Batch), fmtPer(x.AllocsPerRecord)))
 		}
 	}
 	nm := func(claim string, ok bool, figs []string, n int) {
@@ -309,6 +309,13 @@ func (f finder) findGroup(transport, group string) *Result {
 		}
 	}
 	return nil
+}
+
+func batchSuffix(b int) string {
+	if b > 1 {
+		return fmt.Sprintf(" batch %d", b)
+	}
+	return ""
 }
 
 func dedupe(s []string) []string {

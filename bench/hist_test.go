@@ -99,12 +99,18 @@ func TestScheduleDue(t *testing.T) {
 
 func TestParseProcIO(t *testing.T) {
 	in := "rchar: 1\nwchar: 2\nsyscr: 30\nsyscw: 12\nread_bytes: 0\n"
-	r, w, ok := parseProcIO(in)
+	r, w, ok := parseProcIO([]byte(in))
 	if !ok || r != 30 || w != 12 {
 		t.Errorf("got %d %d %v", r, w, ok)
 	}
-	if _, _, ok := parseProcIO("rchar: 1\n"); ok {
+	if _, _, ok := parseProcIO([]byte("rchar: 1\n")); ok {
 		t.Error("ok without syscr/syscw")
+	}
+	if _, _, ok := parseProcIO([]byte("syscr: 1x\nsyscw: 2\n")); ok {
+		t.Error("ok with a bad number")
+	}
+	if n := testing.AllocsPerRun(100, func() { readUsage() }); n != 0 {
+		t.Errorf("readUsage allocates %v per call", n)
 	}
 	a, b := usage{sysRW: 10, haveSys: true}, usage{sysRW: 15, haveSys: true, mallocs: 3}
 	if d := diffUsage(a, b); d.sysRW != 4 || d.mallocs != 3 {

@@ -15,13 +15,12 @@ package bench
 // its read/write syscalls and the futex calls its transport counted.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -97,6 +96,11 @@ var (
 	ioFile     *os.File
 )
 
+var (
+	usageMu sync.Mutex
+	ioBuf   [512]byte
+)
+
 var allocSamples = []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/tiny/allocs:objects"}}
 
 // readUsage reads the heap allocation count (MemStats.Mallocs' value, from
@@ -105,40 +109,58 @@ var allocSamples = []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/
 // a later snapshot counts: diffUsage takes it off.
 func readUsage() usage {
 	var u usage
-	s := make([]metrics.Sample, len(allocSamples))
-	copy(s, allocSamples)
-	metrics.Read(s)
-	for _, x := range s {
+	// The samples are shared (readUsage must not allocate: its own
+	// allocations would be counted); sides of one process may read at
+	// once.
+	usageMu.Lock()
+	defer usageMu.Unlock()
+	metrics.Read(allocSamples)
+	for _, x := range allocSamples {
 		if x.Value.Kind() == metrics.KindUint64 {
 			u.mallocs += x.Value.Uint64()
 		}
 	}
 	ioFileOnce.Do(func() { ioFile, _ = os.Open("/proc/self/io") })
 	if ioFile != nil {
-		var buf [512]byte
 		// One pread, so that exactly one read syscall is added per snapshot.
-		n, err := syscall.Pread(int(ioFile.Fd()), buf[:], 0)
+		n, err := syscall.Pread(int(ioFile.Fd()), ioBuf[:], 0)
 		if n > 0 && err == nil {
-			r, w, ok := parseProcIO(string(buf[:n]))
+			r, w, ok := parseProcIO(ioBuf[:n])
 			u.sysRW, u.haveSys = r+w, ok
 		}
 	}
 	return u
 }
 
-// parseProcIO returns syscr and syscw from /proc/PID/io text.
-func parseProcIO(s string) (syscr, syscw uint64, ok bool) {
+// parseProcIO returns syscr and syscw from /proc/PID/io text, without
+// allocating (readUsage runs between measured blocks).
+func parseProcIO(b []byte) (syscr, syscw uint64, ok bool) {
 	var have int
-	for line := range strings.SplitSeq(s, "\n") {
-		k, v, found := strings.Cut(line, ":")
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		k, v, found := bytes.Cut(line, []byte(":"))
 		if !found {
 			continue
 		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err != nil {
+		v = bytes.TrimSpace(v)
+		var n uint64
+		digits := len(v) > 0
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				digits = false
+				break
+			}
+			n = n*10 + uint64(c-'0')
+		}
+		if !digits {
 			continue
 		}
-		switch k {
+		switch string(k) {
 		case "syscr":
 			syscr, have = n, have+1
 		case "syscw":
