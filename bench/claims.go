@@ -297,6 +297,16 @@ func EvaluateClaims(r *Report, pingSize int) []Claim {
 	}
 	nm("a publisher with no sleeping subscriber makes 0 syscalls (oneway at a fixed rate, busy-spin subscriber; the ring's FUTEX_WAKE/WAIT counters)", sysOK, sysFig, sysN)
 	nm("a busy-spin pair at full throughput makes no futex call (the ring's counters, both sides)", spinOK, spinFig, spinN)
+	var waitFig []string
+	waitOK, waitN := true, 0
+	for _, x := range r.Results {
+		if strings.HasPrefix(x.Transport, "kaelix-") && (x.Wait == "backoff" || x.Wait == "blocking") && x.Peer == 0 && x.Mode == ModePingPong && x.AllocsPerRecord != nil {
+			waitN++
+			waitOK = waitOK && *x.AllocsPerRecord < 0.001
+			waitFig = append(waitFig, fmt.Sprintf("%s %s/%s %dB [%s]: %s", x.Mode, x.Transport, x.Wait, x.PayloadBytes, x.CPUs, fmtPer(x.AllocsPerRecord)))
+		}
+	}
+	nm("0 heap allocations per message when the subscriber waits (backoff, blocking: Subscriber.PollWait; both processes)", waitOK, waitFig, waitN)
 	nm("0 heap allocations per message on the Kaelix hot paths (TryPublish + Poll, busy-spin; both processes; < 0.001 per record counts as 0: runtime background)", allocOK, allocFig, allocN)
 	return out
 }

@@ -257,11 +257,14 @@ func openKaelixRx(e *procEnv, l *linkSpec, _ int) (Rx, error) {
 
 // Recv polls (zero copy, no allocation) with busy-spin and yield, the
 // same loop as the ring's own strategies. With backoff and blocking it
-// polls once, then waits in Subscriber.Receive, the client's only waiting
-// receive: it parks on the ring's futex with the strategy, and copies the
-// message (one allocation) because the client has no zero-copy wait.
+// waits in Subscriber.PollWait, the client's zero-copy waiting receive
+// (no allocation either), which spins, yields and parks on the ring's
+// futex as the strategy says.
 func (r *kaelixRx) Recv(h func([]byte), limit int) (int, error) {
 	r.h = h
+	if r.wait == client.WaitBackoff || r.wait == client.WaitBlocking {
+		return r.sub.PollWait(r.ctx, r.onM, limit)
+	}
 	for spins := 1; ; spins++ {
 		n, err := r.sub.Poll(r.onM, limit)
 		if err == ringbuf.ErrStalled {
@@ -272,16 +275,8 @@ func (r *kaelixRx) Recv(h func([]byte), limit int) (int, error) {
 		if n > 0 || err != nil {
 			return n, err
 		}
-		switch r.wait {
-		case client.WaitYield:
+		if r.wait == client.WaitYield {
 			runtime.Gosched()
-		case client.WaitBackoff, client.WaitBlocking:
-			m, err := r.sub.Receive(r.ctx)
-			if err != nil {
-				return 0, err
-			}
-			h(m.Payload)
-			return 1, nil
 		}
 		if spins%spinCheck == 0 {
 			if err := r.ctx.Err(); err != nil {

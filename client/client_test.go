@@ -202,3 +202,73 @@ func TestNoAllocs(t *testing.T) {
 		t.Errorf("Loan/Send+Poll: %.1f allocs per message, want 0", allocs)
 	}
 }
+
+// PollWait allocates nothing per message, whether the message is ready or
+// it has to wait for it (here: a publisher goroutine publishes only once
+// the subscriber has asked, so most calls park first), and returns the
+// context's error when nothing comes.
+func TestPollWaitNoAllocs(t *testing.T) {
+	e := newEnv(t)
+	startDaemon(t, e, nil)
+	c := connect(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "pollwait", Policy: client.PolicyDropOldest}); err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []client.WaitStrategy{client.WaitBackoff, client.WaitBlocking} {
+		sub, err := c.Subscribe(ctx, "pollwait", client.SubscribeOptions{Wait: wait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := c.NewPublisher(ctx, "pollwait", client.PublisherOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := client.Message{Payload: make([]byte, 64)}
+		got := 0
+		h := func(m *client.Message) { got += len(m.Payload) }
+		allocs := testing.AllocsPerRun(200, func() {
+			if err := pub.TryPublish(msg); err != nil {
+				t.Fatal(err)
+			}
+			if k, err := sub.PollWait(ctx, h, 8); k != 1 || err != nil {
+				t.Fatal(k, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v: TryPublish+PollWait (ready): %.1f allocs per message, want 0", wait, allocs)
+		}
+		kick, done := make(chan struct{}, 1), make(chan struct{})
+		go func() {
+			defer close(done)
+			for range kick {
+				if err := pub.TryPublish(msg); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		allocs = testing.AllocsPerRun(200, func() {
+			kick <- struct{}{}
+			if k, err := sub.PollWait(ctx, h, 8); k != 1 || err != nil {
+				t.Fatal(k, err)
+			}
+		})
+		close(kick)
+		<-done
+		if allocs != 0 {
+			t.Errorf("%v: PollWait waiting for a publisher goroutine: %.1f allocs per message, want 0", wait, allocs)
+		}
+		if got != 64*(2*201) {
+			t.Errorf("%v: %d payload bytes delivered, want %d", wait, got, 64*2*201)
+		}
+		short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+		if k, err := sub.PollWait(short, h, 8); k != 0 || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%v: PollWait on an empty topic: %d, %v; want 0, deadline exceeded", wait, k, err)
+		}
+		cancelShort()
+		pub.Close()
+		sub.Close()
+	}
+}

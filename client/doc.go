@@ -21,8 +21,9 @@
 // Publishing: TryPublish (never waits), Publish (waits while
 // back-pressured, bounded by ctx), Loan/Send (zero copy: claim in place,
 // then send or abort). Receiving: Poll (zero copy, never waits, handler
-// sees a view valid during the call), Receive (copying, waits with the
-// wait strategy). Expected outcomes are sentinel values shared with package
+// sees a view valid during the call), PollWait (Poll that waits with the
+// wait strategy; zero copy, no allocation), Receive (copying, waits with
+// the wait strategy). Expected outcomes are sentinel values shared with package
 // ringbuf (ErrBackPressured, ErrFull, ErrLapped), never formatted errors.
 //
 // # Record encoding
@@ -50,7 +51,7 @@
 // the topic is deleted (the file is unlinked; the mapping lives on). A
 // process that truncates a region file with its writable descriptor makes
 // other processes' accesses fault (SIGBUS). Every call that touches a
-// topic's memory (TryPublish, Publish, Poll, Receive, Close) runs with
+// topic's memory (TryPublish, Publish, Poll, PollWait, Receive, Close) runs with
 // debug.SetPanicOnFault set on the calling goroutine (a few nanoseconds, no
 // syscall, no allocation) and returns a *FaultError (errors.Is shm.ErrFault)
 // instead of crashing; the handle is then unusable and the daemon takes the

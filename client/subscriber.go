@@ -324,6 +324,43 @@ func (s *Subscriber) receive(ctx context.Context) (Message, error) {
 	}
 }
 
+// PollWait is Poll that waits: it delivers up to limit ready messages to
+// h, in place (Payload aliases shared memory, as with Poll), and when none
+// is ready it waits for one with the wait strategy, as Receive does, until
+// ctx is done (context.Cause(ctx) is returned). It returns how many it
+// delivered, at least one unless err is set. Lapping and stalls are
+// absorbed (Lost counts lapped messages); an eviction (*EvictedError) is
+// returned at once. No allocation for messages without headers, waiting
+// or not: the zero-allocation counterpart of Receive. Same goroutine rule
+// as Poll; a faulting region gives a *FaultError.
+func (s *Subscriber) PollWait(ctx context.Context, h Handler, limit int) (n int, err error) {
+	defer recoverFault(&err, s.topic, s, debug.SetPanicOnFault(true))
+	deadline := noDeadline
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = ringbuf.MonotonicNS() + int64(time.Until(dl))
+	}
+	for i := 0; ; i++ {
+		n, err := s.poll(h, limit)
+		if n > 0 && (err == nil || err == ringbuf.ErrLapped || err == ringbuf.ErrStalled) {
+			return n, nil
+		}
+		if err != nil && err != ringbuf.ErrLapped && err != ringbuf.ErrStalled {
+			return n, err
+		}
+		if ctx.Err() != nil {
+			return 0, context.Cause(ctx)
+		}
+		switch err := s.ws.Idle(i, deadline, ctx.Done()); err {
+		case nil, ringbuf.ErrStalled:
+		case ringbuf.ErrTimeout:
+			<-ctx.Done() // its deadline has passed: its timer is due
+			return 0, context.Cause(ctx)
+		default:
+			return 0, err
+		}
+	}
+}
+
 // Next is Receive, for iterator-style loops.
 func (s *Subscriber) Next(ctx context.Context) (Message, error) { return s.Receive(ctx) }
 
