@@ -257,7 +257,9 @@ func TestPollWaitNoAllocs(t *testing.T) {
 		})
 		close(kick)
 		<-done
-		if allocs != 0 {
+		// Under -race the detector's bookkeeping allocates when goroutines
+		// hand off (here, the kick channel); without it this is exact.
+		if allocs != 0 && !raceEnabled {
 			t.Errorf("%v: PollWait waiting for a publisher goroutine: %.1f allocs per message, want 0", wait, allocs)
 		}
 		if got != 64*(2*201) {
