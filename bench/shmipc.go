@@ -56,7 +56,6 @@ func shmipcConfig(size int) *shmipc.Config {
 // shmipcServer is the parent's end of a link, set up by a goroutine that
 // accepts the child's connection.
 type shmipcServer struct {
-	once   sync.Once
 	ready  chan struct{}
 	sess   *shmipc.Session
 	stream *shmipc.Stream
