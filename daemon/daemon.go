@@ -150,7 +150,8 @@ func (d *Daemon) MetricsAddr() string { return d.metricsAddr }
 // Run takes the state directory's lock, re-adopts the registry left by an
 // earlier daemon, listens on the socket and serves until ctx is done; then
 // it disconnects every client, removes the socket and, with
-// Config.RemoveOnExit, every region. Regions stay mapped by clients, which
+// Config.RemoveOnExit, every region, its registry and lock files, and the
+// directories it made (if empty). Regions stay mapped by clients, which
 // keep publishing and subscribing while no daemon runs.
 //
 // Start-up order: check the host, make the directories, take the locks,
@@ -272,7 +273,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// Last: no region is touched after this, so a daemon that starts
 		// meanwhile (on a fresh lock file) cannot be hurt by us.
 		os.Remove(d.regionLockPath())
+		os.Remove(filepath.Join(d.stateDir, "kaelixd.lock"))
 		shm.RemoveBaseDirs(d.shm) // tmpfs and hugetlbfs, each only if empty
+		for i := len(st.dirs) - 1; i >= 0; i-- {
+			os.Remove(st.dirs[i]) // the ones this start made, only if empty
+		}
 	}
 	d.log.Info("kaelixd stopped", "removed_regions", d.cfg.RemoveOnExit)
 	return nil

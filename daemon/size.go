@@ -28,7 +28,6 @@ import (
 //	the tmpfs part             share × MemAvailable     share > 0 (tmpfs pages are RAM)
 //	the tmpfs part             share × statfs free of   share > 0
 //	                           shm.base_dir
-//	the hugetlbfs part         the free huge pages      hugepages = required
 //
 // Where the data regions land is predicted as shm decides it: on huge
 // pages when hugepages is required, or auto and the pool (of the bound
@@ -36,8 +35,9 @@ import (
 // tmpfs otherwise. Consumer and slot regions are always on the tmpfs.
 // The share does not apply to huge pages: they are memory the operator set
 // aside for regions (not in MemAvailable), and a pool sized for one topic
-// must be usable by it. A required topic the pool cannot hold is refused
-// here, with the figures, before any region is made.
+// must be usable by it. A required topic the pool cannot hold is left to
+// shm, whose HugePagesError names the node, the pages needed and free and
+// the file to raise.
 
 // topicFootprint is what one topic's region files take, by backing.
 type topicFootprint struct {
@@ -77,7 +77,7 @@ func (d *Daemon) footprint(spec wire.TopicSpec, rc ringbuf.Config, hugeFree uint
 func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config) error {
 	c := d.cur.Load().cfg.Shm
 	share, maxBytes := c.MaxTopicShare, uint64(c.MaxTopicBytes)
-	if share == 0 && maxBytes == 0 && d.shm.HugePages != shm.PolicyRequired {
+	if share == 0 && maxBytes == 0 {
 		return nil
 	}
 	hugeFree := d.hugeFreeBytes(spec)
@@ -104,16 +104,10 @@ func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config) error {
 			}
 		}
 	}
-	if fp.Huge > hugeFree {
-		over = append(over, fmt.Sprintf("more than the %s of free %s huge pages (shm.hugepages = required)", human(hugeFree), human(d.shm.HugePageSizeBytes)))
-	}
 	if len(over) == 0 {
 		return nil
 	}
 	remedy := "create it anyway with force (kaelixctl topics create --force), or raise shm.max_topic_share or shm.max_topic_bytes"
-	if len(over) == 1 && fp.Huge > hugeFree {
-		remedy = "reserve more huge pages (scripts/hugepages.sh reserve N), or set shm.hugepages = auto to fall back to tmpfs"
-	}
 	where := "all on " + d.shm.TmpfsRoot
 	if fp.Huge > 0 {
 		where = fmt.Sprintf("%s of it on huge pages and %s on %s", human(fp.Huge), human(fp.Tmpfs), d.shm.TmpfsRoot)

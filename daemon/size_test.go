@@ -92,8 +92,8 @@ func TestTopicSizeShare(t *testing.T) {
 // pages on node 0, 32 MiB): with hugepages = auto a topic the pool holds
 // is predicted on huge pages and not held to the share (the pool is there
 // for regions); one it cannot hold is predicted on the tmpfs, where the
-// share of MemAvailable applies; with required, one the pool cannot hold
-// is refused with the pool's figures.
+// share of MemAvailable applies. shm.max_topic_bytes bounds the total
+// whatever the backing.
 func TestTopicSizeHugePages(t *testing.T) {
 	fixture := filepath.Join("..", "numa", "testdata", "single-node")
 	cfg := start(t, func(c *daemon.Config) {
@@ -102,27 +102,37 @@ func TestTopicSizeHugePages(t *testing.T) {
 		c.Shm.MaxTopicShare = 1e-7
 	})
 	r := dial(t, cfg, true)
-	// 10 partitions × (64 KiB ring + headers): 20 MiB of the 32 MiB pool;
-	// only the small consumer and slot regions are on the tmpfs, and
-	// those are over a 1e-7 share of MemAvailable too.
+	// 10 partitions × (64 KiB ring + headers): 20 MiB of the 32 MiB pool,
+	// not refused for it; only the consumer and slot regions on the tmpfs
+	// are over the 1e-7 share of MemAvailable.
 	err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.fits", Partitions: 10, CapacityBytes: 64 << 10}, nil)
 	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), " per partition, 20 MiB of it on huge pages and ") || strings.Contains(err.Error(), "huge pages (") {
 		t.Fatalf("auto, fits the pool: %v", err)
 	}
+	t.Log(err)
 	// 20 partitions: 40 MiB, more than the pool: predicted all on the tmpfs.
 	err = r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.over", Partitions: 20, CapacityBytes: 64 << 10}, nil)
 	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "all on /dev/shm") {
 		t.Fatalf("auto, over the pool: %v", err)
 	}
-	req := start(t, func(c *daemon.Config) {
+	// A 0.5 share, 30 of the 32 MiB of huge pages: not refused by the
+	// check (creating it may still fail on this host's real pool, in shm).
+	half := start(t, func(c *daemon.Config) {
 		c.HostRoot = fixture
-		c.Shm.HugePages = shm.PolicyRequired
-		c.Shm.MaxTopicShare = 0
+		c.Shm.HugePages = shm.PolicyAuto
 	})
-	err = dial(t, req, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.req", Partitions: 20, CapacityBytes: 64 << 10}, nil)
-	t.Log(err)
-	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "40 MiB of it on huge pages") ||
-		!strings.Contains(err.Error(), "more than the 32 MiB of free 2 MiB huge pages (shm.hugepages = required)") {
-		t.Fatalf("required, over the pool: %v", err)
+	err = dial(t, half, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.most", Partitions: 15, CapacityBytes: 64 << 10}, nil)
+	if code(err) == wire.CodeTooLarge {
+		t.Fatalf("30 of 32 MiB of huge pages refused by the share: %v", err)
+	}
+	bound := start(t, func(c *daemon.Config) {
+		c.HostRoot = fixture
+		c.Shm.HugePages = shm.PolicyAuto
+		c.Shm.MaxTopicShare = 0
+		c.Shm.MaxTopicBytes = config.Size(20 << 20)
+	})
+	err = dial(t, bound, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.max", Partitions: 10, CapacityBytes: 64 << 10}, nil)
+	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "more than shm.max_topic_bytes = 20 MiB") {
+		t.Fatalf("10 partitions (20 MiB of huge pages plus the tmpfs part) under a 20 MiB bound: %v", err)
 	}
 }

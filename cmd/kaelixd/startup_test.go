@@ -411,6 +411,7 @@ func TestStartupSIGHUP(t *testing.T) {
 		fmt.Fprintf(&b, "[[topics]]\nname = \"declared.%d\"\npartitions = 2\ncapacity = \"64KiB\"\n", i)
 	}
 	os.WriteFile(conf, []byte(b.String()), 0o644)
+	before := snapshot(e.watch...)
 	p := startKaelixd(t, 0, "--config", conf, "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral")
 	regionDir := filepath.Join("/dev/shm", e.shmName)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -445,6 +446,11 @@ func TestStartupSIGHUP(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := p.wait(30 * time.Second); code != 0 {
 		t.Errorf("exit %d\n%s", code, p.stderr)
+	}
+	// --ephemeral: a clean stop leaves nothing either (regions, registry,
+	// lock files, the directories it made).
+	if after := snapshot(e.watch...); !slices.Equal(before, after) {
+		t.Errorf("left the file system changed:\nbefore %q\nafter  %q", before, after[:min(len(after), 10)])
 	}
 }
 

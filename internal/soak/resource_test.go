@@ -49,7 +49,10 @@ func TestExhaustedTmpfs(t *testing.T) {
 		t.Skipf("cannot mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
-	e := newSecEnv(t, func(c *daemon.Config) { c.Shm.BaseDir = mnt })
+	e := newSecEnv(t, func(c *daemon.Config) {
+		c.Shm.BaseDir = mnt
+		c.Shm.MaxTopicShare = 0 // the allocation itself must fail here, not the size check before it
+	})
 	c := e.client()
 	ctx := context.Background()
 	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "res.small", CapacityBytes: 256 << 10}); err != nil {
