@@ -205,6 +205,7 @@ func (r *Ring) ReleaseSlot(i, group int) bool {
 			if !st.CompareAndSwap(v, slotFree) {
 				continue
 			}
+			r.subscribersChanged()
 			if group >= 0 && group < r.maxGroups && r.groupWritable(group) {
 				goff := r.groupSlotOffset(group)
 				if held {

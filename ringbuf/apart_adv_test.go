@@ -33,7 +33,8 @@ func TestAdvSubscriberPathsWriteOnlyOwnSlot(t *testing.T) {
 		pid, start := selfIdentity()
 		doorbell := func(i int) bool {
 			off := uintptr(i) | consumerArea
-			return off >= dataBellOffset && off < dataWaitersOffset+4 || off >= spaceBellOffset && off < spaceWaitersOffset+4
+			return off >= dataBellOffset && off < dataWaitersOffset+4 || off >= spaceBellOffset && off < spaceWaitersOffset+4 ||
+				off >= subscriberEpochOffset && off < subscriberEpochOffset+4 // a join or leave bumps the subscriber epoch
 		}
 		var cons []byte
 		check := func(what string, f func()) {

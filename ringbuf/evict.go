@@ -128,6 +128,7 @@ func (r *Ring) EvictSlot(i, group int) bool {
 	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
 		return false
 	}
+	r.subscribersChanged()
 	if group >= 0 && group < r.maxGroups && r.groupWritable(group) {
 		goff := r.groupSlotOffset(group)
 		if r.m.u64(off+subHoldOffset).Load() != noHold {
@@ -139,4 +140,114 @@ func (r *Ring) EvictSlot(i, group int) bool {
 	r.notifySpace()
 	r.notifyData() // a parked owner wakes and learns of it
 	return true
+}
+
+// SlowestConsumer describes the consumer that holds a ring's publishers
+// back the most (Ring.Slowest): the one at the lowest position.
+type SlowestConsumer struct {
+	// Slot is the subscriber slot index; for a queue group's cursor, a
+	// member's slot (-1 if the group has no member left).
+	Slot int
+	// Group is the queue-group slot index, -1 for a broadcast subscriber.
+	Group int
+	// PID and Start identify the slot's owner as it wrote them (a pid and
+	// its start time in clock ticks since boot); 0 if Slot is -1.
+	PID   uint32
+	Start uint64
+	// Position is where it stands (bytes): a broadcast subscriber's next
+	// position, a group's cursor, or the record a member holds.
+	Position uint64
+	// LagBytes and LagRecords are how far the tail is past Position, in
+	// bytes and in records (sequence numbers, skips included).
+	LagBytes, LagRecords uint64
+	// Joining: the slot is reserved or being joined, not yet receiving.
+	Joining bool
+}
+
+// Slowest finds the consumer at the lowest position among the subscriber
+// slots this process has mapped and the queue groups, and reports false
+// if there is none. Each field is read with its own atomic load: a
+// snapshot for diagnostics (a publisher that timed out on back-pressure
+// says who held it back), not for decisions. Safe from any process.
+func (r *Ring) Slowest() (SlowestConsumer, bool) {
+	best := SlowestConsumer{Slot: -1, Group: -1, Position: ^uint64(0)}
+	found := false
+	for i := 0; i < r.maxGroups; i++ {
+		if !r.groupMapped(i) {
+			continue
+		}
+		off := r.groupSlotOffset(i)
+		if r.m.u32(off+groupStateOffset).Load() == slotFree {
+			continue
+		}
+		if p := r.m.u64(off + groupCursorOffset).Load(); p < best.Position {
+			best, found = SlowestConsumer{Slot: -1, Group: i, Position: p}, true
+		}
+	}
+	for i := 0; i < r.maxSubscribers; i++ {
+		if !r.subMapped(i) {
+			continue
+		}
+		off := r.subscriberSlotOffset(i)
+		st := r.m.u32(off + subStateOffset).Load()
+		if st == slotFree || st == slotEvicted {
+			continue
+		}
+		g := int(r.m.u32(off+subGroupOffset).Load()) - 1
+		p := r.m.u64(off + subPositionOffset).Load()
+		if g >= 0 {
+			if g == best.Group && best.Slot < 0 {
+				best.Slot = i // a member of the slowest group so far
+				best.PID, best.Start = r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()
+			}
+			if p = r.m.u64(off + subHoldOffset).Load(); p == noHold {
+				continue
+			}
+		}
+		if p < best.Position {
+			best, found = SlowestConsumer{Slot: i, Group: g, Position: p, Joining: st != slotActive}, true
+			best.PID, best.Start = r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()
+		}
+	}
+	if best.Group >= 0 && best.Slot < 0 { // the slowest is a group seen before its members: find one
+		for i := 0; i < r.maxSubscribers; i++ {
+			off := r.subscriberSlotOffset(i)
+			if r.subMapped(i) && r.m.u32(off+subStateOffset).Load() == slotActive && int(r.m.u32(off+subGroupOffset).Load()) == best.Group+1 {
+				best.Slot, best.PID, best.Start = i, r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()
+				break
+			}
+		}
+	}
+	if !found {
+		return SlowestConsumer{}, false
+	}
+	tail, seq := r.tail()
+	if tail > best.Position {
+		best.LagBytes = tail - best.Position
+		if s, ok := r.sequenceAt(best.Position); ok && s <= seq {
+			best.LagRecords = seq - s
+		}
+	}
+	return best, true
+}
+
+// sequenceAt returns the sequence of the record at pos (past a wrap
+// padding there), if the state word there names pos.
+func (r *Ring) sequenceAt(pos uint64) (uint64, bool) {
+	for hop := 0; hop < 2; hop++ {
+		base := r.dataOffset + uintptr(pos&r.mask)
+		st := r.m.u64(base).Load()
+		if st&^stateMask != pos {
+			return 0, false
+		}
+		switch st & stateMask {
+		case statePadding:
+			pos += r.capacity - pos&r.mask
+			continue
+		case stateCommitted, stateSkip, stateClaimed:
+			return r.m.plainU64(base + recSequenceOffset), true
+		}
+		return 0, false
+	}
+	return 0, false
 }

@@ -27,8 +27,9 @@ package ringbuf
 //	       | header: magic, version      |          | consumer header: magic,     |
 //	       | (written last), kind,       |          | version (written last),     |
 //	       | policy, capacity, max       |          | creation time (pairs it     |
-//	       | payload, slot counts,       |          | with its data area), bytes  |
-//	       | unblock timeout, creator,   |      128 +-----------------------------+
+//	       | payload, slot counts,       |          | with its data area), bytes, |
+//	       | unblock timeout, creator,   |          | subscriber epoch            |
+//	       |                             |      128 +-----------------------------+
 //	       | creation time, sizes,       |          | data doorbell | waiters     |
 //	       | slots apart                 |      256 +-----------------------------+
 //	   128 +-----------------------------+          | space doorbell | waiters    |
@@ -102,7 +103,7 @@ package ringbuf
 const (
 	// LayoutVersion is the version of this layout. It is stored last when
 	// a ring is created; attachers refuse any other non-zero value.
-	LayoutVersion = 3
+	LayoutVersion = 4
 
 	// Magic identifies a Kaelix ring's data area: "KXRING01" read as a
 	// little-endian uint64.
@@ -169,7 +170,14 @@ const (
 	consumerVersionOffset   = consumerMagicOffset + 8     // uint32 layout version, stored last
 	consumerCreatedNSOffset = consumerVersionOffset + 8   // int64: equals the data header's
 	consumerSizeOffset      = consumerCreatedNSOffset + 8 // uint64 bytes of the consumer area
-	consumerHeaderLength    = consumerSizeOffset + 8 - consumerArea
+	// uint32 subscriber epoch: bumped (atomic add) after every change of a
+	// subscriber slot into or out of slotActive, so that a publisher can
+	// keep a count of the subscribers able to receive and recount only
+	// when it moves (Publisher.Subscribers). Written rarely (joins and
+	// leaves), read by publishers on every connectedness check: it shares
+	// the header's read-mostly line, never a hot one.
+	subscriberEpochOffset = consumerSizeOffset + 8
+	consumerHeaderLength  = subscriberEpochOffset + 4 - consumerArea
 
 	// Consumer area: doorbells, 32-bit futex words, never FUTEX_PRIVATE_FLAG.
 	dataBellOffset     = consumerArea | linePair

@@ -35,7 +35,8 @@ func TestLayout(t *testing.T) {
 		{"consumer.version", consumerVersionOffset, c | 8},
 		{"consumer.createdNS", consumerCreatedNSOffset, c | 16},
 		{"consumer.size", consumerSizeOffset, c | 24},
-		{"consumerHeaderLength", consumerHeaderLength, 32},
+		{"consumer.subscriberEpoch", subscriberEpochOffset, c | 32},
+		{"consumerHeaderLength", consumerHeaderLength, 36},
 		{"dataBell", dataBellOffset, c | 128},
 		{"dataWaiters", dataWaitersOffset, c | 132},
 		{"spaceBell", spaceBellOffset, c | 256},
@@ -94,8 +95,8 @@ func TestLayout(t *testing.T) {
 			t.Errorf("%s offset = %d, want %d", g.name, g.got, g.want)
 		}
 	}
-	if LayoutVersion != 3 {
-		t.Errorf("LayoutVersion = %d, want 3 (update the golden offsets with it)", LayoutVersion)
+	if LayoutVersion != 4 {
+		t.Errorf("LayoutVersion = %d, want 4 (update the golden offsets with it)", LayoutVersion)
 	}
 	// Every atomic word is naturally aligned; CAS128 pairs are 16-aligned.
 	for _, off := range []uintptr{tailPositionOffset, groupCursorOffset, subscribersOffset &^ c} {

@@ -59,6 +59,8 @@ type Publisher struct {
 	records       uint64 // committed by this publisher, mirrored in its slot
 	fenced        bool   // commit with a fenced store: this process is no membarrier target
 	lastDeadCheck int64  // nanotime of the last liveness check of a blocking claimant
+	subEpoch      uint32 // the subscriber epoch subCount was counted at
+	subCount      int    // active subscriber slots at subEpoch (see Subscribers)
 	closed        bool
 	ts            unix.Timespec
 }
@@ -95,6 +97,7 @@ scan:
 		r.m.u64(off + pubRecordsOffset).Store(0)
 		st.Store(slotActive)
 		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK()}
+		p.recountSubscribers(r.m.cu32(subscriberEpochOffset).Load())
 		if r.kind == SPSC {
 			p.pos, p.seq = r.tail()
 			p.spsc = true
@@ -127,6 +130,33 @@ func (p *Publisher) Close() error {
 
 // Ring returns the ring the publisher writes to.
 func (p *Publisher) Ring() *Ring { return p.r }
+
+// Subscribers returns how many subscribers (broadcast and queue-group
+// members) are able to receive: their slots are active, so every record
+// this publisher claims after Subscribers counted one reaches it (unless
+// it leaves, is evicted, or, under PolicyDropOldest, is lapped). A
+// subscriber is counted only once NewSubscriber has stored its position;
+// a reserved slot or one being joined is not. A dead subscriber counts
+// until its slot is reaped (by the daemon's pidfd watch within
+// milliseconds, or ReapDead).
+//
+// It costs one atomic load of the subscriber epoch, a word on the consumer
+// header's read-mostly line, and a comparison; it rescans the subscriber
+// table only after a subscriber joined or left. No allocation, no
+// syscall. Same goroutine rule as publishing.
+func (p *Publisher) Subscribers() int {
+	if e := p.r.m.cu32(subscriberEpochOffset).Load(); e != p.subEpoch {
+		p.recountSubscribers(e)
+	}
+	return p.subCount
+}
+
+// recountSubscribers counts the active subscriber slots for epoch e
+// (loaded before the count: a change after the load moves the epoch
+// again, and the next Subscribers recounts).
+func (p *Publisher) recountSubscribers(e uint32) {
+	p.subEpoch, p.subCount = e, p.r.activeSubscribers()
+}
 
 // reserve claims span bytes for count records laid out contiguously and
 // returns the position of the first record and its sequence. It inserts

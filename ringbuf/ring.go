@@ -551,7 +551,14 @@ type Counters struct {
 	Evicted       uint64 // subscriber slots taken from live owners (EvictSubscriber)
 	Tampered      uint64 // subscriber slots found changed by another process (see Subscriber.Poll)
 	Publishers    int    // live publisher slots
-	Subscribers   int    // live subscriber slots
+	// Subscribers counts the subscriber slots able to receive (active):
+	// every record claimed after one became active reaches it. A dead
+	// owner's slot counts until it is reaped.
+	Subscribers int
+	// Joining counts the slots reserved for a process that has not joined
+	// yet (ReserveSubscriberSlot) or being joined (NewSubscriber has not
+	// finished): they hold publishers back but receive nothing yet.
+	Joining int
 	SlowestLag    uint64 // bytes between the tail and the slowest consumer
 }
 
@@ -581,8 +588,11 @@ func (r *Ring) Counters() Counters {
 			continue
 		}
 		off := r.subscriberSlotOffset(i)
-		if st := r.m.u32(off + subStateOffset).Load(); st != slotFree && st != slotEvicted {
+		switch r.m.u32(off + subStateOffset).Load() {
+		case slotActive:
 			c.Subscribers++
+		case slotReserved, slotClaiming:
+			c.Joining++
 		}
 		c.Lapped += r.m.u64(off + subLappedOffset).Load()
 		c.Unblocked += r.m.u64(off + subUnblockedOffset).Load()
@@ -608,3 +618,20 @@ func (r *Ring) Counters() Counters {
 }
 
 func (r *Ring) count(off uintptr) { r.m.u64(off).Add(1) }
+
+// subscribersChanged bumps the subscriber epoch (see layout.go): called
+// after every change of a subscriber slot into or out of slotActive, by
+// whoever makes it. Publishers recount when they see it move.
+func (r *Ring) subscribersChanged() { r.m.cu32(subscriberEpochOffset).Add(1) }
+
+// activeSubscribers counts the subscriber slots this process has mapped
+// that are active (able to receive).
+func (r *Ring) activeSubscribers() int {
+	n := 0
+	for i := 0; i < r.maxSubscribers; i++ {
+		if r.subMapped(i) && r.m.u32(r.subscriberSlotOffset(i)+subStateOffset).Load() == slotActive {
+			n++
+		}
+	}
+	return n
+}

@@ -208,6 +208,10 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		return nil, ErrEvicted
 	}
 	s.self = newWaitSet([]*Subscriber{s})
+	// After the position store and the state CAS: a publisher that sees
+	// the new epoch counts this subscriber, and every record it claims
+	// from then on lies at or past that position.
+	r.subscribersChanged()
 	return s, nil
 }
 

@@ -334,6 +334,7 @@ func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 	if !st.CompareAndSwap(slotActive, slotFree) {
 		return st.CompareAndSwap(slotEvicted, slotFree) // evicted meanwhile: the evictor left the group
 	}
+	r.subscribersChanged()
 	if inGroup {
 		r.leaveGroup(r.groupSlotOffset(int(g) - 1))
 	}
