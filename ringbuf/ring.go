@@ -558,8 +558,8 @@ type Counters struct {
 	// Joining counts the slots reserved for a process that has not joined
 	// yet (ReserveSubscriberSlot) or being joined (NewSubscriber has not
 	// finished): they hold publishers back but receive nothing yet.
-	Joining int
-	SlowestLag    uint64 // bytes between the tail and the slowest consumer
+	Joining    int
+	SlowestLag uint64 // bytes between the tail and the slowest consumer
 }
 
 // Counters reads the ring's counters straight from shared memory, without
