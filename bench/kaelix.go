@@ -207,7 +207,7 @@ func openKaelixTx(e *procEnv, l *linkSpec, _ int) (Tx, error) {
 func (t *kaelixTx) Send(p []byte) error {
 	t.msg.Payload = p
 	err := t.pub.TryPublish(t.msg)
-	if err == client.ErrBackPressured {
+	if err == client.ErrBackPressured || err == client.ErrNotConnected { // Publish publishes with no subscriber too
 		err = t.pub.Publish(t.ctx, t.msg)
 	}
 	return err

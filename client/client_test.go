@@ -65,6 +65,24 @@ func TestErrors(t *testing.T) {
 	if err := c.DeleteTopic(ctx, "errs", client.DeleteOptions{}); !errors.Is(err, client.ErrTopicInUse) {
 		t.Errorf("delete while attached: %v", err)
 	}
+	// No subscriber on a block topic: TryPublish and Loan say so and
+	// publish nothing.
+	if err := pub.TryPublish(client.Message{Payload: []byte("x")}); err != client.ErrNotConnected {
+		t.Errorf("TryPublish with no subscriber: %v, want ErrNotConnected", err)
+	}
+	if _, err := pub.Loan(8); err != client.ErrNotConnected {
+		t.Errorf("Loan with no subscriber: %v, want ErrNotConnected", err)
+	}
+	if st := pub.Stats(); st.NotConnected != 2 || st.Published != 0 {
+		t.Errorf("stats after two refusals: %+v", st)
+	}
+	sub, err := c.Subscribe(ctx, "errs", client.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := pub.Subscribers(0); n != 1 || !pub.Connected(0) || pub.Connected(1) {
+		t.Errorf("after Subscribe returned: Subscribers(0) = %d, Connected(0) %v, Connected(1) %v; want 1, true, false", n, pub.Connected(0), pub.Connected(1))
+	}
 	// Loan misuse.
 	l, err := pub.Loan(8)
 	if err != nil {
@@ -83,6 +101,7 @@ func TestErrors(t *testing.T) {
 		t.Errorf("double send: %v", err)
 	}
 	pub.Close()
+	sub.Close()
 	if err := c.DeleteTopic(ctx, "errs", client.DeleteOptions{}); err != nil {
 		t.Errorf("delete after close: %v", err)
 	}

@@ -42,9 +42,14 @@ func TestAdvSPSCGroupSubscribeLeaksReservation(t *testing.T) {
 	}
 	defer p.Close()
 	sent := 0
+	// Publish, not TryPublish: with no subscriber TryPublish says
+	// ErrNotConnected without trying, while Publish writes and would wait
+	// (here: time out) if a leaked reservation held the ring back.
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer pcancel()
 	for i := 0; i < 200; i++ { // 200 x 64 B > 4 KiB capacity
-		if err := p.TryPublish(client.Message{Payload: make([]byte, 32)}); err != nil {
-			t.Errorf("TryPublish %d with no subscriber: %v (held back by the leaked reservation)", i, err)
+		if err := p.Publish(pctx, client.Message{Payload: make([]byte, 32)}); err != nil {
+			t.Errorf("Publish %d with no subscriber: %v (held back by the leaked reservation)", i, err)
 			break
 		}
 		sent++

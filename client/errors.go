@@ -181,3 +181,91 @@ func (e *EvictedError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrEvicted) (and ringbuf.ErrEvicted) hold.
 func (e *EvictedError) Unwrap() error { return ErrEvicted }
+
+// ErrNotConnected: under policy block, the partition has no subscriber
+// able to receive (none attached, or none has finished Subscribe), so a
+// message published now would reach nobody and be overwritten unread.
+// TryPublish and Loan return it, publishing nothing; like Aeron's
+// NOT_CONNECTED it is an expected outcome (a preallocated value, no
+// allocation, no syscall). Remedy: start the subscribers first and wait
+// for them (Publisher.WaitSubscribers, `kaelixctl pub
+// --wait-subscribers N`), or retry later. Publish and PublishBatch do not
+// return it: they publish regardless. Drop-oldest and reject topics never
+// return it (drop-oldest keeps the newest records for late subscribers).
+var ErrNotConnected = errors.New("kaelix: no subscriber on the partition; nothing published")
+
+// BlockedError is Publish's error when its ctx ended while the partition
+// was back-pressured (policy block): it names who held it back.
+// errors.Is(err, ErrBackPressured) holds, and so does errors.Is with the
+// ctx's error (Err, e.g. context.DeadlineExceeded or context.Canceled).
+type BlockedError struct {
+	Topic     string
+	Partition int
+	// Found: a subscriber (or queue group) was found holding the
+	// partition back, described by Slowest. False if it left meanwhile.
+	Found   bool
+	Slowest SlowestSubscriber
+	Err     error // ctx's cause
+}
+
+// SlowestSubscriber is the consumer at the lowest position in a
+// partition, as BlockedError reports it.
+type SlowestSubscriber struct {
+	Slot  int // its ring slot (-1: a queue group with no member left)
+	Group int // queue-group slot, -1 for a broadcast subscriber
+	PID   int // owner pid as its slot says (0 if unknown)
+	// Comm is the process name (/proc/PID/comm), "" if it is gone or
+	// unreadable; State is "running" (running or sleeping: it could
+	// read), "stopped" (SIGSTOP or a debugger: /proc state T or t),
+	// "zombie", "gone" (no such process) or "unknown".
+	Comm, State string
+	// LagRecords and LagBytes are how far the partition's tail is past it.
+	LagRecords, LagBytes uint64
+	// Joining: its slot is reserved or being joined; it has not started
+	// reading yet.
+	Joining bool
+}
+
+func (e *BlockedError) Error() string {
+	if !e.Found {
+		return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured: %v", e.Topic, e.Partition, e.Err)
+	}
+	s := e.Slowest
+	who := fmt.Sprintf("subscriber pid %d", s.PID)
+	if s.Comm != "" {
+		who += " (" + s.Comm + ")"
+	}
+	if s.Group >= 0 {
+		who = "queue group member " + who
+	}
+	state := s.State
+	if s.Joining {
+		state += ", still joining"
+	}
+	return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured by %s, %s, %d records (%d bytes) behind: %v",
+		e.Topic, e.Partition, who, state, s.LagRecords, s.LagBytes, e.Err)
+}
+
+// Is makes errors.Is(err, ErrBackPressured) hold.
+func (e *BlockedError) Is(target error) bool { return target == ErrBackPressured }
+
+// Unwrap returns ctx's cause.
+func (e *BlockedError) Unwrap() error { return e.Err }
+
+// WaitSubscribersError is WaitSubscribers' error when its ctx ended
+// before enough subscribers came: the partitions it waited on and the
+// subscribers each had then. errors.Is with ctx's error holds.
+type WaitSubscribersError struct {
+	Topic      string
+	Want       int
+	Partitions []int
+	Have       []int // subscribers able to receive, per entry of Partitions
+	Err        error
+}
+
+func (e *WaitSubscribersError) Error() string {
+	return fmt.Sprintf("kaelix: topic %q: waited for %d subscriber(s) on partitions %v, have %v: %v", e.Topic, e.Want, e.Partitions, e.Have, e.Err)
+}
+
+// Unwrap returns ctx's cause.
+func (e *WaitSubscribersError) Unwrap() error { return e.Err }

@@ -443,8 +443,14 @@ func TestEvictStoppedSubscriber(t *testing.T) {
 	if st := procState(pid); st != 'T' {
 		t.Fatalf("evicted subscriber: state %q, want still stopped (T)", st)
 	}
+	// The evicted subscriber no longer counts as one that can receive.
+	if err := v.pub.TryPublish(client.Message{Payload: make([]byte, 200)}); err != client.ErrNotConnected {
+		t.Fatalf("TryPublish after the eviction of the only subscriber: %v, want ErrNotConnected", err)
+	}
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
 	for range 100 { // nobody holds the ring now
-		if err := v.pub.TryPublish(client.Message{Payload: make([]byte, 200)}); err != nil {
+		if err := v.pub.Publish(pctx, client.Message{Payload: make([]byte, 200)}); err != nil {
 			t.Fatalf("publishing after the eviction: %v", err)
 		}
 	}

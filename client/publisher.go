@@ -44,7 +44,7 @@ type Publisher struct {
 	loanPart int       // partition of the outstanding loan, -1 if none
 	closed   bool
 
-	published, backPressured, rejected uint64 // this publisher's counts
+	published, backPressured, rejected, notConnected uint64 // this publisher's counts
 }
 
 type pubPart struct {
@@ -219,24 +219,34 @@ func (p *Publisher) tooLarge(m *Message, n int) error {
 }
 
 // TryPublish publishes m without waiting. It returns ErrBackPressured
-// (policy block: no room until the slowest subscriber advances) or ErrFull
-// (policy reject) as expected outcomes; *SizeError (ErrMessageTooLarge),
-// ErrNoPartition, ErrLoanOutstanding, ErrClosed otherwise.
+// (policy block: no room until the slowest subscriber advances),
+// ErrNotConnected (policy block: the partition has no subscriber able to
+// receive, so nothing was published) or ErrFull (policy reject) as
+// expected outcomes; *SizeError (ErrMessageTooLarge), ErrNoPartition,
+// ErrLoanOutstanding, ErrClosed otherwise. Under drop-oldest and reject
+// it publishes whether or not anyone subscribes: drop-oldest keeps the
+// newest records for a subscriber that joins later FromOldest, and under
+// reject, as under block, a record published with no subscriber is
+// overwritten unread (check Connected first where that matters).
 //
 // A message without headers is copied once, straight into the ring; no
-// allocation and no syscall (but a FUTEX_WAKE if a subscriber sleeps). A
-// message with headers is assembled in a reused buffer first.
+// allocation and no syscall (but a FUTEX_WAKE if a subscriber sleeps). The
+// subscriber check is one atomic load of a read-mostly word (see
+// Subscribers). A message with headers is assembled in a reused buffer
+// first.
 //
 // A region truncated by another process faults the write (SIGBUS);
 // TryPublish turns that into a *FaultError for the topic.
 func (p *Publisher) TryPublish(m Message) (err error) {
 	defer recoverFault(&err, p.topic, p, debug.SetPanicOnFault(true))
-	return p.tryPublish(&m)
+	return p.tryPublish(&m, true)
 }
 
 // tryPublish takes m by pointer: a Message is over 100 bytes, and the hot
-// path should copy it once (into TryPublish's argument), not twice.
-func (p *Publisher) tryPublish(m *Message) error {
+// path should copy it once (into TryPublish's argument), not twice. With
+// connected, a block partition without subscribers refuses it
+// (ErrNotConnected).
+func (p *Publisher) tryPublish(m *Message, connected bool) error {
 	if p.closed {
 		return ErrClosed
 	}
@@ -251,6 +261,10 @@ func (p *Publisher) tryPublish(m *Message) error {
 		if len(m.Payload) > p.maxBytes {
 			return p.tooLarge(m, len(m.Payload))
 		}
+		if connected && unheard(pub) {
+			p.notConnected++
+			return ErrNotConnected
+		}
 		// Offer copies once, as TryClaim+copy+Commit would, and takes
 		// the ring's SPSC fast path.
 		return p.count(pub.Offer(m.Payload))
@@ -259,7 +273,87 @@ func (p *Publisher) tryPublish(m *Message) error {
 	if err != nil {
 		return err
 	}
+	if connected && unheard(pub) {
+		p.notConnected++
+		return ErrNotConnected
+	}
 	return p.count(pub.OfferTyped(RecordTypeHeaders, rec))
+}
+
+// unheard reports whether a record published to pub now would reach
+// nobody and is not kept for anyone: policy block, no subscriber able to
+// receive.
+func unheard(pub *ringbuf.Publisher) bool {
+	return pub.Ring().Policy() == ringbuf.PolicyBlock && pub.Subscribers() == 0
+}
+
+// Subscribers returns how many subscribers of the partition are able to
+// receive: each has stored its read position in the ring (its Subscribe
+// returned, or is about to), so every message published after Subscribers
+// counted it reaches it, unless it leaves, is evicted or (drop-oldest) is
+// lapped. Reserved and joining subscriber slots do not count; a
+// subscriber that died counts until kaelixd reaps its slot (milliseconds,
+// by pidfd). Queue-group members count one each. It returns 0 for a
+// partition this Publisher did not attach. One atomic load when nothing
+// changed; no allocation, no syscall. Same goroutine rule as publishing.
+func (p *Publisher) Subscribers(partition int) int {
+	if p.closed || partition < 0 || partition >= len(p.parts) || p.parts[partition].pub == nil {
+		return 0
+	}
+	n := 0
+	shm.Guard(func() error { n = p.parts[partition].pub.Subscribers(); return nil })
+	return n
+}
+
+// Connected reports whether the partition has a subscriber able to
+// receive (Subscribers(partition) > 0). On a block topic, TryPublish and
+// Loan return ErrNotConnected when it is false.
+func (p *Publisher) Connected(partition int) bool { return p.Subscribers(partition) > 0 }
+
+// WaitSubscribers waits until at least n subscribers are able to receive
+// (see Subscribers) on partition, or on every attached partition if
+// partition is -1, so that a publisher that starts with the subscribers
+// loses nothing to them: every message published after it returns nil
+// reaches each of them. It polls every millisecond. Errors: ctx's error
+// wrapped with the counts seen (*WaitSubscribersError), ErrNoPartition,
+// ErrClosed. Same goroutine rule as publishing.
+func (p *Publisher) WaitSubscribers(ctx context.Context, partition, n int) error {
+	if p.closed {
+		return ErrClosed
+	}
+	parts := []int{partition}
+	if partition == -1 {
+		parts = p.attached()
+	} else if partition < 0 || partition >= len(p.parts) || p.parts[partition].pub == nil {
+		return fmt.Errorf("%w: %d (topic %q has %d; attached %v)", ErrNoPartition, partition, p.topic, p.nparts, p.attached())
+	}
+	var t *time.Ticker
+	for {
+		ready := true
+		for _, i := range parts {
+			if p.Subscribers(i) < n {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			return nil
+		}
+		if t == nil {
+			t = time.NewTicker(time.Millisecond)
+			defer t.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			e := &WaitSubscribersError{Topic: p.topic, Want: n, Err: context.Cause(ctx)}
+			for _, i := range parts {
+				e.Partitions = append(e.Partitions, i)
+				e.Have = append(e.Have, p.Subscribers(i))
+			}
+			return e
+		case <-t.C:
+		}
+	}
 }
 
 // encode assembles a header-block record in p.scratch.
@@ -293,11 +387,18 @@ func (p *Publisher) count(err error) error {
 }
 
 // Publish publishes m, waiting while the partition is back-pressured
-// (policy block) until there is room or ctx is done (then ctx's error,
-// wrapped). Under drop-oldest it never waits; under reject it returns
-// ErrFull at once. While it waits it frees the slots of dead subscribers,
-// so a crashed subscriber never holds it back for good. Other errors as
-// TryPublish. No allocation unless ctx carries a deadline it must time.
+// (policy block) until there is room or ctx is done: then it returns a
+// *BlockedError naming the partition and the subscriber that held it
+// back (pid, process name and state, lag), for which both
+// errors.Is(err, ErrBackPressured) and errors.Is(err, ctx's error, e.g.
+// context.DeadlineExceeded) hold. Under drop-oldest it never waits; under
+// reject it returns ErrFull at once. While it waits it frees the slots of
+// dead subscribers, so a crashed subscriber never holds it back for good.
+// Publish does not wait for subscribers: on a block partition with none
+// it publishes, and the message is overwritten unread (TryPublish returns
+// ErrNotConnected instead; WaitSubscribers waits for them). Other errors
+// as TryPublish. No allocation unless ctx carries a deadline it must time
+// (building a *BlockedError reads /proc and allocates, once, at the end).
 // A faulting region gives a *FaultError, as TryPublish.
 func (p *Publisher) Publish(ctx context.Context, m Message) (err error) {
 	defer recoverFault(&err, p.topic, p, debug.SetPanicOnFault(true))
@@ -305,11 +406,15 @@ func (p *Publisher) Publish(ctx context.Context, m Message) (err error) {
 }
 
 func (p *Publisher) publish(ctx context.Context, m Message) error {
-	err := p.tryPublish(&m)
+	err := p.tryPublish(&m, false)
 	if err != ringbuf.ErrBackPressured {
 		return err
 	}
 	pub, _ := p.route(&m)
+	part := m.Partition
+	if m.Key != nil {
+		part = int(fnv1a(m.Key) % uint32(p.nparts))
+	}
 	if len(m.Headers) == 0 {
 		// Plain records wait on the ring's space doorbell (futex).
 		for {
@@ -318,7 +423,7 @@ func (p *Publisher) publish(ctx context.Context, m Message) error {
 				wait = min(wait, time.Until(dl))
 			}
 			if err := ctx.Err(); err != nil || wait <= 0 {
-				return p.ctxErr(ctx)
+				return p.ctxErr(ctx, part)
 			}
 			err := pub.OfferTimeout(m.Payload, wait)
 			if err != ringbuf.ErrTimeout {
@@ -338,7 +443,7 @@ func (p *Publisher) publish(ctx context.Context, m Message) error {
 			return p.count(err)
 		}
 		if ctx.Err() != nil {
-			return p.ctxErr(ctx)
+			return p.ctxErr(ctx, part)
 		}
 		switch {
 		case spins < 64:
@@ -353,13 +458,29 @@ func (p *Publisher) publish(ctx context.Context, m Message) error {
 	}
 }
 
-func (p *Publisher) ctxErr(ctx context.Context) error {
+// ctxErr is Publish's error when ctx ended while partition was
+// back-pressured: a *BlockedError naming the slowest subscriber.
+func (p *Publisher) ctxErr(ctx context.Context, partition int) error {
 	p.backPressured++
 	cause := context.Cause(ctx)
 	if cause == nil { // the deadline passed a moment before ctx noticed
 		cause = context.DeadlineExceeded
 	}
-	return fmt.Errorf("kaelix: publish to %q: %w (back-pressured)", p.topic, cause)
+	e := &BlockedError{Topic: p.topic, Partition: partition, Err: cause}
+	if partition >= 0 && partition < len(p.parts) && p.parts[partition].pub != nil {
+		r := p.parts[partition].pub.Ring()
+		var s ringbuf.SlowestConsumer
+		var ok bool
+		shm.Guard(func() error { s, ok = r.Slowest(); return nil })
+		if ok {
+			e.Found = true
+			e.Slowest = SlowestSubscriber{Slot: s.Slot, Group: s.Group, PID: int(s.PID), LagRecords: s.LagRecords, LagBytes: s.LagBytes, Joining: s.Joining}
+			if s.PID != 0 {
+				e.Slowest.Comm, e.Slowest.State = procCommState(int(s.PID))
+			}
+		}
+	}
+	return e
 }
 
 // PublishBatch publishes b's messages in order with Publish and returns how
@@ -423,7 +544,8 @@ func (p *Publisher) Loan(n int) (Loan, error) { return p.LoanPartition(0, n) }
 //	copy(l.Buf, msg)
 //	return pub.Send(l)
 //
-// Errors: ErrBackPressured, ErrFull, *SizeError, ErrNoPartition,
+// Errors: ErrBackPressured, ErrNotConnected (policy block, no subscriber:
+// nothing claimed), ErrFull, *SizeError, ErrNoPartition,
 // ErrLoanOutstanding, ErrClosed. No allocation.
 func (p *Publisher) LoanPartition(partition, n int) (Loan, error) {
 	if p.closed {
@@ -439,6 +561,10 @@ func (p *Publisher) LoanPartition(partition, n int) (Loan, error) {
 	}
 	if n > p.maxBytes {
 		return Loan{}, &SizeError{Topic: p.topic, MessageBytes: n, PayloadBytes: n, MaxMessageBytes: p.maxBytes}
+	}
+	if unheard(pub) {
+		p.notConnected++
+		return Loan{}, ErrNotConnected
 	}
 	buf, err := pub.TryClaim(n)
 	if err != nil {
@@ -476,11 +602,12 @@ type PublisherStats struct {
 	Published     uint64 // messages published
 	BackPressured uint64 // TryPublish/Loan refusals for lack of room, and Publish timeouts
 	Rejected      uint64 // messages refused under policy reject
+	NotConnected  uint64 // TryPublish/Loan refusals for want of a subscriber (policy block)
 }
 
 // Stats returns the Publisher's counts. Same goroutine rule as publishing.
 func (p *Publisher) Stats() PublisherStats {
-	return PublisherStats{Published: p.published, BackPressured: p.backPressured, Rejected: p.rejected}
+	return PublisherStats{Published: p.published, BackPressured: p.backPressured, Rejected: p.rejected, NotConnected: p.notConnected}
 }
 
 // Close releases the publisher slots (aborting an outstanding loan), unmaps

@@ -595,6 +595,7 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 		t.pubs++
 	} else {
 		t.subs++
+		t.addSub(at)
 	}
 	reply.AttachmentID, reply.Topic = at.id, t.info()
 	return reply, files, nil
@@ -658,6 +659,7 @@ func (d *Daemon) resume(p *peer, rs []wire.Resume) []uint64 {
 			t.pubs++
 		} else {
 			t.subs++
+			t.addSub(at)
 		}
 	}
 	return ids
@@ -673,7 +675,16 @@ func (d *Daemon) detachLocked(p *peer, a *attachment) {
 		a.topic.pubs--
 	} else {
 		a.topic.subs--
+		delete(a.topic.subAts, a)
 	}
+}
+
+// addSub records a subscriber attachment of t. d.mu held.
+func (t *topic) addSub(a *attachment) {
+	if t.subAts == nil {
+		t.subAts = map[*attachment]bool{}
+	}
+	t.subAts[a] = true
 }
 
 // dropPeer forgets a closed connection's registrations. Its process may

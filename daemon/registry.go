@@ -33,6 +33,10 @@ type topic struct {
 	parts     []*partition
 	pubs      int // publisher attachments registered by clients
 	subs      int
+	// subAts are the subscriber attachments (subs of them), whose slots
+	// info checks to count only those able to receive. Guarded by
+	// Daemon.mu.
+	subAts map[*attachment]bool
 }
 
 // partition is one ring in two regions, both mapped read-write by the
@@ -633,7 +637,8 @@ func (t *topic) info() wire.TopicInfo {
 // infoWith is info with ring reads run through guard, which reports
 // whether they ran.
 func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
-	ti := wire.TopicInfo{Spec: t.spec, CreatedNS: t.createdNS, Publishers: t.pubs, Subscribers: t.subs}
+	ti := wire.TopicInfo{Spec: t.spec, CreatedNS: t.createdNS, Publishers: t.pubs}
+	ti.Subscribers, ti.JoiningSubscribers = t.joinedSubscribers(guard)
 	for i, p := range t.parts {
 		h := p.region.Header()
 		pi := wire.PartitionInfo{
@@ -653,6 +658,36 @@ func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 		ti.Partitions = append(ti.Partitions, pi)
 	}
 	return ti
+}
+
+// joinedSubscribers splits the topic's subscriber attachments into those
+// whose every reserved slot is active in its ring (the subscriber stored
+// its read position: it receives every record published from now on) and
+// those still joining. A resumed attachment whose slots the daemon could
+// not confirm (no refs) counts as joined: it was receiving before the
+// reconnect. d.mu held.
+func (t *topic) joinedSubscribers(guard func(*partition, func()) bool) (joined, joining int) {
+	active := map[*partition]map[int]bool{}
+	for at := range t.subAts {
+		ok := true
+		for _, r := range at.refs {
+			a, seen := active[r.part]
+			if !seen {
+				a = map[int]bool{}
+				guard(r.part, func() {
+					for _, sl := range r.part.ring.SubscriberSlots() {
+						a[sl.Index] = !sl.Evicted && !sl.Reserved && !sl.Joining
+					}
+				})
+				active[r.part] = a
+			}
+			ok = ok && a[r.slot]
+		}
+		if ok {
+			joined++
+		}
+	}
+	return joined, t.subs - joined
 }
 
 func (d *Daemon) statePath() string { return filepath.Join(d.stateDir, "topics.json") }
@@ -927,7 +962,7 @@ func liveSlots(cfg shm.Config, name string) int {
 		if err == nil {
 			r.ReapDead()
 			c := r.Counters()
-			n = c.Publishers + c.Subscribers
+			n = c.Publishers + c.Subscribers + c.Joining
 		}
 		return nil
 	})

@@ -188,11 +188,16 @@ type TopicList struct {
 // TopicInfo describes a topic and, per partition, its region and counters
 // as read from shared memory when the reply was made.
 type TopicInfo struct {
-	Spec        TopicSpec       `json:"spec"`
-	CreatedNS   int64           `json:"created_ns"` // unix ns
-	Publishers  int             `json:"publishers"` // attachments registered with the daemon
-	Subscribers int             `json:"subscribers"`
-	Partitions  []PartitionInfo `json:"partitions"`
+	Spec       TopicSpec `json:"spec"`
+	CreatedNS  int64     `json:"created_ns"` // unix ns
+	Publishers int       `json:"publishers"` // attachments registered with the daemon
+	// Subscribers counts the subscriber attachments able to receive: each
+	// of their ring slots is active (its read position is stored), so
+	// every record published from then on reaches them. A Subscribe in
+	// progress (slots reserved, not yet joined) is in JoiningSubscribers.
+	Subscribers        int             `json:"subscribers"`
+	JoiningSubscribers int             `json:"joining_subscribers,omitempty"`
+	Partitions         []PartitionInfo `json:"partitions"`
 }
 
 // PartitionInfo describes one partition's two regions and its ring.

@@ -11,15 +11,17 @@ import (
 
 // Exit codes. Each is stable: scripts may test for them.
 const (
-	exitOK               = 0 // success (also: pub or sub stopped by SIGINT/SIGTERM)
-	exitFailure          = 1 // anything not below: I/O, daemon-side failure, --timeout expired
-	exitUsage            = 2 // unknown verb or flag, missing argument, bad flag value
-	exitBrokerNotRunning = 3 // nothing listens on the socket: start kaelixd or fix --socket
-	exitNotFound         = 4 // no topic of that name (sub, pub: or it was deleted while attached)
-	exitInvalid          = 5 // invalid name or parameters, message too large, topic too large for the host, topic exists with other parameters or in use, no free slot
-	exitPermission       = 6 // the topic's mode and group do not allow this user
-	exitEvicted          = 7 // sub: kaelixd evicted the subscriber for holding publishers back (daemon.evict_stalled_after)
-	exitNotAnswering     = 8 // the socket accepts connections but kaelixd does not answer within --timeout: stopped, hung or overloaded
+	exitOK               = 0  // success (also: pub or sub stopped by SIGINT/SIGTERM)
+	exitFailure          = 1  // anything not below: I/O, daemon-side failure, --timeout expired
+	exitUsage            = 2  // unknown verb or flag, missing argument, bad flag value
+	exitBrokerNotRunning = 3  // nothing listens on the socket: start kaelixd or fix --socket
+	exitNotFound         = 4  // no topic of that name (sub, pub: or it was deleted while attached)
+	exitInvalid          = 5  // invalid name or parameters, message too large, topic too large for the host, topic exists with other parameters or in use, no free slot
+	exitPermission       = 6  // the topic's mode and group do not allow this user
+	exitEvicted          = 7  // sub: kaelixd evicted the subscriber for holding publishers back (daemon.evict_stalled_after)
+	exitNotAnswering     = 8  // the socket accepts connections but kaelixd does not answer within --timeout: stopped, hung or overloaded
+	exitNoSubscribers    = 9  // pub: --wait-subscribers N did not see N subscribers within --wait-timeout
+	exitBlocked          = 10 // pub: a message stayed back-pressured for --block-timeout
 )
 
 // errInvalidInput marks input this tool refuses before asking the daemon
@@ -46,6 +48,10 @@ func exitCode(err error) int {
 		return exitPermission
 	case errors.Is(err, client.ErrEvicted):
 		return exitEvicted
+	case errors.Is(err, errNoSubscribers):
+		return exitNoSubscribers
+	case errors.Is(err, errBlocked):
+		return exitBlocked
 	case errors.Is(err, client.ErrInvalidTopicName),
 		errors.Is(err, client.ErrInvalidSpec),
 		errors.Is(err, client.ErrTopicTooLarge),
@@ -80,6 +86,10 @@ func hint(err error) string {
 		return "stop its publishers and subscribers first, or pass --force"
 	case errors.Is(err, client.ErrTopicDeleted):
 		return "the topic was deleted (topics delete --force) while attached; every message published before was delivered"
+	case errors.Is(err, errNoSubscribers):
+		return "start the subscribers first (they count once their Subscribe has returned), or raise --wait-timeout"
+	case errors.Is(err, errBlocked):
+		return "the subscriber named above does not read: resume or stop it; kaelixd evicts it after daemon.evict_stalled_after"
 	case errors.Is(err, client.ErrEvicted):
 		return "kaelixd takes the ring slot of a subscriber that is stopped, or does not read, for longer than daemon.evict_stalled_after " +
 			"while its block/reject ring is at least half full; the last record printed may be torn. " +

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +25,16 @@ import (
 // turn until N messages went out.
 //
 // Under policy block, pub waits while the slowest subscriber lags a full
-// ring behind.
+// ring behind; after a second of waiting it prints on stderr who holds it
+// back (the subscriber's pid, process name, running or stopped, and lag),
+// again every 10 s while it stays blocked, and goes on waiting, or fails
+// once --block-timeout has passed (exit 10).
+//
+// A block topic keeps nothing for absent subscribers: with
+// --wait-subscribers N, pub first waits (at most --wait-timeout, else
+// exit 9) until N subscribers are able to receive on the partition it
+// publishes to (every partition with --key), so that they get every
+// message.
 type PubCmd struct {
 	Topic     string            `arg:"" help:"Topic to publish to."`
 	Messages  []string          `arg:"" optional:"" help:"Messages to publish; none: read lines from stdin (or --file)."`
@@ -35,7 +45,18 @@ type PubCmd struct {
 	Key       string            `help:"Route every message by the hash of this key (else partition --partition)." placeholder:"KEY"`
 	Partition int               `help:"Partition to publish to when no --key is given." default:"0"`
 	Quiet     bool              `short:"q" help:"Do not print the summary on stderr."`
+
+	WaitSubscribers int           `help:"Before publishing, wait until this many subscribers can receive (on --partition; with --key on every partition)." placeholder:"N"`
+	WaitTimeout     time.Duration `help:"Give up --wait-subscribers after this long (exit 9)." default:"30s"`
+	BlockTimeout    time.Duration `help:"Fail (exit 10) once a message has been back-pressured this long; 0: wait as long as it takes." default:"0s"`
 }
+
+// blockReportAfter is how long pub waits on back-pressure before it says
+// who holds it back; blockReportEvery how often it says it again.
+const (
+	blockReportAfter = time.Second
+	blockReportEvery = 10 * time.Second
+)
 
 // rate is a --rate value in messages per second.
 type rate float64
@@ -71,6 +92,11 @@ func (cmd *PubCmd) Run(g *Globals) error {
 		return err
 	}
 	defer pub.Close()
+	if cmd.WaitSubscribers > 0 {
+		if err := cmd.waitSubscribers(g, pub); err != nil {
+			return err
+		}
+	}
 
 	var opts []client.MessageOption
 	if len(cmd.Header) > 0 {
@@ -126,7 +152,7 @@ func (cmd *PubCmd) Run(g *Globals) error {
 				return cmd.done(g, n, nil)
 			}
 		}
-		if err := pub.Publish(g.ctx, client.NewMessage(line, opts...)); err != nil {
+		if err := cmd.publish(g, pub, client.NewMessage(line, opts...)); err != nil {
 			if g.interrupted(err) {
 				return cmd.done(g, n, nil)
 			}
@@ -135,6 +161,66 @@ func (cmd *PubCmd) Run(g *Globals) error {
 		n++
 	}
 	return cmd.done(g, n, nil)
+}
+
+// errNoSubscribers and errBlocked are --wait-subscribers and
+// --block-timeout expiring (exit codes 9 and 10).
+var (
+	errNoSubscribers = errors.New("not enough subscribers")
+	errBlocked       = errors.New("blocked")
+)
+
+// waitSubscribers waits for --wait-subscribers subscribers.
+func (cmd *PubCmd) waitSubscribers(g *Globals, pub *client.Publisher) error {
+	part := cmd.Partition
+	if cmd.Key != "" {
+		part = -1
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, cmd.WaitTimeout)
+	defer cancel()
+	err := pub.WaitSubscribers(ctx, part, cmd.WaitSubscribers)
+	if err == nil || g.interrupted(err) {
+		return err
+	}
+	var we *client.WaitSubscribersError
+	if errors.As(err, &we) {
+		return fmt.Errorf("%w: waited %v for %d subscriber(s) of %s on partition(s) %v, have %v (--wait-subscribers, --wait-timeout)",
+			errNoSubscribers, cmd.WaitTimeout, cmd.WaitSubscribers, cmd.Topic, we.Partitions, we.Have)
+	}
+	return err
+}
+
+// publish publishes m, waiting while it is back-pressured: after
+// blockReportAfter (then every blockReportEvery) it prints who holds it
+// back, and it fails once --block-timeout has passed.
+func (cmd *PubCmd) publish(g *Globals, pub *client.Publisher, m client.Message) error {
+	err := pub.TryPublish(m)
+	if err != client.ErrBackPressured && err != client.ErrNotConnected {
+		return err
+	}
+	// Back-pressured, or no subscriber (a block topic keeps nothing for
+	// absent ones; Publish publishes anyway, and waits if a joining
+	// subscriber holds the ring).
+	start := time.Now()
+	wait := blockReportAfter
+	for {
+		if cmd.BlockTimeout > 0 {
+			wait = min(wait, cmd.BlockTimeout-time.Since(start))
+		}
+		ctx, cancel := context.WithTimeout(g.ctx, wait)
+		err := pub.Publish(ctx, m)
+		cancel()
+		var be *client.BlockedError
+		if err == nil || g.ctx.Err() != nil || !errors.As(err, &be) {
+			return err
+		}
+		blocked := time.Since(start).Round(100 * time.Millisecond)
+		if cmd.BlockTimeout > 0 && time.Since(start) >= cmd.BlockTimeout {
+			return fmt.Errorf("%w for %v (--block-timeout): %w", errBlocked, blocked, be)
+		}
+		fmt.Fprintf(g.stderr, "kaelixctl: blocked for %v: %v\n", blocked, be)
+		wait = blockReportEvery
+	}
 }
 
 // done prints the summary (unless --quiet) and returns err.

@@ -41,7 +41,11 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 		numa = "bound to node " + strconv.Itoa(s.Node)
 	}
 	fmt.Fprintf(w, "numa:         %s; pages on node %s\n", numa, partitionNodes(info))
-	fmt.Fprintf(w, "attached:     %d publishers, %d subscribers (registered with the daemon)\n", info.Publishers, info.Subscribers)
+	joining := ""
+	if info.JoiningSubscribers > 0 {
+		joining = fmt.Sprintf(", %d still joining", info.JoiningSubscribers)
+	}
+	fmt.Fprintf(w, "attached:     %d publishers, %d subscribers receiving%s (registered with the daemon)\n", info.Publishers, info.Subscribers, joining)
 	fmt.Fprintf(w, "created:      %s\n\n", unixNS(info.CreatedNS))
 	tw := newTable(w)
 	fmt.Fprintln(tw, "PART\tPAGES\tNODE\tSIZE\tPUBLISHED\tCONSUMED\tLOST\tBACKPRESSURE\tREJECTED\tEVICTED\tPUBS\tSUBS\tLAG\tPATH")

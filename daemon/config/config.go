@@ -69,10 +69,24 @@ type Daemon struct {
 	// subscriber holding publishers back through a slot the ring cannot
 	// take from it (one it is joining, a queue-group member's held record)
 	// is killed instead. The sweep checks, so an eviction comes up to one
-	// sweep_interval late. 0 (default) never evicts: publishers wait for
-	// as long as the subscriber does not read. Live. Evictions are counted
+	// sweep_interval late. 0 never evicts: publishers wait for as long as
+	// the subscriber does not read. Live. Evictions are counted
 	// (kaelix_subscriber_evictions_total{action="evict"|"kill"},
 	// kaelix_partition_evicted_total, daemon status) and logged.
+	//
+	// Default 5s, after Aeron's untethered subscriptions (a subscription
+	// outside the flow-control window for untethered-window-limit-timeout,
+	// default 5 s, stops holding the publication back; it rests for
+	// untethered-resting-timeout, default 10 s, before it may rejoin).
+	// Why 5 s: one stopped or wedged consumer must not halt a feed every
+	// other consumer depends on for longer than an operator takes to
+	// notice (a publisher blocked that long already says who blocks it);
+	// and 5 s is three orders of magnitude above the stalls a healthy
+	// subscriber has (GC pauses, page faults, scheduling delays: ms),
+	// so a slow but live reader is never evicted (it must also be half a
+	// ring behind and not move at all). A subscriber paused in a debugger
+	// is evicted after 5 s and killed if it does it again: set 0 on a
+	// development host, or for consumers that must never miss a record.
 	EvictStalledAfter time.Duration `toml:"evict_stalled_after"`
 }
 
@@ -269,6 +283,7 @@ func Default() Config {
 			MaxClients:        1024,
 			HeartbeatInterval: 100 * time.Millisecond,
 			SweepInterval:     time.Second,
+			EvictStalledAfter: 5 * time.Second,
 		},
 		Shm: Shm{
 			BaseDir:       "/dev/shm",
