@@ -256,6 +256,9 @@ func runHelper(role string) int {
 	if run := idleRoles[role]; run != nil { // idle_test.go
 		return run(e)
 	}
+	if run := connectedRoles[role]; run != nil { // connected_test.go
+		return run(e)
+	}
 	ctx := context.Background()
 	c, err := client.Connect(ctx, client.Options{SocketPath: e.socket, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -89,7 +89,7 @@ func hint(err error) string {
 	case errors.Is(err, errNoSubscribers):
 		return "start the subscribers first (they count once their Subscribe has returned), or raise --wait-timeout"
 	case errors.Is(err, errBlocked):
-		return "the subscriber named above does not read: resume or stop it; kaelixd evicts it after daemon.evict_stalled_after"
+		return "the subscriber named above does not read: resume or stop it; kaelixd evicts it after daemon.evict_stalled_after (unless that is 0s)"
 	case errors.Is(err, client.ErrEvicted):
 		return "kaelixd takes the ring slot of a subscriber that is stopped, or does not read, for longer than daemon.evict_stalled_after " +
 			"while its block/reject ring is at least half full; the last record printed may be torn. " +

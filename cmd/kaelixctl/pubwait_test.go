@@ -1,0 +1,84 @@
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestCLIPubWaitSubscribers: `pub --wait-subscribers 1` started before
+// `sub` waits for it, and sub gets every message (the README's quick
+// start, without its old `sleep 1`); with nobody subscribing it gives up
+// after --wait-timeout with exit 8 and says how many it saw.
+func TestCLIPubWaitSubscribers(t *testing.T) {
+	d := startDaemon(t)
+	const topic = "demo.wait"
+	d.mustCtl(t, nil, "topics", "create", topic)
+
+	_, errOut, code := d.ctl(t, nil, "pub", "--wait-subscribers", "1", "--wait-timeout", "300ms", topic, "lost")
+	if code != exitNoSubscribers || !strings.Contains(errOut, "waited 300ms for 1 subscriber(s) of demo.wait on partition(s) [0], have [0]") {
+		t.Fatalf("pub --wait-subscribers with no subscriber: exit %d, stderr %q; want exit %d naming the wait", code, errOut, exitNoSubscribers)
+	}
+
+	for round := range 5 {
+		pub := d.start(t, nil, "pub", "--wait-subscribers", "1", topic, "bid 101.25", "ask 101.27")
+		// The publisher is attached and waiting before the subscriber starts.
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case err := <-pub.done:
+			t.Fatalf("round %d: pub ended before any subscriber: %v\nstderr: %s", round, err, pub.errb)
+		default:
+		}
+		sub := d.start(t, nil, "sub", topic, "--count", "2", "--raw")
+		if code := pub.wait(t); code != 0 {
+			t.Fatalf("round %d: pub exit %d: %s", round, code, pub.errb)
+		}
+		if code := sub.wait(t); code != 0 || sub.out.String() != "bid 101.25\nask 101.27\n" {
+			t.Fatalf("round %d: sub exit %d, output %q (want both messages)\nstderr: %s", round, code, sub.out, sub.errb)
+		}
+	}
+}
+
+// TestCLIPubBlockedSaysWho: the issue's reproduction. `sub` is stopped
+// (SIGSTOP) while `pub --count 100000` fills a block topic: after a
+// second pub prints who blocks it (the stopped sub's pid, its name, its
+// state, its lag), and with --block-timeout it fails with exit 9 naming
+// it again. Eviction is off here (0s), so nothing else releases pub.
+func TestCLIPubBlockedSaysWho(t *testing.T) {
+	d := startDaemon(t, "--set", "daemon.evict_stalled_after=0s")
+	const topic = "demo.blocked"
+	d.mustCtl(t, nil, "topics", "create", topic, "--capacity", "64KiB")
+	sub := d.start(t, nil, "sub", topic, "--raw")
+	d.waitSubscribers(t, topic, 1)
+	pid := sub.cmd.Process.Pid
+	sub.cmd.Process.Signal(syscall.SIGSTOP)
+	defer sub.cmd.Process.Signal(syscall.SIGCONT)
+	for deadline := time.Now().Add(time.Minute); procState(pid) != 'T'; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("sub did not stop")
+		}
+	}
+	t0 := time.Now()
+	_, errOut, code := d.ctl(t, nil, "pub", topic, "x", "--count", "100000", "--block-timeout", "2500ms")
+	took := time.Since(t0)
+	if code != exitBlocked {
+		t.Fatalf("pub past a stopped subscriber: exit %d after %v, want %d\nstderr: %s", code, took, exitBlocked, errOut)
+	}
+	t.Logf("pub failed after %v:\n%s", took.Round(time.Millisecond), errOut)
+	who := regexp.MustCompile(`back-pressured by subscriber pid ` + strconv.Itoa(pid) + ` \(kaelixctl\), stopped, (\d+) records \((\d+) bytes\) behind`)
+	report := regexp.MustCompile(`(?m)^kaelixctl: blocked for 1(\.\d)?s: kaelix: publish to "demo.blocked" partition 0: ` + who.String())
+	if m := report.FindStringSubmatch(errOut); m == nil {
+		t.Errorf("no report after a second blocked naming pid %d (kaelixctl), stopped, with its lag:\n%s", pid, errOut)
+	} else if n, _ := strconv.Atoi(m[2]); n == 0 {
+		t.Errorf("reported lag of %s records, want > 0", m[2])
+	}
+	if !strings.Contains(errOut, "(--block-timeout)") || len(who.FindAllString(errOut, -1)) != 2 {
+		t.Errorf("the final error does not name the blocking subscriber again:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "published ") {
+		t.Errorf("no summary of what was published:\n%s", errOut)
+	}
+}
