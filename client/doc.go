@@ -24,7 +24,11 @@
 // sees a view valid during the call), PollWait (Poll that waits with the
 // wait strategy; zero copy, no allocation), Receive (copying, waits with
 // the wait strategy). Expected outcomes are sentinel values shared with package
-// ringbuf (ErrBackPressured, ErrFull, ErrLapped), never formatted errors.
+// ringbuf (ErrBackPressured, ErrFull, ErrLapped), and ErrNotConnected (a
+// block partition with no subscriber able to receive: TryPublish and Loan
+// publish nothing; Publisher.Connected, Subscribers and WaitSubscribers
+// tell and wait), never formatted errors. A Publish that gives up on
+// back-pressure says who held it back (*BlockedError).
 //
 // # Record encoding
 //

@@ -92,7 +92,8 @@
 //
 // # Subscribers that hold publishers back
 //
-// With daemon.evict_stalled_after, a subscriber whose ring slot stays at
+// With daemon.evict_stalled_after (default 5s, after Aeron's untethered
+// window limit timeout; 0s never evicts), a subscriber whose ring slot stays at
 // least half a block or reject ring behind the tail without advancing
 // that long — its process stopped (SIGSTOP, a debugger) or running but
 // not reading — is evicted: its slots are taken from it

@@ -20,9 +20,10 @@ import (
 //
 // Under block and reject a subscriber that stops reading holds every
 // publisher of its partition back once the ring fills. A dead one is
-// reaped at once (its pidfd fires). A live one is waited for by default,
-// whether it is stopped (SIGSTOP, a debugger: /proc state T or t) or runs
-// without reading (stuck in a handler, or hostile).
+// reaped at once (its pidfd fires). A live one is waited for
+// evict_stalled_after (default 5s; 0 waits forever), whether it is stopped
+// (SIGSTOP, a debugger: /proc state T or t) or runs without reading (stuck
+// in a handler, or hostile).
 //
 // With evict_stalled_after set, every sweep looks at the block and reject
 // partitions its clients attached and at the subscriber slots of those
