@@ -12,7 +12,7 @@ import (
 // TestCLIPubWaitSubscribers: `pub --wait-subscribers 1` started before
 // `sub` waits for it, and sub gets every message (the README's quick
 // start, without its old `sleep 1`); with nobody subscribing it gives up
-// after --wait-timeout with exit 8 and says how many it saw.
+// after --wait-timeout with exit 9 and says how many it saw.
 func TestCLIPubWaitSubscribers(t *testing.T) {
 	d := startDaemon(t)
 	const topic = "demo.wait"
@@ -45,7 +45,7 @@ func TestCLIPubWaitSubscribers(t *testing.T) {
 // TestCLIPubBlockedSaysWho: the issue's reproduction. `sub` is stopped
 // (SIGSTOP) while `pub --count 100000` fills a block topic: after a
 // second pub prints who blocks it (the stopped sub's pid, its name, its
-// state, its lag), and with --block-timeout it fails with exit 9 naming
+// state, its lag), and with --block-timeout it fails with exit 10 naming
 // it again. Eviction is off here (0s), so nothing else releases pub.
 func TestCLIPubBlockedSaysWho(t *testing.T) {
 	d := startDaemon(t, "--set", "daemon.evict_stalled_after=0s")
