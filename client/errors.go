@@ -61,7 +61,8 @@ var (
 	// ErrFull: under policy reject, the record was refused.
 	ErrFull = ringbuf.ErrFull
 	// ErrLapped: under policy drop-oldest, this subscriber was overrun and
-	// resumed at the oldest intact record; Lost says how many were lost.
+	// resumed half a ring behind the newest message; Lost says how many
+	// were lost. Returned once per gap in the messages it delivers.
 	ErrLapped = ringbuf.ErrLapped
 
 	// ErrEvicted: kaelixd took this subscriber's ring slot in a partition

@@ -226,7 +226,7 @@ func (s *Subscriber) onRecord(r ringbuf.Record) {
 // Poll delivers up to limit ready messages to h and returns how many it
 // delivered; zero and a nil error means nothing was ready. It never waits.
 // Expected outcomes: ErrLapped (drop-oldest: this subscriber was overrun
-// and has resumed at the oldest intact message; Lost tells the total),
+// and has resumed half a ring behind the newest message; Lost tells the total),
 // ringbuf.ErrStalled (a publisher stopped mid-message; poll again later)
 // and an *EvictedError (ErrEvicted: the daemon took a partition's slot
 // because this subscriber held its publishers back; the message handled

@@ -86,7 +86,8 @@ var (
 	descUnblocked     = desc("kaelix_partition_unblocked_records_total", "Claims of dead publishers turned into skips.", partLabels...)
 	descWaits         = desc("kaelix_partition_waits_total", "Futex sleeps by subscribers and publishers.", partLabels...)
 	descWakeups       = desc("kaelix_partition_wakeups_total", "FUTEX_WAKE calls by publishers and subscribers.", partLabels...)
-	descLapped        = desc("kaelix_partition_lapped_total", "Times a subscriber was lapped.", partLabels...)
+	descLapped        = desc("kaelix_partition_lapped_total", "Gaps lapping opened in subscribers' sequences (drop-oldest); each lost record is in kaelix_partition_lost_records_total.", partLabels...)
+	descFences        = desc("kaelix_partition_fences_total", "membarrier calls by sleepers, one per park (not per futex sleep).", partLabels...)
 	descReaped        = desc("kaelix_partition_reaped_slots_total", "Slots of dead processes freed.", partLabels...)
 	descEvicted       = desc("kaelix_partition_evicted_total", "Subscriber slots taken from live owners that held publishers back (daemon.evict_stalled_after).", partLabels...)
 	descTampered      = desc("kaelix_partition_tampered_total", "Changes to a subscriber's own slot by another process, detected by the subscriber (threat model).", partLabels...)
@@ -114,7 +115,7 @@ type collector struct{ d *Daemon }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedBytes, descConsumedB, descLost, descBackPressure,
-		descRejected, descUnblocked, descWaits, descWakeups, descLapped, descReaped, descEvicted, descTampered, descPublishers, descSubscribers, descLag,
+		descRejected, descUnblocked, descWaits, descWakeups, descFences, descLapped, descReaped, descEvicted, descTampered, descPublishers, descSubscribers, descLag,
 		descCapacity, descNodeRegions, descNodeBytes, descHugeTotal, descHugeFree, descHugeUsed, descClients, descTopics,
 		descHeartbeats, descDeaths, descHealth} {
 		ch <- d
@@ -155,6 +156,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descUnblocked, r.Unblocked, l...)
 			counter(descWaits, r.Waits, l...)
 			counter(descWakeups, r.Wakeups, l...)
+			counter(descFences, r.Fences, l...)
 			counter(descLapped, r.Lapped, l...)
 			counter(descReaped, r.Reaped, l...)
 			counter(descEvicted, r.Evicted, l...)

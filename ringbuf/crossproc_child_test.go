@@ -62,6 +62,7 @@ type xpArgs struct {
 	Paths         []string      // multisub: the ring files to read (waitset_test.go)
 	NoTimeout     bool          // multisub: sleep with no time bound (a lost wakeup hangs)
 	Fallback      bool          // multisub: sleep without futex_waitv, as on kernels before 5.16
+	Rate          float64       // pub-paced: records per second (lap_test.go)
 
 	DeadlineNS int64 // wall-clock unix ns after which the child gives up
 }
@@ -124,6 +125,9 @@ func TestHelperProcess(t *testing.T) {
 		xpExit(nil, xpRunSubStall(r, a))
 	case "multisub":
 		res, err := xpRunMultiSub(a)
+		xpExit(res, err)
+	case "pub-paced":
+		res, err := xpRunPacedPub(r, a)
 		xpExit(res, err)
 	}
 	xpExit(nil, fmt.Errorf("unknown role %q", role))

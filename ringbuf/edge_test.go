@@ -612,12 +612,15 @@ func TestWakeupCounter(t *testing.T) {
 
 // ---- Regression tests for bugs found by these tests and the fuzzer. ----
 
-// TestBugDropOldestForgedBoundary: after a lap, a subscriber resyncs at the
-// first word at or after tail-capacity that looks like a state word naming
-// its own position. A record header's length word (length | type<<32 |
-// publisher<<48) looks like one when length&^7 == its own offset+8, so the
-// subscriber delivers a record made of another record's header and
-// payload bytes.
+// TestBugDropOldestForgedBoundary: the oldest intact record is found as
+// the first word at or after tail-capacity that looks like a state word
+// naming its own position. A record header's length word (length |
+// type<<32 | publisher<<48) looks like one when length&^7 == its own
+// offset+8, so a subscriber delivered a record made of another record's
+// header and payload bytes. (A lapped subscriber now resumes half a ring
+// behind the tail, where no such word can be forged, since lengths are
+// smaller than any position past the first lap; a FromOldest subscriber
+// still starts at the oldest record, so it checks the scan.)
 func TestRegressionDropOldestForgedBoundary(t *testing.T) {
 	r, _, _ := newTestRing(t, edgeConfig(SPSC, PolicyDropOldest))
 	sub := mustSub(t, r, SubscriberOptions{})
@@ -642,13 +645,23 @@ func TestRegressionDropOldestForgedBoundary(t *testing.T) {
 	if lapped != 1 {
 		t.Fatalf("lapped %d times", lapped)
 	}
-	for _, g := range recs {
+	sub.Close() // SPSC: one subscriber slot
+	oldest := mustSub(t, r, SubscriberOptions{From: FromOldest})
+	orecs, olapped := drain(t, oldest)
+	if olapped != 0 {
+		t.Fatalf("FromOldest subscriber lapped %d times", olapped)
+	}
+	for _, g := range append(recs, orecs...) {
 		if g.Sequence >= uint64(len(want)) || !bytes.Equal(g.data, want[g.Sequence]) {
 			t.Fatalf("delivered a forged record at position %d: seq %d, %d bytes", g.Position, g.Sequence, len(g.data))
 		}
 	}
-	if recs[0].Sequence != 2 || sub.Lost() != 2 {
-		t.Fatalf("resumed at seq %d having lost %d, want seq 2 and 2 lost", recs[0].Sequence, sub.Lost())
+	if orecs[0].Sequence != 2 || oldest.Lost() != 0 {
+		t.Fatalf("FromOldest started at seq %d having lost %d, want seq 2 and 0 lost", orecs[0].Sequence, oldest.Lost())
+	}
+	if lo := r.TailPosition() - 2048; recs[0].Position < lo || recs[0].Position >= lo+232 || sub.Lost() != recs[0].Sequence {
+		t.Fatalf("lapped subscriber resumed at %d (seq %d) having lost %d, want the first record at or after %d, all before it lost",
+			recs[0].Position, recs[0].Sequence, sub.Lost(), lo)
 	}
 }
 
@@ -807,39 +820,49 @@ func TestRegressionLappedWordNamesPosition(t *testing.T) {
 // 3992, so nothing lands on the word at 4032 and it still reads
 // 4032|padding after the lap. The ring does not follow it (a word at a
 // lapped position is never believed, see
-// TestRegressionLappedWordNamesPosition): while the oldest record in the
-// window is a claim in flight, both stay at 4032, and Position and
-// Counters().SlowestLag say so. Once the claim commits, both resume there
-// with ErrLapped, having lost exactly the record at 4096.
+// TestRegressionLappedWordNamesPosition): while no resume point can be
+// proven (the first record at or after tail - capacity/2 and the oldest
+// record in the window are both claims in flight), both stay at 4032,
+// and Position and Counters().SlowestLag say so. Once the claims commit,
+// both resume half a ring behind the tail, at 6784, with ErrLapped,
+// having lost exactly the records from 4096 to there.
 func TestLappedConsumerOnSurvivingPadding(t *testing.T) {
 	c := edgeConfig(MPMC, PolicyDropOldest)
-	c.UnblockTimeout = time.Hour // the held claim is not a dead publisher's
+	c.UnblockTimeout = time.Hour // the held claims are not a dead publisher's
 	r, _, _ := newTestRing(t, c)
 	pub := mustPub(t, r, PublisherOptions{})
-	slow := mustPub(t, r, PublisherOptions{})
+	oldSlow := mustPub(t, r, PublisherOptions{})
+	halfSlow := mustPub(t, r, PublisherOptions{})
 	offer := func(n int) {
 		t.Helper()
 		if err := pub.Offer(edgePayload(uint64(n), n)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	hold := func(p *Publisher, id uint64) {
+		t.Helper()
+		held, err := p.TryClaim(300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(held, edgePayload(id, 300))
+	}
 	for i := 0; i < 12; i++ {
 		offer(300) // span 336: seq 0..11, tail 4032
 	}
 	b := mustSub(t, r, SubscriberOptions{})
 	g := mustSub(t, r, SubscriberOptions{Group: 7})
-	offer(300)                      // padding at 4032..4096, seq 12 at 4096
-	held, err := slow.TryClaim(300) // seq 13 at 4432
-	if err != nil {
-		t.Fatal(err)
+	offer(300)          // padding at 4032..4096, seq 12 at 4096
+	hold(oldSlow, 1000) // seq 13 at 4432: the oldest record once lapped
+	for i := 0; i < 6; i++ {
+		offer(300) // seq 14..19, 4768..6448
 	}
-	copy(held, edgePayload(1000, 300))
-	for i := 0; i < 9; i++ {
-		offer(300) // seq 14..22, 4768..7792
-	}
-	offer(264) // seq 23, span 296: tail 8088, offset 3992
-	offer(300) // padding at 8088..8192, seq 24 at 8192: tail 8528
-	const padAt, tail = 4032, 8528
+	hold(halfSlow, 2000) // seq 20 at 6784: the first record at or after tail - capacity/2
+	offer(300)           // seq 21 at 7120
+	offer(300)           // seq 22 at 7456
+	offer(264)           // seq 23, span 296: tail 8088, offset 3992
+	offer(300)           // padding at 8088..8192, seq 24 at 8192: tail 8528
+	const padAt, tail, resume = 4032, 8528, 6784
 	if got := r.TailPosition(); got != tail {
 		t.Fatalf("tail %d, want %d", got, tail)
 	}
@@ -847,10 +870,11 @@ func TestLappedConsumerOnSurvivingPadding(t *testing.T) {
 		t.Fatalf("word at %d = %#x, want the surviving padding word %#x", padAt, w, uint64(padAt|statePadding))
 	}
 	for _, s := range []*Subscriber{b, g} {
-		// Lapped at 4032 (and at 4096); the oldest record at or after
-		// tail-capacity = 4432 is the claim in flight: nothing to read yet.
+		// Lapped at 4032 (and at 4096); the record at or after
+		// tail - capacity/2 = 6480 and the oldest record at or after
+		// tail - capacity = 4432 are claims in flight: nothing to read yet.
 		if n, err := s.Poll(func(Record) { t.Fatal("delivered a record") }, 4); n != 0 || err != nil {
-			t.Fatalf("poll with the oldest record claimed: %d, %v", n, err)
+			t.Fatalf("poll with the resume points claimed: %d, %v", n, err)
 		}
 		if p := s.Position(); p != padAt {
 			t.Fatalf("position %d, want %d: followed a word at a lapped position", p, padAt)
@@ -859,29 +883,32 @@ func TestLappedConsumerOnSurvivingPadding(t *testing.T) {
 	if lag := r.Counters().SlowestLag; lag != tail-padAt {
 		t.Fatalf("SlowestLag %d, want %d", lag, tail-padAt)
 	}
-	if err := slow.Commit(); err != nil {
+	if err := oldSlow.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := halfSlow.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []*Subscriber{b, g} {
 		recs, lapped := drain(t, s)
-		if lapped != 1 || len(recs) != 12 || recs[0].Position != 4432 {
-			t.Fatalf("lapped %d, %d records, want 1 and 12 from 4432", lapped, len(recs))
+		if lapped != 1 || len(recs) != 5 || recs[0].Position != resume {
+			t.Fatalf("lapped %d, %d records, want 1 and 5 from %d", lapped, len(recs), resume)
 		}
 		for i, rec := range recs {
 			want := edgePayload(uint64(len(rec.data)), len(rec.data))
 			if i == 0 {
-				want = edgePayload(1000, 300)
+				want = edgePayload(2000, 300)
 			}
-			if rec.Sequence != 13+uint64(i) || !bytes.Equal(rec.data, want) {
-				t.Fatalf("record %d: seq %d at %d (%d bytes), want seq %d intact", i, rec.Sequence, rec.Position, len(rec.data), 13+i)
+			if rec.Sequence != 20+uint64(i) || !bytes.Equal(rec.data, want) {
+				t.Fatalf("record %d: seq %d at %d (%d bytes), want seq %d intact", i, rec.Sequence, rec.Position, len(rec.data), 20+i)
 			}
 		}
-		if s.Lost() != 1 || s.Position() != tail {
-			t.Fatalf("lost %d at %d, want 1 at %d", s.Lost(), s.Position(), tail)
+		if s.Lost() != 8 || s.Position() != tail {
+			t.Fatalf("lost %d at %d, want 8 (seq 12..19) at %d", s.Lost(), s.Position(), tail)
 		}
 	}
-	if c := r.Counters(); c.Lost != 2 || c.SlowestLag != 0 {
-		t.Fatalf("counters: lost %d slowest lag %d, want 2 and 0", c.Lost, c.SlowestLag)
+	if c := r.Counters(); c.Lost != 16 || c.SlowestLag != 0 {
+		t.Fatalf("counters: lost %d slowest lag %d, want 16 and 0", c.Lost, c.SlowestLag)
 	}
 }
 

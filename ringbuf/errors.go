@@ -17,9 +17,10 @@ var (
 	ErrFull = errors.New("ringbuf: ring full, record rejected")
 
 	// ErrLapped: under PolicyDropOldest, publishers overwrote records this
-	// consumer had not read yet. The consumer has already resumed at the
-	// oldest intact record; Subscriber.Lost tells how many records were
-	// lost in total. Records delivered before the lap are reported in n.
+	// consumer had not read yet. The consumer has already resumed half a
+	// ring behind the tail; Subscriber.Lost tells how many records were
+	// lost in total. Returned once per gap in the delivered sequence.
+	// Records delivered before the lap are reported in n.
 	ErrLapped = errors.New("ringbuf: lapped by publishers; records lost")
 
 	// ErrEvicted: the subscriber's slot was taken away (EvictSubscriber,

@@ -353,13 +353,14 @@ func (s *Subscriber) nextGroup(room int) (bool, error) {
 	return false, nil
 }
 
-// resyncGroup moves a lapped group cursor to the oldest intact record and
-// counts what the group lost there. It reports whether the cursor moved
-// (by this member or another); false means no intact record can be
-// proven now, and the caller reports nothing to read.
+// resyncGroup moves a lapped group cursor to where a lapped reader
+// resumes (resumePoint: half a ring behind the tail) and counts what the
+// group lost there; a lap that loses no record is not counted. It reports
+// whether the cursor moved (by this member or another); false means no
+// intact record can be proven now, and the caller reports nothing to read.
 func (s *Subscriber) resyncGroup(pos, seq uint64) bool {
 	r := s.r
-	q, qseq, ok := r.oldestIntact(r.TailPosition())
+	q, qseq, ok := r.resumePoint(r.TailPosition())
 	if !ok || q <= pos {
 		p, _ := r.groupCursor(s.goff)
 		return p != pos
@@ -369,9 +370,9 @@ func (s *Subscriber) resyncGroup(pos, seq uint64) bool {
 			lost := qseq - seq
 			r.m.u64(s.goff + groupLostOffset).Add(lost)
 			s.lost += lost
+			s.count(subLappedOffset)
+			s.lapped = true
 		}
-		s.count(subLappedOffset)
-		s.lapped = true
 	}
 	return true
 }

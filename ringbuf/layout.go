@@ -214,7 +214,7 @@ const (
 	// Counters this slot's subscribers bumped, so that a subscriber writes
 	// no shared counter (Counters sums them over the slots). Cumulative
 	// across the slot's owners.
-	subLappedOffset    = subRingCreatedOffset + 8 // uint64 times lapped
+	subLappedOffset    = subRingCreatedOffset + 8 // uint64 gaps lapping opened (see Subscriber.resync)
 	subUnblockedOffset = subLappedOffset + 8      // uint64 dead claims stepped over
 	subWaitsOffset     = subUnblockedOffset + 8   // uint64 futex sleeps
 	subWakeupsOffset   = subWaitsOffset + 8       // uint64 FUTEX_WAKE calls (for publishers waiting for space)

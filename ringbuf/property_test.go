@@ -13,8 +13,10 @@ package ringbuf
 // data area is preceded by a separate padding claim (which may succeed
 // while the record after it is refused). Under PolicyDropOldest a consumer
 // whose next position was overwritten (tail > position + capacity)
-// resumes at the oldest record at or after tail - capacity and loses
-// exactly the sequence numbers in between.
+// resumes at the first record at or after tail - capacity/2 (else the
+// oldest at or after tail - capacity) and loses exactly the sequence
+// numbers in between; a lap that loses records reports ErrLapped, unless
+// it only widens a gap no record has been delivered after yet.
 //
 // The run length follows rapid's flags (-rapid.checks, -rapid.steps).
 
@@ -119,6 +121,7 @@ type propSub struct {
 	g          *propGroup // nil: broadcast
 	cur        propCursor // broadcast only
 	lapPending bool       // the ring owes an ErrLapped
+	gap        bool       // broadcast: records lost since the last delivery (a further lap widens the same gap)
 	consumed   uint64
 	lost       uint64
 }
@@ -313,10 +316,23 @@ func (m *propMachine) reserve(span uint64) error {
 
 // oldest models Ring.oldestIntact: the first non-padding entry at or
 // after tail - capacity, if it is readable.
-func (m *propMachine) oldest() (int, bool) {
+func (m *propMachine) oldest() (int, bool) { return m.intactFrom(m.c.CapacityBytes) }
+
+// resumePoint models Ring.resumePoint: the first non-padding entry at or
+// after tail - capacity/2, else the oldest.
+func (m *propMachine) resumePoint() (int, bool) {
+	if i, ok := m.intactFrom(m.c.CapacityBytes / 2); ok {
+		return i, ok
+	}
+	return m.oldest()
+}
+
+// intactFrom models Ring.intactFrom: the first non-padding entry at or
+// after tail - back, if it is readable.
+func (m *propMachine) intactFrom(back uint64) (int, bool) {
 	lo := uint64(0)
-	if m.tail > m.c.CapacityBytes {
-		lo = m.tail - m.c.CapacityBytes
+	if m.tail > back {
+		lo = m.tail - back
 	}
 	// The ring scans at most one maximal record past lo (and past each
 	// padding it follows) for a boundary. Real histories always have one
@@ -358,8 +374,9 @@ func (m *propMachine) next(c *propCursor) (idx int, lapped bool, lost uint64) {
 			// lap (a newer lap's padding starts before it, so nothing
 			// landed on it): a newer record's payload can leave the same
 			// word there (TestRegressionLappedWordNamesPosition). It
-			// resyncs, or stays put until the oldest record is provable.
-			q, ok := m.oldest()
+			// resyncs (resumePoint), or stays put until a resume point is
+			// provable.
+			q, ok := m.resumePoint()
 			if !ok {
 				return -1, lapped, lost
 			}
@@ -390,6 +407,14 @@ func (m *propMachine) next(c *propCursor) (idx int, lapped bool, lost uint64) {
 		}
 		return i, lapped, lost
 	}
+}
+
+// opensGap reports whether losing lost records reports a lap
+// (ErrLapped, Counters.Lapped): only if it loses some, and for a broadcast
+// subscriber only if no gap is open already (gap: records were lost since
+// its last delivery).
+func (s *propSub) opensGap(gap bool, lost uint64) bool {
+	return lost > 0 && (s.g != nil || !gap)
 }
 
 // cursorOf returns the cursor a subscriber reads through.
@@ -608,17 +633,20 @@ func (m *propMachine) poll(t *rapid.T) {
 	lapped, lost := false, uint64(0)
 	cur := *s.cursor() // dry run first: next may skip the action
 	c := &cur
+	gap := s.gap
 	for len(want) < limit {
-		i, l, n := m.next(c)
-		lapped, lost = lapped || l, lost+n
+		i, _, n := m.next(c)
+		lapped, gap, lost = lapped || s.opensGap(gap, n), gap || n > 0, lost+n
 		if i < 0 {
 			break
 		}
 		want = append(want, i)
+		gap = false
 		e := m.entries[i]
 		c.pos, c.expect = e.pos+e.span, e.seq+1
 	}
 	*s.cursor() = cur
+	s.gap = gap
 	k := 0
 	n, err := s.s.Poll(func(rec Record) {
 		if k >= len(want) {
@@ -652,8 +680,10 @@ func (m *propMachine) read(t *rapid.T) {
 	}
 	buf := make([]byte, size)
 	cur := *s.cursor() // dry run first: next may skip the action
-	i, lapped, lost := m.next(&cur)
+	i, _, lost := m.next(&cur)
 	*s.cursor() = cur
+	lapped := s.opensGap(s.gap, lost)
+	s.gap = s.gap || lost > 0
 	m.noteLap(s, lapped, lost)
 	n, rec, err := s.s.Read(buf)
 	switch {
@@ -680,6 +710,7 @@ func (m *propMachine) read(t *rapid.T) {
 		}
 		m.checkRecord("read", rec, buf[:n], i)
 		m.deliver(s, i)
+		s.gap = false
 	}
 }
 

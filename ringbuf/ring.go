@@ -44,7 +44,8 @@ const (
 	PolicyBlock Policy = 1
 	// PolicyDropOldest: a publisher never waits; it overwrites the oldest
 	// records. A lapped consumer is told how many records it lost and
-	// resumes at the oldest intact record; it never returns a torn one.
+	// resumes half a ring behind the tail, so that it reads a run of
+	// records before it can be lapped again; it never returns a torn one.
 	PolicyDropOldest Policy = 2
 	// PolicyReject: like PolicyBlock, but a record that does not fit is
 	// refused at once with ErrFull and counted; nothing ever waits.
@@ -546,7 +547,7 @@ type Counters struct {
 	Waits         uint64 // futex sleeps by subscribers and publishers
 	Wakeups       uint64 // FUTEX_WAKE calls made by publishers and subscribers
 	Fences        uint64 // membarrier calls by sleepers (one per park, not per sleep: see WaitSet)
-	Lapped        uint64 // times a consumer was lapped
+	Lapped        uint64 // gaps lapping opened in consumers' sequences (a lap that lost no record is none)
 	Reaped        uint64 // slots of dead processes freed
 	Evicted       uint64 // subscriber slots taken from live owners (EvictSubscriber)
 	Tampered      uint64 // subscriber slots found changed by another process (see Subscriber.Poll)

@@ -13,8 +13,8 @@ package ringbuf
 //   - Under PolicyDropOldest nothing holds publishers back. A consumer
 //     copies each record out, then re-reads the tail: the record is intact
 //     iff tail <= record position + capacity. A torn copy is discarded and
-//     the consumer resyncs at the oldest intact record, counting the
-//     records it lost by sequence number.
+//     the consumer resumes half a ring behind the tail (resync), counting
+//     the records it lost by sequence number.
 //   - Every length, state and position read from the ring is checked before
 //     it is used; a bad one gives a *CorruptError, never an out-of-bounds
 //     access or an endless loop.
@@ -90,7 +90,8 @@ type Subscriber struct {
 	stored  uint64 // broadcast: the position last stored in the slot (anything else there was written by another process)
 	expect  uint64 // broadcast: sequence expected next
 	lost    uint64
-	lapped  bool
+	lapped  bool // a lap opened a gap that Poll/Read has not reported yet (ErrLapped)
+	gap     bool // records were lost since the last delivery: a further lap widens the same gap
 	scratch []byte
 	holding bool
 	rec     Record // the record next found, handed to the handler
@@ -265,8 +266,8 @@ func (s *Subscriber) Ring() *Ring { return s.r }
 //   - state or owner changed: a *CorruptError on every call; the slot
 //     may now belong to someone else, so subscribe again.
 //   - position changed: it is restored, and if publishers have since
-//     overwritten records this subscriber had not read, it resumes at the
-//     oldest intact record and counts them in Lost. One *CorruptError
+//     overwritten records this subscriber had not read, it resumes as a
+//     lapped one does (resync) and counts them in Lost. One *CorruptError
 //     reports it; the next call goes on.
 //
 // Each detection is counted in Counters.Tampered.
@@ -360,7 +361,8 @@ func (s *Subscriber) Consumed() uint64 { return s.consumed }
 // Poll delivers up to limit records to h, in ring order, and returns how
 // many it delivered. Zero records and a nil error means nothing to read.
 // Expected outcomes: ErrLapped (PolicyDropOldest; the subscriber has
-// already resumed at the oldest intact record, Lost tells the total);
+// already resumed half a ring behind the tail, Lost tells the total; once
+// per gap in the delivered sequence);
 // ErrStalled (the record at the subscriber's position has stayed claimed
 // past the unblock timeout and its publisher is alive or unknown);
 // ErrEvicted (the daemon took the slot, see Ring.EvictSubscriber). Ring
@@ -526,6 +528,7 @@ func (s *Subscriber) Read(dst []byte) (int, Record, error) {
 
 // done finishes a delivered record.
 func (s *Subscriber) done(rec *Record) {
+	s.gap = false
 	s.consumed++
 	s.consumedB += uint64(len(rec.Payload))
 	if s.group {
@@ -700,12 +703,19 @@ func (r *Ring) intact(pos uint64) bool {
 	return r.TailPosition() <= pos+r.capacity
 }
 
-// resync moves a lapped broadcast subscriber to the oldest intact record
-// and counts what it lost. It reports false if no intact record could be
-// found right now (the caller reports nothing to read and retries later).
+// resync moves a lapped broadcast subscriber to where a lapped reader
+// resumes (resumePoint: half a ring behind the tail) and counts what it
+// lost, exactly, by sequence number. A lap that loses records opens a gap
+// in what the subscriber delivers: it is counted in Counters.Lapped and
+// reported by one ErrLapped, and further laps before the next delivered
+// record only widen the same gap (Lost grows, Lapped does not), so that
+// Lapped equals the number of gaps a reader can see in the sequence. A
+// lap that loses no record (publishers overwrote only padding) is no gap
+// and is not counted. It reports false if no intact record could be found
+// right now (the caller reports nothing to read and retries later).
 func (s *Subscriber) resync() bool {
 	r := s.r
-	q, seq, ok := r.oldestIntact(r.TailPosition())
+	q, seq, ok := r.resumePoint(r.TailPosition())
 	if !ok {
 		return false
 	}
@@ -713,23 +723,52 @@ func (s *Subscriber) resync() bool {
 		lost := seq - s.expect
 		s.lost += lost
 		r.m.u64(s.off + subLostOffset).Add(lost)
+		if !s.gap {
+			s.gap, s.lapped = true, true
+			s.count(subLappedOffset)
+		}
 	}
-	s.count(subLappedOffset)
-	s.pos, s.expect, s.lapped = q, seq, true
+	s.pos, s.expect = q, seq
 	return true
 }
 
+// lapHeadroom is how far behind the tail a lapped consumer resumes:
+// half the ring. Resuming at the oldest intact record instead would put
+// it where the very next claim overwrites, so a reader slower than its
+// publishers would be lapped again after each record it read; from half
+// a ring behind, publishers must write half a ring before the next lap,
+// and the reader gets a run of records meanwhile. The records skipped
+// are counted as lost, exactly.
+func (r *Ring) lapHeadroom() uint64 { return r.capacity / 2 }
+
+// resumePoint finds where a lapped consumer resumes: the first record
+// boundary at or after tail - lapHeadroom, else (none provable there)
+// the oldest intact record. ok as for oldestIntact.
+func (r *Ring) resumePoint(tail uint64) (pos, seq uint64, ok bool) {
+	if pos, seq, ok = r.intactFrom(tail, r.lapHeadroom()); ok {
+		return pos, seq, ok
+	}
+	return r.oldestIntact(tail)
+}
+
 // oldestIntact finds the first record boundary at or after tail -
-// capacity, and the sequence there. A candidate is a state word that names
-// its own position; since a payload or a half-overwritten word can do that
-// by accident, a candidate is accepted only if the chain of records from
-// it reaches the tail exactly (every hop's word naming its own position),
-// and its header is still intact afterwards. ok is false if no boundary
-// can be proven now (for example a claim is being written): retry later.
+// capacity, and the sequence there (see intactFrom).
 func (r *Ring) oldestIntact(tail uint64) (pos, seq uint64, ok bool) {
+	return r.intactFrom(tail, r.capacity)
+}
+
+// intactFrom finds the first record boundary at or after tail - back
+// (back <= capacity), and the sequence there. A candidate is a state word
+// that names its own position; since a payload or a half-overwritten word
+// can do that by accident, a candidate is accepted only if the chain of
+// records from it reaches the tail exactly (every hop's word naming its
+// own position), and its header is still intact afterwards. ok is false
+// if no boundary can be proven now (for example a claim is being
+// written): retry later.
+func (r *Ring) intactFrom(tail, back uint64) (pos, seq uint64, ok bool) {
 	lo := uint64(0)
-	if tail > r.capacity {
-		lo = align8(tail - r.capacity) // a corrupt, unaligned tail must not make the scan read past the data area
+	if tail > back {
+		lo = align8(tail - back) // a corrupt, unaligned tail must not make the scan read past the data area
 	}
 	limit := lo + spanOf(uint64(r.maxPayload)) + RecordAlignment
 	for q := lo; q < tail && q <= limit; q += RecordAlignment {
