@@ -36,12 +36,14 @@ const (
 	// client learns it when it connects or reconnects), or WaitBackoff if
 	// the daemon names none.
 	WaitDefault WaitStrategy = iota
-	// WaitBackoff spins briefly, then yields, then sleeps on the ring's
-	// futex: low latency without burning a core when idle.
+	// WaitBackoff spins briefly, then yields, then sleeps on the rings'
+	// futexes (all partitions' at once): low latency without burning a
+	// core when idle.
 	WaitBackoff
 	// WaitBlocking sleeps on the futex as soon as nothing is ready.
 	WaitBlocking
-	// WaitYield polls and yields the processor in between.
+	// WaitYield polls and yields the processor in between
+	// (sched_yield(2): another runnable thread on this CPU runs first).
 	WaitYield
 	// WaitBusySpin polls in a tight loop: lowest latency, one core at 100%.
 	WaitBusySpin

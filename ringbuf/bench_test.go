@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/kaelix-io/kaelix/numa"
@@ -237,6 +238,40 @@ func BenchmarkPingPong(b *testing.B) {
 		b.StopTimer()
 		wait()
 	})
+	// The same round trip with this side waiting through PollWait, so
+	// that the wait strategies compare with busy-spin while the peer
+	// (busy-spinning) has its own core.
+	for _, w := range []WaitStrategy{BusySpin, Yield} {
+		b.Run("spsc-pollwait/"+w.String(), func(b *testing.B) {
+			c := DefaultConfig(SPSC)
+			c.CapacityBytes = 64 << 10
+			c.MaxPayloadBytes = 64
+			size, _ := SizeFor(c)
+			mem, path := sharedMapping(b, 2*size)
+			out, _ := Create(mem[:size], c)
+			in, _ := Create(mem[size:], c)
+			pub, _ := out.NewPublisher(PublisherOptions{})
+			defer pin(0)()
+			wait := startChild(b, "ring-echo", path, strconv.Itoa(b.N), strconv.Itoa(size))
+			sub, err := in.NewSubscriber(SubscriberOptions{Wait: w})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var msg [32]byte
+			h := func(Record) {}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for pub.Offer(msg[:]) != nil {
+				}
+				if _, err := sub.PollWait(h, 1, time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			wait()
+		})
+	}
 }
 
 // BenchmarkThroughputCrossProcess streams b.N records from this process to
