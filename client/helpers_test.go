@@ -45,7 +45,7 @@ type env struct {
 	socket, state, shmDir string
 }
 
-func newEnv(t *testing.T) env {
+func newEnv(t testing.TB) env {
 	t.Helper()
 	dir := t.TempDir()
 	e := env{
@@ -72,7 +72,7 @@ func (e env) environ(role string, kv ...string) []string {
 }
 
 // startDaemon runs a daemon in this process until the test ends.
-func startDaemon(t *testing.T, e env, mod func(*daemon.Config)) *daemon.Daemon {
+func startDaemon(t testing.TB, e env, mod func(*daemon.Config)) *daemon.Daemon {
 	t.Helper()
 	cfg := e.config()
 	cfg.RemoveOnExit = true
@@ -101,7 +101,7 @@ func startDaemon(t *testing.T, e env, mod func(*daemon.Config)) *daemon.Daemon {
 	return d
 }
 
-func connect(t *testing.T, e env) *client.Client {
+func connect(t testing.TB, e env) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -21,6 +21,7 @@ package ringbuf
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -55,12 +56,13 @@ type Publisher struct {
 	claimPos uint64
 	claimLen uint32
 
-	spsc          bool   // SPSC with no claim outstanding and not closed: Offer may take its fast path
-	records       uint64 // committed by this publisher, mirrored in its slot
-	fenced        bool   // commit with a fenced store: this process is no membarrier target
-	lastDeadCheck int64  // nanotime of the last liveness check of a blocking claimant
-	subEpoch      uint32 // the subscriber epoch subCount was counted at
-	subCount      int    // active subscriber slots at subEpoch (see Subscribers)
+	spsc          bool           // SPSC with no claim outstanding and not closed: Offer may take its fast path
+	records       uint64         // committed by this publisher, mirrored in its slot
+	fenced        bool           // commit with a fenced store: this process is no membarrier target
+	lastDeadCheck int64          // nanotime of the last liveness check of a blocking claimant
+	epoch         *atomic.Uint32 // the ring's subscriber epoch word (consumer header)
+	subEpoch      uint32         // the subscriber epoch subCount was counted at
+	subCount      int            // active subscriber slots at subEpoch (see Subscribers)
 	closed        bool
 	ts            unix.Timespec
 }
@@ -97,7 +99,8 @@ scan:
 		r.m.u64(off + pubRecordsOffset).Store(0)
 		st.Store(slotActive)
 		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK()}
-		p.recountSubscribers(r.m.cu32(subscriberEpochOffset).Load())
+		p.epoch = r.m.cu32(subscriberEpochOffset)
+		p.recountSubscribers(p.epoch.Load())
 		if r.kind == SPSC {
 			p.pos, p.seq = r.tail()
 			p.spsc = true
@@ -145,7 +148,7 @@ func (p *Publisher) Ring() *Ring { return p.r }
 // table only after a subscriber joined or left. No allocation, no
 // syscall. Same goroutine rule as publishing.
 func (p *Publisher) Subscribers() int {
-	if e := p.r.m.cu32(subscriberEpochOffset).Load(); e != p.subEpoch {
+	if e := p.epoch.Load(); e != p.subEpoch {
 		p.recountSubscribers(e)
 	}
 	return p.subCount
@@ -153,7 +156,10 @@ func (p *Publisher) Subscribers() int {
 
 // recountSubscribers counts the active subscriber slots for epoch e
 // (loaded before the count: a change after the load moves the epoch
-// again, and the next Subscribers recounts).
+// again, and the next Subscribers recounts). Not inlined, so that
+// Subscribers, its caller on the hot path, is.
+//
+//go:noinline
 func (p *Publisher) recountSubscribers(e uint32) {
 	p.subEpoch, p.subCount = e, p.r.activeSubscribers()
 }
