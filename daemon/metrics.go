@@ -92,7 +92,7 @@ var (
 	descEvicted       = desc("kaelix_partition_evicted_total", "Subscriber slots taken from live owners that held publishers back (daemon.evict_stalled_after).", partLabels...)
 	descTampered      = desc("kaelix_partition_tampered_total", "Changes to a subscriber's own slot by another process, detected by the subscriber (threat model).", partLabels...)
 	descPublishers    = desc("kaelix_partition_publishers", "Live publisher slots.", partLabels...)
-	descSubscribers   = desc("kaelix_partition_subscribers", "Live subscriber slots.", partLabels...)
+	descSubscribers   = desc("kaelix_partition_subscribers", "Subscriber slots able to receive (active: the read position is in the ring); reserved or joining slots are not counted.", partLabels...)
 	descLag           = desc("kaelix_partition_slowest_lag_bytes", "Bytes between the tail and the slowest subscriber.", partLabels...)
 	descCapacity      = desc("kaelix_partition_capacity_bytes", "Ring data capacity.", partLabels...)
 

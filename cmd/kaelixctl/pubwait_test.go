@@ -82,3 +82,41 @@ func TestCLIPubBlockedSaysWho(t *testing.T) {
 		t.Errorf("no summary of what was published:\n%s", errOut)
 	}
 }
+
+// TestCLIPubPastStoppedSubByDefault is the issue's reproduction under the
+// default configuration: `kaelixctl sub t & kill -STOP $!; kaelixctl pub
+// t x --count 100000` used to hang after a ring's worth of messages with
+// no word. Now pub says after a second who blocks it, and kaelixd evicts
+// the stopped sub after daemon.evict_stalled_after (default 5s, plus up
+// to a sweep_interval), so pub finishes.
+func TestCLIPubPastStoppedSubByDefault(t *testing.T) {
+	d := startDaemon(t)
+	const topic = "demo.default"
+	d.mustCtl(t, nil, "topics", "create", topic)
+	sub := d.start(t, nil, "sub", topic, "--raw")
+	d.waitSubscribers(t, topic, 1)
+	pid := sub.cmd.Process.Pid
+	sub.cmd.Process.Signal(syscall.SIGSTOP)
+	defer sub.cmd.Process.Signal(syscall.SIGCONT)
+	for deadline := time.Now().Add(time.Minute); procState(pid) != 'T'; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("sub did not stop")
+		}
+	}
+	t0 := time.Now()
+	_, errOut, code := d.ctl(t, nil, "pub", topic, "x", "--count", "100000")
+	took := time.Since(t0)
+	t.Logf("pub exit %d after %v:\n%s", code, took.Round(time.Millisecond), errOut)
+	if code != 0 || !strings.Contains(errOut, "published 100000 messages") {
+		t.Fatalf("pub past a stopped subscriber with the default eviction: exit %d after %v", code, took)
+	}
+	if !strings.Contains(errOut, "kaelixctl: blocked for 1s: ") || !strings.Contains(errOut, "pid "+strconv.Itoa(pid)+" (kaelixctl), stopped") {
+		t.Errorf("pub did not say after a second that the stopped sub (pid %d) blocks it", pid)
+	}
+	if took < 4*time.Second {
+		t.Errorf("pub finished after %v, before the 5s default eviction could have released it", took)
+	}
+	if out := d.mustCtl(t, nil, "daemon", "status"); !strings.Contains(out, "evictions:    1 subscriber(s)") {
+		t.Errorf("daemon status does not show the eviction:\n%s", out)
+	}
+}
