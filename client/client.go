@@ -104,6 +104,7 @@ func (c *Client) defaultWait() WaitStrategy {
 type closer interface {
 	Close() error
 	setAttachmentID(id uint64)
+	watch() *ringWatch
 }
 
 type reply struct {
@@ -146,11 +147,12 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 func (c *Client) SocketPath() string { return c.opts.SocketPath }
 
 // dial connects and exchanges hello synchronously.
-func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, []uint64, error) {
+func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, wire.HelloReply, error) {
+	var hr wire.HelloReply
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", c.opts.SocketPath)
 	if err != nil {
-		return nil, nil, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
+		return nil, hr, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
 	}
 	conn := wire.NewConn(nc.(*net.UnixConn))
 	if dl, ok := ctx.Deadline(); ok {
@@ -162,7 +164,7 @@ func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, []
 	sent := time.Now()
 	if err := conn.WriteFrame(f); err != nil {
 		conn.Close()
-		return nil, nil, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
+		return nil, hr, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
 	}
 	rf, files, err := conn.ReadFrame()
 	for _, f := range files {
@@ -173,25 +175,24 @@ func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, []
 		// A daemon killed between accept and hello resets the connection:
 		// that is a daemon going away, not a protocol error.
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-			return nil, nil, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
+			return nil, hr, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) { // accepted, but nobody answers: stopped or hung
-			return nil, nil, fmt.Errorf("%w: %s accepted the connection but sent no reply to hello in %v", ErrBrokerNotAnswering, c.opts.SocketPath, time.Since(sent).Round(time.Millisecond))
+			return nil, hr, fmt.Errorf("%w: %s accepted the connection but sent no reply to hello in %v", ErrBrokerNotAnswering, c.opts.SocketPath, time.Since(sent).Round(time.Millisecond))
 		}
-		return nil, nil, fmt.Errorf("%w: hello: %w", ErrProtocol, err)
+		return nil, hr, fmt.Errorf("%w: hello: %w", ErrProtocol, err)
 	}
 	if we := wire.ReplyError(rf); we != nil {
 		conn.Close()
-		return nil, nil, &BrokerError{Op: "hello", Code: we.Code, Message: we.Message}
+		return nil, hr, &BrokerError{Op: "hello", Code: we.Code, Message: we.Message}
 	}
-	var hr wire.HelloReply
 	if rf.Type != wire.TypeHello.Reply() || wire.DecodeBody(rf, &hr) != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("%w: unexpected hello reply %s", ErrProtocol, rf.Type)
+		return nil, hr, fmt.Errorf("%w: unexpected hello reply %s", ErrProtocol, rf.Type)
 	}
 	nc.SetDeadline(time.Time{})
 	c.waitDefault.Store(int32(parseWait(hr.WaitStrategy)))
-	return conn, hr.AttachmentIDs, nil
+	return conn, hr, nil
 }
 
 // readLoop dispatches replies until the connection fails, then starts the
@@ -253,6 +254,10 @@ func (c *Client) connLost(conn *wire.Conn, err error) {
 	if c.closed {
 		return
 	}
+	now := time.Now()
+	for h := range c.handles {
+		h.watch().lost(now)
+	}
 	c.log.Warn("kaelix: lost the broker connection; reconnecting", "socket", c.opts.SocketPath, "err", err)
 	c.wg.Add(1)
 	go c.reconnect()
@@ -278,9 +283,10 @@ func (c *Client) reconnect() {
 		}
 		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, ids, err := c.dial(ctx, resume)
+		conn, hr, err := c.dial(ctx, resume)
 		cancel()
 		if err == nil {
+			ids := hr.AttachmentIDs
 			c.mu.Lock()
 			if c.closed {
 				c.mu.Unlock()
@@ -292,6 +298,7 @@ func (c *Client) reconnect() {
 					h.setAttachmentID(ids[i])
 				}
 			}
+			c.retire(hs, hr.Stale)
 			c.conn, c.downErr = conn, nil
 			c.wg.Add(1)
 			go c.readLoop(conn)
@@ -519,6 +526,34 @@ func (c *Client) attach(ctx context.Context, topic string, role wire.Role, parts
 		return bad("%d descriptors received, %d announced", len(files), at)
 	}
 	return ar, groups, files, nil
+}
+
+// retire tells the handles the daemon listed as stale (their rings are
+// not its topic's) and forgets them. c.mu held.
+func (c *Client) retire(hs []closer, stale []wire.Stale) {
+	for _, s := range stale {
+		if s.Index < 0 || s.Index >= len(hs) {
+			continue
+		}
+		h := hs[s.Index]
+		r, ok := c.handles[h]
+		if !ok {
+			continue // closed meanwhile: its rings are unmapped
+		}
+		h.watch().retire(s.Reason)
+		delete(c.handles, h)
+		c.log.Warn("kaelix: the daemon does not know this handle's rings; it now returns ErrTopicRecreated", "topic", r.Topic, "role", r.Role, "reason", s.Reason)
+	}
+}
+
+// unregister forgets h and reports whether it was registered. After it
+// returns the Client no longer touches h's rings.
+func (c *Client) unregister(h closer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.handles[h]
+	delete(c.handles, h)
+	return ok
 }
 
 // register records an open handle, for re-registration after a reconnect.

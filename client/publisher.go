@@ -43,6 +43,7 @@ type Publisher struct {
 	loanGen  uint64    // bumped by every Loan, Send and Abort
 	loanPart int       // partition of the outstanding loan, -1 if none
 	closed   bool
+	w        *ringWatch // its rings' identity; its error once they are not the topic's
 
 	published, backPressured, rejected, notConnected uint64 // this publisher's counts
 }
@@ -83,7 +84,12 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 			return nil, fmt.Errorf("kaelix: publisher on %q partition %d: %w", topic, part, err)
 		}
 	}
-	if err := c.register(p, wire.Resume{Topic: topic, Role: wire.RolePublisher, Partitions: ar.Partitions}); err != nil {
+	rings, data := make([]*ringbuf.Ring, len(ar.Partitions)), make([]*shm.Region, len(ar.Partitions))
+	for i, part := range ar.Partitions {
+		rings[i], data[i] = p.parts[part].pub.Ring(), p.parts[part].data
+	}
+	p.w = newRingWatch(topic, rings, true)
+	if err := c.register(p, wire.Resume{Topic: topic, Role: wire.RolePublisher, Partitions: ar.Partitions, Rings: ringIDs(data)}); err != nil {
 		p.closeParts()
 		return nil, err
 	}
@@ -253,6 +259,9 @@ func (p *Publisher) tryPublish(m *Message, connected bool) error {
 	if p.loanPart >= 0 {
 		return ErrLoanOutstanding
 	}
+	if e := p.w.err.Load(); e != nil { // one atomic load: set once, by the Client, when the rings are not the topic's
+		return e
+	}
 	pub, err := p.route(m)
 	if err != nil {
 		return err
@@ -382,6 +391,8 @@ func (p *Publisher) count(err error) error {
 		p.backPressured++
 	case ringbuf.ErrFull:
 		p.rejected++
+	case ringbuf.ErrDeleted:
+		return p.w.deleted()
 	}
 	return err
 }
@@ -617,8 +628,11 @@ func (p *Publisher) Close() error {
 		return nil
 	}
 	p.closed = true
+	registered := p.c.unregister(p) // first: the Client touches the rings only while registered
 	p.closeParts()
-	p.c.release(p, p.attachID.Load())
+	if registered {
+		p.c.release(nil, p.attachID.Load())
+	}
 	return nil
 }
 

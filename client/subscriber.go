@@ -93,7 +93,8 @@ type Subscriber struct {
 	topic    string
 	attachID atomic.Uint64
 	parts    []subPart
-	next     int // partition (index into parts) Poll starts at
+	next     int        // partition (index into parts) Poll starts at
+	w        *ringWatch // its rings' identity; its error once they are not the topic's
 
 	// Delivery state, reused for every message.
 	cur     *subPart
@@ -190,7 +191,12 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOpti
 		c.release(nil, ar.AttachmentID)
 		return nil, fmt.Errorf("kaelix: subscriber on %q: %w", topic, err)
 	}
-	if err := c.register(s, wire.Resume{Topic: topic, Role: wire.RoleSubscriber, Partitions: ar.Partitions, Slots: ar.Slots, GroupSlots: ar.GroupSlots}); err != nil {
+	rings, data := make([]*ringbuf.Ring, len(s.parts)), make([]*shm.Region, len(s.parts))
+	for i, sp := range s.parts {
+		rings[i], data[i] = sp.sub.Ring(), sp.data
+	}
+	s.w = newRingWatch(topic, rings, false)
+	if err := c.register(s, wire.Resume{Topic: topic, Role: wire.RoleSubscriber, Partitions: ar.Partitions, Slots: ar.Slots, GroupSlots: ar.GroupSlots, Rings: ringIDs(data)}); err != nil {
 		s.closeParts()
 		return nil, err
 	}
@@ -265,8 +271,15 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 		if err != nil {
 			if err == ringbuf.ErrEvicted {
 				err = &EvictedError{Topic: s.topic, Partition: s.cur.index}
+			} else if err == ringbuf.ErrDeleted {
+				err = s.w.deleted()
 			}
 			return total, err
+		}
+	}
+	if total == 0 {
+		if e := s.w.err.Load(); e != nil { // nothing left to read in rings that are not the topic's
+			return 0, e
 		}
 	}
 	return total, nil
@@ -406,8 +419,11 @@ func (s *Subscriber) Close() error {
 		return nil
 	}
 	s.closed = true
+	registered := s.c.unregister(s) // first: the Client touches the rings only while registered
 	s.closeParts()
-	s.c.release(s, s.attachID.Load())
+	if registered {
+		s.c.release(nil, s.attachID.Load())
+	}
 	return nil
 }
 

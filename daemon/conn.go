@@ -301,10 +301,10 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		if len(p.name) > 128 {
 			p.name = p.name[:128]
 		}
-		ids := d.resume(p, h.Attached)
+		ids, stale := d.resume(p, h.Attached)
 		rt := d.cur.Load().cfg.Runtime
 		return wire.HelloReply{Version: wire.Version, DaemonPID: os.Getpid(), ClientID: p.id, PeerPID: p.pid, PeerUID: p.uid, PeerGID: p.gid, AttachmentIDs: ids,
-			WaitStrategy: rt.WaitStrategy, SpinBudgetUS: rt.TargetLatencyUS}, nil, nil
+			WaitStrategy: rt.WaitStrategy, SpinBudgetUS: rt.TargetLatencyUS, Stale: stale, Instance: d.instance}, nil, nil
 	case wire.TypeCreate, wire.TypeOpenOrCreate:
 		var s wire.Create
 		if err := wire.DecodeBody(f, &s); err != nil {
@@ -602,17 +602,24 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 }
 
 // resume registers attachments a reconnecting client already holds and
-// returns their new ids (0 for one whose topic is gone).
-func (d *Daemon) resume(p *peer, rs []wire.Resume) []uint64 {
+// returns their new ids (0 for one whose topic is gone) and the entries
+// whose rings are not this daemon's (staleResume).
+func (d *Daemon) resume(p *peer, rs []wire.Resume) ([]uint64, []wire.Stale) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ids := make([]uint64, len(rs))
 	if len(rs) > 4096 || len(p.attachments) > 0 {
-		return ids // a client resumes once, on a fresh connection, and not unboundedly
+		return ids, nil // a client resumes once, on a fresh connection, and not unboundedly
 	}
+	var stale []wire.Stale
 	start, _ := ringbuf.ProcessStart(p.pid)
 	for j, r := range rs {
 		t, ok := d.topics[r.Topic]
+		if why := staleResume(t, r); why != "" {
+			stale = append(stale, wire.Stale{Index: j, Reason: why})
+			d.log.Warn("client holds rings this daemon does not know; told to drop them", "client", p.id, "pid", p.pid, "topic", r.Topic, "role", r.Role, "reason", why)
+			continue
+		}
 		if !ok || (r.Role != wire.RolePublisher && r.Role != wire.RoleSubscriber) || !d.allowed(p, t, r.Role) {
 			continue
 		}
@@ -662,7 +669,7 @@ func (d *Daemon) resume(p *peer, rs []wire.Resume) []uint64 {
 			t.addSub(at)
 		}
 	}
-	return ids
+	return ids, stale
 }
 
 // detachLocked drops one attachment's registration. d.mu held.

@@ -472,6 +472,13 @@ func (d *Daemon) closeAll(remove bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for name, t := range d.topics {
+		if remove {
+			// Clients that still map the rings learn that their topic is
+			// gone (ErrTopicDeleted), as after a forced delete.
+			for _, p := range t.parts {
+				d.withRing(p, func() { p.ring.MarkDeleted() })
+			}
+		}
 		d.dropParts(t, remove)
 		if remove {
 			delete(d.topics, name)

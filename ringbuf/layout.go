@@ -139,7 +139,7 @@ const (
 	totalBytesOffset       = createdNSOffset + 8        // uint64 bytes of the data area
 	consumerBytesOffset    = totalBytesOffset + 8       // uint64 bytes of the consumer area
 	slotsApartOffset       = consumerBytesOffset + 8    // uint32 1: subscriber slots live in areas of their own (AttachApart)
-	deletedOffset          = slotsApartOffset + 4       // uint32 1: the ring was deleted (MarkDeleted); set once, never cleared
+	deletedOffset          = slotsApartOffset + 4       // uint32 1: deleted (MarkDeleted), 2: recreated (MarkRecreated); 0 until then, set once, never cleared
 	headerLength           = deletedOffset + 4
 
 	// Data area: tail pair, written by publishers with one 16-byte CAS, so

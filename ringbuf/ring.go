@@ -394,14 +394,35 @@ func attachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
 // (checked when nothing is left to read), and publishers when they next
 // take the slow path (a claim past their cached limit). It needs a
 // writable data area. Safe from any process and goroutine.
-func (r *Ring) MarkDeleted() {
-	r.m.u32(deletedOffset).Store(1)
+func (r *Ring) MarkDeleted() { r.markDeleted(deletedByOwner) }
+
+// MarkRecreated is MarkDeleted for a ring its owner no longer knows
+// because it replaced it with a new ring of the same name (kaelixd
+// re-creating a topic whose region files were removed from outside, or a
+// client that finds, after a daemon restart, that the daemon's topic of
+// that name has other rings). Processes see ErrDeleted as after
+// MarkDeleted; Recreated tells them which it was. The first mark wins.
+func (r *Ring) MarkRecreated() { r.markDeleted(deletedRecreated) }
+
+func (r *Ring) markDeleted(why uint32) {
+	r.m.u32(deletedOffset).CompareAndSwap(0, why) // set once, never cleared
 	r.ring(dataBellOffset)
 	r.ring(spaceBellOffset)
 }
 
-// Deleted reports whether MarkDeleted was called on the ring.
+// Values of the deleted word.
+const (
+	deletedByOwner   = 1 // MarkDeleted
+	deletedRecreated = 2 // MarkRecreated
+)
+
+// Deleted reports whether MarkDeleted or MarkRecreated was called on the
+// ring.
 func (r *Ring) Deleted() bool { return r.m.u32(deletedOffset).Load() != 0 }
+
+// Recreated reports whether the ring was marked with MarkRecreated (and
+// not MarkDeleted first).
+func (r *Ring) Recreated() bool { return r.m.u32(deletedOffset).Load() == deletedRecreated }
 
 // Kind returns the ring's kind.
 func (r *Ring) Kind() Kind { return r.kind }

@@ -53,7 +53,35 @@ type Resume struct {
 	// they are (it also checks that each slot names the process).
 	Slots      []int `json:"slots,omitempty"`
 	GroupSlots []int `json:"group_slots,omitempty"`
+	// Rings identify the rings the client maps, one per entry of
+	// Partitions, so that a restarted daemon can tell whether they are
+	// its own (adopted) or rings it no longer knows (HelloReply.Stale).
+	Rings []RingID `json:"rings,omitempty"`
 }
+
+// RingID identifies one partition's ring by its data region's header:
+// the instance of the daemon that created it and its creation time (shm
+// Header.Instance and CreatedNS). A ring re-created under the same name
+// has another RingID; an adopted one keeps its own.
+type RingID struct {
+	Instance  uint64 `json:"instance"`
+	CreatedNS int64  `json:"created_ns"`
+}
+
+// Stale is an entry of Hello.Attached whose rings the daemon does not
+// know: its AttachmentIDs entry is 0 and the client must tell the
+// handle's owner (client.ErrTopicRecreated).
+type Stale struct {
+	Index int `json:"index"` // into Hello.Attached
+	// Reason is StaleRecreated or StaleMissing.
+	Reason string `json:"reason"`
+}
+
+// Stale reasons.
+const (
+	StaleRecreated = "recreated" // the daemon's topic of that name has other rings
+	StaleMissing   = "missing"   // the daemon has no topic of that name
+)
 
 // HelloReply answers Hello.
 type HelloReply struct {
@@ -64,8 +92,16 @@ type HelloReply struct {
 	PeerUID   int    `json:"peer_uid"`
 	PeerGID   int    `json:"peer_gid"`
 	// AttachmentIDs are the new ids of Hello.Attached, in order (0 for an
-	// entry whose topic no longer exists).
+	// entry whose topic no longer exists, or is not allowed, or is Stale).
 	AttachmentIDs []uint64 `json:"attachment_ids,omitempty"`
+	// Stale lists the entries of Hello.Attached whose rings are not the
+	// daemon's (only entries that carried Rings are checked).
+	Stale []Stale `json:"stale,omitempty"`
+	// Instance identifies this daemon instance (random, non-zero, new at
+	// every start): a client that sees it change knows the daemon
+	// restarted. It is also written into the header of every region the
+	// instance creates (RingID.Instance).
+	Instance uint64 `json:"instance,omitempty"`
 	// WaitStrategy and SpinBudgetUS are the daemon's default wait strategy
 	// (busy-spin, yield, backoff, blocking) and backoff spin budget in
 	// microseconds ([runtime] wait_strategy, target_latency_us), for
