@@ -425,9 +425,10 @@ func (c *Client) CreateTopicWith(ctx context.Context, cfg TopicConfig, opts Crea
 
 // DeleteOptions are the choices for DeleteTopic.
 type DeleteOptions struct {
-	// Force deletes the topic even while clients are attached; they keep
-	// their mappings (and can go on exchanging records among themselves)
-	// until they close.
+	// Force deletes the topic even while clients are attached: their
+	// Publishers get ErrTopicDeleted at their next publish, their
+	// Subscribers once they have read what was published before; they
+	// keep their mappings until they close.
 	Force bool
 }
 

@@ -81,9 +81,11 @@ var (
 	ErrEvicted = ringbuf.ErrEvicted
 
 	// ErrTopicDeleted: the topic was deleted (by force) while this handle
-	// was attached. A Subscriber returns it once it has delivered every
-	// message published before, a Publisher on its next publish that
-	// needs to look at the ring's free space; it is the same sentinel as
+	// was attached, or the --ephemeral daemon that owned it stopped (and
+	// removed its files). A Subscriber returns it once it has delivered
+	// every message published before, a Publisher on its next publish
+	// (TryPublish, Publish; a Loan when it needs the ring's free space);
+	// it is the same sentinel as
 	// ringbuf.ErrDeleted. Close the handle.
 	ErrTopicDeleted = ringbuf.ErrDeleted
 

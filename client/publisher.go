@@ -259,12 +259,12 @@ func (p *Publisher) tryPublish(m *Message, connected bool) error {
 	if p.loanPart >= 0 {
 		return ErrLoanOutstanding
 	}
-	if e := p.w.err.Load(); e != nil { // one atomic load: set once, by the Client, when the rings are not the topic's
-		return e
-	}
 	pub, err := p.route(m)
 	if err != nil {
 		return err
+	}
+	if pub.Ring().Deleted() { // one load of a word written once: a deleted or retired ring refuses at once
+		return p.w.deleted()
 	}
 	if len(m.Headers) == 0 {
 		if len(m.Payload) > p.maxBytes {

@@ -106,8 +106,9 @@ func (w *ringWatch) lost(at time.Time) {
 }
 
 // retire makes the handle's error (reason as wire.Stale.Reason) and,
-// for a publisher, marks its rings recreated so that every other process
-// still on them learns it too. Client.mu held.
+// for a publisher, marks its rings recreated, which its own next publish
+// sees (Publisher.tryPublish checks the ring's deleted word) and so does
+// every other process still on them. Client.mu held.
 func (w *ringWatch) retire(reason string) {
 	e := &TopicRecreatedError{Topic: w.topic, Reason: reasonRecreated, Since: time.Unix(0, w.since.Load())}
 	if reason == wire.StaleMissing {
@@ -115,11 +116,13 @@ func (w *ringWatch) retire(reason string) {
 	}
 	for i := range w.rings {
 		e.Published += w.published(i) - w.marks[i].Load()
+	}
+	w.err.CompareAndSwap(nil, e) // before the marks: whoever sees a mark finds the error
+	for i := range w.rings {
 		if w.writable {
 			shm.Guard(func() error { w.rings[i].MarkRecreated(); return nil })
 		}
 	}
-	w.err.CompareAndSwap(nil, e)
 }
 
 // deleted turns ringbuf.ErrDeleted from one of the handle's rings into

@@ -4,6 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,4 +124,319 @@ func TestEphemeralRestartTellsHandles(t *testing.T) {
 	if m, err := sub2.Receive(rctx); err != nil || string(m.Payload) != "new" {
 		t.Fatalf("new topic: %q %v", m.Payload, err)
 	}
+}
+
+// Helper roles for the cross-process tests: a publisher and a subscriber
+// that run until their handle returns ErrTopicRecreated, print "told"
+// with the error's figures, and (the publisher) re-attach to the topic
+// of that name and publish 100 more records. ErrTopicDeleted on the way
+// (a stopping --ephemeral daemon marks its rings deleted) is printed once
+// and waited out.
+var toldRoles = map[string]func(env) int{
+	"told-pub": func(e env) int { return toldHelper(e, true) },
+	"told-sub": func(e env) int { return toldHelper(e, false) },
+}
+
+func toldHelper(e env, publisher bool) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, client.Options{SocketPath: e.socket, Logger: slog.New(slog.DiscardHandler), ReconnectMax: 100 * time.Millisecond})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error", err)
+		return 1
+	}
+	defer c.Close()
+	topic := os.Getenv(topicEnv)
+	var re *client.TopicRecreatedError
+	deleted := false
+	handle := func(err error) (told bool, fatal error) {
+		switch {
+		case errors.As(err, &re):
+			return true, nil
+		case errors.Is(err, client.ErrTopicDeleted):
+			if !deleted {
+				fmt.Println("deleted")
+				deleted = true
+			}
+			time.Sleep(5 * time.Millisecond)
+			return false, nil
+		}
+		return false, err
+	}
+	if !publisher {
+		sub, err := c.Subscribe(ctx, topic, client.SubscribeOptions{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error", err)
+			return 1
+		}
+		fmt.Println("ready")
+		n := 0
+		for {
+			rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			_, err := sub.Receive(rctx)
+			rcancel()
+			if err == nil {
+				n++
+				if n == 100 {
+					fmt.Println("receiving")
+				}
+				continue
+			}
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				continue
+			}
+			told, fatal := handle(err)
+			if fatal != nil {
+				fmt.Fprintln(os.Stderr, "error", fatal)
+				return 1
+			}
+			if told {
+				fmt.Println("told", re.Published, re.Reason)
+				return 0
+			}
+		}
+	}
+	pub, err := c.NewPublisher(ctx, topic, client.PublisherOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error", err)
+		return 1
+	}
+	fmt.Println("ready")
+	for i := 0; ; i++ {
+		err := pub.TryPublish(client.Message{Payload: []byte(fmt.Sprint("old ", i))})
+		if err == nil || errors.Is(err, client.ErrBackPressured) {
+			time.Sleep(200 * time.Microsecond)
+			continue
+		}
+		told, fatal := handle(err)
+		if fatal != nil {
+			fmt.Fprintln(os.Stderr, "error", fatal)
+			return 1
+		}
+		if told {
+			break
+		}
+	}
+	fmt.Println("told", re.Published, re.Reason)
+	pub.Close()
+	for {
+		pub, err = c.NewPublisher(ctx, topic, client.PublisherOptions{})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "error", err)
+			return 1
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Publish once the daemon's topic has a subscriber (nothing is kept
+	// for absent subscribers under policy block).
+	for {
+		info, err := c.TopicInfo(ctx, topic)
+		if err == nil && info.Subscribers > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "error: no subscriber on the daemon's topic")
+			return 1
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 100 {
+		if err := pub.Publish(ctx, client.Message{Payload: []byte(fmt.Sprint("new ", i))}); err != nil {
+			fmt.Fprintln(os.Stderr, "error", err)
+			return 1
+		}
+	}
+	fmt.Println("republished 100")
+	pub.Close()
+	return 0
+}
+
+// receiveNew reads n records from sub, all "new ..." ones.
+func receiveNew(t *testing.T, sub *client.Subscriber, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range n {
+		m, err := sub.Receive(ctx)
+		if err != nil || string(m.Payload) != fmt.Sprint("new ", i) {
+			t.Fatalf("record %d on the daemon's topic: %q %v", i, m.Payload, err)
+		}
+	}
+}
+
+// TestEphemeralRestartCrossProcess is the reported case with real
+// processes: a publisher and a subscriber process exchange records
+// through an --ephemeral daemon (a process too), which stops and is
+// started again; the topic is created again. Both processes are told
+// (ErrTopicRecreated), and the publisher's re-attach reaches a new
+// subscriber of the daemon's topic with every record.
+func TestEphemeralRestartCrossProcess(t *testing.T) {
+	e := newEnv(t)
+	const topic = "re.xproc"
+	d1 := startChild(t, e.environ("daemon", "KAELIX_TEST_EPHEMERAL=1"))
+	d1.expect(t, "ready", 30*time.Second)
+	c := connect(t, e)
+	ctx := context.Background()
+	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: topic}); err != nil {
+		t.Fatal(err)
+	}
+	sub := startChild(t, e.environ("told-sub", topicEnv+"="+topic))
+	sub.expect(t, "ready", 30*time.Second)
+	pub := startChild(t, e.environ("told-pub", topicEnv+"="+topic))
+	pub.expect(t, "ready", 30*time.Second)
+	sub.expect(t, "receiving", 30*time.Second)
+	c.Close()
+
+	d1.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d1.cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, d1.stderr)
+	}
+	d2 := startChild(t, e.environ("daemon", "KAELIX_TEST_EPHEMERAL=1"))
+	d2.expect(t, "ready", 30*time.Second)
+	c2 := connect(t, e)
+	if _, err := c2.CreateTopic(ctx, client.TopicConfig{Name: topic}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := c2.Subscribe(ctx, topic, client.SubscribeOptions{From: client.FromOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []*child{pub, sub} {
+		line := ch.expect(t, "told", 60*time.Second)
+		t.Logf("told: %s", line)
+		if !strings.Contains(line, "daemon restarted") {
+			t.Errorf("reason: %q", line)
+		}
+	}
+	pub.expect(t, "republished 100", 60*time.Second)
+	receiveNew(t, fresh, 100)
+	for _, ch := range []*child{pub, sub} {
+		if err := ch.cmd.Wait(); err != nil {
+			t.Errorf("helper: %v\n%s", err, ch.stderr)
+		}
+	}
+	fresh.Close()
+	c2.Close()
+	d2.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d2.cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, d2.stderr)
+	}
+}
+
+// TestRegionFilesRemovedCrossProcess: a topic's region files are deleted
+// (as logind's RemoveIPC does) while a publisher and a subscriber process
+// exchange records. The daemon notices at its next sweep: health says
+// region_unlinked, kaelix_region_unlinked_total counts every file, the
+// topic is re-created with new files (its paths exist again, other
+// inodes), both processes are told (ErrTopicRecreated), and the
+// publisher's re-attach reaches a subscriber of the new topic.
+func TestRegionFilesRemovedCrossProcess(t *testing.T) {
+	e := newEnv(t)
+	const topic = "re.unlinked"
+	d := startDaemon(t, e, func(cfg *daemon.Config) {
+		cfg.Daemon.SweepInterval = 20 * time.Millisecond
+		cfg.Network.Enabled, cfg.Network.Port = true, 0
+	})
+	c := connect(t, e)
+	ctx := context.Background()
+	info, err := c.CreateTopic(ctx, client.TopicConfig{Name: topic, MaxSubscribers: 4, MaxGroups: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := startChild(t, e.environ("told-sub", topicEnv+"="+topic))
+	sub.expect(t, "ready", 30*time.Second)
+	pub := startChild(t, e.environ("told-pub", topicEnv+"="+topic))
+	pub.expect(t, "ready", 30*time.Second)
+	sub.expect(t, "receiving", 30*time.Second)
+
+	part := info.Partitions[0]
+	paths := append([]string{part.Path, part.ConsumerPath}, part.SlotPaths...)
+	inodes := map[string]uint64{}
+	for _, p := range paths {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		inodes[p] = st.Ino
+	}
+	// Remove the files (only the topic's first ones: a sweep may re-create
+	// the topic before the last is gone, and its new files must stay).
+	removed := 0
+	for _, p := range paths {
+		var st syscall.Stat_t
+		if syscall.Stat(p, &st) != nil || st.Ino != inodes[p] {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		removed++
+	}
+	for _, ch := range []*child{pub, sub} {
+		line := ch.expect(t, "told", 60*time.Second)
+		t.Logf("told: %s", line)
+		if !strings.Contains(line, "region files removed") {
+			t.Errorf("reason: %q", line)
+		}
+	}
+	h := d.Health()
+	found := false
+	for _, r := range h.Reasons {
+		found = found || r.Rule == "region_unlinked" && strings.Contains(r.Message, topic)
+	}
+	if h.Status != "degraded" || !found {
+		t.Errorf("health after the files were removed: %+v", h)
+	}
+	// A sweep may run between two removals: the ones after it are of
+	// files the re-creation unlinks itself, not counted.
+	if n := scrapeCounter(t, d, "kaelix_region_unlinked_total"); n < 1 || n > float64(removed) {
+		t.Errorf("kaelix_region_unlinked_total = %v, want 1..%d", n, removed)
+	}
+	info2, err := c.TopicInfo(ctx, topic)
+	if err != nil {
+		t.Fatalf("topic after re-creation: %v", err)
+	}
+	for _, p := range append([]string{info2.Partitions[0].Path, info2.Partitions[0].ConsumerPath}, info2.Partitions[0].SlotPaths...) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil || st.Ino == inodes[p] {
+			t.Errorf("re-created region %s: %v (inode %d, was %d)", p, err, st.Ino, inodes[p])
+		}
+	}
+	fresh, err := c.Subscribe(ctx, topic, client.SubscribeOptions{From: client.FromOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	pub.expect(t, "republished 100", 60*time.Second)
+	receiveNew(t, fresh, 100)
+	for _, ch := range []*child{pub, sub} {
+		if err := ch.cmd.Wait(); err != nil {
+			t.Errorf("helper: %v\n%s", err, ch.stderr)
+		}
+	}
+}
+
+// scrapeCounter reads one unlabelled sample from the daemon's /metrics.
+func scrapeCounter(t *testing.T, d *daemon.Daemon, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + d.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
 }

@@ -88,6 +88,7 @@ type Daemon struct {
 
 	deathLog deathLedger // whose deaths deaths counted (deaths.go)
 	loop     *loopStats  // the housekeeping loop's time (loop.go)
+	links    linkState   // region files removed from outside (unlinked.go)
 }
 
 // New checks cfg and returns a Daemon ready to Run. It touches nothing on
@@ -152,7 +153,9 @@ func (d *Daemon) MetricsAddr() string { return d.metricsAddr }
 // it disconnects every client, removes the socket and, with
 // Config.RemoveOnExit, every region, its registry and lock files, and the
 // directories it made (if empty). Regions stay mapped by clients, which
-// keep publishing and subscribing while no daemon runs.
+// keep publishing and subscribing while no daemon runs (with RemoveOnExit
+// their rings are marked deleted first: clients get ErrTopicDeleted, and
+// after they reconnect to a new daemon ErrTopicRecreated).
 //
 // Start-up order: check the host, make the directories, take the locks,
 // bind the control socket and the HTTP listeners (nothing accepted yet),
@@ -508,33 +511,25 @@ func (d *Daemon) lock() error {
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	// Two daemons with different state dirs but one region directory
-	// would each take the other's regions for stale ones: a lock file in
-	// the region directory is flocked too (released by the kernel with the
-	// process; its name starts with '.', which no region name does).
+	// would each take the other's regions for stale ones, and replace
+	// each other's files: the region directory is locked too, by a name
+	// no one can delete (lockRegionDir).
 	dir := filepath.Join(d.shm.TmpfsRoot, d.shm.DirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		f.Close()
 		return &OpError{Op: "mkdir", Path: dir, Err: err}
 	}
-	lp := d.regionLockPath()
-	df, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+	df, err := lockRegionDir(dir)
 	if err != nil {
 		f.Close()
-		return &OpError{Op: "open", Path: lp, Err: err}
-	}
-	if err := unix.Flock(int(df.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		df.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return &AlreadyRunningError{LockPath: dir, SharedRegions: true}
-		}
-		return &OpError{Op: "flock", Path: lp, Err: err}
+		return err
 	}
 	d.lockF, d.shmLock = f, df
 	return nil
 }
 
-// regionLockPath is the lock file in the tmpfs region directory.
+// regionLockPath is the lock file earlier versions kept in the tmpfs
+// region directory (an ephemeral daemon removes a leftover one on exit).
 func (d *Daemon) regionLockPath() string {
 	return filepath.Join(d.shm.TmpfsRoot, d.shm.DirName, ".kaelixd.lock")
 }
@@ -666,6 +661,7 @@ func (d *Daemon) sweep() {
 		}
 	}
 	d.expireReservations(time.Now())
+	d.checkLinks()
 	d.mu.Unlock()
 	d.evictStalled(time.Now())
 }

@@ -40,6 +40,9 @@ type AlreadyRunningError struct {
 }
 
 func (e *AlreadyRunningError) Error() string {
+	if e.SharedRegions && e.PID != 0 {
+		return fmt.Sprintf("another kaelixd uses the region directory %s (pid %d, with another state dir); give this one its own --shm-dir", e.LockPath, e.PID)
+	}
 	if e.SharedRegions {
 		return fmt.Sprintf("another kaelixd uses the region directory %s (with another state dir); give this one its own --shm-dir", e.LockPath)
 	}

@@ -26,6 +26,8 @@ import (
 //	peer_reclaimed  a client died and was reclaimed within             degraded
 //	                recent_window
 //	region_alloc    a region allocation failed within recent_window    degraded
+//	region_unlinked a topic's region files were removed or replaced    degraded
+//	                from outside within recent_window (unlinked.go)
 //
 // Thresholds are [telemetry.health] and live.
 
@@ -88,6 +90,9 @@ func (d *Daemon) Health() wire.Health {
 	if ns := d.deathNS.Load(); ns != 0 && now.Sub(time.Unix(0, ns)) < hc.RecentWindow {
 		pe := d.lastDeath.Load()
 		add("peer_reclaimed", wire.HealthDegraded, "client pid %d (%s) died %v ago; %d ring slots reclaimed", pe.PID, pe.Name, now.Sub(time.Unix(0, ns)).Round(time.Millisecond), pe.SlotsFreed)
+	}
+	if ns, msg := d.links.last(); ns != 0 && now.Sub(time.Unix(0, ns)) < hc.RecentWindow {
+		add("region_unlinked", wire.HealthDegraded, "%v ago: %s", now.Sub(time.Unix(0, ns)).Round(time.Millisecond), msg)
 	}
 	if ns := d.allocFailNS.Load(); ns != 0 && now.Sub(time.Unix(0, ns)) < hc.RecentWindow {
 		add("region_alloc", wire.HealthDegraded, "region allocation failed %v ago: %s", now.Sub(time.Unix(0, ns)).Round(time.Millisecond), *d.allocFail.Load())

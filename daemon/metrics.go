@@ -58,7 +58,7 @@ func newMetrics(d *Daemon) *metrics {
 		Help: "Clients disconnected for breaking the protocol, by reason."}, []string{"reason"})
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_resource_refusals_total",
 		Help: "Topic creations, connections and attaches refused for lack of a resource, by resource."}, []string{"resource"})
-	m.reg.MustRegister(m.evictions, m.regionFaults, m.dropped, m.refused, d.loop.passes, d.loop.lag)
+	m.reg.MustRegister(m.evictions, m.regionFaults, m.dropped, m.refused, d.loop.passes, d.loop.lag, d.links.init())
 	m.reg.MustRegister(m.reloads, m.reloadFailures, m.allocFailures, m.requests, &collector{d: d},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m

@@ -705,6 +705,24 @@ func (r *Region) Check() error {
 	return nil
 }
 
+// Linked reports whether the region's file is still linked in a
+// directory (fstat's link count is not 0). A region whose file was
+// removed, or replaced by a rename over its name, stays mapped and
+// usable, but no process can open it by name any more: another region of
+// that name may appear. ErrClosed after Close.
+func (r *Region) Linked() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mem == nil {
+		return false, ErrClosed
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(r.f.Fd()), &st); err != nil {
+		return false, opErr("stat", r.path, err)
+	}
+	return st.Nlink > 0, nil
+}
+
 // Close unmaps the region and closes its file. The file stays (see
 // Remove). Data slices become invalid. A second Close returns ErrClosed.
 func (r *Region) Close() error {

@@ -42,7 +42,7 @@ func exitCode(err error) int {
 		return exitBrokerNotRunning
 	case errors.Is(err, client.ErrBrokerNotAnswering):
 		return exitNotAnswering
-	case errors.Is(err, client.ErrTopicNotFound), errors.Is(err, client.ErrTopicDeleted):
+	case errors.Is(err, client.ErrTopicNotFound), errors.Is(err, client.ErrTopicDeleted), errors.Is(err, client.ErrTopicRecreated):
 		return exitNotFound
 	case errors.Is(err, client.ErrPermission):
 		return exitPermission
@@ -85,7 +85,10 @@ func hint(err error) string {
 	case errors.Is(err, client.ErrTopicInUse):
 		return "stop its publishers and subscribers first, or pass --force"
 	case errors.Is(err, client.ErrTopicDeleted):
-		return "the topic was deleted (topics delete --force) while attached; every message published before was delivered"
+		return "the topic was deleted (topics delete --force, or its --ephemeral daemon stopped) while attached; every message published before was delivered"
+	case errors.Is(err, client.ErrTopicRecreated):
+		return "the daemon restarted without the topic's rings (an --ephemeral daemon removes them on exit), or their files were removed; " +
+			"run the command again to attach to the daemon's topic of that name"
 	case errors.Is(err, errNoSubscribers):
 		return "start the subscribers first (they count once their Subscribe has returned), or raise --wait-timeout"
 	case errors.Is(err, errBlocked):
