@@ -204,7 +204,7 @@ func toldHelper(e env, publisher bool) int {
 	fmt.Println("ready")
 	for i := 0; ; i++ {
 		err := pub.TryPublish(client.Message{Payload: []byte(fmt.Sprint("old ", i))})
-		if err == nil || errors.Is(err, client.ErrBackPressured) {
+		if err == nil || errors.Is(err, client.ErrBackPressured) || errors.Is(err, client.ErrNotConnected) {
 			time.Sleep(200 * time.Microsecond)
 			continue
 		}
