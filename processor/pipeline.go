@@ -11,6 +11,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/workers"
 )
 
 // PipelineConfig declares a pipeline: where records come from, the chain
@@ -369,4 +370,83 @@ func (p *Pipeline) Stats() Stats {
 		Failed: p.failed.Load(), PubErrors: p.pubErrors.Load(), Stages: p.reg.Stats(),
 	}
 	return st
+}
+
+// RunOn is Run with the pipeline's steps as tasks of pool at priority
+// prio: each task handles up to a batch of ready records and queues the
+// next step; with nothing ready it waits for input on the worker for at
+// most the pool's spin budget or a millisecond (whichever is longer),
+// then yields the worker to other tasks. So pipelines on one pool share
+// its pinned workers by priority (see package workers). When the queue is
+// full (ErrPoolExhausted) the task runs the next step itself rather than
+// dropping it. RunOn blocks until ctx is done (nil), the input fails, or
+// the pool closes (workers.ErrClosed, wrapped); cancel ctx and let RunOn
+// return before closing the pool.
+func (p *Pipeline) RunOn(ctx context.Context, pool *workers.Pool, prio int) error {
+	wait := max(pool.SpinBudget(), time.Millisecond)
+	result := make(chan error, 1)
+	nextTick := time.Now().Add(p.cfg.Tick)
+	var step func()
+	step = func() {
+		for {
+			p.runCtx = ctx
+			n, err := p.PollOnce(ctx)
+			if err == nil && n == 0 && ctx.Err() == nil {
+				wctx, cancel := context.WithTimeout(ctx, wait)
+				_, err = p.sub.PollWait(wctx, p.onMsg, p.batch)
+				cancel()
+				if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+					err = nil
+				}
+				if err == ringbuf.ErrLapped || err == ringbuf.ErrStalled {
+					err = nil
+				}
+			}
+			if len(p.emits) > 0 {
+				if now := time.Now(); !now.Before(nextTick) {
+					p.tick(now.UnixNano())
+					nextTick = now.Add(p.cfg.Tick)
+				}
+			}
+			switch {
+			case ctx.Err() != nil:
+				result <- nil
+				return
+			case err != nil:
+				result <- fmt.Errorf("processor: pipeline %q: %w", p.cfg.Name, err)
+				return
+			}
+			switch err := pool.SpawnWithPriority(prio, step); {
+			case err == nil:
+				return
+			case errors.Is(err, workers.ErrClosed):
+				result <- fmt.Errorf("processor: pipeline %q: %w", p.cfg.Name, err)
+				return
+			}
+			// Queue full (ErrPoolExhausted): keep going on this worker.
+		}
+	}
+	if err := pool.SpawnWithPriority(prio, step); err != nil {
+		return fmt.Errorf("processor: pipeline %q: %w", p.cfg.Name, err)
+	}
+	err := <-result
+	p.runCtx = nil
+	return err
+}
+
+// WaitStrategyFor picks the input wait strategy for a target latency
+// (target_latency_us): under 10 µs only busy-spinning answers in time (one
+// core at 100%); under 1 ms a backoff (spin, yield, then the futex) does;
+// from 1 ms on, blocking on the futex at once is enough. 0: the daemon's
+// default (client.WaitDefault).
+func WaitStrategyFor(target time.Duration) client.WaitStrategy {
+	switch {
+	case target <= 0:
+		return client.WaitDefault
+	case target < 10*time.Microsecond:
+		return client.WaitBusySpin
+	case target < time.Millisecond:
+		return client.WaitBackoff
+	}
+	return client.WaitBlocking
 }

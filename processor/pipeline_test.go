@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/processor"
 	"github.com/kaelix-io/kaelix/processor/builtin"
+	"github.com/kaelix-io/kaelix/workers"
 	"go.uber.org/goleak"
 )
 
@@ -422,4 +424,62 @@ func runHelper(role string) int {
 	}
 	fmt.Fprintln(os.Stderr, "unknown role", role)
 	return 2
+}
+
+// TestPipelinesOnWorkers: two pipelines share one pinned worker through
+// the priority runtime; both move every record.
+func TestPipelinesOnWorkers(t *testing.T) {
+	e := newEnv(t)
+	startDaemon(t, e)
+	c := connect(t, e.socket)
+	createTopics(t, c, client.TopicConfig{Name: "in0"}, client.TopicConfig{Name: "out0"}, client.TopicConfig{Name: "in1"}, client.TopicConfig{Name: "out1"})
+	pool, err := workers.New(workers.Config{WorkerThreads: 1, PriorityLevels: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ran sync.WaitGroup
+	var subs []*client.Subscriber
+	var pubs []*client.Publisher
+	for i, prio := range []int{0, 2} {
+		in, out := fmt.Sprintf("in%d", i), fmt.Sprintf("out%d", i)
+		p, err := processor.NewPipeline(ctx, c, processor.PipelineConfig{Input: in, Outputs: []string{out}, Stages: stages(t, "stamp", nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		sub, _ := c.Subscribe(ctx, out, client.SubscribeOptions{})
+		defer sub.Close()
+		subs = append(subs, sub)
+		pub, _ := c.NewPublisher(ctx, in, client.PublisherOptions{})
+		defer pub.Close()
+		pubs = append(pubs, pub)
+		ran.Add(1)
+		go func() {
+			defer ran.Done()
+			if err := p.RunOn(ctx, pool, prio); err != nil {
+				t.Errorf("RunOn: %v", err)
+			}
+		}()
+	}
+	defer func() { cancel(); ran.Wait() }() // before the deferred Closes
+	const n = 300
+	for i := range n {
+		for j, pub := range pubs {
+			publish(t, pub, fmt.Sprintf("%d-%d", j, i))
+		}
+	}
+	for j, sub := range subs {
+		got := receiveN(t, sub, n, 30*time.Second)
+		for i, m := range got {
+			if string(m.Payload) != fmt.Sprintf("%d-%d", j, i) || m.Headers["processed_at"] == "" {
+				t.Fatalf("out%d record %d: %q %v", j, i, m.Payload, m.Headers)
+			}
+		}
+	}
+	if st := pool.Stats(); st.Ran[0] == 0 || st.Ran[2] == 0 {
+		t.Fatalf("pool ran %v: both priorities should have run steps", st.Ran)
+	}
 }

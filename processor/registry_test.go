@@ -5,7 +5,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/processor"
 	"github.com/kaelix-io/kaelix/processor/builtin"
 )
@@ -280,3 +282,14 @@ func (*passthrough) Version() string                             { return "1" }
 func (*passthrough) Init(processor.Context) error                { return nil }
 func (*passthrough) Close() error                                { return nil }
 func (*passthrough) Process(*processor.Message) processor.Action { return processor.Continue }
+
+func TestWaitStrategyFor(t *testing.T) {
+	for _, c := range []struct {
+		in   time.Duration
+		want client.WaitStrategy
+	}{{0, client.WaitDefault}, {5 * time.Microsecond, client.WaitBusySpin}, {10 * time.Microsecond, client.WaitBackoff}, {999 * time.Microsecond, client.WaitBackoff}, {time.Millisecond, client.WaitBlocking}} {
+		if got := processor.WaitStrategyFor(c.in); got != c.want {
+			t.Errorf("WaitStrategyFor(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
