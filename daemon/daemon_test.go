@@ -247,6 +247,12 @@ func TestBadRequests(t *testing.T) {
 	if err := r.call(wire.TypeAttach, wire.Attach{Topic: "dup", Role: wire.RoleSubscriber}, &ar); err != nil {
 		t.Fatal(err)
 	}
+	// Its slots are reserved, not joined: it is registered but cannot
+	// receive yet, so it is not counted as a subscriber (issue 16.2).
+	if ti := ar.Topic; ti.Subscribers != 0 || ti.JoiningSubscribers != 1 || ti.Partitions[0].Counters.Subscribers != 0 || ti.Partitions[1].Counters.Subscribers != 0 {
+		t.Fatalf("a subscriber attached but not joined: TopicInfo subscribers %d, joining %d, ring subscribers %d %d; want 0, 1, 0 0",
+			ti.Subscribers, ti.JoiningSubscribers, ti.Partitions[0].Counters.Subscribers, ti.Partitions[1].Counters.Subscribers)
+	}
 	if err := good.call(wire.TypeDelete, wire.Delete{Name: "dup"}, nil); code(err) != wire.CodeInUse {
 		t.Fatalf("delete while attached: %v", err)
 	}
