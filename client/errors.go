@@ -241,6 +241,10 @@ func (e *BlockedError) Error() string {
 	if s.Group >= 0 {
 		who = "queue group member " + who
 	}
+	if s.Slot < 0 {
+		return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured by queue group slot %d, which has no member left, %d records (%d bytes) behind: %v",
+			e.Topic, e.Partition, s.Group, s.LagRecords, s.LagBytes, e.Err)
+	}
 	state := s.State
 	if s.Joining {
 		state += ", still joining"

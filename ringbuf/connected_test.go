@@ -147,3 +147,28 @@ func TestSlowest(t *testing.T) {
 			s.LagRecords, s.LagBytes, s.Position, sent-3, c.CapacityBytes, 3*spanOf(24))
 	}
 }
+
+// TestSlowestGroup: a queue group whose only member stopped reading is
+// the slowest consumer, reported with its group slot and its member.
+func TestSlowestGroup(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes = 4096, 64
+	r, _, _ := newTestRing(t, c)
+	pub, _ := r.NewPublisher(PublisherOptions{})
+	fast, _ := r.NewSubscriber(SubscriberOptions{})
+	member, err := r.NewSubscriber(SubscriberOptions{Group: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := pub.Offer(make([]byte, 24)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fast.Poll(func(Record) {}, 100)
+	member.Poll(func(Record) {}, 2)
+	s, ok := r.Slowest()
+	if !ok || s.Group != member.groupSlot() || s.Slot != member.Slot() || s.PID != uint32(os.Getpid()) || s.LagRecords != 8 || s.LagBytes != 8*spanOf(24) {
+		t.Fatalf("Slowest = %+v (ok %v); want group %d member slot %d, 8 records (%d bytes) behind", s, ok, member.groupSlot(), member.Slot(), 8*spanOf(24))
+	}
+}
