@@ -28,6 +28,7 @@ type CLI struct {
 	Daemon DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
 	Config ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
 	Health HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
+	Stat   StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
 	Vers   kong.VersionFlag `name:"version" help:"Print the version and exit."`
 }
 
