@@ -28,8 +28,8 @@ import (
 	"net"
 	"time"
 
-	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/stat"
 )
 
 // blockSeq marks the end of a block.
@@ -466,7 +466,7 @@ func (s *Session) runInterleaved(parent context.Context, k kase) (rows []Result,
 	defer cancel()
 	r := s.r
 	r.seq++
-	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*daemon.RingView{}, nil, false
+	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*stat.RingView{}, nil, false
 	defer func() {
 		for i := len(r.cleanup) - 1; i >= 0; i-- {
 			r.cleanup[i]()

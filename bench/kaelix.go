@@ -19,6 +19,7 @@ import (
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/stat"
 )
 
 func init() {
@@ -148,7 +149,7 @@ func newKaelixLink(r *runEnv, l *linkSpec) error {
 	}
 	part := info.Partitions[0]
 	r.hugePagesUsed = r.hugePagesUsed || part.HugePages
-	w, err := daemon.OpenRingView(part.Path, part.ConsumerPath, part.SlotPaths)
+	w, err := stat.OpenRingView(part.Path, part.ConsumerPath, part.SlotPaths)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/stat"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -185,7 +185,7 @@ type runEnv struct {
 	// Per case.
 	listeners     map[string]net.Listener
 	chans         map[string]chan []byte
-	rings         map[string]*daemon.RingView
+	rings         map[string]*stat.RingView
 	cleanup       []func()
 	hugePagesUsed bool
 }
@@ -470,7 +470,7 @@ func (s *Session) runCase(parent context.Context, k kase) (rows []Result, err er
 	defer cancel()
 	r := s.r
 	r.seq++
-	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*daemon.RingView{}, nil, false
+	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*stat.RingView{}, nil, false
 	defer func() {
 		for i := len(r.cleanup) - 1; i >= 0; i-- {
 			r.cleanup[i]()

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/stat"
 )
 
 const waitEnv = "KAELIX_TEST_WAIT"
@@ -82,15 +82,15 @@ func procCPUTicks(t *testing.T, pid int) int64 {
 }
 
 // topicRings maps every partition of a topic read-only, for its counters.
-func topicRings(t *testing.T, c *client.Client, topic string) []*daemon.RingView {
+func topicRings(t *testing.T, c *client.Client, topic string) []*stat.RingView {
 	t.Helper()
 	info, err := c.TopicInfo(context.Background(), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var views []*daemon.RingView
+	var views []*stat.RingView
 	for _, p := range info.Partitions {
-		v, err := daemon.OpenRingView(p.Path, p.ConsumerPath, p.SlotPaths)
+		v, err := stat.OpenRingView(p.Path, p.ConsumerPath, p.SlotPaths)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func topicRings(t *testing.T, c *client.Client, topic string) []*daemon.RingView
 }
 
 // sleepCounts sums the futex sleeps and membarrier calls of a topic's rings.
-func sleepCounts(views []*daemon.RingView) (waits, fences uint64) {
+func sleepCounts(views []*stat.RingView) (waits, fences uint64) {
 	for _, v := range views {
 		c := v.Ring.Counters()
 		waits += c.Waits
@@ -127,7 +127,7 @@ func TestIdleSubscriberCPU(t *testing.T) {
 	type idler struct {
 		name  string
 		ch    *child
-		views []*daemon.RingView
+		views []*stat.RingView
 	}
 	var idlers []idler
 	for _, parts := range []int{1, 2, 8} {

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -584,17 +584,9 @@ func fileKind(fi fs.FileInfo) string {
 	}
 }
 
-// Heartbeat file: 24 bytes, little-endian: pid u64, counter u64, unix ns
-// i64, rewritten in place every HeartbeatInterval. A reader that sees the
-// counter and time stand still knows the daemon is hung or gone.
-const (
-	heartbeatPIDOffset     = 0
-	heartbeatCounterOffset = heartbeatPIDOffset + 8
-	heartbeatTimeOffset    = heartbeatCounterOffset + 8
-	heartbeatBytes         = heartbeatTimeOffset + 8
-)
-
-func (d *Daemon) heartbeatPath() string { return filepath.Join(d.stateDir, "heartbeat") }
+// The heartbeat file (stat.HeartbeatFile, layout there) is rewritten in
+// place every HeartbeatInterval; stat.ReadHeartbeat reads it.
+func (d *Daemon) heartbeatPath() string { return filepath.Join(d.stateDir, stat.HeartbeatFile) }
 
 func (d *Daemon) heartbeat(now time.Time) {
 	n := d.beats.Add(1)
@@ -602,36 +594,9 @@ func (d *Daemon) heartbeat(now time.Time) {
 	if d.heartF == nil {
 		return
 	}
-	var b [heartbeatBytes]byte
-	binary.LittleEndian.PutUint64(b[heartbeatPIDOffset:], uint64(os.Getpid()))
-	binary.LittleEndian.PutUint64(b[heartbeatCounterOffset:], n)
-	binary.LittleEndian.PutUint64(b[heartbeatTimeOffset:], uint64(now.UnixNano()))
+	var b [stat.HeartbeatBytes]byte
+	stat.EncodeHeartbeat(b[:], os.Getpid(), n, now)
 	d.heartF.WriteAt(b[:], 0)
-}
-
-// Heartbeat is a daemon's last heartbeat as read from its state dir.
-type Heartbeat struct {
-	PID     int
-	Counter uint64
-	Time    time.Time
-}
-
-// ReadHeartbeat reads the heartbeat file in stateDir, for tools that want
-// to tell a hung daemon from a busy one without a round trip: read twice,
-// HeartbeatInterval apart; a live daemon's Counter advances.
-func ReadHeartbeat(stateDir string) (Heartbeat, error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, "heartbeat"))
-	if err != nil {
-		return Heartbeat{}, err
-	}
-	if len(b) < heartbeatBytes {
-		return Heartbeat{}, fmt.Errorf("kaelixd: heartbeat file is %d bytes, want %d", len(b), heartbeatBytes)
-	}
-	return Heartbeat{
-		PID:     int(binary.LittleEndian.Uint64(b[heartbeatPIDOffset:])),
-		Counter: binary.LittleEndian.Uint64(b[heartbeatCounterOffset:]),
-		Time:    time.Unix(0, int64(binary.LittleEndian.Uint64(b[heartbeatTimeOffset:]))),
-	}, nil
 }
 
 // sweep checks every partition's two regions (a client may have truncated

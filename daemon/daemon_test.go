@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -362,7 +363,7 @@ func TestRestartReadopts(t *testing.T) {
 		if ti.Spec.Partitions != 3 || ti.Spec.Kind != wire.KindSPSC {
 			t.Fatalf("re-adopted spec %+v", ti.Spec)
 		}
-		hb, err := daemon.ReadHeartbeat(dir)
+		hb, err := stat.ReadHeartbeat(dir)
 		if err != nil || hb.PID != os.Getpid() {
 			t.Errorf("heartbeat %+v %v", hb, err)
 		}

@@ -52,7 +52,7 @@
 //
 //	StateDir/kaelixd.lock   flock; holder's pid (text)
 //	StateDir/topics.json    the registry (see stateFile)
-//	StateDir/heartbeat      pid, counter, unix ns (see ReadHeartbeat)
+//	StateDir/heartbeat      pid, counter, unix ns (see stat.ReadHeartbeat)
 //	SocketPath              the control socket (default beside them)
 //	TmpfsRoot/DirName/T.pN    data region of partition N of topic T (or hugetlbfs)
 //	TmpfsRoot/DirName/T.pN.c  its consumer region

@@ -243,7 +243,7 @@ type PartitionInfo struct {
 	// table, records), which subscribers map read-only; ConsumerRegion
 	// and ConsumerPath the consumer region (cursors, doorbells,
 	// counters). Reading a ring's counters needs both (see
-	// daemon.CounterReader).
+	// stat.CounterReader).
 	Region            string `json:"region"` // data region name (shm.Open)
 	Path              string `json:"path"`   // data region file path
 	ConsumerRegion    string `json:"consumer_region"`

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/stat"
 )
 
 // DaemonStatusCmd is `kaelixctl daemon status`: the daemon's status
@@ -104,7 +104,7 @@ func (cmd *DaemonStatusCmd) notAnswering(g *Globals, err error) error {
 		}
 		dir = filepath.Dir(sock)
 	}
-	hb, herr := daemon.ReadHeartbeat(dir)
+	hb, herr := stat.ReadHeartbeat(dir)
 	if herr != nil {
 		return fmt.Errorf("kaelixd is not answering (no heartbeat in %s): %w", dir, err)
 	}

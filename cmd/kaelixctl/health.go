@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -70,14 +70,14 @@ func (cmd *HealthCmd) fromHeartbeat(g *Globals, cause error) wire.Health {
 		dir = filepath.Dir(sock)
 	}
 	h := wire.Health{Status: wire.HealthUnknown, CheckedNS: time.Now().UnixNano()}
-	first, err := daemon.ReadHeartbeat(dir)
+	first, err := stat.ReadHeartbeat(dir)
 	if err != nil {
 		h.Reasons = []wire.HealthReason{{Rule: "unreachable", Status: wire.HealthUnknown,
 			Message: fmt.Sprintf("no answer (%v) and no heartbeat in %s", cause, dir)}}
 		return h
 	}
 	time.Sleep(300 * time.Millisecond)
-	second, _ := daemon.ReadHeartbeat(dir)
+	second, _ := stat.ReadHeartbeat(dir)
 	h.PID, h.Heartbeats, h.HeartbeatNS = second.PID, second.Counter, second.Time.UnixNano()
 	switch {
 	case errors.Is(cause, client.ErrBrokerNotRunning) && second.Counter == first.Counter:
