@@ -229,9 +229,12 @@ type SlowestSubscriber struct {
 	Joining bool
 }
 
-func (e *BlockedError) Error() string {
+func (e *BlockedError) Error() string { return e.Reason() + ": " + fmt.Sprint(e.Err) }
+
+// Reason is Error without ctx's cause: which partition, held back by whom.
+func (e *BlockedError) Reason() string {
 	if !e.Found {
-		return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured: %v", e.Topic, e.Partition, e.Err)
+		return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured", e.Topic, e.Partition)
 	}
 	s := e.Slowest
 	who := fmt.Sprintf("subscriber pid %d", s.PID)
@@ -242,15 +245,15 @@ func (e *BlockedError) Error() string {
 		who = "queue group member " + who
 	}
 	if s.Slot < 0 {
-		return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured by queue group slot %d, which has no member left, %d records (%d bytes) behind: %v",
-			e.Topic, e.Partition, s.Group, s.LagRecords, s.LagBytes, e.Err)
+		return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured by queue group slot %d, which has no member left, %d records (%d bytes) behind",
+			e.Topic, e.Partition, s.Group, s.LagRecords, s.LagBytes)
 	}
 	state := s.State
 	if s.Joining {
 		state += ", still joining"
 	}
-	return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured by %s, %s, %d records (%d bytes) behind: %v",
-		e.Topic, e.Partition, who, state, s.LagRecords, s.LagBytes, e.Err)
+	return fmt.Sprintf("kaelix: publish to %q partition %d: back-pressured by %s, %s, %d records (%d bytes) behind",
+		e.Topic, e.Partition, who, state, s.LagRecords, s.LagBytes)
 }
 
 // Is makes errors.Is(err, ErrBackPressured) hold.

@@ -216,9 +216,9 @@ func (cmd *PubCmd) publish(g *Globals, pub *client.Publisher, m client.Message) 
 		}
 		blocked := time.Since(start).Round(100 * time.Millisecond)
 		if cmd.BlockTimeout > 0 && time.Since(start) >= cmd.BlockTimeout {
-			return fmt.Errorf("%w for %v (--block-timeout): %w", errBlocked, blocked, be)
+			return fmt.Errorf("%w for %v (--block-timeout): %s", errBlocked, blocked, be.Reason())
 		}
-		fmt.Fprintf(g.stderr, "kaelixctl: blocked for %v: %v\n", blocked, be)
+		fmt.Fprintf(g.stderr, "kaelixctl: blocked for %v: %s\n", blocked, be.Reason())
 		wait = blockReportEvery
 	}
 }
