@@ -136,12 +136,7 @@ func NewPipeline(ctx context.Context, c *client.Client, cfg PipelineConfig) (*Pi
 			return nil, fail("%w", err)
 		}
 	}
-	routeTopics := slices.Clone(cfg.RouteTopics)
-	for _, s := range p.reg.stages {
-		if r, ok := s.plugin.(Router); ok {
-			routeTopics = append(routeTopics, r.RouteTargets()...)
-		}
-	}
+	routeTopics := slices.Concat(cfg.RouteTopics, p.reg.RouteTargets())
 	if slices.Contains(routeTopics, cfg.Input) {
 		return nil, fail("input %q is also a route target: a cycle", cfg.Input)
 	}
@@ -374,8 +369,9 @@ func (p *Pipeline) Stats() Stats {
 
 // RunOn is Run with the pipeline's steps as tasks of pool at priority
 // prio: each task handles up to a batch of ready records and queues the
-// next step; with nothing ready it waits for input on the worker for at
-// most the pool's spin budget or a millisecond (whichever is longer),
+// next step; with nothing ready it waits for input on the worker, for at
+// most the pool's spin budget or a millisecond (whichever is longer) when
+// other tasks are queued, else up to 50 ms (a tick with Emitter stages),
 // then yields the worker to other tasks. So pipelines on one pool share
 // its pinned workers by priority (see package workers). When the queue is
 // full (ErrPoolExhausted) the task runs the next step itself rather than
@@ -383,7 +379,11 @@ func (p *Pipeline) Stats() Stats {
 // the pool closes (workers.ErrClosed, wrapped); cancel ctx and let RunOn
 // return before closing the pool.
 func (p *Pipeline) RunOn(ctx context.Context, pool *workers.Pool, prio int) error {
-	wait := max(pool.SpinBudget(), time.Millisecond)
+	short := max(pool.SpinBudget(), time.Millisecond)
+	long := max(short, 50*time.Millisecond)
+	if len(p.emits) > 0 {
+		long = max(short, p.cfg.Tick)
+	}
 	result := make(chan error, 1)
 	nextTick := time.Now().Add(p.cfg.Tick)
 	var step func()
@@ -392,6 +392,10 @@ func (p *Pipeline) RunOn(ctx context.Context, pool *workers.Pool, prio int) erro
 			p.runCtx = ctx
 			n, err := p.PollOnce(ctx)
 			if err == nil && n == 0 && ctx.Err() == nil {
+				wait := long
+				if pool.Pending() > 0 {
+					wait = short
+				}
 				wctx, cancel := context.WithTimeout(ctx, wait)
 				_, err = p.sub.PollWait(wctx, p.onMsg, p.batch)
 				cancel()

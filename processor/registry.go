@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 )
 
@@ -71,6 +72,23 @@ func (r *Registry) Register(name string, p Plugin, opts StageOptions) error {
 	r.stages = append(r.stages, s)
 	r.byName[name] = s
 	return nil
+}
+
+// RouteTargets returns the topics the Router stages route to (after
+// InitAll: they know them from their configuration), in chain order,
+// without repeats.
+func (r *Registry) RouteTargets() []string {
+	var out []string
+	for _, s := range r.stages {
+		if rt, ok := s.plugin.(Router); ok {
+			for _, t := range rt.RouteTargets() {
+				if !slices.Contains(out, t) {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Len returns the number of registered stages.

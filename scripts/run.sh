@@ -6,7 +6,10 @@
 # creates topic host.telemetry, and starts two processes:
 #   - a publisher sampling this host's /proc counters (CPU, memory, network,
 #     disk) at 20 Hz and publishing each sample (kaelix-telemetry pub);
-#   - a subscriber printing them live (kaelix-telemetry sub).
+#   - a subscriber printing them live (kaelix-telemetry sub);
+#   - a stream processor (kaelix-proc, configs/kaelix-proc.telemetry.toml)
+#     turning the samples into one-second aggregates on host.telemetry.1s,
+#     and a subscriber printing those (kaelix-telemetry agg).
 # It prints the command that shows the topic and its rate from another
 # terminal. Ctrl-C (or --duration / RUN_SECONDS running out) stops the
 # publisher, the subscriber and then kaelixd, in that order, and checks
@@ -16,7 +19,7 @@
 # Usage: scripts/run.sh [--duration D]     D like 10, 10s, 2m; default: until Ctrl-C
 # Environment:
 #   RUN_SECONDS   same as --duration N (seconds)
-#   KAELIX_BIN    directory holding kaelixd, kaelixctl and kaelix-telemetry
+#   KAELIX_BIN    directory holding kaelixd, kaelixctl, kaelix-telemetry and kaelix-proc
 #                 (default: bin/ of the repository, built if missing)
 #   TELEMETRY_HZ  sampling rate (default 20)
 # Exit status: 0 after a clean stop; 1 if a process failed or something was
@@ -28,6 +31,7 @@ bin=${KAELIX_BIN:-$root/bin}
 hz=${TELEMETRY_HZ:-20}
 duration=${RUN_SECONDS:-}
 topic=host.telemetry
+agg_topic=host.telemetry.1s
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -45,7 +49,7 @@ if [ -n "$duration" ]; then
 	[[ $duration =~ [smh]$ ]] || duration=${duration}s
 fi
 
-if [ ! -x "$bin/kaelixd" ] || [ ! -x "$bin/kaelixctl" ] || [ ! -x "$bin/kaelix-telemetry" ]; then
+if [ ! -x "$bin/kaelixd" ] || [ ! -x "$bin/kaelixctl" ] || [ ! -x "$bin/kaelix-telemetry" ] || [ ! -x "$bin/kaelix-proc" ]; then
 	echo "run.sh: building into $bin"
 	(cd "$root" && ${GO:-go} build -o "$bin/" ./cmd/...) || exit 1
 fi
@@ -138,6 +142,13 @@ done
 telemetry=("$bin/kaelix-telemetry" --socket "$sock" --topic "$topic")
 "${detach[@]}" "${telemetry[@]}" sub &
 pids+=($!)
+# The processor and its printer attach before the publisher starts, so
+# the first second's aggregate covers the first samples.
+"${ctl[@]}" topics create "$agg_topic" --if-not-exists >/dev/null || fail "could not create $agg_topic"
+"${detach[@]}" "$bin/kaelix-proc" --socket "$sock" --log-level warn run --config "$root/configs/kaelix-proc.telemetry.toml" >/dev/null &
+pids+=($!)
+"${detach[@]}" "$bin/kaelix-telemetry" --socket "$sock" --topic "$agg_topic" agg &
+pids+=($!)
 "${detach[@]}" "${telemetry[@]}" pub --hz "$hz" &
 pids+=($!)
 
@@ -147,6 +158,7 @@ cat <<EOF
   regions      /dev/shm/$shm_name (or hugetlbfs), removed on exit
   publisher    kaelix-telemetry pub: /proc samples at $hz Hz -> $topic
   subscriber   kaelix-telemetry sub: prints them below
+  processor    kaelix-proc: window over $topic -> $agg_topic, one aggregate a second (lines starting "1s")
 In another terminal:
   $bin/kaelixctl --socket $sock topics list
   $bin/kaelixctl --socket $sock sub $topic --count 3 --format json

@@ -281,6 +281,10 @@ func (p *Pool) SpawnWithPriority(prio int, task func()) error {
 	return nil
 }
 
+// Pending returns the number of tasks queued (all levels), without the
+// lock: a snapshot that may be stale at once.
+func (p *Pool) Pending() int { return int(p.pending.Load()) }
+
 // Workers returns the number of workers.
 func (p *Pool) Workers() int { return len(p.workers) }
 

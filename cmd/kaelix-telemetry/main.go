@@ -5,6 +5,7 @@
 //
 //	kaelix-telemetry [--socket PATH] [--topic NAME] pub [--hz 20] [--count N]
 //	kaelix-telemetry [--socket PATH] [--topic NAME] sub [--every 250ms] [--count N]
+//	kaelix-telemetry [--socket PATH] --topic host.telemetry.1s agg [--count N]
 //
 // Each record's payload is one Sample as JSON; its headers are host (the
 // hostname), kind ("host.sample"), schema ("kaelix.telemetry/v1") and
@@ -63,6 +64,7 @@ type CLI struct {
 	Globals
 	Pub PubCmd `cmd:"" help:"Sample /proc and publish the samples."`
 	Sub SubCmd `cmd:"" help:"Print the samples live."`
+	Agg AggCmd `cmd:"" help:"Print the window aggregates a processor makes of the samples (--topic host.telemetry.1s)."`
 }
 
 func main() {

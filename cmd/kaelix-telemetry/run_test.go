@@ -40,6 +40,11 @@ func TestRunScript(t *testing.T) {
 	if len(samples) == 0 {
 		t.Fatalf("no sample lines printed:\n%s", text)
 	}
+	// The processor (kaelix-proc window) publishes one-second aggregates that
+	// kaelix-telemetry agg prints: "1s HH:MM:SS HOST  N samples R/s | cpu avg ...".
+	if !regexp.MustCompile(`(?m)^1s \d\d:\d\d:\d\d \S+ +\d+ samples +[0-9.]+/s \| cpu avg +[0-9.]+% \[`).MatchString(text) {
+		t.Errorf("no window aggregate line printed:\n%s", text)
+	}
 	if !regexp.MustCompile(`(?m)^host\.telemetry\s+1\s+mpmc\s+block\s+1MiB\s.*\s[0-9.]+k?\s+\S+$`).MatchString(text) {
 		t.Errorf("no topics list row for host.telemetry:\n%s", text)
 	}
