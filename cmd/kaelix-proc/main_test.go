@@ -96,7 +96,9 @@ outputs = ["out"]
 	var out, errb bytes.Buffer
 	rctx, stop := context.WithCancel(ctx)
 	code := make(chan int, 1)
-	go func() { code <- run(rctx, []string{"--socket", cfg.Daemon.SocketPath, "run", "--config", conf}, &out, &errb) }()
+	go func() {
+		code <- run(rctx, []string{"--socket", cfg.Daemon.SocketPath, "run", "--config", conf}, &out, &errb)
+	}()
 	// Wait for the pipeline to attach (a subscriber on "in").
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		info, _ := c.TopicInfo(ctx, "in")

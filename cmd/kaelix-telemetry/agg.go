@@ -13,12 +13,12 @@ import (
 // The values configs/kaelix-proc.telemetry.toml has its window aggregate;
 // AggCmd prints these.
 const (
-	aggCPU    = "json:cpu.busy_pct"
-	aggMem    = "json:mem.used_pct"
-	aggRx     = "json:net.rx_bytes_per_sec"
-	aggTx     = "json:net.tx_bytes_per_sec"
-	aggDiskW  = "json:disk.write_bytes_per_sec"
-	aggDiskR  = "json:disk.read_bytes_per_sec"
+	aggCPU   = "json:cpu.busy_pct"
+	aggMem   = "json:mem.used_pct"
+	aggRx    = "json:net.rx_bytes_per_sec"
+	aggTx    = "json:net.tx_bytes_per_sec"
+	aggDiskW = "json:disk.write_bytes_per_sec"
+	aggDiskR = "json:disk.read_bytes_per_sec"
 )
 
 // AggCmd prints the window aggregates a processor (kaelix-proc, built-in
