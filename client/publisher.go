@@ -68,7 +68,7 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 	p.attachID.Store(ar.AttachmentID)
 	p.parts = make([]pubPart, p.nparts)
 	for i, part := range ar.Partitions {
-		regs, ring, err := mapRing(groups[i], -1, -1, ar.Topic.Spec.MaxSubscribers+ar.Topic.Spec.MaxGroups, false)
+		regs, ring, err := mapRing(groups[i], topic, -1, -1, ar.Topic.Spec.MaxSubscribers+ar.Topic.Spec.MaxGroups, false)
 		if err == nil {
 			var pub *ringbuf.Publisher
 			pub, err = ring.NewPublisher(ringbuf.PublisherOptions{Timestamps: !opts.NoTimestamps, RecordType: RecordTypePlain})
@@ -136,20 +136,21 @@ func (r regions) owns(addr uintptr) (mine, readOnlyWrite bool) {
 // opened O_RDONLY, which can only be mapped PROT_READ (the ring never
 // writes it), the slot region the daemon reserved for it (index slot) and,
 // for a queue-group member, its group's (index group among all slots); it
-// maps no other consumer's cursor.
-func mapRing(files []*os.File, slot, group, nslots int, readOnlyData bool) (regions, *ringbuf.Ring, error) {
+// maps no other consumer's cursor. Every region's header must name topic
+// (shm.ErrLabelMismatch otherwise: the daemon sent another topic's file).
+func mapRing(files []*os.File, topic string, slot, group, nslots int, readOnlyData bool) (regions, *ringbuf.Ring, error) {
 	var regs regions
 	var err error
-	if regs.data, err = shm.AttachFile(files[0], shm.AttachOptions{ReadOnly: readOnlyData}); err != nil {
+	if regs.data, err = shm.AttachFile(files[0], shm.AttachOptions{ReadOnly: readOnlyData, Label: topic}); err != nil {
 		return regions{}, nil, fmt.Errorf("data region: %w", err)
 	}
-	if regs.consumer, err = shm.AttachFile(files[1], shm.AttachOptions{}); err != nil {
+	if regs.consumer, err = shm.AttachFile(files[1], shm.AttachOptions{Label: topic}); err != nil {
 		regs.close()
 		return regions{}, nil, fmt.Errorf("consumer region: %w", err)
 	}
 	var areas []ringbuf.SlotArea
 	for j, f := range files[wire.RegionDescriptors:] {
-		r, err := shm.AttachFile(f, shm.AttachOptions{})
+		r, err := shm.AttachFile(f, shm.AttachOptions{Label: topic})
 		if err != nil {
 			regs.close()
 			return regions{}, nil, fmt.Errorf("slot region: %w", err)

@@ -166,7 +166,7 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOpti
 		if len(ar.GroupSlots) > 0 {
 			group, groupSlot = ar.Topic.Spec.MaxSubscribers+ar.GroupSlots[i], ar.GroupSlots[i]+1
 		}
-		regs, ring, err := mapRing(groups[i], ar.Slots[i], group, ar.Topic.Spec.MaxSubscribers+ar.Topic.Spec.MaxGroups, true)
+		regs, ring, err := mapRing(groups[i], topic, ar.Slots[i], group, ar.Topic.Spec.MaxSubscribers+ar.Topic.Spec.MaxGroups, true)
 		if err == nil {
 			var sub *ringbuf.Subscriber
 			sub, err = ring.NewSubscriber(ringbuf.SubscriberOptions{From: from, Group: groupID(opts.Group), Wait: s.wait.ring(), Slot: ar.Slots[i] + 1, GroupSlot: groupSlot})
