@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -439,4 +440,53 @@ func scrapeCounter(t *testing.T, d *daemon.Daemon, name string) float64 {
 	}
 	t.Fatalf("no %s in /metrics", name)
 	return 0
+}
+
+// TestCreateNeverReplacesMappedFile: a daemon stops (not ephemeral: its
+// files stay) while a subscriber process maps a topic's files; a daemon
+// with another state dir (no registry) starts on the same region
+// directory. Creating the topic again is refused while that process maps
+// the old files, which stay untouched; once it is gone the leftover files
+// are removed and the create succeeds.
+func TestCreateNeverReplacesMappedFile(t *testing.T) {
+	e := newEnv(t)
+	const topic = "re.mapped"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stop := runDaemon(t, e, nil)
+	c := connect(t, e)
+	info, err := c.CreateTopic(ctx, client.TopicConfig{Name: topic, MaxSubscribers: 2, MaxGroups: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := startChild(t, e.environ("stall", topicEnv+"="+topic))
+	holder.expect(t, "ready", 30*time.Second)
+	c.Close()
+	stop()
+
+	var before syscall.Stat_t
+	if err := syscall.Stat(info.Partitions[0].Path, &before); err != nil {
+		t.Fatal(err)
+	}
+	e2 := e
+	e2.state = t.TempDir()
+	e2.socket = filepath.Join(e2.state, "k2.sock")
+	runDaemon(t, e2, func(cfg *daemon.Config) { cfg.RemoveOnExit = true })
+	c2 := connect(t, e2)
+	_, err = c2.CreateTopic(ctx, client.TopicConfig{Name: topic, MaxSubscribers: 2, MaxGroups: 1})
+	if !errors.Is(err, client.ErrTopicInUse) || !strings.Contains(err.Error(), fmt.Sprint(holder.cmd.Process.Pid)) {
+		t.Fatalf("create over files a live process maps: %v, want ErrTopicInUse naming pid %d", err, holder.cmd.Process.Pid)
+	}
+	var after syscall.Stat_t
+	if err := syscall.Stat(info.Partitions[0].Path, &after); err != nil || after.Ino != before.Ino {
+		t.Fatalf("the mapped file was replaced or removed: %v (inode %d, was %d)", err, after.Ino, before.Ino)
+	}
+	holder.cmd.Process.Kill()
+	holder.cmd.Wait()
+	if _, err := c2.CreateTopic(ctx, client.TopicConfig{Name: topic, MaxSubscribers: 2, MaxGroups: 1}); err != nil {
+		t.Fatalf("create once nothing maps the leftover files: %v", err)
+	}
+	if err := syscall.Stat(info.Partitions[0].Path, &after); err != nil || after.Ino == before.Ino {
+		t.Fatalf("re-created file: %v (inode %d, was %d)", err, after.Ino, before.Ino)
+	}
 }
