@@ -28,6 +28,8 @@ type CLI struct {
 	Daemon DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
 	Config ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
 	Health HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
+	Record RecordCmd        `cmd:"" help:"Record a topic's records (payload, headers, partition, sequence, timestamps) to a file."`
+	Replay ReplayCmd        `cmd:"" help:"Publish a recording to a topic, keeping its spacing (--speed 1x) or faster."`
 	Stat   StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
 	Vers   kong.VersionFlag `name:"version" help:"Print the version and exit."`
 }
@@ -118,7 +120,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stderr, "kaelixctl: internal error:", err)
 		return exitFailure
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(recordArgs(args))
 	if err != nil {
 		fmt.Fprintf(stderr, "kaelixctl: %v\n", err)
 		fmt.Fprintln(stderr, "  run `kaelixctl --help` for usage")

@@ -1,0 +1,5 @@
+//go:build race
+
+package recfile
+
+func init() { raceEnabled = true }
