@@ -156,7 +156,9 @@ func TestCLIReplaySpacing(t *testing.T) {
 		t.Fatalf("record: exit %d\n%s", code, rec.errb)
 	}
 	a, _ := readRecording(t, orig)
-	span := func(r []recfile.Record) time.Duration { return time.Duration(r[len(r)-1].TimestampNS - r[0].TimestampNS) }
+	span := func(r []recfile.Record) time.Duration {
+		return time.Duration(r[len(r)-1].TimestampNS - r[0].TimestampNS)
+	}
 	want := span(a)
 	if len(a) != n || want < 500*time.Millisecond {
 		t.Fatalf("original: %d records over %v", len(a), want)
