@@ -9,7 +9,13 @@
 # unblocked claims, evictions, restart times, max latency. Exit status is
 # non-zero on any corrupt, duplicated or reordered record or unaccounted loss.
 # Logs (kaelixd.log, children.log) stay in the run directory it names.
-# Extra arguments after DURATION go to kaelix-soak (e.g. -seed N).
+# Extra arguments after DURATION go to kaelix-soak (e.g. -seed N). With
+# -churn it runs the client churn soak instead: 50 processes attaching and
+# detaching 1,000 times a minute over 64 topics x 4 partitions (-procs,
+# -rate, -topics, -partitions scale it), then a table of kaelixd's RSS,
+# descriptors, goroutines and region files at the start and the end, and
+# of attaches, detaches, kills and stops; non-zero exit if any of those
+# did not come back, a slot leaked or a subscriber received nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10m}

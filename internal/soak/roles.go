@@ -52,6 +52,7 @@ type ChildArgs struct {
 	ShmBase    string        `json:"shm_base,omitempty"` // tmpfs for regions; default /dev/shm
 	Mlock      bool          `json:"mlock,omitempty"`    // shm.mlock = required
 	HTTP       bool          `json:"http,omitempty"`     // serve /metrics on a free port; print "metrics ADDR"
+	Churn      *ChurnArgs    `json:"churn,omitempty"`    // churn and churn-beacon roles (churn.go)
 }
 
 // MaybeChild runs the child role named in the environment, if any, and
@@ -78,6 +79,10 @@ func MaybeChild() {
 		err = runClaimHold(a)
 	case "probe":
 		err = runProbe(a)
+	case "churn":
+		err = runChurn(a)
+	case "churn-beacon":
+		err = runChurnBeacon(a)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
