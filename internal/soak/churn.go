@@ -85,6 +85,7 @@ type ChurnSample struct {
 type ChurnReport struct {
 	Options           ChurnOptions
 	Start, End        ChurnSample
+	Peak              ChurnSample   // the largest of each figure, sampled every 15 s during the churn
 	Elapsed           time.Duration // of the churn phase
 	Spawns            int           // churn processes started
 	Attaches          uint64        // Subscribe/NewPublisher that returned (subscribers + publishers)
@@ -257,6 +258,7 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 		return nil, err
 	}
 	fdsStart := fdTargets(d.Cmd.Process.Pid)
+	rep.Peak = rep.Start
 
 	// The churn.
 	var (
@@ -425,6 +427,9 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 		}
 		if now.Sub(lastLog) >= 15*time.Second {
 			lastLog = now
+			if smp, err := churnSample(ctx, d.Cmd.Process.Pid, metricsAddr, shmDir, c); err == nil {
+				rep.Peak = smp.max(rep.Peak)
+			}
 			mu.Lock()
 			fmt.Fprintf(o.Log, "churn: %v: %d attaches, %d clean detaches, %d kills, %d stops, %d spawns, %d deaf, %d child failures\n",
 				now.Sub(start).Round(time.Second), attaches.Load(), detaches.Load(), rep.Kills, rep.Stops, rep.Spawns, len(rep.Deaf), len(rep.ChildFailures))
@@ -571,16 +576,17 @@ func (r *ChurnReport) WriteTable(w io.Writer) {
 		o.Procs, o.Rate, o.Topics, o.Partitions, r.Elapsed.Round(time.Second), r.Seed)
 	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "kaelixd\tstart\tend")
-	row := func(name string, a, b int) { fmt.Fprintf(tw, "%s\t%d\t%d\n", name, a, b) }
-	row("RSS (KiB)", r.Start.RSSKiB, r.End.RSSKiB)
-	row("  anonymous (KiB)", r.Start.AnonKiB, r.End.AnonKiB)
-	row("  shared memory (KiB)", r.Start.ShmemKiB, r.End.ShmemKiB)
-	row("open descriptors", r.Start.FDs, r.End.FDs)
-	row("goroutines", r.Start.Goroutines, r.End.Goroutines)
-	row("threads", r.Start.Threads, r.End.Threads)
-	row("region files", r.Start.RegionFiles, r.End.RegionFiles)
-	row("clients", r.Start.Clients, r.End.Clients)
+	fmt.Fprintln(tw, "kaelixd\tstart\tpeak during churn\tend")
+	row := func(name string, a, p, b int) { fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", name, a, p, b) }
+	s, p, e := r.Start, r.Peak, r.End
+	row("RSS (KiB)", s.RSSKiB, p.RSSKiB, e.RSSKiB)
+	row("  anonymous (KiB)", s.AnonKiB, p.AnonKiB, e.AnonKiB)
+	row("  shared memory (KiB)", s.ShmemKiB, p.ShmemKiB, e.ShmemKiB)
+	row("open descriptors", s.FDs, p.FDs, e.FDs)
+	row("goroutines", s.Goroutines, p.Goroutines, e.Goroutines)
+	row("threads", s.Threads, p.Threads, e.Threads)
+	row("region files", s.RegionFiles, p.RegionFiles, e.RegionFiles)
+	row("clients", s.Clients, p.Clients, e.Clients)
 	tw.Flush()
 	mins := r.Elapsed.Minutes()
 	fmt.Fprintln(w)
@@ -666,6 +672,13 @@ func churnSample(ctx context.Context, pid int, metricsAddr, shmDir string, c *cl
 	}
 	s.Clients = st.Clients
 	return s, nil
+}
+
+// max returns the larger of s and t in each field.
+func (s ChurnSample) max(t ChurnSample) ChurnSample {
+	return ChurnSample{RSSKiB: max(s.RSSKiB, t.RSSKiB), AnonKiB: max(s.AnonKiB, t.AnonKiB), ShmemKiB: max(s.ShmemKiB, t.ShmemKiB),
+		FDs: max(s.FDs, t.FDs), Goroutines: max(s.Goroutines, t.Goroutines), Threads: max(s.Threads, t.Threads),
+		RegionFiles: max(s.RegionFiles, t.RegionFiles), Clients: max(s.Clients, t.Clients)}
 }
 
 func churnDeaths(ctx context.Context, c *client.Client) uint64 {
