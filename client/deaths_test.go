@@ -20,6 +20,33 @@ import (
 )
 
 func init() {
+	// Subscriber: subscribe, print "ready" and how long Subscribe took,
+	// then touch KAELIX_TEST_BALLAST_MB MiB and wait to be killed.
+	evictRoles["sub-hold"] = func(e env) int {
+		ctx := context.Background()
+		c, err := client.Connect(ctx, client.Options{SocketPath: e.socket})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer c.Close()
+		t0 := time.Now()
+		sub, err := c.Subscribe(ctx, os.Getenv(topicEnv), client.SubscribeOptions{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer sub.Close()
+		took := time.Since(t0)
+		ballast := make([]byte, envInt("KAELIX_TEST_BALLAST_MB")<<20)
+		for i := 0; i < len(ballast); i += 4096 {
+			ballast[i] = 1
+		}
+		fmt.Println("ready", took.Microseconds())
+		time.Sleep(time.Hour)
+		runtime.KeepAlive(ballast)
+		return 0
+	}
 	// Publisher: attach, print "ready" and how long NewPublisher took,
 	// wait to be killed. With KAELIX_TEST_BALLAST_MB=N it first touches N
 	// MiB after attaching, so that its death takes the kernel a while.
@@ -197,15 +224,23 @@ func TestPeerDeathsCountedOnce(t *testing.T) {
 	}
 }
 
-// TestRelaunchRacesDyingPublisher: on an SPSC topic (one publisher slot),
-// a publisher process is killed with kill -9 and a new one launched at
-// once, 30 times. The dying one holds 256 MiB, so the kernel takes tens of
-// milliseconds to tear it down while the new one attaches: the relaunch
-// finds the slot held by a process /proc still shows running, and must
-// wait for it (ringbuf.ExitWait) rather than fail with ErrNoSlot. Every
-// relaunch gets the slot, and each killed publisher counts as one peer
-// death although the relaunch, not the daemon, may free its slot.
-func TestRelaunchRacesDyingPublisher(t *testing.T) {
+// TestRelaunchRacesDying: on an SPSC topic (one publisher slot, one
+// subscriber slot), a publisher or subscriber process is killed with
+// kill -9 and a new one launched at once, 30 times each. The dying one
+// holds 256 MiB, so the kernel takes tens of milliseconds to tear it down
+// while the new one attaches: the relaunch finds the slot held by a
+// process /proc still shows running, and must wait for it (up to
+// ringbuf.ExitWait; ringbuf.NewPublisher for a publisher slot, the daemon
+// for a subscriber slot) rather than fail with ErrNoSlot. Every relaunch
+// gets the slot, and each killed process counts as one peer death,
+// although the relaunched publisher, not the daemon, may free its slot.
+func TestRelaunchRacesDying(t *testing.T) {
+	for _, role := range []string{"pub-hold", "sub-hold"} {
+		t.Run(role, func(t *testing.T) { relaunchRaces(t, role) })
+	}
+}
+
+func relaunchRaces(t *testing.T, role string) {
 	rounds := 30
 	if testing.Short() {
 		rounds = 10
@@ -222,7 +257,7 @@ func TestRelaunchRacesDyingPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	launch := func() *child {
-		return startChild(t, e.environ("pub-hold", topicEnv+"="+topic, "KAELIX_TEST_BALLAST_MB=256"))
+		return startChild(t, e.environ(role, topicEnv+"="+topic, "KAELIX_TEST_BALLAST_MB=256"))
 	}
 	cur := launch()
 	cur.expect(t, "ready", 60*time.Second)
@@ -240,7 +275,7 @@ func TestRelaunchRacesDyingPublisher(t *testing.T) {
 		cur = next
 	}
 	slices.Sort(took)
-	t.Logf("%d kill -9 + immediate relaunches: every one got the slot; NewPublisher took %v min, %v median, %v max", rounds, took[0], took[len(took)/2], took[len(took)-1])
+	t.Logf("%s: %d kill -9 + immediate relaunches: every one got the slot; attaching took %v min, %v median, %v max", role, rounds, took[0], took[len(took)/2], took[len(took)-1])
 	deadline := time.Now().Add(30 * time.Second)
 	for d.Status().PeerDeaths < base+uint64(rounds) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -44,6 +44,11 @@ type peer struct {
 	// attachments it never detached (a clean Close detaches each first).
 	// Guarded by Daemon.mu.
 	undetached bool
+	// slotExiting: the last attach was refused a subscriber slot that an
+	// exiting process holds; slotRetry: this attach is such a request
+	// tried again, already counted as refused (exitwait.go). The serving
+	// goroutine's alone.
+	slotExiting, slotRetry bool
 	// stoppedSince is when the sweep first saw the process stopped
 	// (evict.go); zero while it runs. Guarded by Daemon.mu.
 	stoppedSince time.Time
@@ -355,7 +360,7 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		if err := wire.DecodeBody(f, &a); err != nil {
 			return nil, nil, bad(err)
 		}
-		return d.attach(p, a)
+		return d.attachWaiting(p, a) // exitwait.go
 	case wire.TypeDetach:
 		var det wire.Detach
 		if err := wire.DecodeBody(f, &det); err != nil {
@@ -538,7 +543,10 @@ func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 				return fail(wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service", t.spec.Name, i))
 			}
 			if rerr != nil {
-				d.m.refused.WithLabelValues("subscriber_slots").Inc()
+				d.withRing(part, func() { p.slotExiting = part.slotsExiting(me) }) // exitwait.go
+				if !p.slotRetry {
+					d.m.refused.WithLabelValues("subscriber_slots").Inc()
+				}
 				return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_subscribers %d)", t.spec.Name, i, rerr, t.spec.MaxSubscribers))
 			}
 			pid, pstart := uint32(p.pid), start

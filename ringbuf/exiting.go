@@ -99,3 +99,9 @@ func exiting(pid int) bool {
 	}
 	return false
 }
+
+// ProcessExiting reports whether process pid is being torn down (see
+// ExitWait): it will be a zombie, and its slots free to reap, within the
+// time the kernel takes to unmap its memory. The daemon uses it to wait
+// for such a process rather than refuse a subscriber slot it still holds.
+func ProcessExiting(pid int) bool { return exiting(pid) }

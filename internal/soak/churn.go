@@ -234,10 +234,12 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 	if _, err := beacon.Expect("ready", 60*time.Second); err != nil {
 		return nil, fmt.Errorf("churn: beacon: %w", err)
 	}
-	var beaconErrs atomic.Uint64
+	var beaconErrs, beaconRecords atomic.Uint64
 	var beaconMu sync.Mutex
 	var beaconFirst string
+	beaconRead := make(chan struct{})
 	go func() {
+		defer close(beaconRead)
 		for l := range beacon.lines {
 			switch {
 			case strings.HasPrefix(l, "E "):
@@ -248,7 +250,7 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 				}
 			case strings.HasPrefix(l, "published "):
 				n, _ := strconv.ParseUint(strings.TrimPrefix(l, "published "), 10, 64)
-				atomic.StoreUint64(&rep.BeaconRecords, n)
+				beaconRecords.Store(n)
 			}
 		}
 	}()
@@ -264,7 +266,7 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 	var (
 		attaches, subAttaches, detaches, attachErrs, subRecords atomic.Uint64
 		mu                                                      sync.Mutex // guards rep's slices and counters below
-		wg                                                      sync.WaitGroup
+		wg, readers                                             sync.WaitGroup
 	)
 	ending := make(chan struct{})
 	slots := make([]*churnSlot, o.Procs)
@@ -287,7 +289,9 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 		s.mu.Lock()
 		s.proc, s.attached, s.killed, s.stopped = p, false, false, false
 		s.mu.Unlock()
+		readers.Add(1)
 		go func() {
+			defer readers.Done()
 			for l := range p.lines {
 				switch {
 				case strings.HasPrefix(l, "A "):
@@ -463,6 +467,7 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 		}
 	}
 	wg.Wait()
+	readers.Wait() // every churn process's output read
 	gone := time.Now()
 	rep.Attaches, rep.SubAttaches, rep.CleanDetaches, rep.AttachErrors = attaches.Load(), subAttaches.Load(), detaches.Load(), attachErrs.Load()
 	rep.SubRecords = subRecords.Load()
@@ -506,7 +511,10 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 	beacon.Signal(syscall.SIGTERM)
 	if err := beacon.Wait(15 * time.Second); err != nil {
 		rep.Failures = append(rep.Failures, "beacon: "+err.Error())
+	} else {
+		<-beaconRead
 	}
+	rep.BeaconRecords = beaconRecords.Load()
 	beaconMu.Lock()
 	if n := beaconErrs.Load(); n > 0 {
 		rep.ChildFailures = append(rep.ChildFailures, fmt.Sprintf("beacon: %d publish errors, first: %s", n, beaconFirst))
@@ -863,7 +871,7 @@ func runChurn(a ChildArgs) error {
 // churnSkip reports whether a TryPublish result is an expected refusal
 // (no room, or nobody to deliver to), not a failure.
 func churnSkip(err error) bool {
-	return errors.Is(err, client.ErrBackPressured) || errors.Is(err, client.ErrFull)
+	return errors.Is(err, client.ErrBackPressured) || errors.Is(err, client.ErrFull) || errors.Is(err, client.ErrNotConnected)
 }
 
 // runChurnBeacon publishes one record into every partition of every
