@@ -140,7 +140,10 @@ done
 "${ctl[@]}" topics create "$topic" --if-not-exists || fail "could not create $topic"
 
 telemetry=("$bin/kaelix-telemetry" --socket "$sock" --topic "$topic")
-"${detach[@]}" "${telemetry[@]}" sub &
+# The subscriber serves its publish-to-receive latency histogram
+# (kaelix_telemetry_receive_latency_seconds) on a free loopback port; it
+# prints the address as its second line.
+"${detach[@]}" "${telemetry[@]}" sub --metrics-addr "${KAELIX_TELEMETRY_METRICS:-127.0.0.1:0}" &
 pids+=($!)
 # The processor and its printer attach before the publisher starts, so
 # the first second's aggregate covers the first samples.
@@ -157,7 +160,7 @@ cat <<EOF
   kaelixd      pid $daemon_pid, socket $sock
   regions      /dev/shm/$shm_name (or hugetlbfs), removed on exit
   publisher    kaelix-telemetry pub: /proc samples at $hz Hz -> $topic
-  subscriber   kaelix-telemetry sub: prints them below
+  subscriber   kaelix-telemetry sub: prints them below (latency histogram at the metrics address it prints)
   processor    kaelix-proc: window over $topic -> $agg_topic, one aggregate a second (lines starting "1s")
 In another terminal:
   $bin/kaelixctl --socket $sock topics list

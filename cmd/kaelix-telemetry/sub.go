@@ -15,9 +15,15 @@ import (
 // SubCmd prints the samples: one line per --every (the latest sample, how
 // many arrived since the previous line, and the worst publish-to-receive
 // latency among them), or every sample with --every 0.
+//
+// With --metrics-addr it serves /metrics there (Prometheus text format):
+// kaelix_telemetry_receive_latency_seconds, a histogram of every sample's
+// publish-to-receive latency (from its CLOCK_MONOTONIC publish timestamp),
+// and kaelix_telemetry_received_total.
 type SubCmd struct {
-	Every time.Duration `help:"Print at most one line per interval (0: every sample)." default:"250ms"`
-	Count int           `short:"n" help:"Exit after this many samples (0: until interrupted)."`
+	Every       time.Duration `help:"Print at most one line per interval (0: every sample)." default:"250ms"`
+	Count       int           `short:"n" help:"Exit after this many samples (0: until interrupted)."`
+	MetricsAddr string        `name:"metrics-addr" help:"Serve /metrics (the latency histogram) on this address, e.g. 127.0.0.1:9464 (:0 picks a port, printed at start)." placeholder:"HOST:PORT"`
 }
 
 // Run subscribes and prints until --count or a signal.
@@ -45,6 +51,15 @@ func (cmd *SubCmd) Run(g *Globals) error {
 	}
 	defer sub.Close()
 	fmt.Fprintf(g.stdout, "kaelix-telemetry: subscribed to %s\n", g.Topic)
+	lat := newLatencyMetrics()
+	if cmd.MetricsAddr != "" {
+		addr, stop, err := lat.serve(cmd.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(g.stdout, "kaelix-telemetry: metrics on http://%s/metrics\n", addr)
+	}
 	var (
 		last     time.Time
 		since    int
@@ -60,8 +75,11 @@ func (cmd *SubCmd) Run(g *Globals) error {
 		}
 		since++
 		if m.TimestampNS != 0 {
-			worstLat = max(worstLat, time.Duration(ringbuf.MonotonicNS()-m.TimestampNS))
+			l := time.Duration(ringbuf.MonotonicNS() - m.TimestampNS)
+			worstLat = max(worstLat, l)
+			lat.observe(l)
 		}
+		lat.received.Inc()
 		if cmd.Every > 0 && time.Since(last) < cmd.Every && (cmd.Count == 0 || n+1 < cmd.Count) {
 			continue
 		}

@@ -22,16 +22,18 @@ import (
 type CLI struct {
 	Globals
 
-	Topics TopicsCmd        `cmd:"" help:"List, create, inspect and delete topics."`
-	Pub    PubCmd           `cmd:"" help:"Publish messages: the arguments, else stdin lines (one message per line), or --file."`
-	Sub    SubCmd           `cmd:"" help:"Subscribe and print records until --count or Ctrl-C."`
-	Daemon DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
-	Config ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
-	Health HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
-	Record RecordCmd        `cmd:"" help:"Record a topic's records (payload, headers, partition, sequence, timestamps) to a file."`
-	Replay ReplayCmd        `cmd:"" help:"Publish a recording to a topic, keeping its spacing (--speed 1x) or faster."`
-	Stat   StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
-	Vers   kong.VersionFlag `name:"version" help:"Print the version and exit."`
+	Topics  TopicsCmd        `cmd:"" help:"List, create, inspect and delete topics."`
+	Pub     PubCmd           `cmd:"" help:"Publish messages: the arguments, else stdin lines (one message per line), or --file."`
+	Sub     SubCmd           `cmd:"" help:"Subscribe and print records until --count or Ctrl-C."`
+	Daemon  DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
+	Config  ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
+	Health  HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
+	Record  RecordCmd        `cmd:"" help:"Record a topic's records (payload, headers, partition, sequence, timestamps) to a file."`
+	Replay  ReplayCmd        `cmd:"" help:"Publish a recording to a topic, keeping its spacing (--speed 1x) or faster."`
+	Hz      HzCmd            `cmd:"" help:"The rate records arrive at, and the gaps between them, every second (like iox2 service hz)."`
+	Latency LatencyCmd       `cmd:"" help:"Publish-to-receive latency percentiles of live records, from their timestamps."`
+	Stat    StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
+	Vers    kong.VersionFlag `name:"version" help:"Print the version and exit."`
 }
 
 // TopicsCmd groups the topic verbs.
