@@ -141,8 +141,9 @@ type subPart struct {
 
 // Subscribe attaches to topic as a subscriber. Errors: ErrTopicNotFound,
 // ErrPermission, ErrInvalidTopicName, ErrBrokerNotRunning, ringbuf.ErrNoSlot
-// (every subscriber slot of a partition is live; an SPSC topic takes one),
-// ringbuf.ErrUnsupported (a group on an SPSC topic).
+// (every subscriber slot of a partition is live; an SPSC topic takes one;
+// the daemon waits up to ringbuf.ExitWait for a slot whose owner is
+// exiting), ringbuf.ErrUnsupported (a group on an SPSC topic).
 func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOptions) (*Subscriber, error) {
 	ar, groups, files, err := c.attach(ctx, topic, wire.RoleSubscriber, opts.Partitions, opts.Group)
 	if err != nil {
