@@ -1,0 +1,292 @@
+package bridge_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kaelix-io/kaelix/bridge"
+)
+
+// records is how many records the throughput tests carry: 50k (10k
+// under -race), or KAELIX_BRIDGE_RECORDS (the 1M:
+// KAELIX_BRIDGE_RECORDS=1000000 go test -run TestBridgeAcross ./bridge/).
+func records(t *testing.T) int {
+	if s := os.Getenv("KAELIX_BRIDGE_RECORDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("KAELIX_BRIDGE_RECORDS=%q", s)
+		}
+		return n
+	}
+	if raceEnabled {
+		return 10_000
+	}
+	return 50_000
+}
+
+// TestBridgeAcross: records published on host A arrive on host B's topic
+// in order per partition, checksums and headers intact, exactly once, in
+// both modes.
+func TestBridgeAcross(t *testing.T) {
+	for _, mode := range []string{bridge.Core, bridge.JetStream} {
+		t.Run(mode, func(t *testing.T) {
+			ns := startNATS(t)
+			a, b := startHost(t, "hosta"), startHost(t, "hostb")
+			a.topic(t, "feed.prices", "block", 1<<20)
+			b.topic(t, "feed.prices", "block", 1<<20)
+			ctx := context.Background()
+			col, stop := collect(ctx, t, b, "feed.prices", "hosta")
+			defer stop()
+			in := runBridge(t, bridgeConfig(b, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.prices", Mode: mode}))
+			out := runBridge(t, bridgeConfig(a, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.Out, Topic: "feed.prices", Mode: mode}))
+			waitRunning(t, in, "in-feed.prices")
+			waitRunning(t, out, "out-feed.prices")
+			if mode == bridge.Core {
+				time.Sleep(200 * time.Millisecond) // the inbound subscription reaches the server
+			}
+			n := records(t)
+			start := time.Now()
+			// Core NATS has no flow control: pace the publisher so that a
+			// loaded machine does not make nats.go drop (that is the
+			// restart test's subject).
+			every, pause := 0, time.Duration(0)
+			if mode == bridge.Core {
+				every, pause = 500, time.Millisecond
+			}
+			publishN(ctx, t, a, "feed.prices", 0, n, every, pause)
+			last := time.Now()
+			waitFor(t, 120*time.Second, "every record on host B", func() bool {
+				d, _, _ := col.summary()
+				if testing.Verbose() && time.Since(last) > time.Second {
+					last = time.Now()
+					so, si := ruleStatus(out, "out-feed.prices"), ruleStatus(in, "in-feed.prices")
+					t.Logf("B has %d; out fwd %d acked %d lag %d/%dB; in fwd %d lag %d", d, so.Forwarded, so.Acked, so.LagRecords, so.LagBytes, si.Forwarded, si.LagRecords)
+				}
+				return d >= n
+			})
+			elapsed := time.Since(start)
+			time.Sleep(100 * time.Millisecond) // let duplicates, if any, arrive
+			d, dups, errs := col.summary()
+			for _, e := range errs {
+				t.Error(e)
+			}
+			if d != n || dups != 0 {
+				t.Errorf("host B: %d distinct records of %d, %d duplicates", d, n, dups)
+			}
+			so, si := ruleStatus(out, "out-feed.prices"), ruleStatus(in, "in-feed.prices")
+			if so.LostTotal != 0 || si.LostTotal != 0 {
+				t.Errorf("losses counted: out %v, in %v", so.Lost, si.Lost)
+			}
+			if so.Forwarded != uint64(n) || si.Forwarded != uint64(n) {
+				t.Errorf("forwarded: out %d, in %d, want %d", so.Forwarded, si.Forwarded, n)
+			}
+			if mode == bridge.JetStream && so.Acked != uint64(n) {
+				t.Errorf("out acked %d, want %d", so.Acked, n)
+			}
+			t.Logf("%s: %d records A->B in %v (%.0f records/s)", mode, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+		})
+	}
+}
+
+// TestBridgeKillResume: the outbound bridge, a child process, is
+// SIGKILLed mid-stream and restarted several times in JetStream mode;
+// host B sees every record exactly once, in order. Host A's topic is
+// drop-oldest and large enough to hold what is published while the
+// bridge is down, so the restarted bridge finds the records after its
+// committed position in the ring.
+func TestBridgeKillResume(t *testing.T) {
+	kills, n := 6, 30_000
+	if raceEnabled {
+		kills, n = 4, 8_000
+	}
+	ns := startNATS(t)
+	a, b := startHost(t, "hosta"), startHost(t, "hostb")
+	a.topic(t, "feed.orders", "drop-oldest", 8<<20)
+	b.topic(t, "feed.orders", "block", 1<<20)
+	ctx := context.Background()
+	col, stop := collect(ctx, t, b, "feed.orders", "hosta")
+	defer stop()
+	in := runBridge(t, bridgeConfig(b, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.orders", Mode: bridge.JetStream}))
+	waitRunning(t, in, "in-feed.orders")
+	outCfg := bridgeConfig(a, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.Out, Topic: "feed.orders", Mode: bridge.JetStream, From: "oldest"})
+	outCfg.CommitInterval = bridge.Duration(20 * time.Millisecond)
+	cfgPath := writeConfig(t, outCfg)
+	proc := startBridgeProc(t, cfgPath)
+	waitFor(t, 30*time.Second, "the outbound stream", func() bool { return ruleStatus(in, "in-feed.orders").State == bridge.StateRunning })
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		publishN(ctx, t, a, "feed.orders", 0, n, 200, 2*time.Millisecond)
+	}()
+	for k := 0; k < kills; k++ {
+		before, _, _ := col.summary()
+		// Kill once the far side has made progress since the last start.
+		waitFor(t, 60*time.Second, "progress before kill "+strconv.Itoa(k), func() bool {
+			d, _, _ := col.summary()
+			return d > before+n/(3*kills) || d >= n
+		})
+		proc.kill()
+		time.Sleep(time.Duration(50+k*37) * time.Millisecond)
+		proc = startBridgeProc(t, cfgPath)
+	}
+	<-pubDone
+	waitFor(t, 120*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
+	time.Sleep(300 * time.Millisecond)
+	proc.term(t)
+	d, dups, errs := col.summary()
+	for _, e := range errs {
+		t.Error(e)
+	}
+	if d != n || dups != 0 {
+		t.Errorf("host B after %d kills: %d distinct of %d, %d duplicates", kills, d, n, dups)
+	}
+	si := ruleStatus(in, "in-feed.orders")
+	t.Logf("%d kills: %d records, inbound: forwarded %d duplicates dropped %d redelivered %d lost %v",
+		kills, n, si.Forwarded, si.Duplicates, si.Redelivered, si.Lost)
+	if si.LostTotal != 0 {
+		t.Errorf("inbound counted losses: %v", si.Lost)
+	}
+}
+
+// TestNATSRestart: the NATS server is restarted mid-stream. JetStream:
+// every record arrives once, nothing counted lost. Core: what host B
+// received plus the gaps it counted is exactly what was published, and
+// losses are counted.
+func TestNATSRestart(t *testing.T) {
+	n := 20_000
+	if raceEnabled {
+		n = 6_000
+	}
+	for _, mode := range []string{bridge.Core, bridge.JetStream} {
+		t.Run(mode, func(t *testing.T) {
+			ns := startNATS(t)
+			a, b := startHost(t, "hosta"), startHost(t, "hostb")
+			a.topic(t, "feed.ticks", "block", 1<<20)
+			b.topic(t, "feed.ticks", "block", 1<<20)
+			ctx := context.Background()
+			col, stop := collect(ctx, t, b, "feed.ticks", "hosta")
+			defer stop()
+			in := runBridge(t, bridgeConfig(b, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.ticks", Mode: mode}))
+			out := runBridge(t, bridgeConfig(a, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.Out, Topic: "feed.ticks", Mode: mode}))
+			waitRunning(t, in, "in-feed.ticks")
+			waitRunning(t, out, "out-feed.ticks")
+			time.Sleep(200 * time.Millisecond)
+			pubDone := make(chan struct{})
+			go func() {
+				defer close(pubDone)
+				publishN(ctx, t, a, "feed.ticks", 0, n, 100, 2*time.Millisecond)
+			}()
+			waitFor(t, 60*time.Second, "traffic", func() bool { d, _, _ := col.summary(); return d > n/4 })
+			ns.stop()
+			waitFor(t, 10*time.Second, "health degraded", func() bool { return !out.Status().Healthy && !in.Status().Healthy })
+			time.Sleep(300 * time.Millisecond)
+			ns.start()
+			<-pubDone
+			waitRunning(t, out, "out-feed.ticks")
+			waitRunning(t, in, "in-feed.ticks")
+			so := ruleStatus(out, "out-feed.ticks")
+			if so.Reconnects == 0 {
+				t.Errorf("no reconnect counted: %+v", so)
+			}
+			if mode == bridge.JetStream {
+				waitFor(t, 60*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
+				time.Sleep(200 * time.Millisecond)
+				d, dups, errs := col.summary()
+				for _, e := range errs {
+					t.Error(e)
+				}
+				so, si := ruleStatus(out, "out-feed.ticks"), ruleStatus(in, "in-feed.ticks")
+				if d != n || dups != 0 || so.LostTotal != 0 || si.LostTotal != 0 {
+					t.Errorf("jetstream across a NATS restart: %d distinct of %d, %d duplicates, lost out %v in %v", d, n, dups, so.Lost, si.Lost)
+				}
+				t.Logf("jetstream: out redelivered %d, in duplicates dropped %d", so.Redelivered, si.Duplicates)
+				return
+			}
+			// Core: the last records arrive after the restart, so B's gap
+			// count covers everything in between.
+			waitFor(t, 60*time.Second, "the last record on host B", func() bool {
+				col.mu.Lock()
+				defer col.mu.Unlock()
+				return col.seen[n-1] > 0 && col.seen[n-2] > 0
+			})
+			time.Sleep(200 * time.Millisecond)
+			d, dups, errs := col.summary()
+			for _, e := range errs {
+				t.Error(e)
+			}
+			so, si := ruleStatus(out, "out-feed.ticks"), ruleStatus(in, "in-feed.ticks")
+			if dups != 0 {
+				t.Errorf("core: %d duplicates", dups)
+			}
+			if got := uint64(d) + si.Lost[bridge.LostGap]; got != uint64(n) {
+				t.Errorf("core: received %d + gaps counted %d = %d, want %d", d, si.Lost[bridge.LostGap], got, n)
+			}
+			if d == n || so.LostTotal == 0 && si.LostTotal == 0 {
+				t.Errorf("core: a NATS restart mid-stream lost nothing (received %d of %d, lost out %v in %v)?", d, n, so.Lost, si.Lost)
+			}
+			if so.Forwarded+so.LostTotal != uint64(n) {
+				t.Errorf("core out: forwarded %d + lost %d != %d published", so.Forwarded, so.LostTotal, n)
+			}
+			t.Logf("core: received %d of %d; out lost %v; in gaps %d", d, n, so.Lost, si.Lost[bridge.LostGap])
+		})
+	}
+}
+
+// TestFacingBridges: two hosts, each bridging the same topic out and in;
+// no record loops: each side receives the other's records exactly once,
+// and NATS carries each record once.
+func TestFacingBridges(t *testing.T) {
+	for _, mode := range []string{bridge.Core, bridge.JetStream} {
+		t.Run(mode, func(t *testing.T) {
+			ns := startNATS(t)
+			a, b := startHost(t, "hosta"), startHost(t, "hostb")
+			a.topic(t, "shared.events", "block", 1<<20)
+			b.topic(t, "shared.events", "block", 1<<20)
+			rules := []bridge.Rule{{Direction: bridge.Out, Topic: "shared.events", Mode: mode}, {Direction: bridge.In, Topic: "shared.events", Mode: mode}}
+			ctx := context.Background()
+			colA, stopA := collect(ctx, t, a, "shared.events", "hostb")
+			defer stopA()
+			colB, stopB := collect(ctx, t, b, "shared.events", "hosta")
+			defer stopB()
+			colA.allowLocal, colB.allowLocal = true, true
+			ba := runBridge(t, bridgeConfig(a, ns.url(), t.TempDir(), rules...))
+			bb := runBridge(t, bridgeConfig(b, ns.url(), t.TempDir(), rules...))
+			for _, br := range []*bridge.Bridge{ba, bb} {
+				waitRunning(t, br, "out-shared.events", "in-shared.events")
+			}
+			time.Sleep(200 * time.Millisecond)
+			const n = 2000
+			done := make(chan struct{})
+			go func() { defer close(done); publishN(ctx, t, a, "shared.events", 0, n, 100, time.Millisecond) }()
+			publishN(ctx, t, b, "shared.events", n, 2*n, 100, time.Millisecond)
+			<-done
+			// A's collector sees its own n records and B's n; B's likewise.
+			waitFor(t, 60*time.Second, "both directions", func() bool {
+				da, _, _ := colA.summary()
+				db, _, _ := colB.summary()
+				return da >= 2*n && db >= 2*n
+			})
+			time.Sleep(time.Second) // a loop would show up as more records by now
+			for name, col := range map[string]*collector{"A": colA, "B": colB} {
+				col.mu.Lock()
+				if col.count != 2*n {
+					t.Errorf("host %s: %d records, want %d (n local + n bridged)", name, col.count, 2*n)
+				}
+				for _, e := range col.errs {
+					t.Errorf("host %s: %s", name, e)
+				}
+				col.mu.Unlock()
+			}
+			for _, br := range []*bridge.Bridge{ba, bb} {
+				so, si := ruleStatus(br, "out-shared.events"), ruleStatus(br, "in-shared.events")
+				if so.Forwarded != n || so.Skipped != n || si.Forwarded != n {
+					t.Errorf("%s: out forwarded %d skipped %d, in forwarded %d; want %d each", br.Status().Host, so.Forwarded, so.Skipped, si.Forwarded, n)
+				}
+			}
+		})
+	}
+}
+

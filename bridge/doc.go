@@ -1,0 +1,101 @@
+// Package bridge carries chosen Kaelix topics over NATS to other hosts and
+// back: kaelix-bridge's engine. Each rule is one direction of one topic:
+// outbound (local topic -> NATS subject; the bridge is an ordinary local
+// subscriber with its own slot, so a block topic holds its publishers
+// back while the bridge lags, and the daemon may evict it like any
+// subscriber) or inbound (NATS subject -> local topic; the bridge is a
+// local publisher, and a full local ring pauses consumption).
+//
+// # Record identity across the hop
+//
+// An outbound record becomes one NATS message on the rule's subject
+// (default kaelix.{host}.{topic}.{partition}). Its data is the record's
+// payload. Its headers:
+//
+//	Kaelix-Host          the bridge's Config.Host (the origin host)
+//	Kaelix-Topic         the local topic
+//	Kaelix-Partition     the record's partition (decimal)
+//	Kaelix-Sequence      the record's ring sequence in that partition (decimal)
+//	Kaelix-Timestamp-Ns  the record's CLOCK_MONOTONIC ns on the origin host (decimal;
+//	                     comparable only with that host's clock; 0 if unset)
+//	Nats-Msg-Id          jetstream mode: HOST/TOPIC/PARTITION/SEQUENCE (publish dedup)
+//	NAME: VALUE          each record header, verbatim, when NAME is printable ASCII
+//	                     without ':' or space and does not begin with "Kaelix-" or
+//	                     "Nats-" (any case) and VALUE is printable ASCII
+//	Kaelix-Headers-B64   the other record headers: base64 of, per header, u16 name
+//	                     length, u16 value length (little-endian), name, value
+//
+// Kaelix records do not store the key a publisher routed by (only the
+// partition it chose), so no key travels; the partition does.
+//
+// An inbound message becomes one local record in partition
+// Kaelix-Partition modulo the local topic's partition count (0 for a
+// message without Kaelix headers, from a plain NATS publisher). The record
+// carries the original headers (verbatim and decoded Kaelix-Headers-B64)
+// plus:
+//
+//	Kaelix-Origin               origin host (Kaelix-Host; "nats" if absent)
+//	Kaelix-Origin-Topic         Kaelix-Topic
+//	Kaelix-Origin-Partition     Kaelix-Partition
+//	Kaelix-Origin-Sequence      Kaelix-Sequence
+//	Kaelix-Origin-Timestamp-Ns  Kaelix-Timestamp-Ns
+//	Kaelix-Origin-Subject       the subject it arrived on
+//
+// The local record gets its own sequence and timestamp from the local
+// ring. Kaelix-Origin marks a record as bridged in: no outbound rule
+// forwards it (counted as skipped), so two bridges facing each other with
+// the same topics never loop. An inbound rule also drops messages whose
+// Kaelix-Host is its own host (its own records, back from NATS).
+//
+// # Delivery modes
+//
+// core: at most once. nats.go's reconnect buffer is off, so while NATS is
+// disconnected every record is refused at once and counted lost
+// (reason "disconnected"); records written to a connection that then
+// dies cannot be known on the sending side, and show as gaps on the
+// receiving side: an inbound rule counts origin sequence numbers that
+// never arrived (reason "gap"). Inbound, nats.go holds up to 64k messages
+// while the local ring is full and drops beyond that (nats_dropped; gaps).
+//
+// jetstream: at least once into the stream, deduplicated by Nats-Msg-Id,
+// in order. Outbound, at most Window records are unacknowledged; a
+// partition's committed position (the first sequence not yet
+// acknowledged) moves only over acknowledged records and is written to
+// StateDir/RULE.state (atomically replaced, every CommitInterval). On a
+// failed or unanswered publish the rule waits for every outstanding
+// answer and republishes from the first unacknowledged record; after a
+// reconnect it publishes nothing new until every answer from before is
+// in, so the stream never holds a record ahead of an earlier one. A
+// bridge killed (SIGKILL) resumes from its committed position: it
+// subscribes from the oldest record the ring holds and skips what is
+// committed; what it republishes the stream drops as duplicates within
+// its Duplicates window (DedupWindow, default 2 minutes). The resume has
+// no gap as long as the local ring still holds the records after the
+// committed position (a drop-oldest topic sized for the outage; under
+// block, nothing is kept while no subscriber is attached): sequences the
+// ring no longer holds are counted lost (reason "gap").
+// Inbound, a durable pull consumer (AckAll); messages are written into
+// the local ring, then the applied origin sequences are saved, then the
+// batch is acknowledged. While the bridge runs, redeliveries are dropped
+// by origin sequence (duplicates); a bridge killed between a local write
+// and its save writes that batch (at most Window records) again, each
+// with its Kaelix-Origin-* identity, by which a consumer can drop them.
+//
+// # Operation
+//
+// One NATS connection per bridge, reconnecting forever with bounded,
+// jittered backoff (ReconnectWait doubling up to MaxReconnectWait). A
+// rule whose set-up fails (unknown topic, stream refused) is retried with
+// backoff from 200ms to 5s while the others run; an invalid rule is
+// reported and never run. Status, /status, /healthz (503 while NATS is
+// disconnected or a rule is not running) and /metrics (Prometheus:
+// kaelix_bridge_*) show per rule forwarded, acked, redelivered,
+// duplicates, skipped, lost by reason, lag and reconnects.
+//
+// # Concurrency
+//
+// A Bridge runs each rule on its own goroutine; Status and HTTPAddr may
+// be called from any goroutine. Records are copied once out of the ring
+// into the NATS message (the bridge is not allocation-free per record;
+// the publishers and subscribers it serves are).
+package bridge
