@@ -289,4 +289,3 @@ func TestFacingBridges(t *testing.T) {
 		})
 	}
 }
-

@@ -231,11 +231,11 @@ func publishN(ctx context.Context, t *testing.T, h *host, topic string, from, to
 
 // collector reads a topic on a host and checks each record as it arrives.
 type collector struct {
-	mu      sync.Mutex
-	seen    map[int]int // record index -> times seen
-	order   map[int]int // partition -> last index seen (order check)
-	errs    []string
-	count   int
+	mu    sync.Mutex
+	seen  map[int]int // record index -> times seen
+	order map[int]int // partition -> last index seen (order check)
+	errs  []string
+	count int
 	// allowLocal accepts records without Kaelix-Origin (published on
 	// the host itself) and checks only their own headers.
 	allowLocal bool

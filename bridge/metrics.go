@@ -59,9 +59,9 @@ func (m *ruleMetrics) lose(reason string, n uint64) {
 const (
 	StateStarting = "starting" // setting up (topic, stream, consumer)
 	StateRunning  = "running"
-	StateWaiting  = "waiting"  // NATS not connected
-	StateFailed   = "failed"   // set-up or run failed; retried with backoff (Error says why)
-	StateInvalid  = "invalid"  // the rule's configuration is invalid; never run
+	StateWaiting  = "waiting" // NATS not connected
+	StateFailed   = "failed"  // set-up or run failed; retried with backoff (Error says why)
+	StateInvalid  = "invalid" // the rule's configuration is invalid; never run
 	StateStopped  = "stopped"
 )
 
