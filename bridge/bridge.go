@@ -157,6 +157,7 @@ func (b *Bridge) connectNATS() (*nats.Conn, error) {
 		nats.MaxPingsOutstanding(2),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			b.natsUp.Store(true)
+			b.setNATSErr(nil)
 			b.log.Info("nats connected", "url", nc.ConnectedUrl())
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -217,9 +218,13 @@ func (b *Bridge) connectNATS() (*nats.Conn, error) {
 	return nc, nil
 }
 
+// setNATSErr records the last NATS error (nil clears it).
 func (b *Bridge) setNATSErr(err error) {
 	b.mu.Lock()
-	b.lastNATS = err.Error()
+	b.lastNATS = ""
+	if err != nil {
+		b.lastNATS = err.Error()
+	}
 	b.mu.Unlock()
 }
 

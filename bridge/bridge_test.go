@@ -174,19 +174,25 @@ func TestNATSRestart(t *testing.T) {
 			waitRunning(t, in, "in-feed.ticks")
 			waitRunning(t, out, "out-feed.ticks")
 			time.Sleep(200 * time.Millisecond)
-			pubDone := make(chan struct{})
+			// The last quarter is published only after the restart, so
+			// that records flow before, during and after it.
+			pubDone, restarted := make(chan struct{}), make(chan struct{})
 			go func() {
 				defer close(pubDone)
-				publishN(ctx, t, a, "feed.ticks", 0, n, 100, 2*time.Millisecond)
+				publishN(ctx, t, a, "feed.ticks", 0, 3*n/4, 100, 2*time.Millisecond)
+				<-restarted
+				publishN(ctx, t, a, "feed.ticks", 3*n/4, n, 100, 2*time.Millisecond)
 			}()
 			waitFor(t, 60*time.Second, "traffic", func() bool { d, _, _ := col.summary(); return d > n/4 })
 			ns.stop()
 			waitFor(t, 10*time.Second, "health degraded", func() bool { return !out.Status().Healthy && !in.Status().Healthy })
 			time.Sleep(300 * time.Millisecond)
 			ns.start()
-			<-pubDone
 			waitRunning(t, out, "out-feed.ticks")
 			waitRunning(t, in, "in-feed.ticks")
+			time.Sleep(200 * time.Millisecond) // the inbound subscription is back on the server
+			close(restarted)
+			<-pubDone
 			so := ruleStatus(out, "out-feed.ticks")
 			if so.Reconnects == 0 {
 				t.Errorf("no reconnect counted: %+v", so)
@@ -247,11 +253,10 @@ func TestFacingBridges(t *testing.T) {
 			b.topic(t, "shared.events", "block", 1<<20)
 			rules := []bridge.Rule{{Direction: bridge.Out, Topic: "shared.events", Mode: mode}, {Direction: bridge.In, Topic: "shared.events", Mode: mode}}
 			ctx := context.Background()
-			colA, stopA := collect(ctx, t, a, "shared.events", "hostb")
+			colA, stopA := collect(ctx, t, a, "shared.events", "hostb", true)
 			defer stopA()
-			colB, stopB := collect(ctx, t, b, "shared.events", "hosta")
+			colB, stopB := collect(ctx, t, b, "shared.events", "hosta", true)
 			defer stopB()
-			colA.allowLocal, colB.allowLocal = true, true
 			ba := runBridge(t, bridgeConfig(a, ns.url(), t.TempDir(), rules...))
 			bb := runBridge(t, bridgeConfig(b, ns.url(), t.TempDir(), rules...))
 			for _, br := range []*bridge.Bridge{ba, bb} {

@@ -132,6 +132,14 @@ type natsServer struct {
 
 func startNATS(t *testing.T) *natsServer {
 	t.Helper()
+	ns := newNATS(t)
+	ns.start()
+	return ns
+}
+
+// newNATS picks a port and a store for a server it does not start yet.
+func newNATS(t *testing.T) *natsServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +147,6 @@ func startNATS(t *testing.T) *natsServer {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	ns := &natsServer{t: t, store: t.TempDir(), port: port}
-	ns.start()
 	t.Cleanup(ns.stop)
 	return ns
 }
@@ -241,13 +248,15 @@ type collector struct {
 	allowLocal bool
 }
 
-func collect(ctx context.Context, t *testing.T, h *host, topic, origin string) (*collector, func()) {
+// collect starts reading topic on h; records must come from origin (or,
+// with allowLocal, from h itself).
+func collect(ctx context.Context, t *testing.T, h *host, topic, origin string, allowLocal ...bool) (*collector, func()) {
 	t.Helper()
 	sub, err := h.c.Subscribe(ctx, topic, client.SubscribeOptions{Wait: client.WaitBackoff})
 	if err != nil {
 		t.Fatal(err)
 	}
-	col := &collector{seen: map[int]int{}, order: map[int]int{}}
+	col := &collector{seen: map[int]int{}, order: map[int]int{}, allowLocal: len(allowLocal) > 0 && allowLocal[0]}
 	done := make(chan struct{})
 	cctx, cancel := context.WithCancel(ctx)
 	go func() {

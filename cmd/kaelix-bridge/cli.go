@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+// CLI is kaelix-bridge's grammar: global flags and one field per verb,
+// each a struct in its own file with a Run(*Globals) error method.
+type CLI struct {
+	Globals
+
+	Run         RunCmd         `cmd:"" help:"Run the configured rules until SIGINT or SIGTERM."`
+	CheckConfig CheckConfigCmd `cmd:"" name:"check-config" help:"Validate a configuration file (every error at once; exit 2 if any)."`
+	Status      StatusCmd      `cmd:"" help:"Show a running bridge's rules and counters (exit 3 if degraded)."`
+}
+
+// Globals are the flags every verb takes and what verbs share.
+type Globals struct {
+	Format  string        `help:"Output format: text or json." enum:"text,json" default:"text" short:"o"`
+	Timeout time.Duration `help:"Bound on status requests." default:"5s"`
+
+	ctx    context.Context // cancelled by SIGINT/SIGTERM
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2 // also an invalid configuration
+	exitDegraded = 3
+)
+
+// codedError carries an exit code other than exitFailure.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+type exitRequest int
+
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	var cli CLI
+	g := &cli.Globals
+	g.stdout, g.stderr = stdout, stderr
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(e)
+		}
+	}()
+	parser, err := kong.New(&cli,
+		kong.Name("kaelix-bridge"),
+		kong.Description("Carries Kaelix topics over NATS (core or JetStream) to other hosts and back.\n\n"+
+			"Exit codes: 0 ok, 1 failure, 2 usage or invalid configuration, 3 (status) degraded."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitRequest(c)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaelix-bridge: internal error:", err)
+		return exitFailure
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "kaelix-bridge: %v\n  run `kaelix-bridge --help` for usage\n", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g.ctx = ctx
+	if err := kctx.Run(g); err != nil {
+		fmt.Fprintf(stderr, "kaelix-bridge: %v\n", err)
+		var ce *codedError
+		if errors.As(err, &ce) {
+			return ce.code
+		}
+		return exitFailure
+	}
+	return exitOK
+}

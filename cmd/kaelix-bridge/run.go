@@ -1,0 +1,42 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/kaelix-io/kaelix/bridge"
+)
+
+// RunCmd runs a bridge.
+type RunCmd struct {
+	Config   string `help:"The TOML configuration file." required:"" type:"existingfile" placeholder:"FILE"`
+	HTTP     string `help:"Serve /metrics, /healthz and /status here (overrides the file's http; port 0 picks one)." placeholder:"HOST:PORT"`
+	LogLevel string `help:"Log level." enum:"debug,info,warn,error" default:"info"`
+}
+
+// Run loads, checks and runs the configuration.
+func (c *RunCmd) Run(g *Globals) error {
+	cfg, err := bridge.Load(c.Config)
+	if err != nil {
+		return &codedError{exitUsage, err}
+	}
+	if c.HTTP != "" {
+		cfg.HTTP = c.HTTP
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(c.LogLevel))
+	log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+	b, err := bridge.New(cfg, log)
+	if err != nil {
+		return &codedError{exitUsage, err}
+	}
+	go func() {
+		select {
+		case <-b.Ready():
+			if a := b.HTTPAddr(); a != "" {
+				log.Info("serving /metrics, /healthz and /status", "addr", a)
+			}
+		case <-g.ctx.Done():
+		}
+	}()
+	return b.Run(g.ctx)
+}
