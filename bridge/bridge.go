@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,13 +23,12 @@ import (
 // NATS connection. Make it with New, run it with Run (once). Status and
 // HTTPAddr may be called from any goroutine.
 type Bridge struct {
-	cfg    Config
-	log    *slog.Logger
-	rules  []*rule
-	ready  chan struct{}
-	kc     *client.Client
-	nc     *nats.Conn
-	natsUp atomic.Bool
+	cfg   Config
+	log   *slog.Logger
+	rules []*rule
+	ready chan struct{}
+	kc    *client.Client
+	nc    *nats.Conn
 
 	mu       sync.Mutex // guards lastNATS and httpAddr
 	lastNATS string
@@ -44,18 +42,17 @@ type rule struct {
 	m       ruleMetrics
 	h       ruleHealth
 	b       *Bridge
-	st      ruleState // committed positions; owned by the rule's goroutine
 }
 
 // New checks cfg and returns a Bridge. It fails only if the bridge as a
-// whole cannot run (Config.Validate's first result); rules that are
+// whole cannot run (Config.Validate's err); rules that are
 // invalid are kept, reported by Status as StateInvalid with the reason,
 // and never run. logger nil discards the log.
 func New(cfg Config, logger *slog.Logger) (*Bridge, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	err, ruleErrs := cfg.Validate()
+	ruleErrs, err := cfg.Validate()
 	if err != nil {
 		return nil, fmt.Errorf("bridge config: %w", err)
 	}
@@ -156,16 +153,13 @@ func (b *Bridge) connectNATS() (*nats.Conn, error) {
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(2),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			b.natsUp.Store(true)
 			b.setNATSErr(nil)
 			b.log.Info("nats connected", "url", nc.ConnectedUrl())
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			b.natsUp.Store(true)
 			b.log.Info("nats reconnected", "url", nc.ConnectedUrl())
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			b.natsUp.Store(false)
 			b.setNATSErr(fmt.Errorf("disconnected: %v", err))
 			b.log.Warn("nats disconnected", "err", err)
 		}),
@@ -210,7 +204,6 @@ func (b *Bridge) connectNATS() (*nats.Conn, error) {
 		return nil, err
 	}
 	if nc.IsConnected() {
-		b.natsUp.Store(true)
 	} else {
 		b.setNATSErr(fmt.Errorf("not reachable at %s yet; retrying", url))
 		b.log.Warn("nats not reachable at start; retrying", "urls", url)

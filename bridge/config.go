@@ -213,11 +213,11 @@ func (r Rule) withDefaults(host string) Rule {
 	return r
 }
 
-// Validate checks the configuration. The first error is about the
-// bridge as a whole (nil if it can run); ruleErrs has one entry per rule,
-// nil for a valid rule. A bridge runs the valid rules and reports the
+// Validate checks the configuration. ruleErrs has one entry per rule,
+// nil for a valid rule; err is about the bridge as a whole (nil if it can
+// run), every problem joined. A bridge runs the valid rules and reports the
 // others (Status) so that one bad rule does not stop the rest.
-func (c Config) Validate() (err error, ruleErrs []error) {
+func (c Config) Validate() (ruleErrs []error, err error) {
 	var errs []error
 	if c.Host == "" {
 		errs = append(errs, errors.New("host: empty"))
@@ -291,7 +291,7 @@ func (c Config) Validate() (err error, ruleErrs []error) {
 			ruleErrs[i] = fmt.Errorf("rule %d (%s): %w", i, r.Name, errors.Join(re...))
 		}
 	}
-	return errors.Join(errs...), ruleErrs
+	return ruleErrs, errors.Join(errs...)
 }
 
 // checkSubject validates a subject template: {host}, {topic} and

@@ -74,12 +74,17 @@
 // committed position (a drop-oldest topic sized for the outage; under
 // block, nothing is kept while no subscriber is attached): sequences the
 // ring no longer holds are counted lost (reason "gap").
-// Inbound, a durable pull consumer (AckAll); messages are written into
-// the local ring, then the applied origin sequences are saved, then the
-// batch is acknowledged. While the bridge runs, redeliveries are dropped
-// by origin sequence (duplicates); a bridge killed between a local write
-// and its save writes that batch (at most Window records) again, each
-// with its Kaelix-Origin-* identity, by which a consumer can drop them.
+// Inbound, a durable pull consumer (AckExplicit); messages are written
+// into the local ring, then the applied origin sequences are saved, then
+// each message of the batch is acknowledged. While the bridge runs,
+// redeliveries are dropped by origin sequence (duplicates), and a message
+// that follows a gap in its origin sequence (the ones before it were in
+// flight when the connection broke and come back after AckWait) is held
+// back, redelivered after a short delay, until the gap fills (or for at
+// most 15s, then the gap counts as lost): the local ring gets each
+// partition in origin order. A bridge killed between a local write and
+// its save writes that batch (at most Window records) again, each with
+// its Kaelix-Origin-* identity, by which a consumer can drop them.
 //
 // # Operation
 //

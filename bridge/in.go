@@ -20,7 +20,23 @@ type inRule struct {
 	nparts  int
 	applied map[string]uint64 // origin HOST/TOPIC/PARTITION -> last origin sequence written locally
 	dirty   bool
+	// holdGaps (jetstream): a message after a gap is held back (not
+	// written, redelivered later) until the missing ones arrive or the
+	// gap is older than gapTimeout; heldSince says since when, per key.
+	holdGaps  bool
+	heldSince map[string]time.Time
 }
+
+// Inbound JetStream timing: AckWait of the consumer (a message not
+// acknowledged within it is redelivered: so are the messages in flight
+// when NATS restarts), how long a message after a gap is held back
+// before the gap is taken as real (counted lost), and the redelivery
+// delay of a held message.
+const (
+	inAckWait      = 5 * time.Second
+	gapTimeout     = 3 * inAckWait
+	holdRedelivery = 200 * time.Millisecond
+)
 
 func (r *rule) runIn(ctx context.Context) error {
 	kc := r.b.kc
@@ -39,7 +55,7 @@ func (r *rule) runIn(ctx context.Context) error {
 		return fmt.Errorf("publisher on %q: %w", r.cfg.Topic, err)
 	}
 	defer pub.Close()
-	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied}
+	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied, holdGaps: r.cfg.Mode == JetStream, heldSince: map[string]time.Time{}}
 	if in.applied == nil {
 		in.applied = map[string]uint64{}
 	}
@@ -56,6 +72,7 @@ type outcome int
 const (
 	written outcome = iota // in the local ring
 	dropped                // not written, and never will be: acknowledge it
+	held                   // not written yet: it follows a gap; have it redelivered
 )
 
 // deliver writes one NATS message into the local ring, waiting while the
@@ -83,8 +100,19 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg, keepAlive func()) (o
 				return dropped, nil
 			}
 			if id.sequence > last+1 {
+				if in.holdGaps {
+					since, ok := in.heldSince[key]
+					if !ok {
+						in.heldSince[key] = time.Now()
+						return held, nil
+					}
+					if time.Since(since) < gapTimeout {
+						return held, nil
+					}
+				}
 				in.m.lose(LostGap, id.sequence-last-1)
 			}
+			delete(in.heldSince, key)
 		}
 		part = id.partition % in.nparts
 	}
@@ -160,13 +188,19 @@ func (in *inRule) loopCore(ctx context.Context, subject string) error {
 	return nil
 }
 
-// loopJS consumes a durable pull consumer: write messages into the
-// local ring, and every batch (Window messages, or fewer after 20ms with
-// none) commit the applied origin positions to the state file, then
-// acknowledge the batch (AckAll on its last message). A bridge killed between its local write and the state file
-// write gets that batch again and writes it again (at most one batch of
-// duplicates per kill, each carrying the same Kaelix-Origin-* identity);
-// redeliveries while it runs are dropped by origin sequence.
+// loopJS consumes a durable pull consumer (AckExplicit): write messages
+// into the local ring, and every batch (Window messages, or fewer after
+// 20ms with none) save the applied origin positions to the state file,
+// then acknowledge each message of the batch. A bridge killed between
+// its local write and the state file write gets that batch again and
+// writes it again (at most one batch of duplicates per kill, each
+// carrying the same Kaelix-Origin-* identity); redeliveries while it runs
+// are dropped by origin sequence. Order: messages in flight when the
+// connection breaks come back only after AckWait, behind newer ones; a
+// message that follows a gap in its origin sequence is therefore held
+// back (negatively acknowledged with a short delay) until the missing
+// ones arrive, or for at most gapTimeout, after which the gap is taken
+// as real and counted lost.
 func (in *inRule) loopJS(ctx context.Context, subject string) error {
 	if err := in.waitNATS(ctx); err != nil {
 		return nil
@@ -182,9 +216,9 @@ func (in *inRule) loopJS(ctx context.Context, subject string) error {
 	cons, err := js.CreateOrUpdateConsumer(cctx, in.cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       in.cfg.Durable,
 		FilterSubject: subject,
-		AckPolicy:     jetstream.AckAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       inAckWait,
 		MaxAckPending: 4 * in.cfg.Window,
 	})
 	cancel()
@@ -201,15 +235,11 @@ func (in *inRule) loopJS(ctx context.Context, subject string) error {
 	defer it.Stop()
 	in.h.set(StateRunning, nil)
 	in.b.log.Info("rule running", "rule", in.cfg.Name, "topic", in.cfg.Topic, "subject", subject, "stream", in.cfg.Stream, "durable", in.cfg.Durable)
-	var last jetstream.Msg
-	uncommitted := 0
+	var done []jetstream.Msg // handled since the last commit, to acknowledge
 	for ctx.Err() == nil {
 		m, err := it.Next(jetstream.NextMaxWait(20 * time.Millisecond))
 		if err != nil {
-			if uncommitted > 0 {
-				in.commit(ctx, last)
-				last, uncommitted = nil, 0
-			}
+			done = in.commit(done)
 			switch {
 			case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 				if in.b.nc.IsConnected() {
@@ -232,26 +262,30 @@ func (in *inRule) loopJS(ctx context.Context, subject string) error {
 			in.m.lagRecords.Store(int64(md.NumPending))
 		}
 		nm := &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}
-		if _, err := in.deliver(ctx, nm, func() { m.InProgress() }); err != nil {
-			in.commit(ctx, last)
+		out, err := in.deliver(ctx, nm, func() { m.InProgress() })
+		if err != nil {
+			in.commit(done)
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		last = m
-		if uncommitted++; uncommitted >= in.cfg.Window {
-			in.commit(ctx, last)
-			last, uncommitted = nil, 0
+		if out == held {
+			m.NakWithDelay(holdRedelivery)
+			continue
+		}
+		if done = append(done, m); len(done) >= in.cfg.Window {
+			done = in.commit(done)
 		}
 	}
-	in.commit(ctx, last)
+	in.commit(done)
 	return nil
 }
 
-// commit saves the applied origin positions, then acknowledges every
-// message up to last.
-func (in *inRule) commit(ctx context.Context, last jetstream.Msg) {
+// commit saves the applied origin positions, then acknowledges each
+// message handled (written or dropped) since the last commit. It returns
+// done emptied, for reuse.
+func (in *inRule) commit(done []jetstream.Msg) []jetstream.Msg {
 	if in.dirty && in.b.cfg.StateDir != "" {
 		if err := saveState(in.b.cfg.StateDir, in.cfg.Name, ruleState{Applied: in.applied}); err != nil {
 			in.b.log.Error("saving applied positions", "rule", in.cfg.Name, "err", err)
@@ -259,14 +293,12 @@ func (in *inRule) commit(ctx context.Context, last jetstream.Msg) {
 			in.dirty = false
 		}
 	}
-	if last == nil {
-		return
+	for _, m := range done {
+		// A lost ack means a redelivery, which the origin sequence drops.
+		if err := m.Ack(); err == nil {
+			in.m.acked.Add(1)
+		}
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := last.DoubleAck(actx); err != nil {
-		in.b.log.Warn("ack failed; the batch will be redelivered and dropped as duplicates", "rule", in.cfg.Name, "err", err)
-		return
-	}
-	in.m.acked.Add(1)
+	clear(done)
+	return done[:0]
 }

@@ -49,7 +49,6 @@ type outRule struct {
 	dirty    bool
 	lastSave time.Time
 	maxData  int64
-	cur      *client.Message // set by the handlers
 	curErr   error
 }
 

@@ -18,7 +18,7 @@ func (c *CheckConfigCmd) Run(g *Globals) error {
 	if err != nil {
 		return &codedError{exitUsage, err}
 	}
-	err, ruleErrs := cfg.Validate()
+	ruleErrs, err := cfg.Validate()
 	errs := []error{err}
 	errs = append(errs, ruleErrs...)
 	if all := errors.Join(errs...); all != nil {
