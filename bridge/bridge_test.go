@@ -269,6 +269,13 @@ func TestFacingBridges(t *testing.T) {
 			publishN(ctx, t, b, "shared.events", n, 2*n, 100, time.Millisecond)
 			<-done
 			// A's collector sees its own n records and B's n; B's likewise.
+			defer func() {
+				if t.Failed() {
+					da, _, _ := colA.summary()
+					db, _, _ := colB.summary()
+					t.Logf("A has %d, B has %d\nA: %+v\nB: %+v", da, db, ba.Status(), bb.Status())
+				}
+			}()
 			waitFor(t, 60*time.Second, "both directions", func() bool {
 				da, _, _ := colA.summary()
 				db, _, _ := colB.summary()
@@ -293,4 +300,54 @@ func TestFacingBridges(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBridgeKillInbound: the inbound bridge, a child process, is
+// SIGKILLed mid-stream and restarted in JetStream mode: host B gets every
+// record, in order; a kill between a local write and the save of the
+// applied positions may write at most one batch (Window records) again.
+func TestBridgeKillInbound(t *testing.T) {
+	kills, n, window := 4, 20_000, 64
+	if raceEnabled {
+		kills, n = 3, 6_000
+	}
+	ns := startNATS(t)
+	a, b := startHost(t, "hosta"), startHost(t, "hostb")
+	a.topic(t, "feed.fills", "block", 1<<20)
+	b.topic(t, "feed.fills", "block", 1<<20)
+	ctx := context.Background()
+	col, stop := collect(ctx, t, b, "feed.fills", "hosta")
+	defer stop()
+	out := runBridge(t, bridgeConfig(a, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.Out, Topic: "feed.fills", Mode: bridge.JetStream}))
+	waitRunning(t, out, "out-feed.fills")
+	inCfg := bridgeConfig(b, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.fills", Mode: bridge.JetStream, Window: window})
+	cfgPath := writeConfig(t, inCfg)
+	proc := startBridgeProc(t, cfgPath)
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		publishN(ctx, t, a, "feed.fills", 0, n, 200, 2*time.Millisecond)
+	}()
+	for k := 0; k < kills; k++ {
+		before, _, _ := col.summary()
+		waitFor(t, 60*time.Second, "progress before kill "+strconv.Itoa(k), func() bool {
+			d, _, _ := col.summary()
+			return d > before+n/(3*kills) || d >= n
+		})
+		proc.kill()
+		time.Sleep(time.Duration(50+k*37) * time.Millisecond)
+		proc = startBridgeProc(t, cfgPath)
+	}
+	<-pubDone
+	waitFor(t, 120*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
+	time.Sleep(300 * time.Millisecond)
+	proc.term(t)
+	d, dups, errs := col.summary()
+	for _, e := range errs {
+		t.Error(e)
+	}
+	if d != n || dups > kills*window {
+		t.Errorf("host B after %d inbound kills: %d distinct of %d, %d duplicates (at most %d allowed)", kills, d, n, dups, kills*window)
+	}
+	t.Logf("%d inbound kills: %d records, %d written twice", kills, n, dups)
 }

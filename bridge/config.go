@@ -24,8 +24,7 @@ type Config struct {
 	// Socket is kaelixd's control socket ("" is client's default).
 	Socket string `toml:"socket"`
 	// StateDir holds the committed positions, one small file per rule
-	// (RULE.state, replaced atomically). Required when any rule is in
-	// jetstream mode.
+	// (RULE.state, replaced atomically). Required by jetstream rules.
 	StateDir string `toml:"state_dir"`
 	// HTTP, if set, is where /metrics, /healthz and /status are served
 	// (host:port; port 0 picks one, see Bridge.HTTPAddr).
@@ -97,16 +96,13 @@ type Rule struct {
 	// '.' as '_'.
 	Stream      string   `toml:"stream"`
 	DedupWindow Duration `toml:"dedup_window"` // default 2m
-	// Durable (inbound jetstream) names the durable consumer. Default
-	// kaelix-bridge-HOST-RULE.
-	Durable string `toml:"durable"`
 	// From (outbound) is where a rule with no committed position starts:
 	// "latest" (default, records published from now on) or "oldest"
 	// (what the ring still holds).
 	From string `toml:"from"`
 	// Window (outbound jetstream) bounds the records published and not yet
-	// acknowledged; inbound, the batch fetched and acknowledged at once.
-	// Default 512.
+	// acknowledged; inbound jetstream, the messages read ahead and the
+	// batch whose position is committed at once. Default 512.
 	Window int `toml:"window"`
 }
 
@@ -198,9 +194,6 @@ func (r Rule) withDefaults(host string) Rule {
 	if r.Stream == "" {
 		r.Stream = "KAELIX_" + strings.ToUpper(strings.ReplaceAll(r.Topic, ".", "_"))
 	}
-	if r.Durable == "" {
-		r.Durable = "kaelix-bridge-" + host + "-" + strings.ReplaceAll(r.Name, ".", "_")
-	}
 	if r.DedupWindow == 0 {
 		r.DedupWindow = Duration(2 * time.Minute)
 	}
@@ -272,7 +265,7 @@ func (c Config) Validate() (ruleErrs []error, err error) {
 		if r.Mode != Core && r.Mode != JetStream {
 			re = append(re, fmt.Errorf("mode %q: want core or jetstream", r.Mode))
 		}
-		if r.Mode == JetStream && c.StateDir == "" && r.Direction == Out {
+		if r.Mode == JetStream && c.StateDir == "" {
 			re = append(re, errors.New("mode jetstream: state_dir must be set (committed positions live there)"))
 		}
 		if r.From != "latest" && r.From != "oldest" {
@@ -283,9 +276,6 @@ func (c Config) Validate() (ruleErrs []error, err error) {
 		}
 		if r.Mode == JetStream && (r.Stream == "" || strings.ContainsAny(r.Stream, ".*> \t")) {
 			re = append(re, fmt.Errorf("stream %q: a JetStream name has no '.', '*', '>' or spaces", r.Stream))
-		}
-		if r.Mode == JetStream && r.Direction == In && strings.ContainsAny(r.Durable, ".*> \t") {
-			re = append(re, fmt.Errorf("durable %q: a consumer name has no '.', '*', '>' or spaces", r.Durable))
 		}
 		if len(re) > 0 {
 			ruleErrs[i] = fmt.Errorf("rule %d (%s): %w", i, r.Name, errors.Join(re...))

@@ -74,17 +74,20 @@
 // committed position (a drop-oldest topic sized for the outage; under
 // block, nothing is kept while no subscriber is attached): sequences the
 // ring no longer holds are counted lost (reason "gap").
-// Inbound, a durable pull consumer (AckExplicit); messages are written
-// into the local ring, then the applied origin sequences are saved, then
-// each message of the batch is acknowledged. While the bridge runs,
-// redeliveries are dropped by origin sequence (duplicates), and a message
-// that follows a gap in its origin sequence (the ones before it were in
-// flight when the connection broke and come back after AckWait) is held
-// back, redelivered after a short delay, until the gap fills (or for at
-// most 15s, then the gap counts as lost): the local ring gets each
-// partition in origin order. A bridge killed between a local write and
-// its save writes that batch (at most Window records) again, each with
-// its Kaelix-Origin-* identity, by which a consumer can drop them.
+// Inbound reads the stream strictly in order with an ordered consumer
+// (nats.go recreates it at the next stream sequence after a reconnect or
+// a gap) from the stream sequence after the last one the rule handled;
+// messages are written into the local ring, then that stream sequence
+// and the applied origin sequences are saved to the state file, which is
+// the consumer's durable position (the position is committed only after
+// the records are in the local ring). Origin sequences already written
+// are dropped (duplicates). A bridge killed between a local write and its
+// save writes that batch (at most Window records) again, each with its
+// Kaelix-Origin-* identity, by which a consumer can drop them. (A
+// server-side durable consumer was tried first: after a NATS restart it
+// redelivers the messages that were in flight only after AckWait, behind
+// newer ones, so per-partition order needed holding messages back, which
+// under load turned into redelivery storms.)
 //
 // # Operation
 //

@@ -20,23 +20,10 @@ type inRule struct {
 	nparts  int
 	applied map[string]uint64 // origin HOST/TOPIC/PARTITION -> last origin sequence written locally
 	dirty   bool
-	// holdGaps (jetstream): a message after a gap is held back (not
-	// written, redelivered later) until the missing ones arrive or the
-	// gap is older than gapTimeout; heldSince says since when, per key.
-	holdGaps  bool
-	heldSince map[string]time.Time
+	// streamSeq (jetstream) is the stream sequence of the last message
+	// handled (written or dropped): the consumer's durable position.
+	streamSeq uint64
 }
-
-// Inbound JetStream timing: AckWait of the consumer (a message not
-// acknowledged within it is redelivered: so are the messages in flight
-// when NATS restarts), how long a message after a gap is held back
-// before the gap is taken as real (counted lost), and the redelivery
-// delay of a held message.
-const (
-	inAckWait      = 5 * time.Second
-	gapTimeout     = 3 * inAckWait
-	holdRedelivery = 200 * time.Millisecond
-)
 
 func (r *rule) runIn(ctx context.Context) error {
 	kc := r.b.kc
@@ -55,7 +42,7 @@ func (r *rule) runIn(ctx context.Context) error {
 		return fmt.Errorf("publisher on %q: %w", r.cfg.Topic, err)
 	}
 	defer pub.Close()
-	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied, holdGaps: r.cfg.Mode == JetStream, heldSince: map[string]time.Time{}}
+	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied, streamSeq: st.StreamSeq}
 	if in.applied == nil {
 		in.applied = map[string]uint64{}
 	}
@@ -72,14 +59,12 @@ type outcome int
 const (
 	written outcome = iota // in the local ring
 	dropped                // not written, and never will be: acknowledge it
-	held                   // not written yet: it follows a gap; have it redelivered
 )
 
 // deliver writes one NATS message into the local ring, waiting while the
-// ring is full (back-pressure: nothing is dropped; keepAlive is called
-// every few seconds meanwhile, e.g. to tell JetStream the message is in
-// progress). It returns ctx's error if ctx ends first.
-func (in *inRule) deliver(ctx context.Context, m *nats.Msg, keepAlive func()) (outcome, error) {
+// ring is full (back-pressure: nothing is dropped, and nothing more is
+// read meanwhile). It returns ctx's error if ctx ends first.
+func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
 	id, ok, hs, err := fromNATS(m)
 	if err != nil {
 		in.m.lose(LostMalformed, 1)
@@ -100,19 +85,8 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg, keepAlive func()) (o
 				return dropped, nil
 			}
 			if id.sequence > last+1 {
-				if in.holdGaps {
-					since, ok := in.heldSince[key]
-					if !ok {
-						in.heldSince[key] = time.Now()
-						return held, nil
-					}
-					if time.Since(since) < gapTimeout {
-						return held, nil
-					}
-				}
 				in.m.lose(LostGap, id.sequence-last-1)
 			}
-			delete(in.heldSince, key)
 		}
 		part = id.partition % in.nparts
 	}
@@ -128,9 +102,6 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg, keepAlive func()) (o
 			return dropped, ctx.Err()
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			if keepAlive != nil {
-				keepAlive()
-			}
 			continue // the ring is still full: keep waiting
 		}
 		if errors.Is(err, client.ErrMessageTooLarge) {
@@ -178,7 +149,7 @@ func (in *inRule) loopCore(ctx context.Context, subject string) error {
 			}
 			return fmt.Errorf("receive %s: %w", subject, err)
 		}
-		if _, err := in.deliver(ctx, m, nil); err != nil {
+		if _, err := in.deliver(ctx, m); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -188,19 +159,17 @@ func (in *inRule) loopCore(ctx context.Context, subject string) error {
 	return nil
 }
 
-// loopJS consumes a durable pull consumer (AckExplicit): write messages
-// into the local ring, and every batch (Window messages, or fewer after
-// 20ms with none) save the applied origin positions to the state file,
-// then acknowledge each message of the batch. A bridge killed between
-// its local write and the state file write gets that batch again and
-// writes it again (at most one batch of duplicates per kill, each
-// carrying the same Kaelix-Origin-* identity); redeliveries while it runs
-// are dropped by origin sequence. Order: messages in flight when the
-// connection breaks come back only after AckWait, behind newer ones; a
-// message that follows a gap in its origin sequence is therefore held
-// back (negatively acknowledged with a short delay) until the missing
-// ones arrive, or for at most gapTimeout, after which the gap is taken
-// as real and counted lost.
+// loopJS reads the stream in order with an ordered consumer (nats.go
+// recreates it at the next stream sequence after a gap, a reconnect or a
+// NATS restart, so messages come strictly in stream order, each once),
+// starting after the last stream sequence this rule handled. Every batch
+// (Window messages, or fewer after 20ms with none) the rule saves that
+// stream sequence and the applied origin sequences to its state file,
+// after the batch is in the local ring: the file is the consumer's
+// durable position. A bridge killed between its local write and the save
+// reads that batch again and writes it again (at most one batch of
+// duplicates per kill, each carrying the same Kaelix-Origin-* identity);
+// origin sequences already written are dropped.
 func (in *inRule) loopJS(ctx context.Context, subject string) error {
 	if err := in.waitNATS(ctx); err != nil {
 		return nil
@@ -212,34 +181,31 @@ func (in *inRule) loopJS(ctx context.Context, subject string) error {
 	if err := ensureStream(ctx, js, in.cfg, subject); err != nil {
 		return err
 	}
+	occ := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if in.streamSeq > 0 {
+		occ.DeliverPolicy, occ.OptStartSeq = jetstream.DeliverByStartSequencePolicy, in.streamSeq+1
+	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	cons, err := js.CreateOrUpdateConsumer(cctx, in.cfg.Stream, jetstream.ConsumerConfig{
-		Durable:       in.cfg.Durable,
-		FilterSubject: subject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       inAckWait,
-		MaxAckPending: 4 * in.cfg.Window,
-	})
+	cons, err := js.OrderedConsumer(cctx, in.cfg.Stream, occ)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("consumer %s on stream %s: %w", in.cfg.Durable, in.cfg.Stream, err)
+		return fmt.Errorf("ordered consumer on stream %s: %w", in.cfg.Stream, err)
 	}
-	// A continuous pull (up to Window messages ahead); the batch written
-	// since the last commit is committed when it reaches Window messages
-	// or when no message came for 20ms.
 	it, err := cons.Messages(jetstream.PullMaxMessages(in.cfg.Window))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", in.cfg.Durable, err)
+		return fmt.Errorf("consume stream %s: %w", in.cfg.Stream, err)
 	}
 	defer it.Stop()
 	in.h.set(StateRunning, nil)
-	in.b.log.Info("rule running", "rule", in.cfg.Name, "topic", in.cfg.Topic, "subject", subject, "stream", in.cfg.Stream, "durable", in.cfg.Durable)
-	var done []jetstream.Msg // handled since the last commit, to acknowledge
+	in.b.log.Info("rule running", "rule", in.cfg.Name, "topic", in.cfg.Topic, "subject", subject, "stream", in.cfg.Stream, "from_stream_seq", in.streamSeq+1)
+	uncommitted := 0
 	for ctx.Err() == nil {
 		m, err := it.Next(jetstream.NextMaxWait(20 * time.Millisecond))
 		if err != nil {
-			done = in.commit(done)
+			if uncommitted > 0 {
+				in.commit(uncommitted)
+				uncommitted = 0
+			}
 			switch {
 			case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 				if in.b.nc.IsConnected() {
@@ -255,50 +221,40 @@ func (in *inRule) loopJS(ctx context.Context, subject string) error {
 			}
 			continue
 		}
-		if md, err := m.Metadata(); err == nil {
-			if md.NumDelivered > 1 {
-				in.m.redelivered.Add(1)
-			}
-			in.m.lagRecords.Store(int64(md.NumPending))
-		}
-		nm := &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}
-		out, err := in.deliver(ctx, nm, func() { m.InProgress() })
+		md, err := m.Metadata()
 		if err != nil {
-			in.commit(done)
+			return fmt.Errorf("stream %s: message metadata: %w", in.cfg.Stream, err)
+		}
+		in.m.lagRecords.Store(int64(md.NumPending))
+		nm := &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}
+		if _, err := in.deliver(ctx, nm); err != nil {
+			in.commit(uncommitted)
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if out == held {
-			m.NakWithDelay(holdRedelivery)
-			continue
-		}
-		if done = append(done, m); len(done) >= in.cfg.Window {
-			done = in.commit(done)
+		in.streamSeq = md.Sequence.Stream
+		in.dirty = true
+		if uncommitted++; uncommitted >= in.cfg.Window {
+			in.commit(uncommitted)
+			uncommitted = 0
 		}
 	}
-	in.commit(done)
+	in.commit(uncommitted)
 	return nil
 }
 
-// commit saves the applied origin positions, then acknowledges each
-// message handled (written or dropped) since the last commit. It returns
-// done emptied, for reuse.
-func (in *inRule) commit(done []jetstream.Msg) []jetstream.Msg {
-	if in.dirty && in.b.cfg.StateDir != "" {
-		if err := saveState(in.b.cfg.StateDir, in.cfg.Name, ruleState{Applied: in.applied}); err != nil {
-			in.b.log.Error("saving applied positions", "rule", in.cfg.Name, "err", err)
-		} else {
-			in.dirty = false
-		}
+// commit saves the stream position and the applied origin positions; n
+// is how many messages it covers (counted as acked).
+func (in *inRule) commit(n int) {
+	if !in.dirty || in.b.cfg.StateDir == "" {
+		return
 	}
-	for _, m := range done {
-		// A lost ack means a redelivery, which the origin sequence drops.
-		if err := m.Ack(); err == nil {
-			in.m.acked.Add(1)
-		}
+	if err := saveState(in.b.cfg.StateDir, in.cfg.Name, ruleState{Applied: in.applied, StreamSeq: in.streamSeq}); err != nil {
+		in.b.log.Error("saving positions", "rule", in.cfg.Name, "err", err)
+		return
 	}
-	clear(done)
-	return done[:0]
+	in.dirty = false
+	in.m.acked.Add(uint64(n))
 }

@@ -36,14 +36,14 @@ var lossReasons = []string{LostDisconnected, LostPublishError, LostTooLarge, Los
 // read by Status at any time.
 type ruleMetrics struct {
 	forwarded   atomic.Uint64 // out: published to NATS; in: written to the local ring
-	acked       atomic.Uint64 // out jetstream: acknowledged by the stream; in jetstream: acknowledged to it
-	redelivered atomic.Uint64 // out: republished after a failed or unconfirmed publish; in: delivered more than once by JetStream
+	acked       atomic.Uint64 // out jetstream: acknowledged by the stream; in jetstream: messages whose stream position was committed
+	redelivered atomic.Uint64 // out: republished after a failed or unconfirmed publish
 	duplicates  atomic.Uint64 // in: records already written, dropped (redeliveries after a restart, replays)
 	skipped     atomic.Uint64 // out: records bridged in (carry Kaelix-Origin), not sent back; in: records from this host
 	lost        [5]atomic.Uint64
 	dropped     atomic.Uint64 // in core: messages nats.go dropped (slow consumer; also counted as gap when identified)
 	lagBytes    atomic.Int64  // out: local ring bytes not read yet
-	lagRecords  atomic.Int64  // out: published, not acknowledged; in: messages pending on the consumer
+	lagRecords  atomic.Int64  // out: published, not acknowledged; in jetstream: stream messages not read yet
 }
 
 func (m *ruleMetrics) lose(reason string, n uint64) {

@@ -22,6 +22,9 @@ type ruleState struct {
 	// Applied (inbound) maps an origin "HOST/TOPIC/PARTITION" to the last
 	// origin sequence written into the local ring.
 	Applied map[string]uint64 `json:"applied,omitempty"`
+	// StreamSeq (inbound jetstream) is the stream sequence of the last
+	// message handled: reading resumes after it.
+	StreamSeq uint64 `json:"stream_seq,omitempty"`
 }
 
 func statePath(dir, rule string) string { return filepath.Join(dir, rule+".state") }
