@@ -35,9 +35,12 @@ type Machine struct {
 	// MemcpyBytesPerS is single-thread copy bandwidth, 4 KiB copies over
 	// a 4 MiB buffer (the 4 KiB throughput claim's yardstick).
 	MemcpyBytesPerS float64 `json:"memcpy_bytes_per_s,omitempty"`
-	GoVersion       string  `json:"go_version"`
-	GOMAXPROCS      int     `json:"gomaxprocs"`
-	Command         string  `json:"command"`
+	// Conditions is what the person running the suite says about the
+	// machine's state (kaelix-bench suite --note), e.g. other jobs on it.
+	Conditions string `json:"conditions,omitempty"`
+	GoVersion  string `json:"go_version"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Command    string `json:"command"`
 }
 
 // ReadMachine gathers the facts from /proc and /sys (root "" means "/").

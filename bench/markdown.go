@@ -23,6 +23,7 @@ func (r *Report) WriteMarkdown(w io.Writer, plots []string) error {
 		{"transparent hugepages", m.THP}, {"clocksource", m.Clocksource},
 		{"CPU steal during the run", stealString(m.StealPercent)},
 		{"load average", m.LoadAvg},
+		{"conditions", m.Conditions},
 		{"Go", m.GoVersion}, {"GOMAXPROCS", fmt.Sprint(m.GOMAXPROCS)}, {"command", "`" + m.Command + "`"},
 	} {
 		if kv[1] != "" {
@@ -65,10 +66,17 @@ func ClaimsMarkdown(cs []Claim) string {
 	b.WriteString("| claim | status | figures |\n|---|---|---|\n")
 	for _, c := range cs {
 		st := c.Status
-		if st == ClaimNotMet {
+		switch st {
+		case ClaimNotMet:
 			st = "**NOT met**"
+		case ClaimInvalid:
+			st = "**invalid**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", mdEscape(c.Claim), st, mdEscape(c.Figures))
+		fig := c.Figures
+		if c.Reruns > 0 {
+			fig += fmt.Sprintf(" (group run %d more time(s): a Kaelix path beat its floor)", c.Reruns)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", mdEscape(c.Claim), st, mdEscape(fig))
 	}
 	return b.String()
 }
