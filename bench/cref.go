@@ -83,6 +83,10 @@ func (s *Session) RunCReference(ctx context.Context, sizes []int, rounds int, d 
 		return nil
 	}
 	floor := transports["copy-floor"]
+	if s.progress != nil {
+		s.progress.Add(len(sizes) * rounds)
+		defer s.progress.Done()
+	}
 	for _, size := range sizes {
 		o := DefaultOptions(ModeThroughput)
 		o.Transports, o.Sizes, o.Batches, o.Duration, o.Warmup, o.CPUs = []string{"copy-floor"}, []int{size}, []int{1}, d, 100_000, cpus

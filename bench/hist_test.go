@@ -278,3 +278,17 @@ func TestUpdateREADME(t *testing.T) {
 		t.Errorf("no markers: %v", err)
 	}
 }
+
+// A step past the announced total (a caller that did not Add) must not
+// panic the progress bar.
+func TestProgressPastTotal(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf)
+	p.Add(1)
+	p.Step("one")
+	p.Step("two")
+	p.Done()
+	if !strings.Contains(buf.String(), "2/1") {
+		t.Errorf("progress: %q", buf.String())
+	}
+}

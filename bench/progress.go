@@ -52,7 +52,7 @@ func (p *Progress) Step(what string) {
 
 func (p *Progress) line(what string) string {
 	total := max(p.total, 1)
-	fill := p.width * (p.done - 1) / total
+	fill := min(max(p.width*(p.done-1)/total, 0), p.width) // a step past the total must not panic
 	return fmt.Sprintf("[%s%s] %d/%d %s %s", strings.Repeat("=", fill), strings.Repeat(" ", p.width-fill), p.done, p.total,
 		time.Since(p.start).Round(time.Second), what)
 }
