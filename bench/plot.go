@@ -75,7 +75,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 		for _, s := range g.series {
 			for _, x := range f.rows {
 				same := x.CPUs == SameCore
-				if x.Mode == ModePingPong && x.Transport == s[0] && (s[1] == "" || x.Wait == s[1]) && x.P50NS > 0 && same == (g.cpus == SameCore) {
+				if x.Mode == ModePingPong && x.Transport == s[0] && (s[1] == "" || x.Wait == s[1]) && x.P50NS > 0 && same == (g.cpus == SameCore) && x.Label != AloneLabel {
 					rows = append(rows, x)
 					break
 				}

@@ -68,8 +68,23 @@ func Suite(scale float64) []Options {
 	fin := fout
 	fin.Mode = ModeFanin
 	fin.Transports = have("copy-floor", "kaelix-spsc", "kaelix-mpmc", "uds", "chan", "nats")
-	return []Options{ping, same, thr, cref, one, fout, fin}
+	// Allocation counts are per process: in an interleaved group the idle
+	// paths' libraries (the NATS client, shmipc-go's dispatcher) run in the
+	// same processes and allocate during Kaelix blocks. The allocation
+	// claims are judged on these runs instead, Kaelix alone in its
+	// processes.
+	aloneP := DefaultOptions(ModePingPong)
+	aloneP.Transports, aloneP.Waits = have("kaelix-spsc", "kaelix-mpmc"), []string{"busy-spin", "backoff", "blocking"}
+	aloneP.Sizes, aloneP.Duration, aloneP.Warmup, aloneP.CPUs, aloneP.Label = []int{SuitePingBytes}, d(0.5), warm, cross, AloneLabel
+	aloneT := DefaultOptions(ModeThroughput)
+	aloneT.Transports, aloneT.Sizes, aloneT.Batches = have("kaelix-spsc", "kaelix-mpmc"), []int{64}, []int{1, 32}
+	aloneT.Duration, aloneT.Warmup, aloneT.CPUs, aloneT.Label = d(0.5), 10*warm, cross, AloneLabel
+	return []Options{ping, same, thr, cref, one, fout, fin, aloneP, aloneT}
 }
+
+// AloneLabel tags the suite's runs of Kaelix alone in its processes,
+// which the allocation claims are judged on.
+const AloneLabel = "alone"
 
 // MaxReruns bounds how many times RunSuite runs an interleaved group
 // again because a claim found a Kaelix path faster than its floor.
