@@ -27,7 +27,7 @@ func init() {
 	})
 }
 
-// natsServer starts the run's embedded server on first use.
+// natsServer starts the case's embedded server on first use.
 func (r *runEnv) natsServer() (*server.Server, error) {
 	if r.ns != nil {
 		return r.ns, nil
@@ -45,6 +45,9 @@ func (r *runEnv) natsServer() (*server.Server, error) {
 		return nil, fmt.Errorf("bench: nats-server did not start in 10s")
 	}
 	r.ns = ns
+	// One server per case: its background goroutines must not run (and
+	// allocate) in the parent during later cases.
+	r.cleanup = append(r.cleanup, r.stopNATS)
 	return ns, nil
 }
 

@@ -179,7 +179,7 @@ type runEnv struct {
 	shmDir    string
 	hugePages bool
 	kd        *kaelixDaemon
-	ns        *server.Server // embedded nats-server, started on first use
+	ns        *server.Server // embedded nats-server, started on first use in a case, stopped with it
 	seq       int
 
 	// Per case.
