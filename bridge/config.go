@@ -96,6 +96,9 @@ type Rule struct {
 	// '.' as '_'.
 	Stream      string   `toml:"stream"`
 	DedupWindow Duration `toml:"dedup_window"` // default 2m
+	// Replicas of the stream when the bridge creates it (a NATS cluster
+	// with JetStream on at least that many servers). Default 1.
+	Replicas int `toml:"replicas"`
 	// From (outbound) is where a rule with no committed position starts:
 	// "latest" (default, records published from now on) or "oldest"
 	// (what the ring still holds).
@@ -199,6 +202,9 @@ func (r Rule) withDefaults(host string) Rule {
 	}
 	if r.From == "" {
 		r.From = "latest"
+	}
+	if r.Replicas <= 0 {
+		r.Replicas = 1
 	}
 	if r.Window <= 0 {
 		r.Window = 512

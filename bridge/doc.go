@@ -63,9 +63,14 @@
 // acknowledged) moves only over acknowledged records and is written to
 // StateDir/RULE.state (atomically replaced, every CommitInterval). On a
 // failed or unanswered publish the rule waits for every outstanding
-// answer and republishes from the first unacknowledged record; after a
+// answer and republishes from the first unacknowledged record, that one
+// alone until the stream acknowledges it, then the rest; after a
 // reconnect it publishes nothing new until every answer from before is
-// in, so the stream never holds a record ahead of an earlier one. A
+// in, so the stream does not hold a record ahead of an earlier one. One
+// case is not covered: a stream that refuses some records of a burst in
+// flight and accepts later ones of the same burst (a leader election
+// finishing within the burst) stores them out of order; the inbound side
+// then counts a gap and drops the late ones as duplicates (both visible). A
 // bridge killed (SIGKILL) resumes from its committed position: it
 // subscribes from the oldest record the ring holds and skips what is
 // committed; what it republishes the stream drops as duplicates within

@@ -125,7 +125,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, rc Rule, subject 
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(cctx, jetstream.StreamConfig{
 			Name: rc.Stream, Subjects: []string{subject}, Storage: jetstream.FileStorage,
-			Duplicates: time.Duration(rc.DedupWindow),
+			Duplicates: time.Duration(rc.DedupWindow), Replicas: rc.Replicas,
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return ensureStream(ctx, js, rc, subject) // made by a peer meanwhile
@@ -434,26 +434,42 @@ func (o *outRule) recover(ctx context.Context) error {
 	if err := o.waitNATS(ctx); err != nil {
 		return err
 	}
+	// The first record goes alone, and the rest only once the stream has
+	// acknowledged it: a burst sent while the stream is still recovering
+	// (a leader election in a cluster) could have its first records
+	// refused and later ones stored, out of order.
+	probed := false
 	for i := o.head; i < len(o.pending); i++ {
-		if e := &o.pending[i]; e.state != pendNoop {
-			o.m.redelivered.Add(1)
-			o.m.forwarded.Add(^uint64(0)) // publish counts it again
-			o.publish(e)
-			if e.state == pendFailed {
-				// Refused again (disconnected again): back off a little
-				// and start over; records after it are not sent yet.
-				for j := i + 1; j < len(o.pending); j++ {
-					if o.pending[j].state != pendNoop {
-						o.pending[j].state, o.pending[j].fut = pendFailed, nil
-					}
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(50 * time.Millisecond):
-				}
-				return nil
+		e := &o.pending[i]
+		if e.state == pendNoop {
+			continue
+		}
+		o.m.redelivered.Add(1)
+		o.m.forwarded.Add(^uint64(0)) // publish counts it again
+		o.publish(e)
+		if !probed && e.state == pendWaiting {
+			t := time.NewTimer(ackWait)
+			o.poll(e, t.C)
+			t.Stop()
+			if e.state == pendWaiting {
+				e.state = pendFailed
 			}
+			probed = true
+		}
+		if e.state == pendFailed {
+			// Refused again: back off a little and start over; records
+			// after it are not sent yet.
+			for j := i + 1; j < len(o.pending); j++ {
+				if o.pending[j].state != pendNoop {
+					o.pending[j].state, o.pending[j].fut = pendFailed, nil
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			return nil
 		}
 	}
 	return nil

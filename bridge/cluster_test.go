@@ -1,0 +1,153 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/kaelix-io/kaelix/bridge"
+)
+
+// cluster is three embedded nats-servers on loopback, routed to each
+// other, with JetStream.
+type cluster struct {
+	servers [3]*server.Server
+	urls    [3]string
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{}
+	var clientPorts, routePorts [3]int
+	for i := range 3 {
+		clientPorts[i], routePorts[i] = freePort(t), freePort(t)
+	}
+	for i := range 3 {
+		var routes []*url.URL
+		for j := range 3 {
+			if j != i {
+				routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", routePorts[j])})
+			}
+		}
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("s%d", i), Host: "127.0.0.1", Port: clientPorts[i],
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "kaelix-test", Host: "127.0.0.1", Port: routePorts[i]},
+			Routes:  routes,
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		c.servers[i] = s
+		c.urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i])
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	}
+	for _, s := range c.servers {
+		if !s.ReadyForConnections(20 * time.Second) {
+			t.Fatal("cluster server not ready")
+		}
+	}
+	waitFor(t, 30*time.Second, "a JetStream meta leader", func() bool {
+		for _, s := range c.servers {
+			if s.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return c
+}
+
+// TestNATSCluster: hosts on different servers of a three-server
+// cluster; one server (host A's) is killed mid-stream and traffic goes
+// on through another. JetStream with a 3-replica stream: every record
+// exactly once. Core: received plus counted gaps is what was published.
+func TestNATSCluster(t *testing.T) {
+	n := 10_000
+	if raceEnabled {
+		n = 3_000
+	}
+	for _, mode := range []string{bridge.Core, bridge.JetStream} {
+		t.Run(mode, func(t *testing.T) {
+			cl := startCluster(t)
+			a, b := startHost(t, "hosta"), startHost(t, "hostb")
+			a.topic(t, "feed.quotes", "block", 1<<20)
+			b.topic(t, "feed.quotes", "block", 1<<20)
+			ctx := context.Background()
+			col, stop := collect(ctx, t, b, "feed.quotes", "hosta")
+			defer stop()
+			inCfg := bridgeConfig(b, cl.urls[2], t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.quotes", Mode: mode, Replicas: 3})
+			inCfg.NATS.URLs = []string{cl.urls[2], cl.urls[1]}
+			outCfg := bridgeConfig(a, cl.urls[0], t.TempDir(), bridge.Rule{Direction: bridge.Out, Topic: "feed.quotes", Mode: mode, Replicas: 3})
+			outCfg.NATS.URLs = []string{cl.urls[0], cl.urls[1]}
+			in, out := runBridge(t, inCfg), runBridge(t, outCfg)
+			waitRunning(t, in, "in-feed.quotes")
+			waitRunning(t, out, "out-feed.quotes")
+			time.Sleep(300 * time.Millisecond) // interest propagates over the routes
+			defer func() {
+				if t.Failed() {
+					d, _, _ := col.summary()
+					t.Logf("B has %d\nout: %+v\nin: %+v", d, out.Status(), in.Status())
+				}
+			}()
+			pubDone, killed := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(pubDone)
+				publishN(ctx, t, a, "feed.quotes", 0, n/2, 100, 2*time.Millisecond)
+				<-killed
+				publishN(ctx, t, a, "feed.quotes", n/2, n, 100, 2*time.Millisecond)
+			}()
+			waitFor(t, 60*time.Second, "traffic", func() bool { d, _, _ := col.summary(); return d > n/4 })
+			cl.servers[0].Shutdown() // host A's server
+			waitFor(t, 30*time.Second, "host A's bridge on another server", func() bool {
+				st := out.Status()
+				return st.NATS.Connected && st.NATS.URL != cl.urls[0]
+			})
+			waitRunning(t, out, "out-feed.quotes")
+			close(killed)
+			<-pubDone
+			if mode == bridge.JetStream {
+				waitFor(t, 60*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
+			} else {
+				waitFor(t, 60*time.Second, "the last record on host B", func() bool {
+					col.mu.Lock()
+					defer col.mu.Unlock()
+					return col.seen[n-1] > 0 && col.seen[n-2] > 0
+				})
+			}
+			time.Sleep(200 * time.Millisecond)
+			d, dups, errs := col.summary()
+			for _, e := range errs {
+				t.Error(e)
+			}
+			so, si := ruleStatus(out, "out-feed.quotes"), ruleStatus(in, "in-feed.quotes")
+			if dups != 0 {
+				t.Errorf("%d duplicates", dups)
+			}
+			if mode == bridge.JetStream && (d != n || so.LostTotal != 0 || si.LostTotal != 0) {
+				t.Errorf("jetstream R3 across a server kill: %d distinct of %d, lost out %v in %v", d, n, so.Lost, si.Lost)
+			}
+			if got := uint64(d) + si.Lost[bridge.LostGap]; got != uint64(n) {
+				t.Errorf("received %d + gaps %d = %d, want %d", d, si.Lost[bridge.LostGap], got, n)
+			}
+			t.Logf("%s: received %d of %d after killing host A's server; out lost %v redelivered %d; in gaps %d", mode, d, n, so.Lost, so.Redelivered, si.Lost[bridge.LostGap])
+		})
+	}
+}
