@@ -12,9 +12,16 @@ CRASH_ROUNDS  ?= 100
 
 all: build
 
+# Every binary's --version names the commit it was built from, stamped here
+# too, since GOFLAGS=-buildvcs=false (or a tree the toolchain cannot read)
+# leaves the toolchain's own stamp out (internal/version).
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+DIRTY     ?= $(shell test -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" && echo true)
+LDFLAGS   := -X github.com/kaelix-io/kaelix/internal/version.commit=$(COMMIT) -X github.com/kaelix-io/kaelix/internal/version.dirty=$(DIRTY)
+
 build:
 	$(GO) build $(PKGS)
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 # setup installs what the tests need on a fresh machine: Go modules and the
 # staticcheck linter. Idempotent; it reserves no huge pages.

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/bench"
+	"github.com/kaelix-io/kaelix/internal/version"
 )
 
 func main() {
@@ -45,6 +46,7 @@ func main() {
 }
 
 const usage = `usage:
+  kaelix-bench --version
   kaelix-bench MODE [flags]       MODE: pingpong, oneway, throughput, fanout, fanin
   kaelix-bench suite [--out DIR]  the standard suite, claims judged
   kaelix-bench readme --in DIR [--readme README.md]
@@ -55,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(stdout, version.Get().String("kaelix-bench"))
+		return nil
 	}
 	command := "kaelix-bench " + strings.Join(args, " ")
 	switch args[0] {

@@ -24,6 +24,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/version"
 )
 
 // Globals are the flags every verb takes.
@@ -39,9 +40,10 @@ type Globals struct {
 // CLI is the grammar.
 type CLI struct {
 	Globals
-	Run     RunCmd     `cmd:"" help:"Run the pipelines of a configuration file."`
-	Check   CheckCmd   `cmd:"" help:"Validate a configuration file (plugins are initialised with their config, nothing connects)."`
-	Plugins PluginsCmd `cmd:"" help:"List the built-in plugins."`
+	Run     RunCmd           `cmd:"" help:"Run the pipelines of a configuration file."`
+	Check   CheckCmd         `cmd:"" help:"Validate a configuration file (plugins are initialised with their config, nothing connects)."`
+	Plugins PluginsCmd       `cmd:"" help:"List the built-in plugins."`
+	Version kong.VersionFlag `help:"Print the version (module, commit, Go, protocol) and exit."`
 }
 
 // errConfig marks a bad configuration (exit 2).
@@ -55,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	parser, err := kong.New(&cli, kong.Name("kaelix-proc"),
 		kong.Description("Run Kaelix stream processor pipelines (built-in plugins) declared in TOML."),
 		kong.Writers(stdout, stderr),
-		kong.Vars{"default_socket": client.DefaultSocketPath()})
+		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": version.Get().String("kaelix-proc")})
 	if err != nil {
 		fmt.Fprintln(stderr, "kaelix-proc:", err)
 		return 1

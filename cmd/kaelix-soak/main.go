@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/internal/soak"
+	"github.com/kaelix-io/kaelix/internal/version"
 )
 
 func main() {
@@ -44,7 +45,12 @@ func main() {
 	flag.IntVar(&co.Rate, "rate", 1000, "churn: attach/detach cycles a minute, over all processes")
 	flag.IntVar(&co.Topics, "topics", 64, "churn: topics")
 	flag.IntVar(&co.Partitions, "partitions", 4, "churn: partitions per topic")
+	showVersion := flag.Bool("version", false, "print the version (module, commit, Go, protocol) and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Get().String("kaelix-soak"))
+		return
+	}
 	o.Log = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -29,6 +29,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/version"
 )
 
 // Record headers set by the publisher.
@@ -65,6 +66,8 @@ type CLI struct {
 	Pub PubCmd `cmd:"" help:"Sample /proc and publish the samples."`
 	Sub SubCmd `cmd:"" help:"Print the samples live."`
 	Agg AggCmd `cmd:"" help:"Print the window aggregates a processor makes of the samples (--topic host.telemetry.1s)."`
+
+	Version kong.VersionFlag `help:"Print the version (module, commit, Go, protocol) and exit."`
 }
 
 func main() {
@@ -77,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	parser, err := kong.New(&cli, kong.Name("kaelix-telemetry"),
 		kong.Description("Publish this host's /proc counters to a Kaelix topic, or print them live."),
 		kong.Writers(stdout, stderr),
-		kong.Vars{"default_socket": client.DefaultSocketPath()})
+		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": version.Get().String("kaelix-telemetry")})
 	if err != nil {
 		fmt.Fprintln(stderr, "kaelix-telemetry:", err)
 		return 1

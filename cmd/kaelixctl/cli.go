@@ -14,7 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/wire"
+	"github.com/kaelix-io/kaelix/internal/version"
 )
 
 // CLI is kaelixctl's grammar: the global flags and one field per verb. Each
@@ -33,7 +33,7 @@ type CLI struct {
 	Hz      HzCmd            `cmd:"" help:"The rate records arrive at, and the gaps between them, every second (like iox2 service hz)."`
 	Latency LatencyCmd       `cmd:"" help:"Publish-to-receive latency percentiles of live records, from their timestamps."`
 	Stat    StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
-	Vers    kong.VersionFlag `name:"version" help:"Print the version and exit."`
+	Vers    kong.VersionFlag `name:"version" help:"Print the version (module, commit, Go, protocol) and exit."`
 }
 
 // TopicsCmd groups the topic verbs.
@@ -115,7 +115,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			"8 kaelixd not answering (stopped, hung or overloaded)."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
-		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": fmt.Sprintf("kaelixctl (Kaelix protocol v%d)", wire.Version)},
+		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": version.Get().String("kaelixctl")},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil {

@@ -53,6 +53,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/daemon/config"
+	"github.com/kaelix-io/kaelix/internal/version"
 )
 
 func main() {
@@ -62,19 +63,20 @@ func main() {
 // CLI is kaelixd's command line. The shorthand flags are strings so that
 // "not given" (empty) is told from a value; each maps to one key.
 type CLI struct {
-	Config      string   `help:"TOML configuration file (watched for changes)." type:"path" placeholder:"FILE"`
-	CheckConfig string   `name:"check-config" help:"Validate FILE and check this host against it, then exit (0 ok, 2 errors)." type:"path" placeholder:"FILE"`
-	Socket      string   `help:"Control socket path (daemon.socket_path)." placeholder:"PATH"`
-	StateDir    string   `name:"state-dir" help:"State directory (daemon.state_dir; default: the socket's directory)." placeholder:"DIR"`
-	ShmDir      string   `name:"shm-dir" help:"Region directory name under /dev/shm and hugetlbfs (shm.dir_name)." placeholder:"NAME"`
-	HugePages   string   `name:"hugepages" help:"Huge pages: auto, required or off (shm.hugepages)." placeholder:"POLICY"`
-	HTTPHost    string   `name:"http-host" help:"HTTP listener host for /healthz and /metrics (network.host)." placeholder:"HOST"`
-	HTTPPort    string   `name:"http-port" help:"HTTP listener port (network.port; 0 picks one)." placeholder:"N"`
-	LogLevel    string   `name:"log-level" help:"debug, info, warn or error (telemetry.logging.level)." placeholder:"LEVEL"`
-	Set         []string `help:"Set any key: --set network.port=9191 (repeatable)." placeholder:"KEY=VALUE"`
-	Ephemeral   bool     `help:"Remove all regions and the registry on a clean exit."`
-	NoWatch     bool     `name:"no-watch" help:"Do not watch the config file (reload with SIGHUP or kaelixctl config reload)."`
-	Verbose     bool     `short:"v" help:"Debug logging (telemetry.logging.level=debug)."`
+	Config      string           `help:"TOML configuration file (watched for changes)." type:"path" placeholder:"FILE"`
+	CheckConfig string           `name:"check-config" help:"Validate FILE and check this host against it, then exit (0 ok, 2 errors)." type:"path" placeholder:"FILE"`
+	Socket      string           `help:"Control socket path (daemon.socket_path)." placeholder:"PATH"`
+	StateDir    string           `name:"state-dir" help:"State directory (daemon.state_dir; default: the socket's directory)." placeholder:"DIR"`
+	ShmDir      string           `name:"shm-dir" help:"Region directory name under /dev/shm and hugetlbfs (shm.dir_name)." placeholder:"NAME"`
+	HugePages   string           `name:"hugepages" help:"Huge pages: auto, required or off (shm.hugepages)." placeholder:"POLICY"`
+	HTTPHost    string           `name:"http-host" help:"HTTP listener host for /healthz and /metrics (network.host)." placeholder:"HOST"`
+	HTTPPort    string           `name:"http-port" help:"HTTP listener port (network.port; 0 picks one)." placeholder:"N"`
+	LogLevel    string           `name:"log-level" help:"debug, info, warn or error (telemetry.logging.level)." placeholder:"LEVEL"`
+	Set         []string         `help:"Set any key: --set network.port=9191 (repeatable)." placeholder:"KEY=VALUE"`
+	Ephemeral   bool             `help:"Remove all regions and the registry on a clean exit."`
+	NoWatch     bool             `name:"no-watch" help:"Do not watch the config file (reload with SIGHUP or kaelixctl config reload)."`
+	Verbose     bool             `short:"v" help:"Debug logging (telemetry.logging.level=debug)."`
+	Version     kong.VersionFlag `help:"Print the version (module, commit, Go, protocol) and exit."`
 }
 
 // settings turns the flags given into config settings, in precedence
@@ -122,7 +124,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}()
 	parser, err := kong.New(&cli, kong.Name("kaelixd"),
 		kong.Description("Kaelix's broker daemon: topics in shared memory, a control socket, health and metrics over HTTP."),
-		kong.Writers(stdout, stderr), kong.Exit(func(c int) { panic(exitCode(c)) }))
+		kong.Writers(stdout, stderr), kong.Exit(func(c int) { panic(exitCode(c)) }),
+		kong.Vars{"version": version.Get().String("kaelixd")})
 	if err != nil {
 		fmt.Fprintln(stderr, "kaelixd:", err)
 		return 2
