@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/daemon/config"
+	"github.com/kaelix-io/kaelix/internal/version"
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
@@ -671,6 +672,12 @@ func (d *Daemon) Status() wire.Status {
 		SocketPath: d.cfg.Daemon.SocketPath, StateDir: d.stateDir, ShmDir: filepath.Join(d.shm.TmpfsRoot, d.shm.DirName),
 		Topics: topics, Clients: clients, Heartbeats: d.beats.Load(), HeartbeatNS: d.beatNS.Load(),
 		PeerDeaths: d.deaths.Load(), LastDetectionNS: d.lastDet.Load(), SubscriberEvictions: d.evictions.Load(),
-		SubscriberKills: d.evictKills.Load(),
+		SubscriberKills: d.evictKills.Load(), HugeDir: shm.HugeDir(d.shm), Build: buildInfo(),
 	}
+}
+
+// buildInfo is the daemon binary's build (internal/version).
+func buildInfo() wire.BuildInfo {
+	v := version.Get()
+	return wire.BuildInfo{Version: v.Module, Commit: v.Commit, Modified: v.Modified, Go: v.Go}
 }

@@ -27,7 +27,7 @@ type metrics struct {
 	evictions      *prometheus.CounterVec // by action: evict, kill
 	regionFaults   prometheus.Counter
 	// dropped counts clients the daemon disconnected for misbehaving, by
-	// reason (bad_frame, descriptors, panic, impersonation).
+	// reason (bad_frame, descriptors, panic).
 	dropped *prometheus.CounterVec
 	// refused counts creates and attaches refused for lack of a resource,
 	// by resource (shm_space, hugepages, mlock, clients, slots).
@@ -58,6 +58,21 @@ func newMetrics(d *Daemon) *metrics {
 		Help: "Clients disconnected for breaking the protocol, by reason."}, []string{"reason"})
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kaelix_resource_refusals_total",
 		Help: "Topic creations, connections and attaches refused for lack of a resource, by resource."}, []string{"resource"})
+	// kaelix_build_info: 1, labelled with what the binary was built from
+	// (the convention of Go's and node_exporter's build_info).
+	b := buildInfo()
+	buildInfoGauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kaelix_build_info",
+		Help: "1, labelled with the kaelixd binary's module version, VCS commit and Go version."}, []string{"version", "commit", "goversion"})
+	buildInfoGauge.WithLabelValues(b.Version, b.Commit, b.Go).Set(1)
+	m.reg.MustRegister(buildInfoGauge)
+	// Every label value a counter can take is exported from the start (at
+	// 0), so that rate() and absent() work before the first event.
+	for _, r := range []string{"bad_frame", "descriptors", "panic"} {
+		m.dropped.WithLabelValues(r)
+	}
+	for _, r := range []string{"clients", "subscriber_slots", "group_slots", "shm_space", "hugepages", "mlock", "topic_size"} {
+		m.refused.WithLabelValues(r)
+	}
 	m.reg.MustRegister(m.evictions, m.regionFaults, m.dropped, m.refused, d.loop.passes, d.loop.lag, d.links.init())
 	m.reg.MustRegister(m.reloads, m.reloadFailures, m.allocFailures, m.requests, &collector{d: d},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
@@ -76,9 +91,9 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 // Per partition, from the ring's shared counters.
 var (
 	descPublished     = desc("kaelix_partition_published_records_total", "Records claimed by publishers (the ring's tail sequence).", partLabels...)
-	descPublishedB    = desc("kaelix_partition_published_bytes_total", "Bytes claimed by publishers, record headers and alignment included (the ring's tail position).", partLabels...)
+	descPublishedB    = desc("kaelix_partition_published_ring_bytes_total", "Ring bytes claimed by publishers: payload, the 32-byte record headers, alignment and wrap padding (the ring's tail position); compare with kaelix_partition_slowest_consumer_position_bytes, not with payload bytes.", partLabels...)
 	descConsumed      = desc("kaelix_partition_consumed_records_total", "Records delivered, summed over subscribers and queue groups.", partLabels...)
-	descConsumedBytes = desc("kaelix_partition_consumed_bytes_total", "Payload bytes delivered, summed over subscribers and queue groups.", partLabels...)
+	descConsumedBytes = desc("kaelix_partition_consumed_payload_bytes_total", "Payload bytes delivered (record payload only, message header block included), summed over subscribers and queue groups.", partLabels...)
 	descConsumedB     = desc("kaelix_partition_slowest_consumer_position_bytes", "Byte position of the slowest subscriber (published bytes minus its lag): bytes consumed by every subscriber.", partLabels...)
 	descLost          = desc("kaelix_partition_lost_records_total", "Records lost by lapped subscribers (drop-oldest) or dead group members.", partLabels...)
 	descBackPressure  = desc("kaelix_partition_back_pressure_total", "Claims refused for lack of space (block and reject policies).", partLabels...)
@@ -98,7 +113,7 @@ var (
 
 	descNodeRegions = desc("kaelix_numa_regions", "Regions (two per partition: data and consumer) whose pages are on the node, by page size.", nodeLabels...)
 	descNodeBytes   = desc("kaelix_numa_region_bytes", "Bytes of the regions on the node, by page size.", nodeLabels...)
-	descHugeTotal   = desc("kaelix_numa_hugepages_total", "Huge pages reserved on the node.", nodeLabels...)
+	descHugeTotal   = desc("kaelix_numa_hugepages", "Huge pages reserved on the node (the pool size, a gauge).", nodeLabels...)
 	descHugeFree    = desc("kaelix_numa_hugepages_free", "Reserved huge pages not in use on the node.", nodeLabels...)
 	descHugeUsed    = desc("kaelix_numa_hugepages_used", "Reserved huge pages in use on the node.", nodeLabels...)
 
@@ -107,6 +122,17 @@ var (
 	descHeartbeats = desc("kaelix_heartbeats_total", "Daemon heartbeat ticks.")
 	descDeaths     = desc("kaelix_peer_deaths_total", "Client processes that died holding ring slots, reclaimed (clean exits are not counted).")
 	descHealth     = desc("kaelix_health_status", "1 for the daemon's current health status.", "status")
+	descReloadTime = desc("kaelix_config_last_reload_timestamp_seconds", "Unix time of the last configuration reload attempt (absent before the first).")
+	descReloadOK   = desc("kaelix_config_last_reload_success", "1 if the last configuration reload succeeded, 0 if it was refused (absent before the first).")
+
+	// Per consumer slot (BacklogStat): bounded by the topic's
+	// max_subscribers + max_groups per partition, never by pids. slot is
+	// the subscriber slot index, or "g" and the queue-group slot index.
+	slotLabels      = []string{"topic", "partition", "slot"}
+	descSlotLag     = desc("kaelix_slot_lag_bytes", "Ring bytes between the tail and the consumer slot's position.", slotLabels...)
+	descSlotLagRecs = desc("kaelix_slot_lag_records", "Records between the tail and the consumer slot's position (absent when the record there was overwritten).", slotLabels...)
+	descSlotCons    = desc("kaelix_slot_consumed_records_total", "Records delivered by the slot (cumulative over its owners).", slotLabels...)
+	descSlotLost    = desc("kaelix_slot_lost_records_total", "Records the slot lost (lapped, or a dead member's held record for a group slot).", slotLabels...)
 )
 
 // collector reads the rings' counters and the host's hugepage pools at
@@ -117,7 +143,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedBytes, descConsumedB, descLost, descBackPressure,
 		descRejected, descUnblocked, descWaits, descWakeups, descFences, descLapped, descReaped, descEvicted, descTampered, descPublishers, descSubscribers, descLag,
 		descCapacity, descNodeRegions, descNodeBytes, descHugeTotal, descHugeFree, descHugeUsed, descClients, descTopics,
-		descHeartbeats, descDeaths, descHealth} {
+		descHeartbeats, descDeaths, descHealth, descReloadTime, descReloadOK, descSlotLag, descSlotLagRecs, descSlotCons, descSlotLost} {
 		ch <- d
 	}
 }
@@ -165,6 +191,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descSubscribers, float64(r.Subscribers), l...)
 			gauge(descLag, float64(r.SlowestLag), l...)
 			gauge(descCapacity, float64(p.ring.CapacityBytes()), l...)
+			var slots []ringbuf.SlotBacklog
+			d.withRing(p, func() { slots = p.ring.Backlog() })
+			for _, b := range slots {
+				slot := strconv.Itoa(b.Index)
+				if b.State == "group" {
+					slot = "g" + slot
+				}
+				sl := []string{name, strconv.Itoa(i), slot}
+				gauge(descSlotLag, float64(b.LagBytes), sl...)
+				if b.LagRecordsKnown {
+					gauge(descSlotLagRecs, float64(b.LagRecords), sl...)
+				}
+				counter(descSlotCons, b.Consumed, sl...)
+				counter(descSlotLost, b.Lost, sl...)
+			}
 			for _, reg := range p.regions() {
 				h := reg.Header()
 				k := nodeKey{int(h.NodeActual), h.PageSizeBytes}
@@ -195,6 +236,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTopics, float64(topics))
 	counter(descHeartbeats, d.beats.Load())
 	counter(descDeaths, d.deaths.Load())
+	if r := d.lastReload.Load(); r != nil {
+		gauge(descReloadTime, float64(r.AtNS)/1e9)
+		ok := 0.0
+		if r.OK {
+			ok = 1
+		}
+		gauge(descReloadOK, ok)
+	}
 	status := d.Health().Status
 	for _, s := range []string{wire.HealthHealthy, wire.HealthDegraded, wire.HealthUnhealthy, wire.HealthUnknown} {
 		v := 0.0

@@ -483,7 +483,7 @@ func TestMetricsScrape(t *testing.T) {
 		if v, ok := find(ss, "kaelix_partition_consumed_records_total", "topic", "m.two", "partition", part); !ok || int(v) != n {
 			t.Errorf("partition %d consumed %v (%v), want %d", p, v, ok, n)
 		}
-		if v, ok := find(ss, "kaelix_partition_consumed_bytes_total", "topic", "m.two", "partition", part); !ok || int(v) != n {
+		if v, ok := find(ss, "kaelix_partition_consumed_payload_bytes_total", "topic", "m.two", "partition", part); !ok || int(v) != n {
 			t.Errorf("partition %d consumed %v bytes (%v), want %d (1-byte payloads)", p, v, ok, n)
 		}
 		if v, _ := find(ss, "kaelix_partition_subscribers", "topic", "m.two", "partition", part); v != 1 {

@@ -1,5 +1,7 @@
 package shm
 
+import "path/filepath"
+
 // HugetlbfsMounts lists the mount points of every hugetlbfs in
 // procRoot/self/mounts ("/proc" on a live host), in mount order, for tools
 // that look for regions without a Config (package stat). Errors: the
@@ -16,4 +18,18 @@ func HugetlbfsMounts(procRoot string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// HugeDir is the base directory regions of cfg get on hugetlbfs (the mount
+// of cfg's page size, then DirName), or "" when there is no such mount or
+// cfg.HugePages is off.
+func HugeDir(cfg Config) string {
+	if cfg.HugePages == PolicyOff {
+		return ""
+	}
+	root := hugeRoot(&cfg)
+	if root == "" {
+		return ""
+	}
+	return filepath.Join(root, cfg.DirName)
 }

@@ -361,6 +361,22 @@ type Status struct {
 	// slots and lived on).
 	SubscriberEvictions uint64 `json:"subscriber_evictions"`
 	SubscriberKills     uint64 `json:"subscriber_kills"`
+	// HugeDir is the region directory on hugetlbfs ("" without a mount of
+	// the configured page size); data regions go there when huge pages
+	// are free, everything else to ShmDir (tmpfs).
+	HugeDir string `json:"huge_dir,omitempty"`
+	// Build is what the daemon binary was built from.
+	Build BuildInfo `json:"build"`
+}
+
+// BuildInfo names a binary's build: its module version ("(devel)" from a
+// checkout), VCS commit ("" if unknown; Modified: uncommitted changes)
+// and Go version.
+type BuildInfo struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+	Go       string `json:"go"`
 }
 
 // ConfigView answers config show: the daemon's effective configuration,

@@ -58,10 +58,26 @@ func (cmd *DaemonStatusCmd) Run(g *Globals) error {
 	}
 	w := g.stdout
 	fmt.Fprintf(w, "kaelixd:      running, pid %d, protocol v%d\n", st.PID, st.Version)
+	if b := st.Build; b.Go != "" {
+		commit := b.Commit
+		if len(commit) > 12 {
+			commit = commit[:12]
+		}
+		if commit == "" {
+			commit = "unknown"
+		} else if b.Modified {
+			commit += "+dirty"
+		}
+		fmt.Fprintf(w, "version:      %s (commit %s, %s)\n", b.Version, commit, b.Go)
+	}
 	fmt.Fprintf(w, "uptime:       %v (since %s)\n", time.Duration(st.UptimeNS).Round(time.Millisecond), unixNS(st.StartedNS))
 	fmt.Fprintf(w, "socket:       %s\n", st.SocketPath)
 	fmt.Fprintf(w, "state dir:    %s\n", st.StateDir)
-	fmt.Fprintf(w, "regions:      %s\n", st.ShmDir)
+	if st.HugeDir != "" {
+		fmt.Fprintf(w, "regions:      %s (hugetlbfs: data regions while huge pages are free), %s (tmpfs)\n", st.HugeDir, st.ShmDir)
+	} else {
+		fmt.Fprintf(w, "regions:      %s (tmpfs)\n", st.ShmDir)
+	}
 	fmt.Fprintf(w, "topics:       %d\n", st.Topics)
 	fmt.Fprintf(w, "clients:      %d (this one included)\n", st.Clients)
 	age := "-"
