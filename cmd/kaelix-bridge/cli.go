@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/kaelix-io/kaelix/internal/version"
 )
 
 // CLI is kaelix-bridge's grammar: global flags and one field per verb,
@@ -21,6 +23,8 @@ type CLI struct {
 	Run         RunCmd         `cmd:"" help:"Run the configured rules until SIGINT or SIGTERM."`
 	CheckConfig CheckConfigCmd `cmd:"" name:"check-config" help:"Validate a configuration file (every error at once; exit 2 if any)."`
 	Status      StatusCmd      `cmd:"" help:"Show a running bridge's rules and counters (exit 3 if degraded)."`
+
+	Version kong.VersionFlag `help:"Print the version (module, commit, Go, protocol) and exit."`
 }
 
 // Globals are the flags every verb takes and what verbs share.
@@ -72,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitRequest(c)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": version.Get().String("kaelix-bridge")},
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "kaelix-bridge: internal error:", err)
