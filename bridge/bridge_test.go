@@ -58,7 +58,7 @@ func TestBridgeAcross(t *testing.T) {
 			}
 			publishN(ctx, t, a, "feed.prices", 0, n, every, pause)
 			last := time.Now()
-			waitFor(t, 120*time.Second, "every record on host B", func() bool {
+			waitFor(t, 120*time.Second+time.Duration(n/2000)*time.Second, "every record on host B", func() bool {
 				d, _, _ := col.summary()
 				if testing.Verbose() && time.Since(last) > time.Second {
 					last = time.Now()

@@ -1,0 +1,166 @@
+package supervisor_test
+
+import (
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kaelix-io/kaelix/supervisor"
+)
+
+// Child roles: the test binary re-executes itself with roleEnv set.
+const (
+	roleEnv  = "KAELIX_SUPERVISOR_TEST_ROLE"
+	readyEnv = "KAELIX_SUPERVISOR_TEST_READY"
+)
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(roleEnv) {
+	case "crash": // exit 3 after a moment
+		time.Sleep(20 * time.Millisecond)
+		os.Exit(3)
+	case "serve": // run until SIGTERM
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		<-c
+		os.Exit(0)
+	case "stubborn": // ignore SIGTERM, then say so by creating the ready file
+		signal.Ignore(syscall.SIGTERM)
+		os.WriteFile(os.Getenv(readyEnv), nil, 0o600)
+		time.Sleep(time.Hour)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func spec(name, role string, args ...string) supervisor.Spec {
+	return supervisor.Spec{Name: name, Path: os.Args[0], Args: append([]string{"-test.run=^$"}, args...), Env: []string{roleEnv + "=" + role}}
+}
+
+func status(s *supervisor.Supervisor, name string) supervisor.Status {
+	for _, st := range s.Status() {
+		if st.Name == name {
+			return st
+		}
+	}
+	return supervisor.Status{}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+
+// TestRestartBackoff: a crashing process is restarted with a doubling,
+// bounded wait; the status says how it exited.
+func TestRestartBackoff(t *testing.T) {
+	s := supervisor.New(supervisor.Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	defer s.Close()
+	start := time.Now()
+	if started, _, _, err := s.Apply([]supervisor.Spec{spec("c", "crash")}); err != nil || len(started) != 1 {
+		t.Fatalf("Apply: %v %v", started, err)
+	}
+	waitFor(t, "6 starts", func() bool { return status(s, "c").Starts >= 6 })
+	elapsed := time.Since(start)
+	st := status(s, "c")
+	if st.LastExit != "exit status 3" {
+		t.Errorf("last exit %q, want exit status 3", st.LastExit)
+	}
+	// Waits 50, 100, 200, 200, 200 ms between the 6 starts: at least 750ms.
+	if elapsed < 750*time.Millisecond {
+		t.Errorf("6 starts in %v: backoff not applied (want >= 750ms)", elapsed)
+	}
+}
+
+// TestApplyHotReload: Apply adds, removes and restarts by declaration,
+// leaving unchanged processes alone; Close stops everything, escalating
+// to SIGKILL for a process that ignores SIGTERM.
+func TestApplyHotReload(t *testing.T) {
+	s := supervisor.New(supervisor.Options{StopTimeout: 300 * time.Millisecond})
+	defer s.Close()
+	if _, _, _, err := s.Apply([]supervisor.Spec{spec("a", "serve"), spec("b", "serve")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a and b running", func() bool {
+		return status(s, "a").State == supervisor.StateRunning && status(s, "b").State == supervisor.StateRunning
+	})
+	pidA, pidB := status(s, "a").PID, status(s, "b").PID
+	ready := filepath.Join(t.TempDir(), "ready")
+	stubborn := spec("c", "stubborn")
+	stubborn.Env = append(stubborn.Env, readyEnv+"="+ready)
+	started, stopped, restarted, err := s.Apply([]supervisor.Spec{spec("a", "serve"), spec("b", "serve", "-test.v"), stubborn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(started) != 1 || started[0] != "c" || len(stopped) != 0 || len(restarted) != 1 || restarted[0] != "b" {
+		t.Errorf("Apply: started %v stopped %v restarted %v; want [c] [] [b]", started, stopped, restarted)
+	}
+	waitFor(t, "b restarted and c running", func() bool {
+		return status(s, "b").State == supervisor.StateRunning && status(s, "c").State == supervisor.StateRunning
+	})
+	if got := status(s, "a").PID; got != pidA || !alive(pidA) {
+		t.Errorf("unchanged a: pid %d -> %d (alive %v)", pidA, got, alive(pidA))
+	}
+	if alive(pidB) || status(s, "b").PID == pidB {
+		t.Errorf("changed b: old pid %d still there", pidB)
+	}
+	pidC := status(s, "c").PID
+	waitFor(t, "c ignoring SIGTERM", func() bool { _, err := os.Stat(ready); return err == nil })
+	_, stopped, _, err = s.Apply([]supervisor.Spec{stubborn})
+	if err != nil || len(stopped) != 2 {
+		t.Fatalf("Apply: stopped %v, %v", stopped, err)
+	}
+	if alive(pidA) {
+		t.Errorf("removed a (pid %d) still alive", pidA)
+	}
+	start := time.Now()
+	s.Close()
+	if alive(pidC) {
+		t.Errorf("stubborn c (pid %d) alive after Close", pidC)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("Close took %v: SIGTERM was not given its StopTimeout", d)
+	}
+	if _, _, _, err := s.Apply(nil); err != supervisor.ErrClosed {
+		t.Errorf("Apply after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestApplyBadSpecs: duplicate names and missing paths are refused and
+// change nothing.
+func TestApplyBadSpecs(t *testing.T) {
+	s := supervisor.New(supervisor.Options{})
+	defer s.Close()
+	for i, specs := range [][]supervisor.Spec{
+		{spec("x", "serve"), spec("x", "serve")},
+		{{Name: "y"}},
+		{{Path: "/bin/true"}},
+	} {
+		if _, _, _, err := s.Apply(specs); err == nil {
+			t.Errorf("case %d: no error", i)
+		}
+	}
+	if n := len(s.Status()); n != 0 {
+		t.Errorf("%d processes after refused Applies", n)
+	}
+	// A path that does not exist: backoff, with the start error shown.
+	if _, _, _, err := s.Apply([]supervisor.Spec{{Name: "missing", Path: "/nonexistent/" + strconv.Itoa(os.Getpid())}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the start error", func() bool {
+		st := status(s, "missing")
+		return st.State == supervisor.StateBackoff && st.LastExit != ""
+	})
+}
