@@ -28,7 +28,7 @@ var shmSeq atomic.Int64
 // env is one test's daemon: unique socket, state dir, region directory.
 type env struct{ socket, state, shmDir string }
 
-func newEnv(t *testing.T) env {
+func newEnv(t testing.TB) env {
 	t.Helper()
 	dir := t.TempDir()
 	e := env{
@@ -41,7 +41,7 @@ func newEnv(t *testing.T) env {
 }
 
 // startDaemon runs a daemon in this process until the test ends.
-func startDaemon(t *testing.T, e env) {
+func startDaemon(t testing.TB, e env) {
 	t.Helper()
 	cfg := daemon.Default()
 	cfg.Daemon.SocketPath = e.socket
@@ -70,7 +70,7 @@ func startDaemon(t *testing.T, e env) {
 	})
 }
 
-func connect(t *testing.T, socket string) *client.Client {
+func connect(t testing.TB, socket string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -82,7 +82,7 @@ func connect(t *testing.T, socket string) *client.Client {
 	return c
 }
 
-func createTopics(t *testing.T, c *client.Client, specs ...client.TopicConfig) {
+func createTopics(t testing.TB, c *client.Client, specs ...client.TopicConfig) {
 	t.Helper()
 	for _, s := range specs {
 		if _, err := c.CreateTopic(context.Background(), s); err != nil {
