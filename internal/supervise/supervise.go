@@ -1,0 +1,552 @@
+// Package supervise runs a child process and keeps it running: it restarts
+// the child with bounded exponential backoff when it exits, gives up (and
+// says so) after MaxCrashes exits within Window, applies resource limits
+// and network isolation at each start, and reports the child's state.
+// kaelixd's processor hosts use it; so can bridges.
+//
+// # Limits
+//
+//   - File descriptors: RLIMIT_NOFILE (soft and hard), set with prlimit(2)
+//     on the child. Opening past it fails with EMFILE.
+//   - Memory: RLIMIT_DATA (soft and hard), the private writable memory the
+//     child maps (heap, thread stacks). Not RLIMIT_AS: a Go program
+//     reserves about 600 MB of address space at start (measured: a Go
+//     binary under `ulimit -v 400000` dies in runtime init) and a Kaelix
+//     client maps its rings shared, so the address-space limit would
+//     measure neither what the child uses nor what it can take. Not
+//     cgroup v2 memory.max either: this package does not create cgroups
+//     (not built; LimitStatus says so). A child that allocates past the
+//     limit gets ENOMEM; a Go child dies with "out of memory", which is
+//     counted as a memory limit hit (found in its stderr). A Go host needs
+//     about 128 MB with cgo's 8 MB thread stacks.
+//   - CPU percent: not enforced (it needs cgroup cpu.max, not built);
+//     LimitStatus says so plainly.
+//   - Network: without Spec.Network the child starts in a new, empty
+//     network namespace (CLONE_NEWNET: only a loopback interface, down),
+//     so it reaches no address, 127.0.0.1 included; Unix sockets by path
+//     (kaelixd's control socket) and shared memory keep working. Where the
+//     host forbids creating one (EPERM without CAP_SYS_ADMIN), Start
+//     refuses unless Spec.AllowSharedNetwork accepts running without it.
+//
+// # Start gate
+//
+// Limits are applied after fork, by pid, so a child could run a moment
+// without them. With Spec.StartGate the child gets a pipe as fd 3 (and
+// KAELIX_START_GATE_FD=3) and must call WaitGate before running untrusted
+// code: the supervisor writes to it once the limits are in place.
+package supervise
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Limits bound a child's resources; 0 leaves one unlimited.
+type Limits struct {
+	MaxMemoryMB        int
+	MaxCPUPercent      int
+	MaxFileDescriptors int
+}
+
+// Policy is the restart policy. Zero fields take the defaults.
+type Policy struct {
+	MinBackoff time.Duration // first restart delay (default 100 ms), doubling per consecutive exit
+	MaxBackoff time.Duration // bound of the delay (default 10 s)
+	MaxCrashes int           // give up after this many exits within Window (default 5)
+	Window     time.Duration // default 1 min; a run that lasts Window resets the backoff
+	Grace      time.Duration // SIGTERM to SIGKILL on Stop/Restart (default 5 s)
+}
+
+// Spec describes the child.
+type Spec struct {
+	Name string
+	Path string
+	Args []string // without argv[0]
+	Env  []string // nil: this process's environment
+	Dir  string
+
+	Stdout io.Writer // nil: discarded
+	Stderr io.Writer // nil: discarded (the last 4 KiB are kept for Status either way)
+
+	Limits Limits
+	// Network lets the child use this host's network (can_access_network).
+	Network bool
+	// AllowSharedNetwork accepts starting without a private network
+	// namespace where the host forbids creating one.
+	AllowSharedNetwork bool
+	StartGate          bool
+	Policy             Policy
+	Logger             *slog.Logger
+}
+
+// State is a child's life-cycle state.
+type State string
+
+const (
+	Running State = "running"
+	Backoff State = "backoff" // exited; restarting after the delay
+	Failed  State = "failed"  // gave up: too many exits in the window, or it cannot start
+	Stopped State = "stopped" // stopped by Stop
+)
+
+// Status is a snapshot of a supervised child.
+type Status struct {
+	Name      string
+	State     State
+	PID       int // 0 when not running
+	Starts    int
+	Restarts  int // starts after the first
+	Crashes   int // exits within the current window
+	LastExit  string
+	Reason    string         // why it is failed or in backoff
+	LimitHits map[string]int // "memory", "files"
+	Limits    LimitStatus
+	StartedAt time.Time
+	// StderrHead and StderrTail are the first and last 4 KiB the last run
+	// wrote to stderr.
+	StderrHead, StderrTail string
+}
+
+// LimitStatus says how each limit is applied, in words an operator reads.
+type LimitStatus struct {
+	Memory, CPU, Files, Network string
+}
+
+// Supervisor keeps one child running. Its methods are safe for concurrent
+// use.
+type Supervisor struct {
+	spec   Spec
+	log    *slog.Logger
+	limits LimitStatus
+	noNet  bool // start in a new network namespace
+
+	mu        sync.Mutex // guards everything below
+	cmd       *exec.Cmd
+	st        Status
+	exits     []time.Time
+	backoff   time.Duration
+	stopping  bool
+	restartCh chan struct{}
+	tail      *tailBuffer
+	done      chan struct{} // closed when the supervising goroutine ends
+}
+
+// ErrNetworkIsolation: the host does not allow a new network namespace and
+// the spec does not accept running without one.
+var ErrNetworkIsolation = errors.New("supervise: cannot isolate the network (new network namespace not permitted) and can_access_network is not granted; set the processor's allow_shared_network to run it anyway")
+
+// Start starts the child and supervises it until Stop. It fails at once
+// (nothing left running) if the first start fails: no such file, network
+// isolation refused.
+func Start(spec Spec) (*Supervisor, error) {
+	p := &spec.Policy
+	if p.MinBackoff <= 0 {
+		p.MinBackoff = 100 * time.Millisecond
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = 10 * time.Second
+	}
+	if p.MaxCrashes <= 0 {
+		p.MaxCrashes = 5
+	}
+	if p.Window <= 0 {
+		p.Window = time.Minute
+	}
+	if p.Grace <= 0 {
+		p.Grace = 5 * time.Second
+	}
+	if spec.Logger == nil {
+		spec.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Supervisor{spec: spec, log: spec.Logger.With("child", spec.Name), tail: &tailBuffer{max: 4096},
+		restartCh: make(chan struct{}, 1), done: make(chan struct{}), backoff: p.MinBackoff}
+	s.limits = describeLimits(spec.Limits)
+	s.noNet = !spec.Network
+	if s.noNet && !netnsAllowed() {
+		if !spec.AllowSharedNetwork {
+			return nil, fmt.Errorf("%s: %w", spec.Name, ErrNetworkIsolation)
+		}
+		s.noNet = false
+		s.limits.Network = "NOT isolated: the host forbids a new network namespace and allow_shared_network accepts that"
+	} else if s.noNet {
+		s.limits.Network = "isolated: own network namespace (no interfaces up)"
+	} else {
+		s.limits.Network = "host network (can_access_network)"
+	}
+	s.st = Status{Name: spec.Name, Limits: s.limits, LimitHits: map[string]int{}}
+	wait, err := s.start()
+	if err != nil {
+		return nil, err
+	}
+	go s.supervise(wait)
+	return s, nil
+}
+
+func describeLimits(l Limits) LimitStatus {
+	ls := LimitStatus{Memory: "unlimited", CPU: "unlimited", Files: "unlimited"}
+	if l.MaxMemoryMB > 0 {
+		ls.Memory = fmt.Sprintf("RLIMIT_DATA %d MiB (cgroup v2 memory.max not used: not built)", l.MaxMemoryMB)
+	}
+	if l.MaxCPUPercent > 0 {
+		ls.CPU = fmt.Sprintf("NOT enforced: max_cpu_percent %d needs cgroup cpu.max, which this supervisor does not set up", l.MaxCPUPercent)
+	}
+	if l.MaxFileDescriptors > 0 {
+		ls.Files = fmt.Sprintf("RLIMIT_NOFILE %d", l.MaxFileDescriptors)
+	}
+	return ls
+}
+
+// netnsAllowed reports whether this process may create network
+// namespaces: root, or CAP_SYS_ADMIN in its effective set.
+func netnsAllowed() bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
+}
+
+// start forks the child, applies the limits, opens the gate. It returns a
+// function that waits for the child's exit.
+func (s *Supervisor) start() (func() error, error) {
+	cmd := exec.Command(s.spec.Path, s.spec.Args...)
+	cmd.Env = s.spec.Env
+	cmd.Dir = s.spec.Dir
+	cmd.Stdout = s.spec.Stdout
+	s.tail.reset()
+	if s.spec.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(s.spec.Stderr, s.tail)
+	} else {
+		cmd.Stderr = s.tail
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.noNet {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+	}
+	var gateW *os.File
+	if s.spec.StartGate {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		gateW = w
+		cmd.ExtraFiles = []*os.File{r}
+		env := cmd.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		cmd.Env = append(env, gateEnv+"=3")
+	}
+	if err := cmd.Start(); err != nil {
+		if gateW != nil {
+			gateW.Close()
+		}
+		if s.noNet && errors.Is(err, syscall.EPERM) {
+			return nil, fmt.Errorf("%s: %w", s.spec.Name, ErrNetworkIsolation)
+		}
+		return nil, fmt.Errorf("supervise: start %s: %w", s.spec.Name, err)
+	}
+	if err := applyLimits(cmd.Process.Pid, s.spec.Limits); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if gateW != nil {
+			gateW.Close()
+		}
+		return nil, fmt.Errorf("supervise: %s: limits: %w", s.spec.Name, err)
+	}
+	if gateW != nil {
+		gateW.Write([]byte{1})
+		gateW.Close()
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.st.State = Running
+	s.st.PID = cmd.Process.Pid
+	s.st.Starts++
+	s.st.Restarts = s.st.Starts - 1
+	s.st.StartedAt = time.Now()
+	s.st.Reason = ""
+	s.mu.Unlock()
+	s.log.Info("started", "pid", cmd.Process.Pid, "memory", s.limits.Memory, "files", s.limits.Files, "cpu", s.limits.CPU, "network", s.limits.Network)
+	return cmd.Wait, nil
+}
+
+func applyLimits(pid int, l Limits) error {
+	if l.MaxFileDescriptors > 0 {
+		n := uint64(l.MaxFileDescriptors)
+		if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}, nil); err != nil {
+			return fmt.Errorf("RLIMIT_NOFILE %d: %w", n, err)
+		}
+	}
+	if l.MaxMemoryMB > 0 {
+		n := uint64(l.MaxMemoryMB) << 20
+		if err := unix.Prlimit(pid, unix.RLIMIT_DATA, &unix.Rlimit{Cur: n, Max: n}, nil); err != nil {
+			return fmt.Errorf("RLIMIT_DATA %d MiB: %w", l.MaxMemoryMB, err)
+		}
+	}
+	return nil
+}
+
+// supervise waits for each exit and restarts, until Stop or giving up.
+func (s *Supervisor) supervise(wait func() error) {
+	defer close(s.done)
+	for {
+		err := wait()
+		now := time.Now()
+		s.mu.Lock()
+		ran := now.Sub(s.st.StartedAt)
+		exit := describeExit(err)
+		s.st.LastExit, s.st.PID, s.cmd = exit, 0, nil
+		head, tail := s.tail.Head(), s.tail.String()
+		s.st.StderrHead, s.st.StderrTail = head, tail
+		if hit := limitHit(head+tail, err); hit != "" {
+			s.st.LimitHits[hit]++
+			exit += " (" + hit + " limit)"
+		}
+		if s.stopping {
+			s.st.State = Stopped
+			s.mu.Unlock()
+			return
+		}
+		restartNow := false
+		select {
+		case <-s.restartCh:
+			restartNow = true // Restart asked for this exit: no crash
+		default:
+		}
+		if !restartNow {
+			s.exits = append(s.exits, now)
+			for len(s.exits) > 0 && now.Sub(s.exits[0]) > s.spec.Policy.Window {
+				s.exits = s.exits[1:]
+			}
+			s.st.Crashes = len(s.exits)
+			if ran >= s.spec.Policy.Window {
+				s.backoff = s.spec.Policy.MinBackoff
+			}
+			if len(s.exits) >= s.spec.Policy.MaxCrashes {
+				s.st.State = Failed
+				s.st.Reason = fmt.Sprintf("gave up after %d exits within %v; last: %s", len(s.exits), s.spec.Policy.Window, exit)
+				s.mu.Unlock()
+				s.log.Error("giving up", "reason", s.st.Reason)
+				if !s.waitRestart() {
+					return
+				}
+				s.mu.Lock()
+				s.exits, s.st.Crashes, s.backoff = nil, 0, s.spec.Policy.MinBackoff
+			} else {
+				delay := s.backoff
+				s.backoff = min(2*s.backoff, s.spec.Policy.MaxBackoff)
+				s.st.State = Backoff
+				s.st.Reason = fmt.Sprintf("exited (%s); restarting in %v", exit, delay)
+				s.mu.Unlock()
+				s.log.Warn("exited; restarting", "exit", exit, "delay", delay)
+				select {
+				case <-time.After(delay):
+				case <-s.restartCh:
+				}
+				s.mu.Lock()
+			}
+		}
+		if s.stopping {
+			s.st.State = Stopped
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		for {
+			w, err := s.start()
+			if err == nil {
+				wait = w
+				break
+			}
+			s.mu.Lock()
+			s.st.State, s.st.Reason = Failed, err.Error()
+			s.mu.Unlock()
+			s.log.Error("cannot restart", "err", err)
+			if !s.waitRestart() {
+				return
+			}
+		}
+	}
+}
+
+// waitRestart parks a failed supervisor until Restart (true) or Stop.
+func (s *Supervisor) waitRestart() bool {
+	<-s.restartCh
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		s.st.State = Stopped
+		return false
+	}
+	return true
+}
+
+func describeExit(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by " + ws.Signal().String()
+		}
+		return fmt.Sprintf("exit status %d", ee.ExitCode())
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "exit status 0"
+}
+
+// limitHit names the limit an exit ran into, judged from its stderr.
+func limitHit(stderr string, err error) string {
+	switch {
+	case strings.Contains(stderr, "out of memory"), strings.Contains(stderr, "cannot allocate memory"),
+		strings.Contains(stderr, "pthread_create failed"):
+		return "memory"
+	case strings.Contains(stderr, "too many open files"):
+		return "files"
+	}
+	return ""
+}
+
+// Status returns the child's state.
+func (s *Supervisor) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	st.LimitHits = make(map[string]int, len(s.st.LimitHits))
+	for k, v := range s.st.LimitHits {
+		st.LimitHits[k] = v
+	}
+	return st
+}
+
+// Restart stops the running child (SIGTERM, SIGKILL after the grace) and
+// starts it again at once, or restarts a failed one (its crash count
+// cleared). It returns without waiting for the new start.
+func (s *Supervisor) Restart() {
+	select {
+	case s.restartCh <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd != nil {
+		s.terminate(cmd)
+	}
+}
+
+func (s *Supervisor) terminate(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	go func() {
+		t := time.NewTimer(s.spec.Policy.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cmd.Process.Kill()
+		case <-s.done:
+		}
+	}()
+}
+
+// Stop stops the child (SIGTERM, SIGKILL after the grace) and the
+// supervision, and waits for both until ctx is done.
+func (s *Supervisor) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	cmd := s.cmd
+	s.mu.Unlock()
+	select {
+	case s.restartCh <- struct{}{}: // wakes a failed or backing-off supervisor
+	default:
+	}
+	if cmd != nil {
+		s.terminate(cmd)
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		if cmd != nil {
+			cmd.Process.Kill()
+		}
+		return ctx.Err()
+	}
+}
+
+// gateEnv names the start gate's descriptor in the child's environment.
+const gateEnv = "KAELIX_START_GATE_FD"
+
+// WaitGate is for the child: if it was started with a start gate, block
+// until the supervisor has applied its limits. A no-op otherwise.
+func WaitGate() error {
+	if os.Getenv(gateEnv) == "" {
+		return nil
+	}
+	f := os.NewFile(3, "start-gate")
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.Read(b[:]); err != nil {
+		return fmt.Errorf("supervise: start gate: %w", err)
+	}
+	os.Unsetenv(gateEnv)
+	return nil
+}
+
+// tailBuffer keeps the first and the last max bytes written to it (a Go
+// program's fatal error is on its first line, then pages of stacks).
+type tailBuffer struct {
+	mu   sync.Mutex
+	max  int
+	head []byte
+	b    []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := min(len(p), t.max-len(t.head)); n > 0 {
+		t.head = append(t.head, p[:n]...)
+	}
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = bytes.Clone(t.b[len(t.b)-t.max:])
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// Head returns the first bytes written.
+func (t *tailBuffer) Head() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.head)
+}
+
+func (t *tailBuffer) reset() {
+	t.mu.Lock()
+	t.b, t.head = t.b[:0], t.head[:0]
+	t.mu.Unlock()
+}
