@@ -60,12 +60,16 @@ type PipelineConfig struct {
 //
 // Delivery: a record is published to the outputs before the pipeline
 // reads the next one, and the input position moves past a record once its
-// Poll batch is handled. A pipeline process that dies mid-batch therefore
-// may have published some records of the batch that a queue-group
-// successor reads again (at-least-once within a queue group, duplicates
-// at most one batch); a pipeline without a group starts from its From
-// position when restarted (records published while it was down are not
-// read: at-most-once).
+// Poll batch is handled. In a queue group, a member killed mid-stream
+// (SIGKILL) loses nothing while another member is attached: the others
+// take over, and a batch the dead member had published part of may come
+// out again (at-least-once, duplicates at most one batch;
+// processor/host TestHostSIGKILLMidStream kills one of two supervised
+// hosts and sees every record, with no duplicate in practice). Records
+// published while no member of the group (or no pipeline, without a
+// group) is attached are not kept for it under any policy: the ring keeps
+// nothing for absent subscribers, so a lone pipeline that restarts misses
+// what was published meanwhile (at-most-once across its restart).
 //
 // Run must be called from one goroutine; Stats from any.
 type Pipeline struct {
