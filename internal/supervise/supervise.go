@@ -147,7 +147,10 @@ type Supervisor struct {
 // the spec does not accept running without one.
 var ErrNetworkIsolation = errors.New("supervise: cannot isolate the network (new network namespace not permitted) and can_access_network is not granted; set the processor's allow_shared_network to run it anyway")
 
-// Start starts the child and supervises it until Stop. It fails at once
+// Start starts the child and supervises it until Stop. The child gets
+// SIGKILL if the OS thread that started it ends (Pdeathsig, so that no
+// child outlives a crashed supervisor): call Start from a goroutine that
+// is not locked to a thread about to exit. It fails at once
 // (nothing left running) if the first start fails: no such file, network
 // isolation refused.
 func Start(spec Spec) (*Supervisor, error) {
