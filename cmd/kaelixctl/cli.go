@@ -32,6 +32,7 @@ type CLI struct {
 	Replay  ReplayCmd        `cmd:"" help:"Publish a recording to a topic, keeping its spacing (--speed 1x) or faster."`
 	Hz      HzCmd            `cmd:"" help:"The rate records arrive at, and the gaps between them, every second (like iox2 service hz)."`
 	Latency LatencyCmd       `cmd:"" help:"Publish-to-receive latency percentiles of live records, from their timestamps."`
+	Doctor  DoctorCmd        `cmd:"" help:"Check this host before going live (huge pages, memlock, /dev/shm, membarrier, THP, CPU governor and isolation, logind RemoveIPC, socket directory): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."`
 	Stat    StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
 	Vers    kong.VersionFlag `name:"version" help:"Print the version (module, commit, Go, protocol) and exit."`
 }
