@@ -22,19 +22,21 @@ import (
 type CLI struct {
 	Globals
 
-	Topics  TopicsCmd        `cmd:"" help:"List, create, inspect and delete topics."`
-	Pub     PubCmd           `cmd:"" help:"Publish messages: the arguments, else stdin lines (one message per line), or --file."`
-	Sub     SubCmd           `cmd:"" help:"Subscribe and print records until --count or Ctrl-C."`
-	Daemon  DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
-	Config  ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
-	Health  HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
-	Record  RecordCmd        `cmd:"" help:"Record a topic's records (payload, headers, partition, sequence, timestamps) to a file."`
-	Replay  ReplayCmd        `cmd:"" help:"Publish a recording to a topic, keeping its spacing (--speed 1x) or faster."`
-	Hz      HzCmd            `cmd:"" help:"The rate records arrive at, and the gaps between them, every second (like iox2 service hz)."`
-	Latency LatencyCmd       `cmd:"" help:"Publish-to-receive latency percentiles of live records, from their timestamps."`
-	Doctor  DoctorCmd        `cmd:"" help:"Check this host before going live (huge pages, memlock, /dev/shm, membarrier, THP, CPU governor and isolation, logind RemoveIPC, socket directory): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."`
-	Stat    StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
-	Vers    kong.VersionFlag `name:"version" help:"Print the version (module, commit, Go, protocol) and exit."`
+	Topics     TopicsCmd        `cmd:"" help:"List, create, inspect and delete topics."`
+	Pub        PubCmd           `cmd:"" help:"Publish messages: the arguments, else stdin lines (one message per line), or --file."`
+	Sub        SubCmd           `cmd:"" help:"Subscribe and print records until --count or Ctrl-C."`
+	Daemon     DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
+	Config     ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
+	Health     HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
+	Record     RecordCmd        `cmd:"" help:"Record a topic's records (payload, headers, partition, sequence, timestamps) to a file."`
+	Replay     ReplayCmd        `cmd:"" help:"Publish a recording to a topic, keeping its spacing (--speed 1x) or faster."`
+	Hz         HzCmd            `cmd:"" help:"The rate records arrive at, and the gaps between them, every second (like iox2 service hz)."`
+	Latency    LatencyCmd       `cmd:"" help:"Publish-to-receive latency percentiles of live records, from their timestamps."`
+	Doctor     DoctorCmd        `cmd:"" help:"Check this host before going live (huge pages, memlock, /dev/shm, membarrier, THP, CPU governor and isolation, logind RemoveIPC, socket directory): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."`
+	Completion CompletionCmd    `cmd:"" help:"Print a shell completion script: bash, zsh or fish (topic names come from kaelixd)."`
+	Complete   CompleteCmd      `cmd:"" name:"__complete" hidden:"" help:"Completion candidates for the words given (used by the completion scripts)."`
+	Stat       StatCmd          `cmd:"" help:"Counters, slots and backlog read straight from shared memory, with or without a live kaelixd (--watch to refresh)."`
+	Vers       kong.VersionFlag `name:"version" help:"Print the version (module, commit, Go, protocol) and exit."`
 }
 
 // TopicsCmd groups the topic verbs.

@@ -36,7 +36,7 @@ import (
 // publishes to (every partition with --key), so that they get every
 // message.
 type PubCmd struct {
-	Topic     string            `arg:"" help:"Topic to publish to."`
+	Topic     string            `arg:"" help:"Topic to publish to." predictor:"topic"`
 	Messages  []string          `arg:"" optional:"" help:"Messages to publish; none: read lines from stdin (or --file)."`
 	File      string            `short:"f" help:"Read messages from this file, one per line (- for stdin)." placeholder:"PATH"`
 	Rate      rate              `help:"Publish at most this many messages per second (e.g. 100 or 100/s; 0: unlimited)." placeholder:"N/s"`

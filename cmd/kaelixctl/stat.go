@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -28,7 +29,7 @@ type StatCmd struct {
 	Watch         bool          `short:"w" help:"Refresh every --interval until Ctrl-C: redraws a terminal, one JSON object per line otherwise."`
 	Interval      time.Duration `help:"Refresh interval with --watch." default:"1s"`
 	StateDir      string        `name:"state-dir" help:"kaelixd's state directory (registry, heartbeat; default: the socket's directory)." placeholder:"DIR"`
-	ShmDir        string        `name:"shm-dir" help:"kaelixd's region directory name under each hugetlbfs mount and /dev/shm (its --shm-dir, shm.dir_name)." default:"kaelix" placeholder:"NAME"`
+	ShmDir        string        `name:"shm-dir" help:"kaelixd's region directory name under each hugetlbfs mount and /dev/shm (its --shm-dir, shm.dir_name; default kaelix as root, kaelix-UID otherwise)." placeholder:"NAME"`
 	RegionDir     []string      `name:"region-dir" help:"A directory holding region files, instead of --shm-dir under the mounts; repeatable." placeholder:"DIR"`
 	DaemonTimeout time.Duration `name:"daemon-timeout" help:"How long to wait for kaelixd before reading its registry instead." default:"1s"`
 	NoDaemon      bool          `name:"no-daemon" help:"Do not ask kaelixd; read its registry."`
@@ -204,7 +205,11 @@ func (s *statSampler) list() (DaemonState, []stat.Partition, string, []string, e
 	}
 	dirs := cmd.RegionDir
 	if len(dirs) == 0 {
-		dirs = stat.Dirs("", "", cmd.ShmDir)
+		name := cmd.ShmDir
+		if name == "" {
+			name = config.Default().Shm.DirName // kaelixd's default for this user
+		}
+		dirs = stat.Dirs("", "", name)
 	}
 	parts, err := stat.FromRegistry(reg, dirs, cmd.Topic)
 	var errs []string

@@ -15,7 +15,7 @@ type TopicsStatsCmd struct {
 	Watch    bool          `short:"w" help:"Refresh every --interval until Ctrl-C: redraws a terminal, one JSON object per line otherwise."`
 	Interval time.Duration `help:"Refresh interval with --watch." default:"1s"`
 	StateDir string        `name:"state-dir" help:"kaelixd's state directory, read when it does not answer (default: the socket's directory)." placeholder:"DIR"`
-	ShmDir   string        `name:"shm-dir" help:"kaelixd's region directory name (its --shm-dir), when it does not answer." default:"kaelix" placeholder:"NAME"`
+	ShmDir   string        `name:"shm-dir" help:"kaelixd's region directory name (its --shm-dir), when it does not answer (default kaelix as root, kaelix-UID otherwise)." placeholder:"NAME"`
 }
 
 // PartitionStats is one row: the typed snapshot both front ends render.

@@ -37,7 +37,7 @@ import (
 // reject topic back (daemon.evict_stalled_after: it was stopped, or its
 // output blocked, that long), which it reports on stderr (exit 7).
 type SubCmd struct {
-	Topic   string        `arg:"" help:"Topic to subscribe to."`
+	Topic   string        `arg:"" help:"Topic to subscribe to." predictor:"topic"`
 	From    string        `help:"Where to start: latest (only new messages) or oldest (the oldest still held)." enum:"latest,oldest" default:"latest"`
 	Count   int           `short:"n" help:"Exit after this many records (0: run until interrupted)." placeholder:"N"`
 	Group   string        `help:"Join this queue group (mpmc): its members share the messages." placeholder:"NAME"`

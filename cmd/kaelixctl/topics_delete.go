@@ -8,7 +8,7 @@ import (
 
 // TopicsDeleteCmd is `kaelixctl topics delete NAME`.
 type TopicsDeleteCmd struct {
-	Name  string `arg:"" help:"Topic to delete."`
+	Name  string `arg:"" help:"Topic to delete." predictor:"topic"`
 	Force bool   `help:"Delete even while clients are attached (they keep their mappings until they close)."`
 }
 

@@ -10,7 +10,7 @@ import (
 // one line per partition with its region and ring counters (read by the
 // daemon from shared memory). --format json prints the daemon's TopicInfo.
 type TopicsInfoCmd struct {
-	Name string `arg:"" help:"Topic to describe."`
+	Name string `arg:"" help:"Topic to describe." predictor:"topic"`
 }
 
 // Run describes the topic.
