@@ -10,6 +10,7 @@ import (
 type RunCmd struct {
 	Config   string `help:"The TOML configuration file." required:"" type:"existingfile" placeholder:"FILE"`
 	HTTP     string `help:"Serve /metrics, /healthz and /status here (overrides the file's http; port 0 picks one)." placeholder:"HOST:PORT"`
+	Socket   string `help:"kaelixd's control socket (overrides the file's socket; kaelixd passes its own)." placeholder:"PATH"`
 	LogLevel string `help:"Log level." enum:"debug,info,warn,error" default:"info"`
 }
 
@@ -21,6 +22,9 @@ func (c *RunCmd) Run(g *Globals) error {
 	}
 	if c.HTTP != "" {
 		cfg.HTTP = c.HTTP
+	}
+	if c.Socket != "" {
+		cfg.Socket = c.Socket
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(c.LogLevel))

@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -167,6 +168,20 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	defer cancel()
 	release := d.HandleSignals(ctx, cancel)
 	defer release()
+	// [[bridges]] run once kaelixd serves, and stop before it returns.
+	bridgesDone := make(chan struct{})
+	go func() {
+		defer close(bridgesDone)
+		select {
+		case <-d.Ready():
+		case <-ctx.Done():
+			return
+		}
+		stopBridges := superviseBridges(d, slog.Default())
+		<-ctx.Done()
+		stopBridges()
+	}()
+	defer func() { cancel(); <-bridgesDone }()
 	if err := d.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, err)
 		switch {

@@ -22,6 +22,9 @@ const childEnv = "KAELIXD_TEST_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		if len(os.Args) > 1 && os.Args[1] == "run" { // started as a [[bridges]] binary
+			os.Exit(fakeBridge(os.Args[2:]))
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	// The real binary TestStartup* built goes with the run.

@@ -34,6 +34,7 @@ type Config struct {
 	Telemetry Telemetry `toml:"telemetry"`
 	Security  Security  `toml:"security"`
 	Topics    []Topic   `toml:"topics"`
+	Bridges   []Bridge  `toml:"bridges"`
 }
 
 // Daemon is [daemon]: where kaelixd keeps its socket and state.
@@ -309,6 +310,7 @@ func Default() Config {
 // Clone returns a deep copy of c.
 func (c Config) Clone() Config {
 	c.Topics = append([]Topic(nil), c.Topics...)
+	c.Bridges = append([]Bridge(nil), c.Bridges...)
 	for i := range c.Topics {
 		if n := c.Topics[i].NUMANode; n != nil {
 			v := *n
@@ -520,6 +522,7 @@ func (c Config) Validate() error {
 		}
 	}
 
+	c.validateBridges(bad)
 	seen := map[string]int{}
 	for i, tp := range c.Topics {
 		key := fmt.Sprintf("topics[%d]", i)

@@ -47,6 +47,7 @@ var liveKeys = map[string]bool{
 	"telemetry.health.heartbeat_stale":     true,
 	"security.access":                      true,
 	"topics":                               true,
+	"bridges":                              true,
 }
 
 var keyList, keyByPath = buildKeys()
