@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/daemon/config"
@@ -15,7 +16,7 @@ import (
 // applying each reload's set, until the returned stop is called (which
 // stops them: SIGTERM, then SIGKILL after 5s).
 func superviseBridges(d *daemon.Daemon, log *slog.Logger) (stop func()) {
-	sup := supervisor.New(supervisor.Options{Stdout: os.Stderr, Stderr: os.Stderr, Logger: log, MaxBackoff: 30 * 1e9})
+	sup := supervisor.New(supervisor.Options{Stdout: os.Stderr, Stderr: os.Stderr, Logger: log, MaxBackoff: 30 * time.Second})
 	apply := func(c config.Config) {
 		started, stopped, restarted, err := sup.Apply(bridgeSpecs(c))
 		if err != nil {
