@@ -5,6 +5,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
+.PHONY: install uninstall
 .PHONY: all build test test-short vet staticcheck setup bench bench-report bench-ring fuzz fuzz-short run clean soak soak-short
 SOAK_DURATION ?= 10m
 CHURN_DURATION ?= 10m
@@ -22,6 +23,36 @@ LDFLAGS   := -X github.com/kaelix-io/kaelix/internal/version.commit=$(COMMIT) -X
 build:
 	$(GO) build $(PKGS)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# install: the operator binaries, the systemd unit (packaging/kaelixd.service,
+# its ExecStart pointed at BINDIR), the example configuration and the shell
+# completions, under DESTDIR$(PREFIX) (default /usr/local; a package build
+# sets DESTDIR=staging PREFIX=/usr). Creates no user and enables nothing:
+# see the unit file's header and README.md, "Running as a service".
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    ?= $(PREFIX)/bin
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+SHAREDIR  ?= $(PREFIX)/share
+INSTALL_BINS := kaelixd kaelixctl kaelix-proc kaelix-bridge
+
+install: build
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SHAREDIR)/kaelix" \
+		"$(DESTDIR)$(SHAREDIR)/bash-completion/completions" "$(DESTDIR)$(SHAREDIR)/zsh/site-functions" \
+		"$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d"
+	install -m 0755 $(addprefix bin/,$(INSTALL_BINS)) "$(DESTDIR)$(BINDIR)/"
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/kaelixd.service > "$(DESTDIR)$(UNITDIR)/kaelixd.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/kaelixd.service"
+	install -m 0644 configs/kaelixd.example.toml "$(DESTDIR)$(SHAREDIR)/kaelix/kaelixd.example.toml"
+	bin/kaelixctl completion bash > "$(DESTDIR)$(SHAREDIR)/bash-completion/completions/kaelixctl"
+	bin/kaelixctl completion zsh > "$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_kaelixctl"
+	bin/kaelixctl completion fish > "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/kaelixctl.fish"
+
+uninstall:
+	rm -f $(addprefix "$(DESTDIR)$(BINDIR)/,$(addsuffix ",$(INSTALL_BINS))) "$(DESTDIR)$(UNITDIR)/kaelixd.service" \
+		"$(DESTDIR)$(SHAREDIR)/kaelix/kaelixd.example.toml" "$(DESTDIR)$(SHAREDIR)/bash-completion/completions/kaelixctl" \
+		"$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_kaelixctl" "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/kaelixctl.fish"
+	-rmdir "$(DESTDIR)$(SHAREDIR)/kaelix" 2>/dev/null
 
 # setup installs what the tests need on a fresh machine: Go modules and the
 # staticcheck linter. Idempotent; it reserves no huge pages.
