@@ -45,14 +45,16 @@ func (cmd *DaemonStatusCmd) Run(g *Globals) error {
 		return cmd.notAnswering(g, err)
 	}
 	var stats client.DaemonStats
+	var slots []ClientSlot
 	if cmd.Clients {
 		if stats, err = c.Stats(ctx); err != nil {
 			return err
 		}
+		slots = clientSlots(stats)
 	}
 	if g.json() {
 		if cmd.Clients {
-			return writeJSON(g.stdout, map[string]any{"status": st, "clients": stats.Clients})
+			return writeJSON(g.stdout, map[string]any{"status": st, "clients": stats.Clients, "slots": slots})
 		}
 		return writeJSON(g.stdout, st)
 	}
@@ -101,7 +103,63 @@ func (cmd *DaemonStatusCmd) Run(g *Globals) error {
 	for _, cl := range stats.Clients {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%s\n", cl.ID, cl.Name, cl.PID, cl.UID, cl.GID, cl.Attachments, unixNS(cl.ConnectedNS))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(slots) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "CLIENT\tPID\tTOPIC\tPART\tSLOT\tROLE\tGROUP\tSTATE\tLAG\tLAG-BYTES\tCONSUMED\tLOST")
+	for _, cs := range slots {
+		r := cs.SlotStat
+		id, group, lag := "-", "-", "?"
+		if cs.ClientID != 0 {
+			id = strconv.FormatUint(cs.ClientID, 10)
+		}
+		if r.Group >= 0 {
+			group = strconv.Itoa(r.Group)
+		}
+		if r.LagRecords >= 0 {
+			lag = strconv.FormatInt(r.LagRecords, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", id, r.PID, r.Topic, r.Partition, r.Slot, r.Role, group,
+			r.State, lag, humanBytes(r.LagBytes), r.Consumed, r.Lost)
+	}
 	return tw.Flush()
+}
+
+// ClientSlot is one consumer slot of `daemon status --clients`: the slot
+// as `kaelixctl stat` reads it from shared memory, with the connected
+// client whose pid owns it (ClientID 0: none connected, e.g. a dead
+// owner not reaped yet, or a queue group's own slot).
+type ClientSlot struct {
+	ClientID uint64 `json:"client_id,omitempty"`
+	stat.SlotStat
+}
+
+// clientSlots reads every consumer slot of the daemon's topics from shared
+// memory (read-only) and names the client owning each; partitions that
+// cannot be read are skipped.
+func clientSlots(stats client.DaemonStats) []ClientSlot {
+	byPID := map[int]uint64{}
+	for _, cl := range stats.Clients {
+		byPID[cl.PID] = cl.ID
+	}
+	var rd stat.CounterReader
+	defer rd.Close()
+	var out []ClientSlot
+	for _, p := range stat.FromTopics(stats.Topics, "") {
+		rows, err := rd.Slots(p)
+		if err != nil {
+			continue
+		}
+		for _, r := range rows {
+			out = append(out, ClientSlot{ClientID: byPID[r.PID], SlotStat: r})
+		}
+	}
+	return out
 }
 
 // notAnswering adds what the state directory and /proc say about a daemon

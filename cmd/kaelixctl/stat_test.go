@@ -103,6 +103,43 @@ func TestCLIStatWithoutDaemon(t *testing.T) {
 		}
 	}
 
+	// daemon status --clients: the same slots, each with its client.
+	var cs struct {
+		Clients []struct {
+			ID  uint64 `json:"id"`
+			PID int    `json:"pid"`
+		} `json:"clients"`
+		Slots []ClientSlot `json:"slots"`
+	}
+	if err := json.Unmarshal([]byte(d.mustCtl(t, nil, "daemon", "status", "--clients", "-o", "json")), &cs); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int]uint64{}
+	for _, c := range cs.Clients {
+		ids[c.PID] = c.ID
+	}
+	found := 0
+	for _, sl := range cs.Slots {
+		switch sl.PID {
+		case live.cmd.Process.Pid:
+			found++
+			if sl.State != stat.StateLive || sl.ClientID == 0 || sl.ClientID != ids[sl.PID] || sl.LagRecords != 0 {
+				t.Errorf("daemon status --clients, live sub: %+v", sl)
+			}
+		case stopped.cmd.Process.Pid:
+			found++
+			if sl.State != stat.StateStopped || sl.ClientID == 0 || sl.ClientID != ids[sl.PID] || sl.LagRecords != 5 || sl.Topic != topic {
+				t.Errorf("daemon status --clients, stopped sub: %+v", sl)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("daemon status --clients lists %d of the 2 subscribers' slots: %+v", found, cs.Slots)
+	}
+	if out := d.mustCtl(t, nil, "daemon", "status", "--clients"); !strings.Contains(out, "LAG-BYTES") || !strings.Contains(out, "stopped") {
+		t.Errorf("daemon status --clients text:\n%s", out)
+	}
+
 	syscall.Kill(pid, syscall.SIGSTOP)
 	began := time.Now()
 	s := sample("registry", "stopped")
