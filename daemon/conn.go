@@ -766,7 +766,14 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 	if counted { // a client that closed its handles before exiting held nothing: not a death
 		d.lastDet.Store(int64(done.Sub(at)))
 	}
-	d.log.Info("client process exited; rings reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "died_holding_slots", counted, "reap_us", done.Sub(at).Microseconds())
+	// A clean exit (handles closed first, as every kaelixctl call does) is
+	// routine: debug. A process that died holding ring slots (SIGKILL, a
+	// crash) is an event an operator may want to see.
+	if counted {
+		d.log.Warn("client process died holding ring slots; slots reaped", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "reap_us", done.Sub(at).Microseconds())
+	} else {
+		d.log.Debug("client process exited", "client", p.id, "pid", p.pid, "name", p.name, "slots_freed", freed, "reap_us", done.Sub(at).Microseconds())
+	}
 	pe := PeerExit{ClientID: p.id, Name: p.name, PID: p.pid, ExitedAt: at, ReapedAt: done, SlotsFreed: freed, Died: counted}
 	if counted { // a client that exits after a clean close holds nothing: not a health event
 		d.lastDeath.Store(&pe)

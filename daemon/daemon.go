@@ -319,7 +319,7 @@ func (d *Daemon) start(ctx context.Context, st *startup) (ln *net.UnixListener, 
 	findings := config.Check(d.cfg.Config, config.LoadHost(d.cfg.Config, d.cfg.HostRoot))
 	for _, f := range findings {
 		if f.Severity == config.Warning {
-			d.log.Warn("environment check", "key", f.Key, "msg", f.Msg)
+			d.log.Warn("environment check", "key", f.Key, "finding", f.Msg)
 		}
 	}
 	if err := config.CheckErrors(findings); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 )
 
 // baseHandler is Config.Logger's handler, or one built from
@@ -29,11 +30,33 @@ func baseHandler(cfg Config) (slog.Handler, error) {
 		}
 		w = f // lives as long as the process: the daemon logs until it exits
 	}
-	opts := &slog.HandlerOptions{Level: slog.LevelDebug} // the levelHandler filters
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: oneLine} // the levelHandler filters
 	if lg.Format == "json" {
 		return slog.NewJSONHandler(w, opts), nil
 	}
 	return slog.NewTextHandler(w, opts), nil
+}
+
+// oneLine keeps every record on one line: an error (or string) value
+// holding newlines (errors.Join, multi-line validation reports) has them
+// replaced by "; ", so a line-oriented log reader sees one record.
+func oneLine(_ []string, a slog.Attr) slog.Attr {
+	switch v := a.Value.Any().(type) {
+	case error:
+		if s := v.Error(); strings.ContainsAny(s, "\r\n") {
+			return slog.String(a.Key, flatten(s))
+		}
+	case string:
+		if strings.ContainsAny(v, "\r\n") {
+			return slog.String(a.Key, flatten(v))
+		}
+	}
+	return a
+}
+
+func flatten(s string) string {
+	s = strings.ReplaceAll(strings.TrimRight(s, "\r\n"), "\r\n", "\n")
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\n", "; "), "\r", "; ")
 }
 
 func parseLevel(s string) slog.Level {

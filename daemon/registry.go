@@ -531,7 +531,7 @@ func (d *Daemon) createTopicWith(spec wire.TopicSpec, openOK, force bool) (*topi
 		if openOK {
 			return t, nil
 		}
-		return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists (with the same parameters; use open-or-create)", spec.Name)
+		return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists (with the same parameters: open it with open-or-create, kaelixctl topics create --if-not-exists)", spec.Name)
 	}
 	if !force {
 		if err := d.checkSize(spec, rc); err != nil {

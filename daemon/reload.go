@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,7 +135,7 @@ func (d *Daemon) reload(trigger string, onlyIfChanged bool) ([]config.Change, er
 	d.m.reloads.Inc()
 	d.lastReload.Store(&wire.ReloadStatus{AtNS: ld.At.UnixNano(), OK: true, Trigger: trigger})
 	for _, c := range live {
-		d.log.Info("config reloaded", "key", c.Key, "old", c.Old, "new", c.New, "trigger", trigger)
+		d.log.Info("config reloaded", "key", c.Key, "old", unquoted(c.Old), "new", unquoted(c.New), "trigger", trigger)
 	}
 	if len(live) == 0 {
 		d.log.Info("config reloaded; nothing changed", "trigger", trigger)
@@ -290,4 +291,14 @@ func (d *Daemon) watchFile() (stop func(), err error) {
 		<-done
 		w.Close()
 	}, nil
+}
+
+// unquoted is a value as config show prints it ("info" with its quotes)
+// without the quotes, so that a JSON log holds "old":"info", not
+// "old":"\"info\"".
+func unquoted(v string) string {
+	if u, err := strconv.Unquote(v); err == nil {
+		return u
+	}
+	return v
 }

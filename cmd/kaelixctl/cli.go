@@ -80,7 +80,9 @@ func (g *Globals) connect() (*client.Client, error) {
 	return client.Connect(ctx, client.Options{
 		SocketPath: g.Socket,
 		Name:       "kaelixctl",
-		Logger:     slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Info: "lost the connection; reconnecting" (a warning) is followed
+		// by "reconnected" (info) when the daemon is back.
+		Logger: slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 }
 

@@ -31,6 +31,9 @@ func (b *byteSize) UnmarshalText(text []byte) error {
 	if err != nil || n > (1<<63)/mult {
 		return fmt.Errorf("%q is not a size (want e.g. 4096, 64KiB, 1MiB)", text)
 	}
+	if n == 0 {
+		return fmt.Errorf("%q: a size must be more than 0 (leave the flag out for the default)", text)
+	}
 	*b = byteSize(n * mult)
 	return nil
 }

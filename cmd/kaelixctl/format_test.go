@@ -15,6 +15,7 @@ func TestByteSize(t *testing.T) {
 		{"4096", 4096, false}, {"64K", 64 << 10, false}, {"64KiB", 64 << 10, false}, {"1MiB", 1 << 20, false},
 		{"1m", 1 << 20, false}, {"2G", 2 << 30, false}, {"512B", 512, false}, {" 8 KiB ", 8 << 10, false},
 		{"", 0, true}, {"lots", 0, true}, {"-1K", 0, true}, {"1.5M", 0, true}, {"99999999999G", 0, true},
+		{"0", 0, true}, {"0KiB", 0, true},
 	} {
 		var b byteSize
 		err := b.UnmarshalText([]byte(tc.in))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
@@ -25,7 +26,9 @@ const (
 // directory tells a busy daemon (heartbeat advancing: degraded) from a hung
 // one (heartbeat stopped: unhealthy) and from none at all (unknown).
 //
-// Exit code: 0 healthy, 1 degraded, 2 unhealthy, 3 unknown.
+// Exit code: 0 healthy, 1 degraded, 2 unhealthy (also: kaelixd is dead —
+// its socket is left and its heartbeat stopped —, or hung), 3 unknown (no
+// socket at the path: never started there, or a typo).
 type HealthCmd struct {
 	StateDir string `name:"state-dir" help:"kaelixd's state directory, for the heartbeat (default: the socket's directory)." placeholder:"DIR"`
 }
@@ -70,6 +73,18 @@ func (cmd *HealthCmd) fromHeartbeat(g *Globals, cause error) wire.Health {
 		dir = filepath.Dir(sock)
 	}
 	h := wire.Health{Status: wire.HealthUnknown, CheckedNS: time.Now().UnixNano()}
+	if errors.Is(cause, syscall.ENOENT) {
+		// No socket at all: nothing to judge (a daemon that never ran
+		// there, or a typo), whatever heartbeat another daemon left in
+		// the same directory.
+		sock := g.Socket
+		if sock == "" {
+			sock = client.DefaultSocketPath()
+		}
+		h.Reasons = []wire.HealthReason{{Rule: "unreachable", Status: wire.HealthUnknown,
+			Message: fmt.Sprintf("no daemon at %s (no such socket)", sock)}}
+		return h
+	}
 	first, err := stat.ReadHeartbeat(dir)
 	if err != nil {
 		h.Reasons = []wire.HealthReason{{Rule: "unreachable", Status: wire.HealthUnknown,
@@ -81,8 +96,11 @@ func (cmd *HealthCmd) fromHeartbeat(g *Globals, cause error) wire.Health {
 	h.PID, h.Heartbeats, h.HeartbeatNS = second.PID, second.Counter, second.Time.UnixNano()
 	switch {
 	case errors.Is(cause, client.ErrBrokerNotRunning) && second.Counter == first.Counter:
-		h.Reasons = []wire.HealthReason{{Rule: "unreachable", Status: wire.HealthUnknown,
-			Message: fmt.Sprintf("nothing listens on the socket; the heartbeat (pid %d) stopped %v ago", second.PID, time.Since(second.Time).Round(time.Millisecond))}}
+		// The socket is there but nothing listens, and the heartbeat
+		// stopped: the daemon died (a clean exit removes both).
+		h.Status = wire.HealthUnhealthy
+		h.Reasons = []wire.HealthReason{{Rule: "dead", Status: wire.HealthUnhealthy,
+			Message: fmt.Sprintf("kaelixd is dead: nothing listens on its socket and the heartbeat (pid %d) stopped %v ago", second.PID, time.Since(second.Time).Round(time.Millisecond))}}
 	case second.Counter != first.Counter:
 		h.Status = wire.HealthDegraded
 		h.Reasons = []wire.HealthReason{{Rule: "heartbeat", Status: wire.HealthDegraded,

@@ -140,6 +140,13 @@ func TestCLIStatWithoutDaemon(t *testing.T) {
 		t.Errorf("daemon status --clients text:\n%s", out)
 	}
 
+	// health --socket with a typo, next to a live daemon's heartbeat:
+	// unknown, not that daemon's state.
+	typo := filepath.Join(dir, "kaelixd.sokc")
+	if out, _, code := runCtl(t, nil, "--socket", typo, "health"); code != exitUnknown || !strings.Contains(out, "no daemon at "+typo) {
+		t.Errorf("health --socket TYPO: exit %d\n%s", code, out)
+	}
+
 	syscall.Kill(pid, syscall.SIGSTOP)
 	began := time.Now()
 	s := sample("registry", "stopped")
@@ -161,6 +168,9 @@ func TestCLIStatWithoutDaemon(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGKILL)
 	<-done
 	s = sample("registry", "dead")
+	if out, _, code := d.ctl(t, nil, "health"); code != exitUnhealthy || !strings.Contains(out, "kaelixd is dead") {
+		t.Errorf("health with kaelixd dead: exit %d, want %d\n%s", code, exitUnhealthy, out)
+	}
 	if !strings.Contains(s.Daemon.Message, "gone") {
 		t.Errorf("message %q does not say kaelixd is gone", s.Daemon.Message)
 	}

@@ -41,6 +41,14 @@ func (cmd *TopicsCreateCmd) spec() (client.TopicConfig, error) {
 	if cmd.Partitions < 1 || cmd.Partitions > wire.MaxPartitions {
 		return client.TopicConfig{}, invalidf("--partitions %d: a topic has 1 to %d partitions", cmd.Partitions, wire.MaxPartitions)
 	}
+	// A ring holds messages of at most half its capacity less a record
+	// header: a small --capacity with the default --max-message (4 KiB)
+	// fails on the message size, so say which flag to change.
+	const defaultMaxMessage, recordHeader = 4096, 32
+	if c := uint64(cmd.Capacity); c > 0 && cmd.MaxMessage == 0 && c/2 >= recordHeader && c/2-recordHeader < defaultMaxMessage {
+		return client.TopicConfig{}, invalidf("--capacity %s holds messages of at most %d bytes, less than the default --max-message of 4KiB: pass --max-message %d (or less), or a larger --capacity",
+			humanBytes(c), c/2-recordHeader, c/2-recordHeader)
+	}
 	s := client.TopicConfig{
 		Name:            cmd.Name,
 		Partitions:      cmd.Partitions,
