@@ -30,9 +30,10 @@ import (
 // again every 10 s while it stays blocked, and goes on waiting, or fails
 // once --block-timeout has passed (exit 10).
 //
-// A block topic keeps nothing for absent subscribers: with
-// --wait-subscribers N, pub first waits (at most --wait-timeout, else
-// exit 9) until N subscribers are able to receive on the partition it
+// A block topic keeps nothing for absent subscribers: pub says so (once,
+// unless --quiet) when a message reaches none, and with
+// --wait-subscribers N it first waits (at most --wait-timeout, else exit
+// 9) until N subscribers are able to receive on the partition it
 // publishes to (every partition with --key), so that they get every
 // message.
 type PubCmd struct {
@@ -49,6 +50,8 @@ type PubCmd struct {
 	WaitSubscribers int           `help:"Before publishing, wait until this many subscribers can receive (on --partition; with --key on every partition)." placeholder:"N"`
 	WaitTimeout     time.Duration `help:"Give up --wait-subscribers after this long (exit 9)." default:"30s"`
 	BlockTimeout    time.Duration `help:"Fail (exit 10) once a message has been back-pressured this long; 0: wait as long as it takes." default:"0s"`
+
+	warnedUnheard bool // said once that a message reached no subscriber
 }
 
 // blockReportAfter is how long pub waits on back-pressure before it says
@@ -197,6 +200,15 @@ func (cmd *PubCmd) publish(g *Globals, pub *client.Publisher, m client.Message) 
 	err := pub.TryPublish(m)
 	if err != client.ErrBackPressured && err != client.ErrNotConnected {
 		return err
+	}
+	if err == client.ErrNotConnected && !cmd.warnedUnheard && !cmd.Quiet {
+		cmd.warnedUnheard = true
+		where := fmt.Sprintf("partition %d", m.Partition)
+		if m.Key != nil {
+			where = fmt.Sprintf("the partition of key %q", m.Key)
+		}
+		fmt.Fprintf(g.stderr, "kaelixctl: no subscriber can receive on %s of %s, a block topic, which keeps nothing for absent subscribers: "+
+			"publishing anyway (start sub first, or pass --wait-subscribers N)\n", where, cmd.Topic)
 	}
 	// Back-pressured, or no subscriber (a block topic keeps nothing for
 	// absent ones; Publish publishes anyway, and waits if a joining

@@ -22,6 +22,11 @@ func TestCLIPubWaitSubscribers(t *testing.T) {
 	if code != exitNoSubscribers || !strings.Contains(errOut, "waited 300ms for 1 subscriber(s) of demo.wait on partition(s) [0], have [0]") {
 		t.Fatalf("pub --wait-subscribers with no subscriber: exit %d, stderr %q; want exit %d naming the wait", code, errOut, exitNoSubscribers)
 	}
+	// Without --wait-subscribers it publishes into the void, and says so once.
+	_, errOut, code = d.ctl(t, nil, "pub", topic, "a", "b", "c")
+	if code != 0 || strings.Count(errOut, "kaelixctl: no subscriber can receive on partition 0 of demo.wait, a block topic") != 1 {
+		t.Fatalf("pub with no subscriber: exit %d, stderr %q; want exit 0 and one warning", code, errOut)
+	}
 
 	for round := range 5 {
 		pub := d.start(t, nil, "pub", "--wait-subscribers", "1", topic, "bid 101.25", "ask 101.27")
