@@ -67,20 +67,23 @@ func TestCLIPubBlockedSaysWho(t *testing.T) {
 		}
 	}
 	t0 := time.Now()
-	_, errOut, code := d.ctl(t, nil, "pub", topic, "x", "--count", "100000", "--block-timeout", "2500ms")
+	_, errOut, code := d.ctl(t, nil, "pub", topic, "x", "--count", "100000", "--block-timeout", "4s")
 	took := time.Since(t0)
 	if code != exitBlocked {
 		t.Fatalf("pub past a stopped subscriber: exit %d after %v, want %d\nstderr: %s", code, took, exitBlocked, errOut)
 	}
 	t.Logf("pub failed after %v:\n%s", took.Round(time.Millisecond), errOut)
 	who := regexp.MustCompile(`back-pressured by subscriber pid ` + strconv.Itoa(pid) + ` \(kaelixctl\), stopped, (\d+) records \((\d+) bytes\) behind`)
-	report := regexp.MustCompile(`(?m)^kaelixctl: blocked for 1(\.\d)?s: kaelix: publish to "demo.blocked" partition 0: ` + who.String())
+	// The first report comes after a second (later on a loaded host).
+	report := regexp.MustCompile(`(?m)^kaelixctl: blocked for (\d+(?:\.\d)?)s: kaelix: publish to "demo.blocked" partition 0: ` + who.String())
 	if m := report.FindStringSubmatch(errOut); m == nil {
 		t.Errorf("no report after a second blocked naming pid %d (kaelixctl), stopped, with its lag:\n%s", pid, errOut)
+	} else if after, _ := strconv.ParseFloat(m[1], 64); after < 1 {
+		t.Errorf("first report after %ss, want a second", m[1])
 	} else if n, _ := strconv.Atoi(m[2]); n == 0 {
 		t.Errorf("reported lag of %s records, want > 0", m[2])
 	}
-	if !strings.Contains(errOut, "(--block-timeout)") || len(who.FindAllString(errOut, -1)) != 2 {
+	if !strings.Contains(errOut, "(--block-timeout)") || len(who.FindAllString(errOut, -1)) < 2 {
 		t.Errorf("the final error does not name the blocking subscriber again:\n%s", errOut)
 	}
 	if !strings.Contains(errOut, "published ") {
@@ -115,7 +118,7 @@ func TestCLIPubPastStoppedSubByDefault(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "published 100000 messages") {
 		t.Fatalf("pub past a stopped subscriber with the default eviction: exit %d after %v", code, took)
 	}
-	if !strings.Contains(errOut, "kaelixctl: blocked for 1s: ") || !strings.Contains(errOut, "pid "+strconv.Itoa(pid)+" (kaelixctl), stopped") {
+	if !regexp.MustCompile(`kaelixctl: blocked for \d+(\.\d)?s: `).MatchString(errOut) || !strings.Contains(errOut, "pid "+strconv.Itoa(pid)+" (kaelixctl), stopped") {
 		t.Errorf("pub did not say after a second that the stopped sub (pid %d) blocks it", pid)
 	}
 	if took < 4*time.Second {
