@@ -235,6 +235,7 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 			result = string(werr.Code)
 		}
 		d.m.requests.WithLabelValues(f.Type.String(), result).Inc()
+		d.errRate.request(werr != nil)
 		if f.Type == wire.TypeHello && werr == nil {
 			hello = true
 			log = log.With("name", p.name)

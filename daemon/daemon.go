@@ -45,6 +45,7 @@ type Daemon struct {
 	reloadMu   sync.Mutex
 	lastDigest [32]byte // of the file at the last reload attempt
 	lastReload atomic.Pointer[wire.ReloadStatus]
+	errRate    errorRate  // the error_rate health rule (errrate.go)
 	subsMu     sync.Mutex // guards subs, nextSub
 	subs       map[int]func(ConfigChange)
 	nextSub    int

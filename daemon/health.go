@@ -28,6 +28,9 @@ import (
 //	region_alloc    a region allocation failed within recent_window    degraded
 //	region_unlinked a topic's region files were removed or replaced    degraded
 //	                from outside within recent_window (unlinked.go)
+//	error_rate      over the last minute, failed control requests or   degraded
+//	                error records above error_share of requests or
+//	                records (and at least 5 errors; errrate.go)
 //
 // Thresholds are [telemetry.health] and live.
 
@@ -56,6 +59,7 @@ func (d *Daemon) Health() wire.Health {
 	if age := now.Sub(time.Unix(0, h.HeartbeatNS)); age > hc.HeartbeatStale {
 		add("heartbeat", wire.HealthUnhealthy, "last heartbeat %v ago (more than %v): the daemon's housekeeping loop is stuck", age.Round(time.Millisecond), hc.HeartbeatStale)
 	}
+	var records, errRecords uint64
 	d.mu.Lock()
 	for _, t := range d.topics {
 		for i, p := range t.parts {
@@ -67,6 +71,8 @@ func (d *Daemon) Health() wire.Health {
 			if !d.withRing(p, func() { c = p.ring.Counters() }) {
 				continue
 			}
+			records += c.Published
+			errRecords += recordErrors(c)
 			capacity := p.ring.CapacityBytes()
 			if c.Subscribers > 0 && capacity > 0 && float64(c.SlowestLag) > hc.LagRatio*float64(capacity) {
 				add("subscriber_lag", wire.HealthDegraded, "topic %q partition %d: slowest subscriber lags %d of %d bytes (%.0f%% > %.0f%%)",
@@ -75,6 +81,16 @@ func (d *Daemon) Health() wire.Health {
 		}
 	}
 	d.mu.Unlock()
+	er := d.errRate.observe(now, records, errRecords)
+	h.Errors = &er
+	if er.FailedRequests >= errMinimum && er.RequestShare > hc.ErrorShare {
+		add("error_rate", wire.HealthDegraded, "%d of %d control requests failed in the last %v (%.1f%% > %.1f%%)",
+			er.FailedRequests, er.Requests, time.Duration(er.WindowNS).Round(time.Second), 100*er.RequestShare, 100*hc.ErrorShare)
+	}
+	if er.ErrorRecords >= errMinimum && er.RecordShare > hc.ErrorShare {
+		add("error_rate", wire.HealthDegraded, "%d of %d records were errors (rejected, dead publishers' claims, tampered slots) in the last %v (%.1f%% > %.1f%%)",
+			er.ErrorRecords, er.Records, time.Duration(er.WindowNS).Round(time.Second), 100*er.RecordShare, 100*hc.ErrorShare)
+	}
 	if cfg.Shm.HugePages != shm.PolicyOff {
 		if topo, err := numa.Load(d.cfg.HostRoot); err == nil {
 			for _, n := range topo.Nodes {

@@ -122,6 +122,8 @@ var (
 	descHeartbeats = desc("kaelix_heartbeats_total", "Daemon heartbeat ticks.")
 	descDeaths     = desc("kaelix_peer_deaths_total", "Client processes that died holding ring slots, reclaimed (clean exits are not counted).")
 	descHealth     = desc("kaelix_health_status", "1 for the daemon's current health status.", "status")
+	descErrPerMin  = desc("kaelix_health_errors_per_minute", "Failed control requests plus error records (rejected, dead publishers' claims, tampered slots) per minute, over the last minute.")
+	descErrShare   = desc("kaelix_health_error_ratio", "Share of failed control requests (kind=requests) or error records among published ones (kind=records) over the last minute; above telemetry.health.error_share (with at least 5 errors) health is degraded.", "kind")
 	descReloadTime = desc("kaelix_config_last_reload_timestamp_seconds", "Unix time of the last configuration reload attempt (absent before the first).")
 	descReloadOK   = desc("kaelix_config_last_reload_success", "1 if the last configuration reload succeeded, 0 if it was refused (absent before the first).")
 
@@ -143,7 +145,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPublished, descPublishedB, descConsumed, descConsumedBytes, descConsumedB, descLost, descBackPressure,
 		descRejected, descUnblocked, descWaits, descWakeups, descFences, descLapped, descReaped, descEvicted, descTampered, descPublishers, descSubscribers, descLag,
 		descCapacity, descNodeRegions, descNodeBytes, descHugeTotal, descHugeFree, descHugeUsed, descClients, descTopics,
-		descHeartbeats, descDeaths, descHealth, descReloadTime, descReloadOK, descSlotLag, descSlotLagRecs, descSlotCons, descSlotLost} {
+		descHeartbeats, descDeaths, descHealth, descReloadTime, descReloadOK, descErrPerMin, descErrShare, descSlotLag, descSlotLagRecs, descSlotCons, descSlotLost} {
 		ch <- d
 	}
 }
@@ -244,7 +246,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descReloadOK, ok)
 	}
-	status := d.Health().Status
+	hh := d.Health()
+	status := hh.Status
+	if e := hh.Errors; e != nil {
+		gauge(descErrPerMin, e.PerMinute)
+		gauge(descErrShare, e.RequestShare, "requests")
+		gauge(descErrShare, e.RecordShare, "records")
+	}
 	for _, s := range []string{wire.HealthHealthy, wire.HealthDegraded, wire.HealthUnhealthy, wire.HealthUnknown} {
 		v := 0.0
 		if s == status {

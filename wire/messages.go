@@ -437,6 +437,24 @@ type Health struct {
 	// tick (unix ns), as in Status.
 	Heartbeats  uint64 `json:"heartbeats"`
 	HeartbeatNS int64  `json:"heartbeat_ns"`
+	// Errors is the error rate over the last minute (or since the daemon
+	// started, if that is sooner), the older design's HealthMonitor
+	// figures; nil when the daemon is not serving.
+	Errors *ErrorRate `json:"errors,omitempty"`
+}
+
+// ErrorRate counts errors over a window: control requests that failed,
+// and error records (rejected under the reject policy, dead publishers'
+// claims turned into skips, subscriber slots found tampered with).
+type ErrorRate struct {
+	WindowNS       int64   `json:"window_ns"`
+	Requests       uint64  `json:"requests"`
+	FailedRequests uint64  `json:"failed_requests"`
+	Records        uint64  `json:"records"`       // published
+	ErrorRecords   uint64  `json:"error_records"` // rejected + unblocked + tampered
+	PerMinute      float64 `json:"per_minute"`    // (failed requests + error records) per minute
+	RequestShare   float64 `json:"request_share"` // failed / requests, 0 with no request
+	RecordShare    float64 `json:"record_share"`  // error records / records, 0 with no record
 }
 
 // HealthReason is one rule that fired.

@@ -49,6 +49,11 @@ func (cmd *HealthCmd) Run(g *Globals) error {
 		for _, r := range h.Reasons {
 			fmt.Fprintf(g.stdout, "  %-9s %-15s %s\n", r.Status, r.Rule, r.Message)
 		}
+		if e := h.Errors; e != nil {
+			fmt.Fprintf(g.stdout, "  errors over %v: %.1f/min; %d of %d requests failed (%.2f%%), %d of %d records errors (%.2f%%)\n",
+				time.Duration(e.WindowNS).Round(time.Second), e.PerMinute, e.FailedRequests, e.Requests, 100*e.RequestShare,
+				e.ErrorRecords, e.Records, 100*e.RecordShare)
+		}
 	}
 	code := map[string]int{wire.HealthHealthy: exitHealthy, wire.HealthDegraded: exitDegraded,
 		wire.HealthUnhealthy: exitUnhealthy}[h.Status]

@@ -202,6 +202,13 @@ type HealthCfg struct {
 	// HeartbeatStale: a heartbeat older than this makes the daemon
 	// unhealthy (hung). Default 2s; at least 2 x daemon.heartbeat_interval.
 	HeartbeatStale time.Duration `toml:"heartbeat_stale"`
+	// ErrorShare: over the last minute, failed control requests above this
+	// share of requests, or error records (rejected, dead publishers'
+	// claims skipped, tampered slots) above this share of records
+	// published, make the daemon degraded (at least 5 errors, so that one
+	// failure among three requests does not). 0 < ErrorShare <= 1;
+	// default 0.05.
+	ErrorShare float64 `toml:"error_share"`
 }
 
 // Security is [security]: socket permission, TLS and per-topic access.
@@ -301,7 +308,7 @@ func Default() Config {
 			Enabled: true,
 			Logging: Logging{Level: "info", Target: "stderr", Format: "text"},
 			Metrics: Metrics{Prometheus: Prometheus{Enabled: true}},
-			Health:  HealthCfg{LagRatio: 0.8, RecentWindow: time.Minute, HeartbeatStale: 2 * time.Second},
+			Health:  HealthCfg{LagRatio: 0.8, RecentWindow: time.Minute, HeartbeatStale: 2 * time.Second, ErrorShare: 0.05},
 		},
 		Security: Security{SocketMode: 0o600},
 	}
@@ -467,6 +474,9 @@ func (c Config) Validate() error {
 	}
 	if h := t.Health; !(h.LagRatio > 0 && h.LagRatio <= 1) {
 		bad("telemetry.health.lag_ratio", "%v: want more than 0 and at most 1", h.LagRatio)
+	}
+	if h := t.Health; !(h.ErrorShare > 0 && h.ErrorShare <= 1) {
+		bad("telemetry.health.error_share", "%v: want more than 0 and at most 1", h.ErrorShare)
 	}
 	if t.Health.RecentWindow < 0 {
 		bad("telemetry.health.recent_window", "%v is negative", t.Health.RecentWindow)

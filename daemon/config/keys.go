@@ -45,6 +45,7 @@ var liveKeys = map[string]bool{
 	"telemetry.health.lag_ratio":           true,
 	"telemetry.health.recent_window":       true,
 	"telemetry.health.heartbeat_stale":     true,
+	"telemetry.health.error_share":         true,
 	"security.access":                      true,
 	"topics":                               true,
 	"bridges":                              true,
