@@ -63,3 +63,17 @@ func hasRule(h wire.Health, rule string) bool {
 	}
 	return false
 }
+
+// TestConfigViewEffective: config show names what a key left open
+// resolved to at start: the bound port for network.port = 0.
+func TestConfigViewEffective(t *testing.T) {
+	f := startFile(t, baseTOML, nil)
+	for _, e := range f.d.ConfigView().Entries {
+		if e.Key == "network.port" && (e.Value != "0" || e.Effective == "" || e.Effective == "0") {
+			t.Errorf("network.port entry %+v: want the bound port as effective", e)
+		}
+		if e.Key == "daemon.state_dir" && e.Value == `""` && e.Effective == "" {
+			t.Errorf("daemon.state_dir entry %+v: want the directory in use", e)
+		}
+	}
+}

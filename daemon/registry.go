@@ -19,6 +19,7 @@ import (
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
+	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -649,11 +650,7 @@ func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 		}
 		var c ringbuf.Counters
 		if guard(p, func() { c = p.ring.Counters() }) {
-			pi.Counters = wire.Counters{
-				Published: c.Published, Consumed: c.Consumed, Lost: c.Lost, BackPressure: c.BackPressure,
-				Rejected: c.Rejected, Unblocked: c.Unblocked, Reaped: c.Reaped, Evicted: c.Evicted, Tampered: c.Tampered, TailPosition: c.TailPosition,
-				Publishers: c.Publishers, Subscribers: c.Subscribers, SlowestLagBytes: c.SlowestLag,
-			}
+			pi.Counters = stat.WireCounters(c)
 		}
 		ti.Partitions = append(ti.Partitions, pi)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -210,7 +211,7 @@ func (d *Daemon) ConfigView() wire.ConfigView {
 		if cur.sources != nil {
 			src = cur.sources[k.Path].String()
 		}
-		v.Entries = append(v.Entries, wire.ConfigEntry{Key: k.Path, Value: val, Source: src, Live: k.Live})
+		v.Entries = append(v.Entries, wire.ConfigEntry{Key: k.Path, Value: val, Source: src, Live: k.Live, Effective: d.effective(k.Path, val)})
 	}
 	if r := d.lastReload.Load(); r != nil {
 		v.LastReload = *r
@@ -301,4 +302,26 @@ func unquoted(v string) string {
 		return u
 	}
 	return v
+}
+
+// effective is the value the daemon resolved for key at start when the
+// configured val leaves it open ("" directories, port 0), else "".
+func (d *Daemon) effective(key, val string) string {
+	var eff string
+	switch key {
+	case "daemon.state_dir":
+		eff = strconv.Quote(d.stateDir)
+	case "network.port":
+		if _, port, err := net.SplitHostPort(d.httpAddr); err == nil {
+			eff = port
+		}
+	case "telemetry.metrics.prometheus.port":
+		if _, port, err := net.SplitHostPort(d.metricsAddr); err == nil && d.metricsAddr != d.httpAddr {
+			eff = port
+		}
+	}
+	if eff == val {
+		return ""
+	}
+	return eff
 }

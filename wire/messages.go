@@ -395,6 +395,10 @@ type ConfigEntry struct {
 	Value  string `json:"value"`  // as TOML would spell it (tables as JSON)
 	Source string `json:"source"` // "default", "file PATH:LINE", "env NAME", "flag --x"
 	Live   bool   `json:"live"`   // a reload may change it
+	// Effective is what the daemon runs with when it is not Value as
+	// written: a default resolved at start (state_dir "" is the socket's
+	// directory, port 0 the port bound). "" when Value is it.
+	Effective string `json:"effective,omitempty"`
 }
 
 // ReloadStatus is the outcome of one reload attempt.

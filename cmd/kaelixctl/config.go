@@ -93,7 +93,11 @@ func (cmd *ConfigShowCmd) Run(g *Globals) error {
 		if e.Live {
 			live = "live"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Key, e.Value, e.Source, live)
+		val := e.Value
+		if e.Effective != "" {
+			val = e.Effective + " (configured " + e.Value + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Key, val, e.Source, live)
 	}
 	return tw.Flush()
 }
