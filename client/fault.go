@@ -67,6 +67,24 @@ func recoverFault(err *error, topic string, m mapper, old bool) {
 	panic(r) // not our memory: the caller's bug (a nil dereference in a handler) stays a crash
 }
 
+// faultFrom is recoverFault for a recovered value r, for the hot entry
+// points (TryPublish, Poll), which defer a method of their own (cheaper
+// than recoverFault's closure): it is called only when r != nil.
+//
+//go:noinline
+func faultFrom(err *error, topic string, m mapper, r any) {
+	if re, ok := r.(interface {
+		runtime.Error
+		Addr() uintptr
+	}); ok {
+		if mine, ro := m.owns(re.Addr()); mine {
+			*err = &FaultError{Topic: topic, Addr: re.Addr(), Msg: re.Error(), ReadOnly: ro}
+			return
+		}
+	}
+	panic(r) // not our memory: the caller's bug stays a crash
+}
+
 // mapper is a handle that maps regions.
 type mapper interface {
 	// owns reports whether addr lies in one of the handle's mappings, and

@@ -101,7 +101,7 @@ type Subscriber struct {
 	h       Handler
 	msg     Message
 	hdrs    map[string]string
-	onRec   ringbuf.Handler // s.onRecord, bound once
+	onRec   ringbuf.Handler // s.recordHandler(), made once
 	copyRec Handler         // s.keep, bound once
 	kept    Message
 	have    bool
@@ -152,7 +152,7 @@ func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOpti
 	defer closeFiles(files)
 	s := &Subscriber{c: c, topic: topic, hdrs: map[string]string{}}
 	s.attachID.Store(ar.AttachmentID)
-	s.onRec = s.onRecord
+	s.onRec = s.recordHandler()
 	s.copyRec = s.keep
 	from := ringbuf.FromLatest
 	if opts.From == FromOldest {
@@ -209,27 +209,32 @@ func (s *Subscriber) setAttachmentID(id uint64) { s.attachID.Store(id) }
 // Topic returns the topic's name.
 func (s *Subscriber) Topic() string { return s.topic }
 
-// onRecord turns a ring record into s.msg and calls the handler.
-func (s *Subscriber) onRecord(r ringbuf.Record) {
-	m := &s.msg
-	m.ID = MessageID{Partition: s.cur.index, Sequence: r.Sequence}
-	m.Topic = s.topic
-	m.Partition = s.cur.index
-	m.Key = nil
-	m.TimestampNS = r.TimestampNS
-	m.Payload = r.Payload
-	m.Headers = nil
-	if r.Type == RecordTypeHeaders {
-		payload, err := parseHeaderBlock(r.Payload, s.hdrs)
-		if err != nil {
-			s.malformed++ // delivered raw, without headers
-		} else {
-			m.Payload = payload
-			m.Headers = s.hdrs
+// recordHandler returns the ring handler that turns a ring record into
+// s.msg and calls the handler: a closure over s (one call per record; a
+// method value would add a wrapper's).
+func (s *Subscriber) recordHandler() ringbuf.Handler {
+	return func(r ringbuf.Record) {
+		m := &s.msg
+		part := s.cur.index
+		m.ID = MessageID{Partition: part, Sequence: r.Sequence}
+		m.Topic = s.topic
+		m.Partition = part
+		m.Key = nil
+		m.TimestampNS = r.TimestampNS
+		m.Payload = r.Payload
+		m.Headers = nil
+		if r.Type == RecordTypeHeaders {
+			payload, err := parseHeaderBlock(r.Payload, s.hdrs)
+			if err != nil {
+				s.malformed++ // delivered raw, without headers
+			} else {
+				m.Payload = payload
+				m.Headers = s.hdrs
+			}
 		}
+		s.received++
+		s.h(m)
 	}
-	s.received++
-	s.h(m)
 }
 
 // Poll delivers up to limit ready messages to h and returns how many it
@@ -248,8 +253,17 @@ func (s *Subscriber) onRecord(r ringbuf.Record) {
 // turns that into a *FaultError for the topic (errors.Is shm.ErrFault)
 // instead of a crash.
 func (s *Subscriber) Poll(h Handler, limit int) (n int, err error) {
-	defer recoverFault(&err, s.topic, s, debug.SetPanicOnFault(true))
+	defer s.unguard(&err, debug.SetPanicOnFault(true))
 	return s.poll(h, limit)
+}
+
+// unguard is recoverFault for Poll: a deferred method with two arguments
+// costs less per call than recoverFault's closure.
+func (s *Subscriber) unguard(err *error, old bool) {
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		faultFrom(err, s.topic, s, r)
+	}
 }
 
 func (s *Subscriber) poll(h Handler, limit int) (int, error) {
@@ -257,6 +271,21 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 		return 0, ErrClosed
 	}
 	s.h = h
+	if len(s.parts) == 1 {
+		// One partition: no round robin.
+		s.cur = &s.parts[0]
+		n, err := s.cur.sub.Poll(s.onRec, limit)
+		if err == nil && n > 0 {
+			return n, nil
+		}
+		if err != nil {
+			return n, s.partErr(err)
+		}
+		if e := s.w.err.Load(); e != nil { // nothing left to read in rings that are not the topic's
+			return 0, e
+		}
+		return 0, nil
+	}
 	total := 0
 	for range s.parts {
 		if total >= limit {
@@ -270,12 +299,7 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 		n, err := s.cur.sub.Poll(s.onRec, limit-total)
 		total += n
 		if err != nil {
-			if err == ringbuf.ErrEvicted {
-				err = &EvictedError{Topic: s.topic, Partition: s.cur.index}
-			} else if err == ringbuf.ErrDeleted {
-				err = s.w.deleted()
-			}
-			return total, err
+			return total, s.partErr(err)
 		}
 	}
 	if total == 0 {
@@ -284,6 +308,16 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// partErr is the error Poll returns for err from s.cur's ring.
+func (s *Subscriber) partErr(err error) error {
+	if err == ringbuf.ErrEvicted {
+		return &EvictedError{Topic: s.topic, Partition: s.cur.index}
+	} else if err == ringbuf.ErrDeleted {
+		return s.w.deleted()
+	}
+	return err
 }
 
 func (s *Subscriber) keep(m *Message) {

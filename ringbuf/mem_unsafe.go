@@ -95,6 +95,43 @@ func (m *mem) recordAt(off uintptr) recordView {
 // recordView gives typed access to one record header's fields.
 type recordView struct{ p unsafe.Pointer }
 
+// payload is the n bytes after the record's header (len = cap = n). The
+// caller has checked that the record ends inside the data area.
+func (v recordView) payload(n uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(v.p, RecordHeaderLength)), n)
+}
+
+// ringHot holds what the hot paths (the SPSC Offer and the broadcast Poll
+// fast paths) read on every record, resolved once when a handle is made
+// and copied into it, so that those paths reach it without going through
+// the Ring and without a bounds check per access. The ring's geometry
+// never changes after it is mapped.
+type ringHot struct {
+	records    unsafe.Pointer // start of the data area's records
+	mask       uint64         // capacity - 1
+	capacity   uint64         // bytes of records
+	maxPayload uint64         // bytes
+	// dataWaiters and spaceWaiters are the doorbells' sleeper counts
+	// (consumer area, read-mostly lines).
+	dataWaiters, spaceWaiters *atomic.Uint32
+}
+
+func (r *Ring) hot() ringHot {
+	return ringHot{
+		records:      unsafe.Add(r.m.base, r.dataOffset),
+		mask:         r.mask,
+		capacity:     r.capacity,
+		maxPayload:   uint64(r.maxPayload),
+		dataWaiters:  r.m.cu32(dataWaitersOffset),
+		spaceWaiters: r.m.cu32(spaceWaitersOffset),
+	}
+}
+
+// record is the record view at data-area record offset off (< capacity).
+func (h *ringHot) record(off uint64) recordView {
+	return recordView{p: unsafe.Add(h.records, off)}
+}
+
 func (v recordView) state() *atomic.Uint64 { return (*atomic.Uint64)(v.p) }
 func (v recordView) length() uint32        { return *(*uint32)(unsafe.Add(v.p, recLengthOffset)) }
 func (v recordView) typ() uint16           { return *(*uint16)(unsafe.Add(v.p, recTypeOffset)) }

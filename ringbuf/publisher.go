@@ -57,6 +57,8 @@ type Publisher struct {
 	claimLen uint32
 
 	spsc          bool           // SPSC with no claim outstanding and not closed: Offer may take its fast path
+	dropOldest    bool           // the ring's policy is PolicyDropOldest
+	hot           ringHot        // the ring's geometry, for the fast path
 	records       uint64         // committed by this publisher, mirrored in its slot
 	fenced        bool           // commit with a fenced store: this process is no membarrier target
 	lastDeadCheck int64          // nanotime of the last liveness check of a blocking claimant
@@ -98,7 +100,8 @@ scan:
 		r.m.u64(off + pubStartOffset).Store(start)
 		r.m.u64(off + pubRecordsOffset).Store(0)
 		st.Store(slotActive)
-		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK()}
+		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK(),
+			dropOldest: r.policy == PolicyDropOldest, hot: r.hot()}
 		p.epoch = r.m.cu32(subscriberEpochOffset)
 		p.recountSubscribers(p.epoch.Load())
 		if r.kind == SPSC {
@@ -366,36 +369,35 @@ func (p *Publisher) OfferTyped(typ uint16, payload []byte) error {
 	if p.spsc {
 		// SPSC fast path: the record fits before the buffer end and below
 		// the cached limit. The same steps as reserve, writeHeader and
-		// commit below, without their generality.
-		r := p.r
+		// commit below, without their generality, on the handle's own
+		// copy of the ring's geometry (ringHot).
 		n := uint64(len(payload))
 		span := spanOf(n)
 		pos := p.pos
-		off := pos & r.mask
-		if end := pos + span; end <= p.limit && off+span <= r.capacity && n <= uint64(r.maxPayload) {
+		off := pos & p.hot.mask
+		if end := pos + span; end <= p.limit && off+span <= p.hot.capacity && n <= p.hot.maxPayload {
 			seq := p.seq
-			dropOldest := r.policy == PolicyDropOldest
-			if dropOldest {
+			if p.dropOldest {
 				// Overwriting: announce the claim (intent, then tail) before
 				// the first store into the space, so lapped readers can tell.
 				p.sv.set(pubIntentPosOffset, pos)
 				p.sv.set(pubIntentLenOffset, span)
 				p.sv.set(pubIntentSeqOffset, seq)
 				p.sv.set(pubIntentCountOffset, 1)
-				r.m.storeRelease64(tailSequenceOffset, seq+1)
-				r.m.storeRelease64(tailPositionOffset, end)
+				p.r.m.storeRelease64(tailSequenceOffset, seq+1)
+				p.r.m.storeRelease64(tailPositionOffset, end)
 			}
-			base := r.dataOffset + uintptr(off)
+			rec := p.hot.record(off)
 			var ts int64
 			if p.opts.Timestamps {
 				ts = nanotime()
 			}
 			// No claimed state word: the record goes from unwritten to
 			// committed in one store.
-			r.m.recordAt(base).setFields(uint32(n), typ, uint16(p.slot), seq, ts)
-			copy(r.m.b[base+RecordHeaderLength:base+RecordHeaderLength+uintptr(n)], payload)
-			p.publish(base, pos|stateCommitted)
-			if dropOldest {
+			rec.setFields(uint32(n), typ, uint16(p.slot), seq, ts)
+			copy(rec.payload(n), payload)
+			p.publishRecord(rec, pos|stateCommitted)
+			if p.dropOldest {
 				p.clearIntent()
 			} else {
 				// Under PolicyBlock/PolicyReject nobody reads this space
@@ -403,13 +405,15 @@ func (p *Publisher) OfferTyped(typ uint16, payload []byte) error {
 				// is never in flight: a publisher that dies before the
 				// commit leaves the tail where it was, and its successor
 				// writes the record again.
-				r.m.storeRelease64(tailSequenceOffset, seq+1)
-				r.m.storeRelease64(tailPositionOffset, end)
+				p.r.m.storeRelease64(tailSequenceOffset, seq+1)
+				p.r.m.storeRelease64(tailPositionOffset, end)
 			}
 			p.pos, p.seq = end, seq+1
 			p.records++
 			p.sv.set(pubRecordsOffset, p.records)
-			r.notifyData()
+			if p.hot.dataWaiters.Load() != 0 { // as notifyData
+				p.r.ring(dataBellOffset)
+			}
 			return nil
 		}
 	}
@@ -540,7 +544,12 @@ func (p *Publisher) OfferTimeout(payload []byte, timeout time.Duration) error {
 // (membarrier, see proc.go), or, where this process could not register
 // for that, the store is sequentially consistent (XCHG on amd64).
 func (p *Publisher) publish(off uintptr, state uint64) {
-	w := p.r.m.recordAt(off).state()
+	p.publishRecord(p.r.m.recordAt(off), state)
+}
+
+// publishRecord is publish for a resolved record.
+func (p *Publisher) publishRecord(rec recordView, state uint64) {
+	w := rec.state()
 	if p.fenced {
 		w.Store(state)
 		return

@@ -103,8 +103,9 @@ type Subscriber struct {
 	emptyPolls uint32
 	stuckPos   uint64
 	stuckSince int64
-	fenced     bool // publish positions with a fenced store: this process is no membarrier target
-	fast       bool // broadcast, not PolicyDropOldest, not closed: Read and Poll may take their fast paths
+	fenced     bool    // publish positions with a fenced store: this process is no membarrier target
+	fast       bool    // broadcast, not PolicyDropOldest, not closed: Read and Poll may take their fast paths
+	hot        ringHot // the ring's geometry, for the fast paths
 	closed     bool
 	self       *WaitSet // a set of this subscriber alone, for PollWait
 }
@@ -182,7 +183,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		r.m.u32(off + subStateOffset).Store(slotFree)
 		return nil, err
 	}
-	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK(), baseC: baseC, baseB: baseB}
+	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK(), baseC: baseC, baseB: baseB, hot: r.hot()}
 	if r.policy == PolicyDropOldest {
 		s.scratch = make([]byte, r.maxPayload)
 	}
@@ -319,7 +320,7 @@ func (s *Subscriber) count(field uintptr) { s.sv.u64(field).Add(1) }
 
 // notifySpace is Ring.notifySpace counting the wakeup in the slot.
 func (s *Subscriber) notifySpace() {
-	if s.r.m.cu32(spaceWaitersOffset).Load() != 0 {
+	if s.hot.spaceWaiters.Load() != 0 {
 		s.wakeSpace()
 	}
 }
@@ -374,36 +375,43 @@ func (s *Subscriber) Consumed() uint64 { return s.consumed }
 // sleeps for space.
 func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
 	if s.fastOK() {
-		// Fast path, as in Read: committed, valid records only.
-		r := s.r
+		// Fast path, as in Read: committed, valid records only, read on
+		// the handle's copy of the ring's geometry (ringHot); the counters
+		// are summed in locals and stored once for the whole run. (The
+		// cursor is kept in s per record: a handler may Poll again.)
 		n := 0
 		var st uint64
-		for n < limit && s.fast {
-			pos := s.pos
-			off := pos & r.mask
-			base := r.dataOffset + uintptr(off)
-			hdr := r.m.recordAt(base)
-			st = hdr.state().Load()
+		var bytes uint64
+		pos := s.pos
+		for n < limit {
+			pos = s.pos
+			off := pos & s.hot.mask
+			rec := s.hot.record(off)
+			st = rec.state().Load() // load-acquire: pairs with the commit store
 			if st != pos|stateCommitted {
 				break
 			}
-			ln := uint64(hdr.length())
+			ln := uint64(rec.length())
 			span := spanOf(ln)
-			if ln > uint64(r.maxPayload) || off+span > r.capacity {
+			if ln > s.hot.maxPayload || off+span > s.hot.capacity {
 				break
 			}
-			start := base + RecordHeaderLength
-			seq := hdr.sequence()
-			h(Record{Position: pos, Sequence: seq, TimestampNS: hdr.timestamp(), Type: hdr.typ(), Publisher: hdr.publisher(),
-				Payload: r.m.b[start : start+uintptr(ln) : start+uintptr(ln)]})
+			seq := rec.sequence()
+			h(Record{Position: pos, Sequence: seq, TimestampNS: rec.timestamp(), Type: rec.typ(), Publisher: rec.publisher(),
+				Payload: rec.payload(ln)})
 			s.expect = seq + 1
-			s.pos = pos + span
-			s.consumed++
-			s.consumedB += ln
+			pos += span
+			s.pos = pos
+			bytes += ln
 			n++
+			if !s.fast { // the handler closed the subscriber
+				break
+			}
 		}
-		nothing := st&^stateMask != s.pos || st&stateMask == stateClaimed
+		nothing := st&^stateMask != pos || st&stateMask == stateClaimed
 		if n > 0 {
+			s.consumed += uint64(n)
+			s.consumedB += bytes
 			s.publishFast()
 			if n == limit || nothing || !s.fast {
 				return n, nil
