@@ -256,6 +256,9 @@ func runHelper(role string) int {
 	if run := idleRoles[role]; run != nil { // idle_test.go
 		return run(e)
 	}
+	if run := spinRoles[role]; run != nil { // spinwait_test.go
+		return run(e)
+	}
 	if run := connectedRoles[role]; run != nil { // connected_test.go
 		return run(e)
 	}

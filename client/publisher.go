@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -22,6 +21,16 @@ type PublisherOptions struct {
 	// NoTimestamps leaves records' timestamp at 0, saving a clock read
 	// (~20 ns) per message.
 	NoTimestamps bool
+	// Wait is how Publish and PublishBatch wait while a partition is
+	// back-pressured (policy block): WaitBusySpin retries in a tight loop
+	// and WaitYield with a sched_yield(2) in between, neither ever
+	// sleeping on a futex (a publisher held back by a spinning subscriber
+	// makes no futex call: the space the subscriber frees reaches it
+	// through the subscriber's position word); WaitBackoff spins, yields,
+	// then sleeps on the ring's space doorbell (futex); WaitBlocking
+	// sleeps at once. WaitDefault (the zero value) is the daemon's default
+	// wait strategy, as for Subscribe.
+	Wait WaitStrategy
 }
 
 // Publisher publishes messages to one topic, straight into the partitions'
@@ -43,7 +52,8 @@ type Publisher struct {
 	loanGen  uint64    // bumped by every Loan, Send and Abort
 	loanPart int       // partition of the outstanding loan, -1 if none
 	closed   bool
-	w        *ringWatch // its rings' identity; its error once they are not the topic's
+	w        *ringWatch   // its rings' identity; its error once they are not the topic's
+	wait     WaitStrategy // resolved: never WaitDefault
 
 	published, backPressured, rejected, notConnected uint64 // this publisher's counts
 }
@@ -67,7 +77,10 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 		return nil, err
 	}
 	defer closeFiles(files)
-	p := &Publisher{c: c, topic: topic, maxBytes: int(ar.Topic.Spec.MaxMessageBytes), nparts: len(ar.Topic.Partitions), loanPart: -1}
+	p := &Publisher{c: c, topic: topic, maxBytes: int(ar.Topic.Spec.MaxMessageBytes), nparts: len(ar.Topic.Partitions), loanPart: -1, wait: opts.Wait}
+	if p.wait == WaitDefault {
+		p.wait = c.defaultWait()
+	}
 	p.attachID.Store(ar.AttachmentID)
 	p.parts = make([]pubPart, p.nparts)
 	for i, part := range ar.Partitions {
@@ -426,7 +439,9 @@ func (p *Publisher) count(err error) error {
 }
 
 // Publish publishes m, waiting while the partition is back-pressured
-// (policy block) until there is room or ctx is done: then it returns a
+// (policy block), with the publisher's wait strategy
+// (PublisherOptions.Wait: busy-spin and yield never sleep on a futex),
+// until there is room or ctx is done: then it returns a
 // *BlockedError naming the partition and the subscriber that held it
 // back (pid, process name and state, lag), for which both
 // errors.Is(err, ErrBackPressured) and errors.Is(err, ctx's error, e.g.
@@ -454,48 +469,34 @@ func (p *Publisher) publish(ctx context.Context, m Message) error {
 	if m.Key != nil {
 		part = int(fnv1a(m.Key) % uint32(p.nparts))
 	}
-	if len(m.Headers) == 0 {
-		// Plain records wait on the ring's space doorbell (futex).
-		for {
-			wait := 50 * time.Millisecond
-			if dl, ok := ctx.Deadline(); ok {
-				wait = min(wait, time.Until(dl))
-			}
-			if err := ctx.Err(); err != nil || wait <= 0 {
-				return p.ctxErr(ctx, part)
-			}
-			err := pub.OfferTimeout(m.Payload, wait)
-			if err != ringbuf.ErrTimeout {
-				return p.count(err)
-			}
+	typ, rec := RecordTypePlain, m.Payload
+	if len(m.Headers) != 0 {
+		if rec, err = p.encode(&m); err != nil {
+			return err
 		}
+		typ = RecordTypeHeaders
 	}
-	rec, err := p.encode(&m)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	lastReap := start
-	for spins := 0; ; spins++ {
-		err := pub.OfferTyped(RecordTypeHeaders, rec)
-		if err != ringbuf.ErrBackPressured {
-			return p.count(err)
+	// Wait with the publisher's wait strategy (ringbuf.OfferWait) in
+	// slices of at most 50 ms, to notice ctx.
+	for {
+		wait := 50 * time.Millisecond
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
 		}
-		if ctx.Err() != nil {
+		if err := ctx.Err(); err != nil || wait <= 0 {
 			return p.ctxErr(ctx, part)
 		}
-		switch {
-		case spins < 64:
-			runtime.Gosched()
-		default:
-			time.Sleep(min(time.Duration(spins-63)*10*time.Microsecond, time.Millisecond))
-		}
-		if now := time.Now(); now.Sub(lastReap) > 100*time.Millisecond {
-			pub.Ring().ReapDead()
-			lastReap = now
+		err := pub.OfferWait(typ, rec, p.wait.ring(), wait)
+		if err != ringbuf.ErrTimeout {
+			return p.count(err)
 		}
 	}
 }
+
+// WaitStrategy returns how Publish waits while back-pressured: the
+// strategy the publisher asked for, or the daemon's default it resolved
+// to (see PublisherOptions.Wait).
+func (p *Publisher) WaitStrategy() WaitStrategy { return p.wait }
 
 // ctxErr is Publish's error when ctx ended while partition was
 // back-pressured: a *BlockedError naming the slowest subscriber.

@@ -500,12 +500,75 @@ func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 // so a dead subscriber never holds it back for good. Under PolicyReject it
 // does not wait. Errors: ErrTimeout, and those of Offer.
 func (p *Publisher) OfferTimeout(payload []byte, timeout time.Duration) error {
-	err := p.Offer(payload)
+	return p.offerTimeout(p.opts.RecordType, payload, timeout)
+}
+
+func (p *Publisher) offerTimeout(typ uint16, payload []byte, timeout time.Duration) error {
+	err := p.OfferTyped(typ, payload)
+	if err != ErrBackPressured {
+		return err
+	}
+	return p.park(typ, payload, nanotime()+int64(timeout))
+}
+
+// Publisher wait budgets for Backoff (OfferWait): as SubscriberOptions'
+// defaults.
+const (
+	pubSpinBudget  = 10000
+	pubYieldBudget = 100
+)
+
+// OfferWait is OfferTyped that waits while the ring is back-pressured,
+// with wait strategy w, for at most timeout (then ErrTimeout):
+//   - BusySpin retries in a tight loop and Yield retries with a
+//     sched_yield(2) in between: neither ever sleeps on a futex, so a
+//     publisher held back by a spinning subscriber makes no syscall (Yield
+//     one sched_yield per retry) and learns of the space the subscriber
+//     frees from its position word alone;
+//   - Backoff retries 10000 times spinning, then 100 times yielding, then
+//     parks on the space doorbell as OfferTimeout;
+//   - Blocking parks at once, as OfferTimeout.
+//
+// While it waits longer than the ring's unblock timeout it frees the slots
+// of dead consumers (ReapDead), so a dead subscriber never holds it back
+// for good. Under PolicyReject it does not wait. Errors: ErrTimeout, and
+// those of Offer. No allocation. Same goroutine rule as Offer.
+func (p *Publisher) OfferWait(typ uint16, payload []byte, w WaitStrategy, timeout time.Duration) error {
+	err := p.OfferTyped(typ, payload)
 	if err != ErrBackPressured {
 		return err
 	}
 	r := p.r
-	deadline := nanotime() + int64(timeout)
+	now := nanotime()
+	deadline, lastReap := now+int64(timeout), now
+	for i := 0; ; i++ {
+		switch {
+		case w == Blocking, w == Backoff && i >= pubSpinBudget+pubYieldBudget:
+			return p.park(typ, payload, deadline)
+		case w == Yield, w == Backoff && i >= pubSpinBudget:
+			osYield()
+		}
+		if err = p.OfferTyped(typ, payload); err != ErrBackPressured {
+			return err
+		}
+		if i&63 == 63 {
+			now = nanotime()
+			if now >= deadline {
+				return ErrTimeout
+			}
+			if now-lastReap >= int64(r.unblockTimeout) {
+				r.ReapDead()
+				lastReap = now
+			}
+		}
+	}
+}
+
+// park waits on the space doorbell until the record fits or deadline
+// passes (OfferTimeout's wait).
+func (p *Publisher) park(typ uint16, payload []byte, deadline int64) error {
+	r := p.r
+	var err error
 	lastReap := nanotime()
 	waiters := r.m.u32(spaceWaitersOffset)
 	bell := r.m.u32(spaceBellOffset)
@@ -522,7 +585,7 @@ func (p *Publisher) OfferTimeout(payload []byte, timeout time.Duration) error {
 		v := bell.Load()
 		heavyFence() // subscribers' plain position stores are visible past this point
 		r.count(fencesOffset)
-		err = p.Offer(payload)
+		err = p.OfferTyped(typ, payload)
 		if err != ErrBackPressured {
 			waiters.Add(^uint32(0))
 			return err
