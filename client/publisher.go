@@ -262,6 +262,21 @@ func (p *Publisher) tooLarge(m *Message, n int) error {
 // TryPublish turns that into a *FaultError for the topic.
 func (p *Publisher) TryPublish(m Message) (err error) {
 	defer p.unguard(&err, debug.SetPanicOnFault(true))
+	if i := m.Partition; m.Key == nil && m.Headers == nil && uint(i) < uint(len(p.parts)) && !p.closed && p.loanPart < 0 {
+		// Fast path, here rather than in tryPublish to save a call: a
+		// plain message to a partition named by number that is attached,
+		// live, fits and has a subscriber (or needs none). Anything else
+		// goes to tryPublish, which makes the same checks and reports.
+		pp := &p.parts[i]
+		if pub := pp.pub; pub != nil && len(m.Payload) <= p.maxBytes && !pub.Ring().Deleted() &&
+			(!pp.block || pub.Subscribers() != 0) {
+			if err := pub.Offer(m.Payload); err != nil {
+				return p.count(err)
+			}
+			p.published++
+			return nil
+		}
+	}
 	return p.tryPublish(&m, true)
 }
 
@@ -279,21 +294,6 @@ func (p *Publisher) unguard(err *error, old bool) {
 // connected, a block partition without subscribers refuses it
 // (ErrNotConnected).
 func (p *Publisher) tryPublish(m *Message, connected bool) error {
-	if i := m.Partition; m.Key == nil && len(m.Headers) == 0 && uint(i) < uint(len(p.parts)) && !p.closed && p.loanPart < 0 {
-		// Fast path: a plain message to a partition named by number that
-		// is attached, live, fits and (if connected) is heard; the same
-		// checks as below, inlined. Anything else takes the full path,
-		// which reports it.
-		pp := &p.parts[i]
-		if pub := pp.pub; pub != nil && len(m.Payload) <= p.maxBytes && !pub.Ring().Deleted() &&
-			(!connected || !pp.block || pub.Subscribers() != 0) {
-			if err := pub.Offer(m.Payload); err != nil {
-				return p.count(err)
-			}
-			p.published++
-			return nil
-		}
-	}
 	if p.closed {
 		return ErrClosed
 	}
