@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/kaelix-io/kaelix/client"
@@ -13,7 +12,8 @@ import (
 // record, 32-byte messages without headers or timestamps on an SPSC block
 // topic (in-process daemon): "batch1" publishes one message and polls it
 // (Poll limit 1), "batch64" publishes 64 one at a time and polls them with
-// one Poll. It is the driver for instruction counts
+// one Poll, "publishbatch64" publishes 64 with one PublishBatch and polls
+// them with one Poll. It is the driver for instruction counts
 // (bench/results/*-hotpath.md):
 //
 //	CGO_ENABLED=0 go test -c -o client.test ./client
@@ -23,13 +23,18 @@ import (
 // with --collect-atstart=no --toggle-collect='*hotPublish' (or hotPoll)
 // counts one side alone.
 func BenchmarkHotPath(b *testing.B) {
-	for _, batch := range []int{1, 64} {
-		b.Run(fmt.Sprintf("batch%d", batch), func(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		batch int
+		api   bool // PublishBatch
+	}{{"batch1", 1, false}, {"batch64", 64, false}, {"publishbatch64", 64, true}} {
+		batch := bc.batch
+		b.Run(bc.name, func(b *testing.B) {
 			e := newEnv(b)
 			startDaemon(b, e, nil)
 			c := connect(b, e)
 			ctx := context.Background()
-			topic := fmt.Sprintf("bench.hotpath.%d", batch)
+			topic := "bench.hotpath." + bc.name
 			if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: topic, Kind: wire.KindSPSC, CapacityBytes: 1 << 20, MaxMessageBytes: 256}); err != nil {
 				b.Fatal(err)
 			}
@@ -44,6 +49,10 @@ func BenchmarkHotPath(b *testing.B) {
 			}
 			defer pub.Close()
 			msg := client.Message{Payload: make([]byte, 32)}
+			mb := make(client.Batch, batch)
+			for i := range mb {
+				mb[i] = msg
+			}
 			got := 0
 			h := func(m *client.Message) { got += len(m.Payload) }
 			b.SetBytes(32)
@@ -51,7 +60,13 @@ func BenchmarkHotPath(b *testing.B) {
 			growStack()
 			b.ResetTimer()
 			for i := 0; i < b.N; i += batch {
-				if err := hotPublish(pub, msg, batch); err != nil {
+				var err error
+				if bc.api {
+					err = hotPublishBatch(ctx, pub, mb)
+				} else {
+					err = hotPublish(pub, msg, batch)
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 				if k, err := hotPoll(sub, h, batch); k != batch || err != nil {
@@ -77,6 +92,12 @@ func hotPublish(pub *client.Publisher, m client.Message, n int) error {
 		}
 	}
 	return nil
+}
+
+//go:noinline
+func hotPublishBatch(ctx context.Context, pub *client.Publisher, mb client.Batch) error {
+	_, err := pub.PublishBatch(ctx, mb)
+	return err
 }
 
 //go:noinline
