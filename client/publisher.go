@@ -536,8 +536,11 @@ func (p *Publisher) PublishBatch(ctx context.Context, b Batch) (n int, err error
 		if rerr == nil && p.loanPart < 0 && !p.closed {
 			p.batch = p.batch[:0]
 			for j := n; j < len(b) && len(b[j].Headers) == 0 && len(b[j].Payload) <= p.maxBytes; j++ {
-				if q, err := p.route(&b[j]); err != nil || q != pub {
-					break
+				// Same partition by number: no need to route again.
+				if same := b[j].Key == nil && b[n].Key == nil && b[j].Partition == b[n].Partition; !same {
+					if q, err := p.route(&b[j]); err != nil || q != pub {
+						break
+					}
 				}
 				p.batch = append(p.batch, b[j].Payload)
 			}

@@ -444,7 +444,8 @@ const maxBatchRecords = 1<<16 - 1
 // OfferBatch publishes as many of payloads, in order, as fit in one claim
 // (at most a quarter of the capacity and 65535 records, at least one record), with one tail
 // CAS for all of them. It returns how many it published; on error that is
-// 0. Errors as Offer, for the first record.
+// 0. With Timestamps, every record of the batch carries the claim's one
+// clock reading. Errors as Offer, for the first record.
 func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 	if p.claimed {
 		return 0, ErrClaimOutstanding
@@ -476,16 +477,24 @@ func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The claim lies before the buffer end (reserve padded otherwise):
+	// its records are contiguous from pos.
+	var ts int64
+	if p.opts.Timestamps {
+		ts = nanotime()
+	}
 	at := pos
-	for i := 0; i < k; i++ {
-		base := p.writeHeader(at, seq+uint64(i), uint32(len(payloads[i])), p.opts.RecordType)
-		copy(r.m.b[base+RecordHeaderLength:], payloads[i])
-		at += spanOf(uint64(len(payloads[i])))
+	for i, pl := range payloads[:k] {
+		n := uint64(len(pl))
+		rec := p.hot.record(at & p.hot.mask)
+		rec.setHeader(at, uint32(n), p.opts.RecordType, uint16(p.slot), seq+uint64(i), ts)
+		copy(rec.payload(n), pl)
+		at += spanOf(n)
 	}
 	at = pos
-	for i := 0; i < k; i++ {
-		p.publish(r.dataOffset+uintptr(at&r.mask), at|stateCommitted)
-		at += spanOf(uint64(len(payloads[i])))
+	for _, pl := range payloads[:k] {
+		p.publishRecord(p.hot.record(at&p.hot.mask), at|stateCommitted)
+		at += spanOf(uint64(len(pl)))
 	}
 	p.clearIntent()
 	p.records += uint64(k)
