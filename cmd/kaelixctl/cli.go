@@ -128,7 +128,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stderr, "kaelixctl: internal error:", err)
 		return exitFailure
 	}
-	kctx, err := parser.Parse(recordArgs(args))
+	kctx, err := parser.Parse(negativeValues(recordArgs(args)))
 	if err != nil {
 		fmt.Fprintf(stderr, "kaelixctl: %v\n", err)
 		fmt.Fprintln(stderr, "  run `kaelixctl --help` for usage")

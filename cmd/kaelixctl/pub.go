@@ -41,7 +41,7 @@ type PubCmd struct {
 	Messages  []string          `arg:"" optional:"" help:"Messages to publish; none: read lines from stdin (or --file)."`
 	File      string            `short:"f" help:"Read messages from this file, one per line (- for stdin)." placeholder:"PATH"`
 	Rate      rate              `help:"Publish at most this many messages per second (e.g. 100 or 100/s; 0: unlimited)." placeholder:"N/s"`
-	Count     int               `short:"n" help:"Stop after this many messages (0: all input; with arguments, repeat them)." placeholder:"N"`
+	Count     int               `short:"n" help:"Stop after this many messages (0: all input; with arguments and --count N, repeat them; with arguments and --rate, repeat them until Ctrl-C)." placeholder:"N"`
 	Header    map[string]string `short:"H" mapsep:"none" help:"Header KEY=VALUE added to every message; repeatable." placeholder:"KEY=VALUE"`
 	Key       string            `help:"Route every message by the hash of this key (else partition --partition)." placeholder:"KEY"`
 	Partition int               `help:"Partition to publish to when no --key is given." default:"0"`
@@ -247,11 +247,12 @@ func (cmd *PubCmd) done(g *Globals, n int, err error) error {
 	return err
 }
 
-// repeatArgs sends the arguments in turn, once (no --count) or until the
-// consumer stops taking them, then closes out.
+// repeatArgs sends the arguments in turn: once (neither --count nor
+// --rate), --count messages, or with --rate and no --count until the
+// consumer stops taking them (Ctrl-C), then closes out.
 func (cmd *PubCmd) repeatArgs(ctx context.Context, out chan<- []byte) {
 	defer close(out)
-	for i := 0; cmd.Count > 0 || i < len(cmd.Messages); i++ {
+	for i := 0; cmd.Count > 0 || cmd.Rate > 0 || i < len(cmd.Messages); i++ {
 		select {
 		case out <- []byte(cmd.Messages[i%len(cmd.Messages)]):
 		case <-ctx.Done():

@@ -98,3 +98,27 @@ func recordArgs(args []string) []string {
 	}
 	return out
 }
+
+// negativeValues joins a long flag and a following negative number
+// ("--node", "-1") into "--node=-1": the parser would otherwise take "-1"
+// for a short flag and say "expected value". Nothing in kaelixctl's
+// grammar is a short flag made of digits, and no positional argument is
+// a negative number.
+func negativeValues(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if strings.HasPrefix(a, "--") && !strings.Contains(a, "=") && i+1 < len(args) {
+			if n := args[i+1]; len(n) > 1 && n[0] == '-' && n[1] >= '0' && n[1] <= '9' {
+				out = append(out, a+"="+n)
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
