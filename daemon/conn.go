@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
@@ -229,10 +231,21 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 			d.reply(c, f.RequestID, wire.CodeBadRequest, fmt.Sprintf("first request must be hello, got %s", f.Type))
 			continue
 		}
+		began := time.Now()
 		out, outFiles, werr := d.handle(p, f)
 		result := "ok"
 		if werr != nil {
 			result = string(werr.Code)
+		}
+		// -v (telemetry.logging.level = debug): every control request, its
+		// outcome and how long it took; a failure's message as the client
+		// gets it.
+		if log.Enabled(context.Background(), slog.LevelDebug) {
+			if werr != nil {
+				log.Debug("control request failed", "type", f.Type.String(), "request_id", f.RequestID, "code", result, "err", werr.Message, "us", time.Since(began).Microseconds())
+			} else {
+				log.Debug("control request", "type", f.Type.String(), "request_id", f.RequestID, "descriptors", len(outFiles), "us", time.Since(began).Microseconds())
+			}
 		}
 		d.m.requests.WithLabelValues(f.Type.String(), result).Inc()
 		d.errRate.request(werr != nil)
