@@ -50,3 +50,18 @@ func TestPubRateRepeats(t *testing.T) {
 		t.Errorf("sub received %q, want tick 5 times", got)
 	}
 }
+
+// TestGroupLabel: a topic left in the daemon's group (no --group, or
+// --group root: gid 0 means the daemon's in the protocol) shows the group
+// its region files really have, not just "daemon's".
+func TestGroupLabel(t *testing.T) {
+	d := startDaemon(t)
+	d.mustCtl(t, nil, "topics", "create", "grp.t", "--group", "0")
+	out := d.mustCtl(t, nil, "topics", "info", "grp.t")
+	if !strings.Contains(out, "the daemon's)") || !strings.Contains(out, "group ") {
+		t.Errorf("topics info:\n%s", out)
+	}
+	if os.Getegid() == 0 && !strings.Contains(out, "(0, the daemon's)") {
+		t.Errorf("run as gid 0, the regions' group is 0:\n%s", out)
+	}
+}

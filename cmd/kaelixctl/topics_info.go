@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os/user"
 	"strconv"
+	"syscall"
+
+	"github.com/kaelix-io/kaelix/client"
 )
 
 // TopicsInfoCmd is `kaelixctl topics info NAME`: the topic's parameters and
@@ -35,7 +38,7 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 	fmt.Fprintf(w, "kind:         %s, policy %s\n", s.Kind, s.Policy)
 	fmt.Fprintf(w, "partitions:   %d × %s ring, max message %s\n", s.Partitions, humanBytes(s.CapacityBytes), humanBytes(uint64(s.MaxMessageBytes)))
 	fmt.Fprintf(w, "slots:        %d publishers, %d subscribers, %d groups per partition\n", s.MaxPublishers, s.MaxSubscribers, s.MaxGroups)
-	fmt.Fprintf(w, "access:       mode %04o, group %s\n", s.Mode, groupLabel(s.GID))
+	fmt.Fprintf(w, "access:       mode %04o, group %s\n", s.Mode, topicGroupLabel(info))
 	numa := "unbound"
 	if s.BindNode {
 		numa = "bound to node " + strconv.Itoa(s.Node)
@@ -61,6 +64,24 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 			humanBytes(k.SlowestLagBytes), p.Path)
 	}
 	return tw.Flush()
+}
+
+// topicGroupLabel names the topic's group: the spec's, or for the
+// daemon's default (-1; also what gid 0, e.g. --group root, becomes) the
+// group its region files actually have, as "NAME (GID, the daemon's)".
+func topicGroupLabel(info client.TopicInfo) string {
+	if info.Spec.GID >= 0 || len(info.Partitions) == 0 {
+		return groupLabel(info.Spec.GID)
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(info.Partitions[0].Path, &st) != nil {
+		return groupLabel(-1)
+	}
+	gid := strconv.Itoa(int(st.Gid))
+	if grp, err := user.LookupGroupId(gid); err == nil {
+		return grp.Name + " (" + gid + ", the daemon's)"
+	}
+	return gid + " (the daemon's)"
 }
 
 // groupLabel renders a gid with its name, or "daemon's" for -1.
