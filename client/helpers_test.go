@@ -10,17 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
 // Helper processes: the test binary re-executes itself with roleEnv set;
@@ -37,34 +36,23 @@ const (
 	pubsEnv   = "KAELIX_TEST_PUBS"
 )
 
-var shmSeq atomic.Int64
-
 // env is one test's daemon locations: unique socket, state dir and shm
-// base directory name.
+// base directory name (testdaemon.Dirs, in the names these tests use).
 type env struct {
 	socket, state, shmDir string
 }
 
 func newEnv(t testing.TB) env {
 	t.Helper()
-	dir := t.TempDir()
-	e := env{
-		socket: filepath.Join(dir, "kaelixd.sock"),
-		state:  dir,
-		shmDir: fmt.Sprintf("kaelix-test-%d-%d", os.Getpid(), shmSeq.Add(1)),
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", e.shmDir)) })
-	return e
+	d := testdaemon.NewDirs(t)
+	return env{socket: d.SocketPath, state: d.StateDir, shmDir: d.ShmDirName}
 }
 
-func (e env) config() daemon.Config {
-	cfg := daemon.Default()
-	cfg.Daemon.SocketPath = e.socket
-	cfg.Daemon.StateDir = e.state
-	cfg.Shm.DirName = e.shmDir
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	return cfg
+func (e env) dirs() testdaemon.Dirs {
+	return testdaemon.Dirs{SocketPath: e.socket, StateDir: e.state, ShmDirName: e.shmDir}
 }
+
+func (e env) config() daemon.Config { return e.dirs().Config() }
 
 func (e env) environ(role string, kv ...string) []string {
 	out := append(os.Environ(), roleEnv+"="+role, socketEnv+"="+e.socket, stateEnv+"="+e.state, shmEnv+"="+e.shmDir)
@@ -74,31 +62,7 @@ func (e env) environ(role string, kv ...string) []string {
 // startDaemon runs a daemon in this process until the test ends.
 func startDaemon(t testing.TB, e env, mod func(*daemon.Config)) *daemon.Daemon {
 	t.Helper()
-	cfg := e.config()
-	cfg.RemoveOnExit = true
-	if mod != nil {
-		mod(&cfg)
-	}
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("daemon: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon Run: %v", err)
-		}
-	})
-	return d
+	return testdaemon.Start(t, testdaemon.WithDirs(e.dirs()), testdaemon.WithConfig(mod)).Daemon
 }
 
 func connect(t testing.TB, e env) *client.Client {

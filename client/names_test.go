@@ -10,42 +10,16 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
-// runDaemon runs a daemon in this process until the returned stop is
-// called (or the test ends).
+// runDaemon runs a daemon in this process, leaving its topics for the
+// next one on e (not ephemeral), until the returned stop is called (or
+// the test ends).
 func runDaemon(t *testing.T, e env, mod func(*daemon.Config)) (stop func()) {
 	t.Helper()
-	cfg := e.config()
-	if mod != nil {
-		mod(&cfg)
-	}
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("daemon: %v", err)
-	}
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	d := testdaemon.Start(t, testdaemon.WithDirs(e.dirs()), testdaemon.Persistent(), testdaemon.WithConfig(mod))
+	return func() { d.Stop() }
 }
 
 // TestTopicNameLengths walks the topic-name length boundaries end to end:

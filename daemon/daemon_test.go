@@ -5,60 +5,27 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var seq atomic.Int64
-
 // start runs a daemon in-process on unique paths until the test ends.
 func start(t *testing.T, mod func(*daemon.Config)) daemon.Config {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := daemon.Default()
-	cfg.Daemon.SocketPath = filepath.Join(dir, "kaelixd.sock")
-	cfg.Daemon.StateDir = dir
-	cfg.Shm.DirName = fmt.Sprintf("kaelix-dtest-%d-%d", os.Getpid(), seq.Add(1))
-	cfg.RemoveOnExit = true
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	if mod != nil {
-		mod(&cfg)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", cfg.Shm.DirName)) })
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return cfg
+	return testdaemon.Start(t, testdaemon.WithConfig(mod)).Config
 }
 
 // rawConn is a protocol-level client for tests.
@@ -328,23 +295,15 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestRestartReadopts(t *testing.T) {
-	dir := t.TempDir()
-	shmDir := fmt.Sprintf("kaelix-dtest-%d-%d", os.Getpid(), seq.Add(1))
-	defer os.RemoveAll(filepath.Join("/dev/shm", shmDir))
+	dirs := testdaemon.NewDirs(t)
+	dir, shmDir := dirs.StateDir, dirs.ShmDirName
 	run := func(remove bool, f func(cfg daemon.Config)) {
 		t.Helper()
-		cfg := daemon.Default()
-		cfg.Daemon.SocketPath, cfg.Daemon.StateDir, cfg.Shm.DirName = filepath.Join(dir, "s.sock"), dir, shmDir
-		cfg.Logger = slog.New(slog.DiscardHandler)
-		cfg.RemoveOnExit = remove
-		d, _ := daemon.New(cfg)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		<-d.Ready()
-		f(cfg)
-		cancel()
-		if err := <-done; err != nil {
+		d := testdaemon.Start(t, testdaemon.WithDirs(dirs), testdaemon.Persistent(), testdaemon.WithConfig(func(c *daemon.Config) {
+			c.RemoveOnExit = remove
+		}))
+		f(d.Config)
+		if err := d.Stop(); err != nil {
 			t.Fatal(err)
 		}
 	}

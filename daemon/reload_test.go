@@ -32,6 +32,7 @@ import (
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/daemon/config"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -57,16 +58,14 @@ capacity = "64KiB"
 
 func startFile(t *testing.T, body string, mod func(*daemon.Config)) *fileDaemon {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "kaelixd.toml")
+	dirs := testdaemon.NewDirs(t)
+	path := filepath.Join(dirs.StateDir, "kaelixd.toml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	shmDir := fmt.Sprintf("kaelix-dtest-%d-%d", os.Getpid(), seq.Add(1))
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", shmDir)) })
 	loader := &config.Loader{Path: path, Environ: []string{}, Flags: []config.Setting{
-		{Key: "daemon.socket_path", Value: filepath.Join(dir, "kaelixd.sock"), Flag: "--socket"},
-		{Key: "shm.dir_name", Value: shmDir, Flag: "--shm-dir"},
+		{Key: "daemon.socket_path", Value: dirs.SocketPath, Flag: "--socket"},
+		{Key: "shm.dir_name", Value: dirs.ShmDirName, Flag: "--shm-dir"},
 		{Key: "network.port", Value: "0", Flag: "--http-port=0"},
 	}}
 	ld, err := loader.Load()
@@ -78,26 +77,8 @@ func startFile(t *testing.T, body string, mod func(*daemon.Config)) *fileDaemon 
 	if mod != nil {
 		mod(&cfg)
 	}
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return &fileDaemon{d: d, cfg: cfg, path: path}
+	d := testdaemon.StartConfig(t, cfg)
+	return &fileDaemon{d: d.Daemon, cfg: cfg, path: path}
 }
 
 func (f *fileDaemon) write(t *testing.T, body string) {

@@ -1,10 +1,8 @@
 package daemon_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
@@ -235,37 +234,16 @@ func TestAttachDescriptors(t *testing.T) {
 // the old one-region layout unadopted with its files in place for one
 // run, and removes them as stale on the next start.
 func TestRestartSplitRegions(t *testing.T) {
-	dir := t.TempDir()
-	shmDir := fmt.Sprintf("kaelix-dtest-%d-%d", os.Getpid(), seq.Add(1))
-	base := filepath.Join("/dev/shm", shmDir)
-	dirs := map[string]bool{base: true} // data regions may be on hugetlbfs
-	defer func() {
-		for d := range dirs {
-			os.RemoveAll(d)
-		}
-	}()
+	dirs := testdaemon.NewDirs(t) // its Cleanup also empties hugetlbfs, where data regions may be
+	dir, shmDir := dirs.StateDir, dirs.ShmDirName
+	base := dirs.ShmDir()
 	run := func(remove bool, f func(cfg daemon.Config)) {
 		t.Helper()
-		cfg := daemon.Default()
-		cfg.Daemon.SocketPath, cfg.Daemon.StateDir, cfg.Shm.DirName = filepath.Join(dir, "s.sock"), dir, shmDir
-		cfg.Logger = slog.New(slog.DiscardHandler)
-		cfg.RemoveOnExit = remove
-		d, err := daemon.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		select {
-		case <-d.Ready():
-		case err := <-done:
-			cancel()
-			t.Fatal(err)
-		}
-		f(cfg)
-		cancel()
-		if err := <-done; err != nil {
+		d := testdaemon.Start(t, testdaemon.WithDirs(dirs), testdaemon.WithConfig(func(c *daemon.Config) {
+			c.RemoveOnExit = remove
+		}))
+		f(d.Config)
+		if err := d.Stop(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -279,9 +257,6 @@ func TestRestartSplitRegions(t *testing.T) {
 		for _, name := range []string{"keep.a", "keep.b"} {
 			if err := r.call(wire.TypeCreate, wire.TopicSpec{Name: name, Partitions: 2, CapacityBytes: 8192, MaxMessageBytes: 512}, &before); err != nil {
 				t.Fatal(err)
-			}
-			for _, p := range before.Partitions {
-				dirs[filepath.Dir(p.Path)] = true
 			}
 		}
 	})

@@ -51,7 +51,7 @@ type Dirs struct {
 	// StateDir holds the lock, registry and heartbeat (daemon.state_dir).
 	StateDir string
 	// ShmDirName is the region directory's name under /dev/shm and under
-	// each hugetlbfs mount (shm.dir_name): "kaelix-test-<pid>-<n>".
+	// each hugetlbfs mount (shm.dir_name): "kaelix-td-<pid>-<n>".
 	ShmDirName string
 }
 
@@ -66,7 +66,7 @@ func NewDirs(t testing.TB) Dirs {
 	d := Dirs{
 		SocketPath: filepath.Join(dir, "kaelixd.sock"),
 		StateDir:   dir,
-		ShmDirName: fmt.Sprintf("kaelix-test-%d-%d", os.Getpid(), seq.Add(1)),
+		ShmDirName: fmt.Sprintf("kaelix-td-%d-%d", os.Getpid(), seq.Add(1)),
 	}
 	t.Cleanup(func() { RemoveRegions(d.ShmDirName) })
 	return d
@@ -125,10 +125,15 @@ func Persistent() Option { return func(o *options) { o.persistent = true } }
 // WithConfig has mod change the configuration after Start has filled in
 // the paths, logger and RemoveOnExit and before daemon.New: a topic to
 // declare, a sweep interval, a hook, or a whole other Config (one from a
-// config.Loader, say). Several WithConfig apply in order. A mod that moves
+// config.Loader, say). Several WithConfig apply in order; a nil mod is
+// none. A mod that moves
 // shm.dir_name makes Cleanup remove that directory too.
 func WithConfig(mod func(*daemon.Config)) Option {
-	return func(o *options) { o.mods = append(o.mods, mod) }
+	return func(o *options) {
+		if mod != nil {
+			o.mods = append(o.mods, mod)
+		}
+	}
 }
 
 // Daemon is a running embedded daemon. The embedded *daemon.Daemon gives
