@@ -101,6 +101,23 @@ func (v recordView) payload(n uint64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(v.p, RecordHeaderLength)), n)
 }
 
+// copyShortPayload copies src, of 16 to 32 bytes (the caller checks:
+// shortPayload), into the record's payload, inline, with two 16-byte
+// moves, the second overlapping the first when src is shorter than 32
+// bytes, so that no byte outside src or the payload is read or written.
+// At these sizes a call to memmove, and the spills around it, cost more
+// than the copy itself.
+func (v recordView) copyShortPayload(src []byte) {
+	n := uintptr(len(src))
+	s, d := unsafe.Pointer(unsafe.SliceData(src)), unsafe.Add(v.p, RecordHeaderLength)
+	a, b := *(*[2]uint64)(s), *(*[2]uint64)(unsafe.Add(s, n-16))
+	*(*[2]uint64)(d) = a
+	*(*[2]uint64)(unsafe.Add(d, n-16)) = b
+}
+
+// shortPayload reports whether copyShortPayload takes n bytes.
+func shortPayload(n uint64) bool { return n-16 <= 16 }
+
 // ringHot holds what the hot paths (the SPSC Offer and the broadcast Poll
 // fast paths) read on every record, resolved once when a handle is made
 // and copied into it, so that those paths reach it without going through

@@ -395,7 +395,11 @@ func (p *Publisher) OfferTyped(typ uint16, payload []byte) error {
 			// No claimed state word: the record goes from unwritten to
 			// committed in one store.
 			rec.setFields(uint32(n), typ, uint16(p.slot), seq, ts)
-			copy(rec.payload(n), payload)
+			if shortPayload(n) {
+				rec.copyShortPayload(payload)
+			} else {
+				copy(rec.payload(n), payload)
+			}
 			p.publishRecord(rec, pos|stateCommitted)
 			if p.dropOldest {
 				p.clearIntent()
@@ -488,7 +492,11 @@ func (p *Publisher) OfferBatch(payloads [][]byte) (int, error) {
 		n := uint64(len(pl))
 		rec := p.hot.record(at & p.hot.mask)
 		rec.setHeader(at, uint32(n), p.opts.RecordType, uint16(p.slot), seq+uint64(i), ts)
-		copy(rec.payload(n), pl)
+		if shortPayload(n) {
+			rec.copyShortPayload(pl)
+		} else {
+			copy(rec.payload(n), pl)
+		}
 		at += spanOf(n)
 	}
 	at = pos
