@@ -30,7 +30,7 @@ type Bridge struct {
 	kc    *client.Client
 	nc    *nats.Conn
 
-	mu       sync.Mutex // guards lastNATS and httpAddr
+	mu       sync.Mutex // guards lastNATS, httpAddr, and nc for Status (set once by Run)
 	lastNATS string
 	httpAddr string
 }
@@ -99,7 +99,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return fmt.Errorf("kaelix-bridge: nats: %w", err)
 	}
 	defer nc.Close()
-	b.nc = nc
+	b.mu.Lock()
+	b.nc = nc // read by Status under mu; rules start after this
+	b.mu.Unlock()
 	var srv *http.Server
 	if b.cfg.HTTP != "" {
 		ln, err := net.Listen("tcp", b.cfg.HTTP)
@@ -289,17 +291,18 @@ func (b *Bridge) Status() Status {
 	var s Status
 	s.Host = b.cfg.Host
 	s.Healthy = true
-	if b.nc != nil {
-		s.NATS.Connected = b.nc.IsConnected()
-		s.NATS.URL = b.nc.ConnectedUrl()
-		s.NATS.Reconnects = b.nc.Stats().Reconnects
+	b.mu.Lock()
+	nc := b.nc
+	s.NATS.LastError = b.lastNATS
+	b.mu.Unlock()
+	if nc != nil {
+		s.NATS.Connected = nc.IsConnected()
+		s.NATS.URL = nc.ConnectedUrl()
+		s.NATS.Reconnects = nc.Stats().Reconnects
 	}
 	if !s.NATS.Connected {
 		s.Healthy = false
 	}
-	b.mu.Lock()
-	s.NATS.LastError = b.lastNATS
-	b.mu.Unlock()
 	for _, r := range b.rules {
 		rs := RuleStatus{Name: r.cfg.Name, Direction: r.cfg.Direction, Topic: r.cfg.Topic, Subject: r.cfg.Subject, Mode: r.cfg.Mode, Lost: map[string]uint64{}}
 		r.h.mu.Lock()
