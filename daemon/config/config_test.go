@@ -431,3 +431,26 @@ func TestAccessGroups(t *testing.T) {
 		t.Fatalf("bad group entry: %v", err)
 	}
 }
+
+// TestDurationNumberRefused: a duration from the environment or a flag
+// must carry a unit too; a bare number (which the file decoder would read
+// as nanoseconds) is refused naming the key, the source and the fix, and
+// every such error is reported at once. A bare "0" stays valid there
+// (time.ParseDuration takes it: zero needs no unit).
+func TestDurationNumberRefused(t *testing.T) {
+	_, err := (&config.Loader{
+		Environ: []string{"KAELIX_DAEMON_EVICT_STALLED_AFTER=7", "KAELIX_TELEMETRY_HEALTH_RECENT_WINDOW=0"},
+		Flags:   []config.Setting{{Key: "daemon.sweep_interval", Value: "1.5", Flag: "--set"}},
+	}).Load()
+	compareErrors(t, err, []string{
+		`env KAELIX_DAEMON_EVICT_STALLED_AFTER: daemon.evict_stalled_after: "7": a number has no unit: want a duration such as 7s or 250ms`,
+		`flag --set: daemon.sweep_interval: "1.5": a number has no unit: want a duration such as 1.5s or 250ms`,
+	})
+	res, err := (&config.Loader{Environ: []string{"KAELIX_DAEMON_EVICT_STALLED_AFTER=7s"}}).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Config.Daemon.EvictStalledAfter; got != 7*time.Second {
+		t.Errorf("evict_stalled_after = %v, want 7s", got)
+	}
+}

@@ -17,7 +17,10 @@
 // Load and Validate report every problem at once as Errors: each entry
 // names its key path and, where known, the file line. Unknown keys in the
 // file are errors; unknown KAELIX_ variables are warnings (other tools
-// share the prefix).
+// share the prefix). A duration is a string with a unit ("7s", "250ms")
+// in every source: a bare number is an error naming the fix (the TOML
+// decoder would read evict_stalled_after = 7 as 7 ns); from the
+// environment or a flag a bare "0" is accepted.
 //
 // # Reload
 //

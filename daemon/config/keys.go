@@ -137,6 +137,10 @@ func setValue(v reflect.Value, text string) error {
 	if v.Type() == durationType {
 		d, err := time.ParseDuration(text)
 		if err != nil {
+			if _, nerr := strconv.ParseFloat(text, 64); nerr == nil {
+				// ParseDuration takes a bare "0"; any other number is refused.
+				return fmt.Errorf("%q: a number has no unit: want a duration such as %ss or 250ms", text, text)
+			}
 			return fmt.Errorf("%q: want a duration such as 250ms or 1m", text)
 		}
 		v.SetInt(int64(d))

@@ -316,7 +316,7 @@ func (w *treeWalker) table(tab map[string]toml.Primitive, v reflect.Value, path,
 	}
 	// In file order, so that errors read top to bottom.
 	slices.SortStableFunc(keys, func(a, b string) int {
-		return lineOf(w.lines, join(ipath, a)) - lineOf(w.lines, join(ipath, b))
+		return firstLine(w.lines, join(ipath, a)) - firstLine(w.lines, join(ipath, b))
 	})
 	for _, k := range keys {
 		prim := tab[k]
@@ -350,6 +350,9 @@ func (w *treeWalker) table(tab map[string]toml.Primitive, v reflect.Value, path,
 				w.defined[kp] = true
 			}
 		default:
+			if ft == durationType && !w.durationString(prim, k, kip) {
+				continue
+			}
 			nv := reflect.New(ft)
 			if err := w.md.PrimitiveDecode(prim, nv.Interface()); err != nil {
 				line, msg := 0, err.Error()
@@ -375,6 +378,27 @@ func (w *treeWalker) table(tab map[string]toml.Primitive, v reflect.Value, path,
 			}
 		}
 	}
+}
+
+// durationString checks that the duration key k (at kip) holds a string:
+// the decoder would read a bare integer as nanoseconds, so that
+// evict_stalled_after = 7 would mean 7ns. A number is a type error that
+// names the fix (k = "7s"); false if it was recorded.
+func (w *treeWalker) durationString(prim toml.Primitive, k, kip string) bool {
+	var a any
+	w.md.PrimitiveDecode(prim, &a)
+	if _, ok := a.(string); ok {
+		return true
+	}
+	fix := ""
+	switch n := a.(type) {
+	case int64:
+		fix = fmt.Sprintf(" (a number has no unit: write %s = \"%ds\" for seconds, or \"%dms\")", k, n, n)
+	case float64:
+		fix = fmt.Sprintf(" (a number has no unit: write %s = \"%gs\" for seconds)", k, n)
+	}
+	w.fail(kip, kip, 0, "want %s, got %s%s", wantOf(durationType), describe(a), fix)
+	return false
 }
 
 // is checks that prim decodes generically to what ok accepts, else
@@ -512,6 +536,21 @@ func lineOf(lines map[string]int, key string) int {
 		key = key[:i]
 	}
 	return 0
+}
+
+// firstLine returns the first line of key or of any key inside it (a
+// table known only by its sub-tables, [telemetry.health]), else lineOf.
+func firstLine(lines map[string]int, key string) int {
+	first := 0
+	for k, n := range lines {
+		if (k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")) && (first == 0 || n < first) {
+			first = n
+		}
+	}
+	if first == 0 {
+		return lineOf(lines, key)
+	}
+	return first
 }
 
 // keyLines maps key paths to the line that sets them, by a line scan of the
