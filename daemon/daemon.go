@@ -58,6 +58,7 @@ type Daemon struct {
 	allocFailNS atomic.Int64             // unix ns of the last region allocation failure
 	allocFail   atomic.Pointer[string]   // its message
 	running     atomic.Bool              // between Ready and the end of Run
+	rebuilt     atomic.Pointer[string]   // set by adopt when the registry was rebuilt from the region headers (rebuild.go)
 
 	// instance identifies this Daemon (random, non-zero): written into
 	// the header of every region it creates (shm Header.Instance).

@@ -31,6 +31,9 @@ import (
 //	error_rate      over the last minute, failed control requests or   degraded
 //	                error records above error_share of requests or
 //	                records (and at least 5 errors; errrate.go)
+//	registry_rebuilt topics.json was unreadable at start and the        degraded
+//	                registry was rebuilt from the region headers
+//	                (rebuild.go); until the daemon restarts
 //
 // Thresholds are [telemetry.health] and live.
 
@@ -109,6 +112,9 @@ func (d *Daemon) Health() wire.Health {
 	}
 	if ns, msg := d.links.last(); ns != 0 && now.Sub(time.Unix(0, ns)) < hc.RecentWindow {
 		add("region_unlinked", wire.HealthDegraded, "%v ago: %s", now.Sub(time.Unix(0, ns)).Round(time.Millisecond), msg)
+	}
+	if msg := d.rebuilt.Load(); msg != nil {
+		add("registry_rebuilt", wire.HealthDegraded, "%s", *msg)
 	}
 	if ns := d.allocFailNS.Load(); ns != 0 && now.Sub(time.Unix(0, ns)) < hc.RecentWindow {
 		add("region_alloc", wire.HealthDegraded, "region allocation failed %v ago: %s", now.Sub(time.Unix(0, ns)).Round(time.Millisecond), *d.allocFail.Load())

@@ -383,12 +383,14 @@ func (e regionAllocError) Error() string { return e.err.Error() }
 func (e regionAllocError) Unwrap() error { return e.err }
 
 // createRegion creates one region of a topic (opts.Label is the topic's
-// name). It never replaces a file: a file of that name that holds another
-// topic (its header's label), or that a live process maps, is refused
-// (*wire.Error, conflict or in-use); one that holds this topic, or whose
-// header is unreadable, and that nothing maps, is a leftover of a topic
-// no longer registered (its ring is gone): it is removed and the create
-// retried once. Other failures are a regionAllocError.
+// name). It never replaces a file (shm.Create renames into place with
+// RENAME_NOREPLACE): a file of that name that is not a Kaelix region
+// (its header does not validate: someone else's file, or a corrupt one),
+// or that holds another topic (its header's label), is refused with
+// conflict and left alone; one that a live process maps is refused with
+// in-use. Only a region of this same topic that nothing maps, a leftover
+// of a topic no longer registered (its ring is gone), is removed and the
+// create retried once. Other failures are a regionAllocError.
 func (d *Daemon) createRegion(cfg shm.Config, name string, opts shm.CreateOptions) (*shm.Region, error) {
 	r, err := shm.Create(cfg, name, opts)
 	if !errors.Is(err, shm.ErrExist) {
@@ -397,22 +399,26 @@ func (d *Daemon) createRegion(cfg shm.Config, name string, opts shm.CreateOption
 		}
 		return r, nil
 	}
-	path := filepath.Join(cfg.TmpfsRoot, cfg.DirName, name)
-	if old, oerr := shm.Open(cfg, name, shm.AttachOptions{ReadOnly: true}); oerr == nil {
-		label := old.Header().Label
-		path = old.Path()
-		old.Close()
-		if label != opts.Label {
-			d.log.Error("region file name taken by another topic; create refused", "path", path, "holds", label, "topic", opts.Label)
-			return nil, wire.Errorf(wire.CodeConflict, "region file %s already holds topic %q (the file names of long topic names are abbreviated); topic %q not created: rename it", path, label, opts.Label)
+	paths := shm.Existing(cfg, name)
+	for _, path := range paths {
+		h, herr := shm.ReadHeaderFile(path)
+		if herr != nil {
+			d.log.Error("region file name taken by a file that is not a Kaelix region; create refused, file left alone", "path", path, "topic", opts.Label, "err", herr)
+			return nil, wire.Errorf(wire.CodeConflict, "file %s exists and is not a Kaelix region (%v); it is never replaced: move it away, or choose another topic name", path, herr)
+		}
+		if h.Label != opts.Label {
+			d.log.Error("region file name taken by another topic; create refused", "path", path, "holds", h.Label, "topic", opts.Label)
+			return nil, wire.Errorf(wire.CodeConflict, "region file %s already holds topic %q; it is never replaced: topic %q not created: delete that topic, or choose another name", path, h.Label, opts.Label)
+		}
+		if pid := mappedBy(cfg.ProcRoot, path); pid != 0 {
+			return nil, wire.Errorf(wire.CodeInUse, "region file %s exists and live process %d maps it; it is never replaced: stop that process or remove the file", path, pid)
 		}
 	}
-	if pid := mappedBy(cfg.ProcRoot, path); pid != 0 {
-		return nil, wire.Errorf(wire.CodeInUse, "region file %s exists and live process %d maps it; it is never replaced: stop that process or remove the file", path, pid)
-	}
-	d.log.Warn("leftover region file of an unregistered topic removed before create", "path", path, "topic", opts.Label)
-	if err := shm.Remove(cfg, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, regionAllocError{err}
+	for _, path := range paths {
+		d.log.Warn("leftover region file of an unregistered topic removed before create", "path", path, "topic", opts.Label)
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, regionAllocError{err}
+		}
 	}
 	if r, err = shm.Create(cfg, name, opts); err != nil {
 		return nil, regionAllocError{err}
@@ -576,6 +582,11 @@ func (d *Daemon) createTopicWith(spec wire.TopicSpec, openOK, force bool) (*topi
 			}
 			d.dropParts(t, true)
 			return nil, wire.Errorf(wire.CodeInternal, "topic %q: partition %d: %v", spec.Name, i, err)
+		}
+		if i == 0 {
+			// The topic's creation time is its first region's, which a
+			// registry rebuilt from the headers reads back (rebuild.go).
+			t.createdNS = data.Header().CreatedNS
 		}
 		t.parts = append(t.parts, p)
 	}
@@ -762,10 +773,20 @@ func (d *Daemon) adopt() error {
 		return &OpError{Op: "read", Path: d.statePath(), Err: err}
 	default:
 		if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion && st.Version != 1 {
+			why := fmt.Sprintf("version %d, want %d", st.Version, stateVersion)
+			if err != nil {
+				why = err.Error()
+			}
+			if st, err = d.rebuildState(); err != nil {
+				d.log.Error("topic registry unreadable and not rebuildable from the region headers; not starting, nothing removed", "path", d.statePath(), "why", why, "err", err)
+				return fmt.Errorf("kaelixd: topic registry %s is unreadable (%s) and cannot be rebuilt from the region headers: %w. Nothing was removed. "+
+					"Move that file out of the region directory (or restore %s from a backup) and start again; the registry is then rebuilt from the other regions", d.statePath(), why, err, d.statePath())
+			}
 			bad := d.statePath() + ".bad"
 			os.Rename(d.statePath(), bad)
-			d.log.Error("topic registry unreadable; moved aside, starting empty", "path", bad, "err", err, "version", st.Version)
-			st = stateFile{}
+			msg := fmt.Sprintf("topic registry %s was unreadable (%s; moved to %s); %d topics rebuilt from the region headers: check them (kaelixctl topics list)", d.statePath(), why, bad, len(st.Topics))
+			d.rebuilt.Store(&msg)
+			d.log.Error("topic registry unreadable; rebuilt from the region headers, nothing removed", "path", d.statePath(), "moved_to", bad, "why", why, "topics", len(st.Topics))
 		}
 	}
 	keep := map[string]bool{}
@@ -789,7 +810,9 @@ func (d *Daemon) adopt() error {
 			}
 		}
 	}
-	d.removeStale(keep)
+	if d.rebuilt.Load() == nil {
+		d.removeStale(keep) // never on a rebuilt registry: it may lack a topic
+	}
 	d.saveState()
 	return nil
 }
@@ -889,6 +912,10 @@ func (d *Daemon) removeStale(keep map[string]bool) {
 				continue
 			}
 			path := filepath.Join(dir, name)
+			if _, err := shm.ReadHeaderFile(path); err != nil && !errors.Is(err, shm.ErrIncompatibleVersion) && !errors.Is(err, shm.ErrCorrupt) {
+				d.log.Warn("file in the region directory is not a Kaelix region; left alone", "path", path, "err", err)
+				continue
+			}
 			if pid := mappedBy(d.shm.ProcRoot, path); pid != 0 {
 				d.log.Warn("unregistered region still mapped by a live process; left in place", "path", path, "pid", pid)
 				continue

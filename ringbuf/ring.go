@@ -436,6 +436,10 @@ func (r *Ring) CapacityBytes() uint64 { return r.capacity }
 // MaxPayloadBytes returns the largest payload a record may carry.
 func (r *Ring) MaxPayloadBytes() int { return int(r.maxPayload) }
 
+// MaxPublishers returns the ring's number of publisher slots (from its
+// header: the daemon rebuilds a topic's spec from it).
+func (r *Ring) MaxPublishers() int { return r.maxPublishers }
+
 // TailPosition returns the position (bytes since creation) up to which
 // publishers have claimed space.
 func (r *Ring) TailPosition() uint64 { return r.m.u64(tailPositionOffset).Load() }

@@ -177,6 +177,17 @@ func existing(cfg *Config, name string) []string {
 	return out
 }
 
+// Existing returns the paths of the files named name in cfg's base
+// directories (hugetlbfs first, then tmpfs), whatever they hold: the
+// files Remove would unlink. For callers that must check each one first.
+func Existing(cfg Config, name string) []string { return existing(&cfg, name) }
+
+// ReadHeaderFile reads and validates the header of the file at path with
+// pread (no mapping, so a truncated file cannot fault), without following
+// a symbolic link. Errors: as ValidateHeader (ErrBadMagic for a file that
+// is not a region), or an *OpError for open and read failures.
+func ReadHeaderFile(path string) (Header, error) { return readHeaderFile(path) }
+
 // readHeaderFile reads and validates the header of the file at p with
 // pread (no mapping, so no fault risk).
 func readHeaderFile(p string) (Header, error) {
