@@ -236,17 +236,22 @@ func TestBadReloadsKeepLastGood(t *testing.T) {
 	}
 	lastAt := func() int64 { return f.d.ConfigView().LastReload.AtNS }
 	cases := []struct {
-		name  string
-		apply func()
+		name   string
+		apply  func()
+		errHas []string // every error is in the reload's message
 	}{
-		{"half-written", func() { f.write(t, baseTOML[:len(baseTOML)-12]) }},
-		{"syntax error", func() { f.write(t, "[network\nport = 1\n") }},
-		{"invalid value", func() { f.write(t, baseTOML+"\n[runtime]\nwait_strategy = \"nap\"\n") }},
+		{"half-written", func() { f.write(t, baseTOML[:len(baseTOML)-12]) }, nil},
+		{"syntax error", func() { f.write(t, "[network\nport = 1\n") }, nil},
+		{"invalid value", func() { f.write(t, baseTOML+"\n[runtime]\nwait_strategy = \"nap\"\n") }, nil},
+		// A bare-number duration (would be nanoseconds) and an unknown
+		// table: both reported (issue 11.7).
+		{"bare-number duration and unknown table", func() { f.write(t, baseTOML+"\n[daemon]\nevict_stalled_after = 7\n\n[bogus]\n") },
+			[]string{":12: daemon.evict_stalled_after: want a duration string", `evict_stalled_after = "7s"`, ":14: bogus: unknown table"}},
 		{"symlink swap to a bad file", func() {
 			bad := filepath.Join(dir, "bad.toml")
 			os.WriteFile(bad, []byte("[telemetry.logging]\nlevel = \"chatty\"\n"), 0o600)
 			swap(bad)
-		}},
+		}, nil},
 	}
 	want := f.d.Config()
 	for i, tc := range cases {
@@ -254,11 +259,18 @@ func TestBadReloadsKeepLastGood(t *testing.T) {
 			before, at := failures(), lastAt()
 			tc.apply()
 			waitFor(t, "a failed reload", func() bool { return failures() > before && lastAt() != at })
-			if r := f.d.ConfigView().LastReload; r.OK || r.Trigger != "file" || r.Error == "" {
+			r := f.d.ConfigView().LastReload
+			if r.OK || r.Trigger != "file" || r.Error == "" {
 				t.Errorf("last reload %+v", r)
 			}
+			for _, s := range tc.errHas {
+				if !strings.Contains(r.Error, s) {
+					t.Errorf("reload error %q does not say %q", r.Error, s)
+				}
+			}
 			got := f.d.Config()
-			if got.Telemetry.Logging.Level != want.Telemetry.Logging.Level || got.Network.Port != want.Network.Port || len(got.Topics) != len(want.Topics) {
+			if got.Telemetry.Logging.Level != want.Telemetry.Logging.Level || got.Network.Port != want.Network.Port || len(got.Topics) != len(want.Topics) ||
+				got.Daemon.EvictStalledAfter != want.Daemon.EvictStalledAfter {
 				t.Errorf("config changed by a bad file: %+v", got)
 			}
 			h := hostless(f.d.Health())
@@ -267,7 +279,7 @@ func TestBadReloadsKeepLastGood(t *testing.T) {
 			}
 			// Recover with a good file (a symlink swap for the last case).
 			at = lastAt()
-			body := strings.Replace(baseTOML, `level = "info"`, fmt.Sprintf(`level = %q`, []string{"debug", "warn", "error", "info"}[i]), 1)
+			body := strings.Replace(baseTOML, `level = "info"`, fmt.Sprintf(`level = %q`, []string{"debug", "warn", "error", "debug", "info"}[i]), 1)
 			if i == len(cases)-1 {
 				os.WriteFile(good, []byte(body), 0o600)
 				swap(good)
