@@ -34,7 +34,10 @@
 // regions, re-attaches its ring and serves the topics again (topics of a
 // version 1 registry, whose rings were whole in one region, are not
 // adopted: re-create them); region files nobody registered and
-// nobody maps are removed. One daemon per state dir: Run takes an flock on
+// nobody maps are removed (files that are not regions never are). A
+// registry that cannot be read is rebuilt from the region headers, with
+// nothing removed and health degraded, or if a region fits no topic the
+// daemon refuses to start naming it (rebuild.go). One daemon per state dir: Run takes an flock on
 // StateDir/kaelixd.lock, which the kernel releases when the process dies;
 // the pid written in the file is only for the "already running, pid N"
 // message.
