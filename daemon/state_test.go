@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -46,9 +47,7 @@ type stateHarness struct {
 }
 
 func newStateHarness(t *testing.T) *stateHarness {
-	h := &stateHarness{t: t, dir: t.TempDir(), shmDir: fmt.Sprintf("kaelix-dtest-%d-%d", os.Getpid(), seq.Add(1))}
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", h.shmDir)) })
-	return h
+	return &stateHarness{t: t, dir: t.TempDir(), shmDir: testdaemon.NewDirs(t).ShmDirName}
 }
 
 func (h *stateHarness) regionPath(name string) string {
