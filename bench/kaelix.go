@@ -196,7 +196,13 @@ func openKaelixTx(e *procEnv, l *linkSpec, _ int) (Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := c.NewPublisher(e.ctx, l.Topic, client.PublisherOptions{NoTimestamps: true})
+	// The publisher waits out back-pressure with the link's strategy too, so a
+	// busy-spin pair makes no futex call on either side.
+	w, err := kaelixWait(l.Wait)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := c.NewPublisher(e.ctx, l.Topic, client.PublisherOptions{NoTimestamps: true, Wait: w})
 	if err != nil {
 		return nil, err
 	}
