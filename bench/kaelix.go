@@ -149,7 +149,7 @@ func newKaelixLink(r *runEnv, l *linkSpec) error {
 	}
 	part := info.Partitions[0]
 	r.hugePagesUsed = r.hugePagesUsed || part.HugePages
-	w, err := stat.OpenRingView(part.Path, part.ConsumerPath, part.SlotPaths)
+	w, err := stat.OpenRingView(part.Path, part.ConsumerPath, part.SlotPaths(info.Spec.MaxSubscribers))
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func topicRings(t *testing.T, c *client.Client, topic string) []*stat.RingView {
 	}
 	var views []*stat.RingView
 	for _, p := range info.Partitions {
-		v, err := stat.OpenRingView(p.Path, p.ConsumerPath, p.SlotPaths)
+		v, err := stat.OpenRingView(p.Path, p.ConsumerPath, p.SlotPaths(info.Spec.MaxSubscribers))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -354,7 +354,7 @@ func TestRegionFilesRemovedCrossProcess(t *testing.T) {
 	sub.expect(t, "receiving", 30*time.Second)
 
 	part := info.Partitions[0]
-	paths := append([]string{part.Path, part.ConsumerPath}, part.SlotPaths...)
+	paths := append([]string{part.Path, part.ConsumerPath}, part.SlotPaths(info.Spec.MaxSubscribers)...)
 	inodes := map[string]uint64{}
 	for _, p := range paths {
 		var st syscall.Stat_t
@@ -400,7 +400,7 @@ func TestRegionFilesRemovedCrossProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("topic after re-creation: %v", err)
 	}
-	for _, p := range append([]string{info2.Partitions[0].Path, info2.Partitions[0].ConsumerPath}, info2.Partitions[0].SlotPaths...) {
+	for _, p := range append([]string{info2.Partitions[0].Path, info2.Partitions[0].ConsumerPath}, info2.Partitions[0].SlotPaths(info2.Spec.MaxSubscribers)...) {
 		var st syscall.Stat_t
 		if err := syscall.Stat(p, &st); err != nil || st.Ino == inodes[p] {
 			t.Errorf("re-created region %s: %v (inode %d, was %d)", p, err, st.Ino, inodes[p])

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -354,9 +355,14 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		}
 		return wire.Empty{}, nil, nil
 	case wire.TypeList:
+		var pg wire.Page
+		if err := decodePage(f, &pg); err != nil {
+			return nil, nil, bad(err)
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return wire.TopicList{Topics: d.topicInfos()}, nil, nil
+		ts, next := d.topicPage(pg, 0)
+		return wire.TopicList{Topics: ts, Next: next}, nil, nil
 	case wire.TypeInfo:
 		var ref wire.TopicRef
 		if err := wire.DecodeBody(f, &ref); err != nil {
@@ -389,13 +395,24 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		d.detachLocked(p, a)
 		return wire.Empty{}, nil, nil
 	case wire.TypeStats:
+		var pg wire.Page
+		if err := decodePage(f, &pg); err != nil {
+			return nil, nil, bad(err)
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		st := wire.Stats{Topics: d.topicInfos(), Clients: []wire.ClientInfo{}}
-		for _, q := range d.peers {
-			st.Clients = append(st.Clients, wire.ClientInfo{ID: q.id, Name: q.name, PID: q.pid, UID: q.uid, GID: q.gid, ConnectedNS: q.connected.UnixNano(), Attachments: len(q.attachments)})
+		st := wire.Stats{Clients: []wire.ClientInfo{}}
+		if pg.After == "" {
+			for _, q := range d.peers {
+				st.Clients = append(st.Clients, wire.ClientInfo{ID: q.id, Name: q.name, PID: q.pid, UID: q.uid, GID: q.gid, ConnectedNS: q.connected.UnixNano(), Attachments: len(q.attachments)})
+			}
+			slices.SortFunc(st.Clients, func(a, b wire.ClientInfo) int { return int(a.ID) - int(b.ID) })
 		}
-		slices.SortFunc(st.Clients, func(a, b wire.ClientInfo) int { return int(a.ID) - int(b.ID) })
+		used := 0
+		if b, err := json.Marshal(st.Clients); err == nil {
+			used = len(b)
+		}
+		st.Topics, st.Next = d.topicPage(pg, used)
 		return st, nil, nil
 	case wire.TypeStatus:
 		return d.Status(), nil, nil
@@ -420,18 +437,45 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 	return nil, nil, wire.Errorf(wire.CodeBadRequest, "unknown request type %d", uint8(f.Type))
 }
 
-func (d *Daemon) topicInfos() []wire.TopicInfo {
-	out := []wire.TopicInfo{}
-	for _, t := range d.topics {
-		out = append(out, t.info())
+// topicPage describes one page of topics (wire.Page): those named after
+// pg.After in name order, at most pg.Limit (bounded by
+// wire.MaxPageTopics), ending once the encoded infos plus used bytes
+// reach wire.PageBudgetBytes; next is the last one's name if more follow,
+// else "". At least one topic is listed when any follows pg.After.
+// d.mu held.
+func (d *Daemon) topicPage(pg wire.Page, used int) (out []wire.TopicInfo, next string) {
+	limit := pg.Limit
+	if limit <= 0 || limit > wire.MaxPageTopics {
+		limit = wire.MaxPageTopics
 	}
-	slices.SortFunc(out, func(a, b wire.TopicInfo) int {
-		if a.Spec.Name < b.Spec.Name {
-			return -1
+	names := make([]string, 0, len(d.topics))
+	for name := range d.topics {
+		if name > pg.After {
+			names = append(names, name)
 		}
-		return 1
-	})
-	return out
+	}
+	slices.Sort(names)
+	out = []wire.TopicInfo{}
+	for i, name := range names {
+		if len(out) == limit || len(out) > 0 && used >= wire.PageBudgetBytes {
+			return out, names[i-1]
+		}
+		ti := d.topics[name].info()
+		if b, err := json.Marshal(ti); err == nil {
+			used += len(b) + 1
+		}
+		out = append(out, ti)
+	}
+	return out, ""
+}
+
+// decodePage reads a list or stats request's body: a wire.Page, or
+// nothing (the first page).
+func decodePage(f wire.Frame, pg *wire.Page) error {
+	if len(f.Body) == 0 {
+		return nil
+	}
+	return wire.DecodeBody(f, pg)
 }
 
 // lookup finds a topic by a validated name. d.mu held.

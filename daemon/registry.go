@@ -117,12 +117,14 @@ func (p *partition) check() error {
 }
 
 // slotPaths lists the slot regions' file paths.
-func slotPaths(slots []*shm.Region) []string {
-	out := make([]string, len(slots))
-	for i, r := range slots {
-		out[i] = r.Path()
+// slotDir is the directory of a partition's slot regions ("" without
+// any): they are created together, all on tmpfs (createRegions), so one
+// directory names them all (wire.PartitionInfo.SlotPaths).
+func slotDir(slots []*shm.Region) string {
+	if len(slots) == 0 {
+		return ""
 	}
-	return out
+	return filepath.Dir(slots[0].Path())
 }
 
 // attachApart attaches the ring of a data, a consumer and slot regions,
@@ -656,7 +658,7 @@ func (t *topic) infoWith(guard func(*partition, func()) bool) wire.TopicInfo {
 		pi := wire.PartitionInfo{
 			Index: i, Region: p.region.Name(), Path: p.region.Path(), SizeBytes: h.TotalBytes,
 			ConsumerRegion: p.consumer.Name(), ConsumerPath: p.consumer.Path(), ConsumerSizeBytes: p.consumer.Header().TotalBytes,
-			SlotPaths:     slotPaths(p.slots),
+			Slots: len(p.slots), SlotDir: slotDir(p.slots),
 			PageSizeBytes: h.PageSizeBytes, HugePages: h.Flags&shm.FlagHugePages != 0, FallbackTmpfs: h.Flags&shm.FlagFallbackTmpfs != 0, NodeActual: int(h.NodeActual),
 		}
 		var c ringbuf.Counters

@@ -91,14 +91,14 @@ func TestAttachDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, p := range ti.Partitions {
-		if p.Region != fmt.Sprintf("split.fds.p%d", i) || p.ConsumerRegion != p.Region+".c" || p.ConsumerSizeBytes == 0 || len(p.SlotPaths) != subs+ti.Spec.MaxGroups {
-			t.Errorf("partition %d: regions %q, %q (%d bytes), %d slot paths", i, p.Region, p.ConsumerRegion, p.ConsumerSizeBytes, len(p.SlotPaths))
+		if p.Region != fmt.Sprintf("split.fds.p%d", i) || p.ConsumerRegion != p.Region+".c" || p.ConsumerSizeBytes == 0 || len(p.SlotPaths(ti.Spec.MaxSubscribers)) != subs+ti.Spec.MaxGroups {
+			t.Errorf("partition %d: regions %q, %q (%d bytes), %d slot paths", i, p.Region, p.ConsumerRegion, p.ConsumerSizeBytes, len(p.SlotPaths(ti.Spec.MaxSubscribers)))
 		}
 		files := []struct {
 			path string
 			mode os.FileMode
 		}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}}
-		for k, sp := range p.SlotPaths {
+		for k, sp := range p.SlotPaths(ti.Spec.MaxSubscribers) {
 			want := fmt.Sprintf("split.fds.p%d.s%d", i, k)
 			if k >= subs {
 				want = fmt.Sprintf("split.fds.p%d.g%d", i, k-subs)
@@ -141,9 +141,9 @@ func TestAttachDescriptors(t *testing.T) {
 				t.Fatalf("%s partition %d: descriptors are not the data and consumer regions", role, i)
 			}
 			for k, f := range slots {
-				want := p.SlotPaths[k]
+				want := p.SlotPaths(ti.Spec.MaxSubscribers)[k]
 				if role == wire.RoleSubscriber {
-					want = p.SlotPaths[ar.Slots[j]]
+					want = p.SlotPaths(ti.Spec.MaxSubscribers)[ar.Slots[j]]
 				}
 				if !sameFile(t, f, want) {
 					t.Fatalf("%s partition %d: slot descriptor %d is not %s", role, i, k, want)
@@ -218,7 +218,7 @@ func TestAttachDescriptors(t *testing.T) {
 		}
 		for j := range ar.Partitions {
 			p := ti.Partitions[ar.Partitions[j]]
-			if !sameFile(t, files[per*j+3], p.SlotPaths[subs+ar.GroupSlots[j]]) {
+			if !sameFile(t, files[per*j+3], p.SlotPaths(ti.Spec.MaxSubscribers)[subs+ar.GroupSlots[j]]) {
 				t.Fatalf("group %d member, partition %d: fourth descriptor is not its group's slot", g, j)
 			}
 		}
@@ -309,10 +309,10 @@ func TestRestartSplitRegions(t *testing.T) {
 				t.Fatalf("%s not re-adopted: %v", name, err)
 			}
 			for _, p := range ti.Partitions {
-				if len(p.SlotPaths) == 0 {
+				if len(p.SlotPaths(ti.Spec.MaxSubscribers)) == 0 {
 					t.Errorf("%s partition %d: no slot regions", name, p.Index)
 				}
-				for _, path := range append([]string{p.Path, p.ConsumerPath}, p.SlotPaths...) {
+				for _, path := range append([]string{p.Path, p.ConsumerPath}, p.SlotPaths(ti.Spec.MaxSubscribers)...) {
 					if _, err := os.Stat(path); err != nil {
 						t.Errorf("%s partition %d: %v", name, p.Index, err)
 					}

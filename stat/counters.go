@@ -43,9 +43,9 @@ func (r *CounterReader) Read(p Partition) (wire.Counters, error) {
 	return WireCounters(c), nil
 }
 
-// ReadInfo is Read for a partition as the daemon lists it.
-func (r *CounterReader) ReadInfo(topic string, p wire.PartitionInfo) (wire.Counters, error) {
-	return r.Read(Partition{Topic: topic, Index: p.Index, DataPath: p.Path, ConsumerPath: p.ConsumerPath, SlotPaths: p.SlotPaths})
+// ReadInfo is Read for a partition of the topic spec as the daemon lists it.
+func (r *CounterReader) ReadInfo(spec wire.TopicSpec, p wire.PartitionInfo) (wire.Counters, error) {
+	return r.Read(Partition{Topic: spec.Name, Index: p.Index, DataPath: p.Path, ConsumerPath: p.ConsumerPath, SlotPaths: p.SlotPaths(spec.MaxSubscribers)})
 }
 
 // Slots returns partition p's slots (RingView.Slots, procRoot "/proc").

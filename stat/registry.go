@@ -131,7 +131,7 @@ func FromTopics(list []wire.TopicInfo, only string) []Partition {
 		}
 		for _, p := range t.Partitions {
 			out = append(out, Partition{Topic: t.Spec.Name, Index: p.Index, DataPath: p.Path,
-				ConsumerPath: p.ConsumerPath, SlotPaths: p.SlotPaths})
+				ConsumerPath: p.ConsumerPath, SlotPaths: p.SlotPaths(t.Spec.MaxSubscribers)})
 		}
 	}
 	return out

@@ -50,11 +50,11 @@
 //	   2  create topic       TopicSpec     TopicInfo
 //	   3  open-or-create     TopicSpec     TopicInfo
 //	   4  delete topic       Delete        Empty
-//	   5  list topics        Empty         TopicList
+//	   5  list topics        Page          TopicList (one page)
 //	   6  topic info         TopicRef      TopicInfo
 //	   7  attach             Attach        AttachReply + descriptors
 //	   8  detach             Detach        Empty
-//	   9  stats              Empty         Stats
+//	   9  stats              Page          Stats (one page of topics)
 //	  10  daemon status      Empty         Status
 //	  11  config show        Empty         ConfigView
 //	  12  config reload      Empty         ConfigReload (CodeConfig if refused)
@@ -113,7 +113,12 @@
 // refuses a frame of another version with CodeVersion and closes the
 // connection. Version 2 changed the descriptors of an attach reply (two
 // per partition) from version 1's single read-write region descriptor;
-// version 3 added the slot regions and spread descriptors over messages.
+// version 3 added the slot regions and spread descriptors over messages;
+// version 4 made list, stats and info replies compact (a partition's slot
+// regions are a directory and a count, PartitionInfo.Slots and SlotDir,
+// not one path each) and split list and stats into pages (Page, a name
+// cursor and a limit; the reply's Next), so a listing of any size fits in
+// frames of MaxBodyBytes.
 // Bodies are JSON objects; receivers ignore unknown fields, so a field may
 // be added without a version bump, never removed or retyped.
 //

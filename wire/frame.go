@@ -29,8 +29,11 @@ const (
 	// consumer region), the data one read-only for subscribers. Version 3:
 	// then the partition's subscriber slot regions (every slot for a
 	// publisher, its reserved slot for a subscriber), and a frame's
-	// descriptors may arrive over several messages.
-	Version = 3
+	// descriptors may arrive over several messages. Version 4: a
+	// partition names its slot regions by a directory and a count
+	// (PartitionInfo.Slots, SlotDir) instead of every path, and list and
+	// stats answer in pages (Page, TopicList.Next, Stats.Next).
+	Version = 4
 	// MaxBodyBytes is the largest body accepted (1 MiB). A header declaring
 	// more is refused before any body byte is read.
 	MaxBodyBytes = 1 << 20

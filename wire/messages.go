@@ -1,5 +1,10 @@
 package wire
 
+import (
+	"path/filepath"
+	"strconv"
+)
+
 // Request and reply bodies. Every field's unit is in its name or comment;
 // zero values mean "default" where the comment says so. These are plain
 // values: copy them freely.
@@ -216,9 +221,57 @@ type TopicRef struct {
 // Empty is the body of requests and replies that carry nothing.
 type Empty struct{}
 
-// TopicList answers list.
+// Page is the body of list and stats requests: one page of topics, in
+// name order, those whose name sorts after After ("" from the first),
+// at most Limit of them (0 or more than MaxPageTopics: MaxPageTopics). A
+// nil or empty body asks for the first page. The daemon ends a page
+// early once its reply nears PageBudgetBytes, so any number of topics
+// lists in frames of at most MaxBodyBytes; the reply's Next is the
+// After of the following page, "" after the last. Pages are read under
+// separate locks: a topic created or deleted between two requests may be
+// missed or seen, but no topic that exists throughout is skipped or
+// listed twice.
+type Page struct {
+	After string `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"`
+}
+
+// MaxPageTopics bounds Page.Limit; PageBudgetBytes is the encoded size
+// past which the daemon ends a page (the last topic added may take it up
+// to MaxBodyBytes; one topic, at most MaxPartitions partitions, fits).
+const (
+	MaxPageTopics   = 1000
+	PageBudgetBytes = MaxBodyBytes / 2
+)
+
+// TopicList answers list: one page of topics (see Page).
 type TopicList struct {
 	Topics []TopicInfo `json:"topics"`
+	Next   string      `json:"next,omitempty"` // "" when no topic follows
+}
+
+// SlotRegionName names slot region slot of a partition whose data region
+// is dataRegion: subscriber slot k is dataRegion.sK, queue-group slot j
+// (slot = maxSubscribers + j) is dataRegion.gJ.
+func SlotRegionName(dataRegion string, slot, maxSubscribers int) string {
+	if slot >= maxSubscribers {
+		return dataRegion + ".g" + strconv.Itoa(slot-maxSubscribers)
+	}
+	return dataRegion + ".s" + strconv.Itoa(slot)
+}
+
+// SlotPaths lists the partition's slot region files (Slots of them, in
+// slot order; nil without a SlotDir); maxSubscribers is the topic's
+// Spec.MaxSubscribers.
+func (p PartitionInfo) SlotPaths(maxSubscribers int) []string {
+	if p.SlotDir == "" || p.Slots <= 0 {
+		return nil
+	}
+	out := make([]string, p.Slots)
+	for k := range out {
+		out[k] = filepath.Join(p.SlotDir, SlotRegionName(p.Region, k, maxSubscribers))
+	}
+	return out
 }
 
 // TopicInfo describes a topic and, per partition, its region and counters
@@ -249,10 +302,13 @@ type PartitionInfo struct {
 	ConsumerRegion    string `json:"consumer_region"`
 	ConsumerPath      string `json:"consumer_path"`
 	ConsumerSizeBytes uint64 `json:"consumer_size_bytes"` // consumer region file size
-	// SlotPaths are the slot regions' files, one per subscriber slot then
-	// one per queue-group slot (the ring's cursors live apart; see
-	// ringbuf.CreateApart).
-	SlotPaths []string `json:"slot_paths,omitempty"`
+	// Slots is the number of slot regions (the ring's cursors live apart;
+	// see ringbuf.CreateApart): one per subscriber slot then one per
+	// queue-group slot. They are files in SlotDir named after Region
+	// (SlotRegionName); SlotPaths lists them. A reply names the directory
+	// once rather than every file, so that it stays small (protocol 4).
+	Slots   int    `json:"slots"`
+	SlotDir string `json:"slot_dir,omitempty"`
 	// SizeBytes is the data region file's size.
 	SizeBytes     uint64 `json:"size_bytes"`
 	PageSizeBytes uint64 `json:"page_size_bytes"`
@@ -316,10 +372,13 @@ type Detach struct {
 	AttachmentID uint64 `json:"attachment_id"`
 }
 
-// Stats answers stats: the daemon's clients and topics.
+// Stats answers stats: the daemon's clients and one page of its topics
+// (the request's body is a Page). Clients are all in the first page's
+// reply and none in the following pages'.
 type Stats struct {
 	Clients []ClientInfo `json:"clients"`
 	Topics  []TopicInfo  `json:"topics"`
+	Next    string       `json:"next,omitempty"` // "" when no topic follows
 }
 
 // ClientInfo is one connected client.

@@ -214,7 +214,7 @@ func topicNames(g *Globals, socket string) []string {
 		short.Socket = socket
 	}
 	var list wire.TopicList
-	if short.control(wire.TypeList, &list) != nil {
+	if short.listTopics(&list) != nil {
 		return nil
 	}
 	var out []string

@@ -130,6 +130,31 @@ func (cmd *ConfigReloadCmd) Run(g *Globals) error {
 // (wire.CodeConfig) becomes an invalid-input error; a missing daemon a
 // *client.BrokerNotRunningError.
 func (g *Globals) control(typ wire.Type, out any) error {
+	return g.controlEach(typ, func(call func(body, out any) error) error { return call(nil, out) })
+}
+
+// listTopics asks kaelixd for every topic with control's rules, page
+// after page (wire.Page) over one connection, appending them to out.
+func (g *Globals) listTopics(out *wire.TopicList) error {
+	return g.controlEach(wire.TypeList, func(call func(body, out any) error) error {
+		pg := wire.Page{}
+		for {
+			var l wire.TopicList
+			if err := call(pg, &l); err != nil {
+				return err
+			}
+			out.Topics = append(out.Topics, l.Topics...)
+			if l.Next == "" || l.Next <= pg.After {
+				return nil
+			}
+			pg.After = l.Next
+		}
+	})
+}
+
+// controlEach says hello over a raw control connection, then lets reqs
+// send requests of type typ through call (body, reply decoded into out).
+func (g *Globals) controlEach(typ wire.Type, reqs func(call func(body, out any) error) error) error {
 	sock := g.Socket
 	if sock == "" {
 		sock = client.DefaultSocketPath()
@@ -146,12 +171,15 @@ func (g *Globals) control(typ wire.Type, out any) error {
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
-	for i, req := range []struct {
-		typ  wire.Type
-		body any
-		out  any
-	}{{wire.TypeHello, wire.Hello{Version: wire.Version, Name: "kaelixctl"}, nil}, {typ, nil, out}} {
-		f, err := wire.NewFrame(req.typ, uint32(i+1), req.body)
+	id := uint32(0)
+	call := func(rt wire.Type, body, out any) error {
+		id++
+		req := struct {
+			typ  wire.Type
+			body any
+			out  any
+		}{rt, body, out}
+		f, err := wire.NewFrame(req.typ, id, req.body)
 		if err != nil {
 			return err
 		}
@@ -176,6 +204,10 @@ func (g *Globals) control(typ wire.Type, out any) error {
 				return err
 			}
 		}
+		return nil
 	}
-	return nil
+	if err := call(wire.TypeHello, wire.Hello{Version: wire.Version, Name: "kaelixctl"}, nil); err != nil {
+		return err
+	}
+	return reqs(func(body, out any) error { return call(typ, body, out) })
 }

@@ -186,7 +186,7 @@ func (s *statSampler) list() (DaemonState, []stat.Partition, string, []string, e
 			short.Timeout = cmd.DaemonTimeout
 		}
 		var list wire.TopicList
-		if cause = short.control(wire.TypeList, &list); cause == nil {
+		if cause = short.listTopics(&list); cause == nil {
 			return s.daemonState(nil), stat.FromTopics(list.Topics, cmd.Topic), "daemon", nil, nil
 		}
 		var be *client.BrokerError

@@ -163,7 +163,7 @@ func rawProbe(ctx context.Context, a ChildArgs, op string, res func(error, ...an
 		p := ar.Topic.Partitions[0]
 		err = tryWriteData(files[0], files[1], p.Path)
 		if err == nil {
-			err = tryWriteSlots(files[2], p.SlotPaths, ar.Slots[0])
+			err = tryWriteSlots(files[2], p.SlotPaths(ar.Topic.Spec.MaxSubscribers), ar.Slots[0])
 		}
 		res(err)
 		return nil

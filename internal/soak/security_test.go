@@ -285,7 +285,7 @@ func TestSubscriberCannotWriteData(t *testing.T) {
 		path string
 		mode os.FileMode
 	}{{p.Path, 0o644}, {p.ConsumerPath, 0o666}}
-	for _, sp := range p.SlotPaths {
+	for _, sp := range p.SlotPaths(info.Spec.MaxSubscribers) {
 		files = append(files, struct {
 			path string
 			mode os.FileMode
