@@ -442,11 +442,24 @@ func (c *Client) DeleteTopic(ctx context.Context, name string, opts DeleteOption
 	return err
 }
 
-// Topics lists every topic, sorted by name, with live counters.
+// Topics lists every topic, sorted by name, with live counters. It asks
+// page after page (wire.Page) until the daemon has listed them all, so
+// any number of topics is listed; a topic created or deleted meanwhile
+// may be missing or present.
 func (c *Client) Topics(ctx context.Context) ([]TopicInfo, error) {
-	var l wire.TopicList
-	_, err := c.request(ctx, wire.TypeList, nil, &l)
-	return l.Topics, err
+	var out []TopicInfo
+	pg := wire.Page{}
+	for {
+		var l wire.TopicList
+		if _, err := c.request(ctx, wire.TypeList, pg, &l); err != nil {
+			return out, err
+		}
+		out = append(out, l.Topics...)
+		if l.Next == "" || l.Next <= pg.After {
+			return out, nil
+		}
+		pg.After = l.Next
+	}
 }
 
 // TopicInfo describes one topic. Errors: ErrTopicNotFound,
@@ -467,11 +480,25 @@ func (c *Client) DaemonStatus(ctx context.Context) (DaemonStatus, error) {
 	return s, err
 }
 
-// Stats lists the daemon's connected clients and its topics.
+// Stats lists the daemon's connected clients and its topics, asking page
+// after page of topics as Topics does (Next is "" in the result).
 func (c *Client) Stats(ctx context.Context) (DaemonStats, error) {
 	var s DaemonStats
-	_, err := c.request(ctx, wire.TypeStats, nil, &s)
-	return s, err
+	pg := wire.Page{}
+	for {
+		var page DaemonStats
+		if _, err := c.request(ctx, wire.TypeStats, pg, &page); err != nil {
+			return s, err
+		}
+		if pg.After == "" {
+			s.Clients = page.Clients
+		}
+		s.Topics = append(s.Topics, page.Topics...)
+		if page.Next == "" || page.Next <= pg.After {
+			return s, nil
+		}
+		pg.After = page.Next
+	}
 }
 
 // attach asks for a topic's regions. The files are the caller's (close

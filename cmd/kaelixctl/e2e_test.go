@@ -491,3 +491,64 @@ func TestCLILongNames(t *testing.T) {
 		d.mustCtl(t, nil, "topics", "delete", name)
 	}
 }
+
+// TestCLIThousandTopics lists 1,000 topics with long names: far more
+// than one control frame (1 MiB) holds, so list and stats replies come
+// in pages (wire.Page) that kaelixctl follows. SPSC topics with 4 KiB
+// rings keep the daemon at three regions (descriptors, mappings) each.
+func TestCLIThousandTopics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 1,000 topics")
+	}
+	d := startDaemon(t, "--hugepages", "off")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := client.Connect(ctx, client.Options{SocketPath: d.socket, Name: "thousand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 1000
+	long := "desk.equities.marketdata.level2.orderbook.venue." + strings.Repeat("x", 150)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s.%04d", long, i)
+		if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: names[i], Kind: "spsc", CapacityBytes: 4096, MaxMessageBytes: 1024}); err != nil {
+			t.Fatalf("topic %d: %v", i, err)
+		}
+	}
+	if ts, err := c.Topics(ctx); err != nil || len(ts) != n {
+		t.Fatalf("client Topics: %d topics, %v", len(ts), err)
+	}
+	var list TopicList
+	if err := json.Unmarshal([]byte(d.mustCtl(t, nil, "topics", "list", "--interval", "0", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Topics) != n {
+		t.Fatalf("topics list -o json: %d topics, want %d", len(list.Topics), n)
+	}
+	for i, r := range list.Topics {
+		if r.Name != names[i] {
+			t.Fatalf("topics list: topic %d is %q, want %q", i, r.Name, names[i])
+		}
+	}
+	text := d.mustCtl(t, nil, "topics", "list", "--interval", "0")
+	if got := strings.Count(text, long); got != n {
+		t.Errorf("topics list: %d of %d topics in the table", got, n)
+	}
+	stats := d.mustCtl(t, nil, "topics", "stats")
+	for _, i := range []int{0, n / 2, n - 1} {
+		if !strings.Contains(stats, names[i]) {
+			t.Errorf("topics stats: %s missing", names[i])
+		}
+	}
+	status := d.mustCtl(t, nil, "daemon", "status", "--clients")
+	if !strings.Contains(status, "thousand") {
+		t.Errorf("daemon status --clients does not list our client:\n%.2000s", status)
+	}
+	// The library's pager sees them all too, and Stats as many.
+	st, err := c.Stats(ctx)
+	if err != nil || len(st.Topics) != n || st.Next != "" || len(st.Clients) == 0 {
+		t.Fatalf("Stats: %d topics (next %q), %d clients, %v", len(st.Topics), st.Next, len(st.Clients), err)
+	}
+}
