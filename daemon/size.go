@@ -31,7 +31,8 @@ import (
 //
 // Where the data regions land is predicted as shm decides it: on huge
 // pages when hugepages is required, or auto and the pool (of the bound
-// node, else of all nodes) has enough free pages for all of them; on the
+// node, else of all nodes) has enough free pages for all of them and
+// they are at least half a huge page each (shm.SmallForHugePage); on the
 // tmpfs otherwise. Consumer and slot regions are always on the tmpfs.
 // The share does not apply to huge pages: they are memory the operator set
 // aside for regions (not in MemAvailable), and a pool sized for one topic
@@ -61,7 +62,7 @@ func (d *Daemon) footprint(spec wire.TopicSpec, rc ringbuf.Config, hugeFree uint
 	dataHuge := parts * region(uint64(dataB), huge)
 	switch {
 	case d.shm.HugePages == shm.PolicyRequired,
-		d.shm.HugePages == shm.PolicyAuto && hugeFree >= dataHuge && hugeFree > 0:
+		d.shm.HugePages == shm.PolicyAuto && hugeFree >= dataHuge && hugeFree > 0 && !shm.SmallForHugePage(uint64(dataB), huge):
 		fp.Huge = dataHuge
 		fp.PerPartition = side + region(uint64(dataB), huge)
 	default:

@@ -122,3 +122,41 @@ func TestFullTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSmallRegionsSkipHugePages: under auto, a region smaller than half
+// a huge page goes to tmpfs (no fallback flag, no huge page taken); one
+// of half a page or more goes to huge pages; required takes a huge page
+// for any size.
+func TestSmallRegionsSkipHugePages(t *testing.T) {
+	for _, tc := range []struct {
+		size, page uint64
+		small      bool
+	}{
+		{4096, HugePage2M, true},
+		{HugePage2M/2 - HeaderBytes - 1, HugePage2M, true},
+		{HugePage2M/2 - HeaderBytes, HugePage2M, false},
+		{3 << 20, HugePage2M, false},
+		{256 << 20, HugePage1G, true},
+		{512 << 20, HugePage1G, false},
+	} {
+		if got := SmallForHugePage(tc.size, tc.page); got != tc.small {
+			t.Errorf("SmallForHugePage(%d, %d) = %v, want %v", tc.size, tc.page, got, tc.small)
+		}
+	}
+	cfg := hugeConfig(t, 2)
+	cfg.HugePages = PolicyAuto
+	tiny := mustCreate(t, cfg, "tiny", CreateOptions{SizeBytes: 4096})
+	if h := tiny.Header(); h.PageSizeBytes != uint64(os.Getpagesize()) || h.Flags&(FlagHugePages|FlagFallbackTmpfs) != 0 ||
+		!strings.HasPrefix(tiny.Path(), cfg.TmpfsRoot) {
+		t.Fatalf("4 KiB region under auto: %s, header %+v", tiny.Path(), h)
+	}
+	big := mustCreate(t, cfg, "half", CreateOptions{SizeBytes: HugePage2M/2 - HeaderBytes})
+	if h := big.Header(); h.PageSizeBytes != HugePage2M || h.Flags&FlagHugePages == 0 {
+		t.Fatalf("half-page region under auto: header %+v", h)
+	}
+	cfg.HugePages = PolicyRequired
+	req := mustCreate(t, cfg, "tinyreq", CreateOptions{SizeBytes: 4096})
+	if h := req.Header(); h.PageSizeBytes != HugePage2M || h.Flags&FlagHugePages == 0 {
+		t.Fatalf("4 KiB region under required: header %+v", h)
+	}
+}

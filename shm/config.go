@@ -82,7 +82,9 @@ type Config struct {
 	// HugePageSizeBytes.
 	HugetlbfsRoot string
 	// HugePages: PolicyAuto (default) uses hugetlbfs when a mount and enough
-	// free pages exist, else tmpfs with a warning and FlagFallbackTmpfs.
+	// free pages exist, else tmpfs with a warning and FlagFallbackTmpfs;
+	// a region smaller than half a huge page (SmallForHugePage) goes to
+	// tmpfs under auto, without the flag.
 	HugePages Policy
 	// HugePageSizeBytes is HugePage2M (default) or HugePage1G.
 	HugePageSizeBytes uint64

@@ -86,7 +86,11 @@ func Create(cfg Config, name string, opts CreateOptions) (*Region, error) {
 	}
 
 	var flags Flags
-	if cfg.HugePages != PolicyOff {
+	small := cfg.HugePages == PolicyAuto && SmallForHugePage(opts.SizeBytes, cfg.HugePageSizeBytes)
+	if small {
+		log.Debug("shm: region smaller than half a huge page goes to tmpfs", "region", name, "size_bytes", opts.SizeBytes, "huge_page_bytes", cfg.HugePageSizeBytes)
+	}
+	if cfg.HugePages != PolicyOff && !small {
 		root, err := planHuge(&cfg, node, opts.SizeBytes)
 		if err == nil {
 			var r *Region
@@ -130,6 +134,17 @@ func (o *CreateOptions) validate(cfg *Config) error {
 }
 
 func roundUp(n, to uint64) uint64 { return (n + to - 1) / to * to }
+
+// SmallForHugePage reports whether a region of sizeBytes (its area; the
+// file adds HeaderBytes) is too small for huge pages of hugePageBytes
+// under PolicyAuto: its file is less than half a huge page, so rounding
+// it up to one would waste more than half the page (a 4 KiB ring would
+// take a whole 2 MiB page, and a few dozen of them the host's pool). Such
+// a region goes to tmpfs, without FlagFallbackTmpfs (nothing was
+// missing). PolicyRequired puts it on huge pages all the same.
+func SmallForHugePage(sizeBytes, hugePageBytes uint64) bool {
+	return 2*(HeaderBytes+sizeBytes) < hugePageBytes
+}
 
 // hugeRoot returns the hugetlbfs mount to use, or "".
 func hugeRoot(cfg *Config) string {

@@ -318,7 +318,7 @@ func TestHugePagesFallbackAndRequired(t *testing.T) {
 	os.MkdirAll(filepath.Join(cfg.ProcRoot, "self"), 0o755)
 	os.WriteFile(filepath.Join(cfg.ProcRoot, "self", "mounts"), []byte("tmpfs /dev/shm tmpfs rw 0 0\n"), 0o644)
 	cfg.HugePages = PolicyAuto
-	r := mustCreate(t, cfg, "fb", CreateOptions{SizeBytes: 1})
+	r := mustCreate(t, cfg, "fb", CreateOptions{SizeBytes: HugePage2M / 2})
 	if r.Header().Flags&FlagFallbackTmpfs == 0 || r.Header().PageSizeBytes != 4096 {
 		t.Fatalf("auto without hugetlbfs: header %+v", r.Header())
 	}

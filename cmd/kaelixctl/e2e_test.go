@@ -552,3 +552,30 @@ func TestCLIThousandTopics(t *testing.T) {
 		t.Fatalf("Stats: %d topics (next %q), %d clients, %v", len(st.Topics), st.Next, len(st.Clients), err)
 	}
 }
+
+// TestCLITinyTopicSkipsHugePages: under the default hugepages = auto, 4
+// KiB rings are far smaller than a huge page and go to tmpfs, and the
+// create summary says so (it named partition 0's pages only, "2M huge",
+// while later partitions had fallen back).
+func TestCLITinyTopicSkipsHugePages(t *testing.T) {
+	d := startDaemon(t)
+	out := d.mustCtl(t, nil, "topics", "create", "tiny", "--partitions", "8", "--capacity", "4KiB", "--max-message", "1KiB")
+	if !strings.Contains(out, "pages 4K tmpfs\n") {
+		t.Errorf("create summary: %q, want pages 4K tmpfs", out)
+	}
+	var info client.TopicInfo
+	if err := json.Unmarshal([]byte(d.mustCtl(t, nil, "topics", "info", "tiny", "-o", "json")), &info); err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Partitions) != 8 {
+		t.Fatalf("topics info -o json: %d partitions", len(info.Partitions))
+	}
+	for _, p := range info.Partitions {
+		if p.HugePages || p.FallbackTmpfs {
+			t.Errorf("partition %d: huge %v, fallback %v (want tmpfs by choice)", p.Index, p.HugePages, p.FallbackTmpfs)
+		}
+	}
+	if list := d.mustCtl(t, nil, "topics", "list", "--interval", "0"); !strings.Contains(list, "4K tmpfs") {
+		t.Errorf("topics list PAGES:\n%s", list)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // byteSize is a flag value in bytes: a plain number or one with a binary
@@ -100,6 +102,32 @@ func unixNS(ns int64) string {
 
 // fallbackLabel marks a region that asked for hugepages (policy auto) and
 // fell back to tmpfs because none were free.
+// pagesMix renders where a topic's data regions are: one label when
+// every partition's is alike ("2M huge"), else each label with its count
+// in order of first partition, "2M huge ×51, 4K tmpfs ×13 (fallback)";
+// "-" without partitions.
+func pagesMix(parts []wire.PartitionInfo) string {
+	var labels []string
+	count := map[string]int{}
+	for _, p := range parts {
+		l := pageLabel(p.PageSizeBytes, p.HugePages) + "\x00" + fallbackLabel(p.FallbackTmpfs)
+		if count[l] == 0 {
+			labels = append(labels, l)
+		}
+		count[l]++
+	}
+	switch len(labels) {
+	case 0:
+		return "-"
+	case 1:
+		return strings.Replace(labels[0], "\x00", "", 1)
+	}
+	for i, l := range labels {
+		labels[i] = strings.Replace(l, "\x00", " ×"+strconv.Itoa(count[l]), 1)
+	}
+	return strings.Join(labels, ", ")
+}
+
 func fallbackLabel(fallback bool) string {
 	if fallback {
 		return " (fallback)"

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 func TestByteSize(t *testing.T) {
@@ -65,5 +68,37 @@ func TestFallbackLabel(t *testing.T) {
 	}
 	if got := pageLabel(2<<20, true) + fallbackLabel(false); got != "2M huge" {
 		t.Errorf("hugepage region labelled %q", got)
+	}
+}
+
+// TestPagesMix: the create summary and the PAGES column say where every
+// partition landed, with counts when they differ.
+func TestPagesMix(t *testing.T) {
+	huge := wire.PartitionInfo{PageSizeBytes: 2 << 20, HugePages: true}
+	fb := wire.PartitionInfo{PageSizeBytes: 4096, FallbackTmpfs: true}
+	small := wire.PartitionInfo{PageSizeBytes: 4096}
+	var mixed []wire.PartitionInfo
+	for i := range 64 {
+		mixed = append(mixed, map[bool]wire.PartitionInfo{true: huge, false: fb}[i < 51])
+	}
+	for _, tc := range []struct {
+		parts []wire.PartitionInfo
+		want  string
+	}{
+		{nil, "-"},
+		{mixed[:51], "2M huge"},
+		{mixed, "2M huge ×51, 4K tmpfs ×13 (fallback)"},
+		{[]wire.PartitionInfo{small, fb, small}, "4K tmpfs ×2, 4K tmpfs ×1 (fallback)"},
+		{[]wire.PartitionInfo{small, small}, "4K tmpfs"},
+	} {
+		if got := pagesMix(tc.parts); got != tc.want {
+			t.Errorf("pagesMix(%d partitions) = %q, want %q", len(tc.parts), got, tc.want)
+		}
+	}
+	if got := pagesOf(client.TopicInfo{Partitions: mixed}); got != "2M huge ×51, 4K tmpfs ×13 (fallback)" {
+		t.Errorf("create summary pages %q", got)
+	}
+	if r := rowOf(client.TopicInfo{Partitions: mixed}); r.Pages != "2M huge ×51, 4K tmpfs ×13 (fallback)" || r.HugePages {
+		t.Errorf("topics list row: pages %q, huge %v", r.Pages, r.HugePages)
 	}
 }

@@ -142,14 +142,8 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 	return nil
 }
 
-// pagesOf renders partition 0's page size and backing, or "-".
-func pagesOf(info client.TopicInfo) string {
-	if len(info.Partitions) == 0 {
-		return "-"
-	}
-	p := info.Partitions[0]
-	return pageLabel(p.PageSizeBytes, p.HugePages) + fallbackLabel(p.FallbackTmpfs)
-}
+// pagesOf renders the partitions' page sizes and backing (pagesMix).
+func pagesOf(info client.TopicInfo) string { return pagesMix(info.Partitions) }
 
 // progress writes "LABEL: Ns elapsed" to w every interval, rewriting one
 // line (\r), until stop is called; stop clears the line (if one was

@@ -33,6 +33,9 @@ type TopicRow struct {
 	PageSizeBytes   uint64 `json:"page_size_bytes"`          // of partition 0's region
 	HugePages       bool   `json:"huge_pages"`               // every partition on hugetlbfs (else tmpfs)
 	FallbackTmpfs   bool   `json:"fallback_tmpfs,omitempty"` // some partition fell back to tmpfs (no free hugepages)
+	// Pages is the PAGES column: the partitions' page sizes and backing,
+	// with counts when they differ ("2M huge ×51, 4K tmpfs ×13 (fallback)").
+	Pages string `json:"pages"`
 	// NUMANode is where the pages are (-1 unknown or mixed); BindNode says
 	// whether the topic asked for a node, and Node which.
 	NUMANode int  `json:"numa_node"`
@@ -117,7 +120,7 @@ func rowOf(ti client.TopicInfo) TopicRow {
 		CapacityBytes: s.CapacityBytes, MaxMessageBytes: s.MaxMessageBytes,
 		BindNode: s.BindNode, Node: s.Node, NUMANode: -1,
 		AttachedPublishers: ti.Publishers, AttachedSubscribers: ti.Subscribers,
-		HugePages: len(ti.Partitions) > 0,
+		HugePages: len(ti.Partitions) > 0, Pages: pagesMix(ti.Partitions),
 	}
 	for i, p := range ti.Partitions {
 		if i == 0 {
@@ -160,7 +163,7 @@ func (cmd *TopicsListCmd) Run(g *Globals) error {
 	for _, r := range list.Topics {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
 			r.Name, r.Partitions, r.Kind, r.Policy, humanBytes(r.CapacityBytes),
-			pageLabel(r.PageSizeBytes, r.HugePages)+fallbackLabel(r.FallbackTmpfs), nodeLabel(r), r.Publishers, r.Subscribers,
+			r.Pages, nodeLabel(r), r.Publishers, r.Subscribers,
 			r.Published, humanRate(r.RatePerSec), humanBytes(r.SlowestLagBytes))
 	}
 	return tw.Flush()
