@@ -386,7 +386,8 @@ func TestRegionFilesRemovedCrossProcess(t *testing.T) {
 	h := d.Health()
 	found := false
 	for _, r := range h.Reasons {
-		found = found || r.Rule == "region_unlinked" && strings.Contains(r.Message, topic)
+		found = found || r.Rule == "region_unlinked" && strings.Contains(r.Message, topic) &&
+			strings.Contains(r.Message, "partition 0: ") && strings.Count(r.Message, "/") <= strings.Count(paths[0], "/")
 	}
 	if h.Status != "degraded" || !found {
 		t.Errorf("health after the files were removed: %+v", h)

@@ -50,16 +50,23 @@ func (l *linkState) last() (int64, string) {
 // checkLinks finds the topics one of whose region files is unlinked and
 // re-creates them. d.mu held (the sweep).
 func (d *Daemon) checkLinks() {
-	gone := map[string][]string{}
+	gone := map[string][]unlinkedPart{}
 	for name, t := range d.topics {
-		for _, p := range t.parts {
+		for i, p := range t.parts {
 			if p.closed || p.faulted != nil {
 				continue
 			}
+			u := unlinkedPart{index: i}
 			for _, r := range p.regions() {
 				if linked, err := r.Linked(); err == nil && !linked {
-					gone[name] = append(gone[name], r.Path())
+					if u.files == 0 {
+						u.first = r.Path()
+					}
+					u.files++
 				}
+			}
+			if u.files > 0 {
+				gone[name] = append(gone[name], u)
 			}
 		}
 	}
@@ -73,11 +80,36 @@ func (d *Daemon) checkLinks() {
 	}
 }
 
+// unlinkedPart is one partition's removed region files: how many, and
+// the first one's path.
+type unlinkedPart struct {
+	index, files int
+	first        string
+}
+
+// unlinkedSummary describes a topic's removed files in a line of bounded
+// length (a partition has some 40 regions): the total, then per
+// partition (the first three) the count and the first path.
+func unlinkedSummary(name string, gone []unlinkedPart) (files int, summary string) {
+	var parts []string
+	for i, u := range gone {
+		files += u.files
+		if i < 3 {
+			parts = append(parts, fmt.Sprintf("partition %d: %d (first %s)", u.index, u.files, u.first))
+		}
+	}
+	if len(gone) > 3 {
+		parts = append(parts, fmt.Sprintf("%d more partitions", len(gone)-3))
+	}
+	return files, fmt.Sprintf("topic %q: %d region file(s) removed or replaced from outside (%s)", name, files, strings.Join(parts, "; "))
+}
+
 // recreateUnlinked retires t's rings and re-creates t with new files.
 // d.mu held.
-func (d *Daemon) recreateUnlinked(t *topic, paths []string) {
+func (d *Daemon) recreateUnlinked(t *topic, gone []unlinkedPart) {
 	name := t.spec.Name
-	d.links.unlinked.Add(float64(len(paths)))
+	files, summary := unlinkedSummary(name, gone)
+	d.links.unlinked.Add(float64(files))
 	for _, p := range t.parts {
 		d.withRing(p, func() { p.ring.MarkRecreated() })
 	}
@@ -89,10 +121,10 @@ func (d *Daemon) recreateUnlinked(t *topic, paths []string) {
 		outcome = "could not be re-created (" + err.Error() + "); create it again"
 		d.saveState()
 	}
-	msg := fmt.Sprintf("topic %q: %d region file(s) removed or replaced from outside (%s); %s", name, len(paths), strings.Join(paths, ", "), outcome)
+	msg := summary + "; " + outcome
 	d.links.lastMsg.Store(&msg)
 	d.links.lastNS.Store(time.Now().UnixNano())
 	d.log.Error("region files of a live topic were removed or replaced from outside",
-		"topic", name, "paths", paths, "publishers", t.pubs, "subscribers", t.subs, "outcome", outcome,
+		"topic", name, "files", files, "first", gone[0].first, "partitions", len(gone), "publishers", t.pubs, "subscribers", t.subs, "outcome", outcome,
 		"hint", "systemd-logind removes a login user's shared memory at logout unless RemoveIPC=no; run kaelixd as a system user or set RemoveIPC=no")
 }
