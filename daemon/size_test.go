@@ -102,16 +102,23 @@ func TestTopicSizeHugePages(t *testing.T) {
 		c.Shm.MaxTopicShare = 1e-7
 	})
 	r := dial(t, cfg, true)
-	// 10 partitions × (64 KiB ring + headers): 20 MiB of the 32 MiB pool,
+	// 10 partitions × (1 MiB ring + headers, at least half a huge page:
+	// shm.SmallForHugePage): 20 MiB of the 32 MiB pool,
 	// not refused for it; only the consumer and slot regions on the tmpfs
 	// are over the 1e-7 share of MemAvailable.
-	err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.fits", Partitions: 10, CapacityBytes: 64 << 10}, nil)
+	err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.fits", Partitions: 10, CapacityBytes: 1 << 20}, nil)
 	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), " per partition, 20 MiB of it on huge pages and ") || strings.Contains(err.Error(), "huge pages (") {
 		t.Fatalf("auto, fits the pool: %v", err)
 	}
 	t.Log(err)
+	// 64 KiB rings are too small for huge pages (shm.SmallForHugePage):
+	// predicted on the tmpfs, though the pool would hold them.
+	err = r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.small", Partitions: 10, CapacityBytes: 64 << 10}, nil)
+	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "all on /dev/shm") {
+		t.Fatalf("auto, small rings: %v", err)
+	}
 	// 20 partitions: 40 MiB, more than the pool: predicted all on the tmpfs.
-	err = r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.over", Partitions: 20, CapacityBytes: 64 << 10}, nil)
+	err = r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.over", Partitions: 20, CapacityBytes: 1 << 20}, nil)
 	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "all on /dev/shm") {
 		t.Fatalf("auto, over the pool: %v", err)
 	}
@@ -121,7 +128,7 @@ func TestTopicSizeHugePages(t *testing.T) {
 		c.HostRoot = fixture
 		c.Shm.HugePages = shm.PolicyAuto
 	})
-	err = dial(t, half, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.most", Partitions: 15, CapacityBytes: 64 << 10}, nil)
+	err = dial(t, half, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.most", Partitions: 15, CapacityBytes: 1 << 20}, nil)
 	if code(err) == wire.CodeTooLarge {
 		t.Fatalf("30 of 32 MiB of huge pages refused by the share: %v", err)
 	}
@@ -131,7 +138,7 @@ func TestTopicSizeHugePages(t *testing.T) {
 		c.Shm.MaxTopicShare = 0
 		c.Shm.MaxTopicBytes = config.Size(20 << 20)
 	})
-	err = dial(t, bound, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.max", Partitions: 10, CapacityBytes: 64 << 10}, nil)
+	err = dial(t, bound, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.max", Partitions: 10, CapacityBytes: 1 << 20}, nil)
 	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "more than shm.max_topic_bytes = 20 MiB") {
 		t.Fatalf("10 partitions (20 MiB of huge pages plus the tmpfs part) under a 20 MiB bound: %v", err)
 	}
