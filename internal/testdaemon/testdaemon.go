@@ -27,6 +27,7 @@ package testdaemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -193,7 +194,7 @@ func StartConfig(t testing.TB, cfg daemon.Config) *Daemon {
 		cancel()
 		d.stopped, d.err = true, err
 		if err == nil {
-			err = fmt.Errorf("Run returned before Ready")
+			err = errors.New("daemon.Run returned before Ready")
 		}
 		t.Fatalf("testdaemon: daemon Run: %v", err)
 	}
