@@ -10,10 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/kaelix-io/kaelix/bridge"
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -62,8 +61,6 @@ func runBridgeChild(path string) int {
 	return 0
 }
 
-var shmSeq atomic.Int64
-
 // host is one "host": its own kaelixd (socket, state and region
 // directories), embedded in the test process.
 type host struct {
@@ -73,37 +70,13 @@ type host struct {
 
 func startHost(t *testing.T, name string) *host {
 	t.Helper()
-	dir := t.TempDir()
-	h := &host{name: name, socket: filepath.Join(dir, "kaelixd.sock"), dir: dir}
-	cfg := daemon.Default()
-	cfg.Daemon.SocketPath = h.socket
-	cfg.Daemon.StateDir = dir
-	cfg.Shm.DirName = fmt.Sprintf("kaelix-bridge-test-%d-%d", os.Getpid(), shmSeq.Add(1))
-	cfg.Shm.HugePages = shm.PolicyOff // tmpfs: the tests must not depend on (or take) the host's huge pages
-	cfg.RemoveOnExit = true
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", cfg.Shm.DirName)) })
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("daemon %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon %s: %v", name, err)
-		}
-	})
+	d := testdaemon.Start(t, testdaemon.WithConfig(func(c *daemon.Config) {
+		c.Shm.HugePages = shm.PolicyOff // tmpfs: the tests must not depend on (or take) the host's huge pages
+	}))
+	h := &host{name: name, socket: d.SocketPath(), dir: d.StateDir()}
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
+	var err error
 	h.c, err = client.Connect(cctx, client.Options{SocketPath: h.socket, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -2,17 +2,13 @@ package processor_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
 // Helper processes: the test binary re-executes itself with roleEnv set;
@@ -23,51 +19,19 @@ const (
 	idEnv     = "KAELIX_PROC_TEST_ID"
 )
 
-var shmSeq atomic.Int64
-
 // env is one test's daemon: unique socket, state dir, region directory.
 type env struct{ socket, state, shmDir string }
 
 func newEnv(t testing.TB) env {
 	t.Helper()
-	dir := t.TempDir()
-	e := env{
-		socket: filepath.Join(dir, "kaelixd.sock"),
-		state:  dir,
-		shmDir: fmt.Sprintf("kaelix-proctest-%d-%d", os.Getpid(), shmSeq.Add(1)),
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", e.shmDir)) })
-	return e
+	d := testdaemon.NewDirs(t)
+	return env{socket: d.SocketPath, state: d.StateDir, shmDir: d.ShmDirName}
 }
 
 // startDaemon runs a daemon in this process until the test ends.
 func startDaemon(t testing.TB, e env) {
 	t.Helper()
-	cfg := daemon.Default()
-	cfg.Daemon.SocketPath = e.socket
-	cfg.Daemon.StateDir = e.state
-	cfg.Shm.DirName = e.shmDir
-	cfg.RemoveOnExit = true
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("daemon: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon Run: %v", err)
-		}
-	})
+	testdaemon.Start(t, testdaemon.WithDirs(testdaemon.Dirs{SocketPath: e.socket, StateDir: e.state, ShmDirName: e.shmDir}))
 }
 
 func connect(t testing.TB, socket string) *client.Client {

@@ -2,7 +2,6 @@ package stat_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -22,35 +21,11 @@ import (
 // reads nothing is as many records behind as were published, and a queue
 // group and its member show with their roles.
 func TestFromRegistryMatchesDaemon(t *testing.T) {
-	dir := t.TempDir()
-	shmName := fmt.Sprintf("kaelix-stattest-%d", os.Getpid())
-	cfg := daemon.Default()
-	cfg.Daemon.SocketPath = filepath.Join(dir, "kaelixd.sock")
-	cfg.Daemon.StateDir = dir
-	cfg.Shm.DirName = shmName
-	cfg.RemoveOnExit = true
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	d := testdaemon.Start(t)
+	dir, shmName := d.StateDir(), d.Config.Shm.DirName
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer ccancel()
-	c, err := client.Connect(cctx, client.Options{SocketPath: cfg.Daemon.SocketPath, Logger: slog.New(slog.DiscardHandler)})
+	c, err := client.Connect(cctx, client.Options{SocketPath: d.SocketPath(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

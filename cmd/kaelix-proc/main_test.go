@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
 func writeFile(t *testing.T, text string) string {
@@ -55,25 +54,11 @@ outputs = ["y"]
 
 // TestRun runs the host against an embedded daemon until cancelled.
 func TestRun(t *testing.T) {
-	dir := t.TempDir()
-	cfg := daemon.Default()
-	cfg.Daemon.SocketPath = filepath.Join(dir, "kaelixd.sock")
-	cfg.Daemon.StateDir = dir
-	cfg.Shm.DirName = fmt.Sprintf("kaelix-proctest-%d", os.Getpid())
-	cfg.RemoveOnExit = true
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dctx, stopDaemon := context.WithCancel(context.Background())
-	ddone := make(chan error, 1)
-	go func() { ddone <- d.Run(dctx) }()
-	<-d.Ready()
-	defer func() { stopDaemon(); <-ddone }()
+	d := testdaemon.Start(t)
+	socket := d.SocketPath()
 
 	ctx := context.Background()
-	c, err := client.Connect(ctx, client.Options{SocketPath: cfg.Daemon.SocketPath})
+	c, err := client.Connect(ctx, client.Options{SocketPath: socket})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +82,7 @@ outputs = ["out"]
 	rctx, stop := context.WithCancel(ctx)
 	code := make(chan int, 1)
 	go func() {
-		code <- run(rctx, []string{"--socket", cfg.Daemon.SocketPath, "run", "--config", conf}, &out, &errb)
+		code <- run(rctx, []string{"--socket", socket, "run", "--config", conf}, &out, &errb)
 	}()
 	// Wait for the pipeline to attach (a subscriber on "in").
 	for deadline := time.Now().Add(20 * time.Second); ; {

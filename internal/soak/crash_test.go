@@ -17,6 +17,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -53,11 +54,10 @@ type crashEnv struct {
 
 func newCrashEnv(t *testing.T, mod func(*daemon.Config)) *crashEnv {
 	t.Helper()
-	dir := t.TempDir()
+	dirs := testdaemon.NewDirs(t)
+	dir := dirs.StateDir
 	e := &crashEnv{t: t, exits: make(chan daemon.PeerExit, 1024), log: filepath.Join(dir, "children.log"), nextID: MaxGroupStreams}
-	e.args = ChildArgs{Socket: filepath.Join(dir, "kaelixd.sock"), StateDir: dir, Ledger: filepath.Join(dir, "ledger"),
-		ShmDir: fmt.Sprintf("kaelix-crash-%d-%d", os.Getpid(), rand.Uint32())}
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", e.args.ShmDir)) })
+	e.args = ChildArgs{Socket: dirs.SocketPath, StateDir: dir, Ledger: filepath.Join(dir, "ledger"), ShmDir: dirs.ShmDirName}
 	l, err := CreateLedger(e.args.Ledger)
 	if err != nil {
 		t.Fatal(err)
@@ -71,25 +71,7 @@ func newCrashEnv(t *testing.T, mod func(*daemon.Config)) *crashEnv {
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.OnPeerExit = func(p daemon.PeerExit) { e.exits <- p }
 	mod(&cfg)
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	e.d = d
+	e.d = testdaemon.StartConfig(t, cfg).Daemon
 	return e
 }
 

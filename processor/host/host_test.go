@@ -2,16 +2,13 @@ package host_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/processor/host"
 	"go.uber.org/goleak"
 )
@@ -21,34 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // startDaemon runs a daemon in this process and returns its socket.
 func startDaemon(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := daemon.Default()
-	cfg.Daemon.SocketPath = filepath.Join(dir, "kaelixd.sock")
-	cfg.Daemon.StateDir = dir
-	cfg.Shm.DirName = fmt.Sprintf("kaelix-hosttest-%d-%d", os.Getpid(), time.Now().UnixNano())
-	cfg.RemoveOnExit = true
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", cfg.Shm.DirName)) })
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return cfg.Daemon.SocketPath
+	return testdaemon.Start(t).SocketPath()
 }
 
 // TestHostRestKeepsRunning: of two pipelines, one whose input topic does
