@@ -299,7 +299,7 @@ func TestRestartReadopts(t *testing.T) {
 	dir, shmDir := dirs.StateDir, dirs.ShmDirName
 	run := func(remove bool, f func(cfg daemon.Config)) {
 		t.Helper()
-		d := testdaemon.Start(t, testdaemon.WithDirs(dirs), testdaemon.Persistent(), testdaemon.WithConfig(func(c *daemon.Config) {
+		d := testdaemon.Start(t, testdaemon.WithDirs(dirs), testdaemon.WithConfig(func(c *daemon.Config) {
 			c.RemoveOnExit = remove
 		}))
 		f(d.Config)

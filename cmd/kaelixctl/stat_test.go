@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/stat"
 )
 
@@ -21,13 +21,9 @@ import (
 // live one as "live" with no lag. --watch piped prints one JSON object per
 // line and no terminal codes.
 func TestCLIStatWithoutDaemon(t *testing.T) {
-	dir := t.TempDir()
-	d := &testDaemon{socket: filepath.Join(dir, "kaelixd.sock"), shmName: fmt.Sprintf("kaelix-ctlstat-%d", os.Getpid())}
-	t.Cleanup(func() {
-		for _, root := range shmRoots() {
-			os.RemoveAll(filepath.Join(root, d.shmName)) // kaelixd was killed: nobody else removes them
-		}
-	})
+	dirs := testdaemon.NewDirs(t) // kaelixd is killed: its Cleanup removes the regions
+	dir := dirs.StateDir
+	d := &testDaemon{socket: dirs.SocketPath, shmName: dirs.ShmDirName}
 	cmd := exec.Command(filepath.Join(binDir, "kaelixd"), "--socket", d.socket, "--state-dir", dir, "--shm-dir", d.shmName, "--ephemeral", "--http-port", "0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
 // TestCLIDaemonStopped: kaelixd (a real process) is SIGSTOPped. `daemon
@@ -23,10 +25,8 @@ import (
 // /metrics shows the stop in kaelix_daemon_loop_lag_seconds: a pass that
 // started at least the stop's length late.
 func TestCLIDaemonStopped(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "kaelixd.sock")
-	shmName := fmt.Sprintf("kaelix-ctlstop-%d", os.Getpid())
-	t.Cleanup(func() { os.RemoveAll(filepath.Join("/dev/shm", shmName)) })
+	dirs := testdaemon.NewDirs(t)
+	dir, sock, shmName := dirs.StateDir, dirs.SocketPath, dirs.ShmDirName
 	cmd := exec.Command(filepath.Join(binDir, "kaelixd"), "--socket", sock, "--state-dir", dir, "--shm-dir", shmName, "--ephemeral", "--http-port", "0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
 // fakeBridge stands in for kaelix-bridge: `run --config FILE --socket S`
@@ -78,8 +80,7 @@ func TestBridgesSupervised(t *testing.T) {
 	}
 	decl("b1")
 	sock := filepath.Join(dir, "kaelixd.sock")
-	shmDir := fmt.Sprintf("kaelix-kdbridge-%d", os.Getpid())
-	defer os.RemoveAll(filepath.Join("/dev/shm", shmDir))
+	shmDir := testdaemon.NewDirs(t).ShmDirName // its Cleanup removes the regions
 	cmd := exec.Command(os.Args[0], "--config", conf, "--no-watch", "--socket", sock, "--shm-dir", shmDir, "--http-port", "0", "--ephemeral")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	var stderr bytes.Buffer

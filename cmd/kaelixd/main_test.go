@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -117,8 +117,7 @@ func TestSIGHUPChild(t *testing.T) {
 	conf := filepath.Join(dir, "kaelixd.toml")
 	os.WriteFile(conf, []byte("[telemetry.logging]\nlevel = \"info\"\n"), 0o600)
 	sock := filepath.Join(dir, "kaelixd.sock")
-	shmDir := fmt.Sprintf("kaelix-kdtest-%d", os.Getpid())
-	defer os.RemoveAll(filepath.Join("/dev/shm", shmDir))
+	shmDir := testdaemon.NewDirs(t).ShmDirName // its Cleanup removes the regions
 	cmd := exec.Command(os.Args[0], "--config", conf, "--no-watch", "--socket", sock, "--shm-dir", shmDir, "--http-port", "0", "--ephemeral")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "KAELIX_RUNTIME_WAIT_STRATEGY=yield")
 	var stderr bytes.Buffer
