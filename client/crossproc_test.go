@@ -13,6 +13,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/shm"
 )
 
 // TestCrossProcess2x3: 2 publisher processes x 3 subscriber processes
@@ -206,9 +207,22 @@ func TestDaemonKilled(t *testing.T) {
 		t.Fatalf("request without daemon: %v", err)
 	}
 
-	// Plant a stale region the restarted daemon must remove.
+	// Plant a stale region (a real one, of a topic the registry does not
+	// hold) the restarted daemon must remove, and a file that is not a
+	// region, which it must leave alone (it never deletes what it did not
+	// make).
 	stale := filepath.Join("/dev/shm", e.shmDir, "stale.p0")
-	os.WriteFile(stale, make([]byte, 8192), 0o600)
+	scfg := shm.Default()
+	scfg.DirName, scfg.HugePages = e.shmDir, shm.PolicyOff
+	sr, err := shm.Create(scfg, "stale.p0", shm.CreateOptions{SizeBytes: 4096, Label: "stale"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr.Close()
+	foreign := filepath.Join("/dev/shm", e.shmDir, "foreign.p0")
+	if err := os.WriteFile(foreign, make([]byte, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	d2 := startChild(t, e.environ("daemon", "KAELIX_TEST_EPHEMERAL=1"))
 	d2.expect(t, "ready", 30*time.Second)
@@ -242,6 +256,10 @@ func TestDaemonKilled(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale region %s not removed: %v", stale, err)
 	}
+	if _, err := os.Stat(foreign); err != nil {
+		t.Errorf("a file that is not a region was touched: %v", err)
+	}
+	os.Remove(foreign)
 	waitFor(t, "old client reconnects", c.Connected)
 	waitFor(t, "old client's attachments re-registered", func() bool {
 		info, err := c2.TopicInfo(ctx, topic)
