@@ -48,6 +48,10 @@ type Config struct {
 	// ReloadDebounce (default 200ms).
 	WatchFile      bool
 	ReloadDebounce time.Duration
+	// HelloTimeout is how long a new connection may take to send hello
+	// (default 5 s): the daemon closes one that has not by then, so that
+	// connections that never speak do not hold daemon.max_clients places.
+	HelloTimeout time.Duration
 	// HostRoot is where sysfs and procfs are read for the NUMA metrics,
 	// the hugepage health rule and the environment check: "" is the live
 	// host; tests give a numa fixture tree.
@@ -89,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReloadDebounce < 0 {
 		errs = append(errs, &config.FieldError{Key: "ReloadDebounce", Msg: fmt.Sprintf("%v is negative", c.ReloadDebounce)})
+	}
+	if c.HelloTimeout < 0 {
+		errs = append(errs, &config.FieldError{Key: "HelloTimeout", Msg: fmt.Sprintf("%v is negative", c.HelloTimeout)})
 	}
 	if c.WatchFile && (c.Loader == nil || c.Loader.Path == "") {
 		errs = append(errs, &config.FieldError{Key: "WatchFile", Msg: "set without a Loader with a Path"})

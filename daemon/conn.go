@@ -206,6 +206,7 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 		d.dropPeer(p)
 	}()
 	hello := false
+	uc.SetReadDeadline(time.Now().Add(d.cfg.HelloTimeout)) // cleared by hello
 	for {
 		f, files, err := c.ReadFrame()
 		for _, f := range files {
@@ -225,6 +226,8 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 				log.Warn("protocol violation; client dropped", "err", err)
 				d.m.dropped.WithLabelValues("descriptors").Inc()
 				d.reply(c, f.RequestID, wire.CodeBadRequest, err.Error())
+			case !hello && errors.Is(err, os.ErrDeadlineExceeded):
+				log.Debug("no hello within the hello timeout; connection closed", "hello_timeout", d.cfg.HelloTimeout)
 			}
 			return
 		}
@@ -253,6 +256,7 @@ func (d *Daemon) serve(uc *net.UnixConn) {
 		if f.Type == wire.TypeHello && werr == nil {
 			hello = true
 			log = log.With("name", p.name)
+			uc.SetReadDeadline(time.Time{})
 		}
 		var frame wire.Frame
 		if werr != nil {

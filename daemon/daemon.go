@@ -77,13 +77,17 @@ type Daemon struct {
 	closing bool   // Run is stopping: refuse new peers
 
 	w       *watcher
-	lockF   *os.File
-	shmLock *os.File // the region directory, flocked: one daemon per region directory too
+	lockF   *os.File      // StateDir/kaelixd.lock, flocked (for earlier versions, and the pid); not the guarantee
+	shmLock *instanceLock // one daemon per region directory (lock_linux.go)
 	heartF  *os.File
 	beats   atomic.Uint64
 	beatNS  atomic.Int64
 	deaths  atomic.Uint64
 	lastDet atomic.Int64
+
+	stateLock *instanceLock // one daemon per state directory
+	sockLock  *instanceLock // one daemon per control socket path
+	sock      sockWatch     // the control socket this daemon bound (socketwatch.go)
 
 	evictions  atomic.Uint64 // subscriber processes evicted, either way (evict.go)
 	evictKills atomic.Uint64 // of those, killed for doing it again
@@ -103,6 +107,9 @@ func New(cfg Config) (*Daemon, error) {
 	cfg.Config = cfg.Config.Clone()
 	if cfg.ReloadDebounce == 0 {
 		cfg.ReloadDebounce = 200 * time.Millisecond
+	}
+	if cfg.HelloTimeout == 0 {
+		cfg.HelloTimeout = 5 * time.Second
 	}
 	d := &Daemon{
 		cfg:      cfg,
@@ -193,7 +200,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	w := st.w
 	defer d.lockF.Close() // releases the flock
+	defer d.stateLock.Close()
 	defer d.shmLock.Close()
+	defer d.sockLock.Close()
 	defer stopHTTP()
 	serveHTTP()
 	d.heartF, _ = os.OpenFile(d.heartbeatPath(), os.O_RDWR|os.O_CREATE, 0o644)
@@ -268,7 +277,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	w.stop()
 	wg.Wait()
-	os.Remove(d.cfg.Daemon.SocketPath)
+	d.removeSocket()
 	d.closeAll(d.cfg.RemoveOnExit)
 	if d.heartF != nil {
 		d.heartF.Close()
@@ -351,13 +360,10 @@ func (d *Daemon) start(ctx context.Context, st *startup) (ln *net.UnixListener, 
 		}
 	}
 	if err := d.lock(); err != nil {
-		var ar *AlreadyRunningError
-		if errors.As(err, &ar) {
-			// Never remove another daemon's lock file (nor one that a
-			// daemon starting with us just made): with SharedRegions the
-			// state dir's lock was ours, the region directory's is not.
-			st.lockFiles = slices.DeleteFunc(st.lockFiles, func(p string) bool { return !ar.SharedRegions || p == d.regionLockPath() })
-		}
+		// Never remove another daemon's lock file (nor one that a daemon
+		// starting with us just made): the state dir's is ours only if
+		// we flocked it, the region directory's never.
+		st.lockFiles = slices.DeleteFunc(st.lockFiles, func(p string) bool { return d.lockF == nil || p == d.regionLockPath() })
 		return nil, nil, nil, err
 	}
 	if st.w, err = newWatcher(); err != nil {
@@ -407,7 +413,7 @@ func (st *startup) undo() {
 	}
 	if st.ln != nil {
 		st.ln.Close()
-		os.Remove(d.cfg.Daemon.SocketPath)
+		d.removeSocket()
 	}
 	if st.w != nil {
 		st.w.stop()
@@ -436,8 +442,10 @@ func (st *startup) undo() {
 	if d.lockF != nil {
 		d.lockF.Close()
 	}
-	if d.shmLock != nil {
-		d.shmLock.Close()
+	for _, l := range []*instanceLock{d.stateLock, d.shmLock, d.sockLock} {
+		if l != nil {
+			l.Close()
+		}
 	}
 }
 
@@ -492,43 +500,52 @@ func (d *Daemon) closeAll(remove bool) {
 	}
 }
 
-// lock takes the kernel-released flock on StateDir/kaelixd.lock and writes
-// this pid into it (for the message a second daemon prints, never as the
-// lock itself).
+// lock takes the daemon's single-instance locks (lock_linux.go): the
+// state directory's, the region directory's and the control socket's.
+// It also flocks StateDir/kaelixd.lock, as earlier versions did (so that
+// neither starts beside the other), and writes this pid into it for their
+// "already running, pid N" message. The file is not the guarantee: it may
+// be deleted under a live daemon. Each lock taken is kept in d (undo
+// releases it) also when a later one fails.
 func (d *Daemon) lock() error {
 	path := filepath.Join(d.stateDir, "kaelixd.lock")
+	pidFile := func() int {
+		b, _ := os.ReadFile(path)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid
+	}
+	var err error
+	if d.stateLock, err = lockStateDir(d.stateDir, pidFile); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return &OpError{Op: "open", Path: path, Err: err}
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		defer f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			b := make([]byte, 32)
-			n, _ := f.ReadAt(b, 0)
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:n])))
-			return &AlreadyRunningError{PID: pid, LockPath: path}
+		if errors.Is(err, unix.EWOULDBLOCK) { // an earlier version's daemon
+			return &AlreadyRunningError{PID: pidFile(), LockPath: d.stateDir}
 		}
 		return &OpError{Op: "flock", Path: path, Err: err}
 	}
+	d.lockF = f
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	// Two daemons with different state dirs but one region directory
 	// would each take the other's regions for stale ones, and replace
-	// each other's files: the region directory is locked too, by a name
-	// no one can delete (lockRegionDir).
+	// each other's files.
 	dir := filepath.Join(d.shm.TmpfsRoot, d.shm.DirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		f.Close()
 		return &OpError{Op: "mkdir", Path: dir, Err: err}
 	}
-	df, err := lockRegionDir(dir)
-	if err != nil {
-		f.Close()
+	if d.shmLock, err = lockRegionDir(dir); err != nil {
 		return err
 	}
-	d.lockF, d.shmLock = f, df
-	return nil
+	// Nor may two share a socket path: the second would replace the
+	// first's socket, and the first serve no one.
+	d.sockLock, err = lockSocketPath(d.cfg.Daemon.SocketPath)
+	return err
 }
 
 // regionLockPath is the lock file earlier versions kept in the tmpfs
@@ -537,15 +554,25 @@ func (d *Daemon) regionLockPath() string {
 	return filepath.Join(d.shm.TmpfsRoot, d.shm.DirName, ".kaelixd.lock")
 }
 
-// listen replaces a stale socket (we hold the lock, so no daemon serves it)
-// and listens with SocketMode. A path that exists and is not a socket (a
-// directory, a regular file) is refused, never removed: it is not ours.
+// listen replaces a stale socket and listens with SocketMode. A socket
+// something answers on (a daemon of an earlier version, which the socket
+// lock does not stop) is never removed: AlreadyRunningError. A path that
+// exists and is not a socket (a directory, a regular file) is refused,
+// never removed: it is not ours.
 func (d *Daemon) listen() (*net.UnixListener, error) {
 	const what = "the control socket (daemon.socket_path)"
 	path := d.cfg.Daemon.SocketPath
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != fs.ModeSocket {
 		return nil, &OpError{Op: "listen on " + what, Path: path,
 			Err: fmt.Errorf("exists and is %s, not a socket; remove it or choose another path (--socket)", fileKind(fi))}
+	} else if err == nil {
+		switch pid, live, err := peerPID(&unix.SockaddrUnix{Name: path}); {
+		case live:
+			return nil, &AlreadyRunningError{PID: pid, LockPath: path, SharedSocket: true}
+		case err != nil:
+			return nil, &OpError{Op: "probe the existing socket " + what, Path: path,
+				Err: fmt.Errorf("%w; cannot tell whether a daemon serves it: remove it if none does, or choose another path (--socket)", sysErr(err))}
+		}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, &OpError{Op: "remove the stale socket " + what, Path: path, Err: sysErr(err)}
@@ -555,9 +582,10 @@ func (d *Daemon) listen() (*net.UnixListener, error) {
 		return nil, &OpError{Op: "listen on " + what, Path: path, Err: sysErr(err)}
 	}
 	ln.SetUnlinkOnClose(false) // Run removes it once every client is gone
+	d.sock.bound(path)
 	fail := func(op string, err error) (*net.UnixListener, error) {
 		ln.Close()
-		os.Remove(path)
+		d.removeSocket()
 		return nil, &OpError{Op: op + " " + what, Path: path, Err: sysErr(err)}
 	}
 	if err := os.Chmod(path, os.FileMode(d.cfg.Security.SocketMode)); err != nil {
@@ -631,6 +659,7 @@ func (d *Daemon) sweep() {
 	d.expireReservations(time.Now())
 	d.checkLinks()
 	d.mu.Unlock()
+	d.checkSocket()
 	d.evictStalled(time.Now())
 }
 

@@ -11,9 +11,11 @@ var (
 	// ErrConfig: a Config field is invalid; the message names it. Fatal.
 	ErrConfig = errors.New("kaelixd: invalid configuration")
 
-	// ErrAlreadyRunning: another daemon holds the state directory's lock.
-	// Returned as an *AlreadyRunningError naming its pid. Remedy: use that
-	// daemon, stop it, or give this one another socket and state dir.
+	// ErrAlreadyRunning: another daemon holds the state directory's, the
+	// region directory's or the control socket's lock (lock_linux.go), or
+	// answers on the control socket. Returned as an *AlreadyRunningError
+	// naming its pid. Remedy: use that daemon, stop it, or give this one
+	// another socket, state dir and region directory.
 	ErrAlreadyRunning = errors.New("kaelixd: already running")
 
 	// ErrStopped: Run was called twice.
@@ -32,11 +34,14 @@ var errStopping = &wire.Error{Code: wire.CodeShuttingDown, Message: "kaelixd is 
 
 // AlreadyRunningError is ErrAlreadyRunning.
 type AlreadyRunningError struct {
-	PID      int    // as written in the lock file; 0 if unreadable (message only)
-	LockPath string // the lock file, or the region directory
+	PID      int    // the holder's (SO_PEERCRED, or the lock file's text); 0 if unknown
+	LockPath string // the state directory, the region directory or the socket path
 	// SharedRegions: another daemon (with another state dir) uses the
 	// same region directory (shm.dir_name).
 	SharedRegions bool
+	// SharedSocket: another daemon (with another state dir) serves the
+	// same control socket path (daemon.socket_path).
+	SharedSocket bool
 }
 
 func (e *AlreadyRunningError) Error() string {
@@ -46,7 +51,17 @@ func (e *AlreadyRunningError) Error() string {
 	if e.SharedRegions {
 		return fmt.Sprintf("another kaelixd uses the region directory %s (with another state dir); give this one its own --shm-dir", e.LockPath)
 	}
-	return fmt.Sprintf("kaelixd already running, pid %d (lock %s held)", e.PID, e.LockPath)
+	if e.SharedSocket {
+		pid := ""
+		if e.PID != 0 {
+			pid = fmt.Sprintf(" (pid %d)", e.PID)
+		}
+		return fmt.Sprintf("kaelixd already running: another kaelixd%s serves the control socket %s; use it, stop it, or give this one another --socket", pid, e.LockPath)
+	}
+	if e.PID == 0 {
+		return fmt.Sprintf("kaelixd already running (state directory %s is locked; pid unknown)", e.LockPath)
+	}
+	return fmt.Sprintf("kaelixd already running, pid %d (state directory %s is locked)", e.PID, e.LockPath)
 }
 
 // Unwrap makes errors.Is(err, ErrAlreadyRunning) hold.

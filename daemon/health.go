@@ -34,6 +34,8 @@ import (
 //	registry_rebuilt topics.json was unreadable at start and the        degraded
 //	                registry was rebuilt from the region headers
 //	                (rebuild.go); until the daemon restarts
+//	socket          the control socket's path was removed or replaced   degraded
+//	                from outside, for as long as it is (socketwatch.go)
 //
 // Thresholds are [telemetry.health] and live.
 
@@ -115,6 +117,9 @@ func (d *Daemon) Health() wire.Health {
 	}
 	if msg := d.rebuilt.Load(); msg != nil {
 		add("registry_rebuilt", wire.HealthDegraded, "%s", *msg)
+	}
+	if msg := d.sock.problem.Load(); msg != nil {
+		add("socket", wire.HealthDegraded, "%s", *msg)
 	}
 	if ns := d.allocFailNS.Load(); ns != 0 && now.Sub(time.Unix(0, ns)) < hc.RecentWindow {
 		add("region_alloc", wire.HealthDegraded, "region allocation failed %v ago: %s", now.Sub(time.Unix(0, ns)).Round(time.Millisecond), *d.allocFail.Load())

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -79,7 +80,7 @@ func (d *Daemon) bindHTTP() (serve, stop func(), err error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return "", &OpError{Op: "listen for HTTP (" + key + ")", Path: addr,
-				Err: fmt.Errorf("%w; choose another port (%s, 0 picks a free one) or turn HTTP off (--set network.enabled=false)", sysErr(err), flag)}
+				Err: fmt.Errorf("%w; %s or turn HTTP off (--set network.enabled=false)", sysErr(err), listenAdvice(err, flag))}
 		}
 		ln = &limitListener{Listener: ln, sem: make(chan struct{}, cfg.Network.MaxConnections)}
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug), TLSConfig: tlsCfg}
@@ -138,6 +139,19 @@ func (d *Daemon) bindHTTP() (serve, stop func(), err error) {
 
 // sysErr is err's innermost system call error ("address already in use"),
 // or err.
+// listenAdvice is the remedy for a failed TCP listen that fits its cause:
+// a port in use or reserved, or a host that is no address of this host.
+// portFlag is how to give another port.
+func listenAdvice(err error, portFlag string) string {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "the port is in use: choose another port (" + portFlag + ", 0 picks a free one)"
+	case errors.Is(err, syscall.EACCES):
+		return "ports below 1024 need CAP_NET_BIND_SERVICE: choose another port (" + portFlag + ", 0 picks a free one)"
+	}
+	return "check the host (--http-host, network.host: a name or address of this host, e.g. 127.0.0.1 or 0.0.0.0)"
+}
+
 func sysErr(err error) error {
 	var se *os.SyscallError
 	if errors.As(err, &se) {

@@ -37,7 +37,8 @@
 // Exit codes: 0 clean stop (or a valid --check-config), 1 runtime or
 // start-up error (socket, HTTP listener, declared topics), 2 bad flags or
 // config, or a directory the host does not let it make or write, 3 another
-// daemon already runs on that state dir or region directory.
+// daemon already runs on that state dir, region directory or control
+// socket (the message names its pid when known).
 package main
 
 import (

@@ -65,6 +65,8 @@ type startEnv struct {
 	state   string
 	shmName string // region directory name under /dev/shm
 	watch   []string
+	pid     int    // a pid the case's error names ({pid}), set by its setup
+	stderr  string // the child's, for tc.after
 }
 
 var startSeq int
@@ -231,7 +233,8 @@ func TestStartupFailures(t *testing.T) {
 		// the defaults of the same name) and the uid to run as (0: ours).
 		setup func(t *testing.T, e *startEnv) ([]string, uint32)
 		code  int
-		msg   []string // substrings of the error line; "%s" is replaced by the env's path named after it
+		msg   []string                        // substrings of the error line; "%s" is replaced by the env's path named after it
+		after func(t *testing.T, e *startEnv) // optional: more checks once the refused daemon exited
 	}
 	cases := []tc{
 		{"http port busy", func(t *testing.T, e *startEnv) ([]string, uint32) {
@@ -242,57 +245,105 @@ func TestStartupFailures(t *testing.T) {
 			t.Cleanup(func() { ln.Close() })
 			_, port, _ := net.SplitHostPort(ln.Addr().String())
 			return []string{"--http-port", port}, 0
-		}, 1, []string{"listen for HTTP (network.host:network.port) 127.0.0.1:", "address already in use", "--http-port", "network.enabled=false"}},
+		}, 1, []string{"listen for HTTP (network.host:network.port) 127.0.0.1:", "address already in use", "--http-port", "network.enabled=false"}, nil},
 		{"socket path is a directory", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			os.MkdirAll(filepath.Join(e.socket, "sub"), 0o755)
 			return nil, 0
-		}, 1, []string{"control socket (daemon.socket_path) {socket}", "is a directory, not a socket"}},
+		}, 1, []string{"control socket (daemon.socket_path) {socket}", "is a directory, not a socket"}, nil},
 		{"socket path is an empty directory (not removed)", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			os.MkdirAll(e.socket, 0o755)
 			return nil, 0
-		}, 1, []string{"control socket (daemon.socket_path) {socket}", "is a directory, not a socket"}},
+		}, 1, []string{"control socket (daemon.socket_path) {socket}", "is a directory, not a socket"}, nil},
 		{"socket directory under a regular file", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			f := filepath.Join(e.dir, "file")
 			os.WriteFile(f, nil, 0o644)
 			e.socket = filepath.Join(f, "kaelixd.sock")
 			return nil, 0
-		}, 2, []string{"daemon.socket_path: directory {dir}/file cannot be made: {dir}/file is a regular file, not a directory"}},
+		}, 2, []string{"daemon.socket_path: directory {dir}/file cannot be made: {dir}/file is a regular file, not a directory"}, nil},
 		{"socket directory unwritable", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			e.worldWritable(t)
 			ro := filepath.Join(e.dir, "ro")
 			uid := unwritableDir(t, ro)
 			e.socket = filepath.Join(ro, "kaelixd.sock")
 			return nil, uid
-		}, 2, []string{"daemon.socket_path: directory {dir}/ro is not writable: permission denied"}},
+		}, 2, []string{"daemon.socket_path: directory {dir}/ro is not writable: permission denied"}, nil},
 		{"state directory under a regular file", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			f := filepath.Join(e.dir, "file")
 			os.WriteFile(f, nil, 0o644)
 			e.state = filepath.Join(f, "state")
 			return nil, 0
-		}, 2, []string{"daemon.state_dir: directory {dir}/file/state cannot be made: {dir}/file is a regular file, not a directory"}},
+		}, 2, []string{"daemon.state_dir: directory {dir}/file/state cannot be made: {dir}/file is a regular file, not a directory"}, nil},
 		{"region directory is a regular file", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			os.WriteFile(filepath.Join("/dev/shm", e.shmName), nil, 0o644)
 			return nil, 0
-		}, 2, []string{"shm.dir_name: directory /dev/shm/{shm} cannot be made: /dev/shm/{shm} is a regular file, not a directory"}},
+		}, 2, []string{"shm.dir_name: directory /dev/shm/{shm} cannot be made: /dev/shm/{shm} is a regular file, not a directory"}, nil},
 		{"region directory unwritable", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			e.worldWritable(t)
 			return nil, unwritableDir(t, filepath.Join("/dev/shm", e.shmName))
-		}, 2, []string{"shm.dir_name: directory /dev/shm/{shm} is not writable: permission denied"}},
+		}, 2, []string{"shm.dir_name: directory /dev/shm/{shm} is not writable: permission denied"}, nil},
 		{"state directory locked by another daemon", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			e.state = other.state
 			e.watch = append(e.watch, other.watch...)
 			return nil, 0
-		}, 3, []string{"kaelixd already running, pid " + strconv.Itoa(op.cmd.Process.Pid), other.state + "/kaelixd.lock"}},
+		}, 3, []string{"kaelixd already running, pid " + strconv.Itoa(op.cmd.Process.Pid), "state directory " + other.state + " is locked"}, nil},
+		{"state directory of a live daemon whose lock file was deleted", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			// Its own daemon: the lock file is gone for good. Nothing but
+			// the abstract state-directory lock stops the second one.
+			x := newStartEnv(t)
+			xp := startKaelixd(t, 0, "--socket", x.socket, "--state-dir", x.state, "--shm-dir", x.shmName, "--http-port", "0", "--ephemeral", "--no-watch")
+			xp.waitListening(t, x.socket)
+			if err := os.Remove(filepath.Join(x.state, "kaelixd.lock")); err != nil {
+				t.Fatal(err)
+			}
+			e.state, e.pid = x.state, xp.cmd.Process.Pid
+			e.watch = append(e.watch, x.watch...)
+			t.Cleanup(func() {
+				if _, err := configShow(t, x.socket); err != nil {
+					t.Errorf("the first daemon no longer answers: %v", err)
+				}
+			})
+			return nil, 0
+		}, 3, []string{"kaelixd already running, pid {pid}", "state directory {state} is locked"}, nil},
+		{"control socket of a live daemon with another state dir", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			e.socket = other.socket
+			e.watch = append(e.watch, other.watch...)
+			return nil, 0
+		}, 3, []string{"another kaelixd (pid " + strconv.Itoa(op.cmd.Process.Pid) + ") serves the control socket " + other.socket, "--socket"}, nil},
+		{"control socket answered by a process that holds no lock", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			// A daemon of an earlier version (no socket lock): only
+			// dialling the socket shows that it is alive.
+			os.MkdirAll(filepath.Dir(e.socket), 0o755)
+			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: e.socket, Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			e.pid = os.Getpid()
+			return nil, 0
+		}, 3, []string{"another kaelixd (pid {pid}) serves the control socket {socket}"}, func(t *testing.T, e *startEnv) {
+			if c, err := net.Dial("unix", e.socket); err != nil {
+				t.Errorf("the live socket was taken: %v", err)
+			} else {
+				c.Close()
+			}
+		}},
 		{"region directory locked by another daemon", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			e.shmName = other.shmName
 			e.watch = append(e.watch, other.watch...)
 			return nil, 0
-		}, 3, []string{"another kaelixd uses the region directory /dev/shm/" + other.shmName, "--shm-dir"}},
+		}, 3, []string{"another kaelixd uses the region directory /dev/shm/" + other.shmName, "--shm-dir"}, nil},
 		{"bad config", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			f := filepath.Join(e.dir, "bad.toml")
 			os.WriteFile(f, []byte("[network]\nport = \"not-a-number\"\n[bogus]\n"), 0o644)
 			return []string{"--config", f}, 0
-		}, 2, []string{"{dir}/bad.toml:2: network.port", "{dir}/bad.toml:3: bogus: unknown table"}},
+		}, 2, []string{"{dir}/bad.toml:2: network.port", "{dir}/bad.toml:3: bogus: unknown table"}, nil},
+		{"http host that is no address of this host", func(t *testing.T, e *startEnv) ([]string, uint32) {
+			return []string{"--http-host", "192.0.2.1"}, 0 // TEST-NET-1: assigned to no host
+		}, 1, []string{"listen for HTTP (network.host:network.port) 192.0.2.1:0", "check the host (--http-host", "network.enabled=false"}, func(t *testing.T, e *startEnv) {
+			if line := strings.Join(errorLines(e.stderr), " "); strings.Contains(line, "another port") || strings.Contains(line, "--http-port") {
+				t.Errorf("advice about ports for a bad host:\n%s", e.stderr)
+			}
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -322,13 +373,17 @@ func TestStartupFailures(t *testing.T) {
 				t.Errorf("want exactly one error line, got %d:\n%s", len(lines), stderr)
 			}
 			for _, m := range c.msg {
-				m = strings.NewReplacer("{socket}", e.socket, "{dir}", e.dir, "{shm}", e.shmName).Replace(m)
+				m = strings.NewReplacer("{socket}", e.socket, "{dir}", e.dir, "{shm}", e.shmName, "{state}", e.state, "{pid}", strconv.Itoa(e.pid)).Replace(m)
 				if !strings.Contains(strings.Join(lines, "\n"), m) {
 					t.Errorf("error lacks %q:\n%s", m, stderr)
 				}
 			}
 			if after := snapshot(e.watch...); !slices.Equal(before, after) {
 				t.Errorf("left the file system changed:\nbefore %q\nafter  %q", before, after)
+			}
+			if c.after != nil {
+				e.stderr = stderr
+				c.after(t, e)
 			}
 		})
 	}
