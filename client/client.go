@@ -114,7 +114,8 @@ type reply struct {
 }
 
 // Connect dials the daemon and says hello. With nothing listening it returns
-// a *BrokerNotRunningError ("Broker is not running: <socket path>: cause").
+// a *BrokerNotRunningError ("Broker is not running: <socket path>: cause");
+// denied the socket (EACCES), a *SocketPermissionError (ErrPermission).
 // ctx bounds the dial and the hello.
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	if opts.SocketPath == "" {
@@ -151,6 +152,9 @@ func (c *Client) dial(ctx context.Context, resume []wire.Resume) (*wire.Conn, wi
 	var hr wire.HelloReply
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", c.opts.SocketPath)
+	if errors.Is(err, os.ErrPermission) { // the socket's mode and group, or a directory's: a daemon may well run
+		return nil, hr, &SocketPermissionError{SocketPath: c.opts.SocketPath, Err: err}
+	}
 	if err != nil {
 		return nil, hr, &BrokerNotRunningError{SocketPath: c.opts.SocketPath, Err: err}
 	}

@@ -40,7 +40,8 @@ var (
 	// mappings until they close).
 	ErrTopicInUse = errors.New("topic in use")
 	// ErrPermission: the topic's mode and group do not allow this process
-	// (by its SO_PEERCRED uid/gid) to attach in that role.
+	// (by its SO_PEERCRED uid/gid) to attach in that role; or, as a
+	// *SocketPermissionError, it may not connect to the control socket.
 	ErrPermission = errors.New("permission denied")
 	// ErrInvalidSpec: topic parameters out of range; the message names them.
 	ErrInvalidSpec = errors.New("invalid topic parameters")
@@ -118,6 +119,27 @@ func (e *BrokerNotRunningError) Is(target error) bool { return target == ErrBrok
 
 // Unwrap returns the cause.
 func (e *BrokerNotRunningError) Unwrap() error { return e.Err }
+
+// SocketPermissionError: this process may not connect to the control
+// socket (EACCES: the socket's mode and group, security.socket_mode and
+// security.socket_group, or a directory on its path, do not let its user
+// in). Whether a daemon runs is unknown. errors.Is(err, ErrPermission)
+// and errors.Is(err, os.ErrPermission) hold; ErrBrokerNotRunning does
+// not. Remedy: run as a member of the socket's group (ask the operator).
+type SocketPermissionError struct {
+	SocketPath string
+	Err        error // the dial error
+}
+
+func (e *SocketPermissionError) Error() string {
+	return fmt.Sprintf("permission denied on the control socket %s: %v", e.SocketPath, e.Err)
+}
+
+// Is makes errors.Is(err, ErrPermission) hold.
+func (e *SocketPermissionError) Is(target error) bool { return target == ErrPermission }
+
+// Unwrap returns the dial error (errors.Is(err, os.ErrPermission) holds).
+func (e *SocketPermissionError) Unwrap() error { return e.Err }
 
 // BrokerError is an error the daemon replied with.
 type BrokerError struct {

@@ -17,7 +17,7 @@ const (
 	exitBrokerNotRunning = 3  // nothing listens on the socket: start kaelixd or fix --socket
 	exitNotFound         = 4  // no topic of that name (sub, pub: or it was deleted while attached)
 	exitInvalid          = 5  // invalid name or parameters, message too large, topic too large for the host, topic exists with other parameters or in use, no free slot
-	exitPermission       = 6  // the topic's mode and group do not allow this user
+	exitPermission       = 6  // the topic's mode and group, or the control socket's, do not allow this user
 	exitEvicted          = 7  // sub: kaelixd evicted the subscriber for holding publishers back (daemon.evict_stalled_after)
 	exitNotAnswering     = 8  // the socket accepts connections but kaelixd does not answer within --timeout: stopped, hung or overloaded
 	exitNoSubscribers    = 9  // pub: --wait-subscribers N did not see N subscribers within --wait-timeout
@@ -73,6 +73,9 @@ func hint(err error) string {
 	switch {
 	case errors.Is(err, client.ErrBrokerNotRunning):
 		return "start kaelixd (e.g. `kaelixd --socket PATH`), or point --socket / $KAELIX_SOCKET at the running one"
+	case errors.As(err, new(*client.SocketPermissionError)):
+		return "ask the operator for the socket's group (kaelixd's security.socket_group; its mode is security.socket_mode), " +
+			"or point --socket / $KAELIX_SOCKET at a daemon this user may reach"
 	case errors.Is(err, client.ErrBrokerNotAnswering):
 		return "kaelixd accepts connections but does not answer: it is stopped (SIGSTOP: resume it with kill -CONT), hung or overloaded; " +
 			"`kaelixctl health` tells which from its heartbeat"
