@@ -37,10 +37,14 @@
 // nobody maps are removed (files that are not regions never are). A
 // registry that cannot be read is rebuilt from the region headers, with
 // nothing removed and health degraded, or if a region fits no topic the
-// daemon refuses to start naming it (rebuild.go). One daemon per state dir: Run takes an flock on
-// StateDir/kaelixd.lock, which the kernel releases when the process dies;
-// the pid written in the file is only for the "already running, pid N"
-// message.
+// daemon refuses to start naming it (rebuild.go). One daemon per state
+// dir, per region directory and per control socket path: Run binds an
+// abstract Unix socket named after each path, which the kernel releases
+// when the process dies and nobody can delete (lock_linux.go). It also
+// flocks StateDir/kaelixd.lock (as earlier versions did, so they and this
+// one never run side by side) and writes its pid there, but a deleted
+// lock file lets no second daemon in. An existing socket file is removed
+// only if nothing answers on it.
 //
 // # Shutdown
 //
@@ -53,7 +57,7 @@
 //
 // # Files
 //
-//	StateDir/kaelixd.lock   flock; holder's pid (text)
+//	StateDir/kaelixd.lock   flock (for earlier versions); holder's pid (text)
 //	StateDir/topics.json    the registry (see stateFile)
 //	StateDir/heartbeat      pid, counter, unix ns (see stat.ReadHeartbeat)
 //	SocketPath              the control socket (default beside them)
@@ -112,5 +116,7 @@
 //
 // Creations refused for lack of shared memory, huge pages or lockable
 // memory, and connections refused by daemon.max_clients, are counted in
-// kaelix_resource_refusals_total{resource}.
+// kaelix_resource_refusals_total{resource}. A connection that sends no
+// hello within Config.HelloTimeout (5 s) is closed (logged at debug), so
+// connections that never speak do not hold max_clients places.
 package daemon
