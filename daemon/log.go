@@ -86,3 +86,8 @@ func (l *levelHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (l *levelHandler) WithGroup(name string) slog.Handler {
 	return &levelHandler{h: l.h.WithGroup(name), lv: l.lv}
 }
+
+// Logger returns the daemon's logger: telemetry.logging's format and
+// destination, its level following reloads. For the code kaelixd runs
+// beside the daemon (bridge supervision). Safe for concurrent use.
+func (d *Daemon) Logger() *slog.Logger { return d.log }

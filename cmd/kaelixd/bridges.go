@@ -9,14 +9,14 @@ import (
 
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/daemon/config"
-	"github.com/kaelix-io/kaelix/supervisor"
+	"github.com/kaelix-io/kaelix/internal/supervise"
 )
 
 // superviseBridges keeps the [[bridges]] of d's configuration running,
 // applying each reload's set, until the returned stop is called (which
 // stops them: SIGTERM, then SIGKILL after 5s).
 func superviseBridges(d *daemon.Daemon, log *slog.Logger) (stop func()) {
-	sup := supervisor.New(supervisor.Options{Stdout: os.Stderr, Stderr: os.Stderr, Logger: log, MaxBackoff: 30 * time.Second})
+	sup := supervise.NewSet(supervise.SetOptions{Stdout: os.Stderr, Stderr: os.Stderr, Logger: log, MaxBackoff: 30 * time.Second})
 	apply := func(c config.Config) {
 		started, stopped, restarted, err := sup.Apply(bridgeSpecs(c))
 		if err != nil {
@@ -32,15 +32,17 @@ func superviseBridges(d *daemon.Daemon, log *slog.Logger) (stop func()) {
 	return func() { cancel(); sup.Close() }
 }
 
-// bridgeSpecs turns [[bridges]] into processes.
-func bridgeSpecs(c config.Config) []supervisor.Spec {
-	var out []supervisor.Spec
+// bridgeSpecs turns [[bridges]] into processes (host network, no limits,
+// never given up on).
+func bridgeSpecs(c config.Config) []supervise.Spec {
+	var out []supervise.Spec
 	for _, b := range c.Bridges {
 		bin := b.Binary
 		if bin == "" {
 			bin = defaultBridgeBinary()
 		}
-		out = append(out, supervisor.Spec{Name: b.Name, Path: bin, Args: []string{"run", "--config", b.Config, "--socket", c.Daemon.SocketPath}})
+		out = append(out, supervise.Spec{Name: b.Name, Path: bin, Args: []string{"run", "--config", b.Config, "--socket", c.Daemon.SocketPath},
+			Network: true}) // a bridge's job is the network
 	}
 	return out
 }

@@ -46,7 +46,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -178,7 +177,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		case <-ctx.Done():
 			return
 		}
-		stopBridges := superviseBridges(d, slog.Default())
+		stopBridges := superviseBridges(d, d.Logger())
 		<-ctx.Done()
 		stopBridges()
 	}()

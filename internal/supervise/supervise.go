@@ -1,8 +1,25 @@
-// Package supervise runs a child process and keeps it running: it restarts
-// the child with bounded exponential backoff when it exits, gives up (and
-// says so) after MaxCrashes exits within Window, applies resource limits
-// and network isolation at each start, and reports the child's state.
-// kaelixd's processor hosts use it; so can bridges.
+// Package supervise runs child processes and keeps them running. It is
+// kaelixd's one supervisor, in two layers:
+//
+//   - Supervisor keeps ONE child running: it restarts the child with
+//     bounded exponential backoff when it exits, gives up (and says so)
+//     after MaxCrashes exits within Window (or never, with
+//     Policy.Persist), applies resource limits and network isolation at
+//     each start, and reports the child's state. Processor hosts use it.
+//   - Set keeps a declared SET of children running, one Supervisor each,
+//     and applies a new set of declarations live (hot reload: Apply starts
+//     the new ones, stops the removed ones, restarts the changed ones and
+//     leaves the others alone). kaelixd runs its [[bridges]] with it, and
+//     is meant to run stream processors with it.
+//
+// The package is internal: its only users are kaelixd and the processor
+// host, and its API follows what they need, not a promise to other
+// programs (it replaced the public package supervisor, which had the set
+// layer without limits, isolation or give-up).
+//
+// Stopping a child: SIGTERM, then SIGKILL after Policy.Grace. Each child
+// is put in its own process group and gets PR_SET_PDEATHSIG SIGKILL, so
+// it does not outlive a supervisor that is killed.
 //
 // # Limits
 //
@@ -67,6 +84,11 @@ type Policy struct {
 	MaxCrashes int           // give up after this many exits within Window (default 5)
 	Window     time.Duration // default 1 min; a run that lasts Window resets the backoff
 	Grace      time.Duration // SIGTERM to SIGKILL on Stop/Restart (default 5 s)
+	// Persist never gives up: MaxCrashes is not applied, and a start that
+	// fails (no such file...) counts as an exit and is retried after the
+	// backoff, the first one included (Start then does not fail; Status
+	// shows the start error in LastExit). Set uses it.
+	Persist bool
 }
 
 // Spec describes the child.
@@ -74,7 +96,7 @@ type Spec struct {
 	Name string
 	Path string
 	Args []string // without argv[0]
-	Env  []string // nil: this process's environment
+	Env  []string // the whole environment (KEY=VALUE); nil: this process's environment
 	Dir  string
 
 	Stdout io.Writer // nil: discarded
@@ -114,6 +136,8 @@ type Status struct {
 	LimitHits map[string]int // "memory", "files"
 	Limits    LimitStatus
 	StartedAt time.Time
+	Since     time.Time // when State was entered
+	Next      time.Time // Backoff: when it starts again (zero otherwise)
 	// StderrHead and StderrTail are the first and last 4 KiB the last run
 	// wrote to stderr.
 	StderrHead, StderrTail string
@@ -136,6 +160,7 @@ type Supervisor struct {
 	cmd       *exec.Cmd
 	st        Status
 	exits     []time.Time
+	began     time.Time // when the last start was tried
 	backoff   time.Duration
 	stopping  bool
 	restartCh chan struct{}
@@ -188,10 +213,14 @@ func Start(spec Spec) (*Supervisor, error) {
 	} else {
 		s.limits.Network = "host network (can_access_network)"
 	}
-	s.st = Status{Name: spec.Name, Limits: s.limits, LimitHits: map[string]int{}}
+	s.st = Status{Name: spec.Name, Limits: s.limits, LimitHits: map[string]int{}, State: Backoff, Since: time.Now()}
 	wait, err := s.start()
 	if err != nil {
-		return nil, err
+		if !p.Persist || errors.Is(err, ErrNetworkIsolation) {
+			return nil, err
+		}
+		s.log.Error("cannot start", "err", err)
+		wait = func() error { return err }
 	}
 	go s.supervise(wait)
 	return s, nil
@@ -228,6 +257,9 @@ func netnsAllowed() bool {
 // start forks the child, applies the limits, opens the gate. It returns a
 // function that waits for the child's exit.
 func (s *Supervisor) start() (func() error, error) {
+	s.mu.Lock()
+	s.began = time.Now()
+	s.mu.Unlock()
 	cmd := exec.Command(s.spec.Path, s.spec.Args...)
 	cmd.Env = s.spec.Env
 	cmd.Dir = s.spec.Dir
@@ -285,6 +317,7 @@ func (s *Supervisor) start() (func() error, error) {
 	s.st.Starts++
 	s.st.Restarts = s.st.Starts - 1
 	s.st.StartedAt = time.Now()
+	s.st.Since, s.st.Next = s.st.StartedAt, time.Time{}
 	s.st.Reason = ""
 	s.mu.Unlock()
 	s.log.Info("started", "pid", cmd.Process.Pid, "memory", s.limits.Memory, "files", s.limits.Files, "cpu", s.limits.CPU, "network", s.limits.Network)
@@ -314,7 +347,7 @@ func (s *Supervisor) supervise(wait func() error) {
 		err := wait()
 		now := time.Now()
 		s.mu.Lock()
-		ran := now.Sub(s.st.StartedAt)
+		ran := now.Sub(s.began)
 		exit := describeExit(err)
 		s.st.LastExit, s.st.PID, s.cmd = exit, 0, nil
 		head, tail := s.tail.Head(), s.tail.String()
@@ -324,7 +357,7 @@ func (s *Supervisor) supervise(wait func() error) {
 			exit += " (" + hit + " limit)"
 		}
 		if s.stopping {
-			s.st.State = Stopped
+			s.st.State, s.st.Since = Stopped, now
 			s.mu.Unlock()
 			return
 		}
@@ -343,8 +376,8 @@ func (s *Supervisor) supervise(wait func() error) {
 			if ran >= s.spec.Policy.Window {
 				s.backoff = s.spec.Policy.MinBackoff
 			}
-			if len(s.exits) >= s.spec.Policy.MaxCrashes {
-				s.st.State = Failed
+			if !s.spec.Policy.Persist && len(s.exits) >= s.spec.Policy.MaxCrashes {
+				s.st.State, s.st.Since = Failed, now
 				s.st.Reason = fmt.Sprintf("gave up after %d exits within %v; last: %s", len(s.exits), s.spec.Policy.Window, exit)
 				s.mu.Unlock()
 				s.log.Error("giving up", "reason", s.st.Reason)
@@ -356,7 +389,7 @@ func (s *Supervisor) supervise(wait func() error) {
 			} else {
 				delay := s.backoff
 				s.backoff = min(2*s.backoff, s.spec.Policy.MaxBackoff)
-				s.st.State = Backoff
+				s.st.State, s.st.Since, s.st.Next = Backoff, now, now.Add(delay)
 				s.st.Reason = fmt.Sprintf("exited (%s); restarting in %v", exit, delay)
 				s.mu.Unlock()
 				s.log.Warn("exited; restarting", "exit", exit, "delay", delay)
@@ -368,7 +401,7 @@ func (s *Supervisor) supervise(wait func() error) {
 			}
 		}
 		if s.stopping {
-			s.st.State = Stopped
+			s.st.State, s.st.Since, s.st.Next = Stopped, time.Now(), time.Time{}
 			s.mu.Unlock()
 			return
 		}
@@ -379,8 +412,13 @@ func (s *Supervisor) supervise(wait func() error) {
 				wait = w
 				break
 			}
+			if s.spec.Policy.Persist { // an exit like any other: back off and retry
+				s.log.Error("cannot restart", "err", err)
+				wait = func() error { return err }
+				break
+			}
 			s.mu.Lock()
-			s.st.State, s.st.Reason = Failed, err.Error()
+			s.st.State, s.st.Reason, s.st.Since = Failed, err.Error(), time.Now()
 			s.mu.Unlock()
 			s.log.Error("cannot restart", "err", err)
 			if !s.waitRestart() {
@@ -396,7 +434,7 @@ func (s *Supervisor) waitRestart() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
-		s.st.State = Stopped
+		s.st.State, s.st.Since = Stopped, time.Now()
 		return false
 	}
 	return true

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(child(role))
 	}
+	if role := os.Getenv(setRoleEnv); role != "" {
+		setChild(role)
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,4 +1,4 @@
-package supervisor_test
+package supervise_test
 
 import (
 	"os"
@@ -9,17 +9,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaelix-io/kaelix/supervisor"
+	"github.com/kaelix-io/kaelix/internal/supervise"
 )
 
-// Child roles: the test binary re-executes itself with roleEnv set.
+// Set tests' child roles: the test binary re-executes itself with
+// setRoleEnv set (TestMain calls setChild).
 const (
-	roleEnv  = "KAELIX_SUPERVISOR_TEST_ROLE"
-	readyEnv = "KAELIX_SUPERVISOR_TEST_READY"
+	setRoleEnv = "KAELIX_SUPERVISOR_TEST_ROLE"
+	readyEnv   = "KAELIX_SUPERVISOR_TEST_READY"
 )
 
-func TestMain(m *testing.M) {
-	switch os.Getenv(roleEnv) {
+func setChild(role string) {
+	switch role {
 	case "crash": // exit 3 after a moment
 		time.Sleep(20 * time.Millisecond)
 		os.Exit(3)
@@ -34,20 +35,20 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Hour)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(2)
 }
 
-func spec(name, role string, args ...string) supervisor.Spec {
-	return supervisor.Spec{Name: name, Path: os.Args[0], Args: append([]string{"-test.run=^$"}, args...), Env: []string{roleEnv + "=" + role}}
+func setSpec(name, role string, args ...string) supervise.Spec {
+	return supervise.Spec{Name: name, Path: os.Args[0], Args: append([]string{"-test.run=^$"}, args...), Env: append(os.Environ(), setRoleEnv+"="+role), Network: true}
 }
 
-func status(s *supervisor.Supervisor, name string) supervisor.Status {
+func setStatus(s *supervise.Set, name string) supervise.Status {
 	for _, st := range s.Status() {
 		if st.Name == name {
 			return st
 		}
 	}
-	return supervisor.Status{}
+	return supervise.Status{}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -66,15 +67,15 @@ func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 // TestRestartBackoff: a crashing process is restarted with a doubling,
 // bounded wait; the status says how it exited.
 func TestRestartBackoff(t *testing.T) {
-	s := supervisor.New(supervisor.Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	s := supervise.NewSet(supervise.SetOptions{MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	defer s.Close()
 	start := time.Now()
-	if started, _, _, err := s.Apply([]supervisor.Spec{spec("c", "crash")}); err != nil || len(started) != 1 {
+	if started, _, _, err := s.Apply([]supervise.Spec{setSpec("c", "crash")}); err != nil || len(started) != 1 {
 		t.Fatalf("Apply: %v %v", started, err)
 	}
-	waitFor(t, "6 starts", func() bool { return status(s, "c").Starts >= 6 })
+	waitFor(t, "6 starts", func() bool { return setStatus(s, "c").Starts >= 6 })
 	elapsed := time.Since(start)
-	st := status(s, "c")
+	st := setStatus(s, "c")
 	if st.LastExit != "exit status 3" {
 		t.Errorf("last exit %q, want exit status 3", st.LastExit)
 	}
@@ -88,19 +89,19 @@ func TestRestartBackoff(t *testing.T) {
 // leaving unchanged processes alone; Close stops everything, escalating
 // to SIGKILL for a process that ignores SIGTERM.
 func TestApplyHotReload(t *testing.T) {
-	s := supervisor.New(supervisor.Options{StopTimeout: 300 * time.Millisecond})
+	s := supervise.NewSet(supervise.SetOptions{StopTimeout: 300 * time.Millisecond})
 	defer s.Close()
-	if _, _, _, err := s.Apply([]supervisor.Spec{spec("a", "serve"), spec("b", "serve")}); err != nil {
+	if _, _, _, err := s.Apply([]supervise.Spec{setSpec("a", "serve"), setSpec("b", "serve")}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a and b running", func() bool {
-		return status(s, "a").State == supervisor.StateRunning && status(s, "b").State == supervisor.StateRunning
+		return setStatus(s, "a").State == supervise.Running && setStatus(s, "b").State == supervise.Running
 	})
-	pidA, pidB := status(s, "a").PID, status(s, "b").PID
+	pidA, pidB := setStatus(s, "a").PID, setStatus(s, "b").PID
 	ready := filepath.Join(t.TempDir(), "ready")
-	stubborn := spec("c", "stubborn")
+	stubborn := setSpec("c", "stubborn")
 	stubborn.Env = append(stubborn.Env, readyEnv+"="+ready)
-	started, stopped, restarted, err := s.Apply([]supervisor.Spec{spec("a", "serve"), spec("b", "serve", "-test.v"), stubborn})
+	started, stopped, restarted, err := s.Apply([]supervise.Spec{setSpec("a", "serve"), setSpec("b", "serve", "-test.v"), stubborn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +109,17 @@ func TestApplyHotReload(t *testing.T) {
 		t.Errorf("Apply: started %v stopped %v restarted %v; want [c] [] [b]", started, stopped, restarted)
 	}
 	waitFor(t, "b restarted and c running", func() bool {
-		return status(s, "b").State == supervisor.StateRunning && status(s, "c").State == supervisor.StateRunning
+		return setStatus(s, "b").State == supervise.Running && setStatus(s, "c").State == supervise.Running
 	})
-	if got := status(s, "a").PID; got != pidA || !alive(pidA) {
+	if got := setStatus(s, "a").PID; got != pidA || !alive(pidA) {
 		t.Errorf("unchanged a: pid %d -> %d (alive %v)", pidA, got, alive(pidA))
 	}
-	if alive(pidB) || status(s, "b").PID == pidB {
+	if alive(pidB) || setStatus(s, "b").PID == pidB {
 		t.Errorf("changed b: old pid %d still there", pidB)
 	}
-	pidC := status(s, "c").PID
+	pidC := setStatus(s, "c").PID
 	waitFor(t, "c ignoring SIGTERM", func() bool { _, err := os.Stat(ready); return err == nil })
-	_, stopped, _, err = s.Apply([]supervisor.Spec{stubborn})
+	_, stopped, _, err = s.Apply([]supervise.Spec{stubborn})
 	if err != nil || len(stopped) != 2 {
 		t.Fatalf("Apply: stopped %v, %v", stopped, err)
 	}
@@ -133,7 +134,7 @@ func TestApplyHotReload(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("Close took %v: SIGTERM was not given its StopTimeout", d)
 	}
-	if _, _, _, err := s.Apply(nil); err != supervisor.ErrClosed {
+	if _, _, _, err := s.Apply(nil); err != supervise.ErrClosed {
 		t.Errorf("Apply after Close: %v, want ErrClosed", err)
 	}
 }
@@ -141,10 +142,10 @@ func TestApplyHotReload(t *testing.T) {
 // TestApplyBadSpecs: duplicate names and missing paths are refused and
 // change nothing.
 func TestApplyBadSpecs(t *testing.T) {
-	s := supervisor.New(supervisor.Options{})
+	s := supervise.NewSet(supervise.SetOptions{})
 	defer s.Close()
-	for i, specs := range [][]supervisor.Spec{
-		{spec("x", "serve"), spec("x", "serve")},
+	for i, specs := range [][]supervise.Spec{
+		{setSpec("x", "serve"), setSpec("x", "serve")},
 		{{Name: "y"}},
 		{{Path: "/bin/true"}},
 	} {
@@ -156,11 +157,11 @@ func TestApplyBadSpecs(t *testing.T) {
 		t.Errorf("%d processes after refused Applies", n)
 	}
 	// A path that does not exist: backoff, with the start error shown.
-	if _, _, _, err := s.Apply([]supervisor.Spec{{Name: "missing", Path: "/nonexistent/" + strconv.Itoa(os.Getpid())}}); err != nil {
+	if _, _, _, err := s.Apply([]supervise.Spec{{Name: "missing", Path: "/nonexistent/" + strconv.Itoa(os.Getpid())}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the start error", func() bool {
-		st := status(s, "missing")
-		return st.State == supervisor.StateBackoff && st.LastExit != ""
+		st := setStatus(s, "missing")
+		return st.State == supervise.Backoff && st.LastExit != ""
 	})
 }
