@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -164,4 +165,42 @@ func TestApplyBadSpecs(t *testing.T) {
 		st := setStatus(s, "missing")
 		return st.State == supervise.Backoff && st.LastExit != ""
 	})
+}
+
+// TestSetMemberLimits: a Set's member is a full Supervisor: the limits,
+// start gate and policy of its Spec apply (here RLIMIT_NOFILE, and a
+// Policy of its own that gives up), and a change of limits is a
+// changed declaration, restarted by Apply.
+func TestSetMemberLimits(t *testing.T) {
+	l, w := newLines(t)
+	s := supervise.NewSet(supervise.SetOptions{})
+	defer s.Close()
+	sp := spec("fds", w)
+	sp.Limits.MaxFileDescriptors = 32
+	sp.Policy.MaxCrashes = 2
+	if started, _, _, err := s.Apply([]supervise.Spec{sp}); err != nil || len(started) != 1 {
+		t.Fatalf("Apply: %v %v", started, err)
+	}
+	f := strings.Fields(l.next(t, "opened"))
+	if n, _ := strconv.Atoi(f[1]); f[3] != "true" || n >= 32 || n == 0 {
+		t.Fatalf("child: %v (want EMFILE after fewer than 32)", f)
+	}
+	waitFor(t, "given up after 2 exits", func() bool { return setStatus(s, "fds").State == supervise.Failed })
+	if st := setStatus(s, "fds"); st.Limits.Files != "RLIMIT_NOFILE 32" || st.Starts != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	sp.Limits.MaxFileDescriptors = 48
+	if _, _, restarted, err := s.Apply([]supervise.Spec{sp}); err != nil || len(restarted) != 1 {
+		t.Fatalf("Apply with new limits: restarted %v, %v", restarted, err)
+	}
+	waitFor(t, "the new limit", func() bool { return setStatus(s, "fds").Limits.Files == "RLIMIT_NOFILE 48" })
+	for {
+		f = strings.Fields(l.next(t, "opened"))
+		if n, _ := strconv.Atoi(f[1]); n > 32 {
+			if f[3] != "true" || n >= 48 {
+				t.Fatalf("child: %v (want EMFILE after fewer than 48)", f)
+			}
+			break
+		}
+	}
 }
