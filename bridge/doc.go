@@ -80,8 +80,9 @@
 // block, nothing is kept while no subscriber is attached): sequences the
 // ring no longer holds are counted lost (reason "gap").
 // Inbound reads the stream strictly in order with an ordered consumer
-// (nats.go recreates it at the next stream sequence after a reconnect or
-// a gap) from the stream sequence after the last one the rule handled;
+// (nats.go recreates it at the next stream sequence after a reconnect, a
+// gap, or 4s without its 2s idle heartbeat: the server holding the
+// consumer was lost while the bridge's own connection stayed up) from the stream sequence after the last one the rule handled;
 // messages are written into the local ring, then that stream sequence
 // and the applied origin sequences are saved to the state file, which is
 // the consumer's durable position (the position is committed only after

@@ -53,6 +53,22 @@ func (r *rule) runIn(ctx context.Context) error {
 	return in.loopJS(ctx, subject)
 }
 
+// inHeartbeat is the idle heartbeat an inbound JetStream rule asks of
+// its ordered consumer: with none for 2*inHeartbeat (the consumer's
+// server is gone), nats.go recreates the consumer after the last stream
+// sequence returned.
+const inHeartbeat = 2 * time.Second
+
+// inBatchWait: an inbound JetStream batch is committed once no message
+// came for this long.
+const inBatchWait = 20 * time.Millisecond
+
+// nextResult is one answer of the ordered consumer's Next.
+type nextResult struct {
+	m   jetstream.Msg
+	err error
+}
+
 // outcome of one inbound message.
 type outcome int
 
@@ -191,16 +207,54 @@ func (in *inRule) loopJS(ctx context.Context, subject string) error {
 	if err != nil {
 		return fmt.Errorf("ordered consumer on stream %s: %w", in.cfg.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(in.cfg.Window))
+	it, err := cons.Messages(jetstream.PullMaxMessages(in.cfg.Window), jetstream.PullHeartbeat(inHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consume stream %s: %w", in.cfg.Stream, err)
 	}
-	defer it.Stop()
+	// nats.go notices missing heartbeats (the consumer's server is gone,
+	// and with it the pull request parked there) only inside a Next call
+	// that lasts 2*inHeartbeat: a Next bounded by a short wait re-arms its
+	// own timer each call and never fires it, and the consumer is never
+	// recreated. So one goroutine calls Next without a bound and hands
+	// each result over; this one waits for it with the batch timeout.
+	next := make(chan nextResult)
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			m, err := it.Next()
+			select {
+			case next <- nextResult{m, err}:
+			case <-stop:
+				return
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+		}
+	}()
+	defer func() {
+		it.Stop() // ends a Next in progress
+		close(stop)
+		<-readerDone
+	}()
 	in.h.set(StateRunning, nil)
 	in.b.log.Info("rule running", "rule", in.cfg.Name, "topic", in.cfg.Topic, "subject", subject, "stream", in.cfg.Stream, "from_stream_seq", in.streamSeq+1)
 	uncommitted := 0
+	idle := time.NewTimer(inBatchWait)
+	defer idle.Stop()
 	for ctx.Err() == nil {
-		m, err := it.Next(jetstream.NextMaxWait(20 * time.Millisecond))
+		idle.Reset(inBatchWait)
+		var r nextResult
+		select {
+		case r = <-next:
+		case <-idle.C:
+			r.err = nats.ErrTimeout
+		case <-ctx.Done():
+			continue
+		}
+		m, err := r.m, r.err
 		if err != nil {
 			if uncommitted > 0 {
 				in.commit(uncommitted)
