@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaelix-io/kaelix/bridge"
 )
@@ -150,4 +152,108 @@ func TestNATSCluster(t *testing.T) {
 			t.Logf("%s: received %d of %d after killing host A's server; out lost %v redelivered %d; in gaps %d", mode, d, n, so.Lost, so.Redelivered, si.Lost[bridge.LostGap])
 		})
 	}
+}
+
+// TestNATSClusterConsumerServerLost: the server holding the inbound
+// rule's ordered consumer (an R1 consumer on one server of the R3
+// stream) dies while the inbound bridge's own connection, to another
+// server, stays up: no reconnect and no gap tell nats.go anything; only
+// the consumer's missing heartbeats do. The rule must recreate the
+// consumer after the last stream sequence it handled and go on: every
+// record once, in order.
+func TestNATSClusterConsumerServerLost(t *testing.T) {
+	n := 4_000
+	if raceEnabled {
+		n = 1_500
+	}
+	cl := startCluster(t)
+	a, b := startHost(t, "hosta"), startHost(t, "hostb")
+	a.topic(t, "feed.quotes", "block", 1<<20)
+	b.topic(t, "feed.quotes", "block", 1<<20)
+	ctx := context.Background()
+	col, stop := collect(ctx, t, b, "feed.quotes", "hosta")
+	defer stop()
+	// Both bridges on s2 only: whatever server is killed below is not theirs.
+	inCfg := bridgeConfig(b, cl.urls[2], t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.quotes", Mode: bridge.JetStream, Replicas: 3})
+	outCfg := bridgeConfig(a, cl.urls[2], t.TempDir(), bridge.Rule{Direction: bridge.Out, Topic: "feed.quotes", Mode: bridge.JetStream, Replicas: 3})
+	in, out := runBridge(t, inCfg), runBridge(t, outCfg)
+	waitRunning(t, in, "in-feed.quotes")
+	waitRunning(t, out, "out-feed.quotes")
+	defer func() {
+		if t.Failed() {
+			d, _, _ := col.summary()
+			t.Logf("B has %d\nout: %+v\nin: %+v", d, out.Status(), in.Status())
+		}
+	}()
+
+	nc, err := nats.Connect(cl.urls[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// consumerServer is the server holding the inbound rule's (only
+	// live) consumer, "" while there is none.
+	consumerServer := func() string {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		s, err := js.Stream(cctx, "KAELIX_FEED_QUOTES")
+		if err != nil {
+			return ""
+		}
+		l := s.ListConsumers(cctx)
+		leader := ""
+		for ci := range l.Info() {
+			if ci.Cluster != nil && ci.Cluster.Leader != "" {
+				leader = ci.Cluster.Leader
+			}
+		}
+		return leader
+	}
+	publishN(ctx, t, a, "feed.quotes", 0, n/2, 100, 2*time.Millisecond)
+	waitFor(t, 60*time.Second, "the first half on host B", func() bool { d, _, _ := col.summary(); return d >= n/2 })
+	// The consumer must not be on s2 (the bridges' server): while it is,
+	// delete it; the rule's ordered consumer makes a new one, placed anew.
+	var victim string
+	waitFor(t, 60*time.Second, "the inbound consumer on a server other than s2", func() bool {
+		victim = consumerServer()
+		if victim == "s2" {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			st, err := js.Stream(cctx, "KAELIX_FEED_QUOTES")
+			if err != nil {
+				return false
+			}
+			l := st.ListConsumers(cctx)
+			for ci := range l.Info() {
+				_ = js.DeleteConsumer(cctx, "KAELIX_FEED_QUOTES", ci.Name)
+			}
+			time.Sleep(500 * time.Millisecond)
+			return false
+		}
+		return victim != ""
+	})
+	var idx int
+	if _, err := fmt.Sscanf(victim, "s%d", &idx); err != nil || idx < 0 || idx > 1 {
+		t.Fatalf("consumer on %q", victim)
+	}
+	cl.servers[idx].Shutdown()
+	publishN(ctx, t, a, "feed.quotes", n/2, n, 100, 2*time.Millisecond)
+	waitFor(t, 60*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
+	time.Sleep(200 * time.Millisecond)
+	d, dups, errs := col.summary()
+	for _, e := range errs {
+		t.Error(e)
+	}
+	so, si := ruleStatus(out, "out-feed.quotes"), ruleStatus(in, "in-feed.quotes")
+	if d != n || dups != 0 || so.LostTotal != 0 || si.LostTotal != 0 {
+		t.Errorf("%d distinct of %d, %d duplicates, lost out %v in %v", d, n, dups, so.Lost, si.Lost)
+	}
+	if st := in.Status(); st.NATS.Reconnects != 0 {
+		t.Errorf("inbound bridge reconnected %d times: the test did not keep its connection up", st.NATS.Reconnects)
+	}
+	t.Logf("killed %s (the inbound consumer's server): received %d of %d, out redelivered %d", victim, d, n, so.Redelivered)
 }
