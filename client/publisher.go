@@ -70,7 +70,7 @@ type pubPart struct {
 // and ringbuf.ErrNoSlot (every publisher slot of a partition has a live
 // owner; an SPSC topic takes one publisher). A slot whose owner is exiting
 // (killed just before, its memory still being torn down) is waited for, up
-// to ringbuf.ExitWait; a live owner is refused after 20 ms.
+// to ringbuf.ExitWait; a live owner is refused after 250 ms.
 func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherOptions) (*Publisher, error) {
 	ar, groups, files, err := c.attach(ctx, topic, wire.RolePublisher, opts.Partitions, "")
 	if err != nil {

@@ -22,8 +22,10 @@ import (
 
 // exitGrace is how long a refused attach is tried again even when no
 // holder shows as exiting yet: between a kill and the dying thread marking
-// itself exiting, /proc shows neither the pending SIGKILL nor the exit.
-const exitGrace = 20 * time.Millisecond
+// itself exiting, /proc shows neither the pending SIGKILL nor the exit; on
+// a loaded host that window can outlast a scheduling slice (as for
+// publisher slots, ringbuf/exiting.go).
+const exitGrace = 250 * time.Millisecond
 
 // attachWaiting is attach, tried again while it is refused for want of a
 // subscriber slot that an exiting process holds. Runs on p's serving

@@ -25,14 +25,18 @@ import (
 // memory: measured on a 2-CPU VM, 0.1 ms for a small process and 100-360
 // ms for processes of 0.5-2 GB. 2 s covers processes of several GB on a
 // loaded host; a holder that is not exiting ends the wait after
-// exitGrace, so a slot held by a live publisher is refused at once.
+// exitGrace, so a slot held by a live publisher is refused after 250 ms.
 const ExitWait = 2 * time.Second
 
 // exitGrace is how long NewPublisher scans again even when no holder shows
 // as exiting yet: between the kill and the dying thread marking itself
-// exiting there is a short window in which /proc shows neither the pending
-// SIGKILL nor the exit.
-const exitGrace = 20 * time.Millisecond
+// exiting there is a window in which /proc shows neither the pending
+// SIGKILL nor the exit. It is short on an idle host, but a dying thread
+// preempted inside it on a loaded one (seen: past 20 ms under -race on
+// 2 busy CPUs) keeps it open for a scheduling slice or more, so the grace
+// is a quarter of a second: a slot held by a live publisher is refused
+// after that long.
+const exitGrace = 250 * time.Millisecond
 
 // waitForExitingPublisher is called when NewPublisher found every
 // publisher slot held. It reports whether to scan again, after sleeping a

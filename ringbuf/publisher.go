@@ -89,8 +89,8 @@ scan:
 		off := r.publisherSlotOffset(i)
 		st := r.m.u32(off + pubStateOffset)
 		s := st.Load()
-		if s == slotActive && !alive(r.m.u32(off+pubPIDOffset).Load(), r.m.u64(off+pubStartOffset).Load()) {
-			r.reapPublisher(i)
+		if o := r.publisherOwner(i); s == slotActive && !alive(o.PID, o.Start) {
+			r.reapPublisher(i, o)
 			s = st.Load()
 		}
 		if s != slotFree || !st.CompareAndSwap(slotFree, slotClaiming) {
@@ -263,10 +263,11 @@ func (p *Publisher) refreshLimit(tailPos, end uint64) error {
 			break
 		}
 		p.lastDeadCheck = now
-		if r.publisherAlive(holder) {
+		o := r.publisherOwner(holder)
+		if r.m.u32(r.publisherSlotOffset(holder)+pubStateOffset).Load() == slotFree || alive(o.PID, o.Start) {
 			break
 		}
-		r.reapPublisher(holder)
+		r.reapPublisher(holder, o)
 	}
 	r.count(backPressureOffset)
 	if r.policy == PolicyReject {

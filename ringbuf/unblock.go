@@ -209,17 +209,33 @@ func (r *Ring) resolveClaim(i int) {
 	}
 }
 
-// reapPublisher frees publisher slot i, whose owner is dead, after
-// resolving its last claim.
-func (r *Ring) reapPublisher(i int) bool {
+// publisherOwner returns the identity written in publisher slot i.
+func (r *Ring) publisherOwner(i int) Owner {
+	off := r.publisherSlotOffset(i)
+	return Owner{r.m.u32(off + pubPIDOffset).Load(), r.m.u64(off + pubStartOffset).Load()}
+}
+
+// reapPublisher frees publisher slot i, whose owner dead was found dead,
+// after resolving its last claim. It frees the slot only while dead still
+// owns it: the liveness check (a /proc read, milliseconds) and this call
+// are not atomic, and meanwhile the slot may have been reaped by another
+// process and taken by a live successor (a publisher relaunched at once),
+// whose claim and slot must not be touched. The identity is checked again
+// right before the state CAS; what remains is the window between that
+// check and the CAS (a few instructions), in which a successor would have
+// to reap, claim and activate the slot.
+func (r *Ring) reapPublisher(i int, dead Owner) bool {
 	off := r.publisherSlotOffset(i)
 	st := r.m.u32(off + pubStateOffset)
-	if st.Load() != slotActive {
+	if st.Load() != slotActive || r.publisherOwner(i) != dead {
 		return false
 	}
 	r.resolveClaim(i)
 	// The claim no longer needs protecting from being lapped.
 	r.m.u64(off + pubIntentLenOffset).Store(0)
+	if r.publisherOwner(i) != dead {
+		return false
+	}
 	if st.CompareAndSwap(slotActive, slotFree) {
 		r.count(reapedOffset)
 		return true
@@ -256,9 +272,11 @@ func (r *Ring) ReapDeadOwners(fn func(Owner)) int {
 	n := 0
 	for i := 0; i < r.maxPublishers && !r.readOnlyData; i++ {
 		off := r.publisherSlotOffset(i)
-		if r.m.u32(off+pubStateOffset).Load() == slotActive && !r.publisherAlive(i) {
-			o := Owner{r.m.u32(off + pubPIDOffset).Load(), r.m.u64(off + pubStartOffset).Load()}
-			if r.reapPublisher(i) {
+		if r.m.u32(off+pubStateOffset).Load() != slotActive {
+			continue
+		}
+		if o := r.publisherOwner(i); !alive(o.PID, o.Start) {
+			if r.reapPublisher(i, o) {
 				n++
 				if fn != nil {
 					fn(o)
