@@ -70,7 +70,9 @@
 // case is not covered: a stream that refuses some records of a burst in
 // flight and accepts later ones of the same burst (a leader election
 // finishing within the burst) stores them out of order; the inbound side
-// then counts a gap and drops the late ones as duplicates (both visible). A
+// then counts a gap and drops the late ones as duplicates (both visible);
+// the cluster test that kills a server mid-stream in JetStream mode hits
+// it, and runs only with KAELIX_BRIDGE_CLUSTER=1 until it is fixed. A
 // bridge killed (SIGKILL) resumes from its committed position: it
 // subscribes from the oldest record the ring holds and skips what is
 // committed; what it republishes the stream drops as duplicates within
