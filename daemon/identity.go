@@ -1,6 +1,11 @@
 package daemon
 
-import "github.com/kaelix-io/kaelix/wire"
+import (
+	"crypto/rand"
+	"encoding/binary"
+
+	"github.com/kaelix-io/kaelix/wire"
+)
 
 // Ring identity across daemon restarts. Every region header carries the
 // instance id of the daemon that created it (shm Header.Instance; each
@@ -40,4 +45,16 @@ func staleResume(t *topic, r wire.Resume) string {
 func ringID(p *partition) wire.RingID {
 	h := p.region.Header()
 	return wire.RingID{Instance: h.Instance, CreatedNS: h.CreatedNS}
+}
+
+// newInstanceID returns a random non-zero daemon instance id.
+func newInstanceID() uint64 {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err == nil {
+			if id := binary.LittleEndian.Uint64(b[:]); id != 0 {
+				return id
+			}
+		}
+	}
 }

@@ -62,7 +62,7 @@ func ReadRegistry(stateDir string) (Registry, error) {
 // SlotRegionName names slot region slot of the partition whose data
 // region is dataRegion: subscriber slot k (< maxSubscribers) is
 // dataRegion+".sK", queue-group slot j (slot = maxSubscribers+j)
-// dataRegion+".gJ" (the daemon's naming, daemon/registry.go).
+// dataRegion+".gJ" (the daemon's naming, daemon/names.go).
 func SlotRegionName(dataRegion string, slot, maxSubscribers int) string {
 	if slot >= maxSubscribers {
 		return dataRegion + ".g" + strconv.Itoa(slot-maxSubscribers)
