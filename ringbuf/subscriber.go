@@ -261,7 +261,7 @@ func (s *Subscriber) Ring() *Ring { return s.r }
 // checkSlot verifies, on the full paths of Poll and Read, that this
 // subscriber's slot still says what it wrote there. The consumer area is
 // writable by every consumer of the ring, so another process can change
-// it (see DESIGN.md, threat model); this detects it instead of letting
+// it (see SECURITY.md); this detects it instead of letting
 // publishers act on a forged cursor unnoticed. Outcomes:
 //   - ErrEvicted: EvictSubscriber took the slot.
 //   - state or owner changed: a *CorruptError on every call; the slot
