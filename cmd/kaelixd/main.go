@@ -18,6 +18,7 @@
 //	SIGINT, SIGTERM   stop cleanly: close the socket, disconnect clients, keep
 //	                  regions for the next daemon (remove them with --ephemeral)
 //	SIGHUP            reload the configuration file (all or nothing)
+//	SIGUSR1           write every goroutine's stack to stderr, keep running
 //
 // The file is also watched (--no-watch turns that off) and `kaelixctl
 // config reload` asks for a reload.

@@ -542,3 +542,32 @@ func topicNames(t *testing.T, sock string) []string {
 	}
 	return names
 }
+
+// TestSIGUSR1DumpsStacks: SIGUSR1 writes every goroutine's stack to
+// stderr between two log lines, and kaelixd keeps serving.
+func TestSIGUSR1DumpsStacks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs kaelixd")
+	}
+	e := newStartEnv(t)
+	p := startKaelixd(t, 0, "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral")
+	p.waitListening(t, e.socket)
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(p.stderr.String(), "goroutine dump ends"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine dump within 20s:\n%s", p.stderr)
+		}
+	}
+	out := p.stderr.String()
+	dump := out[strings.Index(out, "goroutine dump begins"):strings.Index(out, "goroutine dump ends")]
+	for _, want := range []string{"goroutine 1 [", "main.main()", "daemon.(*Daemon).Run"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("the dump has no %q:\n%s", want, dump)
+		}
+	}
+	p.waitListening(t, e.socket) // still serving
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d after the dump\n%s", code, p.stderr)
+	}
+}

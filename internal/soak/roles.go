@@ -129,8 +129,9 @@ func runDaemon(a ChildArgs) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	defer d.HandleSignals(ctx, stop)() // kaelixd's table: SIGTERM stops, SIGUSR1 dumps stacks
 	go func() {
 		<-d.Ready()
 		if a.HTTP {
