@@ -1,128 +1,14 @@
 package ringbuf
 
-// Subscriber slots apart.
-//
-// In the consumer area every consumer of a ring can write every
-// subscriber's slot. A ring made by CreateApart keeps each subscriber slot
-// in an area of its own instead (a separate file, in the daemon's use), so
-// that a process can be given its own slot to write and nobody else's:
-// the kernel, not the ring, then confines what a subscriber writes to its
-// cursor (and to the shared doorbells, counters and queue-group cursors
-// that stay in the consumer area). Publishers and the daemon map every
-// slot; a subscriber maps its own, and may be given no other.
-//
-// In code, slot i of such a ring is addressed by slotArea | i<<16 | field,
-// which mem.ptr resolves through a per-process table of the slots'
-// addresses. Code that visits every subscriber slot skips the ones this
-// process has not mapped (subMapped) and writes only the ones it may
-// (subWritable). Since a subscriber cannot scan for a free slot it may
-// write, the daemon reserves one for it (ReserveSubscriberSlot), and the
-// subscriber joins with SubscriberOptions.Slot.
+// Subscriber slot reservation and release, for the daemon. A subscriber
+// maps its own slot's area and no other, so it cannot scan for a free
+// slot it may write: the daemon, which maps every slot writable, reserves
+// one for it (ReserveSubscriberSlot), and the subscriber joins with
+// SubscriberOptions.Slot. Code that visits every subscriber slot skips the
+// ones this process has not mapped (slotView.mapped) and writes only the
+// ones it may (subWritable).
 
-import (
-	"fmt"
-	"unsafe"
-)
-
-// SlotBytes is the size of one subscriber slot's area in a ring made by
-// CreateApart; each area must be at least this long and 128-byte aligned.
-const SlotBytes = slotLength
-
-// SlotArea is one subscriber slot's area as this process maps it.
-type SlotArea struct {
-	Mem      []byte // nil: not mapped in this process
-	Writable bool   // this process may write it (it is mapped PROT_WRITE)
-}
-
-// CreateApart is CreateSplit for a ring whose subscriber and queue-group
-// slots live in areas of their own: slots has c.MaxSubscribers areas for
-// the subscriber slots, then c.MaxGroups for the group slots (each at
-// least SlotBytes, 128-byte aligned), all writable by the caller. Errors as
-// CreateSplit, and ErrConfig for a wrong number or size of slot areas.
-func CreateApart(data, consumer []byte, slots [][]byte, c Config) (*Ring, error) {
-	if slots == nil {
-		slots = [][]byte{}
-	}
-	return createSplit(data, consumer, slots, c)
-}
-
-// AttachApart attaches a ring made by CreateApart. slots has one entry per
-// subscriber slot, then one per queue-group slot (MaxSubscribers +
-// MaxGroups of the ring): the areas this process mapped, and which of
-// them it may write. A publisher needs every slot mapped (it reads every
-// cursor); a subscriber needs only its own, and its group's if it joins
-// one, both writable. Errors as AttachSplit, and ErrIncompatible for a ring
-// whose slots are not apart, ErrCorrupt for a slot area that belongs to
-// another ring, ErrConfig for a wrong number or size of areas.
-func AttachApart(data, consumer []byte, slots []SlotArea, readOnlyData bool) (*Ring, error) {
-	r, err := attachSplit(data, consumer, readOnlyData)
-	if err != nil {
-		return nil, err
-	}
-	if r.m.plainU32(slotsApartOffset) != 1 {
-		return nil, fmt.Errorf("%w: the ring keeps its subscriber slots in its consumer area: attach with AttachSplit", ErrIncompatible)
-	}
-	mems := make([][]byte, len(slots))
-	writable := make([]bool, len(slots))
-	for i, s := range slots {
-		mems[i], writable[i] = s.Mem, s.Writable && s.Mem != nil
-	}
-	if err := r.useSlots(mems, writable); err != nil {
-		return nil, err
-	}
-	created := r.m.plainU64(createdNSOffset)
-	for i := 0; i < r.maxSubscribers; i++ {
-		if r.subMapped(i) && r.m.plainU64(r.subscriberSlotOffset(i)+subRingCreatedOffset) != created {
-			return nil, fmt.Errorf("%w: subscriber slot area %d belongs to another ring (its creation time differs from the data area's)", ErrCorrupt, i)
-		}
-	}
-	for i := 0; i < r.maxGroups; i++ {
-		if r.groupMapped(i) && r.m.plainU64(r.groupSlotOffset(i)+groupRingCreatedOffset) != created {
-			return nil, fmt.Errorf("%w: queue-group slot area %d belongs to another ring (its creation time differs from the data area's)", ErrCorrupt, i)
-		}
-	}
-	return r, nil
-}
-
-// publisherReady reports whether every slot is mapped, which publishing
-// needs (a publisher reads every cursor).
-func (r *Ring) publisherReady() bool {
-	for i := 0; i < r.maxSubscribers+r.maxGroups; i++ {
-		if !r.subMapped(i) {
-			return false
-		}
-	}
-	return true
-}
-
-// useSlots installs the slot areas (writable nil: all writable).
-func (r *Ring) useSlots(slots [][]byte, writable []bool) error {
-	if len(slots) != r.maxSubscribers+r.maxGroups {
-		return fmt.Errorf("%w: %d slot areas for a ring of %d subscriber and %d queue-group slots", ErrConfig, len(slots), r.maxSubscribers, r.maxGroups)
-	}
-	ptrs := make([]unsafe.Pointer, len(slots))
-	for i, s := range slots {
-		if s == nil {
-			continue
-		}
-		if len(s) < SlotBytes {
-			return fmt.Errorf("%w: subscriber slot area %d is %d bytes, want at least %d", ErrConfig, i, len(s), SlotBytes)
-		}
-		p := unsafe.Pointer(unsafe.SliceData(s))
-		if uintptr(p)%linePair != 0 {
-			return fmt.Errorf("%w: subscriber slot area %d is not 128-byte aligned", ErrConfig, i)
-		}
-		ptrs[i] = p
-	}
-	if writable == nil {
-		writable = make([]bool, len(slots))
-		for i := range writable {
-			writable[i] = ptrs[i] != nil
-		}
-	}
-	r.m.slots, r.slotWritable, r.apart = ptrs, writable, true
-	return nil
-}
+import "fmt"
 
 // ReserveSubscriberSlot takes a free subscriber slot (freeing the slots of
 // dead subscribers first if none is free) for the process identified by
@@ -148,16 +34,16 @@ func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid fun
 			if !r.subWritable(i) || avoid != nil && avoid(i) {
 				continue
 			}
-			off := r.subscriberSlotOffset(i)
-			st := r.m.u32(off + subStateOffset)
+			off := r.subSlot(i)
+			st := off.u32(subStateOffset)
 			if st.Load() != slotFree || !st.CompareAndSwap(slotFree, slotClaiming) {
 				continue
 			}
-			r.m.u64(off + subHoldOffset).Store(noHold)
-			r.m.u32(off + subGroupOffset).Store(0)
-			r.m.u64(off + subPositionOffset).Store(0) // holds every publisher while we settle
-			r.m.u32(off + subPIDOffset).Store(pid)
-			r.m.u64(off + subStartOffset).Store(start)
+			off.u64(subHoldOffset).Store(noHold)
+			off.u32(subGroupOffset).Store(0)
+			off.u64(subPositionOffset).Store(0) // holds every publisher while we settle
+			off.u32(subPIDOffset).Store(pid)
+			off.u64(subStartOffset).Store(start)
 			// consumed, consumed bytes and lost stay: they are cumulative
 			// per slot, so the counters summed over slots never go back.
 			pos := r.TailPosition()
@@ -166,7 +52,7 @@ func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid fun
 					pos = min
 				}
 			}
-			r.m.u64(off + subPositionOffset).Store(pos)
+			off.u64(subPositionOffset).Store(pos)
 			st.Store(slotReserved)
 			return i, nil
 		}
@@ -187,8 +73,8 @@ func (r *Ring) ReleaseSlot(i, group int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
-	off := r.subscriberSlotOffset(i)
-	st := r.m.u32(off + subStateOffset)
+	off := r.subSlot(i)
+	st := off.u32(subStateOffset)
 	for {
 		v := st.Load()
 		switch v {
@@ -201,15 +87,15 @@ func (r *Ring) ReleaseSlot(i, group int) bool {
 				return true
 			}
 		default:
-			held := r.m.u64(off+subHoldOffset).Load() != noHold
+			held := off.u64(subHoldOffset).Load() != noHold
 			if !st.CompareAndSwap(v, slotFree) {
 				continue
 			}
 			r.subscribersChanged()
 			if group >= 0 && group < r.maxGroups && r.groupWritable(group) {
-				goff := r.groupSlotOffset(group)
+				goff := r.groupSlot(group)
 				if held {
-					r.m.u64(goff + groupLostOffset).Add(1)
+					goff.u64(groupLostOffset).Add(1)
 				}
 				r.leaveGroup(goff)
 			}
@@ -227,9 +113,9 @@ func (r *Ring) CancelReservationOf(i int, pid uint32, start uint64) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
-	off := r.subscriberSlotOffset(i)
-	st := r.m.u32(off + subStateOffset)
-	if st.Load() != slotReserved || r.m.u32(off+subPIDOffset).Load() != pid || r.m.u64(off+subStartOffset).Load() != start {
+	off := r.subSlot(i)
+	st := off.u32(subStateOffset)
+	if st.Load() != slotReserved || off.u32(subPIDOffset).Load() != pid || off.u64(subStartOffset).Load() != start {
 		return false
 	}
 	return st.CompareAndSwap(slotReserved, slotFree)
@@ -241,5 +127,5 @@ func (r *Ring) CancelReservation(i int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
-	return r.m.u32(r.subscriberSlotOffset(i)+subStateOffset).CompareAndSwap(slotReserved, slotFree)
+	return r.subSlot(i).u32(subStateOffset).CompareAndSwap(slotReserved, slotFree)
 }

@@ -32,7 +32,7 @@ func TestAdvSubscriberPathsWriteOnlyOwnSlot(t *testing.T) {
 		pub, _ := pr.NewPublisher(PublisherOptions{})
 		pid, start := selfIdentity()
 		doorbell := func(i int) bool {
-			off := uintptr(i) | consumerArea
+			off := consOff(i)
 			return off >= dataBellOffset && off < dataWaitersOffset+4 || off >= spaceBellOffset && off < spaceWaitersOffset+4 ||
 				off >= subscriberEpochOffset && off < subscriberEpochOffset+4 // a join or leave bumps the subscriber epoch
 		}
@@ -80,11 +80,11 @@ func TestAdvSubscriberPathsWriteOnlyOwnSlot(t *testing.T) {
 			check("PollWait Yield", func() { sub.PollWait(func(Record) {}, 1, time.Millisecond) })
 		}
 		check("ReapDead by the subscriber", func() { sr.ReapDead() })
-		if st := pr.m.u32(pr.subscriberSlotOffset(other) + subStateOffset).Load(); st != slotReserved {
+		if st := pr.subSlot(other).u32(subStateOffset).Load(); st != slotReserved {
 			t.Fatalf("%v: the subscriber's ReapDead changed another subscriber's slot (state %d)", pol, st)
 		}
 		// Tampering by a process that may write the slot: the owner restores it.
-		pr.m.u64(pr.subscriberSlotOffset(k) + subPositionOffset).Store(0)
+		pr.subSlot(k).u64(subPositionOffset).Store(0)
 		check("restoring a moved cursor", func() { sub.Poll(func(Record) {}, 10) })
 		pr.EvictSubscriber(k)
 		check("Poll after eviction", func() {
@@ -146,8 +146,8 @@ func TestAdvDeadJoinerNeverReaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What NewSubscriber(Slot: k+1) of that process did before it died.
-	off := pr.subscriberSlotOffset(k)
-	if !pr.m.u32(off+subStateOffset).CompareAndSwap(slotReserved, slotClaiming) {
+	off := pr.subSlot(k)
+	if !off.u32(subStateOffset).CompareAndSwap(slotReserved, slotClaiming) {
 		t.Fatal("cannot claim")
 	}
 	pr.ReapDead()
@@ -159,7 +159,7 @@ func TestAdvDeadJoinerNeverReaped(t *testing.T) {
 		sent++
 	}
 	if sent < 200 {
-		t.Errorf("after the joiner's death and ReapDead, the publisher was held back after %d records (slot state %d)", sent, pr.m.u32(off+subStateOffset).Load())
+		t.Errorf("after the joiner's death and ReapDead, the publisher was held back after %d records (slot state %d)", sent, off.u32(subStateOffset).Load())
 	}
 }
 

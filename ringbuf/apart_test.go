@@ -23,7 +23,7 @@ func apartRing(t *testing.T, c Config) (*Ring, [][]byte, func(own int, group ...
 	for i := range slots {
 		slots[i], paths[i] = sharedMapping(t, 4096)
 	}
-	pr, err := CreateApart(pd, pc, slots, c)
+	pr, err := Create(pd, pc, slots, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func apartRing(t *testing.T, c Config) (*Ring, [][]byte, func(own int, group ...
 			}
 			areas[i] = SlotArea{Mem: b, Writable: true}
 		}
-		r, err := AttachApart(sd, sc, areas, true)
+		r, err := Attach(sd, sc, areas, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,40 +61,29 @@ func TestApartAttachErrors(t *testing.T) {
 		b, _ := sharedMapping(t, 4096)
 		slots = append(slots, b)
 	}
-	if _, err := CreateApart(pd, pc, slots[:2], c); !errors.Is(err, ErrConfig) {
-		t.Fatalf("CreateApart with 2 slot areas for 3 slots (2 subscriber, 1 group): %v, want ErrConfig", err)
+	if _, err := Create(pd, pc, slots[:2], c); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Create with 2 slot areas for 3 slots (2 subscriber, 1 group): %v, want ErrConfig", err)
 	}
-	if _, err := CreateApart(pd, pc, [][]byte{slots[0], slots[1], slots[2][:64]}, c); !errors.Is(err, ErrConfig) {
-		t.Fatalf("CreateApart with a 64-byte slot area: %v, want ErrConfig", err)
+	if _, err := Create(pd, pc, [][]byte{slots[0], slots[1], slots[2][:64]}, c); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Create with a 64-byte slot area: %v, want ErrConfig", err)
 	}
-	if _, err := CreateApart(pd, pc, slots, c); err != nil {
+	if _, err := Create(pd, pc, slots, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AttachSplit(pd, pc, false); !errors.Is(err, ErrIncompatible) {
-		t.Fatalf("AttachSplit of a ring with its slots apart: %v, want ErrIncompatible", err)
-	}
 	all := []SlotArea{{slots[0], true}, {slots[1], true}, {slots[2], true}}
-	if _, err := AttachApart(pd, pc, all[:2], false); !errors.Is(err, ErrConfig) {
-		t.Fatalf("AttachApart with 2 of 3 slot areas: %v, want ErrConfig", err)
+	if _, err := Attach(pd, pc, all[:2], false); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Attach with 2 of 3 slot areas: %v, want ErrConfig", err)
 	}
 	stranger, _ := sharedMapping(t, 4096) // not this ring's slot
-	if _, err := AttachApart(pd, pc, []SlotArea{all[0], {stranger, true}, all[2]}, false); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("AttachApart with another ring's slot area: %v, want ErrCorrupt", err)
+	if _, err := Attach(pd, pc, []SlotArea{all[0], {stranger, true}, all[2]}, false); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Attach with another ring's slot area: %v, want ErrCorrupt", err)
 	}
-	r, err := AttachApart(pd, pc, []SlotArea{all[0], {}, all[2]}, false)
+	r, err := Attach(pd, pc, []SlotArea{all[0], {}, all[2]}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.NewPublisher(PublisherOptions{}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("NewPublisher without every slot mapped: %v, want ErrConfig", err)
-	}
-	// Standalone rings keep their slots in the consumer area.
-	qd, qc, _, _ := splitMappings(t, c)
-	if _, err := CreateSplit(qd, qc, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := AttachApart(qd, qc, all, false); !errors.Is(err, ErrIncompatible) {
-		t.Fatalf("AttachApart of a ring with its slots in the consumer area: %v, want ErrIncompatible", err)
 	}
 }
 
@@ -311,7 +300,7 @@ func TestSubscriberWritesOnlyItsSlot(t *testing.T) {
 			h := func(Record) {}
 			cons := sr.m.cb
 			doorbell := func(i int) bool {
-				off := uintptr(i) | consumerArea
+				off := consOff(i)
 				return off >= dataBellOffset && off < dataWaitersOffset+4 || off >= spaceBellOffset && off < spaceWaitersOffset+4
 			}
 			check := func(what string, f func()) {
@@ -431,7 +420,7 @@ func TestApartGroupMembers(t *testing.T) {
 		}
 	}
 	for i := range cons {
-		off := uintptr(i) | consumerArea
+		off := consOff(i)
 		doorbell := off >= dataBellOffset && off < dataWaitersOffset+4 || off >= spaceBellOffset && off < spaceWaitersOffset+4
 		if cons[i] != before[i] && !doorbell {
 			t.Fatalf("a member wrote consumer-area byte %d", i)
@@ -440,7 +429,7 @@ func TestApartGroupMembers(t *testing.T) {
 	for _, m := range members {
 		m.Close()
 	}
-	if v := pr.m.u32(pr.groupSlotOffset(g) + groupStateOffset).Load(); v != 0 {
+	if v := pr.groupSlot(g).u32(groupStateOffset).Load(); v != 0 {
 		t.Fatalf("group slot state %#x after its last member left, want free", v)
 	}
 	// Made for a process that died before joining: reaped.
@@ -449,7 +438,7 @@ func TestApartGroupMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr.ReapDead()
-	if v := pr.m.u32(pr.groupSlotOffset(dg) + groupStateOffset).Load(); v != 0 {
+	if v := pr.groupSlot(dg).u32(groupStateOffset).Load(); v != 0 {
 		t.Fatalf("group made for a dead process: state %#x after ReapDead, want free", v)
 	}
 	// A member cannot join a slot holding another group.

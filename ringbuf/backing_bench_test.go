@@ -24,7 +24,7 @@ func BenchmarkBacking(b *testing.B) {
 				}
 				rc := benchConfig(SPSC, size)
 				rc.CapacityBytes = 32 << 20
-				need, _ := SizeFor(rc)
+				need, _ := sizeIn(rc)
 				reg, err := shm.Create(cfg, fmt.Sprintf("ring-%s-%d", backing, size), shm.CreateOptions{SizeBytes: uint64(need), Prefault: true})
 				if err != nil {
 					b.Skipf("%s region unavailable: %v", backing, err)
@@ -36,7 +36,7 @@ func BenchmarkBacking(b *testing.B) {
 						os.Remove(root + "/" + cfg.DirName)
 					}
 				})
-				r, err := Create(reg.Data(), rc)
+				r, err := createIn(reg.Data(), rc)
 				if err != nil {
 					b.Fatal(err)
 				}

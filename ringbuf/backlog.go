@@ -57,12 +57,12 @@ func (r *Ring) Backlog() []SlotBacklog {
 	}
 	var out []SlotBacklog
 	for i := 0; i < r.maxSubscribers; i++ {
-		if !r.subMapped(i) {
+		if !r.subSlot(i).mapped() {
 			continue
 		}
-		off := r.subscriberSlotOffset(i)
+		off := r.subSlot(i)
 		var state string
-		switch r.m.u32(off + subStateOffset).Load() {
+		switch off.u32(subStateOffset).Load() {
 		case slotActive:
 			state = "active"
 		case slotReserved:
@@ -76,42 +76,42 @@ func (r *Ring) Backlog() []SlotBacklog {
 		}
 		b := SlotBacklog{
 			Index: i, Group: -1, State: state,
-			PID:           r.m.u32(off + subPIDOffset).Load(),
-			Start:         r.m.u64(off + subStartOffset).Load(),
-			Position:      r.m.u64(off + subPositionOffset).Load(),
-			Consumed:      r.m.u64(off + subConsumedOffset).Load(),
-			ConsumedBytes: r.m.u64(off + subConsumedBytesOffset).Load(),
-			Lost:          r.m.u64(off + subLostOffset).Load(),
+			PID:           off.u32(subPIDOffset).Load(),
+			Start:         off.u64(subStartOffset).Load(),
+			Position:      off.u64(subPositionOffset).Load(),
+			Consumed:      off.u64(subConsumedOffset).Load(),
+			ConsumedBytes: off.u64(subConsumedBytesOffset).Load(),
+			Lost:          off.u64(subLostOffset).Load(),
 		}
-		if g := r.m.u32(off + subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
+		if g := off.u32(subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
 			b.Group = int(g) - 1
-			if h := r.m.u64(off + subHoldOffset).Load(); h != noHold {
+			if h := off.u64(subHoldOffset).Load(); h != noHold {
 				b.Position, b.Holding = h, true
-			} else if r.groupMapped(b.Group) {
-				b.Position, _ = r.groupCursor(r.groupSlotOffset(b.Group))
+			} else if r.groupSlot(b.Group).mapped() {
+				b.Position, _ = r.groupCursor(r.groupSlot(b.Group))
 			}
 		}
 		lag(&b)
 		out = append(out, b)
 	}
 	for i := 0; i < r.maxGroups; i++ {
-		if !r.groupMapped(i) {
+		if !r.groupSlot(i).mapped() {
 			continue
 		}
-		off := r.groupSlotOffset(i)
-		v := r.m.u32(off + groupStateOffset).Load()
+		off := r.groupSlot(i)
+		v := off.u32(groupStateOffset).Load()
 		if v>>16 == slotFree {
 			continue
 		}
 		pos, _ := r.groupCursor(off)
 		b := SlotBacklog{
 			Index: i, Group: i, State: "group", Members: int(v & 0xffff),
-			GroupID:  r.m.u32(off + groupIDOffset).Load(),
-			PID:      r.m.u32(off + groupCreatorPIDOffset).Load(),
-			Start:    r.m.u64(off + groupCreatorStartOffset).Load(),
+			GroupID:  off.u32(groupIDOffset).Load(),
+			PID:      off.u32(groupCreatorPIDOffset).Load(),
+			Start:    off.u64(groupCreatorStartOffset).Load(),
 			Position: pos,
-			Consumed: r.m.u64(off + groupConsumedOffset).Load(),
-			Lost:     r.m.u64(off + groupLostOffset).Load(),
+			Consumed: off.u64(groupConsumedOffset).Load(),
+			Lost:     off.u64(groupLostOffset).Load(),
 		}
 		lag(&b)
 		out = append(out, b)

@@ -115,11 +115,11 @@ func TestBenchChild(t *testing.T) {
 		}
 	case "ring-echo":
 		size, _ := strconv.Atoi(fields[1])
-		in, err := Attach(b[:size])
+		in, err := attachIn(b[:size])
 		if err != nil {
 			t.Fatal(err)
 		}
-		outRing, err := Attach(b[size:])
+		outRing, err := attachIn(b[size:])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestBenchChild(t *testing.T) {
 			i++
 		}
 	case "ring-sink":
-		in, err := Attach(b)
+		in, err := attachIn(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,10 +208,10 @@ func BenchmarkPingPong(b *testing.B) {
 		c := DefaultConfig(SPSC)
 		c.CapacityBytes = 64 << 10
 		c.MaxPayloadBytes = 64
-		size, _ := SizeFor(c)
+		size, _ := sizeIn(c)
 		mem, path := sharedMapping(b, 2*size)
-		out, _ := Create(mem[:size], c)
-		in, _ := Create(mem[size:], c)
+		out, _ := createIn(mem[:size], c)
+		in, _ := createIn(mem[size:], c)
 		pub, _ := out.NewPublisher(PublisherOptions{})
 		defer pin(0)()
 		wait := startChild(b, "ring-echo", path, strconv.Itoa(b.N), strconv.Itoa(size))
@@ -246,10 +246,10 @@ func BenchmarkPingPong(b *testing.B) {
 			c := DefaultConfig(SPSC)
 			c.CapacityBytes = 64 << 10
 			c.MaxPayloadBytes = 64
-			size, _ := SizeFor(c)
+			size, _ := sizeIn(c)
 			mem, path := sharedMapping(b, 2*size)
-			out, _ := Create(mem[:size], c)
-			in, _ := Create(mem[size:], c)
+			out, _ := createIn(mem[:size], c)
+			in, _ := createIn(mem[size:], c)
 			pub, _ := out.NewPublisher(PublisherOptions{})
 			defer pin(0)()
 			wait := startChild(b, "ring-echo", path, strconv.Itoa(b.N), strconv.Itoa(size))

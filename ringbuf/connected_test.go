@@ -74,7 +74,7 @@ func TestPublisherSubscribers(t *testing.T) {
 	if _, err := subView(k4).NewSubscriber(SubscriberOptions{Slot: k4 + 1}); err != nil {
 		t.Fatal(err)
 	}
-	r.m.u32(r.subscriberSlotOffset(k4) + subPIDOffset).Store(1 << 30)
+	r.subSlot(k4).u32(subPIDOffset).Store(1 << 30)
 	want(1, 0, "owner dead, not reaped yet")
 	if n := r.ReapDead(); n != 1 {
 		t.Fatalf("ReapDead freed %d slots, want 1", n)

@@ -105,7 +105,7 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		xpExit(nil, err)
 	}
-	r, err := Attach(b)
+	r, err := attachIn(b)
 	if err != nil {
 		xpExit(nil, err)
 	}

@@ -144,18 +144,18 @@ func xpDump(r *Ring) string {
 		}
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
-		off := r.subscriberSlotOffset(i)
-		if st := r.m.u32(off + subStateOffset).Load(); st != slotFree {
-			p := r.m.u64(off + subPositionOffset).Load()
-			fmt.Fprintf(&b, "\n  sub slot %d: state %d pid %d group %d position %d hold %#x; %s", i, st, r.m.u32(off+subPIDOffset).Load(),
-				r.m.u32(off+subGroupOffset).Load(), p, r.m.u64(off+subHoldOffset).Load(), rec(p))
+		off := r.subSlot(i)
+		if st := off.u32(subStateOffset).Load(); st != slotFree {
+			p := off.u64(subPositionOffset).Load()
+			fmt.Fprintf(&b, "\n  sub slot %d: state %d pid %d group %d position %d hold %#x; %s", i, st, off.u32(subPIDOffset).Load(),
+				off.u32(subGroupOffset).Load(), p, off.u64(subHoldOffset).Load(), rec(p))
 		}
 	}
 	for i := 0; i < r.maxGroups; i++ {
-		off := r.groupSlotOffset(i)
-		if st := r.m.u32(off + groupStateOffset).Load(); st != slotFree {
+		off := r.groupSlot(i)
+		if st := off.u32(groupStateOffset).Load(); st != slotFree {
 			p, q := r.groupCursor(off)
-			fmt.Fprintf(&b, "\n  group slot %d: state %#x id %d cursor %d/%d; %s", i, st, r.m.u32(off+groupIDOffset).Load(), p, q, rec(p))
+			fmt.Fprintf(&b, "\n  group slot %d: state %#x id %d cursor %d/%d; %s", i, st, off.u32(groupIDOffset).Load(), p, q, rec(p))
 		}
 	}
 	return b.String()
@@ -453,7 +453,7 @@ func (l *xpLocalSub) waitFor(what string, cond func(c xpCheck, stalled uint64) b
 
 // position is the subscriber's published position, read from its slot.
 func (l *xpLocalSub) position() uint64 {
-	return l.h.r.m.u64(l.s.off + subPositionOffset).Load()
+	return l.s.sv.u64(subPositionOffset).Load()
 }
 
 // setPaused stops or resumes polling; stopping waits until it took effect.

@@ -100,7 +100,7 @@ func TestPositionsNearWraparound(t *testing.T) {
 			for _, st := range starts {
 				t.Run(fmt.Sprintf("%v/%v/%s", kind, pol, st.name), func(t *testing.T) {
 					c := edgeConfig(kind, pol)
-					size, _ := SizeFor(c)
+					size, _ := sizeIn(c)
 					b, _ := sharedMapping(t, size)
 					r, err := createAt(b, c, st.pos, st.seq)
 					if err != nil {
@@ -321,7 +321,7 @@ func TestConfigValidate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
 				}
-				if _, err := SizeFor(tc.c); err != nil {
+				if _, err := sizeIn(tc.c); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -329,7 +329,7 @@ func TestConfigValidate(t *testing.T) {
 			if err == nil || err.Error() != pre+tc.want || !errors.Is(err, ErrConfig) {
 				t.Fatalf("Validate = %v\nwant       %s", err, pre+tc.want)
 			}
-			if _, err := SizeFor(tc.c); !errors.Is(err, ErrConfig) {
+			if _, err := sizeIn(tc.c); !errors.Is(err, ErrConfig) {
 				t.Fatalf("SizeFor: %v", err)
 			}
 		})
@@ -338,11 +338,11 @@ func TestConfigValidate(t *testing.T) {
 
 func TestAttachErrors(t *testing.T) {
 	c := edgeConfig(MPMC, PolicyBlock)
-	size, _ := SizeFor(c)
-	dsize, csize, _ := SplitSizeFor(c)
+	size, _ := sizeIn(c)
+	dsize, csize, _ := SizeFor(c)
 	fresh := func(t *testing.T) []byte {
 		b, _ := sharedMapping(t, size+linePair)
-		if _, err := Create(b, c); err != nil {
+		if _, err := createIn(b, c); err != nil {
 			t.Fatal(err)
 		}
 		return b
@@ -352,7 +352,7 @@ func TestAttachErrors(t *testing.T) {
 
 	t.Run("ok", func(t *testing.T) {
 		b := fresh(t)
-		r, err := Attach(b)
+		r, err := attachIn(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,23 +371,25 @@ func TestAttachErrors(t *testing.T) {
 		{"version 0 and no magic", func(b []byte) []byte { clear(b[:headerLength]); return b }, ErrNotReady,
 			"ringbuf: ring not initialized yet"},
 		{"version 2", func(b []byte) []byte { put32(b, versionOffset, 2); return b }, ErrIncompatible,
-			"ringbuf: incompatible ring: ring layout version 2, this build reads version 4"},
+			"ringbuf: incompatible layout version 2, want 5"},
 		{"version 0xffffffff", func(b []byte) []byte { put32(b, versionOffset, ^uint32(0)); return b }, ErrIncompatible,
-			"ringbuf: incompatible ring: ring layout version 4294967295, this build reads version 4"},
+			"ringbuf: incompatible layout version 4294967295, want 5"},
 		{"wrong magic", func(b []byte) []byte { put64(b, magicOffset, 0x1234); return b }, ErrIncompatible,
 			fmt.Sprintf("ringbuf: incompatible ring: magic 0x1234, want %#x (not a Kaelix ring)", Magic)},
 		{"data size mismatch", func(b []byte) []byte { put64(b, totalBytesOffset, uint64(dsize)+128); return b }, ErrCorrupt,
 			fmt.Sprintf("ringbuf: corrupt ring memory: header says the data area is %d bytes, its fields need %d, mapping has %d", dsize+128, dsize, dsize+128)},
 		{"consumer size mismatch", func(b []byte) []byte { put64(b, consumerBytesOffset, uint64(csize)+128); return b }, ErrCorrupt,
-			fmt.Sprintf("ringbuf: corrupt ring memory: header says the consumer area is %d bytes, its fields need %d, mapping has %d", csize+128, csize, csize+linePair)},
-		{"mapping smaller than ring", func(b []byte) []byte { return b[:size-1] }, ErrCorrupt,
+			fmt.Sprintf("ringbuf: corrupt ring memory: header says the consumer area is %d bytes, its fields need %d, mapping has %d", csize+128, csize, csize)},
+		{"mapping smaller than ring", func(b []byte) []byte { return b[:size-1] }, ErrConfig,
+			fmt.Sprintf("ringbuf: invalid config: slot area %d is %d bytes, want at least %d", c.MaxSubscribers+c.MaxGroups-1, SlotBytes-1, SlotBytes)},
+		{"consumer area cut short", func(b []byte) []byte { return b[:dsize+csize-1] }, ErrCorrupt,
 			fmt.Sprintf("ringbuf: corrupt ring memory: header says the consumer area is %d bytes, its fields need %d, mapping has %d", csize, csize, csize-1)},
-		{"consumer area of another ring", func(b []byte) []byte { put64(b, dsize+int(consumerCreatedNSOffset&^consumerArea), 42); return b }, ErrCorrupt,
+		{"consumer area of another ring", func(b []byte) []byte { put64(b, dsize+int(consumerCreatedNSOffset), 42); return b }, ErrCorrupt,
 			"ringbuf: corrupt ring memory: consumer area belongs to another ring (its creation time or size differs from the data area's)"},
 		{"mapping smaller than header", func(b []byte) []byte { return b[:headerLength-1] }, ErrCorrupt,
-			"ringbuf: corrupt ring memory: mapping of 87 bytes is too small for a ring header (88 bytes)"},
+			fmt.Sprintf("ringbuf: corrupt ring memory: data area of %d bytes is too small for a ring header (%d bytes)", headerLength-1, headerLength)},
 		{"empty mapping", func(b []byte) []byte { return nil }, ErrCorrupt,
-			"ringbuf: corrupt ring memory: mapping of 0 bytes is too small for a ring header (88 bytes)"},
+			fmt.Sprintf("ringbuf: corrupt ring memory: data area of 0 bytes is too small for a ring header (%d bytes)", headerLength)},
 		{"invalid capacity", func(b []byte) []byte { put64(b, capacityOffset, 5000); return b }, ErrCorrupt,
 			"ringbuf: corrupt ring memory: header describes an invalid ring: ringbuf: invalid config: capacity 5000 bytes is not a power of two between 4096 and 2^40"},
 		{"unaligned", func(b []byte) []byte { return b[8:] }, ErrConfig,
@@ -396,7 +398,7 @@ func TestAttachErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.mutate(fresh(t))
-			r, err := Attach(b)
+			r, err := attachIn(b)
 			if r != nil || !errors.Is(err, tc.is) || err.Error() != tc.want {
 				t.Fatalf("Attach = %v, %v\nwant error %s", r, err, tc.want)
 			}
@@ -924,8 +926,8 @@ func TestRegressionUnalignedTailOutOfBounds(t *testing.T) {
 		t.Run(who, func(t *testing.T) {
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			c := edgeConfig(MPMC, PolicyDropOldest)
-			size, _ := SizeFor(c)
-			r, err := Create(guardedMapping(t, size), c)
+			size, _ := sizeIn(c)
+			r, err := createIn(guardedMapping(t, size), c)
 			if err != nil {
 				t.Fatal(err)
 			}

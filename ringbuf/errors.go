@@ -81,6 +81,21 @@ var (
 	ErrUnsupported = errors.New("ringbuf: not supported by this ring kind")
 )
 
+// VersionError is the ErrIncompatible of a ring made with another layout
+// version (by another Kaelix release): its message reads "incompatible
+// layout version G, want W". Nothing of such a ring is read past its
+// version word.
+type VersionError struct {
+	Got, Want uint32 // the ring's layout version, and this build's (LayoutVersion)
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("ringbuf: incompatible layout version %d, want %d", e.Got, e.Want)
+}
+
+// Unwrap makes errors.Is(err, ErrIncompatible) hold.
+func (e *VersionError) Unwrap() error { return ErrIncompatible }
+
 // SizeError reports a record that does not fit the ring's limit.
 type SizeError struct {
 	PayloadBytes    int // bytes offered

@@ -46,29 +46,29 @@ type SubscriberSlot struct {
 func (r *Ring) SubscriberSlots() []SubscriberSlot {
 	var out []SubscriberSlot
 	for i := 0; i < r.maxSubscribers; i++ {
-		if !r.subMapped(i) {
+		if !r.subSlot(i).mapped() {
 			continue
 		}
-		off := r.subscriberSlotOffset(i)
-		st := r.m.u32(off + subStateOffset).Load()
+		off := r.subSlot(i)
+		st := off.u32(subStateOffset).Load()
 		if st != slotActive && st != slotEvicted && st != slotReserved && st != slotClaiming {
 			continue
 		}
 		s := SubscriberSlot{
 			Index:    i,
-			PID:      r.m.u32(off + subPIDOffset).Load(),
-			Start:    r.m.u64(off + subStartOffset).Load(),
-			Position: r.m.u64(off + subPositionOffset).Load(),
+			PID:      off.u32(subPIDOffset).Load(),
+			Start:    off.u64(subStartOffset).Load(),
+			Position: off.u64(subPositionOffset).Load(),
 			Evicted:  st == slotEvicted,
 			Reserved: st == slotReserved,
 			Joining:  st == slotClaiming,
 		}
-		if g := r.m.u32(off + subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
+		if g := off.u32(subGroupOffset).Load(); g != 0 && int(g) <= r.maxGroups {
 			s.Group = true
-			if h := r.m.u64(off + subHoldOffset).Load(); h != noHold {
+			if h := off.u64(subHoldOffset).Load(); h != noHold {
 				s.Position, s.Holding = h, true
-			} else if r.groupMapped(int(g) - 1) {
-				s.Position, _ = r.groupCursor(r.groupSlotOffset(int(g) - 1))
+			} else if r.groupSlot(int(g) - 1).mapped() {
+				s.Position, _ = r.groupCursor(r.groupSlot(int(g) - 1))
 			}
 		}
 		out = append(out, s)
@@ -101,7 +101,7 @@ func (r *Ring) EvictSubscriber(i int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
-	g := int(r.m.u32(r.subscriberSlotOffset(i)+subGroupOffset).Load()) - 1
+	g := int(r.subSlot(i).u32(subGroupOffset).Load()) - 1
 	return r.EvictSlot(i, g)
 }
 
@@ -113,26 +113,26 @@ func (r *Ring) EvictSlot(i, group int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
-	off := r.subscriberSlotOffset(i)
-	if r.m.u32(off+subStateOffset).CompareAndSwap(slotReserved, slotFree) {
+	off := r.subSlot(i)
+	if off.u32(subStateOffset).CompareAndSwap(slotReserved, slotFree) {
 		r.count(evictedOffset)
 		r.notifySpace()
 		return true
 	}
-	if r.m.u32(off+subStateOffset).CompareAndSwap(slotClaiming, slotEvicted) {
+	if off.u32(subStateOffset).CompareAndSwap(slotClaiming, slotEvicted) {
 		// NewSubscriber's last step fails; it undoes its own group join.
 		r.count(evictedOffset)
 		r.notifySpace()
 		return true
 	}
-	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
+	if !off.u32(subStateOffset).CompareAndSwap(slotActive, slotEvicted) {
 		return false
 	}
 	r.subscribersChanged()
 	if group >= 0 && group < r.maxGroups && r.groupWritable(group) {
-		goff := r.groupSlotOffset(group)
-		if r.m.u64(off+subHoldOffset).Load() != noHold {
-			r.m.u64(goff + groupLostOffset).Add(1) // a member's losses are its group's
+		goff := r.groupSlot(group)
+		if off.u64(subHoldOffset).Load() != noHold {
+			goff.u64(groupLostOffset).Add(1) // a member's losses are its group's
 		}
 		r.leaveGroup(goff)
 	}
@@ -173,47 +173,47 @@ func (r *Ring) Slowest() (SlowestConsumer, bool) {
 	best := SlowestConsumer{Slot: -1, Group: -1, Position: ^uint64(0)}
 	found := false
 	for i := 0; i < r.maxGroups; i++ {
-		if !r.groupMapped(i) {
+		if !r.groupSlot(i).mapped() {
 			continue
 		}
-		off := r.groupSlotOffset(i)
-		if r.m.u32(off+groupStateOffset).Load() == slotFree {
+		off := r.groupSlot(i)
+		if off.u32(groupStateOffset).Load() == slotFree {
 			continue
 		}
-		if p := r.m.u64(off + groupCursorOffset).Load(); p < best.Position {
+		if p := off.u64(groupCursorOffset).Load(); p < best.Position {
 			best, found = SlowestConsumer{Slot: -1, Group: i, Position: p}, true
 		}
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
-		if !r.subMapped(i) {
+		if !r.subSlot(i).mapped() {
 			continue
 		}
-		off := r.subscriberSlotOffset(i)
-		st := r.m.u32(off + subStateOffset).Load()
+		off := r.subSlot(i)
+		st := off.u32(subStateOffset).Load()
 		if st == slotFree || st == slotEvicted {
 			continue
 		}
-		g := int(r.m.u32(off+subGroupOffset).Load()) - 1
-		p := r.m.u64(off + subPositionOffset).Load()
+		g := int(off.u32(subGroupOffset).Load()) - 1
+		p := off.u64(subPositionOffset).Load()
 		if g >= 0 {
 			if g == best.Group && best.Slot < 0 {
 				best.Slot = i // a member of the slowest group so far
-				best.PID, best.Start = r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()
+				best.PID, best.Start = off.u32(subPIDOffset).Load(), off.u64(subStartOffset).Load()
 			}
-			if p = r.m.u64(off + subHoldOffset).Load(); p == noHold {
+			if p = off.u64(subHoldOffset).Load(); p == noHold {
 				continue
 			}
 		}
 		if p < best.Position {
 			best, found = SlowestConsumer{Slot: i, Group: g, Position: p, Joining: st != slotActive}, true
-			best.PID, best.Start = r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()
+			best.PID, best.Start = off.u32(subPIDOffset).Load(), off.u64(subStartOffset).Load()
 		}
 	}
 	if best.Group >= 0 && best.Slot < 0 { // the slowest is a group seen before its members: find one
 		for i := 0; i < r.maxSubscribers; i++ {
-			off := r.subscriberSlotOffset(i)
-			if r.subMapped(i) && r.m.u32(off+subStateOffset).Load() == slotActive && int(r.m.u32(off+subGroupOffset).Load()) == best.Group+1 {
-				best.Slot, best.PID, best.Start = i, r.m.u32(off+subPIDOffset).Load(), r.m.u64(off+subStartOffset).Load()
+			off := r.subSlot(i)
+			if r.subSlot(i).mapped() && off.u32(subStateOffset).Load() == slotActive && int(off.u32(subGroupOffset).Load()) == best.Group+1 {
+				best.Slot, best.PID, best.Start = i, off.u32(subPIDOffset).Load(), off.u64(subStartOffset).Load()
 				break
 			}
 		}

@@ -112,7 +112,7 @@ func TestEvictWakesParkedSubscriber(t *testing.T) {
 		_, err := sub.PollWait(func(Record) {}, 1, time.Minute)
 		done <- err
 	}()
-	for r.m.u32(dataWaitersOffset).Load() == 0 {
+	for r.m.cu32(dataWaitersOffset).Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()
@@ -135,14 +135,14 @@ func TestEvictGroupMember(t *testing.T) {
 	pub, _ := r.NewPublisher(PublisherOptions{})
 	a, _ := r.NewSubscriber(SubscriberOptions{Group: 5})
 	b, _ := r.NewSubscriber(SubscriberOptions{Group: 5})
-	goff := r.groupSlotOffset(0)
-	if n := r.m.u32(goff+groupStateOffset).Load() & 0xffff; n != 2 {
+	goff := r.groupSlot(0)
+	if n := goff.u32(groupStateOffset).Load() & 0xffff; n != 2 {
 		t.Fatalf("group has %d members, want 2", n)
 	}
 	if !r.EvictSubscriber(b.Slot()) {
 		t.Fatal("evicting a group member reported false")
 	}
-	if n := r.m.u32(goff+groupStateOffset).Load() & 0xffff; n != 1 {
+	if n := goff.u32(groupStateOffset).Load() & 0xffff; n != 1 {
 		t.Fatalf("group has %d members after eviction, want 1", n)
 	}
 	for i := 0; i < 100; i++ {
@@ -161,11 +161,11 @@ func TestEvictGroupMember(t *testing.T) {
 		t.Fatalf("evicted member's Poll: %v, want ErrEvicted", err)
 	}
 	b.Close()
-	if n := r.m.u32(goff+groupStateOffset).Load() & 0xffff; n != 1 {
+	if n := goff.u32(groupStateOffset).Load() & 0xffff; n != 1 {
 		t.Fatalf("closing the evicted member changed the group to %d members, want 1", n)
 	}
 	a.Close()
-	if v := r.m.u32(goff + groupStateOffset).Load(); v != 0 {
+	if v := goff.u32(groupStateOffset).Load(); v != 0 {
 		t.Fatalf("group slot state %#x after its last member left, want free", v)
 	}
 }
@@ -177,7 +177,7 @@ func TestReapEvictedSlot(t *testing.T) {
 	r, _, _ := newTestRing(t, c)
 	sub, _ := r.NewSubscriber(SubscriberOptions{})
 	r.EvictSubscriber(sub.Slot())
-	r.m.u32(r.subscriberSlotOffset(sub.Slot()) + subPIDOffset).Store(deadPID(t))
+	r.subSlot(sub.Slot()).u32(subPIDOffset).Store(deadPID(t))
 	if n := r.ReapDead(); n != 1 {
 		t.Fatalf("ReapDead freed %d slots, want 1", n)
 	}
@@ -195,9 +195,9 @@ func TestEvictJoiningAndHoldingSlots(t *testing.T) {
 	r, _, _ := newTestRing(t, c)
 	pub, _ := r.NewPublisher(PublisherOptions{})
 	sub, _ := r.NewSubscriber(SubscriberOptions{})
-	off := r.subscriberSlotOffset(sub.Slot())
-	r.m.u32(off + subStateOffset).Store(slotClaiming)
-	r.m.u64(off + subPositionOffset).Store(0)
+	off := r.subSlot(sub.Slot())
+	off.u32(subStateOffset).Store(slotClaiming)
+	off.u64(subPositionOffset).Store(0)
 	for i := 0; i < 3; i++ {
 		pub.Offer([]byte{1})
 	}
@@ -210,11 +210,11 @@ func TestEvictJoiningAndHoldingSlots(t *testing.T) {
 	}
 
 	member, _ := r.NewSubscriber(SubscriberOptions{Group: 3})
-	mo := r.subscriberSlotOffset(member.Slot())
+	mo := r.subSlot(member.Slot())
 	pos := r.TailPosition()
 	pub.Offer([]byte{2})
 	// The member is reading the record at pos in place.
-	r.m.u64(mo + subHoldOffset).Store(pos)
+	mo.u64(subHoldOffset).Store(pos)
 	for _, s := range r.SubscriberSlots() {
 		if s.Index == member.Slot() && (!s.Holding || s.Position != pos) {
 			t.Fatalf("holding member listed as %+v, want Holding at %d", s, pos)
@@ -253,7 +253,7 @@ func TestMarkDeleted(t *testing.T) {
 		done <- err
 	}()
 	pub.Offer([]byte("last"))
-	for r.m.u32(dataWaitersOffset).Load() == 0 {
+	for r.m.cu32(dataWaitersOffset).Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()

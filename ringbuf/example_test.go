@@ -10,22 +10,35 @@ import (
 	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
-// Example publishes three records into an SPSC ring in a shared mapping
-// and polls them back. Another process would Attach the same file.
+// mapFile maps the file at path, of size bytes, shared and read-write,
+// creating it if needed.
+func mapFile(path string, size int) ([]byte, func()) {
+	f, _ := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	defer f.Close()
+	f.Truncate(int64(size))
+	mem, _ := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	return mem, func() { unix.Munmap(mem) }
+}
+
+// Example publishes three records into an SPSC ring kept in files (its
+// data area, its consumer area and its one subscriber slot, as kaelixd
+// keeps them) and polls them back. Another process would Attach the same
+// files.
 func Example() {
 	dir, _ := os.MkdirTemp("", "ringbuf-example")
 	defer os.RemoveAll(dir)
 
 	cfg := ringbuf.DefaultConfig(ringbuf.SPSC)
 	cfg.CapacityBytes = 64 << 10
-	size, _ := ringbuf.SizeFor(cfg)
-	f, _ := os.Create(filepath.Join(dir, "ring"))
-	defer f.Close()
-	f.Truncate(int64(size))
-	mem, _ := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	defer unix.Munmap(mem)
+	dataBytes, consumerBytes, _ := ringbuf.SizeFor(cfg)
+	data, unmapData := mapFile(filepath.Join(dir, "ring"), dataBytes)
+	defer unmapData()
+	consumer, unmapConsumer := mapFile(filepath.Join(dir, "ring.c"), consumerBytes)
+	defer unmapConsumer()
+	slot, unmapSlot := mapFile(filepath.Join(dir, "ring.s0"), ringbuf.SlotBytes)
+	defer unmapSlot()
 
-	ring, err := ringbuf.Create(mem, cfg)
+	ring, err := ringbuf.Create(data, consumer, [][]byte{slot}, cfg)
 	if err != nil {
 		fmt.Println(err)
 		return

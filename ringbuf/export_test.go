@@ -23,7 +23,7 @@ func createAt(b []byte, c Config, pos, seq uint64) (*Ring, error) {
 	if pos%RecordAlignment != 0 || pos < 2*c.CapacityBytes {
 		return nil, fmt.Errorf("createAt: position %d must be 8-byte aligned and >= 2*capacity", pos)
 	}
-	r, err := Create(b, c)
+	r, err := createIn(b, c)
 	if err != nil {
 		return nil, err
 	}
@@ -57,14 +57,19 @@ func (r *Ring) setTail(pos, seq uint64) {
 }
 
 // dataWaiters returns the number of subscribers parked on the data doorbell.
-func (r *Ring) dataWaiters() uint32 { return r.m.u32(dataWaitersOffset).Load() }
+func (r *Ring) dataWaiters() uint32 { return r.m.cu32(dataWaitersOffset).Load() }
 
 // groupLost returns the lost counter of the queue group a member belongs to.
-func (s *Subscriber) groupLost() uint64 { return s.r.m.u64(s.goff + groupLostOffset).Load() }
+func (s *Subscriber) groupLost() uint64 { return s.gv.u64(groupLostOffset).Load() }
 
 // groupSlot returns the index of the member's queue-group slot.
 func (s *Subscriber) groupSlot() int {
-	return int((s.goff - s.r.groupSlotOffset(0)) / slotLength)
+	for i := 0; i < s.r.maxGroups; i++ {
+		if s.r.groupSlot(i) == s.gv {
+			return i
+		}
+	}
+	return -1
 }
 
 // guardedMapping returns size bytes of anonymous shared memory that end
@@ -84,4 +89,90 @@ func guardedMapping(t testing.TB, size int) []byte {
 		t.Fatal(err)
 	}
 	return m[n-size : n : n]
+}
+
+// Tests keep a ring in one or two mappings for brevity: the slot areas
+// follow the consumer area (see carve). Production keeps each area in a
+// region of its own (package daemon); the layout is the same.
+
+// testSizes returns the bytes of a ring's data area and of its consumer
+// area followed by all its slot areas.
+func testSizes(c Config) (data, rest int, err error) {
+	d, cons, err := SizeFor(c)
+	if err != nil {
+		return 0, 0, err
+	}
+	return d, cons + (c.MaxSubscribers+c.MaxGroups)*SlotBytes, nil
+}
+
+// sizeIn returns the bytes of one mapping that holds all of a ring's
+// areas (createIn).
+func sizeIn(c Config) (int, error) {
+	d, rest, err := testSizes(c)
+	return d + rest, err
+}
+
+// carve splits rest into the consumer area and subs+groups slot areas,
+// as far as rest reaches (an area cut short by its end is short, those
+// past it are nil).
+func carve(rest []byte, subs, groups int) (consumer []byte, slots [][]byte) {
+	n := min(int(consumerBytes), len(rest))
+	consumer, rest = rest[:n], rest[n:]
+	slots = make([][]byte, subs+groups)
+	for i := range slots {
+		if len(rest) == 0 {
+			break
+		}
+		n := min(SlotBytes, len(rest))
+		slots[i], rest = rest[:n:n], rest[n:]
+	}
+	return consumer, slots
+}
+
+// createWith is Create with the consumer and slot areas carved from rest.
+func createWith(data, rest []byte, c Config) (*Ring, error) {
+	consumer, slots := carve(rest, c.MaxSubscribers, c.MaxGroups)
+	return Create(data, consumer, slots, c)
+}
+
+// createIn is Create with every area carved from b (sizeIn bytes).
+func createIn(b []byte, c Config) (*Ring, error) {
+	d, _, err := testSizes(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < d {
+		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the %d bytes of the data area", ErrConfig, len(b), d)
+	}
+	return createWith(b[:d], b[d:], c)
+}
+
+// attachWith is Attach with the consumer and slot areas carved from rest,
+// all mapped writable; the slot counts are the data header's (as found:
+// Attach checks them).
+func attachWith(data, rest []byte, readOnlyData bool) (*Ring, error) {
+	subs, groups := 0, 0
+	if len(data) >= int(headerLength) {
+		m := newMem(data, nil)
+		subs, groups = int(m.plainU32(maxSubscribersOffset)&0xffff), int(m.plainU32(maxGroupsOffset)&0xffff)
+	}
+	consumer, slots := carve(rest, subs, groups)
+	areas := make([]SlotArea, len(slots))
+	for i, s := range slots {
+		areas[i] = SlotArea{Mem: s, Writable: true}
+	}
+	return Attach(data, consumer, areas, readOnlyData)
+}
+
+// attachIn is Attach of a ring made by createIn in b. It reads the data
+// area's size from the header, as found.
+func attachIn(b []byte) (*Ring, error) {
+	d := len(b)
+	if len(b) >= int(headerLength) {
+		if m := newMem(b, nil); m.plainU64(totalBytesOffset) <= uint64(len(b)) && m.plainU64(totalBytesOffset) >= uint64(headerLength) {
+			t := m.plainU64(totalBytesOffset)
+			d = int(t)
+		}
+	}
+	return attachWith(b[:d], b[d:], false)
 }

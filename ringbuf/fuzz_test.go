@@ -22,9 +22,9 @@ const fuzzMappingBytes = 64 << 10
 // creation time aside).
 func FuzzAttach(f *testing.F) {
 	for _, c := range []Config{edgeConfig(SPSC, PolicyBlock), edgeConfig(MPMC, PolicyDropOldest)} {
-		size, _ := SizeFor(c)
+		size, _ := sizeIn(c)
 		b := guardedMapping(f, size)
-		if _, err := Create(b, c); err != nil {
+		if _, err := createIn(b, c); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(bytes.Clone(b[:headerLength]), uint16(size))
@@ -45,7 +45,7 @@ func FuzzAttach(f *testing.F) {
 		b := mapping[start : start+n]
 		copy(b, data)
 		before := bytes.Clone(b)
-		r, err := Attach(b)
+		r, err := attachIn(b)
 		if !bytes.Equal(b, before) {
 			t.Fatal("Attach wrote to the mapping")
 		}
@@ -63,7 +63,7 @@ func FuzzAttach(f *testing.F) {
 			MaxPublishers: r.maxPublishers, MaxSubscribers: r.maxSubscribers, MaxGroups: r.maxGroups,
 			UnblockTimeout: r.unblockTimeout,
 		}
-		size, err := SizeFor(c)
+		size, err := sizeIn(c)
 		if err != nil || size > len(b) || len(r.m.b) != size {
 			t.Fatalf("attached ring %+v: size %d (%v), mapping %d, ring spans %d", c, size, err, len(b), len(r.m.b))
 		}
@@ -71,8 +71,8 @@ func FuzzAttach(f *testing.F) {
 			t.Fatalf("data area [%d, +%d) does not end the ring of %d bytes", r.dataOffset, r.capacity, size)
 		}
 		rb := remade[len(remade)-size:]
-		if _, err := Create(rb, c); err != nil {
-			t.Fatalf("Create(%+v): %v", c, err)
+		if _, err := createIn(rb, c); err != nil {
+			t.Fatalf("createIn(%+v): %v", c, err)
 		}
 		for _, f := range []struct{ off, n int }{{creatorPIDOffset, 4}, {createdNSOffset, 8}} {
 			copy(rb[f.off:f.off+f.n], b[f.off:f.off+f.n])
@@ -109,6 +109,7 @@ var fuzzReaderPayloads = []int{10, 100, 300, 0, 57, 200, 300, 300, 120, 8, 250, 
 func FuzzRecordReader(f *testing.F) {
 	f.Add(uint8(0), uint16(0), []byte{}, uint64(0))
 	mapping := guardedMapping(f, fuzzMappingBytes)
+	slotMapping := guardedMapping(f, fuzzMappingBytes) // the consumer and slot areas
 	f.Fuzz(func(t *testing.T, mode uint8, off uint16, patch []byte, tail uint64) {
 		kind := SPSC
 		if mode&1 != 0 {
@@ -120,12 +121,12 @@ func FuzzRecordReader(f *testing.F) {
 		if kind == MPMC {
 			c.MaxPublishers, c.MaxSubscribers, c.MaxGroups = 2, 3, 1
 		}
-		size, err := SizeFor(c)
+		size, rest, err := testSizes(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b := mapping[len(mapping)-size:] // the data area ends at the guard page
-		r, err := Create(b, c)
+		r, err := createWith(b, slotMapping[len(slotMapping)-rest:], c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,14 +34,14 @@ func (r *Ring) joinGroup(id uint32, at int) (int, error) {
 			if !r.groupWritable(i) {
 				continue
 			}
-			off := r.groupSlotOffset(i)
-			w := r.m.u32(off + groupStateOffset)
+			off := r.groupSlot(i)
+			w := off.u32(groupStateOffset)
 			v := w.Load()
-			if v>>16 != slotActive || r.m.u32(off+groupIDOffset).Load() != id || v&0xffff == 0xffff {
+			if v>>16 != slotActive || off.u32(groupIDOffset).Load() != id || v&0xffff == 0xffff {
 				continue
 			}
 			if w.CompareAndSwap(v, v+1) {
-				if r.m.u32(off+groupIDOffset).Load() == id {
+				if off.u32(groupIDOffset).Load() == id {
 					return i, nil
 				}
 				r.leaveGroup(off) // the slot was reused for another group meanwhile
@@ -53,8 +53,8 @@ func (r *Ring) joinGroup(id uint32, at int) (int, error) {
 			if !r.groupWritable(i) {
 				continue
 			}
-			off := r.groupSlotOffset(i)
-			w := r.m.u32(off + groupStateOffset)
+			off := r.groupSlot(i)
+			w := off.u32(groupStateOffset)
 			if w.Load() != 0 || !w.CompareAndSwap(0, groupClaiming|1) {
 				continue
 			}
@@ -66,23 +66,23 @@ func (r *Ring) joinGroup(id uint32, at int) (int, error) {
 			return 0, fmt.Errorf("%w: all %d queue-group slots are in use", ErrNoSlot, r.maxGroups)
 		}
 		// Two members may create the same group at once: the lower slot wins.
-		off := r.groupSlotOffset(created)
+		off := r.groupSlot(created)
 		dup := false
 		for j := 0; j < created; j++ {
-			if !r.groupMapped(j) {
+			if !r.groupSlot(j).mapped() {
 				continue
 			}
-			joff := r.groupSlotOffset(j)
-			if r.m.u32(joff+groupStateOffset).Load()>>16 != slotFree && r.m.u32(joff+groupIDOffset).Load() == id {
+			joff := r.groupSlot(j)
+			if joff.u32(groupStateOffset).Load()>>16 != slotFree && joff.u32(groupIDOffset).Load() == id {
 				dup = true
 				break
 			}
 		}
 		if dup {
-			r.m.u32(off + groupStateOffset).Store(0)
+			off.u32(groupStateOffset).Store(0)
 			continue
 		}
-		r.m.u32(off + groupStateOffset).Store(groupActive | 1)
+		off.u32(groupStateOffset).Store(groupActive | 1)
 		return created, nil
 	}
 	return 0, fmt.Errorf("%w: could not join queue group %d under contention", ErrNoSlot, id)
@@ -91,18 +91,18 @@ func (r *Ring) joinGroup(id uint32, at int) (int, error) {
 // initGroup fills a group slot this process has just claimed
 // (groupClaiming): id, the cursor pair at the tail, zero counts, and the
 // process it was made for (0 if a member made it).
-func (r *Ring) initGroup(off uintptr, id, pid uint32, start uint64) {
-	r.m.u32(off + groupIDOffset).Store(id)
+func (r *Ring) initGroup(off slotView, id, pid uint32, start uint64) {
+	off.u32(groupIDOffset).Store(id)
 	// While claiming, the cursor holds publishers at position 0.
-	r.m.u64(off + groupCursorOffset).Store(0)
+	off.u64(groupCursorOffset).Store(0)
 	pos, seq := r.tail()
-	r.m.u64(off + groupCursorSeqOffset).Store(seq)
-	r.m.u64(off + groupCursorOffset).Store(pos)
-	r.m.u64(off + groupConsumedOffset).Store(0)
+	off.u64(groupCursorSeqOffset).Store(seq)
+	off.u64(groupCursorOffset).Store(pos)
+	off.u64(groupConsumedOffset).Store(0)
 	// groupLostOffset stays: cumulative per slot, so the ring's lost count
 	// (summed over slots) never goes back.
-	r.m.u32(off + groupCreatorPIDOffset).Store(pid)
-	r.m.u64(off + groupCreatorStartOffset).Store(start)
+	off.u32(groupCreatorPIDOffset).Store(pid)
+	off.u64(groupCreatorStartOffset).Store(start)
 }
 
 // joinGroupAt joins the group with this id in slot at, or creates it
@@ -111,8 +111,8 @@ func (r *Ring) joinGroupAt(id uint32, at int) (int, error) {
 	if at >= r.maxGroups || !r.groupWritable(at) {
 		return 0, fmt.Errorf("%w: queue-group slot %d is not one this process may take", ErrNoSlot, at)
 	}
-	off := r.groupSlotOffset(at)
-	w := r.m.u32(off + groupStateOffset)
+	off := r.groupSlot(at)
+	w := off.u32(groupStateOffset)
 	for attempt := 0; attempt < 1000; attempt++ {
 		v := w.Load()
 		switch {
@@ -122,7 +122,7 @@ func (r *Ring) joinGroupAt(id uint32, at int) (int, error) {
 				w.Store(groupActive | 1)
 				return at, nil
 			}
-		case v>>16 == slotActive && r.m.u32(off+groupIDOffset).Load() == id && v&0xffff != 0xffff:
+		case v>>16 == slotActive && off.u32(groupIDOffset).Load() == id && v&0xffff != 0xffff:
 			if w.CompareAndSwap(v, v+1) {
 				return at, nil
 			}
@@ -154,8 +154,8 @@ func (r *Ring) ReserveGroup(id uint32, pid uint32, start uint64) (int, bool, err
 func (r *Ring) ReserveGroupAvoiding(id uint32, pid uint32, start uint64, avoid func(int) bool) (int, bool, error) {
 	for pass := 0; pass < 2; pass++ {
 		for i := 0; i < r.maxGroups; i++ {
-			off := r.groupSlotOffset(i)
-			if r.groupWritable(i) && r.m.u32(off+groupStateOffset).Load()>>16 == slotActive && r.m.u32(off+groupIDOffset).Load() == id {
+			off := r.groupSlot(i)
+			if r.groupWritable(i) && off.u32(groupStateOffset).Load()>>16 == slotActive && off.u32(groupIDOffset).Load() == id {
 				return i, false, nil
 			}
 		}
@@ -163,8 +163,8 @@ func (r *Ring) ReserveGroupAvoiding(id uint32, pid uint32, start uint64, avoid f
 			if !r.groupWritable(i) || avoid != nil && avoid(i) {
 				continue
 			}
-			off := r.groupSlotOffset(i)
-			w := r.m.u32(off + groupStateOffset)
+			off := r.groupSlot(i)
+			w := off.u32(groupStateOffset)
 			if w.Load() != 0 || !w.CompareAndSwap(0, groupClaiming) {
 				continue
 			}
@@ -186,7 +186,7 @@ func (r *Ring) CancelGroup(i int) bool {
 	if i < 0 || i >= r.maxGroups || !r.groupWritable(i) {
 		return false
 	}
-	return r.m.u32(r.groupSlotOffset(i)+groupStateOffset).CompareAndSwap(groupActive, 0)
+	return r.groupSlot(i).u32(groupStateOffset).CompareAndSwap(groupActive, 0)
 }
 
 // GroupsWithoutMembers counts the queue groups that hold publishers back
@@ -195,7 +195,7 @@ func (r *Ring) CancelGroup(i int) bool {
 func (r *Ring) GroupsWithoutMembers() int {
 	n := 0
 	for i := 0; i < r.maxGroups; i++ {
-		if r.groupMapped(i) && r.m.u32(r.groupSlotOffset(i)+groupStateOffset).Load() == groupActive {
+		if r.groupSlot(i).mapped() && r.groupSlot(i).u32(groupStateOffset).Load() == groupActive {
 			n++
 		}
 	}
@@ -210,12 +210,12 @@ func (r *Ring) reapGroups(fn func(Owner)) int {
 		if !r.groupWritable(i) {
 			continue
 		}
-		off := r.groupSlotOffset(i)
-		w := r.m.u32(off + groupStateOffset)
+		off := r.groupSlot(i)
+		w := off.u32(groupStateOffset)
 		if w.Load() != groupActive { // active with no members
 			continue
 		}
-		o := Owner{r.m.u32(off + groupCreatorPIDOffset).Load(), r.m.u64(off + groupCreatorStartOffset).Load()}
+		o := Owner{off.u32(groupCreatorPIDOffset).Load(), off.u64(groupCreatorStartOffset).Load()}
 		if o.PID == 0 || alive(o.PID, o.Start) {
 			continue
 		}
@@ -230,8 +230,8 @@ func (r *Ring) reapGroups(fn func(Owner)) int {
 }
 
 // leaveGroup drops one member; the last one frees the group.
-func (r *Ring) leaveGroup(off uintptr) {
-	w := r.m.u32(off + groupStateOffset)
+func (r *Ring) leaveGroup(off slotView) {
+	w := off.u32(groupStateOffset)
 	for {
 		v := w.Load()
 		if v&0xffff == 0 {
@@ -252,7 +252,7 @@ func (r *Ring) leaveGroup(off uintptr) {
 func (s *Subscriber) nextGroup(room int) (bool, error) {
 	r := s.r
 	for steps := 0; steps < 1<<16; steps++ {
-		pos, seq := r.groupCursor(s.goff)
+		pos, seq := r.groupCursor(s.gv)
 		if pos&(RecordAlignment-1) != 0 {
 			return false, corrupt(pos, "group cursor", pos, "positions are 8-byte aligned")
 		}
@@ -271,12 +271,12 @@ func (s *Subscriber) nextGroup(room int) (bool, error) {
 		}
 		// moved reports whether another member took the record meanwhile,
 		// in which case what we read may belong to a newer lap.
-		moved := func() bool { p, q := r.groupCursor(s.goff); return p != pos || q != seq }
+		moved := func() bool { p, q := r.groupCursor(s.gv); return p != pos || q != seq }
 		switch state {
 		case stateUnwritten, stateClaimed:
 			return false, nil
 		case statePadding:
-			r.m.cas128At(s.goff+groupCursorOffset, pos, seq, pos+r.capacity-off, seq)
+			s.gv.cas128(groupCursorOffset, pos, seq, pos+r.capacity-off, seq)
 			continue
 		case stateCommitted, stateSkip:
 		default:
@@ -307,7 +307,7 @@ func (s *Subscriber) nextGroup(room int) (bool, error) {
 		}
 		next := pos + spanOf(n)
 		if state == stateSkip {
-			r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+max(uint64(rec.Type), 1))
+			s.gv.cas128(groupCursorOffset, pos, seq, next, seq+max(uint64(rec.Type), 1))
 			continue
 		}
 		if room >= 0 && int(n) > room {
@@ -328,25 +328,25 @@ func (s *Subscriber) nextGroup(room int) (bool, error) {
 			// Hold it as under block, so that a member that dies before
 			// done() has the record counted lost (publishers ignore
 			// consumer positions under drop-oldest).
-			hold := r.m.u64(s.off + subHoldOffset)
+			hold := s.sv.u64(subHoldOffset)
 			hold.Store(pos)
-			if !r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+1) {
+			if !s.gv.cas128(groupCursorOffset, pos, seq, next, seq+1) {
 				hold.Store(noHold)
 				continue
 			}
 			s.holding = true
 			rec.Payload = s.scratch[:n:n]
 		} else {
-			hold := r.m.u64(s.off + subHoldOffset)
+			hold := s.sv.u64(subHoldOffset)
 			hold.Store(pos) // publishers now count pos as a consumer position
-			if !r.m.cas128At(s.goff+groupCursorOffset, pos, seq, next, seq+1) {
+			if !s.gv.cas128(groupCursorOffset, pos, seq, next, seq+1) {
 				hold.Store(noHold)
 				continue
 			}
 			s.holding = true
 			rec.Payload = r.m.b[start : start+uintptr(n) : start+uintptr(n)]
 		}
-		r.m.u64(s.goff + groupConsumedOffset).Add(1)
+		s.gv.u64(groupConsumedOffset).Add(1)
 		s.rec = rec
 		return true, nil
 	}
@@ -362,13 +362,13 @@ func (s *Subscriber) resyncGroup(pos, seq uint64) bool {
 	r := s.r
 	q, qseq, ok := r.resumePoint(r.TailPosition())
 	if !ok || q <= pos {
-		p, _ := r.groupCursor(s.goff)
+		p, _ := r.groupCursor(s.gv)
 		return p != pos
 	}
-	if r.m.cas128At(s.goff+groupCursorOffset, pos, seq, q, qseq) {
+	if s.gv.cas128(groupCursorOffset, pos, seq, q, qseq) {
 		if qseq > seq {
 			lost := qseq - seq
-			r.m.u64(s.goff + groupLostOffset).Add(lost)
+			s.gv.u64(groupLostOffset).Add(lost)
 			s.lost += lost
 			s.count(subLappedOffset)
 			s.lapped = true

@@ -8,15 +8,30 @@ package ringbuf
 // sub.fences, is read as 0 from older rings and ignored by older builds:
 // that keeps the version.)
 //
-// A ring spans two areas, which may be two separate mappings or two parts
-// of one (Create/Attach put the consumer area right after the data area):
+// A ring (layout version 5) spans one data area, one consumer area and one
+// area per subscriber slot and per queue-group slot, each a mapping of its
+// own. This is the only topology: Create and Attach take all of them.
 //
 //   - the data area, written only by publishers (and by the daemon when it
 //     resolves a dead publisher's claim or counts), so subscribers can map
 //     it read-only;
-//   - the consumer area, written by subscribers (their cursors, unless the
-//     slots live apart), queue groups, sleepers and wakers alike. What a
-//     subscriber counts goes to its own slot.
+//   - the consumer area: the two doorbells and the subscriber epoch,
+//     written by subscribers, sleepers and wakers alike;
+//   - slot area i: subscriber slot i (i < MaxSubscribers) or queue-group
+//     slot i-MaxSubscribers, written by the one process that owns it (and
+//     the daemon), so that the kernel, not the ring, confines what a
+//     subscriber writes to its own cursor. What a subscriber counts goes
+//     to its slot. A process maps only the slots it needs: a publisher all
+//     of them (it reads every cursor), a subscriber its own and its
+//     group's.
+//
+// In kaelixd (package daemon), partition N of topic T keeps these areas in
+// the region files (shm regions, each behind its 4 KiB shm header)
+//
+//	T.pN     data area            (subscribers get it O_RDONLY)
+//	T.pN.c   consumer area
+//	T.pN.sK  subscriber slot K    (K < MaxSubscribers)
+//	T.pN.gJ  queue-group slot J   (J < MaxGroups)
 //
 // Every block starts on its own 128-byte line pair (two 64-byte cache
 // lines), so that the adjacent-line prefetcher never couples a publisher's
@@ -29,39 +44,31 @@ package ringbuf
 //	       | policy, capacity, max       |          | creation time (pairs it     |
 //	       | payload, slot counts,       |          | with its data area), bytes, |
 //	       | unblock timeout, creator,   |          | subscriber epoch            |
-//	       |                             |      128 +-----------------------------+
-//	       | creation time, sizes,       |          | data doorbell | waiters     |
-//	       | slots apart                 |      256 +-----------------------------+
-//	   128 +-----------------------------+          | space doorbell | waiters    |
-//	       | tail position | tail seq    |      384 +-----------------------------+
-//	   256 +-----------------------------+          | subscriber table            |
-//	       | counters (publishers and    |          | MaxSubscribers x 128 B      |
-//	       | the daemon, slow paths)     |          | (unused when slots apart)   |
-//	   384 +-----------------------------+          +-----------------------------+
-//	       | publisher table             |          | queue-group table           |
-//	       | MaxPublishers x 128 B       |          | MaxGroups x 128 B           |
-//	       +-----------------------------+          +-----------------------------+
-//	       | data: CapacityBytes (power  |
-//	       | of two) of records          |
-//	       +-----------------------------+
+//	       | creation time, sizes,       |      128 +-----------------------------+
+//	       | deleted                     |          | data doorbell | waiters     |
+//	   128 +-----------------------------+      256 +-----------------------------+
+//	       | tail position | tail seq    |          | space doorbell | waiters    |
+//	   256 +-----------------------------+      384 +-----------------------------+
+//	       | counters (publishers and    |
+//	       | the daemon, slow paths)     |      slot area (one per subscriber
+//	   384 +-----------------------------+      slot, then one per queue-group
+//	       | publisher table             |      slot; SlotBytes or more)
+//	       | MaxPublishers x 128 B       |        0 +-----------------------------+
+//	       +-----------------------------+          | subscriber: state, pid,     |
+//	       | data: CapacityBytes (power  |          | start, position, consumed,  |
+//	       | of two) of records          |          | lost, group, hold, bytes,   |
+//	       +-----------------------------+          | ring created, counters      |
+//	                                                | or queue group: state, id,  |
+//	                                                | cursor pair, consumed, lost,|
+//	                                                | creator, ring created       |
+//	                                            128 +-----------------------------+
 //
-// In code, an offset into the consumer area carries consumerArea (a high
-// bit): mem's accessors pick the area from it, so an offset names its area
-// as well as its place.
-//
-// A ring made by CreateApart (header field slotsApart = 1) keeps each
-// subscriber slot in an area of its own instead of the subscriber table
-// (whose space in the consumer area then goes unused), so that a process
-// can be handed its own slot and nobody else's (see apart.go). Such a
-// slot is the same 128 bytes, plus the data header's creation time at
-// subRingCreatedOffset, which pairs the area with its ring:
-//
-//	slot area i (one per subscriber slot, SlotBytes or more)
-//	     0 +-----------------------------+
-//	       | state, pid, start, position,|
-//	       | consumed, lost, group, hold,|
-//	       | consumed bytes, ring created|
-//	   128 +-----------------------------+
+// Each slot area repeats the data header's creation time (subRingCreated,
+// groupRingCreated), which pairs it with its ring; the consumer header
+// does the same. In code, data-area offsets are uintptr, consumer-area
+// offsets are consOff (so the compiler keeps the two apart) and slot
+// fields are reached through a slotView of the slot's own area: no offset
+// carries a tag and no accessor branches on one.
 //
 // A record is a 32-byte header followed by its payload, padded to 8 bytes:
 //
@@ -103,7 +110,7 @@ package ringbuf
 const (
 	// LayoutVersion is the version of this layout. It is stored last when
 	// a ring is created; attachers refuse any other non-zero value.
-	LayoutVersion = 4
+	LayoutVersion = 5
 
 	// Magic identifies a Kaelix ring's data area: "KXRING01" read as a
 	// little-endian uint64.
@@ -113,14 +120,6 @@ const (
 	ConsumerMagic uint64 = 0x3130534e4f43584b
 
 	linePair = 128 // bytes in one adjacent cache-line pair
-
-	// consumerArea tags an offset as one into the consumer area.
-	consumerArea = uintptr(1) << 48
-
-	// slotArea tags an offset as one into subscriber slot (offset>>16) &
-	// 0x7fffffff's own area, for rings whose subscriber slots live apart
-	// (CreateApart); the low 16 bits are the field's offset in the slot.
-	slotArea = uintptr(1) << 47
 
 	// Data area: header block.
 	headerOffset           = 0
@@ -138,8 +137,7 @@ const (
 	createdNSOffset        = unblockTimeoutNSOffset + 8 // int64 unix ns; the consumer area repeats it
 	totalBytesOffset       = createdNSOffset + 8        // uint64 bytes of the data area
 	consumerBytesOffset    = totalBytesOffset + 8       // uint64 bytes of the consumer area
-	slotsApartOffset       = consumerBytesOffset + 8    // uint32 1: subscriber slots live in areas of their own (AttachApart)
-	deletedOffset          = slotsApartOffset + 4       // uint32 1: deleted (MarkDeleted), 2: recreated (MarkRecreated); 0 until then, set once, never cleared
+	deletedOffset          = consumerBytesOffset + 8    // uint32 1: deleted (MarkDeleted), 2: recreated (MarkRecreated); 0 until then, set once, never cleared
 	headerLength           = deletedOffset + 4
 
 	// Data area: tail pair, written by publishers with one 16-byte CAS, so
@@ -166,10 +164,10 @@ const (
 	publishersOffset = countersOffset + linePair
 
 	// Consumer area: header.
-	consumerMagicOffset     = consumerArea                // uint64 ConsumerMagic
-	consumerVersionOffset   = consumerMagicOffset + 8     // uint32 layout version, stored last
-	consumerCreatedNSOffset = consumerVersionOffset + 8   // int64: equals the data header's
-	consumerSizeOffset      = consumerCreatedNSOffset + 8 // uint64 bytes of the consumer area
+	consumerMagicOffset     consOff = 0                           // uint64 ConsumerMagic
+	consumerVersionOffset           = consumerMagicOffset + 8     // uint32 layout version, stored last
+	consumerCreatedNSOffset         = consumerVersionOffset + 8   // int64: equals the data header's
+	consumerSizeOffset              = consumerCreatedNSOffset + 8 // uint64 bytes of the consumer area
 	// uint32 subscriber epoch: bumped (atomic add) after every change of a
 	// subscriber slot into or out of slotActive, so that a publisher can
 	// keep a count of the subscribers able to receive and recount only
@@ -177,16 +175,16 @@ const (
 	// leaves), read by publishers on every connectedness check: it shares
 	// the header's read-mostly line, never a hot one.
 	subscriberEpochOffset = consumerSizeOffset + 8
-	consumerHeaderLength  = subscriberEpochOffset + 4 - consumerArea
+	consumerHeaderLength  = subscriberEpochOffset + 4
 
 	// Consumer area: doorbells, 32-bit futex words, never FUTEX_PRIVATE_FLAG.
-	dataBellOffset     = consumerArea | linePair
-	dataWaitersOffset  = dataBellOffset + 4 // uint32 subscribers asleep
-	spaceBellOffset    = dataBellOffset + linePair
-	spaceWaitersOffset = spaceBellOffset + 4 // uint32 publishers asleep
+	dataBellOffset     consOff = linePair
+	dataWaitersOffset          = dataBellOffset + 4 // uint32 subscribers asleep
+	spaceBellOffset            = dataBellOffset + linePair
+	spaceWaitersOffset         = spaceBellOffset + 4 // uint32 publishers asleep
 
-	// Consumer area: the subscriber table, then the queue-group table.
-	subscribersOffset = spaceBellOffset + linePair
+	// consumerBytes is the size of the consumer area.
+	consumerBytes = spaceBellOffset + linePair
 
 	slotLength = linePair
 
@@ -200,7 +198,7 @@ const (
 	pubIntentCountOffset = pubIntentSeqOffset + 8   // uint64 records in the claim (0: padding)
 	pubRecordsOffset     = pubIntentCountOffset + 8 // uint64 records committed by this slot
 
-	// Subscriber slot fields.
+	// Subscriber slot fields (offsets within the slot's area).
 	subStateOffset         = 0                          // uint32 slot state
 	subPIDOffset           = subStateOffset + 4         // uint32 owner pid
 	subStartOffset         = subPIDOffset + 4           // uint64 owner start time
@@ -210,7 +208,7 @@ const (
 	subGroupOffset         = subLostOffset + 8          // uint32 queue-group slot + 1, 0 = broadcast
 	subHoldOffset          = subGroupOffset + 8         // uint64 position a group member is reading, noHold if none
 	subConsumedBytesOffset = subHoldOffset + 8          // uint64 payload bytes delivered
-	subRingCreatedOffset   = subConsumedBytesOffset + 8 // int64: the data header's creation time, in slots that live apart
+	subRingCreatedOffset   = subConsumedBytesOffset + 8 // int64: the data header's creation time
 	// Counters this slot's subscribers bumped, so that a subscriber writes
 	// no shared counter (Counters sums them over the slots). Cumulative
 	// across the slot's owners.
@@ -221,7 +219,8 @@ const (
 	subTamperedOffset  = subWakeupsOffset + 8     // uint64 changes to this slot by other processes detected
 	subFencesOffset    = subTamperedOffset + 8    // uint64 membarrier calls before sleeping (one per park, see wait.go)
 
-	// Queue-group slot fields. The cursor pair is 16-byte aligned for CAS128.
+	// Queue-group slot fields (offsets within the slot's area). The cursor
+	// pair is 16-byte aligned for CAS128.
 	groupStateOffset        = 0                           // uint32 slot state (high 16 bits) | live members (low 16 bits)
 	groupIDOffset           = groupStateOffset + 4        // uint32 user-chosen group id
 	groupCursorOffset       = groupStateOffset + 16       // uint64 next position to hand out
@@ -230,7 +229,7 @@ const (
 	groupLostOffset         = groupConsumedOffset + 8     // uint64 records lost (lapped or member died holding)
 	groupCreatorPIDOffset   = groupLostOffset + 8         // uint32 pid of the process the daemon made the group for (ReserveGroup)
 	groupCreatorStartOffset = groupCreatorPIDOffset + 8   // uint64 its start time
-	groupRingCreatedOffset  = groupCreatorStartOffset + 8 // int64: the data header's creation time, in slots that live apart
+	groupRingCreatedOffset  = groupCreatorStartOffset + 8 // int64: the data header's creation time
 
 	// Record header fields (offsets from the record's start).
 	recStateOffset     = 0                      // uint64 position | state
@@ -270,33 +269,19 @@ const (
 
 const noHold = ^uint64(0)
 
-// publisherSlotOffset and its siblings return the offset of slot i.
+// consOff is an offset into the consumer area (the data area's offsets
+// are plain uintptr): a distinct type, so that mem's accessors for the two
+// areas cannot be handed each other's offsets.
+type consOff uintptr
+
+// publisherSlotOffset returns the data-area offset of publisher slot i.
 func (r *Ring) publisherSlotOffset(i int) uintptr {
 	return publishersOffset + uintptr(i)*slotLength
-}
-
-func (r *Ring) subscriberSlotOffset(i int) uintptr {
-	if r.apart {
-		return slotArea | uintptr(i)<<16
-	}
-	return subscribersOffset + uintptr(i)*slotLength
-}
-
-func (r *Ring) groupSlotOffset(i int) uintptr {
-	if r.apart {
-		return slotArea | uintptr(r.maxSubscribers+i)<<16
-	}
-	return subscribersOffset + uintptr(r.maxSubscribers+i)*slotLength
 }
 
 // dataOffsetFor is where the records start in the data area.
 func dataOffsetFor(pubs int) uintptr {
 	return publishersOffset + uintptr(pubs)*slotLength
-}
-
-// consumerBytesFor is the size of the consumer area.
-func consumerBytesFor(subs, groups int) uintptr {
-	return subscribersOffset - consumerArea + uintptr(subs+groups)*slotLength
 }
 
 // align8 rounds n up to RecordAlignment.

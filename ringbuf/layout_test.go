@@ -6,7 +6,6 @@ import "testing"
 // failure here means the layout changed: bump LayoutVersion and update
 // DESIGN.md along with these numbers.
 func TestLayout(t *testing.T) {
-	const c = consumerArea
 	golden := []struct {
 		name      string
 		got, want uintptr
@@ -25,22 +24,21 @@ func TestLayout(t *testing.T) {
 		{"createdNS", createdNSOffset, 56},
 		{"totalBytes", totalBytesOffset, 64},
 		{"consumerBytes", consumerBytesOffset, 72},
-		{"slotsApart", slotsApartOffset, 80},
-		{"deleted", deletedOffset, 84},
-		{"headerLength", headerLength, 88},
+		{"deleted", deletedOffset, 80},
+		{"headerLength", headerLength, 84},
 		{"tailPosition", tailPositionOffset, 128},
 		{"tailSequence", tailSequenceOffset, 136},
 		{"publishers", publishersOffset, 384},
-		{"consumer.magic", consumerMagicOffset, c},
-		{"consumer.version", consumerVersionOffset, c | 8},
-		{"consumer.createdNS", consumerCreatedNSOffset, c | 16},
-		{"consumer.size", consumerSizeOffset, c | 24},
-		{"consumer.subscriberEpoch", subscriberEpochOffset, c | 32},
-		{"consumerHeaderLength", consumerHeaderLength, 36},
-		{"dataBell", dataBellOffset, c | 128},
-		{"dataWaiters", dataWaitersOffset, c | 132},
-		{"spaceBell", spaceBellOffset, c | 256},
-		{"spaceWaiters", spaceWaitersOffset, c | 260},
+		{"consumer.magic", uintptr(consumerMagicOffset), 0},
+		{"consumer.version", uintptr(consumerVersionOffset), 8},
+		{"consumer.createdNS", uintptr(consumerCreatedNSOffset), 16},
+		{"consumer.size", uintptr(consumerSizeOffset), 24},
+		{"consumer.subscriberEpoch", uintptr(subscriberEpochOffset), 32},
+		{"consumerHeaderLength", uintptr(consumerHeaderLength), 36},
+		{"dataBell", uintptr(dataBellOffset), 128},
+		{"dataWaiters", uintptr(dataWaitersOffset), 132},
+		{"spaceBell", uintptr(spaceBellOffset), 256},
+		{"spaceWaiters", uintptr(spaceWaitersOffset), 260},
 		{"backPressure", backPressureOffset, 256},
 		{"unblocked", unblockedOffset, 264},
 		{"waits", waitsOffset, 272},
@@ -50,7 +48,7 @@ func TestLayout(t *testing.T) {
 		{"evicted", evictedOffset, 304},
 		{"fences", fencesOffset, 312},
 		{"countersLength", countersLength, 64},
-		{"subscribers", subscribersOffset, c | 384},
+		{"consumerBytes", uintptr(consumerBytes), 384},
 		{"slotLength", slotLength, 128},
 		{"pub.state", pubStateOffset, 0},
 		{"pub.pid", pubPIDOffset, 4},
@@ -82,6 +80,9 @@ func TestLayout(t *testing.T) {
 		{"group.cursorSeq", groupCursorSeqOffset, 24},
 		{"group.consumed", groupConsumedOffset, 32},
 		{"group.lost", groupLostOffset, 40},
+		{"group.creatorPID", groupCreatorPIDOffset, 48},
+		{"group.creatorStart", groupCreatorStartOffset, 56},
+		{"group.ringCreated", groupRingCreatedOffset, 64},
 		{"rec.state", recStateOffset, 0},
 		{"rec.length", recLengthOffset, 8},
 		{"rec.type", recTypeOffset, 12},
@@ -95,18 +96,19 @@ func TestLayout(t *testing.T) {
 			t.Errorf("%s offset = %d, want %d", g.name, g.got, g.want)
 		}
 	}
-	if LayoutVersion != 4 {
-		t.Errorf("LayoutVersion = %d, want 4 (update the golden offsets with it)", LayoutVersion)
+	if LayoutVersion != 5 {
+		t.Errorf("LayoutVersion = %d, want 5 (update the golden offsets with it)", LayoutVersion)
 	}
 	// Every atomic word is naturally aligned; CAS128 pairs are 16-aligned.
-	for _, off := range []uintptr{tailPositionOffset, groupCursorOffset, subscribersOffset &^ c} {
+	for _, off := range []uintptr{tailPositionOffset, groupCursorOffset} {
 		if off%16 != 0 {
 			t.Errorf("CAS128 pair at %d is not 16-byte aligned", off)
 		}
 	}
 	for _, off := range []uintptr{magicOffset, capacityOffset, unblockTimeoutNSOffset, createdNSOffset, totalBytesOffset,
 		consumerBytesOffset, backPressureOffset, pubStartOffset, pubIntentPosOffset, subPositionOffset, subHoldOffset,
-		recSequenceOffset, recTimestampOffset, consumerCreatedNSOffset, consumerSizeOffset} {
+		recSequenceOffset, recTimestampOffset, uintptr(consumerCreatedNSOffset), uintptr(consumerSizeOffset),
+		subRingCreatedOffset, groupRingCreatedOffset, groupCreatorStartOffset} {
 		if off%8 != 0 {
 			t.Errorf("64-bit word at %d is not 8-byte aligned", off)
 		}
@@ -114,7 +116,7 @@ func TestLayout(t *testing.T) {
 	// Hot words sit on separate line pairs, in both areas.
 	for _, blocks := range [][]uintptr{
 		{headerOffset, tailOffset, countersOffset, publishersOffset},
-		{consumerMagicOffset, dataBellOffset, spaceBellOffset, subscribersOffset},
+		{uintptr(consumerMagicOffset), uintptr(dataBellOffset), uintptr(spaceBellOffset), uintptr(consumerBytes)},
 	} {
 		for i := 1; i < len(blocks); i++ {
 			if blocks[i]-blocks[i-1] != linePair || blocks[i]%linePair != 0 {
@@ -123,21 +125,17 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	if headerLength > linePair || consumerHeaderLength > linePair || countersLength > linePair ||
-		pubRecordsOffset+8 > slotLength || subFencesOffset+8 > slotLength || groupLostOffset+8 > slotLength {
+		pubRecordsOffset+8 > slotLength || subFencesOffset+8 > slotLength || groupRingCreatedOffset+8 > slotLength {
 		t.Error("a block overflows its line pair")
 	}
 	if got := dataOffsetFor(1); got != 512 {
 		t.Errorf("SPSC data offset = %d, want 512", got)
 	}
-	if got := consumerBytesFor(1, 0); got != 512 {
-		t.Errorf("SPSC consumer area = %d bytes, want 512", got)
+	if d, cons, err := SizeFor(DefaultConfig(MPMC)); err != nil || d%linePair != 0 || cons != 384 || dataOffsetFor(16)%linePair != 0 {
+		t.Errorf("SizeFor(DefaultConfig(MPMC)) = %d, %d, %v: areas are not line-pair multiples, or the consumer area is not 384 bytes", d, cons, err)
 	}
-	if got := consumerBytesFor(16, 4); got%linePair != 0 || dataOffsetFor(16)%linePair != 0 {
-		t.Error("areas are not line-pair multiples")
-	}
-	// The tag never collides with a real offset: areas are far below 2^48.
-	if consumerArea < 1<<40 {
-		t.Error("consumerArea tag is too low")
+	if SlotBytes != 128 {
+		t.Errorf("SlotBytes = %d, want 128", SlotBytes)
 	}
 }
 

@@ -1,25 +1,29 @@
 package ringbuf
 
-// All unsafe code of the package lives in this file, release_amd64.go and the CAS128
-// assembly. Everything else reaches shared memory through these typed
-// accessors, whose names say what hazard they bear.
+// All unsafe code of the package lives in this file, release_amd64.go and
+// the CAS128 assembly (cas128_*.s), except proc.go's go:linkname import of
+// unsafe. Everything else reaches shared
+// memory through these typed accessors, whose names say what hazard they
+// bear.
 
 import (
+	"fmt"
 	"sync/atomic"
 	"unsafe"
 )
 
-// mem is a view of a ring's two areas: the data area b and the consumer
-// area cb (see layout.go). base and cbase are their addresses; the slices
-// keep the mappings' Go-side references alive. An offset tagged with
-// consumerArea addresses cb, any other b. Offsets are checked against the
-// areas' lengths once, when the ring is created or attached, never per
-// access.
+// mem is a view of a ring's areas (see layout.go): the data area b, the
+// consumer area cb and the slot areas. base and cbase are the first two's
+// addresses; the slices keep the mappings' Go-side references alive.
+// Data-area offsets (uintptr) address b, consumer-area offsets (consOff)
+// cb, and slot fields are reached through slotAt. Offsets are checked
+// against the areas' lengths once, when the ring is created or attached,
+// never per access.
 type mem struct {
 	b, cb       []byte
 	base, cbase unsafe.Pointer
-	// slots[i] is subscriber slot i's area when the slots live apart
-	// (nil: not mapped in this process; nobody may touch it), else nil.
+	// slots[i] is slot area i (subscriber slots, then queue-group slots);
+	// nil: not mapped in this process, and nobody may touch it.
 	slots []unsafe.Pointer
 }
 
@@ -27,31 +31,27 @@ func newMem(b, cb []byte) mem {
 	return mem{b: b, cb: cb, base: unsafe.Pointer(unsafe.SliceData(b)), cbase: unsafe.Pointer(unsafe.SliceData(cb))}
 }
 
-// ptr resolves an offset to an address in its area. For constant offsets
-// the branch folds away.
-func (m *mem) ptr(off uintptr) unsafe.Pointer {
-	if off&consumerArea != 0 {
-		return unsafe.Add(m.cbase, off&^consumerArea)
-	}
-	if off&slotArea != 0 {
-		return unsafe.Add(m.slots[(off&^slotArea)>>16], off&0xffff)
-	}
-	return unsafe.Add(m.base, off)
-}
+// ptr resolves a data-area offset to its address.
+func (m *mem) ptr(off uintptr) unsafe.Pointer { return unsafe.Add(m.base, off) }
 
-// u32 returns the 32-bit word at off for atomic access. off must be 4-byte
-// aligned and inside its area.
+// cptr resolves a consumer-area offset to its address.
+func (m *mem) cptr(off consOff) unsafe.Pointer { return unsafe.Add(m.cbase, uintptr(off)) }
+
+// u32 returns the 32-bit word at data-area offset off for atomic access.
+// off must be 4-byte aligned and inside the area.
 func (m *mem) u32(off uintptr) *atomic.Uint32 { return (*atomic.Uint32)(m.ptr(off)) }
 
-// cu32 is u32 for an offset known to be in the consumer area: no branch,
-// so that hot callers stay small enough to inline.
-func (m *mem) cu32(off uintptr) *atomic.Uint32 {
-	return (*atomic.Uint32)(unsafe.Add(m.cbase, off&^consumerArea))
-}
-
-// u64 returns the 64-bit word at off for atomic access. off must be 8-byte
-// aligned and inside its area.
+// u64 returns the 64-bit word at data-area offset off for atomic access.
+// off must be 8-byte aligned and inside the area.
 func (m *mem) u64(off uintptr) *atomic.Uint64 { return (*atomic.Uint64)(m.ptr(off)) }
+
+// cu32 and cu64 are u32 and u64 for consumer-area offsets.
+func (m *mem) cu32(off consOff) *atomic.Uint32 { return (*atomic.Uint32)(m.cptr(off)) }
+func (m *mem) cu64(off consOff) *atomic.Uint64 { return (*atomic.Uint64)(m.cptr(off)) }
+
+// cplainU64 and csetU64 are plainU64 and setU64 for consumer-area offsets.
+func (m *mem) cplainU64(off consOff) uint64  { return *(*uint64)(m.cptr(off)) }
+func (m *mem) csetU64(off consOff, v uint64) { *(*uint64)(m.cptr(off)) = v }
 
 // plainU16 and friends are ordinary (non-atomic) loads and stores, used for
 // record header fields that are published by a later atomic store of the
@@ -76,18 +76,38 @@ func (m *mem) aligned() bool {
 	return uintptr(m.base)%linePair == 0 && uintptr(m.cbase)%linePair == 0
 }
 
-// futexAddr is the address of a futex word for the futex syscall.
-func (m *mem) futexAddr(off uintptr) *uint32 { return (*uint32)(m.ptr(off)) }
+// futexAddr is the address of a doorbell (a consumer-area futex word) for
+// the futex syscall.
+func (m *mem) futexAddr(off consOff) *uint32 { return (*uint32)(m.cptr(off)) }
 
-// futexWord is the address of a futex word as futex_waitv takes it. The
+// futexWord is the address of a doorbell as futex_waitv takes it. The
 // mapping outlives every sleep on it (a WaitSet's subscribers keep it).
-func (m *mem) futexWord(off uintptr) uint64 { return uint64(uintptr(m.ptr(off))) }
+func (m *mem) futexWord(off consOff) uint64 { return uint64(uintptr(m.cptr(off))) }
+
+// setSlots installs the slot areas (nil: not mapped), checking each for
+// size and alignment.
+func (m *mem) setSlots(areas [][]byte) error {
+	m.slots = make([]unsafe.Pointer, len(areas))
+	for i, b := range areas {
+		if b == nil {
+			continue
+		}
+		if len(b) < SlotBytes {
+			return fmt.Errorf("%w: slot area %d is %d bytes, want at least %d", ErrConfig, i, len(b), SlotBytes)
+		}
+		p := unsafe.Pointer(unsafe.SliceData(b))
+		if uintptr(p)%linePair != 0 {
+			return fmt.Errorf("%w: slot area %d is not 128-byte aligned", ErrConfig, i)
+		}
+		m.slots[i] = p
+	}
+	return nil
+}
 
 // unsafePointer converts a typed pointer for a raw syscall argument.
 func unsafePointer[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
-// recordAt is a typed view of the record header at data-area offset off
-// (no consumer-area tag: no branch on the hot path).
+// recordAt is a typed view of the record header at data-area offset off.
 func (m *mem) recordAt(off uintptr) recordView {
 	return recordView{p: unsafe.Add(m.base, off)}
 }
@@ -173,13 +193,32 @@ func (v recordView) setFields(n uint32, typ, pub uint16, seq uint64, ts int64) {
 	*(*int64)(unsafe.Add(v.p, recTimestampOffset)) = ts
 }
 
-// slotAt resolves a table slot's offset (either area) once, so that hot
-// paths reach its fields without the area branch.
-func (m *mem) slotAt(off uintptr) slotView { return slotView{p: m.ptr(off)} }
+// pubSlot is publisher slot i, in the data area.
+func (m *mem) pubSlot(off uintptr) slotView { return slotView{p: m.ptr(off)} }
 
-// slotView gives typed access to the fields of one table slot.
+// slotAt is slot area i (subscriber slot i, or queue-group slot
+// i-MaxSubscribers); its p is nil if this process has not mapped it.
+func (m *mem) slotAt(i int) slotView { return slotView{p: m.slots[i]} }
+
+// slotView gives typed access to the fields of one slot: a publisher slot
+// in the data area, or a subscriber or queue-group slot's own area.
 type slotView struct{ p unsafe.Pointer }
+
+// mapped reports whether the slot is mapped in this process.
+func (v slotView) mapped() bool { return v.p != nil }
 
 func (v slotView) u64(field uintptr) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Add(v.p, field)) }
 func (v slotView) u32(field uintptr) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Add(v.p, field)) }
-func (v slotView) set(field uintptr, x uint64)      { *(*uint64)(unsafe.Add(v.p, field)) = x }
+
+// cas128 is mem.cas128At for the 16-byte pair at field (16-byte aligned).
+func (v slotView) cas128(field uintptr, oldLo, oldHi, newLo, newHi uint64) bool {
+	return cas128((*uint64)(unsafe.Add(v.p, field)), oldLo, oldHi, newLo, newHi)
+}
+
+func (v slotView) set(field uintptr, x uint64)   { *(*uint64)(unsafe.Add(v.p, field)) = x }
+func (v slotView) set32(field uintptr, x uint32) { *(*uint32)(unsafe.Add(v.p, field)) = x }
+func (v slotView) plain64(field uintptr) uint64  { return *(*uint64)(unsafe.Add(v.p, field)) }
+func (v slotView) plain32(field uintptr) uint32  { return *(*uint32)(unsafe.Add(v.p, field)) }
+
+// bytes is the slot's 128 bytes, for clearing it.
+func (v slotView) bytes() []byte { return unsafe.Slice((*byte)(v.p), slotLength) }

@@ -100,7 +100,7 @@ func mixedConfig(size int) Config {
 }
 
 func mixedSize(size int) int {
-	rs, _ := SizeFor(mixedConfig(size))
+	rs, _ := sizeIn(mixedConfig(size))
 	return 2*linePair + 2*leanRing + 2*rs
 }
 
@@ -108,7 +108,7 @@ func mixedSize(size int) int {
 // mixedSize bytes), creating the rings if creator, else attaching to them.
 func newMixedPingPong(m []byte, size int, creator bool) *mixedPingPong {
 	c := mixedConfig(size)
-	rs, _ := SizeFor(c)
+	rs, _ := sizeIn(c)
 	pp := &mixedPingPong{}
 	pp.pingW = (*atomic.Uint64)(unsafe.Pointer(&m[0]))
 	pp.pongW = (*atomic.Uint64)(unsafe.Pointer(&m[linePair]))
@@ -117,15 +117,15 @@ func newMixedPingPong(m []byte, size int, creator bool) *mixedPingPong {
 	var a, bb *Ring
 	var err error
 	if creator {
-		a, err = Create(rings[:rs], c)
+		a, err = createIn(rings[:rs], c)
 		if err == nil {
-			bb, err = Create(rings[rs:2*rs], c)
+			bb, err = createIn(rings[rs:2*rs], c)
 		}
 		pp.leanOut, pp.leanIn = lean[:leanRing], lean[leanRing:]
 	} else {
-		a, err = Attach(rings[:rs])
+		a, err = attachIn(rings[:rs])
 		if err == nil {
-			bb, err = Attach(rings[rs : 2*rs])
+			bb, err = attachIn(rings[rs : 2*rs])
 		}
 		pp.leanIn, pp.leanOut = lean[:leanRing], lean[leanRing:]
 		a, bb = bb, a

@@ -36,7 +36,7 @@ func TestRingProperties(t *testing.T) {
 		for _, pol := range []Policy{PolicyBlock, PolicyDropOldest, PolicyReject} {
 			t.Run(fmt.Sprintf("%v/%v", kind, pol), func(t *testing.T) {
 				c := propConfig(kind, pol)
-				size, err := SizeFor(c)
+				size, err := sizeIn(c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -155,7 +155,7 @@ func newPropMachine(t *rapid.T, b []byte, c Config) *propMachine {
 	var r *Ring
 	var err error
 	if st.pos == 0 {
-		r, err = Create(b, c)
+		r, err = createIn(b, c)
 	} else {
 		r, err = createAt(b, c, st.pos, st.seq)
 	}

@@ -79,7 +79,7 @@ func (r *Ring) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 	if r.readOnlyData {
 		return nil, ErrReadOnly
 	}
-	if r.apart && !r.publisherReady() {
+	if !r.publisherReady() {
 		return nil, fmt.Errorf("%w: a publisher reads every subscriber's cursor, but this process has not mapped every subscriber slot", ErrConfig)
 	}
 	pid, start := selfIdentity()
@@ -100,7 +100,7 @@ scan:
 		r.m.u64(off + pubStartOffset).Store(start)
 		r.m.u64(off + pubRecordsOffset).Store(0)
 		st.Store(slotActive)
-		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK(),
+		p := &Publisher{r: r, slot: i, slotOff: off, sv: r.m.pubSlot(off), opts: opts, fenced: !lightFenceOK(),
 			dropOldest: r.policy == PolicyDropOldest, hot: r.hot()}
 		p.epoch = r.m.cu32(subscriberEpochOffset)
 		p.recountSubscribers(p.epoch.Load())
@@ -588,8 +588,8 @@ func (p *Publisher) park(typ uint16, payload []byte, deadline int64) error {
 	r := p.r
 	var err error
 	lastReap := nanotime()
-	waiters := r.m.u32(spaceWaitersOffset)
-	bell := r.m.u32(spaceBellOffset)
+	waiters := r.m.cu32(spaceWaitersOffset)
+	bell := r.m.cu32(spaceBellOffset)
 	for {
 		now := nanotime()
 		if now >= deadline {
@@ -654,8 +654,8 @@ func (r *Ring) notifySpace() {
 }
 
 // ring advances the doorbell at bell and wakes everyone sleeping on it.
-func (r *Ring) ring(bell uintptr) {
-	r.m.u32(bell).Add(1)
+func (r *Ring) ring(bell consOff) {
+	r.m.cu32(bell).Add(1)
 	if !r.readOnlyData { // a subscriber's ReapDead: it counts nothing shared
 		r.count(wakeupsOffset)
 	}

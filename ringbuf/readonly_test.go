@@ -18,7 +18,7 @@ import (
 // the data area mapped PROT_READ, the consumer area read-write.
 func splitMappings(t *testing.T, c Config) (pubData, pubCons, subData, subCons []byte) {
 	t.Helper()
-	d, cons, err := SplitSizeFor(c)
+	d, cons, err := testSizes(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +68,11 @@ func TestReadOnlySubscriber(t *testing.T) {
 				c.Policy, c.CapacityBytes, c.MaxPayloadBytes = pol, 4096, 300
 				c.UnblockTimeout = 20 * time.Millisecond
 				pd, pc, sd, sc := splitMappings(t, c)
-				pr, err := CreateSplit(pd, pc, c)
+				pr, err := createWith(pd, pc, c)
 				if err != nil {
 					t.Fatal(err)
 				}
-				sr, err := AttachSplit(sd, sc, true)
+				sr, err := attachWith(sd, sc, true)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -156,15 +156,15 @@ func TestSplitAreasMustMatch(t *testing.T) {
 	c := DefaultConfig(SPSC)
 	c.CapacityBytes, c.MaxPayloadBytes = 4096, 256
 	pd, pc, _, _ := splitMappings(t, c)
-	if _, err := CreateSplit(pd, pc, c); err != nil {
+	if _, err := createWith(pd, pc, c); err != nil {
 		t.Fatal(err)
 	}
 	other, _ := sharedMapping(t, len(pc))
 	qd, _ := sharedMapping(t, len(pd))
-	if _, err := CreateSplit(qd, other, c); err != nil {
+	if _, err := createWith(qd, other, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AttachSplit(pd, other, false); !errors.Is(err, ErrCorrupt) {
+	if _, err := attachWith(pd, other, false); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("data area paired with another ring's consumer area: %v, want ErrCorrupt", err)
 	}
 }

@@ -130,21 +130,23 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// SizeFor returns the bytes a ring with config c spans in one mapping: its
-// data area followed by its consumer area.
-func SizeFor(c Config) (int, error) {
-	d, cons, err := SplitSizeFor(c)
-	return d + cons, err
-}
-
-// SplitSizeFor returns the bytes of a ring's data area and of its consumer
-// area, for rings kept in two mappings (CreateSplit, AttachSplit). Both
-// are multiples of 128.
-func SplitSizeFor(c Config) (dataBytes, consumerBytes int, err error) {
+// SizeFor returns the bytes of a ring's data area and of its consumer
+// area; each slot area is SlotBytes. All are multiples of 128.
+func SizeFor(c Config) (dataAreaBytes, consumerAreaBytes int, err error) {
 	if err := c.Validate(); err != nil {
 		return 0, 0, err
 	}
-	return int(dataOffsetFor(c.MaxPublishers)) + int(c.CapacityBytes), int(consumerBytesFor(c.MaxSubscribers, c.MaxGroups)), nil
+	return int(dataOffsetFor(c.MaxPublishers)) + int(c.CapacityBytes), int(consumerBytes), nil
+}
+
+// SlotBytes is the size of one slot area (a subscriber or queue-group
+// slot); each must be at least this long and 128-byte aligned.
+const SlotBytes = slotLength
+
+// SlotArea is one slot's area as this process maps it.
+type SlotArea struct {
+	Mem      []byte // nil: not mapped in this process
+	Writable bool   // this process may write it (it is mapped PROT_WRITE)
 }
 
 // Ring is one ring buffer inside shared memory. A *Ring holds no state
@@ -167,52 +169,33 @@ type Ring struct {
 	dataOffset     uintptr
 	unblockTimeout time.Duration
 	readOnlyData   bool
-	// apart: subscriber slots live in areas of their own (m.slots);
-	// slotWritable says which of them this process may write.
-	apart        bool
+	// slotWritable says which slot areas (m.slots) this process may write.
 	slotWritable []bool
 }
 
-// subMapped reports whether subscriber slot i is mapped in this process.
-func (r *Ring) subMapped(i int) bool { return !r.apart || r.m.slots[i] != nil }
+// subSlot is subscriber slot i's area (not mapped: see slotView.mapped).
+func (r *Ring) subSlot(i int) slotView { return r.m.slotAt(i) }
+
+// groupSlot is queue-group slot i's area.
+func (r *Ring) groupSlot(i int) slotView { return r.m.slotAt(r.maxSubscribers + i) }
 
 // subWritable reports whether this process may write subscriber slot i.
-func (r *Ring) subWritable(i int) bool { return !r.apart || r.slotWritable[i] }
+func (r *Ring) subWritable(i int) bool { return r.slotWritable[i] }
 
-// groupMapped and groupWritable are subMapped and subWritable for
-// queue-group slot i (which follow the subscriber slots when apart).
-func (r *Ring) groupMapped(i int) bool   { return r.subMapped(r.maxSubscribers + i) }
-func (r *Ring) groupWritable(i int) bool { return r.subWritable(r.maxSubscribers + i) }
+// groupWritable is subWritable for queue-group slot i.
+func (r *Ring) groupWritable(i int) bool { return r.slotWritable[r.maxSubscribers+i] }
 
-// Create initializes a new ring in b, a 128-byte aligned shared mapping of
-// at least SizeFor(c) bytes: the data area first, the consumer area right
-// after it. See CreateSplit.
-func Create(b []byte, c Config) (*Ring, error) {
-	d, cons, err := SplitSizeFor(c)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) < d+cons {
-		return nil, fmt.Errorf("%w: mapping of %d bytes is smaller than the %d bytes the ring needs", ErrConfig, len(b), d+cons)
-	}
-	return CreateSplit(b[:d], b[d:d+cons], c)
-}
-
-// CreateSplit initializes a new ring whose data area is data (at least
-// the first SplitSizeFor size) and whose consumer area is consumer (at
-// least the second), both 128-byte aligned shared mappings. Keeping them
-// apart lets subscribers map the data area read-only (AttachSplit).
-// CreateSplit writes the layout versions last: attachers in other
+// Create initializes a new ring in its areas, all 128-byte aligned
+// writable shared mappings: data and consumer of at least the sizes
+// SizeFor returns, and slots, c.MaxSubscribers areas for the subscriber
+// slots then c.MaxGroups for the queue-group slots, each at least
+// SlotBytes. Create writes the layout versions last: attachers in other
 // processes see ErrNotReady until then. Only one process may create a
-// ring in given areas; creating over a live ring destroys it.
-func CreateSplit(data, consumer []byte, c Config) (*Ring, error) {
-	return createSplit(data, consumer, nil, c)
-}
-
-// createSplit is CreateSplit, with the subscriber slots in slots (one
-// area each) if slots is not nil.
-func createSplit(data, consumer []byte, slots [][]byte, c Config) (*Ring, error) {
-	d, cons, err := SplitSizeFor(c)
+// ring in given areas; creating over a live ring destroys it. Errors:
+// ErrConfig (an invalid config, or areas too small, misaligned or of the
+// wrong number).
+func Create(data, consumer []byte, slots [][]byte, c Config) (*Ring, error) {
+	d, cons, err := SizeFor(c)
 	if err != nil {
 		return nil, err
 	}
@@ -223,10 +206,20 @@ func createSplit(data, consumer []byte, slots [][]byte, c Config) (*Ring, error)
 	if !m.aligned() {
 		return nil, fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
 	}
+	r := newRing(m, c)
+	areas := make([]SlotArea, len(slots))
+	for i, s := range slots {
+		if s == nil {
+			return nil, fmt.Errorf("%w: slot area %d is missing", ErrConfig, i)
+		}
+		areas[i] = SlotArea{Mem: s, Writable: true}
+	}
+	if err := r.useSlots(areas); err != nil {
+		return nil, err
+	}
 	m.u32(versionOffset).Store(0)
-	m.u32(consumerVersionOffset).Store(0)
-	dataOffset := dataOffsetFor(c.MaxPublishers)
-	clear(data[:dataOffset])
+	m.cu32(consumerVersionOffset).Store(0)
+	clear(data[:r.dataOffset])
 	clear(consumer[:cons])
 	created := uint64(time.Now().UnixNano())
 	m.setU64(magicOffset, Magic)
@@ -242,23 +235,18 @@ func createSplit(data, consumer []byte, slots [][]byte, c Config) (*Ring, error)
 	m.setU64(createdNSOffset, created)
 	m.setU64(totalBytesOffset, uint64(d))
 	m.setU64(consumerBytesOffset, uint64(cons))
-	m.setU64(consumerMagicOffset, ConsumerMagic)
-	m.setU64(consumerCreatedNSOffset, created)
-	m.setU64(consumerSizeOffset, uint64(cons))
-	r := newRing(m, c)
-	if slots != nil {
-		if err := r.useSlots(slots, nil); err != nil {
-			return nil, err
-		}
-		for i, s := range slots {
-			clear(s[:slotLength])
-			if i < c.MaxSubscribers {
-				r.m.setU64(r.subscriberSlotOffset(i)+subRingCreatedOffset, created)
-			} else {
-				r.m.setU64(r.groupSlotOffset(i-c.MaxSubscribers)+groupRingCreatedOffset, created)
-			}
-		}
-		m.setU32(slotsApartOffset, 1)
+	m.csetU64(consumerMagicOffset, ConsumerMagic)
+	m.csetU64(consumerCreatedNSOffset, created)
+	m.csetU64(consumerSizeOffset, uint64(cons))
+	for i := 0; i < c.MaxSubscribers; i++ {
+		sv := r.subSlot(i)
+		clear(sv.bytes())
+		sv.set(subRingCreatedOffset, created)
+	}
+	for i := 0; i < c.MaxGroups; i++ {
+		gv := r.groupSlot(i)
+		clear(gv.bytes())
+		gv.set(groupRingCreatedOffset, created)
 	}
 	// The first claim lands at position 0, whose state word must not look
 	// like a record at position 0: make every state word of the data area
@@ -266,7 +254,7 @@ func createSplit(data, consumer []byte, slots [][]byte, c Config) (*Ring, error)
 	for off := uint64(0); off < c.CapacityBytes; off += RecordAlignment {
 		m.setU64(r.dataOffset+uintptr(off), (off-c.CapacityBytes)&^stateMask)
 	}
-	m.u32(consumerVersionOffset).Store(LayoutVersion)
+	m.cu32(consumerVersionOffset).Store(LayoutVersion)
 	m.u32(versionOffset).Store(LayoutVersion) // store-release: the ring is ready
 	return r, nil
 }
@@ -287,21 +275,17 @@ func newRing(m mem, c Config) *Ring {
 	}
 }
 
-// Attach validates the ring in b, a single mapping as made by Create, and
-// returns it. See AttachSplit for errors.
-func Attach(b []byte) (*Ring, error) {
-	if len(b) < int(headerLength) {
-		return nil, fmt.Errorf("%w: mapping of %d bytes is too small for a ring header (%d bytes)", ErrCorrupt, len(b), headerLength)
+// useSlots installs the slot areas.
+func (r *Ring) useSlots(slots []SlotArea) error {
+	if len(slots) != r.maxSubscribers+r.maxGroups {
+		return fmt.Errorf("%w: %d slot areas for a ring of %d subscriber and %d queue-group slots", ErrConfig, len(slots), r.maxSubscribers, r.maxGroups)
 	}
-	m := newMem(b, nil)
-	if err := m.checkDataHeader(); err != nil {
-		return nil, err
+	mems := make([][]byte, len(slots))
+	r.slotWritable = make([]bool, len(slots))
+	for i, s := range slots {
+		mems[i], r.slotWritable[i] = s.Mem, s.Mem != nil && s.Writable
 	}
-	d := m.plainU64(totalBytesOffset)
-	if d > uint64(len(b)) || d%linePair != 0 || d < uint64(headerLength) {
-		return nil, fmt.Errorf("%w: header says the data area is %d bytes, mapping has %d", ErrCorrupt, d, len(b))
-	}
-	return AttachSplit(b[:d], b[d:], false)
+	return r.m.setSlots(mems)
 }
 
 // checkDataHeader checks the data area's alignment, version and magic.
@@ -309,7 +293,7 @@ func (m *mem) checkDataHeader() error {
 	if uintptr(m.base)%linePair != 0 {
 		return fmt.Errorf("%w: mapping is not 128-byte aligned", ErrConfig)
 	}
-	v := m.u32(versionOffset).Load() // load-acquire: pairs with CreateSplit's store
+	v := m.u32(versionOffset).Load() // load-acquire: pairs with Create's store
 	magic := m.plainU64(magicOffset)
 	if v == 0 {
 		return ErrNotReady
@@ -318,32 +302,28 @@ func (m *mem) checkDataHeader() error {
 		return fmt.Errorf("%w: magic %#x, want %#x (not a Kaelix ring)", ErrIncompatible, magic, Magic)
 	}
 	if v != LayoutVersion {
-		return fmt.Errorf("%w: ring layout version %d, this build reads version %d", ErrIncompatible, v, LayoutVersion)
+		return &VersionError{Got: v, Want: LayoutVersion}
 	}
 	return nil
 }
 
-// AttachSplit validates a ring whose data and consumer areas are mapped
-// separately and returns it. With readOnlyData the data area may be mapped
+// Attach validates a ring made by Create and returns it. data and
+// consumer are its data and consumer areas; slots has one entry per
+// subscriber slot, then one per queue-group slot (MaxSubscribers +
+// MaxGroups of the ring): the areas this process mapped, and which of them
+// it may write. A publisher needs every slot mapped (it reads every
+// cursor); a subscriber needs only its own, and its group's if it joins
+// one, both writable. With readOnlyData the data area may be mapped
 // PROT_READ: the ring then offers subscribers only (NewPublisher returns
-// ErrReadOnly) and never writes the data area. Errors: ErrNotReady (retry:
-// the creator is still initializing), ErrIncompatible (another layout
-// version, or not a ring; both versions in the message), ErrCorrupt
-// (header fields inconsistent with each other, with the areas' sizes, or
-// a consumer area that belongs to another ring). AttachSplit never reads
-// outside the areas.
-func AttachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
-	r, err := attachSplit(data, consumer, readOnlyData)
-	if err != nil {
-		return nil, err
-	}
-	if r.m.plainU32(slotsApartOffset) != 0 {
-		return nil, fmt.Errorf("%w: the ring's subscriber slots live in areas of their own: attach with AttachApart", ErrIncompatible)
-	}
-	return r, nil
-}
-
-func attachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
+// ErrReadOnly) and never writes the data area.
+//
+// Errors: ErrNotReady (retry: the creator is still initializing),
+// ErrIncompatible (not a ring, or another layout version: a *VersionError
+// naming both), ErrCorrupt (header fields inconsistent with each other or
+// with the areas' sizes, or a consumer or slot area that belongs to
+// another ring), ErrConfig (a wrong number, size or alignment of areas).
+// Attach never reads outside the areas.
+func Attach(data, consumer []byte, slots []SlotArea, readOnlyData bool) (*Ring, error) {
 	if len(data) < int(headerLength) {
 		return nil, fmt.Errorf("%w: data area of %d bytes is too small for a ring header (%d bytes)", ErrCorrupt, len(data), headerLength)
 	}
@@ -364,7 +344,7 @@ func attachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: header describes an invalid ring: %w", ErrCorrupt, err)
 	}
-	d, cons, _ := SplitSizeFor(c)
+	d, cons, _ := SizeFor(c)
 	if total := m.plainU64(totalBytesOffset); total != uint64(d) || len(data) < d {
 		return nil, fmt.Errorf("%w: header says the data area is %d bytes, its fields need %d, mapping has %d", ErrCorrupt, total, d, len(data))
 	}
@@ -374,17 +354,42 @@ func attachSplit(data, consumer []byte, readOnlyData bool) (*Ring, error) {
 	if uintptr(m.cbase)%linePair != 0 {
 		return nil, fmt.Errorf("%w: consumer area is not 128-byte aligned", ErrConfig)
 	}
-	switch cv := m.u32(consumerVersionOffset).Load(); {
+	switch cv := m.cu32(consumerVersionOffset).Load(); {
 	case cv == 0:
 		return nil, ErrNotReady
-	case m.plainU64(consumerMagicOffset) != ConsumerMagic || cv != LayoutVersion:
-		return nil, fmt.Errorf("%w: consumer area has magic %#x version %d, want %#x version %d", ErrIncompatible, m.plainU64(consumerMagicOffset), cv, ConsumerMagic, LayoutVersion)
-	case m.plainU64(consumerCreatedNSOffset) != m.plainU64(createdNSOffset) || m.plainU64(consumerSizeOffset) != uint64(cons):
+	case m.cplainU64(consumerMagicOffset) != ConsumerMagic || cv != LayoutVersion:
+		return nil, fmt.Errorf("%w: consumer area has magic %#x version %d, want %#x version %d", ErrIncompatible, m.cplainU64(consumerMagicOffset), cv, ConsumerMagic, LayoutVersion)
+	case m.cplainU64(consumerCreatedNSOffset) != m.plainU64(createdNSOffset) || m.cplainU64(consumerSizeOffset) != uint64(cons):
 		return nil, fmt.Errorf("%w: consumer area belongs to another ring (its creation time or size differs from the data area's)", ErrCorrupt)
 	}
 	r := newRing(newMem(data[:d], consumer[:cons]), c)
 	r.readOnlyData = readOnlyData
+	if err := r.useSlots(slots); err != nil {
+		return nil, err
+	}
+	created := m.plainU64(createdNSOffset)
+	for i := 0; i < r.maxSubscribers; i++ {
+		if sv := r.subSlot(i); sv.mapped() && sv.plain64(subRingCreatedOffset) != created {
+			return nil, fmt.Errorf("%w: subscriber slot area %d belongs to another ring (its creation time differs from the data area's)", ErrCorrupt, i)
+		}
+	}
+	for i := 0; i < r.maxGroups; i++ {
+		if gv := r.groupSlot(i); gv.mapped() && gv.plain64(groupRingCreatedOffset) != created {
+			return nil, fmt.Errorf("%w: queue-group slot area %d belongs to another ring (its creation time differs from the data area's)", ErrCorrupt, i)
+		}
+	}
 	return r, nil
+}
+
+// publisherReady reports whether every slot is mapped, which publishing
+// needs (a publisher reads every cursor).
+func (r *Ring) publisherReady() bool {
+	for _, p := range r.m.slots {
+		if p == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // MarkDeleted marks the ring deleted, for processes that still map it
@@ -470,9 +475,9 @@ func checkTail(pos uint64) error {
 }
 
 // groupCursor is tail for a queue group's cursor pair.
-func (r *Ring) groupCursor(off uintptr) (pos, seq uint64) {
-	p := r.m.u64(off + groupCursorOffset)
-	s := r.m.u64(off + groupCursorSeqOffset)
+func (r *Ring) groupCursor(off slotView) (pos, seq uint64) {
+	p := off.u64(groupCursorOffset)
+	s := off.u64(groupCursorSeqOffset)
 	for {
 		pos = p.Load()
 		seq = s.Load()
@@ -503,32 +508,32 @@ func (r *Ring) consumerMinOf(except int, settled bool) (uint64, bool) {
 	// it advances the cursor, so whichever of the two this scan misses,
 	// it sees the other.
 	for i := 0; i < r.maxGroups; i++ {
-		if !r.groupMapped(i) {
+		if !r.groupSlot(i).mapped() {
 			continue
 		}
-		off := r.groupSlotOffset(i)
-		if r.m.u32(off+groupStateOffset).Load() == slotFree {
+		off := r.groupSlot(i)
+		if off.u32(groupStateOffset).Load() == slotFree {
 			continue
 		}
 		any = true
-		if p := r.m.u64(off + groupCursorOffset).Load(); p < min {
+		if p := off.u64(groupCursorOffset).Load(); p < min {
 			min = p
 		}
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
-		off := r.subscriberSlotOffset(i)
-		if i == except || !r.subMapped(i) {
+		off := r.subSlot(i)
+		if i == except || !r.subSlot(i).mapped() {
 			continue
 		}
-		if st := r.m.u32(off + subStateOffset).Load(); st == slotFree || st == slotEvicted || settled && st == slotClaiming {
+		if st := off.u32(subStateOffset).Load(); st == slotFree || st == slotEvicted || settled && st == slotClaiming {
 			continue
 		}
-		if r.m.u32(off+subGroupOffset).Load() == 0 {
+		if off.u32(subGroupOffset).Load() == 0 {
 			any = true
-			if p := r.m.u64(off + subPositionOffset).Load(); p < min {
+			if p := off.u64(subPositionOffset).Load(); p < min {
 				min = p
 			}
-		} else if h := r.m.u64(off + subHoldOffset).Load(); h != noHold {
+		} else if h := off.u64(subHoldOffset).Load(); h != noHold {
 			any = true
 			if h < min {
 				min = h
@@ -610,32 +615,32 @@ func (r *Ring) Counters() Counters {
 		}
 	}
 	for i := 0; i < r.maxSubscribers; i++ {
-		if !r.subMapped(i) {
+		if !r.subSlot(i).mapped() {
 			continue
 		}
-		off := r.subscriberSlotOffset(i)
-		switch r.m.u32(off + subStateOffset).Load() {
+		off := r.subSlot(i)
+		switch off.u32(subStateOffset).Load() {
 		case slotActive:
 			c.Subscribers++
 		case slotReserved, slotClaiming:
 			c.Joining++
 		}
-		c.Lapped += r.m.u64(off + subLappedOffset).Load()
-		c.Unblocked += r.m.u64(off + subUnblockedOffset).Load()
-		c.Waits += r.m.u64(off + subWaitsOffset).Load()
-		c.Wakeups += r.m.u64(off + subWakeupsOffset).Load()
-		c.Fences += r.m.u64(off + subFencesOffset).Load()
-		c.Tampered += r.m.u64(off + subTamperedOffset).Load()
-		c.Consumed += r.m.u64(off + subConsumedOffset).Load()
-		c.ConsumedBytes += r.m.u64(off + subConsumedBytesOffset).Load()
-		c.Lost += r.m.u64(off + subLostOffset).Load() // members' losses are in their groups' slots
+		c.Lapped += off.u64(subLappedOffset).Load()
+		c.Unblocked += off.u64(subUnblockedOffset).Load()
+		c.Waits += off.u64(subWaitsOffset).Load()
+		c.Wakeups += off.u64(subWakeupsOffset).Load()
+		c.Fences += off.u64(subFencesOffset).Load()
+		c.Tampered += off.u64(subTamperedOffset).Load()
+		c.Consumed += off.u64(subConsumedOffset).Load()
+		c.ConsumedBytes += off.u64(subConsumedBytesOffset).Load()
+		c.Lost += off.u64(subLostOffset).Load() // members' losses are in their groups' slots
 	}
 	for i := 0; i < r.maxGroups; i++ {
-		if !r.groupMapped(i) {
+		if !r.groupSlot(i).mapped() {
 			continue
 		}
-		off := r.groupSlotOffset(i)
-		c.Lost += r.m.u64(off + groupLostOffset).Load()
+		off := r.groupSlot(i)
+		c.Lost += off.u64(groupLostOffset).Load()
 	}
 	if min, ok := r.consumerMin(); ok && min <= pos {
 		c.SlowestLag = pos - min
@@ -655,7 +660,7 @@ func (r *Ring) subscribersChanged() { r.m.cu32(subscriberEpochOffset).Add(1) }
 func (r *Ring) activeSubscribers() int {
 	n := 0
 	for i := 0; i < r.maxSubscribers; i++ {
-		if r.subMapped(i) && r.m.u32(r.subscriberSlotOffset(i)+subStateOffset).Load() == slotActive {
+		if r.subSlot(i).mapped() && r.subSlot(i).u32(subStateOffset).Load() == slotActive {
 			n++
 		}
 	}

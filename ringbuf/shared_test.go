@@ -59,12 +59,12 @@ func mapFile(path string, size int, create bool) ([]byte, error) {
 // newTestRing creates a ring with c in a fresh shared mapping.
 func newTestRing(t testing.TB, c Config) (*Ring, []byte, string) {
 	t.Helper()
-	size, err := SizeFor(c)
+	size, err := sizeIn(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, path := sharedMapping(t, size)
-	r, err := Create(b, c)
+	r, err := createIn(b, c)
 	if err != nil {
 		t.Fatal(err)
 	}

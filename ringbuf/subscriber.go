@@ -81,9 +81,8 @@ type Handler func(Record)
 type Subscriber struct {
 	r       *Ring
 	slot    int
-	off     uintptr
-	sv      slotView // the slot, resolved
-	goff    uintptr  // queue-group slot offset, if group
+	sv      slotView // the slot's area
+	gv      slotView // the queue-group slot's area, if group
 	group   bool
 	opts    SubscriberOptions
 	pos     uint64 // broadcast: next position to read
@@ -130,13 +129,12 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 			return nil, fmt.Errorf("%w: subscriber slot %d is not one this process may take", ErrNoSlot, i)
 		}
-		off := r.subscriberSlotOffset(i)
-		st := r.m.u32(off + subStateOffset)
+		off := r.subSlot(i)
+		st := off.u32(subStateOffset)
+		// The daemon reserves every slot it hands out: a free one means the
+		// reservation was cancelled or evicted.
 		switch {
-		// When slots live apart the daemon reserves every slot it hands
-		// out: a free one means the reservation was cancelled or evicted.
-		case !r.apart && st.CompareAndSwap(slotFree, slotClaiming):
-		case st.Load() == slotReserved && r.m.u32(off+subPIDOffset).Load() == pid && r.m.u64(off+subStartOffset).Load() == start &&
+		case st.Load() == slotReserved && off.u32(subPIDOffset).Load() == pid && off.u64(subStartOffset).Load() == start &&
 			st.CompareAndSwap(slotReserved, slotClaiming):
 			reserved = true
 		default:
@@ -149,7 +147,7 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 			if !r.subWritable(i) {
 				continue
 			}
-			st := r.m.u32(r.subscriberSlotOffset(i) + subStateOffset)
+			st := r.subSlot(i).u32(subStateOffset)
 			if st.Load() == slotFree && st.CompareAndSwap(slotFree, slotClaiming) {
 				slot = i
 				break
@@ -162,51 +160,51 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 	if slot < 0 {
 		return nil, fmt.Errorf("%w: all %d subscriber slots are held by live processes", ErrNoSlot, r.maxSubscribers)
 	}
-	off := r.subscriberSlotOffset(slot)
+	off := r.subSlot(slot)
 	// While claiming, the slot counts as a consumer at position 0 (or, if
 	// reserved, at the position its reservation holds), which holds back
 	// every publisher that rescans until we settle below.
 	held := uint64(0)
 	if reserved {
-		held = r.m.u64(off + subPositionOffset).Load()
+		held = off.u64(subPositionOffset).Load()
 	}
-	r.m.u64(off + subHoldOffset).Store(noHold)
-	r.m.u32(off + subGroupOffset).Store(0)
-	r.m.u64(off + subPositionOffset).Store(held)
-	r.m.u32(off + subPIDOffset).Store(pid)
-	r.m.u64(off + subStartOffset).Store(start)
+	off.u64(subHoldOffset).Store(noHold)
+	off.u32(subGroupOffset).Store(0)
+	off.u64(subPositionOffset).Store(held)
+	off.u32(subPIDOffset).Store(pid)
+	off.u64(subStartOffset).Store(start)
 	// consumed, consumed bytes and lost are cumulative per slot (the ring's
 	// counters sum them and must never go back): this subscriber adds to
 	// what the slot holds.
-	baseC, baseB := r.m.u64(off+subConsumedOffset).Load(), r.m.u64(off+subConsumedBytesOffset).Load()
+	baseC, baseB := off.u64(subConsumedOffset).Load(), off.u64(subConsumedBytesOffset).Load()
 	if err := checkTail(r.TailPosition()); err != nil {
-		r.m.u32(off + subStateOffset).Store(slotFree)
+		off.u32(subStateOffset).Store(slotFree)
 		return nil, err
 	}
-	s := &Subscriber{r: r, slot: slot, off: off, sv: r.m.slotAt(off), opts: opts, fenced: !lightFenceOK(), baseC: baseC, baseB: baseB, hot: r.hot()}
+	s := &Subscriber{r: r, slot: slot, sv: off, opts: opts, fenced: !lightFenceOK(), baseC: baseC, baseB: baseB, hot: r.hot()}
 	if r.policy == PolicyDropOldest {
 		s.scratch = make([]byte, r.maxPayload)
 	}
 	if opts.Group != 0 {
 		g, err := r.joinGroup(opts.Group, opts.GroupSlot-1)
 		if err != nil {
-			r.m.u32(off + subStateOffset).Store(slotFree)
+			off.u32(subStateOffset).Store(slotFree)
 			return nil, err
 		}
-		s.group, s.goff = true, r.groupSlotOffset(g)
-		r.m.u32(off + subGroupOffset).Store(uint32(g + 1))
+		s.group, s.gv = true, r.groupSlot(g)
+		off.u32(subGroupOffset).Store(uint32(g + 1))
 	} else {
 		s.pos, s.expect = s.startPosition(opts.From, reserved, held)
-		r.m.u64(off + subPositionOffset).Store(s.pos)
+		off.u64(subPositionOffset).Store(s.pos)
 		s.stored = s.pos
 		s.fast = r.policy != PolicyDropOldest && s.pos&(RecordAlignment-1) == 0
 	}
-	if !r.m.u32(off+subStateOffset).CompareAndSwap(slotClaiming, slotActive) {
+	if !off.u32(subStateOffset).CompareAndSwap(slotClaiming, slotActive) {
 		// Evicted while joining (EvictSubscriber): undo and say so.
 		if s.group {
-			r.leaveGroup(s.goff)
+			r.leaveGroup(s.gv)
 		}
-		r.m.u32(off+subStateOffset).CompareAndSwap(slotEvicted, slotFree)
+		off.u32(subStateOffset).CompareAndSwap(slotEvicted, slotFree)
 		return nil, ErrEvicted
 	}
 	s.self = newWaitSet([]*Subscriber{s})
@@ -285,7 +283,7 @@ func (s *Subscriber) checkSlot() error {
 			Detail: "its state or owner was changed by another process; this subscriber no longer holds it: close it and subscribe again"}
 	}
 	if s.group {
-		if g := s.sv.u32(subGroupOffset).Load(); uintptr(g) == 0 || r.groupSlotOffset(int(g)-1) != s.goff {
+		if g := s.sv.u32(subGroupOffset).Load(); uintptr(g) == 0 || r.groupSlot(int(g)-1) != s.gv {
 			s.count(subTamperedOffset)
 			return &CorruptError{Position: s.Position(), Field: "subscriber group", Value: uint64(g),
 				Detail: "its queue-group index was changed by another process: close it and subscribe again"}
@@ -327,7 +325,7 @@ func (s *Subscriber) notifySpace() {
 
 func (s *Subscriber) wakeSpace() {
 	r := s.r
-	r.m.u32(spaceBellOffset).Add(1)
+	r.m.cu32(spaceBellOffset).Add(1)
 	s.count(subWakeupsOffset)
 	futexWakeAll(r.m.futexAddr(spaceBellOffset))
 }
@@ -336,7 +334,7 @@ func (s *Subscriber) wakeSpace() {
 // for a queue-group member, the group's cursor.
 func (s *Subscriber) Position() uint64 {
 	if s.group {
-		p, _ := s.r.groupCursor(s.goff)
+		p, _ := s.r.groupCursor(s.gv)
 		return p
 	}
 	return s.pos
@@ -541,7 +539,7 @@ func (s *Subscriber) done(rec *Record) {
 	s.consumedB += uint64(len(rec.Payload))
 	if s.group {
 		if s.holding {
-			s.r.m.u64(s.off + subHoldOffset).Store(noHold)
+			s.sv.u64(subHoldOffset).Store(noHold)
 			s.holding = false
 		}
 		return
@@ -730,7 +728,7 @@ func (s *Subscriber) resync() bool {
 	if s.expect != ^uint64(0) && seq > s.expect {
 		lost := seq - s.expect
 		s.lost += lost
-		r.m.u64(s.off + subLostOffset).Add(lost)
+		s.sv.u64(subLostOffset).Add(lost)
 		if !s.gap {
 			s.gap, s.lapped = true, true
 			s.count(subLappedOffset)
@@ -906,8 +904,8 @@ func (s *Subscriber) skipDeadClaim(pos uint64, d deadClaim) {
 		end = pos + r.capacity - pos&r.mask
 	}
 	if s.group {
-		_, seq := r.groupCursor(s.goff)
-		if r.m.cas128At(s.goff+groupCursorOffset, pos, seq, end, seq+d.seqs) {
+		_, seq := r.groupCursor(s.gv)
+		if s.gv.cas128(groupCursorOffset, pos, seq, end, seq+d.seqs) {
 			s.count(subUnblockedOffset)
 			s.notifySpace()
 		}

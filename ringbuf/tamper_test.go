@@ -38,15 +38,15 @@ func TestSubscriberSlotTampering(t *testing.T) {
 			pub.Offer([]byte{byte(i)})
 		}
 		drain(t, victim)
-		slot := r.subscriberSlotOffset(victim.Slot())
-		r.m.u64(slot + subPositionOffset).Store(0) // holds every publisher back
+		slot := r.subSlot(victim.Slot())
+		slot.u64(subPositionOffset).Store(0) // holds every publisher back
 		pub.Offer([]byte{10})
 		_, err := victim.Poll(h, 100)
 		var ce *CorruptError
 		if !errors.As(err, &ce) || ce.Field != "subscriber position" {
 			t.Fatalf("Poll after the cursor was moved: %v, want a *CorruptError for the subscriber position", err)
 		}
-		if got := r.m.u64(slot + subPositionOffset).Load(); got != victim.Position() {
+		if got := slot.u64(subPositionOffset).Load(); got != victim.Position() {
 			t.Fatalf("slot position %d after detection, want it restored to %d", got, victim.Position())
 		}
 		if err := drain(t, victim); err != nil {
@@ -66,10 +66,10 @@ func TestSubscriberSlotTampering(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			pub.Offer([]byte{byte(i)})
 		}
-		slot := r.subscriberSlotOffset(victim.Slot())
+		slot := r.subSlot(victim.Slot())
 		// Far ahead: publishers now believe the victim has read everything
 		// up to there and lap the records it has not read.
-		r.m.u64(slot + subPositionOffset).Store(r.TailPosition() + 2*c.CapacityBytes)
+		slot.u64(subPositionOffset).Store(r.TailPosition() + 2*c.CapacityBytes)
 		sent := 5
 		for i := 0; i < 200; i++ {
 			if err := pub.Offer([]byte{byte(sent)}); err != nil {
@@ -97,7 +97,7 @@ func TestSubscriberSlotTampering(t *testing.T) {
 	t.Run("slot freed under the owner", func(t *testing.T) {
 		r, pub, victim := newRing(t)
 		pub.Offer([]byte{1})
-		r.m.u32(r.subscriberSlotOffset(victim.Slot()) + subStateOffset).Store(slotFree)
+		r.subSlot(victim.Slot()).u32(subStateOffset).Store(slotFree)
 		for i := 0; i < 2; i++ {
 			if _, err := victim.Poll(h, 1); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Poll %d with a freed slot: %v, want ErrCorrupt", i, err)
@@ -110,7 +110,7 @@ func TestSubscriberSlotTampering(t *testing.T) {
 
 	t.Run("owner rewritten", func(t *testing.T) {
 		r, _, victim := newRing(t)
-		r.m.u32(r.subscriberSlotOffset(victim.Slot()) + subPIDOffset).Store(1)
+		r.subSlot(victim.Slot()).u32(subPIDOffset).Store(1)
 		// The fast path checks only state and position; the owner is
 		// checked on the full path, which an idle subscriber takes at least
 		// every stuckCheckEvery+1 polls.

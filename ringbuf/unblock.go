@@ -300,15 +300,15 @@ func (r *Ring) reapSubscribers(fn func(Owner)) int {
 		if !r.subWritable(i) {
 			continue
 		}
-		off := r.subscriberSlotOffset(i)
+		off := r.subSlot(i)
 		// A slot being joined counts only where slots live apart: there it
 		// was reserved with its joiner's pid before the join began, while
 		// elsewhere a joiner takes the slot first and writes its pid after,
 		// so a dead previous owner's pid may still be there.
-		if st := r.m.u32(off + subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved && !(r.apart && st == slotClaiming) {
+		if st := off.u32(subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved && st != slotClaiming {
 			continue
 		}
-		o := Owner{r.m.u32(off + subPIDOffset).Load(), r.m.u64(off + subStartOffset).Load()}
+		o := Owner{off.u32(subPIDOffset).Load(), off.u64(subStartOffset).Load()}
 		if alive(o.PID, o.Start) {
 			continue
 		}
@@ -329,8 +329,8 @@ func (r *Ring) reapSubscribers(fn func(Owner)) int {
 // a record it held for its queue group is counted as lost. Whoever moves
 // the slot out of slotActive (this, or EvictSubscriber) leaves its group.
 func (r *Ring) releaseSubscriber(i int, dead bool) bool {
-	off := r.subscriberSlotOffset(i)
-	st := r.m.u32(off + subStateOffset)
+	off := r.subSlot(i)
+	st := off.u32(subStateOffset)
 	switch st.Load() {
 	case slotEvicted:
 		return st.CompareAndSwap(slotEvicted, slotFree)
@@ -343,18 +343,18 @@ func (r *Ring) releaseSubscriber(i int, dead bool) bool {
 		// daemon leaves the group it recorded, ReleaseSlot).
 		return st.CompareAndSwap(slotClaiming, slotFree)
 	}
-	g := r.m.u32(off + subGroupOffset).Load()
+	g := off.u32(subGroupOffset).Load()
 	inGroup := g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1)
-	if inGroup && dead && r.m.u64(off+subHoldOffset).Load() != noHold {
-		r.m.u64(r.groupSlotOffset(int(g)-1) + groupLostOffset).Add(1) // a member's losses are its group's
+	if inGroup && dead && off.u64(subHoldOffset).Load() != noHold {
+		r.groupSlot(int(g) - 1).u64(groupLostOffset).Add(1) // a member's losses are its group's
 	}
-	r.m.u64(off + subHoldOffset).Store(noHold)
+	off.u64(subHoldOffset).Store(noHold)
 	if !st.CompareAndSwap(slotActive, slotFree) {
 		return st.CompareAndSwap(slotEvicted, slotFree) // evicted meanwhile: the evictor left the group
 	}
 	r.subscribersChanged()
 	if inGroup {
-		r.leaveGroup(r.groupSlotOffset(int(g) - 1))
+		r.leaveGroup(r.groupSlot(int(g) - 1))
 	}
 	return true
 }

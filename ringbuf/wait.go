@@ -220,8 +220,8 @@ func (w *WaitSet) Idle(i int, deadline int64, done <-chan struct{}) error {
 // argument at the top of this file).
 func (w *WaitSet) park(deadline int64, done <-chan struct{}) error {
 	for i, s := range w.subs {
-		s.r.m.u32(dataWaitersOffset).Add(1) // announce before the re-check
-		w.bells[i] = s.r.m.u32(dataBellOffset).Load()
+		s.r.m.cu32(dataWaitersOffset).Add(1) // announce before the re-check
+		w.bells[i] = s.r.m.cu32(dataBellOffset).Load()
 		if w.vec != nil {
 			w.vec[i].val = uint64(w.bells[i])
 		}
@@ -230,7 +230,7 @@ func (w *WaitSet) park(deadline int64, done <-chan struct{}) error {
 	w.subs[0].count(subFencesOffset)
 	err := w.sleep(deadline, done)
 	for _, s := range w.subs {
-		s.r.m.u32(dataWaitersOffset).Add(^uint32(0))
+		s.r.m.cu32(dataWaitersOffset).Add(^uint32(0))
 	}
 	return err
 }
@@ -287,7 +287,7 @@ func (w *WaitSet) wait(now, until int64) {
 // rang reports whether some doorbell moved since the park read it.
 func (w *WaitSet) rang() bool {
 	for i, s := range w.subs {
-		if s.r.m.u32(dataBellOffset).Load() != w.bells[i] {
+		if s.r.m.cu32(dataBellOffset).Load() != w.bells[i] {
 			return true
 		}
 	}

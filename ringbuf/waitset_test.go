@@ -92,7 +92,7 @@ func TestWaitSetWakesOnAnyRing(t *testing.T) {
 					}
 				}
 				for i, r := range rings {
-					if w := r.m.u32(dataWaitersOffset).Load(); w != 0 {
+					if w := r.m.cu32(dataWaitersOffset).Load(); w != 0 {
 						t.Errorf("ring %d: ring %d still counts %d sleepers", k, i, w)
 					}
 				}
@@ -157,7 +157,7 @@ func xpRunMultiSub(a xpArgs) (*xpMultiSubResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := Attach(b)
+		r, err := attachIn(b)
 		if err != nil {
 			return nil, err
 		}
