@@ -66,6 +66,10 @@
 // the daemon sends subscribers a descriptor opened O_RDONLY, so the kernel
 // allows no writable mapping of it. A subscriber can neither forge nor
 // damage records; a handler that writes into a Payload gets a *FaultError
-// (ReadOnly set). Only the consumer region, which holds the cursors, is
-// mapped read-write.
+// (ReadOnly set). It maps read-write only the consumer region (the
+// doorbells) and its own slot region (its cursor and counters), plus its
+// queue group's slot region if it is a member; it gets no descriptor of any
+// other consumer's slot. A Publisher maps the data, consumer and every
+// slot region read-write (it reads every cursor). See ringbuf's layout.go
+// for what each region holds.
 package client

@@ -185,7 +185,7 @@ func mapRing(files []*os.File, topic string, slot, group, nslots int, readOnlyDa
 	err = shm.Guard(func() error {
 		var aerr error
 		if slot >= 0 && len(regs.slots) >= 1 && slot < nslots && group < nslots {
-			// Only ours (and our group's) are mapped; AttachApart checks
+			// Only ours (and our group's) are mapped; Attach checks
 			// nslots against the ring's header.
 			areas = make([]ringbuf.SlotArea, nslots)
 			areas[slot] = ringbuf.SlotArea{Mem: regs.slots[0].Data(), Writable: true}
@@ -193,7 +193,7 @@ func mapRing(files []*os.File, topic string, slot, group, nslots int, readOnlyDa
 				areas[group] = ringbuf.SlotArea{Mem: regs.slots[1].Data(), Writable: true}
 			}
 		}
-		ring, aerr = ringbuf.AttachApart(regs.data.Data(), regs.consumer.Data(), areas, readOnlyData)
+		ring, aerr = ringbuf.Attach(regs.data.Data(), regs.consumer.Data(), areas, readOnlyData)
 		return aerr
 	})
 	if err != nil {

@@ -144,7 +144,13 @@ func (d *Daemon) adoptTopic(stt stateTopic) *topic {
 					r.Close()
 				}
 			}
-			d.log.Error("region not adoptable; topic dropped from the registry, files left in place", "topic", spec.Name, "partition", i, "region", name, "consumer_region", cname, "err", err)
+			if ve := (*ringbuf.VersionError)(nil); errors.As(err, &ve) {
+				d.log.Error("region of another ring layout version; topic dropped from the registry, its files left in place (nothing of them was read past the version)",
+					"topic", spec.Name, "partition", i, "region", name, "err", err,
+					"fix", fmt.Sprintf("the topic was made by a Kaelix release whose rings have layout %d (this kaelixd reads %d): stop that release's clients and kaelixd, then either run that release again, or create the topic anew with this one (kaelixctl topics create %s; its old region files are removed as stale on the next start once nothing maps them)", ve.Got, ve.Want, spec.Name))
+			} else {
+				d.log.Error("region not adoptable; topic dropped from the registry, files left in place", "topic", spec.Name, "partition", i, "region", name, "consumer_region", cname, "err", err)
+			}
 			d.dropParts(t, false)
 			return nil
 		}
@@ -207,8 +213,8 @@ func (d *Daemon) removeStale(keep map[string]bool) {
 // liveSlots opens a region and its partner (a data region's consumer
 // region T.pN.c, or a consumer region's data region), frees its ring's
 // dead slots and counts the live publisher and subscriber slots left (0 if
-// they do not hold a ring). A region without a partner is tried as a ring
-// of the one-region layout.
+// they do not hold a ring of this layout; a region without a partner
+// holds none).
 func liveSlots(cfg shm.Config, name string) int {
 	dataName, consName := name, name+consumerSuffix
 	if strings.HasSuffix(name, consumerSuffix) {
@@ -226,7 +232,7 @@ func liveSlots(cfg shm.Config, name string) int {
 	if err == nil {
 		defer consumer.Close()
 	}
-	// Slots apart: T.pN.s0, T.pN.s1, ... (names of topics short enough
+	// Slot regions: T.pN.s0, T.pN.s1, ... (names of topics short enough
 	// not to be hashed; a ring whose slots cannot be found counts 0).
 	var slots []ringbuf.SlotArea
 	for _, suffix := range []string{slotSuffix, groupSuffix} {
@@ -241,16 +247,10 @@ func liveSlots(cfg shm.Config, name string) int {
 	}
 	n := 0
 	shm.Guard(func() error {
-		var r *ringbuf.Ring
-		var err error
-		switch {
-		case consumer != nil && len(slots) > 0:
-			r, err = ringbuf.AttachApart(data.Data(), consumer.Data(), slots, false)
-		case consumer != nil:
-			r, err = ringbuf.AttachSplit(data.Data(), consumer.Data(), false)
-		default:
-			r, err = ringbuf.Attach(data.Data())
+		if consumer == nil {
+			return nil
 		}
+		r, err := ringbuf.Attach(data.Data(), consumer.Data(), slots, false)
 		if err == nil {
 			r.ReapDead()
 			c := r.Counters()

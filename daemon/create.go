@@ -89,7 +89,7 @@ func (d *Daemon) createRegion(cfg shm.Config, name string, opts shm.CreateOption
 // (createRegion). On error nothing is left behind; an allocation failure
 // is a regionAllocError, a refused name a *wire.Error.
 func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, opts shm.CreateOptions) (data, consumer *shm.Region, slots []*shm.Region, ring *ringbuf.Ring, err error) {
-	dataBytes, consBytes, err := ringbuf.SplitSizeFor(rc)
+	dataBytes, consBytes, err := ringbuf.SizeFor(rc)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -136,7 +136,7 @@ func (d *Daemon) createRegions(spec wire.TopicSpec, rc ringbuf.Config, i int, op
 		slots = append(slots, r)
 		mems[k] = r.Data()
 	}
-	ring, err = ringbuf.CreateApart(data.Data(), consumer.Data(), mems, rc)
+	ring, err = ringbuf.Create(data.Data(), consumer.Data(), mems, rc)
 	if err != nil {
 		drop()
 		return nil, nil, nil, nil, err

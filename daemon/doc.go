@@ -5,14 +5,15 @@
 //
 // # Model
 //
-// A topic has N partitions; each partition is one ringbuf ring in two shm
-// regions (ringbuf.CreateSplit): a data region (ring header, tail,
-// publisher table, records), written only by publishers, and a consumer
-// region (cursors, doorbells, counters). Publishers get read-write
-// descriptors of both; subscribers get the data region through a
-// descriptor opened O_RDONLY, which the kernel lets them map PROT_READ
-// only, and the consumer region read-write. The daemon maps both
-// read-write. It is on the control path only: publishers and subscribers
+// A topic has N partitions; each partition is one ringbuf ring in shm
+// regions (ringbuf.Create): a data region (ring header, tail, publisher
+// table, records), written only by publishers, a consumer region
+// (doorbells), and one slot region per subscriber slot and per queue-group
+// slot (a cursor and its counters). Publishers get read-write descriptors
+// of all of them; a subscriber gets the data region through a descriptor
+// opened O_RDONLY, which the kernel lets it map PROT_READ only, the
+// consumer region and its own slot (and its group's) read-write, and no
+// other slot. The daemon maps them all read-write. It is on the control path only: publishers and subscribers
 // write and read the rings directly, so they keep working while the daemon
 // restarts. The protocol is described in package wire.
 //

@@ -213,7 +213,7 @@ func (d *Daemon) specFromRegions(name string, hdr shm.Header) (wire.TopicSpec, e
 	var ring *ringbuf.Ring
 	if err := shm.Guard(func() error {
 		var aerr error
-		ring, aerr = ringbuf.AttachApart(data.Data(), consumer.Data(), areas, true)
+		ring, aerr = ringbuf.Attach(data.Data(), consumer.Data(), areas, true)
 		return aerr
 	}); err != nil {
 		return fail(dname, fmt.Errorf("ring not attachable with %d subscriber and %d group slot files: %w", rc.MaxSubscribers, rc.MaxGroups, err))

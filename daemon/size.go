@@ -49,7 +49,7 @@ type topicFootprint struct {
 // footprint computes spec's region sizes as createRegions makes them
 // (each region is HeaderBytes plus its area, rounded up to its page size).
 func (d *Daemon) footprint(spec wire.TopicSpec, rc ringbuf.Config, hugeFree uint64) (topicFootprint, error) {
-	dataB, consB, err := ringbuf.SplitSizeFor(rc)
+	dataB, consB, err := ringbuf.SizeFor(rc)
 	if err != nil {
 		return topicFootprint{}, err
 	}

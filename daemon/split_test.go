@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -189,7 +190,7 @@ func TestAttachDescriptors(t *testing.T) {
 			err = shm.Guard(func() error {
 				areas := make([]ringbuf.SlotArea, subs+ti.Spec.MaxGroups)
 				areas[ar.Slots[j]] = ringbuf.SlotArea{Mem: sreg.Data(), Writable: true}
-				ring, err := ringbuf.AttachApart(reg.Data(), creg.Data(), areas, true)
+				ring, err := ringbuf.Attach(reg.Data(), creg.Data(), areas, true)
 				if err != nil {
 					return err
 				}
@@ -267,16 +268,13 @@ func TestRestartSplitRegions(t *testing.T) {
 	}
 	sc := shm.Default()
 	sc.TmpfsRoot, sc.DirName, sc.HugePages = "/dev/shm", shmDir, shm.PolicyOff
-	rc := ringbuf.DefaultConfig(ringbuf.MPMC)
-	rc.CapacityBytes, rc.MaxPayloadBytes = 8192, 512
-	size, _ := ringbuf.SizeFor(rc)
-	old, err := shm.Create(sc, "legacy.p0", shm.CreateOptions{SizeBytes: uint64(size)})
+	old, err := shm.Create(sc, "legacy.p0", shm.CreateOptions{SizeBytes: 16 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ringbuf.Create(old.Data(), rc); err != nil {
-		t.Fatal(err)
-	}
+	// The start of a layout-3 ring: its magic, then its version.
+	binary.LittleEndian.PutUint64(old.Data(), ringbuf.Magic)
+	binary.LittleEndian.PutUint32(old.Data()[8:], 3)
 	old.Close()
 	path := filepath.Join(dir, "topics.json")
 	b, err := os.ReadFile(path)

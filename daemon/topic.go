@@ -39,10 +39,10 @@ type partition struct {
 	// duplicates of it, which the kernel lets them map PROT_READ only.
 	readOnly *os.File
 	// slots are the subscriber slot regions, one per slot (the ring's
-	// cursors live apart, ringbuf.CreateApart): a subscriber gets its own,
+	// cursors have their own areas, ringbuf.Create): a subscriber gets its own,
 	// publishers all of them.
 	slots []*shm.Region
-	ring  *ringbuf.Ring // ringbuf.AttachApart over all of them, read-write
+	ring  *ringbuf.Ring // ringbuf.Attach over all of them, read-write
 	// owner is, per subscriber slot, the connection its latest
 	// reservation was made for (guarded by Daemon.mu).
 	owner map[int]*peer
@@ -78,7 +78,7 @@ func (p *partition) regions() []*shm.Region {
 	return append([]*shm.Region{p.region, p.consumer}, p.slots...)
 }
 
-// slotAreas is the slot regions' memory for ringbuf.AttachApart, all
+// slotAreas is the slot regions' memory for ringbuf.Attach, all
 // writable.
 func slotAreas(slots []*shm.Region) []ringbuf.SlotArea {
 	areas := make([]ringbuf.SlotArea, len(slots))
@@ -91,7 +91,7 @@ func slotAreas(slots []*shm.Region) []ringbuf.SlotArea {
 // attachRing re-attaches the partition's ring over its regions (the sweep
 // re-validates the headers this way). Call it under shm.Guard.
 func (p *partition) attachRing() (*ringbuf.Ring, error) {
-	return ringbuf.AttachApart(p.region.Data(), p.consumer.Data(), slotAreas(p.slots), false)
+	return ringbuf.Attach(p.region.Data(), p.consumer.Data(), slotAreas(p.slots), false)
 }
 
 // check re-validates all its regions' files and headers (shm.Region.Check).
@@ -121,7 +121,7 @@ func attachApart(data, consumer *shm.Region, slots []*shm.Region) (*ringbuf.Ring
 	var ring *ringbuf.Ring
 	err := shm.Guard(func() error {
 		var aerr error
-		ring, aerr = ringbuf.AttachApart(data.Data(), consumer.Data(), slotAreas(slots), false)
+		ring, aerr = ringbuf.Attach(data.Data(), consumer.Data(), slotAreas(slots), false)
 		return aerr
 	})
 	return ring, err

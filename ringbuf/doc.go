@@ -4,20 +4,24 @@
 // subscribers, queue groups, three overflow policies, futex doorbells and
 // Disruptor-style wait strategies.
 //
-// A ring lives entirely inside a []byte that is a shared mapping (MAP_SHARED
-// of a tmpfs or hugetlbfs file); nothing another process needs lives in Go
-// memory. One process creates it (Create), any number attach (Attach), and
-// each takes Publisher and Subscriber handles, which own slots in the ring's
-// tables. layout.go draws the layout and the record format, and DESIGN.md
-// explains the algorithms.
+// A ring lives entirely in shared mappings (MAP_SHARED of tmpfs or
+// hugetlbfs files); nothing another process needs lives in Go memory. It
+// has one topology: a data area (header, tail, counters, publisher table,
+// records), which subscribers may map read-only; a consumer area (the
+// doorbells); and one small area per subscriber slot and per queue-group
+// slot, so that a subscriber maps writable its own cursor and no other.
+// One process creates it (Create), any number attach (Attach) with the
+// areas they need, and each takes Publisher and Subscriber handles, which
+// own slots. layout.go draws the layout and the record format, and
+// DESIGN.md explains the algorithms.
 //
 // # Hot path
 //
 // A publisher claims space by advancing the tail pair (position, sequence):
-// in an SPSC ring with one uncontended CAS128 of its own tail (Go offers no
-// plain release store; sync/atomic's Store is itself a locked exchange on
-// amd64), in an MPMC ring with a CAS128 loop. It writes the record in place
-// and publishes it with one store of the record's state word. A subscriber
+// in an SPSC ring, whose publisher is the tail's only writer, with two
+// plain release stores (see release_amd64.go), in an MPMC ring with a
+// CAS128 loop. It writes the record in place and publishes it with one
+// release store of the record's state word. A subscriber
 // learns of a record from that word alone, at its own position, so a
 // publisher and a subscriber share only the lines of the records themselves.
 // A publisher that finds no sleeper makes no syscall: it loads the waiter
@@ -28,8 +32,13 @@
 // Go's sync/atomic operations are sequentially consistent; the algorithms
 // rely on that for the store-then-load handshakes (a sleeper announcing
 // itself, a joining subscriber publishing its position). Record header
-// fields are plain stores published by the state word's atomic store and
-// read after its atomic load. The race detector cannot see another process,
+// fields are plain stores published by the state word's release store and
+// read after its atomic load. On amd64 the hot release stores (commit,
+// SPSC tail, subscriber position) are plain MOVs: x86-TSO orders them
+// after every earlier store, and the Go memory model does not promise that
+// the compiler keeps them there, so TestReleaseStoresStayLast inspects the
+// compiled code and fails if any store was moved past them (see
+// release_amd64.go). Elsewhere they are sync/atomic stores. The race detector cannot see another process,
 // nor memory outside the Go heap: cross-process tests, not -race, prove
 // these paths.
 //

@@ -1,9 +1,13 @@
 package ringbuf
 
 // Publisher invariants (see layout.go for the record format):
-//   - Space is claimed only by advancing the tail pair (position, sequence)
-//     with CAS128; the position strictly increases, the sequence counts
-//     records. SPSC has one writer, so its CAS always succeeds.
+//   - Space is claimed only by advancing the tail pair (position, sequence);
+//     the position strictly increases, the sequence counts records. MPMC
+//     publishers advance it with CAS128. An SPSC publisher is its only
+//     writer and advances it with two release stores (storeRelease64:
+//     sequence first, then position), no locked instruction; readers take
+//     the pair as consistent when two loads of the position around the
+//     sequence load agree (Ring.tail).
 //   - Before each claim attempt the publisher writes its intent (position,
 //     bytes, first sequence, record count) into its own slot, so that if it
 //     dies between claim and commit another process can tell whose claim

@@ -147,8 +147,17 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 			if !r.subWritable(i) {
 				continue
 			}
-			st := r.subSlot(i).u32(subStateOffset)
-			if st.Load() == slotFree && st.CompareAndSwap(slotFree, slotClaiming) {
+			sv := r.subSlot(i)
+			st := sv.u32(subStateOffset)
+			if st.Load() != slotFree {
+				continue
+			}
+			// Our identity before the claim: the reaper frees a slot being
+			// joined whose owner is dead (a joiner killed mid-join), and
+			// the pid a free slot still holds is its last owner's.
+			sv.u32(subPIDOffset).Store(pid)
+			sv.u64(subStartOffset).Store(start)
+			if st.CompareAndSwap(slotFree, slotClaiming) {
 				slot = i
 				break
 			}

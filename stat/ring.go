@@ -74,7 +74,7 @@ func OpenRingView(dataPath, consumerPath string, slotPaths []string) (*RingView,
 	}
 	if err := shm.Guard(func() error {
 		var aerr error
-		v.Ring, aerr = ringbuf.AttachApart(data.Data(), consumer.Data(), areas, true)
+		v.Ring, aerr = ringbuf.Attach(data.Data(), consumer.Data(), areas, true)
 		return aerr
 	}); err != nil {
 		v.Close()

@@ -63,7 +63,7 @@
 //
 // # Descriptors
 //
-// Each partition's ring lives in shm regions (ringbuf.CreateApart): the
+// Each partition's ring lives in shm regions (ringbuf.Create): the
 // data region (ring header, tail, counters, publisher table, records),
 // written only by publishers and the daemon; the consumer region (the
 // doorbells), written by every role; one slot region per subscriber slot
@@ -100,7 +100,7 @@
 // writing (open of /proc/self/fd/N) is decided by the file's permission
 // bits, and data and slot region files never carry group or other write
 // bits; the daemon's own user and root can write them regardless. Clients
-// map the data region PROT_READ and attach with ringbuf.AttachApart. A
+// map the data region PROT_READ and attach with ringbuf.Attach. A
 // subscriber holds no descriptor of any other consumer's slot, so it
 // cannot move their cursors; what it can still write is its own slot, its
 // group's slot if it is a member, the consumer region (the doorbells) and

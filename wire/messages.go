@@ -289,21 +289,21 @@ type TopicInfo struct {
 	Partitions         []PartitionInfo `json:"partitions"`
 }
 
-// PartitionInfo describes one partition's two regions and its ring.
+// PartitionInfo describes one partition's regions and its ring.
 type PartitionInfo struct {
 	Index int `json:"index"`
 	// Region and Path name the data region (ring header, tail, publisher
 	// table, records), which subscribers map read-only; ConsumerRegion
-	// and ConsumerPath the consumer region (cursors, doorbells,
-	// counters). Reading a ring's counters needs both (see
-	// stat.CounterReader).
+	// and ConsumerPath the consumer region (doorbells, subscriber
+	// epoch). Reading a ring's counters needs them and the slot regions
+	// (see stat.CounterReader).
 	Region            string `json:"region"` // data region name (shm.Open)
 	Path              string `json:"path"`   // data region file path
 	ConsumerRegion    string `json:"consumer_region"`
 	ConsumerPath      string `json:"consumer_path"`
 	ConsumerSizeBytes uint64 `json:"consumer_size_bytes"` // consumer region file size
-	// Slots is the number of slot regions (the ring's cursors live apart;
-	// see ringbuf.CreateApart): one per subscriber slot then one per
+	// Slots is the number of slot regions (each of the ring's cursors
+	// has a region of its own; see ringbuf.Create): one per subscriber slot then one per
 	// queue-group slot. They are files in SlotDir named after Region
 	// (SlotRegionName); SlotPaths lists them. A reply names the directory
 	// once rather than every file, so that it stays small (protocol 4).

@@ -89,12 +89,13 @@ func (c Config) TopicBytes(t Topic) uint64 {
 	if err != nil {
 		return 0
 	}
-	n, err := ringbuf.SizeFor(rc)
+	d, cons, err := ringbuf.SizeFor(rc)
 	if err != nil {
 		return 0
 	}
 	s := c.TopicSpec(t)
-	return uint64(s.Partitions) * (uint64(n) + 2*shm.DataOffsetBytes)
+	slots := uint64(rc.MaxSubscribers + rc.MaxGroups)
+	return uint64(s.Partitions) * (uint64(d+cons) + slots*ringbuf.SlotBytes + (2+slots)*shm.DataOffsetBytes)
 }
 
 // Check compares c with the host and reports what will not work or will
