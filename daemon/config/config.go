@@ -35,6 +35,9 @@ type Config struct {
 	Security  Security  `toml:"security"`
 	Topics    []Topic   `toml:"topics"`
 	Bridges   []Bridge  `toml:"bridges"`
+	// Processors are stream processors kaelixd runs and supervises
+	// (processors.go).
+	Processors []Processor `toml:"processors"`
 }
 
 // Daemon is [daemon]: where kaelixd keeps its socket and state.
@@ -318,6 +321,7 @@ func Default() Config {
 func (c Config) Clone() Config {
 	c.Topics = append([]Topic(nil), c.Topics...)
 	c.Bridges = append([]Bridge(nil), c.Bridges...)
+	c.Processors = append([]Processor(nil), c.Processors...)
 	for i := range c.Topics {
 		if n := c.Topics[i].NUMANode; n != nil {
 			v := *n
@@ -533,6 +537,7 @@ func (c Config) Validate() error {
 	}
 
 	c.validateBridges(bad)
+	c.validateProcessors(bad)
 	seen := map[string]int{}
 	for i, tp := range c.Topics {
 		key := fmt.Sprintf("topics[%d]", i)

@@ -49,6 +49,7 @@ var liveKeys = map[string]bool{
 	"security.access":                      true,
 	"topics":                               true,
 	"bridges":                              true,
+	"processors":                           true,
 }
 
 var keyList, keyByPath = buildKeys()

@@ -573,16 +573,22 @@ func keyLines(data []byte) map[string]int {
 		case line == "":
 		case strings.HasPrefix(line, "[["):
 			name := cleanKey(strings.TrimSuffix(strings.TrimPrefix(line, "[["), "]]"))
-			prefix = name + "[" + strconv.Itoa(count[name]) + "]"
+			iname := name // an array inside an array entry: [[processors.stages]]
+			for arr, c := range count {
+				if !strings.Contains(arr, "[") && strings.HasPrefix(name, arr+".") {
+					iname = arr + "[" + strconv.Itoa(c-1) + "]" + strings.TrimPrefix(name, arr)
+				}
+			}
+			prefix = iname + "[" + strconv.Itoa(count[iname]) + "]"
 			plain = name
-			count[name]++
+			count[iname]++
 			put(prefix, n)
 			put(name, n)
 		case strings.HasPrefix(line, "["):
 			name := cleanKey(strings.TrimSuffix(strings.TrimPrefix(line, "["), "]"))
 			prefix, plain = name, name
 			for arr, c := range count { // a sub-table of an array entry
-				if strings.HasPrefix(name, arr+".") {
+				if !strings.Contains(arr, "[") && strings.HasPrefix(name, arr+".") {
 					prefix = arr + "[" + strconv.Itoa(c-1) + "]" + strings.TrimPrefix(name, arr)
 				}
 			}

@@ -253,6 +253,18 @@ func (p *PipelineSpec) Registry(logger *slog.Logger) (*processor.Registry, error
 	return reg, nil
 }
 
+// FindCycle looks for a loop in the topic graph of ps (each pipeline's
+// input to its Outputs and RouteTopics) and describes it as
+// "topic -[pipeline]-> topic ...", or returns "". For kaelixd's check of
+// [[processors]], which run one pipeline each.
+func FindCycle(ps []PipelineSpec) string {
+	targets := make([][]string, len(ps))
+	for i, p := range ps {
+		targets[i] = slices.Concat(p.Outputs, p.RouteTopics)
+	}
+	return findCycle(ps, targets)
+}
+
 // findCycle looks for a loop in the topic graph (input -> each target)
 // and describes it as "topic -[pipeline]-> topic ...", or returns "".
 func findCycle(ps []PipelineSpec, targets [][]string) string {
