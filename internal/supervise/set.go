@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -79,7 +80,29 @@ func sameDecl(a, b Spec) bool {
 	return a.Name == b.Name && a.Path == b.Path && a.Dir == b.Dir && slices.Equal(a.Args, b.Args) &&
 		slices.Equal(a.Env, b.Env) && (a.Env == nil) == (b.Env == nil) && a.Limits == b.Limits &&
 		a.Network == b.Network && a.AllowSharedNetwork == b.AllowSharedNetwork &&
-		a.StartGate == b.StartGate && a.Policy == b.Policy
+		a.StartGate == b.StartGate && a.Policy == b.Policy && slices.Equal(a.CPUs, b.CPUs) &&
+		a.CgroupRoot == b.CgroupRoot && sameCredential(a.Credential, b.Credential)
+}
+
+func sameCredential(a, b *syscall.Credential) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Uid == b.Uid && a.Gid == b.Gid && slices.Equal(a.Groups, b.Groups) && a.NoSetGroups == b.NoSetGroups
+}
+
+// Restart restarts the child named name (see Supervisor.Restart): a
+// running one is stopped and started again at once, a failed one (given
+// up) is started again with its crash count cleared. False if the Set
+// runs no such child.
+func (s *Set) Restart(name string) bool {
+	s.mu.Lock()
+	m, ok := s.procs[name]
+	s.mu.Unlock()
+	if ok {
+		m.sup.Restart()
+	}
+	return ok
 }
 
 // Apply makes specs the running set: it starts the new ones, stops (and

@@ -25,19 +25,28 @@
 //
 //   - File descriptors: RLIMIT_NOFILE (soft and hard), set with prlimit(2)
 //     on the child. Opening past it fails with EMFILE.
-//   - Memory: RLIMIT_DATA (soft and hard), the private writable memory the
-//     child maps (heap, thread stacks). Not RLIMIT_AS: a Go program
-//     reserves about 600 MB of address space at start (measured: a Go
-//     binary under `ulimit -v 400000` dies in runtime init) and a Kaelix
-//     client maps its rings shared, so the address-space limit would
-//     measure neither what the child uses nor what it can take. Not
-//     cgroup v2 memory.max either: this package does not create cgroups
-//     (not built; LimitStatus says so). A child that allocates past the
-//     limit gets ENOMEM; a Go child dies with "out of memory", which is
-//     counted as a memory limit hit (found in its stderr). A Go host needs
-//     about 128 MB with cgo's 8 MB thread stacks.
-//   - CPU percent: not enforced (it needs cgroup cpu.max, not built);
-//     LimitStatus says so plainly.
+//   - Memory: cgroup v2 memory.max (and memory.swap.max 0) in a child
+//     cgroup of the supervisor's own, where it can make one (cgroup.go
+//     says when); the kernel's OOM killer stops a child past it, counted
+//     as a memory limit hit (memory.events oom_kill). Otherwise
+//     RLIMIT_DATA (soft and hard), the private writable memory the child
+//     maps (heap, thread stacks). Not RLIMIT_AS: a Go program reserves
+//     hundreds of MB of address space at start, a varying amount
+//     (measured: kaelix-proc under `ulimit -v` dies in runtime init at
+//     400 MB, and at 1.2 GB in one run of four while 800 MB passed) and a
+//     Kaelix client maps its rings shared, so the address-space limit
+//     would measure neither what the child uses nor what it can take. A
+//     child that allocates past RLIMIT_DATA gets ENOMEM; a Go child dies
+//     with "out of memory", which is counted as a memory limit hit (found
+//     in its stderr). A Go host needs about 128 MB with cgo's 8 MB thread
+//     stacks. LimitStatus.Memory names the mechanism in effect.
+//   - CPU percent: cgroup v2 cpu.max (quota max_cpu_percent% of a 100 ms
+//     period) in the same child cgroup; where there is none, NOT
+//     enforced, and LimitStatus.CPU says "cpu limit not enforced: " and
+//     why.
+//   - CPU set: Spec.CPUs is applied to every thread of the child with
+//     sched_setaffinity before its gate opens (threads it makes later
+//     inherit it).
 //   - Network: without Spec.Network the child starts in a new, empty
 //     network namespace (CLONE_NEWNET: only a loopback interface, down),
 //     so it reaches no address, 127.0.0.1 included; Unix sockets by path
@@ -62,6 +71,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,6 +121,13 @@ type Spec struct {
 	StartGate          bool
 	Policy             Policy
 	Logger             *slog.Logger
+	// CPUs, when set, is the child's CPU affinity (CPU numbers).
+	CPUs []int
+	// Credential, when set, runs the child as that user and group
+	// (the supervisor must be root).
+	Credential *syscall.Credential
+	// CgroupRoot is where cgroup v2 is mounted ("": DefaultCgroupRoot).
+	CgroupRoot string
 }
 
 // State is a child's life-cycle state.
@@ -133,7 +150,7 @@ type Status struct {
 	Crashes   int // exits within the current window
 	LastExit  string
 	Reason    string         // why it is failed or in backoff
-	LimitHits map[string]int // "memory", "files"
+	LimitHits map[string]int // "memory", "files": exits caused by a limit
 	Limits    LimitStatus
 	StartedAt time.Time
 	Since     time.Time // when State was entered
@@ -145,8 +162,12 @@ type Status struct {
 
 // LimitStatus says how each limit is applied, in words an operator reads.
 type LimitStatus struct {
-	Memory, CPU, Files, Network string
+	Memory, CPU, Files, Network, CPUSet string
 }
+
+// Enforced reports whether every limit asked for is in effect (false when
+// the CPU limit is not enforced).
+func (ls LimitStatus) Enforced() bool { return !strings.HasPrefix(ls.CPU, "cpu limit not enforced") }
 
 // Supervisor keeps one child running. Its methods are safe for concurrent
 // use.
@@ -155,6 +176,7 @@ type Supervisor struct {
 	log    *slog.Logger
 	limits LimitStatus
 	noNet  bool // start in a new network namespace
+	cg     cgroupPlan
 
 	mu        sync.Mutex // guards everything below
 	cmd       *exec.Cmd
@@ -164,6 +186,7 @@ type Supervisor struct {
 	backoff   time.Duration
 	stopping  bool
 	restartCh chan struct{}
+	child     cgroup // the running child's cgroup ("" if none)
 	tail      *tailBuffer
 	done      chan struct{} // closed when the supervising goroutine ends
 }
@@ -200,7 +223,18 @@ func Start(spec Spec) (*Supervisor, error) {
 	}
 	s := &Supervisor{spec: spec, log: spec.Logger.With("child", spec.Name), tail: &tailBuffer{max: 4096},
 		restartCh: make(chan struct{}, 1), done: make(chan struct{}), backoff: p.MinBackoff}
-	s.limits = describeLimits(spec.Limits)
+	if l := spec.Limits; l.MaxMemoryMB > 0 || l.MaxCPUPercent > 0 {
+		root := spec.CgroupRoot
+		if root == "" {
+			root = DefaultCgroupRoot
+		}
+		self, _ := os.ReadFile("/proc/self/cgroup")
+		s.cg = planCgroup(root, string(self), l.MaxMemoryMB > 0, l.MaxCPUPercent > 0)
+	}
+	s.limits = describeLimits(spec.Limits, s.cg)
+	if len(spec.CPUs) > 0 {
+		s.limits.CPUSet = fmt.Sprint("sched_setaffinity ", spec.CPUs)
+	}
 	s.noNet = !spec.Network
 	if s.noNet && !netnsAllowed() {
 		if !spec.AllowSharedNetwork {
@@ -226,13 +260,19 @@ func Start(spec Spec) (*Supervisor, error) {
 	return s, nil
 }
 
-func describeLimits(l Limits) LimitStatus {
-	ls := LimitStatus{Memory: "unlimited", CPU: "unlimited", Files: "unlimited"}
-	if l.MaxMemoryMB > 0 {
-		ls.Memory = fmt.Sprintf("RLIMIT_DATA %d MiB (cgroup v2 memory.max not used: not built)", l.MaxMemoryMB)
+func describeLimits(l Limits, cg cgroupPlan) LimitStatus {
+	ls := LimitStatus{Memory: "unlimited", CPU: "unlimited", Files: "unlimited", CPUSet: "all allowed CPUs"}
+	switch {
+	case l.MaxMemoryMB > 0 && cg.memory:
+		ls.Memory = fmt.Sprintf("cgroup v2 memory.max %d MiB (under %s)", l.MaxMemoryMB, cg.parent)
+	case l.MaxMemoryMB > 0:
+		ls.Memory = fmt.Sprintf("RLIMIT_DATA %d MiB (cgroup v2 memory.max not available: %s)", l.MaxMemoryMB, cg.why)
 	}
-	if l.MaxCPUPercent > 0 {
-		ls.CPU = fmt.Sprintf("NOT enforced: max_cpu_percent %d needs cgroup cpu.max, which this supervisor does not set up", l.MaxCPUPercent)
+	switch {
+	case l.MaxCPUPercent > 0 && cg.cpu:
+		ls.CPU = fmt.Sprintf("cgroup v2 cpu.max %d%% of one CPU (under %s)", l.MaxCPUPercent, cg.parent)
+	case l.MaxCPUPercent > 0:
+		ls.CPU = fmt.Sprintf("cpu limit not enforced: max_cpu_percent %d needs cgroup v2 cpu.max: %s", l.MaxCPUPercent, cg.why)
 	}
 	if l.MaxFileDescriptors > 0 {
 		ls.Files = fmt.Sprintf("RLIMIT_NOFILE %d", l.MaxFileDescriptors)
@@ -270,7 +310,7 @@ func (s *Supervisor) start() (func() error, error) {
 	} else {
 		cmd.Stderr = s.tail
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.spec.Credential}
 	if s.noNet {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
 	}
@@ -289,7 +329,18 @@ func (s *Supervisor) start() (func() error, error) {
 		}
 		cmd.Env = append(env, gateEnv+"=3")
 	}
+	s.mu.Lock()
+	seq := s.st.Starts
+	s.mu.Unlock()
+	cg, err := s.cg.create(s.spec.Name, seq, s.spec.Limits)
+	if err != nil {
+		if gateW != nil {
+			gateW.Close()
+		}
+		return nil, fmt.Errorf("supervise: %s: %w", s.spec.Name, err)
+	}
 	if err := cmd.Start(); err != nil {
+		cg.remove()
 		if gateW != nil {
 			gateW.Close()
 		}
@@ -298,9 +349,10 @@ func (s *Supervisor) start() (func() error, error) {
 		}
 		return nil, fmt.Errorf("supervise: start %s: %w", s.spec.Name, err)
 	}
-	if err := applyLimits(cmd.Process.Pid, s.spec.Limits); err != nil {
+	if err := s.applyLimits(cmd.Process.Pid, cg); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
+		cg.remove()
 		if gateW != nil {
 			gateW.Close()
 		}
@@ -312,6 +364,7 @@ func (s *Supervisor) start() (func() error, error) {
 	}
 	s.mu.Lock()
 	s.cmd = cmd
+	s.child = cg
 	s.st.State = Running
 	s.st.PID = cmd.Process.Pid
 	s.st.Starts++
@@ -324,14 +377,23 @@ func (s *Supervisor) start() (func() error, error) {
 	return cmd.Wait, nil
 }
 
-func applyLimits(pid int, l Limits) error {
+func (s *Supervisor) applyLimits(pid int, cg cgroup) error {
+	l := s.spec.Limits
+	if err := cg.enter(pid); err != nil {
+		return err
+	}
+	if len(s.spec.CPUs) > 0 {
+		if err := setAffinity(pid, s.spec.CPUs); err != nil {
+			return err
+		}
+	}
 	if l.MaxFileDescriptors > 0 {
 		n := uint64(l.MaxFileDescriptors)
 		if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: n, Max: n}, nil); err != nil {
 			return fmt.Errorf("RLIMIT_NOFILE %d: %w", n, err)
 		}
 	}
-	if l.MaxMemoryMB > 0 {
+	if l.MaxMemoryMB > 0 && !s.cg.memory {
 		n := uint64(l.MaxMemoryMB) << 20
 		if err := unix.Prlimit(pid, unix.RLIMIT_DATA, &unix.Rlimit{Cur: n, Max: n}, nil); err != nil {
 			return fmt.Errorf("RLIMIT_DATA %d MiB: %w", l.MaxMemoryMB, err)
@@ -352,7 +414,13 @@ func (s *Supervisor) supervise(wait func() error) {
 		s.st.LastExit, s.st.PID, s.cmd = exit, 0, nil
 		head, tail := s.tail.Head(), s.tail.String()
 		s.st.StderrHead, s.st.StderrTail = head, tail
-		if hit := limitHit(head+tail, err); hit != "" {
+		oom := s.child.oomKills() > 0
+		s.child.remove()
+		s.child = ""
+		if hit := limitHit(head+tail, err); hit != "" || oom {
+			if oom {
+				hit = "memory"
+			}
 			s.st.LimitHits[hit]++
 			exit += " (" + hit + " limit)"
 		}
@@ -590,4 +658,27 @@ func (t *tailBuffer) reset() {
 	t.mu.Lock()
 	t.b, t.head = t.b[:0], t.head[:0]
 	t.mu.Unlock()
+}
+
+// setAffinity sets the CPU affinity of every thread of pid (those it
+// makes later inherit it from their creator).
+func setAffinity(pid int, cpus []int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return fmt.Errorf("affinity: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("affinity %v: %w", cpus, err)
+		}
+	}
+	return nil
 }
