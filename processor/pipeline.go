@@ -89,6 +89,7 @@ type Pipeline struct {
 	lastLog []int64 // per stage: last failure log, unix ns
 
 	in, out, dropped, failed, pubErrors atomic.Uint64
+	timing                              timing
 }
 
 type emitter struct {
@@ -292,9 +293,15 @@ func (p *Pipeline) handle(cm *client.Message) {
 			m.Key = p.keyBuf
 		}
 	}
-	p.in.Add(1)
+	if p.in.Add(1)%TimingSampleEvery != 0 {
+		a, at := p.reg.processFrom(0, m)
+		p.finish(a, at, m)
+		return
+	}
+	t0 := time.Now()
 	a, at := p.reg.processFrom(0, m)
 	p.finish(a, at, m)
+	p.timing.observe(time.Since(t0))
 }
 
 // finish carries out the chain's verdict on m (stage at gave it).
@@ -360,6 +367,8 @@ type Stats struct {
 	Failed    uint64 // records a stage failed, routed nowhere, or not published
 	PubErrors uint64 // of Failed: publishing failed (too large, ctx done)
 	Stages    []StageStats
+	// Timing is the processing time of one record in TimingSampleEvery.
+	Timing Timing
 }
 
 // Stats returns the pipeline's counts. Safe from any goroutine.
@@ -367,6 +376,7 @@ func (p *Pipeline) Stats() Stats {
 	st := Stats{
 		Name: p.cfg.Name, In: p.in.Load(), Out: p.out.Load(), Dropped: p.dropped.Load(),
 		Failed: p.failed.Load(), PubErrors: p.pubErrors.Load(), Stages: p.reg.Stats(),
+		Timing: p.timing.snapshot(),
 	}
 	return st
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/supervise"
 	"github.com/kaelix-io/kaelix/processor/builtin"
 	"github.com/kaelix-io/kaelix/processor/host"
 )
@@ -15,9 +16,15 @@ import (
 type RunCmd struct {
 	Config        string        `short:"c" required:"" help:"TOML file declaring [runtime] and [[pipelines]]." type:"existingfile" placeholder:"FILE"`
 	StatsInterval time.Duration `help:"Print each pipeline's counts to stderr this often (0: never)." default:"0s"`
+	Counters      string        `help:"Store the totals in this counters region (a file; package processor/host) every 100ms: how kaelixd reads a processor's counts." placeholder:"FILE"`
 }
 
 func (cmd *RunCmd) Run(g *Globals) error {
+	// Started by kaelixd with a start gate: wait until its limits (cgroup,
+	// rlimits, affinity) are applied before loading any plugin.
+	if err := supervise.WaitGate(); err != nil {
+		return err
+	}
 	cfg, err := host.Load(cmd.Config)
 	if err != nil {
 		return fmt.Errorf("%w:\n%v", errConfig, err)
@@ -50,8 +57,23 @@ func (cmd *RunCmd) Run(g *Globals) error {
 			}
 		}()
 	}
+	exported := make(chan error, 1)
+	if cmd.Counters != "" {
+		go func() {
+			err := host.ExportCounters(g.ctx, cmd.Counters, h)
+			if err != nil {
+				logger.Error("counters region; running without", "err", err)
+			}
+			exported <- err
+		}()
+	} else {
+		exported <- nil
+	}
 	fmt.Fprintf(g.stdout, "kaelix-proc: %d pipelines from %s\n", len(cfg.Pipelines), cmd.Config)
 	err = h.Run(g.ctx)
+	if cerr := <-exported; cerr != nil && err == nil {
+		err = fmt.Errorf("counters: %w", cerr)
+	}
 	for _, s := range h.Status() {
 		fmt.Fprintln(g.stdout, statusLine(s))
 	}
