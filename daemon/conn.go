@@ -437,6 +437,9 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		return r, nil, nil
 	case wire.TypeHealth:
 		return d.Health(), nil, nil
+	case wire.TypeProcessors, wire.TypeProcessorRestart:
+		r, err := d.handleProcessors(p, f) // processors.go
+		return r, nil, err
 	}
 	return nil, nil, wire.Errorf(wire.CodeBadRequest, "unknown request type %d", uint8(f.Type))
 }

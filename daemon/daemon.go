@@ -53,12 +53,13 @@ type Daemon struct {
 	m           *metrics
 	httpAddr    string // set by Run before ready closes
 	metricsAddr string
-	deathNS     atomic.Int64             // unix ns of the last client reclaimed after dying
-	lastDeath   atomic.Pointer[PeerExit] // that client
-	allocFailNS atomic.Int64             // unix ns of the last region allocation failure
-	allocFail   atomic.Pointer[string]   // its message
-	running     atomic.Bool              // between Ready and the end of Run
-	rebuilt     atomic.Pointer[string]   // set by adopt when the registry was rebuilt from the region headers (rebuild.go)
+	deathNS     atomic.Int64               // unix ns of the last client reclaimed after dying
+	lastDeath   atomic.Pointer[PeerExit]   // that client
+	allocFailNS atomic.Int64               // unix ns of the last region allocation failure
+	allocFail   atomic.Pointer[string]     // its message
+	running     atomic.Bool                // between Ready and the end of Run
+	procs       atomic.Pointer[processors] // [[processors]] (processors.go); set by Run
+	rebuilt     atomic.Pointer[string]     // set by adopt when the registry was rebuilt from the region headers (rebuild.go)
 
 	// instance identifies this Daemon (random, non-zero): written into
 	// the header of every region it creates (shm Header.Instance).
@@ -238,6 +239,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.running.Store(true)
 	defer d.running.Store(false)
 	close(d.ready)
+	stopProcs := d.startProcessors() // processors.go
 	if d.cfg.WatchFile {
 		// A change of the file while Run started was not applied (reloads
 		// are refused until it serves): catch up, if there was one.
@@ -268,6 +270,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	<-ctx.Done()
+	stopProcs() // they are clients: stopped before their connections close
 	ln.Close()
 	d.mu.Lock()
 	d.closing = true

@@ -36,6 +36,9 @@ import (
 //	                (rebuild.go); until the daemon restarts
 //	socket          the control socket's path was removed or replaced   degraded
 //	                from outside, for as long as it is (socketwatch.go)
+//	processor       a [[processors]] entry failed (given up after too    degraded
+//	                many crashes, or cannot start) or is crash-looping
+//	                (in backoff after 2+ exits in its window; processors.go)
 //
 // Thresholds are [telemetry.health] and live.
 
@@ -120,6 +123,9 @@ func (d *Daemon) Health() wire.Health {
 	}
 	if msg := d.sock.problem.Load(); msg != nil {
 		add("socket", wire.HealthDegraded, "%s", *msg)
+	}
+	if ps := d.procs.Load(); ps != nil {
+		ps.health(add) // processors.go
 	}
 	if ns := d.allocFailNS.Load(); ns != 0 && now.Sub(time.Unix(0, ns)) < hc.RecentWindow {
 		add("region_alloc", wire.HealthDegraded, "region allocation failed %v ago: %s", now.Sub(time.Unix(0, ns)).Round(time.Millisecond), *d.allocFail.Load())

@@ -71,6 +71,9 @@ const (
 	TypeConfigShow   Type = 11
 	TypeConfigReload Type = 12
 	TypeHealth       Type = 13
+	// TypeProcessors and TypeProcessorRestart: wire/processors.go.
+	TypeProcessors       Type = 14
+	TypeProcessorRestart Type = 15
 	// TypeError is the reply to a failed request; its body is an Error.
 	TypeError Type = 127
 
@@ -83,10 +86,11 @@ var typeNames = map[Type]string{
 	TypeDelete: "delete", TypeList: "list", TypeInfo: "info", TypeAttach: "attach",
 	TypeDetach: "detach", TypeStats: "stats", TypeStatus: "status", TypeConfigShow: "config-show",
 	TypeConfigReload: "config-reload", TypeHealth: "health", TypeError: "error",
+	TypeProcessors: "processors", TypeProcessorRestart: "processor-restart",
 }
 
 // IsRequest reports whether t is a known request type.
-func (t Type) IsRequest() bool { return t >= TypeHello && t <= TypeHealth }
+func (t Type) IsRequest() bool { return t >= TypeHello && t <= TypeProcessorRestart }
 
 // IsReply reports whether t is the successful reply to a known request.
 func (t Type) IsReply() bool { return t&ReplyBit != 0 && (t &^ ReplyBit).IsRequest() }

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/kaelix-io/kaelix/cmd/kaelixd", "github.com/kaelix-io/kaelix/cmd/kaelixctl")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/kaelix-io/kaelix/cmd/kaelixd", "github.com/kaelix-io/kaelix/cmd/kaelixctl", "github.com/kaelix-io/kaelix/cmd/kaelix-proc")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)
