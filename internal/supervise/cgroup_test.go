@@ -19,7 +19,7 @@ func TestCgroupFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	for f, v := range map[string]string{
-		filepath.Join(root, "cgroup.controllers"):    "cpuset cpu io memory pids",
+		filepath.Join(root, "cgroup.controllers"):     "cpuset cpu io memory pids",
 		filepath.Join(self, "cgroup.subtree_control"): "cpu memory",
 	} {
 		if err := os.WriteFile(f, []byte(v), 0o644); err != nil {
@@ -89,4 +89,3 @@ func TestCgroupUnavailable(t *testing.T) {
 		t.Errorf("cpu: %s", cpu)
 	}
 }
-
