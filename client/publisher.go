@@ -154,6 +154,8 @@ func (r regions) owns(addr uintptr) (mine, readOnlyWrite bool) {
 // for a queue-group member, its group's (index group among all slots); it
 // maps no other consumer's cursor. Every region's header must name topic
 // (shm.ErrLabelMismatch otherwise: the daemon sent another topic's file).
+// Once attached, it keeps one descriptor, the data region's: the others'
+// mappings need none.
 func mapRing(files []*os.File, topic string, slot, group, nslots int, readOnlyData bool) (regions, *ringbuf.Ring, error) {
 	var regs regions
 	var err error
@@ -199,6 +201,13 @@ func mapRing(files []*os.File, topic string, slot, group, nslots int, readOnlyDa
 	if err != nil {
 		regs.close()
 		return regions{}, nil, err
+	}
+	// Keep no descriptor but the data region's (its Check tells a write
+	// to the read-only mapping from a truncation, in owns): a handle's
+	// descriptors do not grow with the topic's slots.
+	regs.consumer.DropFile()
+	for _, r := range regs.slots {
+		r.DropFile()
 	}
 	return regs, ring, nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kaelix-io/kaelix/daemon"
@@ -17,24 +16,6 @@ import (
 	"github.com/kaelix-io/kaelix/wire"
 )
 
-// lockedBuffer is a log sink safe for the daemon's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRestartRefusesOldRingLayout: a topic whose ring was written with an
 // earlier ring layout (the version word of its data area says 4) is not
 // adopted at restart: the daemon names the version it found and the one
@@ -42,7 +23,7 @@ func (l *lockedBuffer) String() string {
 // adopts the other topics.
 func TestRestartRefusesOldRingLayout(t *testing.T) {
 	dirs := testdaemon.NewDirs(t)
-	var logs lockedBuffer
+	var logs lockedBuf // debuglog_test.go
 	start := func() *testdaemon.Daemon {
 		return testdaemon.Start(t, testdaemon.WithDirs(dirs), testdaemon.Persistent(), testdaemon.WithConfig(func(c *daemon.Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

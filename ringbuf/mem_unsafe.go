@@ -45,9 +45,8 @@ func (m *mem) u32(off uintptr) *atomic.Uint32 { return (*atomic.Uint32)(m.ptr(of
 // off must be 8-byte aligned and inside the area.
 func (m *mem) u64(off uintptr) *atomic.Uint64 { return (*atomic.Uint64)(m.ptr(off)) }
 
-// cu32 and cu64 are u32 and u64 for consumer-area offsets.
+// cu32 is u32 for a consumer-area offset.
 func (m *mem) cu32(off consOff) *atomic.Uint32 { return (*atomic.Uint32)(m.cptr(off)) }
-func (m *mem) cu64(off consOff) *atomic.Uint64 { return (*atomic.Uint64)(m.cptr(off)) }
 
 // cplainU64 and csetU64 are plainU64 and setU64 for consumer-area offsets.
 func (m *mem) cplainU64(off consOff) uint64  { return *(*uint64)(m.cptr(off)) }
@@ -215,10 +214,8 @@ func (v slotView) cas128(field uintptr, oldLo, oldHi, newLo, newHi uint64) bool 
 	return cas128((*uint64)(unsafe.Add(v.p, field)), oldLo, oldHi, newLo, newHi)
 }
 
-func (v slotView) set(field uintptr, x uint64)   { *(*uint64)(unsafe.Add(v.p, field)) = x }
-func (v slotView) set32(field uintptr, x uint32) { *(*uint32)(unsafe.Add(v.p, field)) = x }
-func (v slotView) plain64(field uintptr) uint64  { return *(*uint64)(unsafe.Add(v.p, field)) }
-func (v slotView) plain32(field uintptr) uint32  { return *(*uint32)(unsafe.Add(v.p, field)) }
+func (v slotView) set(field uintptr, x uint64)  { *(*uint64)(unsafe.Add(v.p, field)) = x }
+func (v slotView) plain64(field uintptr) uint64 { return *(*uint64)(unsafe.Add(v.p, field)) }
 
 // bytes is the slot's 128 bytes, for clearing it.
 func (v slotView) bytes() []byte { return unsafe.Slice((*byte)(v.p), slotLength) }

@@ -94,6 +94,10 @@ var (
 	// ErrNoPath: Remove on a region attached by descriptor, whose name is
 	// unknown. Remedy: remove it by name with the package-level Remove.
 	ErrNoPath = errors.New("shm: region has no known path")
+
+	// ErrNoFile: Check, Linked, OpenReadOnly or Remove on a region whose
+	// descriptor was closed with DropFile. The mapping is still usable.
+	ErrNoFile = errors.New("shm: region keeps no descriptor (DropFile)")
 )
 
 // OpError is a failed system call or file operation on a region, like

@@ -663,8 +663,34 @@ func (r *Region) ReadOnly() bool { return r.readOnly }
 
 // File returns the region's open file, e.g. to send over a Unix socket
 // with SCM_RIGHTS. The Region owns it: do not close it; it is valid until
-// Close. A receiver should use AttachFile or AttachFD.
-func (r *Region) File() *os.File { return r.f }
+// Close or DropFile (nil after DropFile). A receiver should use AttachFile
+// or AttachFD.
+func (r *Region) File() *os.File {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.f
+}
+
+// DropFile closes the region's descriptor and keeps the mapping, for a
+// process that maps many regions and needs none of their descriptors
+// again (a client: a mapping holds no descriptor, so its descriptor count
+// stays independent of how many regions it maps). Afterwards File returns
+// nil, and Check, Linked, OpenReadOnly and Remove return ErrNoFile; Data
+// and Close work as before. ErrClosed after Close; a second DropFile is a
+// no-op.
+func (r *Region) DropFile() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mem == nil {
+		return ErrClosed
+	}
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return opErr("close", r.path, err)
+}
 
 // OpenReadOnly opens the region's file anew, O_RDONLY, and returns the
 // new descriptor, which the caller owns. It reopens this very file (through
@@ -680,6 +706,9 @@ func (r *Region) OpenReadOnly() (*os.File, error) {
 	defer r.mu.Unlock()
 	if r.mem == nil {
 		return nil, ErrClosed
+	}
+	if r.f == nil {
+		return nil, ErrNoFile
 	}
 	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(r.f.Fd())), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -714,6 +743,9 @@ func (r *Region) Check() error {
 	if r.mem == nil {
 		return ErrClosed
 	}
+	if r.f == nil {
+		return ErrNoFile
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(r.f.Fd()), &st); err != nil {
 		return opErr("stat", r.path, err)
@@ -742,6 +774,9 @@ func (r *Region) Linked() (bool, error) {
 	if r.mem == nil {
 		return false, ErrClosed
 	}
+	if r.f == nil {
+		return false, ErrNoFile
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(r.f.Fd()), &st); err != nil {
 		return false, opErr("stat", r.path, err)
@@ -759,8 +794,11 @@ func (r *Region) Close() error {
 	}
 	err := opErr("munmap", r.path, unix.Munmap(r.mem))
 	r.mem = nil
-	if cerr := r.f.Close(); err == nil && cerr != nil {
-		err = opErr("close", r.path, cerr)
+	if r.f != nil {
+		if cerr := r.f.Close(); err == nil && cerr != nil {
+			err = opErr("close", r.path, cerr)
+		}
+		r.f = nil
 	}
 	return err
 }
@@ -778,6 +816,9 @@ func (r *Region) Remove() error {
 	}
 	if r.dir == "" {
 		return ErrNoPath
+	}
+	if r.f == nil {
+		return ErrNoFile
 	}
 	var mine, named unix.Stat_t
 	if err := unix.Fstat(int(r.f.Fd()), &mine); err != nil {
