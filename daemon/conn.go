@@ -793,6 +793,15 @@ const lingerAfterClose = 2 * time.Second
 // claims it left half-written are resolved, and closes its connection.
 func (d *Daemon) peerExited(p *peer, at time.Time) {
 	waitProcGone(p.pid, 50*time.Millisecond)
+	if start, ok := ringbuf.ProcessStart(p.pid); ok && p.start != 0 && start == p.start {
+		// The pidfd fires once the process has exited, so /proc shows it
+		// a zombie or gone by now. One that still runs was reported by
+		// mistake (a stale event once did, watcher): freeing by the
+		// record would take slots it uses. The sweep reaps it once it is
+		// really gone (reapRing judges each owner from /proc).
+		d.log.Error("client reported exited but its process still runs; not reaped", "client", p.id, "pid", p.pid, "name", p.name)
+		return
+	}
 	d.mu.Lock()
 	freed := 0
 	counted := false

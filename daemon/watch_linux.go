@@ -16,14 +16,32 @@ import (
 // Invariants: a pidfd is in byFD exactly while it is in the epoll set; the
 // watcher goroutine alone closes a pidfd after the set lost it, except
 // remove, which deletes and closes under mu.
+//
+// An event names its pidfd by number, and numbers are reused: epoll_wait
+// may return a dead client's event, then (before run looks it up) remove
+// closes that pidfd and add gives the same number to a new, live client.
+// Looked up by number alone, the stale event made the live client look
+// dead, and peerExited freed the subscriber slots it had attached in the
+// meantime under it (the 10-minute churn soak, 1 in 10,474 attaches). So
+// each registration carries a token in the event's data beside the
+// number, and an event whose token is not its pidfd's current one is
+// dropped (take).
 type watcher struct {
 	epfd int
 	evfd int
 
-	mu      sync.Mutex      // guards byFD and started
-	byFD    map[int32]*peer // pidfd -> peer
-	started bool            // run was called; stop waits for it only then
-	done    chan struct{}   // closed when run returns
+	mu      sync.Mutex        // guards byFD, seq and started
+	byFD    map[int32]watched // pidfd -> its registration
+	seq     int32             // the last token given (add)
+	started bool              // run was called; stop waits for it only then
+	done    chan struct{}     // closed when run returns
+}
+
+// watched is one registered pidfd: its peer and the token its events
+// carry (EpollEvent.Pad).
+type watched struct {
+	p   *peer
+	tok int32
 }
 
 func newWatcher() (*watcher, error) {
@@ -41,7 +59,7 @@ func newWatcher() (*watcher, error) {
 		unix.Close(evfd)
 		return nil, &OpError{Op: "epoll_ctl", Err: err}
 	}
-	return &watcher{epfd: epfd, evfd: evfd, byFD: map[int32]*peer{}, done: make(chan struct{})}, nil
+	return &watcher{epfd: epfd, evfd: evfd, byFD: map[int32]watched{}, done: make(chan struct{})}, nil
 }
 
 // add watches p.pid and stores the pidfd in p.pidfd.
@@ -52,12 +70,16 @@ func (w *watcher) add(p *peer) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+	w.seq++
+	if w.seq == 0 {
+		w.seq = 1 // 0 is the eventfd's
+	}
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: w.seq}); err != nil {
 		unix.Close(fd)
 		return &OpError{Op: "epoll_ctl", Err: err}
 	}
 	p.pidfd = fd
-	w.byFD[int32(fd)] = p
+	w.byFD[int32(fd)] = watched{p, w.seq}
 	return nil
 }
 
@@ -65,7 +87,7 @@ func (w *watcher) add(p *peer) error {
 func (w *watcher) remove(p *peer) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if p.pidfd < 0 || w.byFD[int32(p.pidfd)] != p {
+	if p.pidfd < 0 || w.byFD[int32(p.pidfd)].p != p {
 		return
 	}
 	delete(w.byFD, int32(p.pidfd))
@@ -91,21 +113,30 @@ func (w *watcher) run(exited func(*peer, time.Time), tick func(), tickEvery time
 			if ev.Fd == int32(w.evfd) {
 				return
 			}
-			w.mu.Lock()
-			p := w.byFD[ev.Fd]
-			if p != nil {
-				delete(w.byFD, ev.Fd)
-				unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
-				unix.Close(int(ev.Fd))
-				p.pidfd = -1
-			}
-			w.mu.Unlock()
-			if p != nil {
+			if p := w.take(ev); p != nil {
 				exited(p, now)
 			}
 		}
 		tick()
 	}
+}
+
+// take returns the peer whose death ev reports, and stops watching it; nil
+// for a stale event: one whose pidfd was removed (remove) after
+// epoll_wait returned it, its number perhaps given to another client's
+// pidfd since, which is alive and must not be reported (see watcher).
+func (w *watcher) take(ev unix.EpollEvent) *peer {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.byFD[ev.Fd]
+	if !ok || r.tok != ev.Pad {
+		return nil
+	}
+	delete(w.byFD, ev.Fd)
+	unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
+	unix.Close(int(ev.Fd))
+	r.p.pidfd = -1
+	return r.p
 }
 
 // start runs run in a new goroutine; stop waits for it from then on.
@@ -130,11 +161,11 @@ func (w *watcher) stop() {
 		<-w.done
 	}
 	w.mu.Lock()
-	for fd, p := range w.byFD {
+	for fd, r := range w.byFD {
 		unix.Close(int(fd))
-		p.pidfd = -1
+		r.p.pidfd = -1
 	}
-	w.byFD = map[int32]*peer{}
+	w.byFD = map[int32]watched{}
 	w.mu.Unlock()
 	unix.Close(w.epfd)
 	unix.Close(w.evfd)

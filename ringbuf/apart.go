@@ -36,14 +36,16 @@ func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid fun
 			}
 			off := r.subSlot(i)
 			st := off.u32(subStateOffset)
-			if st.Load() != slotFree || !st.CompareAndSwap(slotFree, slotClaiming) {
+			// The slot becomes claiming and the new owner's in one step: a
+			// reaper that finds it claiming in the old owner's name
+			// (reapSubscribers counts claiming slots as joins) would free
+			// it under the reservation.
+			if st.Load() != slotFree || !r.claimFree(i, Owner{pid, start}) {
 				continue
 			}
 			off.u64(subHoldOffset).Store(noHold)
 			off.u32(subGroupOffset).Store(0)
 			off.u64(subPositionOffset).Store(0) // holds every publisher while we settle
-			off.u32(subPIDOffset).Store(pid)
-			off.u64(subStartOffset).Store(start)
 			// consumed, consumed bytes and lost stay: they are cumulative
 			// per slot, so the counters summed over slots never go back.
 			pos := r.TailPosition()
@@ -68,7 +70,11 @@ func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid fun
 // the slot's own pid and group fields are the owner's to write and prove
 // nothing (a forged live pid would keep it forever). group is the queue
 // group slot the daemon gave that process (-1: none); a record it held is
-// counted lost. It reports whether the slot was not free.
+// counted lost. It reports whether the slot was not free. The daemon's
+// record is not stale: it reserves every slot itself, and does so under
+// the same lock as it releases, so the slot it releases is the one it
+// reserved for that process; the caller must be sure the process is dead
+// (kaelixd: its pidfd fired, or /proc says so).
 func (r *Ring) ReleaseSlot(i, group int) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false

@@ -215,11 +215,20 @@ func (r *Ring) reapGroups(fn func(Owner)) int {
 		if w.Load() != groupActive { // active with no members
 			continue
 		}
-		o := Owner{off.u32(groupCreatorPIDOffset).Load(), off.u64(groupCreatorStartOffset).Load()}
+		o := r.groupCreator(i)
 		if o.PID == 0 || alive(o.PID, o.Start) {
 			continue
 		}
-		if w.CompareAndSwap(groupActive, 0) {
+		if reapHook != nil {
+			reapHook(true, i)
+		}
+		// Freed only while made for o: the liveness check reads /proc,
+		// and meanwhile the group may have been freed and made again (the
+		// same state word, groupActive) for a live process. The creator
+		// lies outside the state's 16 bytes, so it is checked again right
+		// before the CAS; what remains is the window between the two, in
+		// which the group would have to be freed and made again.
+		if r.groupCreator(i) == o && w.CompareAndSwap(groupActive, 0) {
 			n++
 			if fn != nil {
 				fn(o)
@@ -227,6 +236,12 @@ func (r *Ring) reapGroups(fn func(Owner)) int {
 		}
 	}
 	return n
+}
+
+// groupCreator returns the process queue-group slot i was made for.
+func (r *Ring) groupCreator(i int) Owner {
+	v := r.groupSlot(i)
+	return Owner{v.u32(groupCreatorPIDOffset).Load(), v.u64(groupCreatorStartOffset).Load()}
 }
 
 // leaveGroup drops one member; the last one frees the group.

@@ -129,35 +129,26 @@ func (r *Ring) NewSubscriber(opts SubscriberOptions) (*Subscriber, error) {
 		if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 			return nil, fmt.Errorf("%w: subscriber slot %d is not one this process may take", ErrNoSlot, i)
 		}
-		off := r.subSlot(i)
-		st := off.u32(subStateOffset)
 		// The daemon reserves every slot it hands out: a free one means the
-		// reservation was cancelled or evicted.
-		switch {
-		case st.Load() == slotReserved && off.u32(subPIDOffset).Load() == pid && off.u64(subStartOffset).Load() == start &&
-			st.CompareAndSwap(slotReserved, slotClaiming):
-			reserved = true
-		default:
+		// reservation was cancelled or evicted. The reservation is taken
+		// only while it is this process's (one CAS over state and owner:
+		// it may have been cancelled and made again for another process
+		// since the daemon's reply).
+		if !r.casSubState(i, slotReserved, slotClaiming, Owner{pid, start}) {
 			return nil, fmt.Errorf("%w: subscriber slot %d is neither free nor reserved for this process", ErrNoSlot, i)
 		}
-		slot = i
+		slot, reserved = i, true
 	}
 	for pass := 0; pass < 2 && slot < 0; pass++ {
 		for i := 0; i < r.maxSubscribers; i++ {
 			if !r.subWritable(i) {
 				continue
 			}
-			sv := r.subSlot(i)
-			st := sv.u32(subStateOffset)
-			if st.Load() != slotFree {
-				continue
-			}
-			// Our identity before the claim: the reaper frees a slot being
-			// joined whose owner is dead (a joiner killed mid-join), and
-			// the pid a free slot still holds is its last owner's.
-			sv.u32(subPIDOffset).Store(pid)
-			sv.u64(subStartOffset).Store(start)
-			if st.CompareAndSwap(slotFree, slotClaiming) {
+			// Our identity with the claim, in one CAS: the reaper frees a
+			// slot being joined whose owner is dead (a joiner killed
+			// mid-join), and the pid a free slot still holds is its last
+			// owner's.
+			if r.subSlot(i).u32(subStateOffset).Load() == slotFree && r.claimFree(i, Owner{pid, start}) {
 				slot = i
 				break
 			}
@@ -257,7 +248,11 @@ func (s *Subscriber) Close() error {
 		return nil
 	}
 	s.closed, s.fast = true, false
-	s.r.releaseSubscriber(s.slot, false)
+	// Only while the slot is still this process's: one taken from it
+	// (evicted and then freed on its death's wrong report, say) and given
+	// to another subscriber is not freed under that one.
+	pid, start := selfIdentity()
+	s.r.releaseSubscriber(s.slot, Owner{pid, start}, false)
 	s.notifySpace()
 	return nil
 }

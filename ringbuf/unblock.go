@@ -308,11 +308,18 @@ func (r *Ring) reapSubscribers(fn func(Owner)) int {
 		if st := off.u32(subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved && st != slotClaiming {
 			continue
 		}
-		o := Owner{off.u32(subPIDOffset).Load(), off.u64(subStartOffset).Load()}
+		o := r.subscriberOwner(i)
 		if alive(o.PID, o.Start) {
 			continue
 		}
-		if r.releaseSubscriber(i, true) {
+		if reapHook != nil {
+			reapHook(false, i)
+		}
+		// The slot is freed only while o still owns it: the liveness check
+		// reads /proc (microseconds, or a preemption's length), and
+		// meanwhile the daemon may have freed the slot, reserved it for a
+		// live subscriber and seen it join.
+		if r.releaseSubscriber(i, o, true) {
 			if !r.readOnlyData {
 				r.count(reapedOffset)
 			}
@@ -325,35 +332,69 @@ func (r *Ring) reapSubscribers(fn func(Owner)) int {
 	return n
 }
 
-// releaseSubscriber frees subscriber slot i. dead says its owner died, so
-// a record it held for its queue group is counted as lost. Whoever moves
-// the slot out of slotActive (this, or EvictSubscriber) leaves its group.
-func (r *Ring) releaseSubscriber(i int, dead bool) bool {
+// reapHook, if set (tests only), runs in reapSubscribers and reapGroups
+// between finding a slot's owner dead and freeing the slot: where another
+// process may take the slot meanwhile.
+var reapHook func(group bool, i int)
+
+// subscriberOwner returns the identity written in subscriber slot i.
+func (r *Ring) subscriberOwner(i int) Owner {
+	v := r.subSlot(i)
+	return Owner{v.u32(subPIDOffset).Load(), v.u64(subStartOffset).Load()}
+}
+
+// The state, pid and start-time words of a subscriber slot are its first
+// 16 bytes (16-byte aligned, as slots are 128-byte aligned), so that one
+// CAS128 checks the owner and changes the state together (casSubState).
+var _ = [1]struct{}{}[subStateOffset%16+(subPIDOffset-subStateOffset-4)+(subStartOffset-subStateOffset-8)]
+
+// casSubState moves subscriber slot i from state from to state to if o
+// owns it, in one atomic step: a slot that meanwhile went to another
+// owner, even back to the same state (a new reservation, a new join), is
+// left alone. It reports whether it did.
+func (r *Ring) casSubState(i int, from, to uint32, o Owner) bool {
+	id := uint64(o.PID) << 32
+	return r.subSlot(i).cas128(subStateOffset, uint64(from)|id, o.Start, uint64(to)|id, o.Start)
+}
+
+// claimFree moves subscriber slot i from free (in its last owner's name)
+// to claiming in o's name, in one atomic step. It reports whether it did.
+func (r *Ring) claimFree(i int, o Owner) bool {
+	last := r.subscriberOwner(i)
+	return r.subSlot(i).cas128(subStateOffset, uint64(slotFree)|uint64(last.PID)<<32, last.Start,
+		uint64(slotClaiming)|uint64(o.PID)<<32, o.Start)
+}
+
+// releaseSubscriber frees subscriber slot i if o still owns it (see
+// casSubState). dead says its owner died, so a record it held for its
+// queue group is counted as lost. Whoever moves the slot out of
+// slotActive (this, or EvictSubscriber) leaves its group.
+func (r *Ring) releaseSubscriber(i int, o Owner, dead bool) bool {
 	off := r.subSlot(i)
-	st := off.u32(subStateOffset)
-	switch st.Load() {
-	case slotEvicted:
-		return st.CompareAndSwap(slotEvicted, slotFree)
-	case slotReserved:
-		return st.CompareAndSwap(slotReserved, slotFree)
+	switch v := off.u32(subStateOffset).Load(); v {
+	case slotEvicted, slotReserved:
+		return r.casSubState(i, v, slotFree, o)
 	case slotClaiming:
-		// A joiner that died mid-join (reapSubscribers lets only slots
-		// apart get here). Its group field may still be a previous
-		// owner's: no group is left on its word (under kaelixd the
-		// daemon leaves the group it recorded, ReleaseSlot).
-		return st.CompareAndSwap(slotClaiming, slotFree)
+		// A joiner that died mid-join. Its group field may still be a
+		// previous owner's: no group is left on its word (under kaelixd
+		// the daemon leaves the group it recorded, ReleaseSlot).
+		return r.casSubState(i, slotClaiming, slotFree, o)
+	case slotActive:
+	default:
+		return false
 	}
+	// Read before the CAS, while o's: after it the slot may be anyone's.
 	g := off.u32(subGroupOffset).Load()
 	inGroup := g != 0 && int(g) <= r.maxGroups && r.groupWritable(int(g)-1)
-	if inGroup && dead && off.u64(subHoldOffset).Load() != noHold {
-		r.groupSlot(int(g) - 1).u64(groupLostOffset).Add(1) // a member's losses are its group's
-	}
-	off.u64(subHoldOffset).Store(noHold)
-	if !st.CompareAndSwap(slotActive, slotFree) {
-		return st.CompareAndSwap(slotEvicted, slotFree) // evicted meanwhile: the evictor left the group
+	held := off.u64(subHoldOffset).Load() != noHold
+	if !r.casSubState(i, slotActive, slotFree, o) {
+		return r.casSubState(i, slotEvicted, slotFree, o) // evicted meanwhile: the evictor left the group
 	}
 	r.subscribersChanged()
 	if inGroup {
+		if dead && held {
+			r.groupSlot(int(g) - 1).u64(groupLostOffset).Add(1) // a member's losses are its group's
+		}
 		r.leaveGroup(r.groupSlot(int(g) - 1))
 	}
 	return true
