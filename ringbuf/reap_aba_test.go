@@ -3,6 +3,8 @@ package ringbuf
 import (
 	"errors"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // A reaper that found a slot's owner dead (reapSubscribers reads /proc,
@@ -164,4 +166,148 @@ func oneSlotApart(t *testing.T) (*Ring, func(own int, group ...int) *Ring) {
 	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers, c.MaxGroups = 4096, 64, 1, 1
 	pr, _, subView := apartRing(t, c)
 	return pr, subView
+}
+
+// TestSlotOwnerProperty: random reservations (for this process and for
+// two dead ones), joins, Closes, the daemon's releases and cancels, and
+// releases by reapers holding an owner they read at some earlier step,
+// against a model in which a slot is freed by an owner-checked release
+// only while that owner still holds it. A Close frees only a joined slot
+// of this process: a later reservation for this process is left alone,
+// but (identity being per process) a later join by this process in the
+// same slot is not told apart from the closing Subscriber's own (the
+// daemon never takes a live process's slot but by eviction, which leaves
+// it evicted until that Close).
+func TestSlotOwnerProperty(t *testing.T) {
+	c := DefaultConfig(MPMC)
+	c.CapacityBytes, c.MaxPayloadBytes, c.MaxSubscribers = 4096, 64, 2
+	pr, _, subView := apartRing(t, c)
+	views := []*Ring{subView(0), subView(1)}
+	pid, start := selfIdentity()
+	dead := deadPID(t)
+	ids := []Owner{{pid, start}, {dead, 1}, {dead, 2}}
+	type slot struct {
+		used, joined bool
+		o            Owner
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		for i := range 2 {
+			pr.ReleaseSlot(i, -1)
+		}
+		var model [2]slot
+		var subs []*Subscriber
+		var seen []struct {
+			i int
+			o Owner
+		}
+		pick := func(label string) int { return rapid.IntRange(0, 1).Draw(rt, label) }
+		rt.Repeat(map[string]func(*rapid.T){
+			"reserve": func(rt *rapid.T) {
+				id := ids[rapid.IntRange(0, len(ids)-1).Draw(rt, "id")]
+				k, err := pr.ReserveSubscriberSlot(id.PID, id.Start)
+				want := -1
+				for pass := 0; pass < 2 && want < 0; pass++ {
+					for i := range model {
+						if !model[i].used {
+							want = i
+							break
+						}
+					}
+					if want < 0 && pass == 0 { // the reserve reaps dead owners first
+						for i := range model {
+							if model[i].o != ids[0] {
+								model[i] = slot{}
+							}
+						}
+					}
+				}
+				if k != want || (err == nil) != (want >= 0) {
+					rt.Fatalf("reserve for %+v: %d, %v; model says %d", id, k, err, want)
+				}
+				if want >= 0 {
+					model[want] = slot{used: true, o: id}
+				}
+			},
+			"join": func(rt *rapid.T) {
+				i := pick("slot")
+				s, err := views[i].NewSubscriber(SubscriberOptions{Slot: i + 1})
+				ok := model[i].used && !model[i].joined && model[i].o == ids[0]
+				if (err == nil) != ok {
+					rt.Fatalf("join slot %d (%+v): %v", i, model[i], err)
+				}
+				if ok {
+					model[i].joined = true
+					subs = append(subs, s)
+				}
+			},
+			"close": func(rt *rapid.T) {
+				if len(subs) == 0 {
+					rt.Skip("no subscriber")
+				}
+				j := rapid.IntRange(0, len(subs)-1).Draw(rt, "sub")
+				s := subs[j]
+				subs = append(subs[:j], subs[j+1:]...)
+				s.Close()
+				if m := &model[s.slot]; m.joined && m.o == ids[0] {
+					*m = slot{}
+				}
+			},
+			"look": func(rt *rapid.T) { // a reaper reads an owner (and finds it dead)
+				i := pick("slot")
+				if model[i].used {
+					seen = append(seen, struct {
+						i int
+						o Owner
+					}{i, model[i].o})
+				}
+			},
+			"staleRelease": func(rt *rapid.T) {
+				if len(seen) == 0 {
+					rt.Skip("nothing looked at")
+				}
+				l := seen[rapid.IntRange(0, len(seen)-1).Draw(rt, "look")]
+				freed := pr.releaseSubscriber(l.i, l.o, true)
+				want := model[l.i].used && model[l.i].o == l.o
+				if freed != want {
+					rt.Fatalf("release of slot %d as %+v: %v; model %+v", l.i, l.o, freed, model[l.i])
+				}
+				if want {
+					model[l.i] = slot{}
+				}
+			},
+			"daemonRelease": func(rt *rapid.T) {
+				i := pick("slot")
+				if pr.ReleaseSlot(i, -1) != model[i].used {
+					rt.Fatalf("ReleaseSlot %d disagrees with model %+v", i, model[i])
+				}
+				model[i] = slot{}
+			},
+			"cancel": func(rt *rapid.T) {
+				i := pick("slot")
+				id := ids[rapid.IntRange(0, len(ids)-1).Draw(rt, "id")]
+				want := model[i].used && !model[i].joined && model[i].o == id
+				if pr.CancelReservationOf(i, id.PID, id.Start) != want {
+					rt.Fatalf("CancelReservationOf(%d, %+v) disagrees with model %+v", i, id, model[i])
+				}
+				if want {
+					model[i] = slot{}
+				}
+			},
+			"": func(rt *rapid.T) {
+				got := map[int]SubscriberSlot{}
+				for _, s := range pr.SubscriberSlots() {
+					got[s.Index] = s
+				}
+				for i, m := range model {
+					s, ok := got[i]
+					if ok != m.used || ok && (s.PID != m.o.PID || s.Start != m.o.Start || s.Reserved == m.joined) {
+						rt.Fatalf("slot %d: ring %+v (listed %v), model %+v", i, s, ok, m)
+					}
+				}
+			},
+		})
+		for _, s := range subs {
+			s.Close()
+		}
+	})
 }

@@ -367,14 +367,25 @@ func (r *Ring) claimFree(i int, o Owner) bool {
 
 // releaseSubscriber frees subscriber slot i if o still owns it (see
 // casSubState). dead says its owner died, so a record it held for its
-// queue group is counted as lost. Whoever moves the slot out of
-// slotActive (this, or EvictSubscriber) leaves its group.
+// queue group is counted as lost; otherwise the caller is the Subscriber
+// that joined the slot, closing it (only an active or evicted slot is
+// its). Whoever moves the slot out of slotActive (this, or
+// EvictSubscriber) leaves its group.
 func (r *Ring) releaseSubscriber(i int, o Owner, dead bool) bool {
 	off := r.subSlot(i)
 	switch v := off.u32(subStateOffset).Load(); v {
-	case slotEvicted, slotReserved:
+	case slotEvicted:
 		return r.casSubState(i, v, slotFree, o)
-	case slotClaiming:
+	case slotReserved, slotClaiming:
+		if !dead {
+			// A Subscriber closing: it joined, so its slot is active or
+			// evicted; reserved or being joined, it is a later
+			// reservation for this process, not this Subscriber's.
+			return false
+		}
+		if v == slotReserved {
+			return r.casSubState(i, v, slotFree, o)
+		}
 		// A joiner that died mid-join. Its group field may still be a
 		// previous owner's: no group is left on its word (under kaelixd
 		// the daemon leaves the group it recorded, ReleaseSlot).
