@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kaelix-io/kaelix/bridge/bridgestat"
 	"github.com/kaelix-io/kaelix/client"
 )
 
@@ -116,6 +117,19 @@ func (b *Bridge) Run(ctx context.Context) error {
 		defer srv.Close()
 	}
 	close(b.ready)
+	if b.cfg.StatusFile != "" {
+		wctx, stop := context.WithCancel(ctx)
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			b.writeStatus(wctx)
+		}()
+		defer func() {
+			stop()
+			<-written
+			b.writeStatusOnce() // the rules' final states
+		}()
+	}
 	var wg sync.WaitGroup
 	for _, r := range b.rules {
 		if r.invalid != nil {
@@ -156,10 +170,10 @@ func (b *Bridge) connectNATS() (*nats.Conn, error) {
 		nats.MaxPingsOutstanding(2),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			b.setNATSErr(nil)
-			b.log.Info("nats connected", "url", nc.ConnectedUrl())
+			b.log.Info("nats connected", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			b.log.Info("nats reconnected", "url", nc.ConnectedUrl())
+			b.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			b.setNATSErr(fmt.Errorf("disconnected: %v", err))
@@ -286,6 +300,31 @@ func (r *rule) supervise(ctx context.Context) {
 	}
 }
 
+// writeStatus rewrites Config.StatusFile every bridgestat.Interval until
+// ctx is done (Run writes it once more after the rules stopped). A failed
+// write is logged once until a write succeeds again.
+func (b *Bridge) writeStatus(ctx context.Context) {
+	t := time.NewTicker(bridgestat.Interval)
+	defer t.Stop()
+	failing := false
+	for {
+		err := b.writeStatusOnce()
+		if err != nil && !failing {
+			b.log.Error("status file", "path", b.cfg.StatusFile, "err", err)
+		}
+		failing = err != nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Bridge) writeStatusOnce() error {
+	return bridgestat.WriteFile(b.cfg.StatusFile, b.Status(), time.Now())
+}
+
 // Status returns the bridge's state and every rule's counters.
 func (b *Bridge) Status() Status {
 	var s Status
@@ -297,7 +336,7 @@ func (b *Bridge) Status() Status {
 	b.mu.Unlock()
 	if nc != nil {
 		s.NATS.Connected = nc.IsConnected()
-		s.NATS.URL = nc.ConnectedUrl()
+		s.NATS.URL = nc.ConnectedUrlRedacted()
 		s.NATS.Reconnects = nc.Stats().Reconnects
 	}
 	if !s.NATS.Connected {

@@ -29,6 +29,12 @@ type Config struct {
 	// HTTP, if set, is where /metrics, /healthz and /status are served
 	// (host:port; port 0 picks one, see Bridge.HTTPAddr).
 	HTTP string `toml:"http"`
+	// StatusFile, if set, is rewritten every second with the bridge's
+	// Status (bridgestat.File, replaced by rename), for readers that
+	// should not speak HTTP: kaelixd passes STATE_DIR/bridges/NAME.status
+	// (bridgestat.StatusPath) to the bridges it runs, and kaelixctl bridge
+	// reads it there.
+	StatusFile string `toml:"status_file"`
 	// CommitInterval is how often committed positions are written to
 	// StateDir (a SIGKILL replays at most this much, deduplicated).
 	CommitInterval Duration `toml:"commit_interval"`

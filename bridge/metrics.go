@@ -3,6 +3,8 @@ package bridge
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/kaelix-io/kaelix/bridge/bridgestat"
 )
 
 // Loss reasons: why a record was counted lost. Each is a label value of
@@ -85,40 +87,11 @@ func (h *ruleHealth) set(state string, err error) {
 }
 
 // RuleStatus is one rule's state and counters (see ruleMetrics for what
-// each counts).
-type RuleStatus struct {
-	Name        string            `json:"name"`
-	Direction   string            `json:"direction"`
-	Topic       string            `json:"topic"`
-	Subject     string            `json:"subject"`
-	Mode        string            `json:"mode"`
-	State       string            `json:"state"`
-	Error       string            `json:"error,omitempty"`
-	Starts      int               `json:"starts"`
-	Forwarded   uint64            `json:"forwarded"`
-	Acked       uint64            `json:"acked"`
-	Redelivered uint64            `json:"redelivered"`
-	Duplicates  uint64            `json:"duplicates"`
-	Skipped     uint64            `json:"skipped"`
-	Lost        map[string]uint64 `json:"lost"`
-	LostTotal   uint64            `json:"lost_total"`
-	Dropped     uint64            `json:"nats_dropped"`
-	LagBytes    int64             `json:"lag_bytes"`
-	LagRecords  int64             `json:"lag_records"`
-	Reconnects  uint64            `json:"reconnects"`
-}
+// each counts). Defined in package bridgestat, which programs that read a
+// bridge's status import instead of this package (no NATS, metrics or
+// HTTP dependencies).
+type RuleStatus = bridgestat.RuleStatus
 
-// Status is the bridge's state: the NATS connection and every rule.
-type Status struct {
-	Host string `json:"host"`
-	// Healthy is false (degraded) while NATS is disconnected or a rule
-	// is not running.
-	Healthy bool `json:"healthy"`
-	NATS    struct {
-		Connected  bool   `json:"connected"`
-		URL        string `json:"url,omitempty"`
-		Reconnects uint64 `json:"reconnects"`
-		LastError  string `json:"last_error,omitempty"`
-	} `json:"nats"`
-	Rules []RuleStatus `json:"rules"`
-}
+// Status is the bridge's state: the NATS connection and every rule
+// (bridgestat.Status).
+type Status = bridgestat.Status

@@ -3,9 +3,9 @@
 //
 // # Topology
 //
-// Load reads sysfs (and, on a kernel without NUMA, /proc/meminfo through
-// github.com/prometheus/procfs) under an injectable root, so tests run
-// against the fixture trees in testdata/. The result is a plain, immutable
+// Load reads sysfs (and, on a kernel without NUMA, /proc/meminfo) under an
+// injectable root, so tests run against the fixture trees in testdata/.
+// It parses the files itself (no procfs library). The result is a plain, immutable
 // snapshot: nodes, their CPUs, the SLIT distance matrix, memory and
 // per-node hugepage pools. NodeForCPUs turns a set of CPUs into a placement
 // decision; HugePagesFree says whether a node can back a hugepage segment

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/prometheus/procfs"
 )
 
 // Files read, relative to the root given to Load. Formats:
@@ -22,7 +20,7 @@ const (
 	nodeDirRel      = "sys/devices/system/node" // nodeN/{cpulist,distance,meminfo,hugepages/}
 	cpuOnlineRel    = "sys/devices/system/cpu/online"
 	globalHugeRel   = "sys/kernel/mm/hugepages" // hugepages-<K>kB/, used without NUMA
-	procRel         = "proc"                    // meminfo, read with procfs, used without NUMA
+	procRel         = "proc"                    // meminfo, used without NUMA
 	hugeDirPrefix   = "hugepages-"
 	hugeDirSuffix   = "kB"
 	localDistance   = 10 // LOCAL_DISTANCE in include/linux/topology.h
@@ -92,7 +90,7 @@ func loadNode(n *Node, dir string, id int, ids []int) error {
 	if n.Distances, err = readDistances(filepath.Join(dir, "distance"), ids); err != nil {
 		return err
 	}
-	if n.MemTotalBytes, n.MemFreeBytes, err = readNodeMeminfo(filepath.Join(dir, "meminfo"), id); err != nil {
+	if n.MemTotalBytes, n.MemFreeBytes, err = readMeminfo(filepath.Join(dir, "meminfo"), id); err != nil {
 		return err
 	}
 	n.HugePages, err = readHugePools(filepath.Join(dir, "hugepages"))
@@ -105,22 +103,9 @@ func loadFlat(root string) (*Topology, error) {
 	if err != nil {
 		return nil, fmt.Errorf("numa: load (no NUMA): %w", err)
 	}
-	procDir := filepath.Join(root, procRel)
-	pfs, err := procfs.NewFS(procDir)
+	total, free, err := readMeminfo(filepath.Join(root, procRel, "meminfo"), -1)
 	if err != nil {
-		return nil, fmt.Errorf("numa: load (no NUMA): %w", err)
-	}
-	meminfo := filepath.Join(procDir, "meminfo")
-	mi, err := pfs.Meminfo()
-	if errors.Is(err, procfs.ErrFileParse) {
-		return nil, fmt.Errorf("numa: load (no NUMA): %w", &ParseError{Path: meminfo, Err: err})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("numa: load (no NUMA): %w", err) // *fs.PathError names the file
-	}
-	if mi.MemTotalBytes == nil || mi.MemFreeBytes == nil {
-		return nil, fmt.Errorf("numa: load (no NUMA): %w",
-			&ParseError{Path: meminfo, Err: errors.New("no MemTotal or MemFree line")})
+		return nil, fmt.Errorf("numa: load (no NUMA): %w", err) // a *ParseError or *fs.PathError names the file
 	}
 	pools, err := readHugePools(filepath.Join(root, globalHugeRel))
 	if err != nil {
@@ -130,8 +115,8 @@ func loadFlat(root string) (*Topology, error) {
 		ID:            0,
 		CPUs:          cpus,
 		Distances:     []int{localDistance},
-		MemTotalBytes: *mi.MemTotalBytes,
-		MemFreeBytes:  *mi.MemFreeBytes,
+		MemTotalBytes: total,
+		MemFreeBytes:  free,
 		HugePages:     pools,
 	}}}, nil
 }
@@ -177,10 +162,10 @@ func readDistances(path string, ids []int) ([]int, error) {
 	return dist, nil
 }
 
-// readNodeMeminfo reads MemTotal and MemFree, in bytes, from a node's
-// meminfo ("Node 0 MemTotal:   4286668 kB"; node_read_meminfo in
-// drivers/base/node.c). Lines must name node id; unknown keys are skipped.
-func readNodeMeminfo(path string, id int) (total, free uint64, err error) {
+// readMeminfo reads MemTotal and MemFree (bytes) from a node's meminfo
+// ("Node <id> <key>: <value> [kB]" lines) or, with node -1, from
+// /proc/meminfo ("<key>: <value> [kB]"). Every line must have that form.
+func readMeminfo(path string, node int) (total, free uint64, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0, err
@@ -192,23 +177,28 @@ func readNodeMeminfo(path string, id int) (total, free uint64, err error) {
 			continue
 		}
 		bad := func(cause error) error { return &ParseError{Path: path, Line: i + 1, Text: line, Err: cause} }
-		if len(f) < 4 || len(f) > 5 || f[0] != "Node" || !strings.HasSuffix(f[2], ":") {
-			return 0, 0, bad(errors.New(`want "Node <id> <key>: <value> [kB]"`))
+		if node >= 0 {
+			if len(f) < 4 || len(f) > 5 || f[0] != "Node" || !strings.HasSuffix(f[2], ":") {
+				return 0, 0, bad(errors.New(`want "Node <id> <key>: <value> [kB]"`))
+			}
+			if f[1] != strconv.Itoa(node) {
+				return 0, 0, bad(fmt.Errorf("line is for node %s, file is node %d's", f[1], node))
+			}
+			f = f[2:]
+		} else if len(f) < 2 || len(f) > 3 || !strings.HasSuffix(f[0], ":") {
+			return 0, 0, bad(errors.New(`want "<key>: <value> [kB]"`))
 		}
-		if f[1] != strconv.Itoa(id) {
-			return 0, 0, bad(fmt.Errorf("line is for node %s, file is node %d's", f[1], id))
-		}
-		v, err := strconv.ParseUint(f[3], 10, 64)
+		v, err := strconv.ParseUint(f[1], 10, 64)
 		if err != nil {
 			return 0, 0, bad(err)
 		}
-		if len(f) == 5 {
-			if f[4] != "kB" {
-				return 0, 0, bad(fmt.Errorf("unit %q, want kB", f[4]))
+		if len(f) == 3 {
+			if f[2] != "kB" {
+				return 0, 0, bad(fmt.Errorf("unit %q, want kB", f[2]))
 			}
 			v *= 1024
 		}
-		switch f[2] {
+		switch f[0] {
 		case "MemTotal:":
 			total, haveTotal = v, true
 		case "MemFree:":

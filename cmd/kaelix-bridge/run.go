@@ -11,6 +11,7 @@ type RunCmd struct {
 	Config   string `help:"The TOML configuration file." required:"" type:"existingfile" placeholder:"FILE"`
 	HTTP     string `help:"Serve /metrics, /healthz and /status here (overrides the file's http; port 0 picks one)." placeholder:"HOST:PORT"`
 	Socket   string `help:"kaelixd's control socket (overrides the file's socket; kaelixd passes its own)." placeholder:"PATH"`
+	Status   string `name:"status-file" help:"Rewrite this file every second with the bridge's status (overrides the file's status_file; kaelixd passes STATE_DIR/bridges/NAME.status)." placeholder:"PATH"`
 	LogLevel string `help:"Log level." enum:"debug,info,warn,error" default:"info"`
 }
 
@@ -25,6 +26,9 @@ func (c *RunCmd) Run(g *Globals) error {
 	}
 	if c.Socket != "" {
 		cfg.Socket = c.Socket
+	}
+	if c.Status != "" {
+		cfg.StatusFile = c.Status
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(c.LogLevel))

@@ -1,23 +1,22 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"sort"
-	"strings"
+	"io/fs"
 	"text/tabwriter"
+	"time"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/kaelix-io/kaelix/bridge/bridgestat"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
 // BridgeCmd groups the bridge verbs: the [[bridges]] kaelixd declares
-// (from its configuration), each one's state read from the bridge's own
-// /status (the http address in the bridge's TOML file).
+// (from its configuration), each one's state read from the status file
+// the bridge rewrites every second in kaelixd's state directory
+// (bridgestat.StatusPath): no HTTP, and a hung or dead bridge shows as
+// stale with its last status.
 type BridgeCmd struct {
 	List BridgeListCmd `cmd:"" default:"1" help:"List the bridges kaelixd runs: health, NATS connection, rules."`
 	Info BridgeInfoCmd `cmd:"" help:"One bridge's rules and counters (forwarded, acked, redelivered, lost, lag)."`
@@ -38,43 +37,18 @@ type declaredBridge struct {
 	Binary string `json:"binary"`
 }
 
-// bridgeStatus is the part of kaelix-bridge's /status (package bridge's
-// Status) this tool prints.
-type bridgeStatus struct {
-	Host    string `json:"host"`
-	Healthy bool   `json:"healthy"`
-	NATS    struct {
-		Connected  bool   `json:"connected"`
-		URL        string `json:"url"`
-		Reconnects uint64 `json:"reconnects"`
-		LastError  string `json:"last_error"`
-	} `json:"nats"`
-	Rules []struct {
-		Name        string            `json:"name"`
-		Direction   string            `json:"direction"`
-		Topic       string            `json:"topic"`
-		Subject     string            `json:"subject"`
-		Mode        string            `json:"mode"`
-		State       string            `json:"state"`
-		Error       string            `json:"error"`
-		Forwarded   uint64            `json:"forwarded"`
-		Acked       uint64            `json:"acked"`
-		Redelivered uint64            `json:"redelivered"`
-		Duplicates  uint64            `json:"duplicates"`
-		Skipped     uint64            `json:"skipped"`
-		Lost        map[string]uint64 `json:"lost"`
-		LostTotal   uint64            `json:"lost_total"`
-		LagRecords  int64             `json:"lag_records"`
-	} `json:"rules"`
-}
-
-// bridgeView is one bridge as listed: its declaration and what its
-// /status said (Status nil and Error set when it could not be read).
+// bridgeView is one bridge as listed: its declaration and its status
+// file (Status nil and Error set when it could not be read).
 type bridgeView struct {
 	declaredBridge
-	HTTP   string        `json:"http,omitempty"`
-	Status *bridgeStatus `json:"status,omitempty"`
-	Error  string        `json:"error,omitempty"`
+	StatusFile string             `json:"status_file"`
+	Status     *bridgestat.Status `json:"status,omitempty"`
+	// PID wrote the status AgeNS before it was read; Stale: the bridge
+	// missed its rewrites (stopped, hung or gone), Status is its last.
+	PID   int    `json:"pid,omitempty"`
+	AgeNS int64  `json:"age_ns,omitempty"`
+	Stale bool   `json:"stale,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 func (g *Globals) bridges() ([]bridgeView, error) {
@@ -90,52 +64,44 @@ func (g *Globals) bridges() ([]bridgeView, error) {
 			}
 		}
 	}
+	if len(decl) == 0 {
+		return nil, nil
+	}
+	var st wire.Status
+	if err := g.control(wire.TypeStatus, &st); err != nil {
+		return nil, err
+	}
 	out := make([]bridgeView, len(decl))
+	now := time.Now()
 	for i, d := range decl {
-		out[i] = g.bridgeView(d)
+		out[i] = readBridge(d, st.StateDir, now)
 	}
 	return out, nil
 }
 
-func (g *Globals) bridgeView(d declaredBridge) bridgeView {
-	bv := bridgeView{declaredBridge: d}
-	var file struct {
-		HTTP string `toml:"http"`
-	}
-	if _, err := toml.DecodeFile(d.Config, &file); err != nil {
-		bv.Error = fmt.Sprintf("its config: %v", err)
+func readBridge(d declaredBridge, stateDir string, now time.Time) bridgeView {
+	bv := bridgeView{declaredBridge: d, StatusFile: bridgestat.StatusPath(stateDir, d.Name)}
+	f, err := bridgestat.ReadFile(bv.StatusFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		bv.Error = "no status file yet: the bridge has not started (kaelixd's log says why)"
 		return bv
-	}
-	if bv.HTTP = file.HTTP; bv.HTTP == "" {
-		bv.Error = "its config sets no http address: no status to read"
-		return bv
-	}
-	ctx, cancel := g.reqCtx()
-	defer cancel()
-	st, err := fetchBridgeStatus(ctx, bv.HTTP)
-	if err != nil {
+	case err != nil:
 		bv.Error = err.Error()
 		return bv
 	}
-	bv.Status = st
+	bv.Status, bv.PID, bv.AgeNS, bv.Stale = &f.Status, f.PID, int64(f.Age(now)), f.Stale(now)
 	return bv
 }
 
-func fetchBridgeStatus(ctx context.Context, addr string) (*bridgeStatus, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
-	if err != nil {
-		return nil, err
+// updated is a bridge's status age for listings: "1s ago", or "STALE 12s
+// ago (pid 4242)".
+func (b bridgeView) updated() string {
+	age := time.Duration(b.AgeNS).Round(time.Second)
+	if b.Stale {
+		return fmt.Sprintf("STALE %s ago (pid %d)", age, b.PID)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("not reachable at %s: %w", addr, err)
-	}
-	defer resp.Body.Close()
-	var st bridgeStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("bad /status at %s: %w", addr, err)
-	}
-	return &st, nil
+	return fmt.Sprintf("%s ago", age)
 }
 
 // Run prints one line per declared bridge.
@@ -147,30 +113,22 @@ func (c *BridgeListCmd) Run(g *Globals) error {
 	if g.json() {
 		return json.NewEncoder(g.stdout).Encode(bs)
 	}
+	if len(bs) == 0 {
+		fmt.Fprintln(g.stdout, "kaelixd declares no [[bridges]]")
+		return nil
+	}
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "BRIDGE\tHTTP\tHEALTH\tNATS\tRULES\tFORWARDED\tLOST")
+	fmt.Fprintln(w, "BRIDGE\tHEALTH\tNATS\tRULES\tFORWARDED\tLOST\tUPDATED")
 	for _, b := range bs {
 		if b.Status == nil {
-			fmt.Fprintf(w, "%s\t%s\tunknown\t-\t-\t-\t-\t(%s)\n", b.Name, b.HTTP, b.Error)
+			fmt.Fprintf(w, "%s\tunknown\t-\t-\t-\t-\t(%s)\n", b.Name, b.Error)
 			continue
 		}
-		health, nats := "healthy", "connected"
-		if !b.Status.Healthy {
-			health = "degraded"
+		health, nats, rules, fwd, lost := bridgestat.Summary(*b.Status)
+		if b.Stale {
+			health = "unknown"
 		}
-		if !b.Status.NATS.Connected {
-			nats = "disconnected"
-		}
-		var running int
-		var fwd, lost uint64
-		for _, r := range b.Status.Rules {
-			if r.State == "running" {
-				running++
-			}
-			fwd += r.Forwarded
-			lost += r.LostTotal
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d running\t%d\t%d\n", b.Name, b.HTTP, health, nats, running, len(b.Status.Rules), fwd, lost)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", b.Name, health, nats, rules, fwd, lost, b.updated())
 	}
 	return w.Flush()
 }
@@ -188,38 +146,12 @@ func (c *BridgeInfoCmd) Run(g *Globals) error {
 		if g.json() {
 			return json.NewEncoder(g.stdout).Encode(b)
 		}
-		fmt.Fprintf(g.stdout, "bridge %s: config %s, http %s\n", b.Name, b.Config, b.HTTP)
+		fmt.Fprintf(g.stdout, "bridge %s: config %s, status file %s\n", b.Name, b.Config, b.StatusFile)
 		if b.Status == nil {
 			return fmt.Errorf("bridge %s: %s", b.Name, b.Error)
 		}
-		st := b.Status
-		nats := "connected to " + st.NATS.URL
-		if !st.NATS.Connected {
-			nats = "DISCONNECTED (" + st.NATS.LastError + ")"
-		}
-		fmt.Fprintf(g.stdout, "host %s, nats %s, %d reconnects, healthy %v\n", st.Host, nats, st.NATS.Reconnects, st.Healthy)
-		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "RULE\tDIR\tMODE\tTOPIC\tSUBJECT\tSTATE\tFORWARDED\tACKED\tREDELIVERED\tDUPS\tSKIPPED\tLOST\tLAG")
-		for _, r := range st.Rules {
-			lost := fmt.Sprint(r.LostTotal)
-			if r.LostTotal > 0 {
-				var parts []string
-				for k, v := range r.Lost {
-					parts = append(parts, fmt.Sprintf("%s=%d", k, v))
-				}
-				sort.Strings(parts)
-				lost += " (" + strings.Join(parts, ",") + ")"
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\n", r.Name, r.Direction, r.Mode, r.Topic, r.Subject,
-				r.State, r.Forwarded, r.Acked, r.Redelivered, r.Duplicates, r.Skipped, lost, r.LagRecords)
-		}
-		w.Flush()
-		for _, r := range st.Rules {
-			if r.Error != "" {
-				fmt.Fprintf(g.stdout, "%s: %s\n", r.Name, r.Error)
-			}
-		}
-		return nil
+		fmt.Fprintf(g.stdout, "updated %s by pid %d\n", b.updated(), b.PID)
+		return bridgestat.Render(g.stdout, *b.Status)
 	}
 	return errors.New("kaelixd declares no bridge named " + c.Name + " (kaelixctl bridge list)")
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kaelix-io/kaelix/bridge/bridgestat"
 	"github.com/kaelix-io/kaelix/daemon"
 	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/internal/supervise"
@@ -18,7 +19,7 @@ import (
 func superviseBridges(d *daemon.Daemon, log *slog.Logger) (stop func()) {
 	sup := supervise.NewSet(supervise.SetOptions{Stdout: os.Stderr, Stderr: os.Stderr, Logger: log, MaxBackoff: 30 * time.Second})
 	apply := func(c config.Config) {
-		started, stopped, restarted, err := sup.Apply(bridgeSpecs(c))
+		started, stopped, restarted, err := sup.Apply(bridgeSpecs(c, d.StateDir()))
 		if err != nil {
 			log.Error("bridges", "err", err)
 			return
@@ -33,15 +34,17 @@ func superviseBridges(d *daemon.Daemon, log *slog.Logger) (stop func()) {
 }
 
 // bridgeSpecs turns [[bridges]] into processes (host network, no limits,
-// never given up on).
-func bridgeSpecs(c config.Config) []supervise.Spec {
+// never given up on), each writing its status file in stateDir
+// (bridgestat.StatusPath), where kaelixctl bridge reads it.
+func bridgeSpecs(c config.Config, stateDir string) []supervise.Spec {
 	var out []supervise.Spec
 	for _, b := range c.Bridges {
 		bin := b.Binary
 		if bin == "" {
 			bin = defaultBridgeBinary()
 		}
-		out = append(out, supervise.Spec{Name: b.Name, Path: bin, Args: []string{"run", "--config", b.Config, "--socket", c.Daemon.SocketPath},
+		out = append(out, supervise.Spec{Name: b.Name, Path: bin, Args: []string{"run", "--config", b.Config, "--socket", c.Daemon.SocketPath,
+			"--status-file", bridgestat.StatusPath(stateDir, b.Name)},
 			Network: true}) // a bridge's job is the network
 	}
 	return out
