@@ -104,9 +104,11 @@
 // rule whose set-up fails (unknown topic, stream refused) is retried with
 // backoff from 200ms to 5s while the others run; an invalid rule is
 // reported and never run. Status, /status, /healthz (503 while NATS is
-// disconnected or a rule is not running) and /metrics (Prometheus:
-// kaelix_bridge_*) show per rule forwarded, acked, redelivered,
-// duplicates, skipped, lost by reason, lag and reconnects.
+// disconnected or a rule is not running), /metrics (Prometheus:
+// kaelix_bridge_*) and the status file (Config.StatusFile, rewritten
+// every second; package bridgestat reads it) show per rule forwarded,
+// acked, redelivered, duplicates, skipped, lost by reason, lag and
+// reconnects.
 //
 // # Concurrency
 //

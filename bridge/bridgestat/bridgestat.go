@@ -93,8 +93,8 @@ type File struct {
 	PID int `json:"pid"`
 	// WrittenNS is when it was written (unix ns); IntervalNS how often
 	// the bridge rewrites it.
-	WrittenNS  int64 `json:"written_ns"`
-	IntervalNS int64 `json:"interval_ns"`
+	WrittenNS  int64  `json:"written_ns"`
+	IntervalNS int64  `json:"interval_ns"`
 	Status     Status `json:"status"`
 }
 

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kaelix-io/kaelix/bridge/bridgestat"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -55,5 +58,31 @@ func TestStatusUnreachable(t *testing.T) {
 	code, _, stderr := runCLI("status", "--http", "127.0.0.1:1", "--timeout", "1s")
 	if code != exitFailure || !strings.Contains(stderr, "not reachable") {
 		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
+
+// TestStatusFile: status --file prints a status file, and a stale one
+// with exit 3 (degraded) and a line saying so.
+func TestStatusFile(t *testing.T) {
+	path := bridgestat.StatusPath(t.TempDir(), "b")
+	var st bridgestat.Status
+	st.Host, st.Healthy = "boxa", true
+	st.NATS.Connected, st.NATS.URL = true, "nats://127.0.0.1:4222"
+	if err := bridgestat.WriteFile(path, st, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI("status", "--file", path)
+	if code != exitOK || !strings.Contains(out, "host boxa, healthy, nats connected to nats://127.0.0.1:4222") {
+		t.Errorf("fresh file: exit %d, %q %q", code, out, stderr)
+	}
+	if err := bridgestat.WriteFile(path, st, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI("status", "--file", path)
+	if code != exitDegraded || !strings.HasPrefix(out, "STALE: written 1m0s ago by pid") {
+		t.Errorf("stale file: exit %d, %q", code, out)
+	}
+	if code, _, stderr = runCLI("status", "--file", path, "--http", "127.0.0.1:1"); code != exitUsage {
+		t.Errorf("--file with --http: exit %d, %q", code, stderr)
 	}
 }

@@ -150,7 +150,12 @@ func (c *BridgeInfoCmd) Run(g *Globals) error {
 		if b.Status == nil {
 			return fmt.Errorf("bridge %s: %s", b.Name, b.Error)
 		}
-		fmt.Fprintf(g.stdout, "updated %s by pid %d\n", b.updated(), b.PID)
+		age := time.Duration(b.AgeNS).Round(time.Second)
+		if b.Stale {
+			fmt.Fprintf(g.stdout, "STALE: written %s ago by pid %d, which missed its rewrites (stopped, hung or gone); its last status:\n", age, b.PID)
+		} else {
+			fmt.Fprintf(g.stdout, "written %s ago by pid %d\n", age, b.PID)
+		}
 		return bridgestat.Render(g.stdout, *b.Status)
 	}
 	return errors.New("kaelixd declares no bridge named " + c.Name + " (kaelixctl bridge list)")

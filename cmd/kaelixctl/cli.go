@@ -28,7 +28,7 @@ type CLI struct {
 	Daemon     DaemonCmd        `cmd:"" help:"Inspect kaelixd."`
 	Config     ConfigCmd        `cmd:"" help:"Validate, show and reload kaelixd's configuration."`
 	Health     HealthCmd        `cmd:"" help:"kaelixd's health (exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown)."`
-	Bridge     BridgeCmd        `cmd:"" help:"The bridges kaelixd runs ([[bridges]]) and their rules, read from each bridge's /status."`
+	Bridge     BridgeCmd        `cmd:"" help:"The bridges kaelixd runs ([[bridges]]) and their rules, read from each bridge's status file."`
 	Processors ProcessorsCmd    `cmd:"" help:"The stream processors kaelixd runs ([[processors]]): state, limits, counts; restart one."`
 	Record     RecordCmd        `cmd:"" help:"Record a topic's records (payload, headers, partition, sequence, timestamps) to a file."`
 	Replay     ReplayCmd        `cmd:"" help:"Publish a recording to a topic, keeping its spacing (--speed 1x) or faster."`

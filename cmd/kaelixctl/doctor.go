@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -105,20 +106,26 @@ func (cmd *DoctorCmd) Run(g *Globals) error {
 			return err
 		}
 	} else {
-		for _, c := range rep.Checks {
-			fmt.Fprintf(g.stdout, "%-8s  %-14s  %s\n", c.Status, c.Name, c.Message)
-			if c.Fix != "" {
-				for _, line := range strings.Split(c.Fix, "\n") {
-					fmt.Fprintf(g.stdout, "%-8s  %-14s  fix: %s\n", "", "", line)
-				}
-			}
-		}
-		fmt.Fprintf(g.stdout, "\nkaelixctl doctor: %s\n", rep.Status)
+		rep.printText(g.stdout)
 	}
 	if code := docCode[rep.Status]; code != 0 {
 		panic(exitRequest(code))
 	}
 	return nil
+}
+
+// printText writes one line per check (status, name, message), its fix
+// lines under it, then the overall status.
+func (rep DoctorReport) printText(w io.Writer) {
+	for _, c := range rep.Checks {
+		fmt.Fprintf(w, "%-8s  %-14s  %s\n", c.Status, c.Name, c.Message)
+		if c.Fix != "" {
+			for _, line := range strings.Split(c.Fix, "\n") {
+				fmt.Fprintf(w, "%-8s  %-14s  fix: %s\n", "", "", line)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\nkaelixctl doctor: %s\n", rep.Status)
 }
 
 func (d *doctor) path(p string) string { return filepath.Join(d.root, p) }

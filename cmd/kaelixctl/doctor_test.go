@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -72,6 +73,7 @@ func TestDoctorFixtures(t *testing.T) {
 		"etc/systemd/logind.conf":                              "[Login]\n#RemoveIPC=yes\n",
 		"etc/login.defs":                                       "SYS_UID_MAX 999\n",
 	})
+	os.Chmod(filepath.Join(good, "run", "kaelix"), 0o755) // whatever the umask
 	os.Chmod(filepath.Join(bad), 0o755)
 	os.MkdirAll(filepath.Join(bad, "tmp", "open"), 0o777)
 	os.Chmod(filepath.Join(bad, "tmp", "open"), 0o777) // world-writable, no sticky bit
@@ -118,6 +120,13 @@ func TestDoctorFixtures(t *testing.T) {
 	}
 	if gr.Status != docOK || br.Status != docCritical {
 		t.Errorf("report status %s and %s, want OK and CRITICAL", gr.Status, br.Status)
+	}
+	for name, r := range map[string]DoctorReport{"doctor-good.txt": gr, "doctor-bad.txt": br} {
+		var text bytes.Buffer
+		r.printText(&text)
+		// The fixture trees are temp dirs owned by whoever runs the test.
+		mask := strings.NewReplacer(good, "$ROOT", bad, "$ROOT", fmt.Sprintf("owner uid %d", os.Geteuid()), "owner uid $EUID")
+		golden(t, name, []byte(mask.Replace(text.String())))
 	}
 	if !strings.Contains(g["hugepages"].Message, "node1 2MiB: 256 reserved, 256 free") {
 		t.Errorf("hugepages per node: %q", g["hugepages"].Message)

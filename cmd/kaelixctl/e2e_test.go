@@ -22,11 +22,11 @@ import (
 	"github.com/kaelix-io/kaelix/client"
 )
 
-// These tests build kaelixd and kaelixctl once (TestMain) and run them as
+// These tests build kaelixd, kaelixctl and kaelix-bridge once (TestMain) and run them as
 // real processes against a real daemon on a private socket, state dir and
 // region dir.
 
-var binDir string // kaelixd and kaelixctl, built by TestMain
+var binDir string // kaelixd, kaelixctl and kaelix-bridge, built by TestMain
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "kaelixctl-test-bin-")
@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/kaelix-io/kaelix/cmd/kaelixd", "github.com/kaelix-io/kaelix/cmd/kaelixctl", "github.com/kaelix-io/kaelix/cmd/kaelix-proc")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/kaelix-io/kaelix/cmd/kaelixd", "github.com/kaelix-io/kaelix/cmd/kaelixctl",
+		"github.com/kaelix-io/kaelix/cmd/kaelix-proc", "github.com/kaelix-io/kaelix/cmd/kaelix-bridge")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)
