@@ -42,7 +42,7 @@ func readRecording(t *testing.T, path string) ([]recfile.Record, *recfile.Reader
 // headers are recorded, replayed at max speed into a second topic and
 // recorded again: both recordings hold the same records (payload, headers,
 // partition, sequence), in order. Timing is not checked here (see
-// TestCLIReplaySpacing). A copy of the recording cut inside its last frame
+// TestCLIReplaySpacing and, over a million records, TestCLIReplaySpacingMillion). A copy of the recording cut inside its last frame
 // replays every complete record and reports the torn tail.
 func TestCLIRecordReplayMillion(t *testing.T) {
 	n := 1_000_000
