@@ -130,9 +130,10 @@ func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 
 // Writer appends records to a file. Not safe for concurrent use.
 type Writer struct {
-	w   io.Writer
-	buf []byte
-	n   int64
+	w    io.Writer
+	buf  []byte
+	keys []string // header keys of the record being written, reused
+	n    int64
 }
 
 // NewWriter writes the file header (created: unix ns) to w and returns a
@@ -159,7 +160,7 @@ func (w *Writer) Write(r Record) error {
 		return fmt.Errorf("recfile: key of %d bytes or %d headers: at most 65535", len(r.Key), len(r.Headers))
 	}
 	size := BodyFixedBytes + len(r.Key) + len(r.Payload)
-	keys := make([]string, 0, len(r.Headers))
+	keys := w.keys[:0]
 	for k, v := range r.Headers {
 		if len(k) > 0xffff || len(v) > 0xffff {
 			return fmt.Errorf("recfile: header %q too long", k)
@@ -171,6 +172,7 @@ func (w *Writer) Write(r Record) error {
 		return fmt.Errorf("recfile: record body of %d bytes, at most %d", size, MaxBodyBytes)
 	}
 	sort.Strings(keys)
+	w.keys = keys
 	b := w.buf[:0]
 	b = append(b, make([]byte, FrameHeaderBytes+BodyFixedBytes)...)
 	body := b[FrameHeaderBytes:]

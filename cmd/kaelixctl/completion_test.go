@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,8 +13,8 @@ import (
 // TestCompletion: the candidates come from the grammar (verbs, flags of
 // the verb and the globals, enum values) and topic names from a live
 // kaelixd; the bash script, sourced in a real bash, fills COMPREPLY from
-// the built binary. The zsh and fish scripts are checked for their hooks
-// only (no zsh or fish on the test host).
+// the built binary. TestCompletionZsh and TestCompletionFish run the zsh
+// and fish scripts in those shells.
 func TestCompletion(t *testing.T) {
 	d := startDaemon(t)
 	d.mustCtl(t, nil, "topics", "create", "comp.alpha")
@@ -69,5 +71,118 @@ printf '%s\n' "${COMPREPLY[@]}"`)
 	}
 	if f := d.mustCtl(t, nil, "completion", "fish"); !strings.Contains(f, "complete -c kaelixctl") || !strings.Contains(f, "__complete") {
 		t.Errorf("fish script:\n%s", f)
+	}
+}
+
+// completionShell starts a daemon with two topics and returns it with the
+// path of the named shell, or skips the test when the shell is not
+// installed (the project installs no system packages; on Debian,
+// apt-get install zsh fish).
+func completionShell(t *testing.T, shell string) (*testDaemon, string) {
+	t.Helper()
+	path, err := exec.LookPath(shell)
+	if err != nil {
+		t.Skipf("%s is not installed, so its completion script was not run (apt-get install %s)", shell, shell)
+	}
+	d := startDaemon(t)
+	d.mustCtl(t, nil, "topics", "create", "comp.alpha")
+	d.mustCtl(t, nil, "topics", "create", "comp.beta")
+	return d, path
+}
+
+// runShell runs script in shell with kaelixctl (the built one) on PATH
+// and a private HOME, and returns its stdout.
+func runShell(t *testing.T, shell string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(shell, args...)
+	cmd.Env = append([]string{"PATH=" + binDir + ":" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\nstdout: %s\nstderr: %s", shell, err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// TestCompletionZsh: the zsh script, loaded after the real compinit,
+// registers _kaelixctl for kaelixctl (compdef), and its function, given
+// the words typed, hands compadd a verb and topic names from kaelixd.
+// compadd itself works only inside a completion widget, so it is replaced
+// by a function printing what it is given.
+func TestCompletionZsh(t *testing.T) {
+	d, zsh := completionShell(t, "zsh")
+	file := filepath.Join(t.TempDir(), "_kaelixctl")
+	os.WriteFile(file, []byte(d.mustCtl(t, nil, "completion", "zsh")), 0o644)
+	out := runShell(t, zsh, []string{"SCRIPT=" + file, "SOCK=" + d.socket}, "-c", `
+autoload -U compinit && compinit -u -D || exit 3
+source "$SCRIPT"
+print -r -- "registered: $_comps[kaelixctl]"
+compadd() {
+	local -a q arrays
+	zparseopts -D -E Q=q a=arrays
+	local n
+	if (( $#arrays )); then
+		for n in "$@"; do print -rl -- "${(@P)n}"; done
+	else
+		print -rl -- "$@"
+	fi
+}
+print -- "-- verb"
+words=(kaelixctl to); CURRENT=2; _kaelixctl
+print -- "-- topic"
+words=(kaelixctl --socket "$SOCK" sub comp.); CURRENT=5; _kaelixctl
+print -- "-- flag value"
+words=(kaelixctl sub comp.alpha --from ''); CURRENT=5; _kaelixctl
+`)
+	checkShellCompletions(t, "zsh", out, "registered: _kaelixctl")
+}
+
+// TestCompletionFish: fish's own completer (complete -C) with the fish
+// script sourced completes a verb and topic names from kaelixd.
+func TestCompletionFish(t *testing.T) {
+	d, fish := completionShell(t, "fish")
+	file := filepath.Join(t.TempDir(), "kaelixctl.fish")
+	os.WriteFile(file, []byte(d.mustCtl(t, nil, "completion", "fish")), 0o644)
+	out := runShell(t, fish, []string{"SCRIPT=" + file, "SOCK=" + d.socket}, "-c", `
+source $SCRIPT
+echo "registered: "(complete -c kaelixctl | string match -q '*__kaelixctl_complete*'; and echo __kaelixctl_complete)
+echo "-- verb"
+complete -C "kaelixctl to"
+echo "-- topic"
+complete -C "kaelixctl --socket $SOCK sub comp."
+echo "-- flag value"
+complete -C "kaelixctl sub comp.alpha --from "
+`)
+	checkShellCompletions(t, "fish", out, "registered: __kaelixctl_complete")
+}
+
+// checkShellCompletions checks a shell test's output: the registration
+// line, then the candidates of each case (fish prints "candidate\tdescription").
+func checkShellCompletions(t *testing.T, shell, out, registered string) {
+	t.Helper()
+	if !strings.Contains(out, registered+"\n") {
+		t.Errorf("%s: the script did not register its completer (want %q):\n%s", shell, registered, out)
+	}
+	got := map[string][]string{}
+	section := ""
+	for _, line := range strings.Split(out, "\n") {
+		if name, ok := strings.CutPrefix(line, "-- "); ok {
+			section = name
+			continue
+		}
+		if section != "" && line != "" {
+			cand, _, _ := strings.Cut(line, "\t")
+			got[section] = append(got[section], cand)
+		}
+	}
+	for section, want := range map[string][]string{
+		"verb":       {"topics"},
+		"topic":      {"comp.alpha", "comp.beta"},
+		"flag value": {"latest", "oldest"},
+	} {
+		slices.Sort(got[section])
+		if !slices.Equal(got[section], want) {
+			t.Errorf("%s, %s: completed %q, want %q\n%s", shell, section, got[section], want, out)
+		}
 	}
 }
