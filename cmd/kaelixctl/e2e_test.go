@@ -22,11 +22,11 @@ import (
 	"github.com/kaelix-io/kaelix/client"
 )
 
-// These tests build kaelixd, kaelixctl and kaelix-bridge once (TestMain) and run them as
+// These tests build kaelixd, kaelixctl, kaelix-proc and kaelix-bridge once (TestMain) and run them as
 // real processes against a real daemon on a private socket, state dir and
 // region dir.
 
-var binDir string // kaelixd, kaelixctl and kaelix-bridge, built by TestMain
+var binDir string // kaelixd, kaelixctl, kaelix-proc and kaelix-bridge, built by TestMain
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "kaelixctl-test-bin-")
