@@ -1,6 +1,7 @@
 // Package config is kaelixd's configuration: the Config type with its
 // sections ([daemon], [shm], [network], [runtime], [telemetry],
-// [security], [[topics]]), Default and Validate, the Loader that merges its
+// [security], [[topics]], [[bridges]], [[processors]]), Default and
+// Validate, the Loader that merges its
 // sources, Diff for reloads, and Check for the host it runs on.
 //
 // # Sources
@@ -10,7 +11,8 @@
 // KAELIX_NETWORK_PORT, KAELIX_RUNTIME_NUMA_AWARE), the TOML file, and
 // Default(). Loaded.Sources says, for every key, which layer set it and
 // where ("kaelixd.toml:12", "KAELIX_NETWORK_PORT", "--port"). Arrays of
-// tables (topics, security.access) come from the file only.
+// tables (topics, security.access, bridges, processors) come from the
+// file only.
 //
 // # Errors
 //
