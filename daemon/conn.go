@@ -337,12 +337,12 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		if werr := d.mayAdmin(p, s.Name); werr != nil {
 			return nil, nil, werr
 		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		t, err := d.createTopicWith(s.TopicSpec, f.Type == wire.TypeOpenOrCreate, s.Force)
+		t, _, err := d.createTopicWith(s.TopicSpec, f.Type == wire.TypeOpenOrCreate, s.Force)
 		if err != nil {
 			return nil, nil, asWire(err)
 		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
 		return t.info(), nil, nil
 	case wire.TypeDelete:
 		var del wire.Delete
@@ -352,8 +352,6 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		if werr := d.mayAdmin(p, del.Name); werr != nil {
 			return nil, nil, werr
 		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
 		if err := d.deleteTopic(del.Name, del.Force); err != nil {
 			return nil, nil, asWire(err)
 		}
@@ -374,6 +372,9 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		if c := d.creating[ref.Name]; c != nil {
+			return c.info(), nil, nil
+		}
 		t, err := d.lookup(ref.Name)
 		if err != nil {
 			return nil, nil, err
@@ -448,15 +449,20 @@ func (d *Daemon) handle(p *peer, f wire.Frame) (any, []*os.File, *wire.Error) {
 // pg.After in name order, at most pg.Limit (bounded by
 // wire.MaxPageTopics), ending once the encoded infos plus used bytes
 // reach wire.PageBudgetBytes; next is the last one's name if more follow,
-// else "". At least one topic is listed when any follows pg.After.
-// d.mu held.
+// else "". At least one topic is listed when any follows pg.After. Topics
+// being created are listed too (TopicInfo.Creating). d.mu held.
 func (d *Daemon) topicPage(pg wire.Page, used int) (out []wire.TopicInfo, next string) {
 	limit := pg.Limit
 	if limit <= 0 || limit > wire.MaxPageTopics {
 		limit = wire.MaxPageTopics
 	}
-	names := make([]string, 0, len(d.topics))
+	names := make([]string, 0, len(d.topics)+len(d.creating))
 	for name := range d.topics {
+		if name > pg.After {
+			names = append(names, name)
+		}
+	}
+	for name := range d.creating {
 		if name > pg.After {
 			names = append(names, name)
 		}
@@ -467,7 +473,7 @@ func (d *Daemon) topicPage(pg wire.Page, used int) (out []wire.TopicInfo, next s
 		if len(out) == limit || len(out) > 0 && used >= wire.PageBudgetBytes {
 			return out, names[i-1]
 		}
-		ti := d.topics[name].info()
+		ti, _ := d.describeTopic(name)
 		if b, err := json.Marshal(ti); err == nil {
 			used += len(b) + 1
 		}
@@ -485,13 +491,17 @@ func decodePage(f wire.Frame, pg *wire.Page) error {
 	return wire.DecodeBody(f, pg)
 }
 
-// lookup finds a topic by a validated name. d.mu held.
+// lookup finds a registered topic by a validated name. A topic being
+// created is not found yet (creation.notYet says so). d.mu held.
 func (d *Daemon) lookup(name string) (*topic, *wire.Error) {
 	if err := wire.ValidateTopicName(name); err != nil {
 		return nil, &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
 	}
 	t, ok := d.topics[name]
 	if !ok {
+		if c := d.creating[name]; c != nil {
+			return nil, c.notYet()
+		}
 		return nil, wire.Errorf(wire.CodeNotFound, "topic %q not found", name)
 	}
 	return t, nil
@@ -532,146 +542,6 @@ func (d *Daemon) allowed(p *peer, t *topic, role wire.Role) bool {
 		return mode&(bit<<3) != 0
 	}
 	return mode&bit != 0
-}
-
-func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
-	if a.Role != wire.RolePublisher && a.Role != wire.RoleSubscriber {
-		return nil, nil, wire.Errorf(wire.CodeBadRequest, "role %q: want publisher or subscriber", a.Role)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t, werr := d.lookup(a.Topic)
-	if werr != nil {
-		return nil, nil, werr
-	}
-	if !d.allowed(p, t, a.Role) {
-		return nil, nil, wire.Errorf(wire.CodePermission, "uid %d gid %d may not attach to topic %q as %s (security.access, else the topic's mode %#o and gid %d)", p.uid, p.gid, t.spec.Name, a.Role, t.spec.Mode, t.spec.GID)
-	}
-	parts := a.Partitions
-	if len(parts) == 0 {
-		parts = make([]int, len(t.parts))
-		for i := range parts {
-			parts[i] = i
-		}
-	}
-	if len(parts) > wire.MaxPartitions {
-		return nil, nil, wire.Errorf(wire.CodeBadRequest, "%d partitions requested; at most %d", len(parts), wire.MaxPartitions)
-	}
-	reply := wire.AttachReply{Partitions: parts}
-	var files []*os.File
-	var undo []func() // cancels the reservations made so far (only those not joined)
-	var refs []slotRef
-	fail := func(werr *wire.Error) (any, []*os.File, *wire.Error) {
-		closeFiles(files)
-		for _, u := range undo {
-			u()
-		}
-		return nil, nil, werr
-	}
-	// A group on an SPSC topic gets no group slot; the client's join then
-	// fails (ringbuf.ErrUnsupported) and its detach undoes the reservation.
-	grouped := a.Role == wire.RoleSubscriber && a.Group != 0 && t.spec.Kind == wire.KindMPMC
-	if grouped {
-		if a.GroupName != "" && wire.GroupID(a.GroupName) != a.Group {
-			return fail(wire.Errorf(wire.CodeBadRequest, "queue group %q has id %d, not %d", a.GroupName, wire.GroupID(a.GroupName), a.Group))
-		}
-		if !privileged(p) && !groupDecides(d.cur.Load().cfg.Security.Access, p.uid, p.gids, t.spec.Name, a.GroupName) {
-			return fail(wire.Errorf(wire.CodePermission, "uid %d may not join queue group %q of topic %q (security.access groups)", p.uid, a.GroupName, t.spec.Name))
-		}
-	}
-	start, alive := ringbuf.ProcessStart(p.pid)
-	if a.Role == wire.RoleSubscriber && !alive {
-		return fail(wire.Errorf(wire.CodeBadRequest, "process %d is gone", p.pid))
-	}
-	me := procID{p.pid, start}
-	for _, i := range parts {
-		if i < 0 || i >= len(t.parts) {
-			return fail(wire.Errorf(wire.CodeBadRequest, "topic %q has no partition %d (it has %d)", t.spec.Name, i, len(t.parts)))
-		}
-		part := t.parts[i]
-		if f := part.faulted; f != nil {
-			return fail(wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service: its region was damaged by a client (%v); delete and re-create the topic", t.spec.Name, i, f))
-		}
-		// Publishers get the data region read-write and every slot region
-		// (they read every cursor); subscribers the data descriptor opened
-		// O_RDONLY, which cannot be mapped writable, and only the slot
-		// region reserved for them, so they cannot reach another
-		// consumer's cursor. Both get the consumer region read-write.
-		// Duplicates survive a concurrent forced delete that closes the
-		// regions while the reply is being written.
-		send := []*os.File{part.region.File(), part.consumer.File()}
-		if a.Role == wire.RoleSubscriber {
-			send[0] = part.readOnly
-			k, rerr := -1, error(nil)
-			avoid := func(i int) bool { return part.heldByOthers(i, me) }
-			if !d.withRing(part, func() { k, rerr = part.ring.ReserveSubscriberSlotAvoiding(uint32(p.pid), start, avoid) }) {
-				return fail(wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service", t.spec.Name, i))
-			}
-			if rerr != nil {
-				d.withRing(part, func() { p.slotExiting = part.slotsExiting(me) }) // exitwait.go
-				if !p.slotRetry {
-					d.m.refused.WithLabelValues("subscriber_slots").Inc()
-				}
-				return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_subscribers %d)", t.spec.Name, i, rerr, t.spec.MaxSubscribers))
-			}
-			pid, pstart := uint32(p.pid), start
-			undo = append(undo, func() { d.withRing(part, func() { part.ring.CancelReservationOf(k, pid, pstart) }) })
-			reply.Slots = append(reply.Slots, k)
-			refs = append(refs, slotRef{part: part, slot: k, group: -1})
-			if part.owner == nil {
-				part.owner = map[int]*peer{}
-			}
-			part.owner[k] = p
-			part.hold(k, me)
-			send = append(send, part.slots[k].File())
-			if grouped {
-				g, fresh := -1, false
-				gavoid := func(i int) bool { return part.heldByOthers(t.spec.MaxSubscribers+i, me) }
-				d.withRing(part, func() { g, fresh, rerr = part.ring.ReserveGroupAvoiding(a.Group, uint32(p.pid), start, gavoid) })
-				if rerr != nil || g < 0 {
-					d.m.refused.WithLabelValues("group_slots").Inc()
-					return fail(wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_groups %d)", t.spec.Name, i, rerr, t.spec.MaxGroups))
-				}
-				if fresh {
-					undo = append(undo, func() { d.withRing(part, func() { part.ring.CancelGroup(g) }) })
-				}
-				reply.GroupSlots = append(reply.GroupSlots, g)
-				refs[len(refs)-1].group = g
-				part.hold(t.spec.MaxSubscribers+g, me)
-				send = append(send, part.slots[t.spec.MaxSubscribers+g].File())
-			}
-		} else {
-			for _, s := range part.slots {
-				send = append(send, s.File())
-			}
-		}
-		reply.Descriptors = append(reply.Descriptors, len(send))
-		if len(files)+len(send) > wire.MaxFDs {
-			return fail(wire.Errorf(wire.CodeResource, "topic %q: an attach of %d partitions needs more than %d descriptors; attach fewer partitions at once", t.spec.Name, len(parts), wire.MaxFDs))
-		}
-		for _, f := range send {
-			fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-			if err != nil {
-				return fail(wire.Errorf(wire.CodeResource, "dup region descriptor: %v", err))
-			}
-			files = append(files, os.NewFile(uintptr(fd), f.Name()))
-		}
-	}
-	d.nextID++
-	at := &attachment{id: d.nextID, topic: t, role: a.Role, undo: undo, refs: refs, made: time.Now()}
-	p.refs = append(p.refs, refs...)
-	p.attachments[at.id] = at
-	for _, i := range parts {
-		p.rings[t.parts[i]] = true
-	}
-	if a.Role == wire.RolePublisher {
-		t.pubs++
-	} else {
-		t.subs++
-		t.addSub(at)
-	}
-	reply.AttachmentID, reply.Topic = at.id, t.info()
-	return reply, files, nil
 }
 
 // resume registers attachments a reconnecting client already holds and

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/ringbuf"
@@ -162,75 +161,82 @@ func (d *Daemon) openSlots(spec wire.TopicSpec, rc ringbuf.Config, i int) ([]*sh
 	return slots, nil
 }
 
-// createTopic makes a topic's regions and rings. Called with d.mu held.
-// openOK turns an existing identical topic into success (open-or-create);
-// create refuses any existing topic, naming the differing field if any.
-func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (*topic, error) {
+// createTopic makes a topic's regions and rings (createTopicWith without
+// force). Called without d.mu.
+func (d *Daemon) createTopic(spec wire.TopicSpec, openOK bool) (t *topic, made bool, err error) {
 	return d.createTopicWith(spec, openOK, false)
 }
 
-// createTopicWith is createTopic; force skips the size check (checkSize).
-func (d *Daemon) createTopicWith(spec wire.TopicSpec, openOK, force bool) (*topic, error) {
+// createTopicWith creates a topic (made), or with openOK opens an existing
+// identical one (open-or-create); create refuses any existing topic,
+// naming the differing field if any. force skips the size check
+// (checkSize). Called without d.mu: the regions are made outside it,
+// behind a placeholder (creating.go), so that other requests are served
+// meanwhile. A create or open-or-create of a name being created waits for
+// that creation's outcome, then looks again.
+func (d *Daemon) createTopicWith(spec wire.TopicSpec, openOK, force bool) (t *topic, made bool, err error) {
 	spec = spec.Normalize()
-	rc, err := checkSpec(spec)
+	rc, err := d.checkNewSpec(spec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if spec.BindNode {
-		// A node this host does not have is a bad parameter, not a failed
-		// allocation (which would also degrade health).
-		if topo, terr := numa.Load(d.cfg.HostRoot); terr == nil {
-			var ids []int
-			for _, n := range topo.Nodes {
-				ids = append(ids, n.ID)
-			}
-			if !slices.Contains(ids, spec.Node) {
-				return nil, wire.Errorf(wire.CodeInvalidSpec, "topic %q: node = %d: this host's NUMA nodes are %v", spec.Name, spec.Node, ids)
-			}
+	for {
+		d.mu.Lock()
+		old, c, wait, err := d.beginCreate(spec, rc, openOK, force)
+		d.mu.Unlock()
+		switch {
+		case err != nil:
+			return nil, false, err
+		case old != nil:
+			return old, false, nil
+		case wait != nil:
+			<-wait // another request is creating it: look again once it is done
+			continue
+		}
+		t, err := d.finishCreate(c)
+		return t, err == nil, err
+	}
+}
+
+// checkNewSpec is checkSpec, and that a bound NUMA node exists.
+func (d *Daemon) checkNewSpec(spec wire.TopicSpec) (ringbuf.Config, error) {
+	rc, err := checkSpec(spec)
+	if err != nil || !spec.BindNode {
+		return rc, err
+	}
+	// A node this host does not have is a bad parameter, not a failed
+	// allocation (which would also degrade health).
+	if topo, terr := numa.Load(d.cfg.HostRoot); terr == nil {
+		var ids []int
+		for _, n := range topo.Nodes {
+			ids = append(ids, n.ID)
+		}
+		if !slices.Contains(ids, spec.Node) {
+			return rc, wire.Errorf(wire.CodeInvalidSpec, "topic %q: node = %d: this host's NUMA nodes are %v", spec.Name, spec.Node, ids)
 		}
 	}
-	if t, ok := d.topics[spec.Name]; ok {
-		if diff := specDiff(t.spec, spec); diff != "" {
-			return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists with other parameters: %s", spec.Name, diff)
-		}
-		if openOK {
-			return t, nil
-		}
-		return nil, wire.Errorf(wire.CodeConflict, "topic %q already exists (with the same parameters: open it with open-or-create, kaelixctl topics create --if-not-exists)", spec.Name)
-	}
-	if !force {
-		if err := d.checkSize(spec, rc); err != nil {
-			return nil, err
-		}
-	}
-	t := &topic{spec: spec, createdNS: time.Now().UnixNano()}
+	return rc, nil
+}
+
+// makeParts creates c's partitions into t, outside d.mu, stopping early
+// when the daemon stops or the topic is deleted meanwhile. On error the
+// caller drops what t holds.
+func (d *Daemon) makeParts(c *creation, t *topic) error {
+	spec := c.spec
 	for i := 0; i < spec.Partitions; i++ {
-		if d.stopping() { // a big topic takes seconds per partition
-			d.dropParts(t, true)
-			return nil, errStopping
+		if c.hook != nil {
+			c.hook(spec.Name, i)
 		}
-		data, consumer, slots, ring, err := d.createRegions(spec, rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node,
+		if d.stopping() { // a big topic takes seconds per partition
+			return errStopping
+		}
+		if c.deleted.Load() {
+			return errDeletedWhileCreating(spec.Name)
+		}
+		data, consumer, slots, ring, err := d.createRegions(spec, c.rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node,
 			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock})
 		if err != nil {
-			d.dropParts(t, true)
-			if we := (*wire.Error)(nil); errors.As(err, &we) {
-				return nil, wire.Errorf(we.Code, "topic %q: partition %d: %s", spec.Name, i, we.Message)
-			}
-			code := wire.CodeInternal
-			for _, r := range []struct {
-				err  error
-				name string
-			}{{shm.ErrNoSpace, "shm_space"}, {shm.ErrHugePagesUnavailable, "hugepages"}, {shm.ErrMlock, "mlock"}} {
-				if errors.Is(err, r.err) {
-					code = wire.CodeResource
-					d.m.refused.WithLabelValues(r.name).Inc()
-				}
-			}
-			werr := wire.Errorf(code, "topic %q: partition %d: %v", spec.Name, i, err)
-			if errors.As(err, new(regionAllocError)) {
-				d.allocFailed(werr.Message)
-			}
-			return nil, werr
+			return d.createFailed(spec.Name, i, err)
 		}
 		p, err := newPartition(spec.Name, i, data, consumer, slots, ring)
 		if err != nil {
@@ -238,8 +244,7 @@ func (d *Daemon) createTopicWith(spec wire.TopicSpec, openOK, force bool) (*topi
 				r.Remove()
 				r.Close()
 			}
-			d.dropParts(t, true)
-			return nil, wire.Errorf(wire.CodeInternal, "topic %q: partition %d: %v", spec.Name, i, err)
+			return wire.Errorf(wire.CodeInternal, "topic %q: partition %d: %v", spec.Name, i, err)
 		}
 		if i == 0 {
 			// The topic's creation time is its first region's, which a
@@ -247,11 +252,32 @@ func (d *Daemon) createTopicWith(spec wire.TopicSpec, openOK, force bool) (*topi
 			t.createdNS = data.Header().CreatedNS
 		}
 		t.parts = append(t.parts, p)
+		c.made.Add(1)
 	}
-	d.topics[spec.Name] = t
-	d.saveState()
-	d.log.Info("topic created", "topic", spec.Name, "partitions", spec.Partitions, "kind", spec.Kind, "policy", spec.Policy, "capacity_bytes", spec.CapacityBytes)
-	return t, nil
+	return nil
+}
+
+// createFailed turns a createRegions failure of partition i into the
+// request's error, counting refusals and allocation failures.
+func (d *Daemon) createFailed(name string, i int, err error) error {
+	if we := (*wire.Error)(nil); errors.As(err, &we) {
+		return wire.Errorf(we.Code, "topic %q: partition %d: %s", name, i, we.Message)
+	}
+	code := wire.CodeInternal
+	for _, r := range []struct {
+		err  error
+		name string
+	}{{shm.ErrNoSpace, "shm_space"}, {shm.ErrHugePagesUnavailable, "hugepages"}, {shm.ErrMlock, "mlock"}} {
+		if errors.Is(err, r.err) {
+			code = wire.CodeResource
+			d.m.refused.WithLabelValues(r.name).Inc()
+		}
+	}
+	werr := wire.Errorf(code, "topic %q: partition %d: %v", name, i, err)
+	if errors.As(err, new(regionAllocError)) {
+		d.allocFailed(werr.Message)
+	}
+	return werr
 }
 
 // dropParts unmaps a topic's partitions, removing the region files if remove.
@@ -268,11 +294,29 @@ func (d *Daemon) dropParts(t *topic, remove bool) {
 	}
 }
 
-// deleteTopic removes a topic. Called with d.mu held.
+// deleteTopic removes a topic. Called without d.mu. A topic being
+// created is deleted by abandoning its creation: the creator stops after
+// the partition it is making, removes every region it made and fails its
+// request (errDeletedWhileCreating); deleteTopic returns once it has, so
+// that nothing of the topic is left when it returns.
 func (d *Daemon) deleteTopic(name string, force bool) error {
 	if err := wire.ValidateTopicName(name); err != nil {
 		return &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
 	}
+	d.mu.Lock()
+	if c := d.creating[name]; c != nil {
+		c.deleted.Store(true)
+		d.mu.Unlock()
+		<-c.done
+		d.log.Info("topic deleted while being created; its creation was abandoned", "topic", name, "partitions_made", c.made.Load())
+		return nil
+	}
+	defer d.mu.Unlock()
+	return d.deleteLocked(name, force)
+}
+
+// deleteLocked removes a registered topic. d.mu held.
+func (d *Daemon) deleteLocked(name string, force bool) error {
 	t, ok := d.topics[name]
 	if !ok {
 		return wire.Errorf(wire.CodeNotFound, "topic %q not found", name)

@@ -31,9 +31,10 @@ import (
 // concurrent use. Do not copy a Daemon.
 //
 // Lock order: reloadMu, then mu, then watcher.mu; subsMu is a leaf (never
-// held while calling out). mu guards topics, peers and every topic's
-// attachment counts and partitions; it is never held while writing to a
-// socket. reloadMu serializes reloads and guards lastDigest.
+// held while calling out). mu guards topics, creating, peers and every
+// topic's attachment counts and partitions; it is never held while writing
+// to a socket, nor while a topic's regions are made (creating.go).
+// reloadMu serializes reloads and guards lastDigest.
 type Daemon struct {
 	cfg      Config // as given to New; the live part is in cur
 	log      *slog.Logger
@@ -71,11 +72,14 @@ type Daemon struct {
 	started   atomic.Bool
 	startAt   time.Time
 
-	mu      sync.Mutex
-	topics  map[string]*topic
-	peers   map[uint64]*peer
-	nextID  uint64 // client and attachment ids
-	closing bool   // Run is stopping: refuse new peers
+	mu       sync.Mutex
+	topics   map[string]*topic
+	creating map[string]*creation // topics being created, outside mu (creating.go)
+	// createHook is copied into each creation (SetCreateHook, tests only).
+	createHook func(topic string, partition int)
+	peers      map[uint64]*peer
+	nextID     uint64 // client and attachment ids
+	closing    bool   // Run is stopping: refuse new peers
 
 	w       *watcher
 	lockF   *os.File      // StateDir/kaelixd.lock, flocked (for earlier versions, and the pid); not the guarantee
@@ -394,9 +398,7 @@ func (d *Daemon) start(ctx context.Context, st *startup) (ln *net.UnixListener, 
 	if ctx.Err() != nil {
 		return nil, nil, nil, nil
 	}
-	d.mu.Lock()
 	err = d.declare(d.cfg.Config, nil)
-	d.mu.Unlock()
 	if err != nil {
 		if d.stopping() {
 			return nil, nil, nil, nil // the declared topics were rolled back
@@ -488,6 +490,19 @@ func mkdirAll(dir string, perm os.FileMode) ([]string, error) {
 func (d *Daemon) closeAll(remove bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// A creation in flight (a reload's, or a client's still finishing)
+	// sees the daemon stopping after its current partition and removes
+	// what it made: wait for it, so that nothing of it is left behind.
+	for len(d.creating) > 0 {
+		var done <-chan struct{}
+		for _, c := range d.creating {
+			done = c.done
+			break
+		}
+		d.mu.Unlock()
+		<-done
+		d.mu.Lock()
+	}
 	for name, t := range d.topics {
 		if remove {
 			// Clients that still map the rings learn that their topic is
@@ -660,8 +675,11 @@ func (d *Daemon) sweep() {
 		}
 	}
 	d.expireReservations(time.Now())
-	d.checkLinks()
+	recreate := d.checkLinks()
 	d.mu.Unlock()
+	for _, r := range recreate {
+		r.finish(d)
+	}
 	d.checkSocket()
 	d.evictStalled(time.Now())
 }

@@ -66,19 +66,20 @@ func TestEqualDigestsNeverShareFile(t *testing.T) {
 	if regionName(a, 0, false) != regionName(b, 0, false) {
 		t.Fatal("the forced digest did not make the names collide")
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ta, err := d.createTopic(wire.TopicSpec{Name: a, Partitions: 2}, false)
+	ta, _, err := d.createTopic(wire.TopicSpec{Name: a, Partitions: 2}, false)
 	if err != nil {
 		t.Fatalf("create %d-byte topic: %v", len(a), err)
 	}
 	before := ta.parts[0].region.Header()
-	_, err = d.createTopic(wire.TopicSpec{Name: b, Partitions: 2}, false)
+	_, _, err = d.createTopic(wire.TopicSpec{Name: b, Partitions: 2}, false)
 	var we *wire.Error
 	if !errors.As(err, &we) || we.Code != wire.CodeConflict || !strings.Contains(we.Message, "already holds topic") {
 		t.Fatalf("create of the colliding topic = %v, want a conflict naming the file's topic", err)
 	}
-	if _, ok := d.topics[b]; ok {
+	d.mu.Lock()
+	_, ok := d.topics[b]
+	d.mu.Unlock()
+	if ok {
 		t.Fatal("colliding topic registered")
 	}
 	for _, p := range ta.parts {
@@ -102,7 +103,7 @@ func TestEqualDigestsNeverShareFile(t *testing.T) {
 	if err := d.deleteTopic(a, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.createTopic(wire.TopicSpec{Name: b, Partitions: 2}, false); err != nil {
+	if _, _, err := d.createTopic(wire.TopicSpec{Name: b, Partitions: 2}, false); err != nil {
 		t.Fatalf("create after the first was deleted: %v", err)
 	}
 }

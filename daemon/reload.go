@@ -125,9 +125,7 @@ func (d *Daemon) reload(trigger string, onlyIfChanged bool) ([]config.Change, er
 	if len(refused) > 0 {
 		return nil, d.reloadFailed(trigger, &config.NotLiveError{Changes: refused})
 	}
-	d.mu.Lock()
 	err = d.declare(ld.Config, old.cfg.Topics)
-	d.mu.Unlock()
 	if err != nil {
 		return nil, d.reloadFailed(trigger, err)
 	}
@@ -165,32 +163,31 @@ func (d *Daemon) reloadFailed(trigger string, err error) error {
 // declare creates the declared topics of c that are not registered yet,
 // skipping those in prev (already declared: a reload adds topics, it never
 // re-checks old ones). All or nothing: on a failure the topics it created
-// are removed. d.mu held.
+// are removed. Called without d.mu (createTopic).
 func (d *Daemon) declare(c config.Config, prev []config.Topic) error {
 	had := map[string]bool{}
 	for _, t := range prev {
 		had[t.Name] = true
 	}
-	var made []string
+	var ours []string // created by this declare
 	for _, t := range c.Topics {
 		if had[t.Name] {
 			continue
 		}
-		_, exists := d.topics[t.Name]
-		var err error
+		made, err := false, error(nil)
 		if d.stopping() {
 			err = errStopping
 		} else {
-			_, err = d.createTopic(c.TopicSpec(t), true)
+			_, made, err = d.createTopic(c.TopicSpec(t), true)
 		}
 		if err != nil {
-			for _, n := range made {
+			for _, n := range ours {
 				d.deleteTopic(n, true)
 			}
 			return fmt.Errorf("topics[name=%s]: %w", t.Name, err)
 		}
-		if !exists {
-			made = append(made, t.Name)
+		if made {
+			ours = append(ours, t.Name)
 		}
 	}
 	return nil

@@ -74,24 +74,27 @@ func (d *Daemon) footprint(spec wire.TopicSpec, rc ringbuf.Config, hugeFree uint
 }
 
 // checkSize applies shm.max_topic_share and shm.max_topic_bytes to a new
-// topic; nil when it fits (or the checks are off). d.mu held.
-func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config) error {
+// topic: nil when it fits (or the checks are off), with its footprint
+// (zero when the checks are off). pending is what topics being created
+// have still to make on the tmpfs (pendingTmpfs): it counts as taken
+// already. d.mu held.
+func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config, pending uint64) (topicFootprint, error) {
 	c := d.cur.Load().cfg.Shm
 	share, maxBytes := c.MaxTopicShare, uint64(c.MaxTopicBytes)
 	if share == 0 && maxBytes == 0 {
-		return nil
+		return topicFootprint{}, nil
 	}
 	hugeFree := d.hugeFreeBytes(spec)
 	fp, err := d.footprint(spec, rc, hugeFree)
 	if err != nil {
-		return nil // checkSpec passed; createRegions reports it
+		return topicFootprint{}, nil // checkSpec passed; createRegions reports it
 	}
 	var over []string
 	if maxBytes > 0 && fp.Total > maxBytes {
 		over = append(over, fmt.Sprintf("more than shm.max_topic_bytes = %s", human(maxBytes)))
 	}
 	if share > 0 {
-		limit := func(free uint64) uint64 { return uint64(share * float64(free)) }
+		limit := func(free uint64) uint64 { return uint64(share * float64(free-min(free, pending))) }
 		if fp.Tmpfs > 0 {
 			if mem, ok := memAvailable(); ok && fp.Tmpfs > limit(mem) {
 				over = append(over, fmt.Sprintf("more than shm.max_topic_share = %g of MemAvailable %s (%s)", share, human(mem), human(limit(mem))))
@@ -106,7 +109,7 @@ func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config) error {
 		}
 	}
 	if len(over) == 0 {
-		return nil
+		return fp, nil
 	}
 	remedy := "create it anyway with force (kaelixctl topics create --force), or raise shm.max_topic_share or shm.max_topic_bytes"
 	where := "all on " + d.shm.TmpfsRoot
@@ -114,7 +117,10 @@ func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config) error {
 		where = fmt.Sprintf("%s of it on huge pages and %s on %s", human(fp.Huge), human(fp.Tmpfs), d.shm.TmpfsRoot)
 	}
 	d.m.refused.WithLabelValues("topic_size").Inc()
-	return wire.Errorf(wire.CodeTooLarge, "topic %q: its regions would take %s (%d × %s per partition, %s), %s; %s",
+	if pending > 0 {
+		where += fmt.Sprintf("; topics being created have %s still to make there, counted as taken", human(pending))
+	}
+	return fp, wire.Errorf(wire.CodeTooLarge, "topic %q: its regions would take %s (%d × %s per partition, %s), %s; %s",
 		spec.Name, human(fp.Total), spec.Partitions, human(fp.PerPartition), where, strings.Join(over, ", and "), remedy)
 }
 

@@ -47,9 +47,11 @@ func (l *linkState) last() (int64, string) {
 	return ns, *l.lastMsg.Load()
 }
 
-// checkLinks finds the topics one of whose region files is unlinked and
-// re-creates them. d.mu held (the sweep).
-func (d *Daemon) checkLinks() {
+// checkLinks finds the topics one of whose region files is unlinked,
+// retires them and begins re-creating them (their names are placeholders
+// from then on: creating.go). d.mu held (the sweep), which then finishes
+// the re-creations with d.mu released (recreation.finish).
+func (d *Daemon) checkLinks() []recreation {
 	gone := map[string][]unlinkedPart{}
 	for name, t := range d.topics {
 		for i, p := range t.parts {
@@ -75,9 +77,11 @@ func (d *Daemon) checkLinks() {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	var rs []recreation
 	for _, name := range names {
-		d.recreateUnlinked(d.topics[name], gone[name])
+		rs = append(rs, d.recreateUnlinked(d.topics[name], gone[name]))
 	}
+	return rs
 }
 
 // unlinkedPart is one partition's removed region files: how many, and
@@ -104,27 +108,58 @@ func unlinkedSummary(name string, gone []unlinkedPart) (files int, summary strin
 	return files, fmt.Sprintf("topic %q: %d region file(s) removed or replaced from outside (%s)", name, files, strings.Join(parts, "; "))
 }
 
-// recreateUnlinked retires t's rings and re-creates t with new files.
-// d.mu held.
-func (d *Daemon) recreateUnlinked(t *topic, gone []unlinkedPart) {
-	name := t.spec.Name
-	files, summary := unlinkedSummary(name, gone)
-	d.links.unlinked.Add(float64(files))
+// recreation is a topic retired because its files were removed, being
+// re-created.
+type recreation struct {
+	t       *topic // the retired topic
+	gone    []unlinkedPart
+	c       *creation // its placeholder; nil when the create was refused at once
+	err     error     // why
+	summary string
+	files   int
+}
+
+// recreateUnlinked retires t's rings and begins re-creating t with new
+// files. d.mu held.
+func (d *Daemon) recreateUnlinked(t *topic, gone []unlinkedPart) recreation {
+	r := recreation{t: t, gone: gone}
+	r.files, r.summary = unlinkedSummary(t.spec.Name, gone)
+	d.links.unlinked.Add(float64(r.files))
 	for _, p := range t.parts {
 		d.withRing(p, func() { p.ring.MarkRecreated() })
 	}
-	delete(d.topics, name)
+	delete(d.topics, t.spec.Name)
 	d.dropParts(t, true) // unlinks what is left of it (only files that are still its own)
-	_, err := d.createTopic(t.spec, false)
+	rc, err := ringConfig(t.spec)
+	if err == nil {
+		_, r.c, _, err = d.beginCreate(t.spec, rc, false, false)
+	}
+	if r.err = err; err != nil {
+		d.saveState()
+	}
+	return r
+}
+
+// finish makes the re-created topic's regions (d.mu not held) and reports
+// the outcome.
+func (r recreation) finish(d *Daemon) {
+	err := r.err
+	if r.c != nil {
+		_, err = d.finishCreate(r.c)
+		if err != nil {
+			d.mu.Lock()
+			d.saveState()
+			d.mu.Unlock()
+		}
+	}
 	outcome := "re-created with new rings; attached clients get ErrTopicRecreated"
 	if err != nil {
 		outcome = "could not be re-created (" + err.Error() + "); create it again"
-		d.saveState()
 	}
-	msg := summary + "; " + outcome
+	msg := r.summary + "; " + outcome
 	d.links.lastMsg.Store(&msg)
 	d.links.lastNS.Store(time.Now().UnixNano())
 	d.log.Error("region files of a live topic were removed or replaced from outside",
-		"topic", name, "files", files, "first", gone[0].first, "partitions", len(gone), "publishers", t.pubs, "subscribers", t.subs, "outcome", outcome,
+		"topic", r.t.spec.Name, "files", r.files, "first", r.gone[0].first, "partitions", len(r.gone), "publishers", r.t.pubs, "subscribers", r.t.subs, "outcome", outcome,
 		"hint", "systemd-logind removes a login user's shared memory at logout unless RemoveIPC=no; run kaelixd as a system user or set RemoveIPC=no")
 }

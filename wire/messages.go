@@ -287,6 +287,10 @@ type TopicInfo struct {
 	Subscribers        int             `json:"subscribers"`
 	JoiningSubscribers int             `json:"joining_subscribers,omitempty"`
 	Partitions         []PartitionInfo `json:"partitions"`
+	// Creating: the daemon is still making the topic's regions (a big
+	// topic takes seconds); Partitions is empty and an attach is refused
+	// with CodeNotFound until the create has returned.
+	Creating bool `json:"creating,omitempty"`
 }
 
 // PartitionInfo describes one partition's regions and its ring.

@@ -104,27 +104,18 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 		return err
 	}
 	defer c.Close()
-	// Creating reserves (and may prefault) every byte of the rings: give
-	// big topics time beyond --timeout, about a second per 128 MiB (we
-	// measured 6 s per GiB prefaulted on a loaded 2-core VM).
-	ctx, cancel := g.reqCtx()
-	if g.Timeout > 0 {
-		cancel()
-		extra := time.Duration(uint64(spec.Partitions) * spec.CapacityBytes / (128 << 20) * uint64(time.Second))
-		ctx, cancel = context.WithTimeout(g.ctx, g.Timeout+extra)
-	}
-	defer cancel()
 	// A big topic takes seconds (the daemon reserves, and may prefault,
 	// every byte before it answers): on a terminal, say how long so far.
 	stop := func() {}
 	if isTerminal(g.stderr) && !g.json() {
 		stop = progress(g.stderr, fmt.Sprintf("creating topic %s (%d × %s)", spec.Name, spec.Partitions, humanBytes(max(spec.CapacityBytes, 1<<20))), time.Second)
 	}
-	info, err := c.CreateTopicWith(ctx, spec, client.CreateOptions{IfNotExists: cmd.IfNotExists, Force: cmd.Force})
+	var info client.TopicInfo
+	err = g.whileAnswering(spec.Name, func(ctx context.Context) (err error) {
+		info, err = c.CreateTopicWith(ctx, spec, client.CreateOptions{IfNotExists: cmd.IfNotExists, Force: cmd.Force})
+		return err
+	})
 	stop()
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w (the daemon may still be creating %q: see `kaelixctl topics info %s`; a longer --timeout waits for it)", err, spec.Name, spec.Name)
-	}
 	if err != nil {
 		return err
 	}
@@ -185,3 +176,58 @@ func isTerminal(w io.Writer) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
+
+// whileAnswering runs call, a request that takes as long as the daemon
+// needs to make topic (a create: seconds for a big topic), for as long as
+// the daemon keeps answering. The daemon serves other connections while
+// it makes a topic (creation is outside its lock), so rather than bounding
+// call by --timeout, or by a guess of how long the size takes, a second
+// connection asks for the topic every watchEvery, each answer bounded by
+// --timeout. call is given up, with ErrBrokerNotAnswering, only when one
+// of those goes unanswered. Without --timeout (0) call is not watched.
+func (g *Globals) whileAnswering(topic string, call func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(g.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
+	if g.Timeout <= 0 {
+		return <-done
+	}
+	tick := time.NewTicker(min(g.Timeout, watchEvery))
+	defer tick.Stop()
+	var watch *client.Client
+	defer func() {
+		if watch != nil {
+			watch.Close()
+		}
+	}()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+		}
+		var err error
+		if watch == nil {
+			watch, err = g.connect()
+		}
+		if err == nil {
+			rctx, rcancel := g.reqCtx()
+			_, err = watch.TopicInfo(rctx, topic)
+			rcancel()
+			if errors.Is(err, context.DeadlineExceeded) && g.ctx.Err() == nil {
+				err = fmt.Errorf("%w: no reply within --timeout %v to a topic info asked while creating %q", client.ErrBrokerNotAnswering, g.Timeout, topic)
+			}
+		}
+		if errors.Is(err, client.ErrBrokerNotAnswering) || errors.Is(err, client.ErrBrokerNotRunning) {
+			cancel()
+			if cerr := <-done; cerr == nil {
+				return nil // it was answered meanwhile
+			}
+			return fmt.Errorf("%w (the daemon may still be creating %q: see `kaelixctl topics info %s`)", err, topic, topic)
+		}
+	}
+}
+
+// watchEvery is how often whileAnswering checks that the daemon answers.
+const watchEvery = time.Second

@@ -49,6 +49,10 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 		joining = fmt.Sprintf(", %d still joining", info.JoiningSubscribers)
 	}
 	fmt.Fprintf(w, "attached:     %d publishers, %d subscribers receiving%s (registered with the daemon)\n", info.Publishers, info.Subscribers, joining)
+	if info.Creating {
+		fmt.Fprintf(w, "created:      not yet: being created since %s (attach once its create has returned)\n", unixNS(info.CreatedNS))
+		return nil
+	}
 	fmt.Fprintf(w, "created:      %s\n\n", unixNS(info.CreatedNS))
 	tw := newTable(w)
 	fmt.Fprintln(tw, "PART\tPAGES\tNODE\tSIZE\tPUBLISHED\tCONSUMED\tLOST\tBACKPRESSURE\tREJECTED\tEVICTED\tPUBS\tSUBS\tLAG\tPATH")

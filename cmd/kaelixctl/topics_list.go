@@ -53,6 +53,9 @@ type TopicRow struct {
 	// interval; -1 when not sampled (--interval 0 or a new topic).
 	RatePerSec      float64 `json:"rate_per_sec"`
 	SlowestLagBytes uint64  `json:"slowest_lag_bytes"` // the slowest subscriber of any partition
+	// Creating: the daemon is still making the topic's regions (no
+	// partition figures yet; the PAGES column says "creating").
+	Creating bool `json:"creating,omitempty"`
 }
 
 // TopicList is `topics list --format json`.
@@ -121,6 +124,10 @@ func rowOf(ti client.TopicInfo) TopicRow {
 		BindNode: s.BindNode, Node: s.Node, NUMANode: -1,
 		AttachedPublishers: ti.Publishers, AttachedSubscribers: ti.Subscribers,
 		HugePages: len(ti.Partitions) > 0, Pages: pagesMix(ti.Partitions),
+		Creating: ti.Creating,
+	}
+	if ti.Creating {
+		r.Pages = "creating"
 	}
 	for i, p := range ti.Partitions {
 		if i == 0 {
