@@ -125,6 +125,11 @@ func (d *Daemon) recreateUnlinked(t *topic, gone []unlinkedPart) recreation {
 	r := recreation{t: t, gone: gone}
 	r.files, r.summary = unlinkedSummary(t.spec.Name, gone)
 	d.links.unlinked.Add(float64(r.files))
+	// Health shows it from now on (the re-creation finishes outside d.mu,
+	// and the clients are told at once): finish adds the outcome.
+	msg := r.summary + "; being re-created with new rings"
+	d.links.lastMsg.Store(&msg)
+	d.links.lastNS.Store(time.Now().UnixNano())
 	for _, p := range t.parts {
 		d.withRing(p, func() { p.ring.MarkRecreated() })
 	}
