@@ -87,9 +87,12 @@ func (d *Daemon) startProcessors() (stop func()) {
 func (ps *processors) apply(cfg config.Config) {
 	log := ps.d.log
 	if len(cfg.Processors) > 0 {
-		if err := os.MkdirAll(ps.dir, 0o700); err != nil {
+		// 0711: a processor running as another user reaches its own
+		// files (made for it below) and lists none.
+		if err := os.MkdirAll(ps.dir, 0o711); err != nil {
 			log.Error("processors: state directory", "err", err)
 		}
+		os.Chmod(ps.dir, 0o711)
 	}
 	ps.mu.Lock()
 	old := ps.decl
@@ -182,9 +185,20 @@ func (ps *processors) spec(cfg config.Config, p config.Processor) (supervise.Spe
 	if err := os.WriteFile(path, text, 0o600); err != nil {
 		return sp, "", err
 	}
-	if sp.Credential != nil { // the host reads its configuration and writes its counters
-		os.Chown(ps.dir, int(sp.Credential.Uid), int(sp.Credential.Gid))
-		os.Chown(path, int(sp.Credential.Uid), int(sp.Credential.Gid))
+	// The counters region is made here (kept if it exists: totals run
+	// across restarts), owned by the processor's user like its
+	// configuration.
+	cf, err := os.OpenFile(counters, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return sp, "", err
+	}
+	cf.Close()
+	if sp.Credential != nil {
+		for _, f := range []string{path, counters} {
+			if err := os.Chown(f, int(sp.Credential.Uid), int(sp.Credential.Gid)); err != nil {
+				return sp, "", err
+			}
+		}
 	}
 	sp.Path = p.Binary
 	if sp.Path == "" {
@@ -290,6 +304,7 @@ func (ps *processors) list(withStderr bool) []wire.ProcessorInfo {
 		switch {
 		case err == nil:
 			pi.In, pi.Out, pi.Dropped, pi.Failed = c.In, c.Out, c.Dropped, c.Failed
+			pi.Pipelines, pi.PipelinesRunning = int(c.Pipelines), int(c.Running)
 			pi.TimedRecords, pi.TimedSumNS = c.Timing.Count, c.Timing.SumNS
 			pi.Buckets = c.Timing.Buckets[:]
 			for i := range c.Timing.Buckets {
@@ -318,9 +333,16 @@ func (ps *processors) health(add func(rule, status, format string, args ...any))
 			add("processor", wire.HealthDegraded, "processor %q failed: %s", pi.Name, pi.Reason)
 		case pi.State == wire.ProcessorBackoff && pi.Crashes > 1:
 			add("processor", wire.HealthDegraded, "processor %q is crash-looping: %d exits within its crash window; %s", pi.Name, pi.Crashes, pi.Reason)
+		case pi.State == wire.ProcessorRunning && pi.PipelinesRunning < pi.Pipelines && time.Since(time.Unix(0, pi.StartedNS)) > pipelineGrace:
+			add("processor", wire.HealthDegraded, "processor %q runs (pid %d) but %d of its %d pipelines do not (retrying; kaelixctl processors info %s shows its stderr)",
+				pi.Name, pi.PID, pi.Pipelines-pi.PipelinesRunning, pi.Pipelines, pi.Name)
 		}
 	}
 }
+
+// pipelineGrace is how long a started host may take to get its pipeline
+// running before health says it does not.
+const pipelineGrace = 5 * time.Second
 
 // handleProcessors answers the processors and processor-restart requests.
 func (d *Daemon) handleProcessors(p *peer, f wire.Frame) (any, *wire.Error) {

@@ -48,6 +48,12 @@ type ProcessorInfo struct {
 	Limits    ProcessorLimits `json:"limits"`
 	LimitHits map[string]int  `json:"limit_hits"` // exits caused by a limit: "memory", "files"
 
+	// Pipelines the host runs, and how many of them were running at its
+	// last store (the others start or retry: an input it may not attach
+	// to, say; Stderr says why). Stages processors only.
+	Pipelines        int `json:"pipelines"`
+	PipelinesRunning int `json:"pipelines_running"`
+
 	In      uint64 `json:"in"`
 	Out     uint64 `json:"out"`
 	Dropped uint64 `json:"dropped"`

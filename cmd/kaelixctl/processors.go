@@ -51,13 +51,17 @@ func (c *ProcessorsListCmd) Run(g *Globals) error {
 		return writeJSON(g.stdout, ps)
 	}
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PROCESSOR\tSTATE\tPID\tRESTARTS\tIN\tOUT\tDROPPED\tFAILED\tP50\tTOPICS")
+	fmt.Fprintln(w, "PROCESSOR\tSTATE\tPID\tRESTARTS\tPIPELINES\tIN\tOUT\tDROPPED\tFAILED\tP50\tTOPICS")
 	for _, p := range ps {
 		pid := "-"
 		if p.PID > 0 {
 			pid = fmt.Sprint(p.PID)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s -> %s\n", p.Name, p.State, pid, p.Restarts, p.In, p.Out, p.Dropped, p.Failed,
+		pipes := "-"
+		if p.Pipelines > 0 {
+			pipes = fmt.Sprintf("%d/%d running", p.PipelinesRunning, p.Pipelines)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s -> %s\n", p.Name, p.State, pid, p.Restarts, pipes, p.In, p.Out, p.Dropped, p.Failed,
 			quantile(p, 0.5), p.Input, strings.Join(p.Outputs, ","))
 	}
 	return w.Flush()
@@ -138,6 +142,9 @@ func (c *ProcessorsInfoCmd) Run(g *Globals) error {
 		if p.Counters != "" {
 			fmt.Fprintf(out, "records:   %s\n", p.Counters)
 		} else {
+			if p.Pipelines > 0 {
+				fmt.Fprintf(out, "pipelines: %d of %d running\n", p.PipelinesRunning, p.Pipelines)
+			}
 			fmt.Fprintf(out, "records:   in %d, out %d, dropped %d, failed %d\n", p.In, p.Out, p.Dropped, p.Failed)
 			mean := "-"
 			if p.TimedRecords > 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -262,4 +263,106 @@ max_backoff = "100ms"
 	// E is given up on; restart starts it again (and it fails again).
 	d.mustCtl(t, nil, "processors", "restart", "E")
 	waitProcs(t, d, "E restarted", func(m map[string]wire.ProcessorInfo) bool { return m["E"].Restarts > ps5["E"].Restarts })
+}
+
+// TestCLIProcessorACL: a processor running as another user (nobody) is
+// held to the topic ACL like any client of that user: one the rules let
+// subscribe to its input and publish to its output moves records; one
+// they refuse its output runs with its pipeline not running, which
+// processors info and health say. Needs root (to run as nobody).
+func TestCLIProcessorACL(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runs a processor as nobody: needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody:", err)
+	}
+	// nobody must reach the kaelix-proc binary, the socket and its own files.
+	binCopy := filepath.Join(t.TempDir(), "kaelix-proc")
+	b, err := os.ReadFile(filepath.Join(binDir, "kaelix-proc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(binCopy, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "kaelixd.toml")
+	base := fmt.Sprintf(`[security]
+socket_mode = 0o666
+[[security.access]]
+topics = "acl.ok.out"
+publish = { uids = [%[1]s] }
+[[security.access]]
+topics = "acl.*"
+subscribe = { uids = [%[1]s] }
+[[topics]]
+name = "acl.in"
+[[topics]]
+name = "acl.ok.out"
+[[topics]]
+name = "acl.no.out"
+`, nobody.Uid)
+	if err := os.WriteFile(cfgPath, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--config", cfgPath, "--no-watch")
+	for dir := filepath.Dir(d.socket); dir != "/tmp" && dir != "/" && strings.HasPrefix(dir, os.TempDir()); dir = filepath.Dir(dir) {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Dir(binCopy), 0o755)
+	proc := func(name, out string) string {
+		return fmt.Sprintf(`
+[[processors]]
+name = %q
+user = "nobody"
+input = "acl.in"
+outputs = [%q]
+binary = %q
+  [[processors.stages]]
+  plugin = "stamp"
+  permissions = { can_read_config = true }
+  config = { header = "by", value = %q }
+`, name, out, binCopy, name)
+	}
+	if err := os.WriteFile(cfgPath, []byte(base+proc("ok", "acl.ok.out")+proc("no", "acl.no.out")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.mustCtl(t, nil, "config", "reload")
+	ps := waitProcs(t, d, "ok's pipeline running and no's refused", func(m map[string]wire.ProcessorInfo) bool {
+		return running(m, "ok", "no") && m["ok"].PipelinesRunning == 1 && m["no"].Pipelines == 1 && m["no"].PipelinesRunning == 0 &&
+			strings.Contains(m["no"].Stderr, "acl.no.out")
+	})
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ps["ok"].PID)); err != nil || !strings.Contains(string(b), "Uid:\t"+nobody.Uid+"\t") {
+		t.Fatalf("ok does not run as nobody: %v\n%s", err, b)
+	}
+	sub := d.start(t, nil, "sub", "acl.ok.out", "--count", "3", "--format", "json")
+	d.waitSubscribers(t, "acl.ok.out", 1)
+	d.waitSubscribers(t, "acl.in", 1) // ok's (no's pipeline attaches nothing while its output is refused)
+	d.mustCtl(t, nil, "pub", "acl.in", "x0", "x1", "x2")
+	if code := sub.wait(t); code != 0 {
+		t.Fatalf("sub: exit %d\n%s", code, sub.errb)
+	}
+	for i, r := range parseRecords(t, sub.out.String()) {
+		if deref(r.Payload) != fmt.Sprintf("x%d", i) || r.Headers["by"] != "ok" {
+			t.Errorf("record %d: %q %v", i, deref(r.Payload), r.Headers)
+		}
+	}
+	info := d.mustCtl(t, nil, "processors", "info", "no")
+	if !strings.Contains(info, "pipelines: 0 of 1 running") || !strings.Contains(info, "acl.no.out") {
+		t.Errorf("processors info no:\n%s", info)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _, code := d.ctl(t, nil, "health")
+		if code == 1 && strings.Contains(out, `processor "no" runs`) && strings.Contains(out, "1 of its 1 pipelines do not") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health never named processor no: exit %d\n%s", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

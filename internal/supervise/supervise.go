@@ -155,8 +155,8 @@ type Status struct {
 	StartedAt time.Time
 	Since     time.Time // when State was entered
 	Next      time.Time // Backoff: when it starts again (zero otherwise)
-	// StderrHead and StderrTail are the first and last 4 KiB the last run
-	// wrote to stderr.
+	// StderrHead and StderrTail are the first and last 4 KiB the current
+	// run (while running) or the last one wrote to stderr.
 	StderrHead, StderrTail string
 }
 
@@ -539,6 +539,9 @@ func (s *Supervisor) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
+	if s.cmd != nil { // running: what it has written so far
+		st.StderrHead, st.StderrTail = s.tail.Head(), s.tail.String()
+	}
 	st.LimitHits = make(map[string]int, len(s.st.LimitHits))
 	for k, v := range s.st.LimitHits {
 		st.LimitHits[k] = v

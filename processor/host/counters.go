@@ -31,9 +31,15 @@ import (
 //	+-------------------+------------------+------------------+------------------+
 //	| records in        | records out      | dropped          | failed           |  32
 //	+-------------------+------------------+------------------+------------------+
-//	| pipeline starts   | timed records    | timed sum ns     | buckets[0..21]   |  64
+//	| pipeline starts   | pipelines        | running          | timed records    |  64
 //	+-------------------+------------------+------------------+------------------+
-//	                                                           CountersLength = 264
+//	| timed sum ns      | buckets[0..21] ...                                        |  96
+//	+-------------------+------------------+------------------+------------------+
+//	                                                           CountersLength = 280
+//
+// pipelines is how many the host runs, running how many of them are in
+// phase running now (the others are starting or retrying: an input or
+// output it may not attach to, say; its stderr says why).
 //
 // buckets are processor.Timing's: bucket i counts sampled processing times
 // below processor.TimingBucketBound(i).
@@ -50,7 +56,9 @@ const (
 	countersDroppedOffset = countersOutOffset + 8
 	countersFailedOffset  = countersDroppedOffset + 8
 	countersStartsOffset  = countersFailedOffset + 8
-	countersTimedOffset   = countersStartsOffset + 8
+	countersPipesOffset   = countersStartsOffset + 8
+	countersRunningOffset = countersPipesOffset + 8
+	countersTimedOffset   = countersRunningOffset + 8
 	countersSumOffset     = countersTimedOffset + 8
 	countersBucketsOffset = countersSumOffset + 8
 	// CountersLength is the region's size in bytes.
@@ -69,6 +77,8 @@ type Counters struct {
 	Dropped   uint64
 	Failed    uint64
 	Starts    uint64 // pipeline starts (runs) inside the host
+	Pipelines uint64 // pipelines the host runs
+	Running   uint64 // of them, in phase running when stored
 	Timing    processor.Timing
 }
 
@@ -128,7 +138,8 @@ func readCounters(mem []byte) (Counters, error) {
 		PID: int(word(mem, countersPIDOffset).Load()), UpdatedNS: int64(word(mem, countersUpdatedOffset).Load()),
 		In: word(mem, countersInOffset).Load(), Out: word(mem, countersOutOffset).Load(),
 		Dropped: word(mem, countersDroppedOffset).Load(), Failed: word(mem, countersFailedOffset).Load(),
-		Starts: word(mem, countersStartsOffset).Load(),
+		Starts: word(mem, countersStartsOffset).Load(), Pipelines: word(mem, countersPipesOffset).Load(),
+		Running: word(mem, countersRunningOffset).Load(),
 	}
 	c.Timing.Count = word(mem, countersTimedOffset).Load()
 	c.Timing.SumNS = word(mem, countersSumOffset).Load()
@@ -144,6 +155,8 @@ func writeCounters(mem []byte, c Counters) {
 	word(mem, countersDroppedOffset).Store(c.Dropped)
 	word(mem, countersFailedOffset).Store(c.Failed)
 	word(mem, countersStartsOffset).Store(c.Starts)
+	word(mem, countersPipesOffset).Store(c.Pipelines)
+	word(mem, countersRunningOffset).Store(c.Running)
 	word(mem, countersTimedOffset).Store(c.Timing.Count)
 	word(mem, countersSumOffset).Store(c.Timing.SumNS)
 	for i, b := range c.Timing.Buckets {
@@ -195,7 +208,12 @@ func ExportCounters(ctx context.Context, path string, h *Host) error {
 	store := func() {
 		total := done
 		total.Starts = base.Starts
+		total.Pipelines, total.Running = 0, 0
 		for _, ps := range h.Status() {
+			total.Pipelines++
+			if ps.Phase == "running" {
+				total.Running++
+			}
 			if l, ok := last[ps.Name]; ok && l.starts != ps.Starts {
 				done.add(l.stats)
 				total.add(l.stats)

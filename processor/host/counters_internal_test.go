@@ -22,8 +22,9 @@ func TestCountersLayout(t *testing.T) {
 		{"magic", countersMagicOffset, 0}, {"version", countersVersionOffset, 8}, {"pid", countersPIDOffset, 16},
 		{"updated", countersUpdatedOffset, 24}, {"in", countersInOffset, 32}, {"out", countersOutOffset, 40},
 		{"dropped", countersDroppedOffset, 48}, {"failed", countersFailedOffset, 56}, {"starts", countersStartsOffset, 64},
-		{"timed", countersTimedOffset, 72}, {"sum", countersSumOffset, 80}, {"buckets", countersBucketsOffset, 88},
-		{"length", CountersLength, 264},
+		{"pipelines", countersPipesOffset, 72}, {"running", countersRunningOffset, 80},
+		{"timed", countersTimedOffset, 88}, {"sum", countersSumOffset, 96}, {"buckets", countersBucketsOffset, 104},
+		{"length", CountersLength, 280},
 	} {
 		if c.got != c.want || c.got%8 != 0 {
 			t.Errorf("%s at %d, want %d (8-byte aligned)", c.name, c.got, c.want)
@@ -55,7 +56,7 @@ func TestCountersRoundTrip(t *testing.T) {
 	if _, err := ReadCounters(path); !errors.Is(err, ErrCountersNotReady) {
 		t.Fatalf("zeroed region: %v", err)
 	}
-	want := Counters{PID: 77, UpdatedNS: 5, In: 10, Out: 9, Dropped: 1, Failed: 2, Starts: 3}
+	want := Counters{PID: 77, UpdatedNS: 5, In: 10, Out: 9, Dropped: 1, Failed: 2, Starts: 3, Pipelines: 2, Running: 1}
 	want.Timing = processor.Timing{Count: 4, SumNS: 400}
 	want.Timing.Buckets[3] = 4
 	writeCounters(mem, want)
