@@ -1,13 +1,18 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/kaelix-io/kaelix/bridge"
+	"github.com/kaelix-io/kaelix/client"
 )
 
 // records is how many records the throughput tests carry: 50k (5k
@@ -33,10 +38,7 @@ func records(t *testing.T) int {
 func TestBridgeAcross(t *testing.T) {
 	for _, mode := range []string{bridge.Core, bridge.JetStream} {
 		t.Run(mode, func(t *testing.T) {
-			ns := startNATS(t)
-			a, b := startHost(t, "hosta"), startHost(t, "hostb")
-			a.topic(t, "feed.prices", "block", 1<<20)
-			b.topic(t, "feed.prices", "block", 1<<20)
+			ns, a, b := twoHosts(t, "feed.prices")
 			ctx := context.Background()
 			col, stop := collect(ctx, t, b, "feed.prices", "hosta")
 			defer stop()
@@ -353,4 +355,141 @@ func TestBridgeKillInbound(t *testing.T) {
 		t.Errorf("host B after %d inbound kills: %d distinct of %d, %d duplicates (at most %d allowed)", kills, d, n, dups, kills*window)
 	}
 	t.Logf("%d inbound kills: %d records, %d written twice", kills, n, dups)
+}
+
+// TestRecordIdentity: each record's identity arrives intact, in both
+// modes: on the NATS message (Kaelix-Host, -Topic, -Partition, -Sequence,
+// -Timestamp-Ns equal to the record's on host A, Nats-Msg-Id in
+// jetstream mode, the record's headers verbatim or in Kaelix-Headers-B64,
+// the payload as the data), and on host B's record (payload, headers,
+// partition, and the Kaelix-Origin-* headers equal to A's identity).
+func TestRecordIdentity(t *testing.T) {
+	const n = 200
+	for _, mode := range []string{bridge.Core, bridge.JetStream} {
+		t.Run(mode, func(t *testing.T) {
+			ns, a, b := twoHosts(t, "feed.ids")
+			ctx := context.Background()
+			// What host A's ring assigned: index -> identity.
+			type ident struct {
+				part      int
+				seq       uint64
+				ts        int64
+				payload   []byte
+				nats, loc bool
+			}
+			var mu sync.Mutex
+			ids := map[int]*ident{}
+			subA, err := a.c.Subscribe(ctx, "feed.ids", client.SubscribeOptions{Wait: client.WaitBackoff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer subA.Close()
+			nc := natsConn(t, ns.url())
+			var natsMsgs []*nats.Msg
+			raw, err := nc.Subscribe("kaelix.hosta.feed.ids.*", func(m *nats.Msg) { mu.Lock(); natsMsgs = append(natsMsgs, m); mu.Unlock() })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Unsubscribe()
+			nc.Flush()
+			subB, err := b.c.Subscribe(ctx, "feed.ids", client.SubscribeOptions{Wait: client.WaitBackoff})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer subB.Close()
+			in := runBridge(t, bridgeConfig(b, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.ids", Mode: mode}))
+			out := runBridge(t, bridgeConfig(a, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.Out, Topic: "feed.ids", Mode: mode}))
+			waitRunning(t, in, "in-feed.ids")
+			waitRunning(t, out, "out-feed.ids")
+			time.Sleep(200 * time.Millisecond) // the subscriptions reach the server
+			publishN(ctx, t, a, "feed.ids", 0, n, 50, time.Millisecond)
+			for _, m := range receiveN(t, subA, n, "host A's own subscriber") {
+				i, err := checkPayload(m.Payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[i] = &ident{part: m.Partition, seq: m.ID.Sequence, ts: m.TimestampNS, payload: m.Payload}
+			}
+			got := receiveN(t, subB, n, "host B")
+			for _, m := range got {
+				i, err := checkPayload(m.Payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id := ids[i]
+				if id == nil || id.loc {
+					t.Fatalf("record %d on host B: unknown or twice", i)
+				}
+				id.loc = true
+				if !bytes.Equal(m.Payload, id.payload) || m.Partition != id.part {
+					t.Errorf("record %d: payload or partition %d differs (want %d)", i, m.Partition, id.part)
+				}
+				want := userHeaders(i)
+				want[bridge.HdrOrigin] = "hosta"
+				want[bridge.HdrOriginTopic] = "feed.ids"
+				want[bridge.HdrOriginPartition] = strconv.Itoa(id.part)
+				want[bridge.HdrOriginSequence] = strconv.FormatUint(id.seq, 10)
+				want[bridge.HdrOriginTimestampNS] = strconv.FormatInt(id.ts, 10)
+				want[bridge.HdrOriginSubject] = "kaelix.hosta.feed.ids." + strconv.Itoa(id.part)
+				if len(m.Headers) != len(want) {
+					t.Errorf("record %d: headers %v, want %v", i, m.Headers, want)
+				}
+				for k, v := range want {
+					if m.Headers[k] != v {
+						t.Errorf("record %d: header %q = %q, want %q", i, k, m.Headers[k], v)
+					}
+				}
+			}
+			waitFor(t, 30*time.Second, "every record on the NATS subject", func() bool { mu.Lock(); defer mu.Unlock(); return len(natsMsgs) >= n })
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range natsMsgs {
+				i, err := checkPayload(m.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id := ids[i]
+				if id.nats {
+					t.Fatalf("record %d twice on NATS", i)
+				}
+				id.nats = true
+				p, seq := strconv.Itoa(id.part), strconv.FormatUint(id.seq, 10)
+				want := map[string]string{
+					bridge.HdrHost: "hosta", bridge.HdrTopic: "feed.ids", bridge.HdrPartition: p,
+					bridge.HdrSequence: seq, bridge.HdrTimestampNS: strconv.FormatInt(id.ts, 10),
+					"src": "test", "idx": strconv.Itoa(i),
+				}
+				if mode == bridge.JetStream {
+					want[bridge.HdrMsgID] = "hosta/feed.ids/" + p + "/" + seq
+				}
+				for k, v := range want {
+					if vs := m.Header[k]; len(vs) != 1 || vs[0] != v {
+						t.Errorf("NATS message of record %d: header %q = %q, want %q", i, k, vs, v)
+					}
+				}
+				if len(m.Header[bridge.HdrHeaders64]) != 1 { // "Nats-Msg-Id" and "bin:key" travel encoded
+					t.Errorf("NATS message of record %d: no %s header: %v", i, bridge.HdrHeaders64, m.Header)
+				}
+				if m.Subject != "kaelix.hosta.feed.ids."+p {
+					t.Errorf("NATS message of record %d on %s", i, m.Subject)
+				}
+			}
+		})
+	}
+}
+
+// receiveN receives n records (copies) from sub, each within 30s.
+func receiveN(t *testing.T, sub *client.Subscriber, n int, who string) []client.Message {
+	t.Helper()
+	var got []client.Message
+	for len(got) < n {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		m, err := sub.Receive(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s after %d records: %v", who, len(got), err)
+		}
+		got = append(got, m)
+	}
+	return got
 }

@@ -110,46 +110,102 @@ type identity struct {
 	timestampNS int64
 }
 
-// msgID is the JetStream dedup key of a record.
-func (id identity) msgID() string {
-	return id.host + "/" + id.topic + "/" + strconv.Itoa(id.partition) + "/" + strconv.FormatUint(id.sequence, 10)
+// msgBuilder builds the NATS messages of one outbound rule into reused
+// storage: one nats.Msg, one header map, the values' backing array and a
+// scratch buffer for the decimal numbers, so a record without headers
+// costs no allocation here. What build returns is valid until the next
+// build: the caller hands it to nats.go, which encodes the headers and
+// copies the data into its write buffer before PublishMsg (and
+// jetstream's PublishMsgAsync, with no retries) returns. Owned by the
+// rule's goroutine.
+type msgBuilder struct {
+	host, topic []string       // one-element values, fixed
+	parts       map[int]string // partition -> decimal, cached
+	subjects    map[int]string // partition -> subject, cached
+	template    string         // the rule's subject template
+	msg         nats.Msg
+	vals        []string // backing of the header values of the message being built
+	num         []byte   // backing of the decimal sequence, timestamp and Nats-Msg-Id
+	odd         [][2]string
 }
 
-// toNATS builds the NATS message for a record: data is copied (the
-// record's payload aliases the ring), headers as the package doc says.
-func toNATS(subject string, id identity, payload []byte, hs map[string]string, withMsgID bool) (*nats.Msg, error) {
-	h := make(nats.Header, len(hs)+7)
-	var odd [][2]string
+func newMsgBuilder(host, topic, subjectTemplate string) *msgBuilder {
+	return &msgBuilder{
+		host: []string{host}, topic: []string{topic}, parts: map[int]string{}, subjects: map[int]string{},
+		template: subjectTemplate, msg: nats.Msg{Header: make(nats.Header, 8)},
+	}
+}
+
+// value returns a one-element slice holding v, from the reused backing.
+func (mb *msgBuilder) value(v string) []string {
+	mb.vals = append(mb.vals, v)
+	return mb.vals[len(mb.vals)-1 : len(mb.vals) : len(mb.vals)]
+}
+
+// build returns the NATS message for a record: data is payload itself
+// (not copied: the record aliases the ring, and nats.go copies it before
+// the publish returns), headers as the package doc says; Nats-Msg-Id if
+// withMsgID. The error is for a header longer than 65535 bytes.
+func (mb *msgBuilder) build(id identity, payload []byte, hs map[string]string, withMsgID bool) (*nats.Msg, error) {
+	h := mb.msg.Header
+	clear(h)
+	mb.vals, mb.num, mb.odd = mb.vals[:0], mb.num[:0], mb.odd[:0]
 	for k, v := range hs {
 		if len(k) > 0xffff || len(v) > 0xffff {
 			return nil, errors.New("header longer than 65535 bytes")
 		}
 		if verbatim(k, v) {
-			h[k] = []string{v}
+			h[k] = mb.value(v)
 		} else {
-			odd = append(odd, [2]string{k, v})
+			mb.odd = append(mb.odd, [2]string{k, v})
 		}
 	}
-	if len(odd) > 0 {
-		h[HdrHeaders64] = []string{encodeOddHeaders(odd)}
+	if len(mb.odd) > 0 {
+		h[HdrHeaders64] = mb.value(encodeOddHeaders(mb.odd))
 	}
-	h[HdrHost] = []string{id.host}
-	h[HdrTopic] = []string{id.topic}
-	h[HdrPartition] = []string{strconv.Itoa(id.partition)}
-	h[HdrSequence] = []string{strconv.FormatUint(id.sequence, 10)}
-	h[HdrTimestampNS] = []string{strconv.FormatInt(id.timestampNS, 10)}
+	part, ok := mb.parts[id.partition]
+	if !ok {
+		part = strconv.Itoa(id.partition)
+		mb.parts[id.partition] = part
+		mb.subjects[id.partition] = subjectFor(mb.template, id.host, id.topic, id.partition)
+	}
+	h[HdrHost] = mb.host
+	h[HdrTopic] = mb.topic
+	h[HdrPartition] = mb.value(part)
+	// The numbers are appended to one buffer and viewed in place; if it
+	// grows, the views already taken keep the old array alive.
+	n := len(mb.num)
+	mb.num = strconv.AppendUint(mb.num, id.sequence, 10)
+	seq := transientString(mb.num[n:])
+	h[HdrSequence] = mb.value(seq)
+	n = len(mb.num)
+	mb.num = strconv.AppendInt(mb.num, id.timestampNS, 10)
+	h[HdrTimestampNS] = mb.value(transientString(mb.num[n:]))
 	if withMsgID {
-		h[HdrMsgID] = []string{id.msgID()}
+		n = len(mb.num)
+		mb.num = append(mb.num, id.host...)
+		mb.num = append(mb.num, '/')
+		mb.num = append(mb.num, id.topic...)
+		mb.num = append(mb.num, '/')
+		mb.num = append(mb.num, part...)
+		mb.num = append(mb.num, '/')
+		mb.num = append(mb.num, seq...)
+		h[HdrMsgID] = mb.value(transientString(mb.num[n:]))
 	}
-	return &nats.Msg{Subject: subject, Data: append([]byte(nil), payload...), Header: h}, nil
+	mb.msg.Subject, mb.msg.Data = mb.subjects[id.partition], payload
+	return &mb.msg, nil
 }
 
 // fromNATS decodes a NATS message into the identity it carries (ok false:
 // no Kaelix identity, a plain NATS message) and the headers of the local
-// record: the original record's headers plus the HdrOrigin* headers.
+// record: the original record's headers plus the HdrOrigin* headers,
+// written into hs (cleared first; nil: a new map) and returned.
 // A NATS header with several values keeps the first.
-func fromNATS(m *nats.Msg) (id identity, ok bool, hs map[string]string, err error) {
-	hs = make(map[string]string, len(m.Header)+6)
+func fromNATS(m *nats.Msg, hs map[string]string) (id identity, ok bool, _ map[string]string, err error) {
+	if hs == nil {
+		hs = make(map[string]string, len(m.Header)+6)
+	}
+	clear(hs)
 	for k, vs := range m.Header {
 		if len(vs) == 0 || hasPrefixFold(k, "kaelix-") || hasPrefixFold(k, "nats-") {
 			continue
@@ -168,19 +224,36 @@ func fromNATS(m *nats.Msg) (id identity, ok bool, hs map[string]string, err erro
 		return id, false, hs, nil
 	}
 	id.topic = first(m.Header, HdrTopic)
-	p, err1 := strconv.Atoi(first(m.Header, HdrPartition))
-	s, err2 := strconv.ParseUint(first(m.Header, HdrSequence), 10, 64)
-	ts, err3 := strconv.ParseInt(first(m.Header, HdrTimestampNS), 10, 64)
+	ps, ss, tss := first(m.Header, HdrPartition), first(m.Header, HdrSequence), first(m.Header, HdrTimestampNS)
+	p, err1 := strconv.Atoi(ps)
+	s, err2 := strconv.ParseUint(ss, 10, 64)
+	ts, err3 := strconv.ParseInt(tss, 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil || p < 0 {
 		return id, false, nil, errors.New("malformed Kaelix-Partition, Kaelix-Sequence or Kaelix-Timestamp-Ns header")
 	}
 	id.partition, id.sequence, id.timestampNS = p, s, ts
 	hs[HdrOrigin] = id.host
 	hs[HdrOriginTopic] = id.topic
-	hs[HdrOriginPartition] = strconv.Itoa(p)
-	hs[HdrOriginSequence] = strconv.FormatUint(s, 10)
-	hs[HdrOriginTimestampNS] = strconv.FormatInt(ts, 10)
+	// The values as received where they are already in canonical form
+	// (as this package writes them), else reformatted.
+	hs[HdrOriginPartition] = canonical(ps, func() string { return strconv.Itoa(p) })
+	hs[HdrOriginSequence] = canonical(ss, func() string { return strconv.FormatUint(s, 10) })
+	hs[HdrOriginTimestampNS] = canonical(tss, func() string { return strconv.FormatInt(ts, 10) })
 	return id, true, hs, nil
+}
+
+// canonical returns s, a decimal that parsed, if it is in canonical form
+// (no sign but a leading '-' on a non-zero value, no leading zero), else
+// format().
+func canonical(s string, format func() string) string {
+	d := s
+	if len(d) > 1 && d[0] == '-' {
+		d = d[1:]
+	}
+	if d != "" && d[0] != '+' && d[0] != '-' && (d[0] != '0' || s == "0") {
+		return s
+	}
+	return format()
 }
 
 // first is h's first value for key, looked up exactly (nats.Header.Get

@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/kaelix-io/kaelix/bridge"
 	"github.com/kaelix-io/kaelix/client"
@@ -68,7 +69,7 @@ type host struct {
 	c                 *client.Client
 }
 
-func startHost(t *testing.T, name string) *host {
+func startHost(t testing.TB, name string) *host {
 	t.Helper()
 	d := testdaemon.Start(t, testdaemon.WithConfig(func(c *daemon.Config) {
 		c.Shm.HugePages = shm.PolicyOff // tmpfs: the tests must not depend on (or take) the host's huge pages
@@ -85,7 +86,7 @@ func startHost(t *testing.T, name string) *host {
 	return h
 }
 
-func (h *host) topic(t *testing.T, name string, policy string, capacity uint64) {
+func (h *host) topic(t testing.TB, name string, policy string, capacity uint64) {
 	t.Helper()
 	spec := client.TopicConfig{Name: name, Partitions: 2, Policy: wire.Policy(policy), CapacityBytes: capacity}
 	if _, err := h.c.CreateTopic(context.Background(), spec); err != nil {
@@ -96,14 +97,14 @@ func (h *host) topic(t *testing.T, name string, policy string, capacity uint64) 
 // natsServer is an embedded nats-server with JetStream, restartable on
 // the same port and store.
 type natsServer struct {
-	t     *testing.T
+	t     testing.TB
 	store string
 	port  int
 	mu    sync.Mutex
 	s     *server.Server
 }
 
-func startNATS(t *testing.T) *natsServer {
+func startNATS(t testing.TB) *natsServer {
 	t.Helper()
 	ns := newNATS(t)
 	ns.start()
@@ -111,7 +112,7 @@ func startNATS(t *testing.T) *natsServer {
 }
 
 // newNATS picks a port and a store for a server it does not start yet.
-func newNATS(t *testing.T) *natsServer {
+func newNATS(t testing.TB) *natsServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -295,7 +296,7 @@ func (c *collector) check(m client.Message, origin string) {
 }
 
 // waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -332,7 +333,7 @@ func bridgeConfig(h *host, natsURL, stateDir string, rules ...bridge.Rule) bridg
 }
 
 // runBridge runs a bridge in this process until the test ends.
-func runBridge(t *testing.T, cfg bridge.Config) *bridge.Bridge {
+func runBridge(t testing.TB, cfg bridge.Config) *bridge.Bridge {
 	t.Helper()
 	b, err := bridge.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -356,7 +357,7 @@ func runBridge(t *testing.T, cfg bridge.Config) *bridge.Bridge {
 	return b
 }
 
-func waitRunning(t *testing.T, b *bridge.Bridge, rules ...string) {
+func waitRunning(t testing.TB, b *bridge.Bridge, rules ...string) {
 	t.Helper()
 	defer func() {
 		if t.Failed() {
@@ -438,4 +439,26 @@ func (p *bridgeProc) term(t *testing.T) {
 		t.Error("bridge process did not stop on SIGTERM")
 		p.kill()
 	}
+}
+
+// twoHosts starts a NATS server and hosts A and B, each with a block
+// topic of 1 MiB named topic.
+func twoHosts(t testing.TB, topic string) (*natsServer, *host, *host) {
+	t.Helper()
+	ns := startNATS(t)
+	a, b := startHost(t, "hosta"), startHost(t, "hostb")
+	a.topic(t, topic, "block", 1<<20)
+	b.topic(t, topic, "block", 1<<20)
+	return ns, a, b
+}
+
+// natsConn is a plain nats.go connection, closed when the test ends.
+func natsConn(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }

@@ -19,6 +19,7 @@ type inRule struct {
 	pub     *client.Publisher
 	nparts  int
 	applied map[string]uint64 // origin HOST/TOPIC/PARTITION -> last origin sequence written locally
+	hs      map[string]string // the local record's headers, reused (the publisher encodes them before returning)
 	dirty   bool
 	// streamSeq (jetstream) is the stream sequence of the last message
 	// handled (written or dropped): the consumer's durable position.
@@ -42,7 +43,7 @@ func (r *rule) runIn(ctx context.Context) error {
 		return fmt.Errorf("publisher on %q: %w", r.cfg.Topic, err)
 	}
 	defer pub.Close()
-	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied, streamSeq: st.StreamSeq}
+	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied, streamSeq: st.StreamSeq, hs: make(map[string]string, 16)}
 	if in.applied == nil {
 		in.applied = map[string]uint64{}
 	}
@@ -81,7 +82,7 @@ const (
 // ring is full (back-pressure: nothing is dropped, and nothing more is
 // read meanwhile). It returns ctx's error if ctx ends first.
 func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
-	id, ok, hs, err := fromNATS(m)
+	id, ok, hs, err := fromNATS(m, in.hs)
 	if err != nil {
 		in.m.lose(LostMalformed, 1)
 		in.b.log.Warn("malformed message dropped", "rule", in.cfg.Name, "subject", m.Subject, "err", err)
@@ -107,12 +108,30 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
 		part = id.partition % in.nparts
 	}
 	msg := client.Message{Payload: m.Data, Headers: hs, Partition: part}
+	// First without waiting (no context, no timer); while the ring is
+	// full, or it has no subscriber (Publish writes anyway), wait in
+	// Publish, which also reports anything else TryPublish refused.
+	if err := in.pub.TryPublish(msg); err != nil {
+		if o, err := in.publishWait(ctx, msg); o != written || err != nil {
+			return o, err
+		}
+	}
+	in.m.forwarded.Add(1)
+	if ok {
+		in.applied[key] = id.sequence
+		in.dirty = true
+	}
+	return written, nil
+}
+
+// publishWait publishes msg, waiting while the local ring is full.
+func (in *inRule) publishWait(ctx context.Context, msg client.Message) (outcome, error) {
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := in.pub.Publish(pctx, msg)
 		cancel()
 		if err == nil {
-			break
+			return written, nil
 		}
 		if ctx.Err() != nil {
 			return dropped, ctx.Err()
@@ -126,12 +145,6 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
 		}
 		return dropped, err // ring fault, topic deleted: restart the rule
 	}
-	in.m.forwarded.Add(1)
-	if ok {
-		in.applied[key] = id.sequence
-		in.dirty = true
-	}
-	return written, nil
 }
 
 // loopCore receives with a plain subscription: at most once. nats.go

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -25,14 +26,18 @@ const (
 	pendNoop                     // not to be sent (bridged in): done once those before it are
 )
 
-// pend is an outbound record between read and acknowledged.
+// pend is an outbound record between read and acknowledged: what its
+// NATS message is built from (again, for a republish).
 type pend struct {
-	part  int
-	seq   uint64
-	msg   *nats.Msg
-	fut   jetstream.PubAckFuture
-	gen   uint64 // NATS reconnect count when it was published
-	state pendState
+	part    int
+	seq     uint64
+	tsNS    int64
+	data    []byte            // the payload, copied out of the ring
+	headers map[string]string // the record's headers, copied (nil: none)
+	fut     jetstream.PubAckFuture
+	gen     uint64 // NATS reconnect count when it was published
+	state   pendState
+	acked   bool // an acknowledgement was counted (a republish is not counted again)
 }
 
 // outRule is an outbound rule's run: the local subscriber, what it has
@@ -41,7 +46,7 @@ type outRule struct {
 	*rule
 	sub      *client.Subscriber
 	js       jetstream.JetStream
-	subjects map[int]string
+	mb       *msgBuilder
 	polled   map[int]uint64 // next ring sequence expected, per partition (known once seen or committed)
 	next     map[int]uint64 // committed: first sequence not yet acknowledged, per partition
 	pending  []pend         // read, not committed, in read order
@@ -64,7 +69,7 @@ func (r *rule) runOut(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o := &outRule{rule: r, subjects: map[int]string{}, polled: map[int]uint64{}, next: map[int]uint64{}}
+	o := &outRule{rule: r, mb: newMsgBuilder(r.b.cfg.Host, r.cfg.Topic, r.cfg.Subject), polled: map[int]uint64{}, next: map[int]uint64{}}
 	if r.cfg.Mode == JetStream {
 		for k, v := range st.Next {
 			p, err := strconv.Atoi(k)
@@ -191,18 +196,11 @@ func (o *outRule) admit(m *client.Message) bool {
 	return true
 }
 
-func (o *outRule) subject(p int) string {
-	s, ok := o.subjects[p]
-	if !ok {
-		s = subjectFor(o.cfg.Subject, o.b.cfg.Host, o.cfg.Topic, p)
-		o.subjects[p] = s
-	}
-	return s
-}
-
-func (o *outRule) toNATS(m *client.Message) (*nats.Msg, error) {
-	id := identity{host: o.b.cfg.Host, topic: o.cfg.Topic, partition: m.Partition, sequence: m.ID.Sequence, timestampNS: m.TimestampNS}
-	return toNATS(o.subject(m.Partition), id, m.Payload, m.Headers, o.cfg.Mode == JetStream)
+// build returns the NATS message of a record, valid until the next build
+// (see msgBuilder).
+func (o *outRule) build(part int, seq uint64, tsNS int64, payload []byte, hs map[string]string) (*nats.Msg, error) {
+	id := identity{host: o.b.cfg.Host, topic: o.cfg.Topic, partition: part, sequence: seq, timestampNS: tsNS}
+	return o.mb.build(id, payload, hs, o.cfg.Mode == JetStream)
 }
 
 func bridgedIn(m *client.Message) bool { _, ok := m.Headers[HdrOrigin]; return ok }
@@ -223,9 +221,9 @@ func (o *outRule) loopCore(ctx context.Context) error {
 			o.m.lose(LostTooLarge, 1)
 			return
 		}
-		msg, err := o.toNATS(m)
+		msg, err := o.build(m.Partition, m.ID.Sequence, m.TimestampNS, m.Payload, m.Headers)
 		if err == nil {
-			err = nc.PublishMsg(msg)
+			err = nc.PublishMsg(msg) // copies into nats.go's write buffer; its flusher writes
 		}
 		switch {
 		case err == nil:
@@ -275,7 +273,7 @@ func (o *outRule) loopJS(ctx context.Context) error {
 		if !o.admit(m) {
 			return
 		}
-		e := pend{part: m.Partition, seq: m.ID.Sequence}
+		e := pend{part: m.Partition, seq: m.ID.Sequence, tsNS: m.TimestampNS}
 		switch {
 		case bridgedIn(m):
 			o.m.skipped.Add(1)
@@ -284,13 +282,17 @@ func (o *outRule) loopJS(ctx context.Context) error {
 			o.m.lose(LostTooLarge, 1)
 			e.state = pendNoop
 		default:
-			msg, err := o.toNATS(m)
-			if err != nil {
+			// The ring's record and the subscriber's header map are
+			// reused once the handler returns: keep copies.
+			e.data = append([]byte(nil), m.Payload...)
+			if m.Headers != nil {
+				e.headers = maps.Clone(m.Headers)
+			}
+			if _, err := o.build(e.part, e.seq, e.tsNS, e.data, e.headers); err != nil {
 				o.m.lose(LostPublishError, 1)
-				e.state = pendNoop
+				e.state, e.data, e.headers = pendNoop, nil, nil
 				break
 			}
-			e.msg = msg
 			o.publish(&e)
 		}
 		o.pending = append(o.pending, e)
@@ -327,7 +329,14 @@ func (o *outRule) loopJS(ctx context.Context) error {
 // there could reorder records); a refused publish marks it failed.
 func (o *outRule) publish(e *pend) {
 	e.gen = o.b.reconnects()
-	fut, err := o.js.PublishMsgAsync(e.msg, jetstream.WithRetryAttempts(0))
+	var fut jetstream.PubAckFuture
+	msg, err := o.build(e.part, e.seq, e.tsNS, e.data, e.headers)
+	if err == nil {
+		// nats.go encodes msg before this returns and keeps it in the
+		// future only for retries (none) and error callbacks (none set),
+		// so the builder may reuse it.
+		fut, err = o.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0))
+	}
 	if err != nil {
 		e.state, e.fut = pendFailed, nil
 		return
@@ -345,8 +354,7 @@ func (o *outRule) poll(e *pend, wait <-chan time.Time) {
 	if wait == nil {
 		select {
 		case <-e.fut.Ok():
-			e.state = pendOK
-			o.m.acked.Add(1)
+			o.ackOK(e)
 		case err := <-e.fut.Err():
 			e.state = pendFailed
 			o.curErr = err
@@ -356,12 +364,21 @@ func (o *outRule) poll(e *pend, wait <-chan time.Time) {
 	}
 	select {
 	case <-e.fut.Ok():
-		e.state = pendOK
-		o.m.acked.Add(1)
+		o.ackOK(e)
 	case err := <-e.fut.Err():
 		e.state = pendFailed
 		o.curErr = err
 	case <-wait:
+	}
+}
+
+// ackOK marks e acknowledged and counts its first acknowledgement (a
+// record republished after a failure is not counted twice).
+func (o *outRule) ackOK(e *pend) {
+	e.state = pendOK
+	if !e.acked {
+		e.acked = true
+		o.m.acked.Add(1)
 	}
 }
 
@@ -441,8 +458,8 @@ func (o *outRule) recover(ctx context.Context) error {
 	probed := false
 	for i := o.head; i < len(o.pending); i++ {
 		e := &o.pending[i]
-		if e.state == pendNoop {
-			continue
+		if e.state == pendNoop || e.state == pendOK {
+			continue // nothing to send, or in the stream already
 		}
 		o.m.redelivered.Add(1)
 		o.m.forwarded.Add(^uint64(0)) // publish counts it again
