@@ -22,7 +22,7 @@ import (
 
 func init() {
 	register(&transport{
-		name: "kaelix-nats", inherentWait: "backoff", // the bridges poll with backoff; --wait does not apply
+		name: "kaelix-nats", inherentWait: "blocking", // the bridges' default (Rule.Wait); --wait does not apply
 		newLink: newKaelixNATSLink,
 		openTx:  openKaelixTx,
 		openRx: func(e *procEnv, l *linkSpec, end int) (Rx, error) {

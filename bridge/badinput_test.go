@@ -27,6 +27,7 @@ func TestBadInput(t *testing.T) {
 		bridge.Rule{Direction: bridge.Out, Topic: "no.such.topic"},
 		bridge.Rule{Name: "badsubj", Direction: bridge.Out, Topic: "good.topic", Subject: "kaelix..{topic}"},
 		bridge.Rule{Name: "wild", Direction: bridge.Out, Topic: "good.topic", Subject: "kaelix.*.{topic}"},
+		bridge.Rule{Name: "badwait", Direction: bridge.Out, Topic: "good.topic", Wait: "sometimes"},
 		bridge.Rule{Direction: bridge.Out, Topic: "good.topic"},
 	)
 	outCfg.HTTP = "127.0.0.1:0"
@@ -56,6 +57,7 @@ func TestBadInput(t *testing.T) {
 		{"out-no.such.topic", bridge.StateFailed, `topic "no.such.topic" does not exist`},
 		{"badsubj", bridge.StateInvalid, "empty token"},
 		{"wild", bridge.StateInvalid, "wildcards"},
+		{"badwait", bridge.StateInvalid, `wait "sometimes": want blocking, backoff, yield or busy-spin`},
 	}
 	st := out.Status()
 	for _, c := range checks {

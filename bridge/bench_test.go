@@ -29,8 +29,8 @@ func BenchmarkBridge(b *testing.B) {
 	b.Run("nats", benchNATS)
 	for _, mode := range []string{bridge.Core, bridge.JetStream} {
 		b.Run(mode, func(b *testing.B) { benchPath(b, mode, true, true) })
-		b.Run(mode+"/out", func(b *testing.B) { benchPath(b, mode, true, false) })
-		b.Run(mode+"/in", func(b *testing.B) { benchPath(b, mode, false, true) })
+		b.Run(mode+".out", func(b *testing.B) { benchPath(b, mode, true, false) })
+		b.Run(mode+".in", func(b *testing.B) { benchPath(b, mode, false, true) })
 	}
 }
 

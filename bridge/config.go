@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -113,6 +114,20 @@ type Rule struct {
 	// acknowledged; inbound jetstream, the messages read ahead and the
 	// batch whose position is committed at once. Default 512.
 	Window int `toml:"window"`
+	// Wait is how the rule waits on the local ring: outbound, its
+	// subscriber for the next record; inbound, its publisher while the
+	// ring is full. "blocking" (default: sleeps on the ring's futex at
+	// once, which on a machine with more runnable threads than cores
+	// had the lowest latency: a spinning bridge takes the CPU from the
+	// processes it waits for), "backoff", "yield" or "busy-spin" (see
+	// client.WaitStrategy).
+	Wait string `toml:"wait"`
+}
+
+// waitStrategies maps Rule.Wait to the client's strategies.
+var waitStrategies = map[string]client.WaitStrategy{
+	"blocking": client.WaitBlocking, "backoff": client.WaitBackoff,
+	"yield": client.WaitYield, "busy-spin": client.WaitBusySpin,
 }
 
 // Duration is a time.Duration written as a Go duration string in TOML.
@@ -215,6 +230,9 @@ func (r Rule) withDefaults(host string) Rule {
 	if r.Window <= 0 {
 		r.Window = 512
 	}
+	if r.Wait == "" {
+		r.Wait = "blocking"
+	}
 	return r
 }
 
@@ -279,6 +297,9 @@ func (c Config) Validate() (ruleErrs []error, err error) {
 		}
 		if r.Mode == JetStream && c.StateDir == "" {
 			re = append(re, errors.New("mode jetstream: state_dir must be set (committed positions live there)"))
+		}
+		if _, ok := waitStrategies[r.Wait]; !ok {
+			re = append(re, fmt.Errorf("wait %q: want blocking, backoff, yield or busy-spin", r.Wait))
 		}
 		if r.From != "latest" && r.From != "oldest" {
 			re = append(re, fmt.Errorf("from %q: want latest or oldest", r.From))

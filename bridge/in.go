@@ -38,7 +38,7 @@ func (r *rule) runIn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pub, err := kc.NewPublisher(ctx, r.cfg.Topic, client.PublisherOptions{})
+	pub, err := kc.NewPublisher(ctx, r.cfg.Topic, client.PublisherOptions{Wait: waitStrategies[r.cfg.Wait]})
 	if err != nil {
 		return fmt.Errorf("publisher on %q: %w", r.cfg.Topic, err)
 	}

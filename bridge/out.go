@@ -99,7 +99,7 @@ func (r *rule) runOut(ctx context.Context) error {
 	if len(o.next) > 0 || r.cfg.From == "oldest" {
 		from = client.FromOldest
 	}
-	sub, err := kc.Subscribe(ctx, r.cfg.Topic, client.SubscribeOptions{From: from, Wait: client.WaitBackoff})
+	sub, err := kc.Subscribe(ctx, r.cfg.Topic, client.SubscribeOptions{From: from, Wait: waitStrategies[r.cfg.Wait]})
 	if err != nil {
 		return fmt.Errorf("subscribe to %q: %w", r.cfg.Topic, err)
 	}
@@ -157,7 +157,8 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, rc Rule, subject 
 }
 
 // read delivers the next ready records to h, up to limit, waiting at most
-// wait for the first (parked on the ring's doorbells).
+// wait for the first (parked on the ring's doorbells by the subscriber's
+// wait strategy; PollWait delivers in place, without a copy).
 func (o *outRule) read(ctx context.Context, h client.Handler, limit int, wait time.Duration) error {
 	n, err := o.sub.Poll(h, limit)
 	if err != nil && err != ringbuf.ErrLapped && err != ringbuf.ErrStalled {
@@ -167,13 +168,9 @@ func (o *outRule) read(ctx context.Context, h client.Handler, limit int, wait ti
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, wait)
-	m, err := o.sub.Receive(rctx)
+	_, err = o.sub.PollWait(rctx, h, limit)
 	cancel()
-	if err == nil {
-		h(&m)
-		return nil
-	}
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
 	return err
