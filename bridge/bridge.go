@@ -392,7 +392,7 @@ var (
 		return prometheus.NewDesc("kaelix_bridge_"+name, help, []string{"rule", "direction", "mode"}, nil)
 	}
 	descForwarded   = descCounter("forwarded_total", "Records forwarded: out, published to NATS; in, written to the local ring.")
-	descAcked       = descCounter("acked_total", "JetStream: out, acknowledgements received from the stream; in, messages whose stream position was committed.")
+	descAcked       = descCounter("acked_total", "JetStream: out, records acknowledged by the stream (each counted once); in, messages whose stream position was committed.")
 	descRedelivered = descCounter("redelivered_total", "Out: records republished after a failed or unconfirmed publish.")
 	descDuplicates  = descCounter("duplicates_total", "Inbound records already written, dropped.")
 	descSkipped     = descCounter("skipped_total", "Out: bridged-in records not sent back; in: records of this host.")

@@ -38,7 +38,7 @@ var lossReasons = []string{LostDisconnected, LostPublishError, LostTooLarge, Los
 // read by Status at any time.
 type ruleMetrics struct {
 	forwarded   atomic.Uint64 // out: published to NATS; in: written to the local ring
-	acked       atomic.Uint64 // out jetstream: acknowledged by the stream; in jetstream: messages whose stream position was committed
+	acked       atomic.Uint64 // out jetstream: records acknowledged by the stream (each once, a republished one too); in jetstream: messages whose stream position was committed
 	redelivered atomic.Uint64 // out: republished after a failed or unconfirmed publish
 	duplicates  atomic.Uint64 // in: records already written, dropped (redeliveries after a restart, replays)
 	skipped     atomic.Uint64 // out: records bridged in (carry Kaelix-Origin), not sent back; in: records from this host
