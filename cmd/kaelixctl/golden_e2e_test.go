@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +32,9 @@ import (
 // latency). Tables are compared cell by cell: runs of two or more spaces
 // (tabwriter's padding, which follows the widths of masked values) become
 // " | ". Everything else (counts, positions, lags, states, kinds, sizes,
-// column sets and order, labels) must match exactly.
+// column sets and order, labels) must match exactly. Each verb's -o json
+// output is checked against its schema (jsonSchema) in
+// testdata/golden/e2e-VERB.schema.txt.
 func TestCLIGoldenText(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "kaelixd.toml")
 	// Two declared bridges that never write a status (/bin/true exits at
@@ -108,6 +114,17 @@ func TestCLIGoldenText(t *testing.T) {
 			}
 			out := d.mustCtl(t, nil, c.args...)
 			golden(t, "e2e-"+c.name+".txt", []byte(m.mask(out)))
+			// The same verb's JSON: its schema (every key path with its
+			// JSON type) against testdata/golden/e2e-NAME.schema.txt.
+			if c.args[0] == "bridge" {
+				writeBridges()
+			}
+			js := d.mustCtl(t, nil, append(c.args, "-o", "json")...)
+			schema, err := jsonSchema(js)
+			if err != nil {
+				t.Fatalf("%v -o json: %v\n%s", c.args, err, js)
+			}
+			golden(t, "e2e-"+c.name+".schema.txt", []byte(schema))
 		})
 	}
 	sub.cmd.Process.Kill()
@@ -142,6 +159,65 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 			t.Fatalf("timed out waiting for %s; last saw:\n%s", what, saw)
 		}
 	}
+}
+
+// jsonSchema describes JSON output (one value, or one per line): a sorted
+// line per key path with its JSON types, arrays as "path[]" over all
+// their elements ("topics[].name: string"). Values do not enter it, so it
+// is as stable as the output's shape: a renamed, removed or retyped field
+// changes it.
+func jsonSchema(out string) (string, error) {
+	types := map[string]map[string]bool{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		kind := "null"
+		switch v := v.(type) {
+		case map[string]any:
+			kind = "object"
+			for k, e := range v {
+				walk(path+"."+k, e)
+			}
+		case []any:
+			kind = "array"
+			for _, e := range v {
+				walk(path+"[]", e)
+			}
+		case string:
+			kind = "string"
+		case float64:
+			kind = "number"
+		case bool:
+			kind = "bool"
+		}
+		if types[path] == nil {
+			types[path] = map[string]bool{}
+		}
+		types[path][kind] = true
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	values := 0
+	for {
+		var v any
+		if err := dec.Decode(&v); err == io.EOF {
+			break
+		} else if err != nil {
+			return "", err
+		}
+		walk("", v)
+		values++
+	}
+	if values == 0 {
+		return "", fmt.Errorf("no JSON value")
+	}
+	var lines []string
+	for path, kinds := range types {
+		if path == "" {
+			path = "."
+		}
+		lines = append(lines, path+": "+strings.Join(slices.Sorted(maps.Keys(kinds)), "|"))
+	}
+	slices.Sort(lines)
+	return fmt.Sprintf("%d JSON value(s)\n", values) + strings.Join(lines, "\n") + "\n", nil
 }
 
 // masker replaces what varies between runs in kaelixctl's text output.
