@@ -19,6 +19,8 @@ import (
 
 // adopt re-opens the topics of the state file left by an earlier daemon,
 // then removes stale regions. Called from Run before the socket listens.
+// A state file that is missing or unreadable is rebuilt from the region
+// headers (rebuild.go), and then nothing is removed as stale.
 //
 // A partition's two regions named in the state file are re-opened
 // read-write and their ring attached; if either is missing both are made
@@ -37,6 +39,22 @@ func (d *Daemon) adopt() error {
 	var st stateFile
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		// No registry: a first start, or one whose topics.json was
+		// removed (or whose state dir moved) while the region directory
+		// kept its regions. Those are rebuilt from their headers as for
+		// an unreadable registry, never removed as stale.
+		rst, err := d.rebuildState()
+		if err != nil {
+			d.log.Error("topic registry missing and the region directory holds regions not rebuildable from their headers; not starting, nothing removed", "path", d.statePath(), "region_dir", d.regionDirs()[0], "err", err)
+			return fmt.Errorf("kaelixd: topic registry %s is missing, and the region directory %s holds regions that cannot be rebuilt into topics: %w. Nothing was removed. "+
+				"Move that file out of the region directory (or restore %s from a backup) and start again; the registry is then rebuilt from the other regions", d.statePath(), d.regionDirs()[0], err, d.statePath())
+		}
+		if len(rst.Topics) > 0 {
+			st = rst
+			msg := fmt.Sprintf("topic registry %s was missing; %d topics rebuilt from the region headers in %s: check them (kaelixctl topics list)", d.statePath(), len(st.Topics), d.regionDirs()[0])
+			d.rebuilt.Store(&msg)
+			d.log.Warn("topic registry missing; topics rebuilt from the region headers, nothing removed", "path", d.statePath(), "region_dir", d.regionDirs()[0], "topics", len(st.Topics))
+		}
 	case err != nil:
 		return &OpError{Op: "read", Path: d.statePath(), Err: err}
 	default:

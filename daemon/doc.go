@@ -36,9 +36,10 @@
 // version 1 registry, whose rings were whole in one region, are not
 // adopted: re-create them); region files nobody registered and
 // nobody maps are removed (files that are not regions never are). A
-// registry that cannot be read is rebuilt from the region headers, with
-// nothing removed and health degraded, or if a region fits no topic the
-// daemon refuses to start naming it (rebuild.go). One daemon per state
+// registry that is missing or cannot be read is rebuilt from the region
+// headers, with nothing removed and health degraded (a missing one with no
+// region in the region directory is a first start), or if a region fits no
+// topic the daemon refuses to start naming it (rebuild.go). One daemon per state
 // dir, per region directory and per control socket path: Run binds an
 // abstract Unix socket named after each path, which the kernel releases
 // when the process dies and nobody can delete (lock_linux.go). It also

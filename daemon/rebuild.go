@@ -16,10 +16,11 @@ import (
 	"github.com/kaelix-io/kaelix/wire"
 )
 
-// Registry rebuild. When topics.json cannot be read (truncated, not JSON,
-// an unknown version), adopt does not start empty, which would remove
-// every region as stale: it rebuilds the registry from the region files,
-// which describe themselves.
+// Registry rebuild. When topics.json is missing or cannot be read
+// (truncated, not JSON, an unknown version), adopt does not start empty,
+// which would remove every region as stale: it rebuilds the registry from
+// the region files, which describe themselves. (Missing, with no region
+// there, is a first start.)
 //
 //	spec field         read from
 //	name               data region header label (the full topic name)

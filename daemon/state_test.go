@@ -143,13 +143,17 @@ func (h *stateHarness) setupTopics() map[string]wire.TopicInfo {
 	return infos
 }
 
+// registryMissing stands for a topics.json removed (not corrupt) in the
+// registry tests.
+const registryMissing = "<missing>"
+
 // TestCorruptRegistryRebuilt (F5): with topics.json truncated mid-array,
-// emptied or of an unknown version, kaelixd rebuilds every topic from the
-// region headers with the same spec and creation time, removes no file
-// and changes none (foreign files included), reports health degraded with
-// the reason, and keeps the bad file as topics.json.bad.
+// emptied, of an unknown version or missing, kaelixd rebuilds every topic
+// from the region headers with the same spec and creation time, removes
+// no file and changes none (foreign files included), reports health
+// degraded with the reason, and keeps a bad file as topics.json.bad.
 func TestCorruptRegistryRebuilt(t *testing.T) {
-	for _, bad := range []string{`{"version": 2, "topics": [`, ``, `{"version": 99, "topics": []}`} {
+	for _, bad := range []string{`{"version": 2, "topics": [`, ``, `{"version": 99, "topics": []}`, registryMissing} {
 		t.Run(fmt.Sprintf("%q", bad), func(t *testing.T) {
 			h := newStateHarness(t)
 			infos := h.setupTopics()
@@ -162,9 +166,7 @@ func TestCorruptRegistryRebuilt(t *testing.T) {
 				t.Fatalf("plain restart changed the region dir:\n%v\nwant\n%v", keys(after), keys(before))
 			}
 			state := filepath.Join(h.dir, "topics.json")
-			if err := os.WriteFile(state, []byte(bad), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			h.spoilRegistry(state, bad)
 			err := h.run(func(r *rawConn) {
 				var list wire.TopicList
 				if err := r.call(wire.TypeList, nil, &list); err != nil {
@@ -188,7 +190,8 @@ func TestCorruptRegistryRebuilt(t *testing.T) {
 				}
 				found := false
 				for _, rs := range hl.Reasons {
-					found = found || rs.Rule == "registry_rebuilt" && strings.Contains(rs.Message, state)
+					found = found || rs.Rule == "registry_rebuilt" && strings.Contains(rs.Message, state) &&
+						strings.Contains(rs.Message, "missing") == (bad == registryMissing)
 				}
 				if hl.Status != wire.HealthDegraded || !found {
 					t.Errorf("health %s %+v, want degraded with a registry_rebuilt reason naming %s", hl.Status, hl.Reasons, state)
@@ -203,8 +206,10 @@ func TestCorruptRegistryRebuilt(t *testing.T) {
 			if after := h.files(); !mapsEqual(after, before) {
 				t.Fatalf("rebuild changed the region dir:\n%v\nwant\n%v", keys(after), keys(before))
 			}
-			if b, err := os.ReadFile(state + ".bad"); err != nil || string(b) != bad {
+			if b, err := os.ReadFile(state + ".bad"); bad != registryMissing && (err != nil || string(b) != bad) {
 				t.Errorf("topics.json.bad = %q, %v; want the bad file", b, err)
+			} else if bad == registryMissing && err == nil {
+				t.Errorf("topics.json.bad = %q for a missing registry; want none", b)
 			}
 			// The rebuilt registry was saved: the next start is healthy
 			// and adopts the same topics.
@@ -264,21 +269,38 @@ func TestCorruptRegistryNotRebuildable(t *testing.T) {
 			path := c.damage(h)
 			before := h.files()
 			state := filepath.Join(h.dir, "topics.json")
-			bad := `{"version": 2, "topics": [`
-			if err := os.WriteFile(state, []byte(bad), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			err := h.run(func(*rawConn) { t.Error("daemon started on an unrebuildable registry") })
-			if err == nil || !strings.Contains(err.Error(), state) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "Move that file") {
-				t.Fatalf("start = %v, want an error naming %s and %s and what to do", err, state, path)
-			}
-			if after := h.files(); !mapsEqual(after, before) {
-				t.Fatalf("refused start changed the region dir:\n%v\nwant\n%v", keys(after), keys(before))
-			}
-			if b, err := os.ReadFile(state); err != nil || string(b) != bad {
-				t.Errorf("topics.json = %q, %v; want it left as it was", b, err)
+			for _, bad := range []string{`{"version": 2, "topics": [`, registryMissing} {
+				h.spoilRegistry(state, bad)
+				err := h.run(func(*rawConn) { t.Error("daemon started on an unrebuildable registry") })
+				if err == nil || !strings.Contains(err.Error(), state) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "Move that file") ||
+					strings.Contains(err.Error(), "missing,") != (bad == registryMissing) {
+					t.Fatalf("start with registry %q = %v, want an error naming %s and %s and what to do", bad, err, state, path)
+				}
+				if after := h.files(); !mapsEqual(after, before) {
+					t.Fatalf("refused start changed the region dir:\n%v\nwant\n%v", keys(after), keys(before))
+				}
+				if b, err := os.ReadFile(state); bad != registryMissing && (err != nil || string(b) != bad) {
+					t.Errorf("topics.json = %q, %v; want it left as it was", b, err)
+				} else if bad == registryMissing && err == nil {
+					t.Errorf("topics.json = %q after a refused start; want it still missing", b)
+				}
 			}
 		})
+	}
+}
+
+// spoilRegistry writes bad over the registry at state, or removes it
+// (registryMissing).
+func (h *stateHarness) spoilRegistry(state, bad string) {
+	h.t.Helper()
+	if bad == registryMissing {
+		if err := os.Remove(state); err != nil && !os.IsNotExist(err) {
+			h.t.Fatal(err)
+		}
+		return
+	}
+	if err := os.WriteFile(state, []byte(bad), 0o600); err != nil {
+		h.t.Fatal(err)
 	}
 }
 
