@@ -233,8 +233,14 @@ func (d *Daemon) makeParts(c *creation, t *topic) error {
 		if c.deleted.Load() {
 			return errDeletedWhileCreating(spec.Name)
 		}
+		// Stop: a region of GiBs takes a second or more to reserve and
+		// prefault; a stopping daemon ends it between chunks.
 		data, consumer, slots, ring, err := d.createRegions(spec, c.rc, i, shm.CreateOptions{BindNode: spec.BindNode, Node: spec.Node,
-			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock})
+			Prefault: d.cfg.Shm.Prefault, Mlock: d.cfg.Shm.Mlock, Stop: d.quit})
+		if errors.Is(err, shm.ErrStopped) {
+			d.log.Info("topic creation stopped: kaelixd is stopping; nothing of the topic left", "topic", spec.Name, "partition", i, "err", err)
+			return errStopping
+		}
 		if err != nil {
 			return d.createFailed(spec.Name, i, err)
 		}

@@ -203,7 +203,17 @@ type CreateOptions struct {
 	// Instance is written into the header (Header.Instance): the
 	// creator's instance id (kaelixd: its daemon instance id). 0 = none.
 	Instance uint64
+	// Stop, if not nil, stops the create when closed: Create reserves
+	// and prefaults the pages in chunks of StopChunkBytes (a second or
+	// more for GiBs) and looks at Stop before each, returning a
+	// *StoppedError (ErrStopped) with nothing left behind.
+	Stop <-chan struct{}
 }
+
+// StopChunkBytes is how much of a region Create reserves (and prefaults)
+// between two looks at CreateOptions.Stop (rounded up to the page size):
+// tens of milliseconds of work on tmpfs.
+const StopChunkBytes = 64 << 20
 
 // AttachOptions are the choices for Open, AttachFile and AttachFD.
 type AttachOptions struct {

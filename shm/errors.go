@@ -91,6 +91,11 @@ var (
 	// ErrClosed: the Region was closed.
 	ErrClosed = errors.New("shm: region closed")
 
+	// ErrStopped: CreateOptions.Stop was closed while Create reserved or
+	// prefaulted the region's pages; nothing is left behind. Returned as
+	// a *StoppedError.
+	ErrStopped = errors.New("shm: create stopped")
+
 	// ErrNoPath: Remove on a region attached by descriptor, whose name is
 	// unknown. Remedy: remove it by name with the package-level Remove.
 	ErrNoPath = errors.New("shm: region has no known path")
@@ -214,3 +219,16 @@ func pathOr(p string) string {
 	}
 	return p
 }
+
+// StoppedError is ErrStopped with how far the create had got.
+type StoppedError struct {
+	Path       string
+	DoneBytes  uint64 // bytes reserved (and prefaulted, if asked) before the stop
+	TotalBytes uint64 // the file's size
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("shm: create %s stopped after %d of %d bytes; nothing left behind", e.Path, e.DoneBytes, e.TotalBytes)
+}
+
+func (e *StoppedError) Unwrap() error { return ErrStopped }

@@ -49,7 +49,8 @@ type Region struct {
 // Errors: ErrInvalidConfig, ErrInvalidName, ErrExist, ErrBusy, ErrUnsafeDir,
 // *NoSpaceError (ErrNoSpace; nothing is left behind), *HugePagesError
 // (ErrHugePagesUnavailable, with PolicyRequired), ErrMlock (with mlock
-// PolicyRequired), or an *OpError for other system call failures.
+// PolicyRequired), *StoppedError (ErrStopped: opts.Stop was closed;
+// nothing is left behind), or an *OpError for other system call failures.
 //
 // Create is meant for the daemon: Create calls are serialized per base
 // directory with flock, and one daemon should own a base directory. A
@@ -351,22 +352,39 @@ func createIn(cfg *Config, root string, pageSize uint64, flags Flags, name strin
 		}
 	}
 	prefault := opts.Prefault
-	if huge && opts.BindNode {
-		// fallocate on hugetlbfs allocates under the task's policy, not the
-		// mapping's; fault the pages in through the bound mapping instead.
-		// The mmap reservation and the free-page check make this safe; Guard
-		// turns a SIGBUS (pages taken meanwhile) into an error.
-		prefault = true
-	} else if err := unix.Fallocate(fd, 0, 0, int64(total)); err != nil {
-		if err == unix.ENOSPC || err == unix.ENOMEM {
-			return nil, noSpace(err)
+	// fallocate on hugetlbfs allocates under the task's policy, not the
+	// mapping's; a bound huge region has its pages faulted in through the
+	// bound mapping instead. The mmap reservation and the free-page check
+	// make this safe; Guard turns a SIGBUS (pages taken meanwhile) into an
+	// error.
+	allocate := !(huge && opts.BindNode)
+	prefault = prefault || !allocate
+	// Chunk by chunk, looking at opts.Stop before each: a big region takes
+	// seconds, and a stopping daemon must not wait for it.
+	chunk := roundUp(StopChunkBytes, pageSize)
+	for off := uint64(0); off < total; off += chunk {
+		if stopped(opts.Stop) {
+			return nil, &StoppedError{Path: path, DoneBytes: off, TotalBytes: total}
 		}
-		return nil, opErr("fallocate", tmpPath, err)
+		n := min(chunk, total-off)
+		if allocate {
+			if err := unix.Fallocate(fd, 0, int64(off), int64(n)); err != nil {
+				if err == unix.ENOSPC || err == unix.ENOMEM {
+					return nil, noSpace(err)
+				}
+				return nil, opErr("fallocate", tmpPath, err)
+			}
+		}
+		if prefault {
+			if err := Guard(func() error { touchPages(mem[off:off+n], pageSize); return nil }); err != nil {
+				return nil, noSpace(err)
+			}
+		}
+		if chunkHook != nil {
+			chunkHook(off+n, total)
+		}
 	}
 	if prefault {
-		if err := Guard(func() error { touchPages(mem, pageSize); return nil }); err != nil {
-			return nil, noSpace(err)
-		}
 		flags |= FlagPrefaulted
 	}
 	if opts.Mlock != PolicyOff {
@@ -444,6 +462,20 @@ func hugeSysfsPath(cfg *Config, node int) string {
 	pool, _ := readHugePool(cfg.SysRoot, node, cfg.HugePageSizeBytes)
 	return pool.NrPath
 }
+
+// stopped reports whether stop is closed (never, for nil).
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// chunkHook, if set (tests only), runs after each chunk Create reserved,
+// with the bytes done so far and the total.
+var chunkHook func(done, total uint64)
 
 // touchPages writes one zero byte per page: the first touch, done once.
 func touchPages(mem []byte, pageSize uint64) {

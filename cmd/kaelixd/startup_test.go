@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -446,6 +447,56 @@ func TestStartupSIGTERM(t *testing.T) {
 	if after := snapshot(e.watch...); !slices.Equal(before, after) {
 		t.Errorf("left the file system changed:\nbefore %q\nafter  %d entries, e.g. %q", before, len(after), after[:min(len(after), 10)])
 	}
+}
+
+// TestStartupSIGTERMDuringPrefault: a SIGTERM while kaelixd reserves and
+// prefaults a big declared topic's first region (1 GiB: about half a
+// second of work, more on a loaded host) stops it between two chunks of
+// that region (shm.StopChunkBytes), not after the region (nor the topic)
+// is done: the log says how far the region had got, the second partition
+// is never begun, and nothing is left behind.
+func TestStartupSIGTERMDuringPrefault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs kaelixd")
+	}
+	e := newStartEnv(t)
+	conf := filepath.Join(e.dir, "big.toml")
+	os.WriteFile(conf, []byte("[shm]\nprefault = true\nhugepages = \"off\"\n\n[[topics]]\nname = \"big\"\npartitions = 2\ncapacity = \"1GiB\"\n"), 0o644)
+	before := snapshot(e.watch...)
+	p := startKaelixd(t, 0, "--config", conf, "--no-watch", "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral")
+	creating := filepath.Join("/dev/shm", e.shmName, ".big.p0.creating") // shm.Create's temporary name
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(creating); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared:\n%s", creating, p.stderr)
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	sent := time.Now()
+	code, _ := p.wait(20 * time.Second)
+	took := time.Since(sent)
+	stderr := p.stderr.String()
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 (a requested stop)\n%s", code, stderr)
+	}
+	m := regexp.MustCompile(`create (\S+) stopped after (\d+) of (\d+) bytes`).FindStringSubmatch(stderr)
+	if m == nil || !strings.HasSuffix(m[1], "/big.p0") {
+		t.Fatalf("no log of the first region's create stopped part-way:\n%s", stderr)
+	}
+	done, _ := strconv.ParseUint(m[2], 10, 64)
+	total, _ := strconv.ParseUint(m[3], 10, 64)
+	if done >= total || total < 1<<30 {
+		t.Fatalf("stopped after %d of %d bytes: want part of a region of at least 1 GiB", done, total)
+	}
+	if strings.Contains(stderr, "big.p1") || strings.Contains(stderr, "kaelixd listening") || !strings.Contains(stderr, "stopped before it was ready") {
+		t.Errorf("want a stop before the second partition and before serving, logged as such:\n%s", stderr)
+	}
+	if after := snapshot(e.watch...); !slices.Equal(before, after) {
+		t.Errorf("left the file system changed:\nbefore %q\nafter  %q", before, after)
+	}
+	t.Logf("SIGTERM %d MiB into a %d MiB region: exit %v later", done>>20, total>>20, took.Round(time.Millisecond))
 }
 
 // TestStartupSIGHUP: a SIGHUP while kaelixd creates its declared topics is
