@@ -274,7 +274,7 @@ func (r *kaelixRx) Recv(h func([]byte), limit int) (int, error) {
 	}
 	for spins := 1; ; spins++ {
 		n, err := r.sub.Poll(r.onM, limit)
-		if err == ringbuf.ErrStalled {
+		if err == client.ErrStalled {
 			// A publisher descheduled mid-record past the unblock timeout
 			// (likely on a loaded host): retryable, the record will come.
 			err = nil

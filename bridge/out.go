@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // pendState is where an outbound JetStream record stands.
@@ -161,7 +160,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, rc Rule, subject 
 // wait strategy; PollWait delivers in place, without a copy).
 func (o *outRule) read(ctx context.Context, h client.Handler, limit int, wait time.Duration) error {
 	n, err := o.sub.Poll(h, limit)
-	if err != nil && err != ringbuf.ErrLapped && err != ringbuf.ErrStalled {
+	if err != nil && err != client.ErrLapped && err != client.ErrStalled {
 		return err
 	}
 	if n > 0 || wait <= 0 {

@@ -57,7 +57,7 @@
 // other processes' accesses fault (SIGBUS). Every call that touches a
 // topic's memory (TryPublish, Publish, Poll, PollWait, Receive, Close) runs with
 // debug.SetPanicOnFault set on the calling goroutine (a few nanoseconds, no
-// syscall, no allocation) and returns a *FaultError (errors.Is shm.ErrFault)
+// syscall, no allocation) and returns a *FaultError (errors.Is ErrFault)
 // instead of crashing; the handle is then unusable and the daemon takes the
 // partition out of service. Loan buffers and the Payload a Poll handler sees
 // alias shared memory: touching them outside those calls is not guarded.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -90,6 +91,36 @@ var (
 	// ringbuf.ErrDeleted. Close the handle.
 	ErrTopicDeleted = ringbuf.ErrDeleted
 
+	// ErrStalled: Poll, Receive or Next found the record at a partition's
+	// read position claimed but not committed past the ring's unblock
+	// timeout, and its publisher alive (stopped with SIGSTOP, say) or
+	// unknown. Nothing is lost: the record is never overwritten while its
+	// publisher lives. Expected: poll again later. The ring's sentinel
+	// (ringbuf.ErrStalled), preallocated.
+	ErrStalled = ringbuf.ErrStalled
+
+	// ErrNoSlot: NewPublisher or Subscribe found every publisher (or
+	// subscriber) slot of a partition held by a live process
+	// (max_publishers, max_subscribers; an SPSC topic has one of each).
+	// The daemon's refusal (a *BrokerError) and the ring's matching hold
+	// it alike. Remedy: close idle handles, or a topic with more slots.
+	ErrNoSlot = ringbuf.ErrNoSlot
+
+	// ErrUnsupported: the topic's kind does not do it (a queue group on
+	// an SPSC topic).
+	ErrUnsupported = ringbuf.ErrUnsupported
+
+	// ErrCorrupt: a Subscriber found ring memory that no publisher
+	// writes (a torn or forged record header). Returned as a
+	// *CorruptError naming the position and the field. The partition
+	// cannot be trusted: close the handle and tell the operator.
+	ErrCorrupt = ringbuf.ErrCorrupt
+
+	// ErrFault: touching a topic's shared memory faulted (SIGBUS: a
+	// region file truncated by another process; or a write into a
+	// subscriber's read-only mapping). Returned as a *FaultError.
+	ErrFault = shm.ErrFault
+
 	// ErrMessageTooLarge: an encoded message exceeds the topic's max
 	// message size. Returned as a *SizeError with both sizes.
 	ErrMessageTooLarge = errors.New("message too large")
@@ -103,6 +134,13 @@ var (
 	// (or the Publisher did not attach).
 	ErrNoPartition = errors.New("client: no such partition")
 )
+
+// CorruptError is ErrCorrupt: the ring's record of what was bad, in
+// fields Position (the record's position in the partition, bytes), Field
+// (which header field), Value (what was found) and Detail (what was
+// expected). errors.Is(err, ErrCorrupt) holds. Match it with errors.As
+// and a *CorruptError.
+type CorruptError = ringbuf.CorruptError
 
 // BrokerNotRunningError is ErrBrokerNotRunning.
 type BrokerNotRunningError struct {
@@ -152,7 +190,7 @@ func (e *BrokerError) Error() string { return e.Message }
 
 // Is matches the sentinel of e's code (ErrTopicNotFound, ErrTopicConflict,
 // ErrTopicInUse, ErrPermission, ErrInvalidSpec, ErrInvalidTopicName,
-// ErrProtocol, ringbuf.ErrNoSlot, ErrTopicTooLarge).
+// ErrProtocol, ErrNoSlot, ErrTopicTooLarge).
 func (e *BrokerError) Is(target error) bool {
 	switch e.Code {
 	case wire.CodeNotFound:
@@ -170,7 +208,7 @@ func (e *BrokerError) Is(target error) bool {
 	case wire.CodeBadFrame, wire.CodeVersion, wire.CodeProtocol, wire.CodeBadRequest:
 		return target == ErrProtocol
 	case wire.CodeNoSlot:
-		return target == ringbuf.ErrNoSlot
+		return target == ErrNoSlot
 	case wire.CodeTooLarge:
 		return target == ErrTopicTooLarge
 	}

@@ -13,7 +13,7 @@ import (
 // truncated a region file (SIGBUS), so the partition's memory is gone.
 // The handle is unusable; close it. The daemon takes the partition out of
 // service (attaches are refused with the reason); delete and re-create the
-// topic. errors.Is(err, shm.ErrFault) holds.
+// topic. errors.Is(err, ErrFault) holds.
 //
 // A subscriber maps the data region read-only, so a Poll handler that
 // writes into a message's Payload faults too (ReadOnly is set, and the
@@ -35,8 +35,8 @@ func (e *FaultError) Error() string {
 	return fmt.Sprintf("kaelix: topic %q: shared memory fault at %#x (region truncated by another process?): %s", e.Topic, e.Addr, e.Msg)
 }
 
-// Is makes errors.Is(err, shm.ErrFault) hold.
-func (e *FaultError) Is(target error) bool { return target == shm.ErrFault }
+// Is makes errors.Is(err, ErrFault) hold.
+func (e *FaultError) Is(target error) bool { return target == ErrFault }
 
 // recoverFault is deferred by every entry point that touches shared
 // memory, with old = debug.SetPanicOnFault(true) evaluated on entry:

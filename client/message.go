@@ -1,12 +1,13 @@
 package client
 
 import (
-	"github.com/kaelix-io/kaelix/wire"
-
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
+
+	"github.com/kaelix-io/kaelix/ringbuf"
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // Record encoding. Each message is one ring record (see ringbuf's record
@@ -132,7 +133,8 @@ func (id MessageID) String() string { return fmt.Sprintf("%d:%d", id.Partition, 
 //
 // Receiving: every field but Key is set. TimestampNS is CLOCK_MONOTONIC
 // nanoseconds at publish (comparable across processes on this host), 0 if
-// the publisher had PublisherOptions.NoTimestamps.
+// the publisher had PublisherOptions.NoTimestamps; MonotonicNS reads the
+// same clock, so MonotonicNS() - TimestampNS is the message's age.
 type Message struct {
 	ID          MessageID
 	Topic       string
@@ -142,6 +144,11 @@ type Message struct {
 	Headers     map[string]string
 	TimestampNS int64
 }
+
+// MonotonicNS returns CLOCK_MONOTONIC in nanoseconds, the clock of
+// Message.TimestampNS (the same on every process of this host). No
+// syscall (the vDSO clock), no allocation; safe from any goroutine.
+func MonotonicNS() int64 { return ringbuf.MonotonicNS() }
 
 // MessageOption sets an optional field of a new Message.
 type MessageOption func(*Message)

@@ -67,7 +67,7 @@ type pubPart struct {
 // NewPublisher attaches to topic as a publisher: the daemon sends the
 // partitions' region descriptors, which are mapped here. Errors:
 // ErrTopicNotFound, ErrPermission, ErrInvalidTopicName, ErrBrokerNotRunning,
-// and ringbuf.ErrNoSlot (every publisher slot of a partition has a live
+// and ErrNoSlot (every publisher slot of a partition has a live
 // owner; an SPSC topic takes one publisher). A slot whose owner is exiting
 // (killed just before, its memory still being torn down) is waited for, up
 // to ringbuf.ExitWait; a live owner is refused after 250 ms.

@@ -140,10 +140,10 @@ type subPart struct {
 }
 
 // Subscribe attaches to topic as a subscriber. Errors: ErrTopicNotFound,
-// ErrPermission, ErrInvalidTopicName, ErrBrokerNotRunning, ringbuf.ErrNoSlot
+// ErrPermission, ErrInvalidTopicName, ErrBrokerNotRunning, ErrNoSlot
 // (every subscriber slot of a partition is live; an SPSC topic takes one;
 // the daemon waits up to ringbuf.ExitWait for a slot whose owner is
-// exiting), ringbuf.ErrUnsupported (a group on an SPSC topic).
+// exiting), ErrUnsupported (a group on an SPSC topic).
 func (c *Client) Subscribe(ctx context.Context, topic string, opts SubscribeOptions) (*Subscriber, error) {
 	ar, groups, files, err := c.attach(ctx, topic, wire.RoleSubscriber, opts.Partitions, opts.Group)
 	if err != nil {
@@ -241,16 +241,16 @@ func (s *Subscriber) recordHandler() ringbuf.Handler {
 // delivered; zero and a nil error means nothing was ready. It never waits.
 // Expected outcomes: ErrLapped (drop-oldest: this subscriber was overrun
 // and has resumed half a ring behind the newest message; Lost tells the total),
-// ringbuf.ErrStalled (a publisher stopped mid-message; poll again later)
+// ErrStalled (a publisher stopped mid-message; poll again later)
 // and an *EvictedError (ErrEvicted: the daemon took a partition's slot
 // because this subscriber held its publishers back; the message handled
 // last may be torn; Close and Subscribe again).
-// A *ringbuf.CorruptError means ring memory no publisher writes. No
+// A *CorruptError (ErrCorrupt) means ring memory no publisher writes. No
 // allocation for messages without headers (with headers, only the header
 // strings).
 //
 // A region truncated by another process faults the read (SIGBUS); Poll
-// turns that into a *FaultError for the topic (errors.Is shm.ErrFault)
+// turns that into a *FaultError for the topic (errors.Is ErrFault)
 // instead of a crash.
 func (s *Subscriber) Poll(h Handler, limit int) (n int, err error) {
 	defer s.unguard(&err, debug.SetPanicOnFault(true))

@@ -219,20 +219,7 @@ func (d *Daemon) specFromRegions(name string, hdr shm.Header) (wire.TopicSpec, e
 	}); err != nil {
 		return fail(dname, fmt.Errorf("ring not attachable with %d subscriber and %d group slot files: %w", rc.MaxSubscribers, rc.MaxGroups, err))
 	}
-	switch ring.Kind() {
-	case ringbuf.SPSC:
-		spec.Kind = wire.KindSPSC
-	default:
-		spec.Kind = wire.KindMPMC
-	}
-	switch ring.Policy() {
-	case ringbuf.PolicyDropOldest:
-		spec.Policy = wire.PolicyDropOldest
-	case ringbuf.PolicyReject:
-		spec.Policy = wire.PolicyReject
-	default:
-		spec.Policy = wire.PolicyBlock
-	}
+	spec.Kind, spec.Policy = wire.KindOf(ring.Kind()), wire.PolicyOf(ring.Policy())
 	spec.CapacityBytes = ring.CapacityBytes()
 	spec.MaxMessageBytes = uint32(ring.MaxPayloadBytes())
 	spec.MaxPublishers = ring.MaxPublishers()

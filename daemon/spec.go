@@ -7,43 +7,7 @@ import (
 	"github.com/kaelix-io/kaelix/wire"
 )
 
-// Topic spec checks and the spec-to-ring-config mapping.
-
-// ringConfig turns a normalized spec into the ring config of each partition.
-func ringConfig(s wire.TopicSpec) (ringbuf.Config, error) {
-	var kind ringbuf.Kind
-	switch s.Kind {
-	case wire.KindSPSC:
-		kind = ringbuf.SPSC
-	case wire.KindMPMC:
-		kind = ringbuf.MPMC
-	default:
-		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: kind %q: want spsc or mpmc", s.Name, s.Kind)
-	}
-	c := ringbuf.DefaultConfig(kind)
-	switch s.Policy {
-	case wire.PolicyBlock:
-		c.Policy = ringbuf.PolicyBlock
-	case wire.PolicyDropOldest:
-		c.Policy = ringbuf.PolicyDropOldest
-	case wire.PolicyReject:
-		c.Policy = ringbuf.PolicyReject
-	default:
-		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: policy %q: want block, drop-oldest or reject", s.Name, s.Policy)
-	}
-	c.CapacityBytes = s.CapacityBytes
-	c.MaxPayloadBytes = s.MaxMessageBytes
-	c.MaxPublishers = s.MaxPublishers
-	c.MaxSubscribers = s.MaxSubscribers
-	c.MaxGroups = s.MaxGroups
-	if kind == ringbuf.SPSC {
-		c.MaxGroups = 0
-	}
-	if err := c.Validate(); err != nil {
-		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: %v", s.Name, err)
-	}
-	return c, nil
-}
+// Topic spec checks (the spec-to-ring-config mapping is wire.TopicSpec.RingConfig).
 
 // checkSpec validates a normalized spec.
 func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
@@ -63,7 +27,11 @@ func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
 	if n := s.Partitions * (wire.RegionDescriptors + s.MaxSubscribers + s.MaxGroups); n > wire.MaxFDs {
 		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions x (2 + max_subscribers + max_groups) = %d region files, over the %d one attach can carry: lower max_subscribers, max_groups or partitions", s.Name, n, wire.MaxFDs)
 	}
-	return ringConfig(s)
+	rc, err := s.RingConfig()
+	if err != nil {
+		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: %v", s.Name, err)
+	}
+	return rc, nil
 }
 
 // specDiff names the first field in which two normalized specs differ.

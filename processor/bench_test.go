@@ -11,7 +11,6 @@ import (
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/processor"
 	"github.com/kaelix-io/kaelix/processor/builtin"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // BenchmarkHop compares one processor hop (input ring -> stamp -> output
@@ -100,7 +99,7 @@ func BenchmarkHop(b *testing.B) {
 				panic(err)
 			}
 			if n == 1 {
-				pt.lat = append(pt.lat, ringbuf.MonotonicNS()-sentAt)
+				pt.lat = append(pt.lat, client.MonotonicNS()-sentAt)
 				acks.Add(1)
 			} else {
 				runtime.Gosched()
@@ -113,7 +112,7 @@ func BenchmarkHop(b *testing.B) {
 	run := func(pt *path, n int) {
 		active.Store(pt)
 		for range n {
-			binary.LittleEndian.PutUint64(payload, uint64(ringbuf.MonotonicNS()))
+			binary.LittleEndian.PutUint64(payload, uint64(client.MonotonicNS()))
 			for pt.pub.TryPublish(client.Message{Payload: payload}) != nil {
 			}
 			sent++
@@ -234,7 +233,7 @@ func BenchmarkThroughput(b *testing.B) {
 	msg := client.Message{Payload: make([]byte, 64)}
 	run := func(pt *path, n int) {
 		active.Store(pt)
-		start := ringbuf.MonotonicNS()
+		start := client.MonotonicNS()
 		base := received.Load()
 		for range n {
 			for pt.pub.TryPublish(msg) != nil {
@@ -244,7 +243,7 @@ func BenchmarkThroughput(b *testing.B) {
 		for received.Load()-base < int64(n) {
 			runtime.Gosched()
 		}
-		pt.rates = append(pt.rates, float64(n)/(float64(ringbuf.MonotonicNS()-start)/1e9))
+		pt.rates = append(pt.rates, float64(n)/(float64(client.MonotonicNS()-start)/1e9))
 		active.Store(nil)
 	}
 	for _, pt := range paths {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/workers"
 )
 
@@ -231,7 +230,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // tick if there are emitters) for input.
 func (p *Pipeline) step(ctx context.Context) (int, error) {
 	n, err := p.sub.Poll(p.onMsg, p.batch)
-	if err == ringbuf.ErrLapped || err == ringbuf.ErrStalled {
+	if err == client.ErrLapped || err == client.ErrStalled {
 		err = nil
 	}
 	if err != nil || n > 0 {
@@ -260,7 +259,7 @@ func (p *Pipeline) step(ctx context.Context) (int, error) {
 func (p *Pipeline) PollOnce(ctx context.Context) (int, error) {
 	p.runCtx = ctx
 	n, err := p.sub.Poll(p.onMsg, p.batch)
-	if err == ringbuf.ErrLapped || err == ringbuf.ErrStalled {
+	if err == client.ErrLapped || err == client.ErrStalled {
 		err = nil
 	}
 	return n, err
@@ -416,7 +415,7 @@ func (p *Pipeline) RunOn(ctx context.Context, pool *workers.Pool, prio int) erro
 				if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 					err = nil
 				}
-				if err == ringbuf.ErrLapped || err == ringbuf.ErrStalled {
+				if err == client.ErrLapped || err == client.ErrStalled {
 					err = nil
 				}
 			}

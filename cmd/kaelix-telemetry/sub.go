@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // SubCmd prints the samples: one line per --every (the latest sample, how
@@ -75,7 +74,7 @@ func (cmd *SubCmd) Run(g *Globals) error {
 		}
 		since++
 		if m.TimestampNS != 0 {
-			l := time.Duration(ringbuf.MonotonicNS() - m.TimestampNS)
+			l := time.Duration(client.MonotonicNS() - m.TimestampNS)
 			worstLat = max(worstLat, l)
 			lat.observe(l)
 		}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // consumeOpts are the subscription flags record, hz and latency share.
@@ -69,7 +68,7 @@ func (o consumeOpts) consume(g *Globals, topic string, tick time.Duration, each 
 		if errors.Is(err, client.ErrEvicted) {
 			return n, sub.Lost(), err
 		}
-		if got > 0 || errors.Is(err, client.ErrLapped) || errors.Is(err, ringbuf.ErrStalled) {
+		if got > 0 || errors.Is(err, client.ErrLapped) || errors.Is(err, client.ErrStalled) {
 			continue
 		}
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // Exit codes. Each is stable: scripts may test for them.
@@ -59,8 +58,8 @@ func exitCode(err error) int {
 		errors.Is(err, client.ErrTopicInUse),
 		errors.Is(err, client.ErrMessageTooLarge),
 		errors.Is(err, client.ErrNoPartition),
-		errors.Is(err, ringbuf.ErrUnsupported),
-		errors.Is(err, ringbuf.ErrNoSlot),
+		errors.Is(err, client.ErrUnsupported),
+		errors.Is(err, client.ErrNoSlot),
 		errors.Is(err, bufio.ErrTooLong),
 		errors.Is(err, errInvalidInput):
 		return exitInvalid

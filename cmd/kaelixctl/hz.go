@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // HzCmd is `kaelixctl hz TOPIC`: the rate at which records arrive (like
@@ -84,7 +83,7 @@ func (cmd *HzCmd) Run(g *Globals) error {
 	_, _, err := cmd.consume(g, cmd.Topic, cmd.Interval/4, func(m *client.Message) error {
 		ts := m.TimestampNS
 		if ts == 0 {
-			ts = ringbuf.MonotonicNS() // no publish timestamp: arrival time
+			ts = client.MonotonicNS() // no publish timestamp: arrival time
 		}
 		if last != 0 && ts >= last {
 			if len(gaps) < cmd.Window {

@@ -7,7 +7,6 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // LatencyCmd is `kaelixctl latency TOPIC`: publish-to-receive latency of
@@ -89,7 +88,7 @@ func (cmd *LatencyCmd) Run(g *Globals) error {
 			untimed++
 			untimedAll++
 		} else {
-			lat := min(max(ringbuf.MonotonicNS()-m.TimestampNS, 1), latencyMaxNS)
+			lat := min(max(client.MonotonicNS()-m.TimestampNS, 1), latencyMaxNS)
 			interval.RecordValue(lat)
 			whole.RecordValue(lat)
 		}

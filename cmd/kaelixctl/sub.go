@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // SubCmd is `kaelixctl sub TOPIC`.
@@ -92,7 +91,7 @@ func (cmd *SubCmd) Run(g *Globals) error {
 		defer cancel()
 	}
 	p := &printer{w: bufio.NewWriterSize(g.stdout, 64<<10), json: g.json(), raw: cmd.Raw,
-		wallOffsetNS: time.Now().UnixNano() - ringbuf.MonotonicNS()}
+		wallOffsetNS: time.Now().UnixNano() - client.MonotonicNS()}
 	defer p.w.Flush()
 	n := 0
 	for cmd.Count == 0 || n < cmd.Count {
@@ -108,7 +107,7 @@ func (cmd *SubCmd) Run(g *Globals) error {
 		if errors.Is(err, client.ErrEvicted) { // even after records: this partition gives no more
 			return err
 		}
-		if got > 0 || errors.Is(err, client.ErrLapped) || errors.Is(err, ringbuf.ErrStalled) {
+		if got > 0 || errors.Is(err, client.ErrLapped) || errors.Is(err, client.ErrStalled) {
 			continue
 		}
 		if err != nil {

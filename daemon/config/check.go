@@ -85,7 +85,7 @@ func LoadHost(c Config, root string) Host {
 // regions (per partition a data and a consumer region, each a header
 // block plus its part of the ring), 0 if the topic is invalid.
 func (c Config) TopicBytes(t Topic) uint64 {
-	rc, err := RingConfig(c.TopicSpec(t))
+	rc, err := c.TopicSpec(t).RingConfig()
 	if err != nil {
 		return 0
 	}

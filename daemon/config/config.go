@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -570,7 +569,7 @@ func (c Config) Validate() error {
 			bad(key+".max_message_bytes", "%v is too large", tp.MaxMessageBytes)
 		}
 		if oneOf(tp.Kind, append(topicKinds, "")) && oneOf(tp.Policy, append(topicPolicies, "")) && tp.Partitions >= 0 && tp.MaxMessageBytes <= 1<<31 {
-			if _, err := RingConfig(c.TopicSpec(tp)); err != nil {
+			if _, err := c.TopicSpec(tp).RingConfig(); err != nil {
 				bad(key+".capacity", "%v", err)
 			}
 		}
@@ -602,31 +601,6 @@ func (c Config) TopicSpec(t Topic) wire.TopicSpec {
 		s.BindNode, s.Node = true, *t.NUMANode
 	}
 	return s.Normalize()
-}
-
-// RingConfig returns the ring configuration of a normalized spec and checks
-// it (power-of-two capacity, message size against capacity, slot counts).
-func RingConfig(s wire.TopicSpec) (ringbuf.Config, error) {
-	kind := ringbuf.MPMC
-	if s.Kind == wire.KindSPSC {
-		kind = ringbuf.SPSC
-	}
-	rc := ringbuf.DefaultConfig(kind)
-	switch s.Policy {
-	case wire.PolicyDropOldest:
-		rc.Policy = ringbuf.PolicyDropOldest
-	case wire.PolicyReject:
-		rc.Policy = ringbuf.PolicyReject
-	default:
-		rc.Policy = ringbuf.PolicyBlock
-	}
-	rc.CapacityBytes = s.CapacityBytes
-	rc.MaxPayloadBytes = s.MaxMessageBytes
-	rc.MaxPublishers, rc.MaxSubscribers, rc.MaxGroups = s.MaxPublishers, s.MaxSubscribers, s.MaxGroups
-	if kind == ringbuf.SPSC {
-		rc.MaxGroups = 0
-	}
-	return rc, rc.Validate()
 }
 
 // LookupGroup resolves a group given by name or numeric id; "" is -1 (the

@@ -17,7 +17,6 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 )
 
@@ -210,7 +209,7 @@ func TestLimitsReached(t *testing.T) {
 	k := newChecker(t, c, "res.limits")
 	_, err = c.Subscribe(ctx, "res.limits", client.SubscribeOptions{})
 	t.Logf("subscriber over the slot limit: %v", err)
-	if !errors.Is(err, ringbuf.ErrNoSlot) {
+	if !errors.Is(err, client.ErrNoSlot) {
 		t.Errorf("second subscriber on a 1-slot topic: %v, want ErrNoSlot", err)
 	}
 	c2 := e.client()

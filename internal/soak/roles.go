@@ -14,7 +14,6 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -199,12 +198,12 @@ func runPub(a ChildArgs) error {
 	id := a.ID
 	l.stream(id, stPID).Store(uint64(os.Getpid()))
 	l.stream(id, stTopic).Store(uint64(a.TopicIndex + 1))
-	l.stream(id, stStartNS).Store(uint64(ringbuf.MonotonicNS())) // before the first claim
+	l.stream(id, stStartNS).Store(uint64(client.MonotonicNS())) // before the first claim
 	fmt.Println("ready")
 	buf := make([]byte, MinRecordBytes+maxFill)
 	acked := l.stream(id, stAcked)
 	for seq := uint64(0); (a.Count == 0 || seq < a.Count) && !stop.Load(); {
-		m := client.Message{Payload: encodeRecord(buf, uint32(id), seq, ringbuf.MonotonicNS())}
+		m := client.Message{Payload: encodeRecord(buf, uint32(id), seq, client.MonotonicNS())}
 		var err error
 		switch wire.Policy(a.Policy) {
 		case wire.PolicyBlock:
@@ -230,7 +229,7 @@ func runPub(a ChildArgs) error {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	l.stream(id, stEndNS).Store(uint64(ringbuf.MonotonicNS()))
+	l.stream(id, stEndNS).Store(uint64(client.MonotonicNS()))
 	fmt.Println("done", acked.Load())
 	return nil
 }
@@ -264,7 +263,7 @@ func runSub(a ChildArgs) error {
 		return err
 	}
 	id := a.ID
-	joinedNS := uint64(ringbuf.MonotonicNS()) // after joining: streams started later are expected whole
+	joinedNS := uint64(client.MonotonicNS()) // after joining: streams started later are expected whole
 	l.sub(id, sbPID).Store(uint64(os.Getpid()))
 	l.sub(id, sbStartNS).Store(joinedNS)
 	if a.Group != "" {
@@ -295,7 +294,7 @@ func runSub(a ChildArgs) error {
 			fmt.Println("holding", stream, seq)
 			select {}
 		}
-		if lat := ringbuf.MonotonicNS() - sent; lat > 0 {
+		if lat := client.MonotonicNS() - sent; lat > 0 {
 			storeMax(maxLat, uint64(lat))
 			if lat > int64(100*time.Millisecond) {
 				latOver.Add(1)
@@ -356,7 +355,7 @@ func runSub(a ChildArgs) error {
 		switch {
 		case err == nil, err == client.ErrLapped:
 			return n, nil
-		case errors.Is(err, ringbuf.ErrStalled):
+		case errors.Is(err, client.ErrStalled):
 			l.sub(id, sbStalled).Add(1)
 			return n, nil
 		case errors.Is(err, client.ErrEvicted):
@@ -441,16 +440,16 @@ func runClaimHold(a ChildArgs) error {
 	}
 	id := a.ID
 	l.stream(id, stTopic).Store(uint64(a.TopicIndex + 1))
-	l.stream(id, stStartNS).Store(uint64(ringbuf.MonotonicNS()))
+	l.stream(id, stStartNS).Store(uint64(client.MonotonicNS()))
 	buf := make([]byte, MinRecordBytes+maxFill)
 	seq := uint64(0)
 	for ; seq < a.Count; seq++ {
-		if err := pub.Publish(ctx, client.Message{Payload: encodeRecord(buf, uint32(id), seq, ringbuf.MonotonicNS())}); err != nil {
+		if err := pub.Publish(ctx, client.Message{Payload: encodeRecord(buf, uint32(id), seq, client.MonotonicNS())}); err != nil {
 			return err
 		}
 		l.stream(id, stAcked).Store(seq + 1)
 	}
-	rec := encodeRecord(buf, uint32(id), seq, ringbuf.MonotonicNS())
+	rec := encodeRecord(buf, uint32(id), seq, client.MonotonicNS())
 	loan, err := pub.Loan(len(rec))
 	if err != nil {
 		return err
@@ -467,7 +466,7 @@ func runClaimHold(a ChildArgs) error {
 		return err
 	}
 	l.stream(id, stAcked).Store(seq + 1)
-	l.stream(id, stEndNS).Store(uint64(ringbuf.MonotonicNS()))
+	l.stream(id, stEndNS).Store(uint64(client.MonotonicNS()))
 	fmt.Println("done", seq+1)
 	return nil
 }
