@@ -18,28 +18,6 @@ import (
 	"github.com/kaelix-io/kaelix/wire"
 )
 
-// Admin types, shared with the protocol (see package wire for every field).
-type (
-	// TopicConfig describes a topic to create; zero fields take defaults
-	// (1 partition, mpmc, 1 MiB per partition, 4 KiB max message, block).
-	TopicConfig = wire.TopicSpec
-	// TopicInfo describes a topic with live per-partition counters.
-	TopicInfo = wire.TopicInfo
-	// DaemonStatus is the daemon's status snapshot.
-	DaemonStatus = wire.Status
-	// DaemonStats lists the daemon's clients and topics.
-	DaemonStats = wire.Stats
-)
-
-// Topic kinds and overflow policies for TopicConfig.
-const (
-	KindSPSC         = wire.KindSPSC
-	KindMPMC         = wire.KindMPMC
-	PolicyBlock      = wire.PolicyBlock
-	PolicyDropOldest = wire.PolicyDropOldest
-	PolicyReject     = wire.PolicyReject
-)
-
 // ValidateTopicName checks a topic name exactly as the daemon does: 1-249
 // bytes of ASCII letters, digits, '-', '_' and '.', with no empty segment.
 // The error (a *wire.TopicNameError) reads "Topic name contains invalid
@@ -423,7 +401,7 @@ func (c *Client) CreateTopicWith(ctx context.Context, cfg TopicConfig, opts Crea
 	if opts.IfNotExists {
 		t = wire.TypeOpenOrCreate
 	}
-	_, err := c.request(ctx, t, wire.Create{TopicSpec: cfg, Force: opts.Force}, &ti)
+	_, err := c.request(ctx, t, wire.Create{TopicSpec: cfg.spec(), Force: opts.Force}, &ti)
 	return ti, err
 }
 
@@ -454,7 +432,10 @@ func (c *Client) Topics(ctx context.Context) ([]TopicInfo, error) {
 	var out []TopicInfo
 	pg := wire.Page{}
 	for {
-		var l wire.TopicList
+		var l struct { // wire.TopicList, decoded into this package's types
+			Topics []TopicInfo `json:"topics"`
+			Next   string      `json:"next"`
+		}
 		if _, err := c.request(ctx, wire.TypeList, pg, &l); err != nil {
 			return out, err
 		}

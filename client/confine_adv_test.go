@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
 // TestAdvSPSCGroupSubscribeLeaksReservation: Subscribe with a Group on an
-// SPSC topic fails with ringbuf.ErrUnsupported (documented as an expected
+// SPSC topic fails with client.ErrUnsupported (documented as an expected
 // outcome), but the daemon ignored the group and reserved the partition's
 // only subscriber slot for this process before the client library noticed.
 // Nothing cancels that reservation: the process's next, correct Subscribe
@@ -26,7 +25,7 @@ func TestAdvSPSCGroupSubscribeLeaksReservation(t *testing.T) {
 	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "adv.spsc", Kind: "spsc", CapacityBytes: 4096, MaxMessageBytes: 64}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Subscribe(ctx, "adv.spsc", client.SubscribeOptions{Group: "g"}); !errors.Is(err, ringbuf.ErrUnsupported) {
+	if _, err := c.Subscribe(ctx, "adv.spsc", client.SubscribeOptions{Group: "g"}); !errors.Is(err, client.ErrUnsupported) {
 		t.Fatalf("group on SPSC: %v, want ErrUnsupported", err)
 	}
 	s, err := c.Subscribe(ctx, "adv.spsc", client.SubscribeOptions{})

@@ -23,12 +23,27 @@
 // then send or abort). Receiving: Poll (zero copy, never waits, handler
 // sees a view valid during the call), PollWait (Poll that waits with the
 // wait strategy; zero copy, no allocation), Receive (copying, waits with
-// the wait strategy). Expected outcomes are sentinel values shared with package
-// ringbuf (ErrBackPressured, ErrFull, ErrLapped), and ErrNotConnected (a
+// the wait strategy). Expected outcomes are preallocated sentinel values
+// (ErrBackPressured, ErrFull, ErrLapped, ErrStalled), and ErrNotConnected (a
 // block partition with no subscriber able to receive: TryPublish and Loan
 // publish nothing; Publisher.Connected, Subscribers and WaitSubscribers
 // tell and wait), never formatted errors. A Publish that gives up on
 // back-pressure says who held it back (*BlockedError).
+//
+// # Types and errors
+//
+// Everything a program sets or reads is a type of this package, with its
+// fields documented here: TopicConfig (what CreateTopic makes; zero
+// fields take defaults, TopicConfig.Normalized shows them), TopicInfo and
+// its PartitionInfo and Counters (what the daemon reports, read from
+// shared memory), DaemonStatus and DaemonStats. Kind and Policy are the
+// one kind and policy types of Kaelix, shared with the protocol and the
+// daemon's config. Every error a caller needs to tell apart is matched
+// with errors.Is or errors.As against this package's values: the daemon's
+// refusals (ErrTopicNotFound, ErrInvalidSpec, ErrNoSlot, ...; a
+// *BrokerError), the expected outcomes above, ErrEvicted, ErrTopicDeleted,
+// ErrCorrupt (*CorruptError) and ErrFault (*FaultError). No program needs
+// to import ringbuf or shm; they are the layers underneath.
 //
 // # Record encoding
 //

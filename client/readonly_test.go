@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/shm"
 )
 
 // mapping is one line of /proc/self/maps.
@@ -119,7 +118,7 @@ func TestSubscriberDataReadOnly(t *testing.T) {
 	}
 	n, err := sub.Poll(func(m *client.Message) { m.Payload[0] = 'X' }, 1)
 	var fe *client.FaultError
-	if !errors.As(err, &fe) || !errors.Is(err, shm.ErrFault) || !fe.ReadOnly {
+	if !errors.As(err, &fe) || !errors.Is(err, client.ErrFault) || !fe.ReadOnly {
 		t.Fatalf("handler writing into the Payload: Poll = (%d, %v), want a read-only *client.FaultError", n, err)
 	}
 	if fe.Addr < m.start || fe.Addr >= m.end {
@@ -175,7 +174,7 @@ func TestConsumerRegionTruncated(t *testing.T) {
 	}
 	n, err := sub.Poll(func(*client.Message) {}, 1)
 	var fe *client.FaultError
-	if !errors.As(err, &fe) || !errors.Is(err, shm.ErrFault) || fe.ReadOnly {
+	if !errors.As(err, &fe) || !errors.Is(err, client.ErrFault) || fe.ReadOnly {
 		t.Fatalf("Poll after the consumer region was truncated: (%d, %v), want a *client.FaultError", n, err)
 	}
 	t.Logf("Poll: %v", err)

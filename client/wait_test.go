@@ -6,7 +6,6 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
-	"github.com/kaelix-io/kaelix/wire"
 )
 
 // TestDefaultWaitStrategy: a subscriber that names no wait strategy uses
@@ -16,7 +15,7 @@ func TestDefaultWaitStrategy(t *testing.T) {
 	startDaemon(t, e, func(c *daemon.Config) { c.Runtime.WaitStrategy = "blocking" })
 	c := connect(t, e)
 	ctx := context.Background()
-	if _, err := c.CreateTopic(ctx, wire.TopicSpec{Name: "wait.default"}); err != nil {
+	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "wait.default"}); err != nil {
 		t.Fatal(err)
 	}
 	def, err := c.Subscribe(ctx, "wait.default", client.SubscribeOptions{})

@@ -2,6 +2,7 @@ package stat_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,7 +61,13 @@ func TestFromRegistryMatchesDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromDaemon := stat.FromTopics(list, topic)
+	// FromTopics reads the protocol's form of the list (the daemon's
+	// reply); the client's types carry the same JSON.
+	var wl []wire.TopicInfo
+	if b, err := json.Marshal(list); err != nil || json.Unmarshal(b, &wl) != nil {
+		t.Fatalf("topic list does not round-trip to wire.TopicInfo: %v", err)
+	}
+	fromDaemon := stat.FromTopics(wl, topic)
 	reg, err := stat.ReadRegistry(dir)
 	if err != nil {
 		t.Fatal(err)

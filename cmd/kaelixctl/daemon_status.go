@@ -15,7 +15,7 @@ import (
 )
 
 // DaemonStatusCmd is `kaelixctl daemon status`: the daemon's status
-// snapshot (wire.Status) and, with --clients, the connected clients.
+// snapshot (client.DaemonStatus) and, with --clients, the connected clients.
 // --format json prints the snapshot, or {"status": ..., "clients": [...]}
 // with --clients.
 //
@@ -150,7 +150,7 @@ func clientSlots(stats client.DaemonStats) []ClientSlot {
 	var rd stat.CounterReader
 	defer rd.Close()
 	var out []ClientSlot
-	for _, p := range stat.FromTopics(stats.Topics, "") {
+	for _, p := range statPartitions(stats.Topics) {
 		rows, err := rd.Slots(p)
 		if err != nil {
 			continue
@@ -199,4 +199,17 @@ func (cmd *DaemonStatusCmd) notAnswering(g *Globals, err error) error {
 	}
 	return fmt.Errorf("kaelixd is not answering: pid %d is %s; last heartbeat %v ago: %w",
 		hb.PID, state, time.Since(hb.Time).Round(time.Millisecond), err)
+}
+
+// statPartitions names the region files of topics' partitions as the
+// daemon reported them, for package stat to read.
+func statPartitions(topics []client.TopicInfo) []stat.Partition {
+	var out []stat.Partition
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			out = append(out, stat.Partition{Topic: t.Spec.Name, Index: p.Index, DataPath: p.Path,
+				ConsumerPath: p.ConsumerPath, SlotPaths: p.SlotPaths(t.Spec.MaxSubscribers)})
+		}
+	}
+	return out
 }

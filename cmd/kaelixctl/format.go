@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kaelix-io/kaelix/wire"
+	"github.com/kaelix-io/kaelix/client"
 )
 
 // byteSize is a flag value in bytes: a plain number or one with a binary
@@ -106,7 +106,7 @@ func unixNS(ns int64) string {
 // every partition's is alike ("2M huge"), else each label with its count
 // in order of first partition, "2M huge ×51, 4K tmpfs ×13 (fallback)";
 // "-" without partitions.
-func pagesMix(parts []wire.PartitionInfo) string {
+func pagesMix(parts []client.PartitionInfo) string {
 	var labels []string
 	count := map[string]int{}
 	for _, p := range parts {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/wire"
 )
 
 func TestByteSize(t *testing.T) {
@@ -74,22 +73,22 @@ func TestFallbackLabel(t *testing.T) {
 // TestPagesMix: the create summary and the PAGES column say where every
 // partition landed, with counts when they differ.
 func TestPagesMix(t *testing.T) {
-	huge := wire.PartitionInfo{PageSizeBytes: 2 << 20, HugePages: true}
-	fb := wire.PartitionInfo{PageSizeBytes: 4096, FallbackTmpfs: true}
-	small := wire.PartitionInfo{PageSizeBytes: 4096}
-	var mixed []wire.PartitionInfo
+	huge := client.PartitionInfo{PageSizeBytes: 2 << 20, HugePages: true}
+	fb := client.PartitionInfo{PageSizeBytes: 4096, FallbackTmpfs: true}
+	small := client.PartitionInfo{PageSizeBytes: 4096}
+	var mixed []client.PartitionInfo
 	for i := range 64 {
-		mixed = append(mixed, map[bool]wire.PartitionInfo{true: huge, false: fb}[i < 51])
+		mixed = append(mixed, map[bool]client.PartitionInfo{true: huge, false: fb}[i < 51])
 	}
 	for _, tc := range []struct {
-		parts []wire.PartitionInfo
+		parts []client.PartitionInfo
 		want  string
 	}{
 		{nil, "-"},
 		{mixed[:51], "2M huge"},
 		{mixed, "2M huge ×51, 4K tmpfs ×13 (fallback)"},
-		{[]wire.PartitionInfo{small, fb, small}, "4K tmpfs ×2, 4K tmpfs ×1 (fallback)"},
-		{[]wire.PartitionInfo{small, small}, "4K tmpfs"},
+		{[]client.PartitionInfo{small, fb, small}, "4K tmpfs ×2, 4K tmpfs ×1 (fallback)"},
+		{[]client.PartitionInfo{small, small}, "4K tmpfs"},
 	} {
 		if got := pagesMix(tc.parts); got != tc.want {
 			t.Errorf("pagesMix(%d partitions) = %q, want %q", len(tc.parts), got, tc.want)

@@ -180,7 +180,7 @@ func (k *checker) clean(t *testing.T) {
 	}
 }
 
-func ringCounters(t *testing.T, c *client.Client, topic string) wire.Counters {
+func ringCounters(t *testing.T, c *client.Client, topic string) client.Counters {
 	t.Helper()
 	info, err := c.TopicInfo(context.Background(), topic)
 	if err != nil {
