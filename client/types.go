@@ -106,6 +106,10 @@ type TopicInfo struct {
 	JoiningSubscribers int `json:"joining_subscribers,omitempty"`
 	// Partitions has one entry per partition, in index order.
 	Partitions []PartitionInfo `json:"partitions"`
+	// Creating: the daemon is still making the topic's regions (a big
+	// topic takes seconds): Partitions is empty, and NewPublisher and
+	// Subscribe fail with ErrTopicNotFound until the create has returned.
+	Creating bool `json:"creating,omitempty"`
 }
 
 // PartitionInfo describes one partition: its region files, their memory

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
@@ -91,19 +92,19 @@ func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config, pending uint6
 	}
 	var over []string
 	if maxBytes > 0 && fp.Total > maxBytes {
-		over = append(over, fmt.Sprintf("more than shm.max_topic_bytes = %s", human(maxBytes)))
+		over = append(over, fmt.Sprintf("more than shm.max_topic_bytes = %s", bytesize.Human(maxBytes)))
 	}
 	if share > 0 {
 		limit := func(free uint64) uint64 { return uint64(share * float64(free-min(free, pending))) }
 		if fp.Tmpfs > 0 {
 			if mem, ok := memAvailable(); ok && fp.Tmpfs > limit(mem) {
-				over = append(over, fmt.Sprintf("more than shm.max_topic_share = %g of MemAvailable %s (%s)", share, human(mem), human(limit(mem))))
+				over = append(over, fmt.Sprintf("more than shm.max_topic_share = %g of MemAvailable %s (%s)", share, bytesize.Human(mem), bytesize.Human(limit(mem))))
 			}
 			var st unix.Statfs_t
 			if unix.Statfs(d.shm.TmpfsRoot, &st) == nil {
 				free := st.Bavail * uint64(st.Bsize)
 				if fp.Tmpfs > limit(free) {
-					over = append(over, fmt.Sprintf("more than shm.max_topic_share = %g of the %s free on %s (%s)", share, human(free), d.shm.TmpfsRoot, human(limit(free))))
+					over = append(over, fmt.Sprintf("more than shm.max_topic_share = %g of the %s free on %s (%s)", share, bytesize.Human(free), d.shm.TmpfsRoot, bytesize.Human(limit(free))))
 				}
 			}
 		}
@@ -114,14 +115,14 @@ func (d *Daemon) checkSize(spec wire.TopicSpec, rc ringbuf.Config, pending uint6
 	remedy := "create it anyway with force (kaelixctl topics create --force), or raise shm.max_topic_share or shm.max_topic_bytes"
 	where := "all on " + d.shm.TmpfsRoot
 	if fp.Huge > 0 {
-		where = fmt.Sprintf("%s of it on huge pages and %s on %s", human(fp.Huge), human(fp.Tmpfs), d.shm.TmpfsRoot)
+		where = fmt.Sprintf("%s of it on huge pages and %s on %s", bytesize.Human(fp.Huge), bytesize.Human(fp.Tmpfs), d.shm.TmpfsRoot)
 	}
 	d.m.refused.WithLabelValues("topic_size").Inc()
 	if pending > 0 {
-		where += fmt.Sprintf("; topics being created have %s still to make there, counted as taken", human(pending))
+		where += fmt.Sprintf("; topics being created have %s still to make there, counted as taken", bytesize.Human(pending))
 	}
 	return fp, wire.Errorf(wire.CodeTooLarge, "topic %q: its regions would take %s (%d × %s per partition, %s), %s; %s",
-		spec.Name, human(fp.Total), spec.Partitions, human(fp.PerPartition), where, strings.Join(over, ", and "), remedy)
+		spec.Name, bytesize.Human(fp.Total), spec.Partitions, bytesize.Human(fp.PerPartition), where, strings.Join(over, ", and "), remedy)
 }
 
 // hugeFreeBytes is the free huge pages of the configured size, in bytes:
@@ -163,21 +164,4 @@ func memAvailable() (uint64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// human formats a byte count for messages: "16.0 GiB", "512 KiB", "300 B".
-func human(b uint64) string {
-	units := []string{"KiB", "MiB", "GiB", "TiB"}
-	if b < 1024 {
-		return strconv.FormatUint(b, 10) + " B"
-	}
-	v, i := float64(b)/1024, 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if v == float64(uint64(v)) {
-		return fmt.Sprintf("%d %s", uint64(v), units[i])
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
 }

@@ -29,7 +29,7 @@ func TestTopicSizeLimit(t *testing.T) {
 	t.Log(msg)
 	// Two partitions of 4 MiB rings, plus headers, consumer and slot
 	// regions: a little over 8 MiB in all, a little over 4 MiB each.
-	m := regexp.MustCompile(`would take ([0-9.]+) MiB \(2 × ([0-9.]+) MiB per partition, all on /dev/shm\)`).FindStringSubmatch(msg)
+	m := regexp.MustCompile(`would take ([0-9.]+)MiB \(2 × ([0-9.]+)MiB per partition, all on /dev/shm\)`).FindStringSubmatch(msg)
 	if m == nil {
 		t.Fatalf("no figures in %q", msg)
 	}
@@ -39,7 +39,7 @@ func TestTopicSizeLimit(t *testing.T) {
 	if per, _ := strconv.ParseFloat(m[2], 64); per < 4 || per > 4.5 {
 		t.Errorf("per partition %s MiB, want 4..4.5", m[2])
 	}
-	for _, w := range []string{`topic "size.big"`, "more than shm.max_topic_bytes = 4 MiB", "--force"} {
+	for _, w := range []string{`topic "size.big"`, "more than shm.max_topic_bytes = 4MiB", "--force"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("message lacks %q: %s", w, msg)
 		}
@@ -76,8 +76,8 @@ func TestTopicSizeShare(t *testing.T) {
 	}
 	msg := err.Error()
 	t.Log(msg)
-	for _, re := range []string{`more than shm.max_topic_share = 1e-07 of MemAvailable [0-9.]+ [KMGT]iB \([0-9.]+ [KMG]?i?B\)`,
-		`more than shm.max_topic_share = 1e-07 of the [0-9.]+ [KMGT]iB free on /dev/shm \([0-9.]+ [KMG]?i?B\)`} {
+	for _, re := range []string{`more than shm.max_topic_share = 1e-07 of MemAvailable [0-9.]+[KMGT]iB \([0-9.]+[KMG]?i?B\)`,
+		`more than shm.max_topic_share = 1e-07 of the [0-9.]+[KMGT]iB free on /dev/shm \([0-9.]+[KMG]?i?B\)`} {
 		if !regexp.MustCompile(re).MatchString(msg) {
 			t.Errorf("message does not match %s: %s", re, msg)
 		}
@@ -107,7 +107,7 @@ func TestTopicSizeHugePages(t *testing.T) {
 	// not refused for it; only the consumer and slot regions on the tmpfs
 	// are over the 1e-7 share of MemAvailable.
 	err := r.call(wire.TypeCreate, wire.TopicSpec{Name: "huge.fits", Partitions: 10, CapacityBytes: 1 << 20}, nil)
-	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), " per partition, 20 MiB of it on huge pages and ") || strings.Contains(err.Error(), "huge pages (") {
+	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), " per partition, 20MiB of it on huge pages and ") || strings.Contains(err.Error(), "huge pages (") {
 		t.Fatalf("auto, fits the pool: %v", err)
 	}
 	t.Log(err)
@@ -139,7 +139,7 @@ func TestTopicSizeHugePages(t *testing.T) {
 		c.Shm.MaxTopicBytes = config.Size(20 << 20)
 	})
 	err = dial(t, bound, true).call(wire.TypeCreate, wire.TopicSpec{Name: "huge.max", Partitions: 10, CapacityBytes: 1 << 20}, nil)
-	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "more than shm.max_topic_bytes = 20 MiB") {
+	if code(err) != wire.CodeTooLarge || !strings.Contains(err.Error(), "more than shm.max_topic_bytes = 20MiB") {
 		t.Fatalf("10 partitions (20 MiB of huge pages plus the tmpfs part) under a 20 MiB bound: %v", err)
 	}
 }

@@ -27,6 +27,12 @@ func checkSpec(s wire.TopicSpec) (ringbuf.Config, error) {
 	if n := s.Partitions * (wire.RegionDescriptors + s.MaxSubscribers + s.MaxGroups); n > wire.MaxFDs {
 		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: partitions x (2 + max_subscribers + max_groups) = %d region files, over the %d one attach can carry: lower max_subscribers, max_groups or partitions", s.Name, n, wire.MaxFDs)
 	}
+	return ringConfig(s)
+}
+
+// ringConfig is s.RingConfig (the one spec-to-ring mapping) with the
+// topic named in the error.
+func ringConfig(s wire.TopicSpec) (ringbuf.Config, error) {
 	rc, err := s.RingConfig()
 	if err != nil {
 		return ringbuf.Config{}, wire.Errorf(wire.CodeInvalidSpec, "topic %q: %v", s.Name, err)

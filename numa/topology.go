@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 )
 
 // Topology is a snapshot of the host's NUMA nodes, as Load read it from
@@ -178,21 +180,10 @@ func (t *Topology) HugePagesFree(node int, pageSize uint64) (free uint64, sysfsP
 	if !ok {
 		sizes := make([]string, len(n.HugePages))
 		for i, h := range n.HugePages {
-			sizes[i] = formatSize(h.PageSizeBytes)
+			sizes[i] = bytesize.Format(h.PageSizeBytes)
 		}
 		return 0, "", fmt.Errorf("numa: hugepages: node %d, page size %s: %w (node has %v)",
-			node, formatSize(pageSize), ErrNoHugePagePool, sizes)
+			node, bytesize.Format(pageSize), ErrNoHugePagePool, sizes)
 	}
 	return p.Free, p.SysfsPath, nil
-}
-
-// formatSize formats a byte count as the largest exact binary unit ("2MiB").
-func formatSize(b uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for i < len(units)-1 && b >= 1024 && b%1024 == 0 {
-		b /= 1024
-		i++
-	}
-	return fmt.Sprintf("%d%s", b, units[i])
 }

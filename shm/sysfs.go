@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 )
 
 // mount is one line of /proc/self/mounts.
@@ -58,28 +60,6 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// parseSize parses a hugetlbfs pagesize option value: "2M", "1G", "2048K",
-// "2097152".
-func parseSize(s string) (uint64, error) {
-	mult := uint64(1)
-	switch strings.ToUpper(s[len(s)-1:]) {
-	case "K":
-		mult = 1 << 10
-	case "M":
-		mult = 1 << 20
-	case "G":
-		mult = 1 << 30
-	}
-	if mult != 1 {
-		s = s[:len(s)-1]
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	return v * mult, nil
-}
-
 // defaultHugePageSize reads Hugepagesize from procRoot/meminfo, in bytes.
 func defaultHugePageSize(procRoot string) uint64 {
 	data, err := os.ReadFile(filepath.Join(procRoot, "meminfo"))
@@ -111,7 +91,7 @@ func findHugetlbfs(procRoot string, pageSize uint64) (string, error) {
 		size := defaultHugePageSize(procRoot)
 		for _, o := range m.Options {
 			if v, ok := strings.CutPrefix(o, "pagesize="); ok && v != "" {
-				if n, err := parseSize(v); err == nil {
+				if n, err := bytesize.Parse(v); err == nil {
 					size = n
 				}
 			}

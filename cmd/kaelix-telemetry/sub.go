@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 )
 
 // SubCmd prints the samples: one line per --every (the latest sample, how
@@ -114,16 +114,8 @@ func formatSample(s Sample, id client.MessageID, n int, lat time.Duration) strin
 	return b.String()
 }
 
-// humanBytes renders a byte count with a binary unit, one decimal.
+// humanBytes renders a byte count (or rate) with a binary unit, one
+// decimal (bytesize.Human).
 func humanBytes(v float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if i == 0 {
-		return strconv.FormatFloat(v, 'f', 0, 64) + units[i]
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + units[i]
+	return bytesize.Human(uint64(max(v, 0)))
 }

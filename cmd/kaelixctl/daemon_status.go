@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 	"github.com/kaelix-io/kaelix/stat"
 )
 
@@ -125,7 +126,7 @@ func (cmd *DaemonStatusCmd) Run(g *Globals) error {
 			lag = strconv.FormatInt(r.LagRecords, 10)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", id, r.PID, r.Topic, r.Partition, r.Slot, r.Role, group,
-			r.State, lag, humanBytes(r.LagBytes), r.Consumed, r.Lost)
+			r.State, lag, bytesize.Human(r.LagBytes), r.Consumed, r.Lost)
 	}
 	return tw.Flush()
 }

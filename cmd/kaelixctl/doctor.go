@@ -14,6 +14,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon/config"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 	"github.com/kaelix-io/kaelix/numa"
 	"github.com/kaelix-io/kaelix/stat"
 )
@@ -161,7 +162,7 @@ func (d *doctor) hugePages() DoctorCheck {
 	reserved := false
 	for _, n := range topo.Nodes {
 		for _, p := range n.HugePages {
-			parts = append(parts, fmt.Sprintf("node%d %s: %d reserved, %d free", n.ID, humanBytes(p.PageSizeBytes), p.Total, p.Free))
+			parts = append(parts, fmt.Sprintf("node%d %s: %d reserved, %d free", n.ID, bytesize.Human(p.PageSizeBytes), p.Total, p.Free))
 			reserved = reserved || p.Total > 0
 		}
 	}
@@ -211,10 +212,10 @@ func (d *doctor) memlock() DoctorCheck {
 		}
 		if v < d.minMemlock {
 			c.Status = docWarning
-			c.Message = fmt.Sprintf("RLIMIT_MEMLOCK is %s, below %s: shm.mlock = auto locks nothing past it, required refuses topics (CAP_IPC_LOCK lifts the limit)", humanBytes(v), humanBytes(d.minMemlock))
+			c.Message = fmt.Sprintf("RLIMIT_MEMLOCK is %s, below %s: shm.mlock = auto locks nothing past it, required refuses topics (CAP_IPC_LOCK lifts the limit)", bytesize.Human(v), bytesize.Human(d.minMemlock))
 			return c
 		}
-		c.Status, c.Message, c.Fix = docOK, "RLIMIT_MEMLOCK "+humanBytes(v), ""
+		c.Status, c.Message, c.Fix = docOK, "RLIMIT_MEMLOCK "+bytesize.Human(v), ""
 		return c
 	}
 	c.Status, c.Message, c.Fix = docUnknown, "no \"Max locked memory\" line in proc/self/limits", ""
@@ -233,17 +234,17 @@ func (d *doctor) shmSize() DoctorCheck {
 	for _, t := range d.cfg.Topics {
 		need += d.cfg.TopicBytes(t)
 	}
-	what := fmt.Sprintf("%s: %s, %s free", dir, humanBytes(total), humanBytes(free))
+	what := fmt.Sprintf("%s: %s, %s free", dir, bytesize.Human(total), bytesize.Human(free))
 	fix := "mount -o remount,size=NG /dev/shm (and size= in /etc/fstab), or smaller or fewer topics"
 	switch {
 	case !d.cfgGiven:
 		c.Status, c.Message = docOK, what+" (pass --config to check the declared topics against it)"
 	case need > total:
-		c.Status, c.Message, c.Fix = docCritical, fmt.Sprintf("the declared topics need %s, more than all of %s", humanBytes(need), what), fix
+		c.Status, c.Message, c.Fix = docCritical, fmt.Sprintf("the declared topics need %s, more than all of %s", bytesize.Human(need), what), fix
 	case need > free:
-		c.Status, c.Message, c.Fix = docWarning, fmt.Sprintf("the declared topics need %s, more than is free (%s)", humanBytes(need), what), fix
+		c.Status, c.Message, c.Fix = docWarning, fmt.Sprintf("the declared topics need %s, more than is free (%s)", bytesize.Human(need), what), fix
 	default:
-		c.Status, c.Message = docOK, fmt.Sprintf("the declared topics need %s of %s", humanBytes(need), what)
+		c.Status, c.Message = docOK, fmt.Sprintf("the declared topics need %s of %s", bytesize.Human(need), what)
 	}
 	return c
 }

@@ -10,56 +10,30 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 )
 
-// byteSize is a flag value in bytes: a plain number or one with a binary
-// suffix (K, KiB, M, MiB, G, GiB; 1K = 1024).
+// byteSize is a flag value in bytes, in package bytesize's syntax: a plain
+// number or one with a binary unit (K, KiB, KB, M, MiB, MB, G, GiB, GB,
+// T, TiB, TB; 1K = 1024, 1MB = 2^20).
 type byteSize uint64
 
 // UnmarshalText parses "4096", "64K", "64KiB", "1M", "1MiB", "1G".
 func (b *byteSize) UnmarshalText(text []byte) error {
-	s := strings.TrimSpace(string(text))
-	mult := uint64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   uint64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
-			s, mult = s[:len(s)-len(u.suffix)], u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-	if err != nil || n > (1<<63)/mult {
-		return fmt.Errorf("%q is not a size (want e.g. 4096, 64KiB, 1MiB)", text)
+	n, err := bytesize.Parse(string(text))
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return fmt.Errorf("%q: a size must be more than 0 (leave the flag out for the default)", text)
 	}
-	*b = byteSize(n * mult)
+	*b = byteSize(n)
 	return nil
-}
-
-// humanBytes renders n bytes with a binary unit: 512B, 4KiB, 1.5MiB.
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatUint(n, 10) + "B"
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	s = strings.TrimSuffix(s, ".0")
-	return s + string("KMGTP"[exp]) + "iB"
 }
 
 // pageLabel renders a region's page size and backing: "2M huge", "4K tmpfs".
 func pageLabel(pageBytes uint64, huge bool) string {
-	s := strings.TrimSuffix(strings.TrimSuffix(humanBytes(pageBytes), "iB"), "B")
+	s := strings.TrimSuffix(strings.TrimSuffix(bytesize.Human(pageBytes), "iB"), "B")
 	if huge {
 		return s + " huge"
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 )
 
 func TestByteSize(t *testing.T) {
@@ -29,8 +30,8 @@ func TestByteSize(t *testing.T) {
 
 func TestHumanBytes(t *testing.T) {
 	for in, want := range map[uint64]string{0: "0B", 1023: "1023B", 1024: "1KiB", 1536: "1.5KiB", 1 << 20: "1MiB", 2 << 20: "2MiB", 1 << 30: "1GiB"} {
-		if got := humanBytes(in); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", in, got, want)
+		if got := bytesize.Human(in); got != want {
+			t.Errorf("bytesize.Human(%d) = %q, want %q", in, got, want)
 		}
 	}
 	if got := pageLabel(2<<20, true); got != "2M huge" {

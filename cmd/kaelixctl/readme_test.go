@@ -17,12 +17,19 @@ func TestREADMEQuotesExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The quote runs from the helper that embeds the daemon to the end of
+	// Example.
 	s := string(example)
-	i := strings.Index(s, "// Example runs")
-	if i < 0 {
-		t.Fatal("client/example_test.go: no \"// Example runs\" comment")
+	i := strings.Index(s, "// exampleClient runs")
+	j := strings.Index(s, "\nfunc Example() {")
+	if i < 0 || j < i {
+		t.Fatal("client/example_test.go: no \"// exampleClient runs\" comment before func Example")
 	}
-	body := strings.TrimRight(s[i:], "\n")
+	k := strings.Index(s[j:], "\n}\n")
+	if k < 0 {
+		t.Fatal("client/example_test.go: func Example has no end")
+	}
+	body := s[i : j+k+2]
 	if !strings.Contains(string(readme), "```go\n"+body+"\n```") {
 		t.Error("README.md's client quick start is not client/example_test.go's Example, verbatim: copy it again")
 	}

@@ -18,7 +18,7 @@ func TestTopicsCreateTooLarge(t *testing.T) {
 		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, exitInvalid, out, errOut)
 	}
 	t.Log(errOut)
-	for _, w := range []string{`topic "big.one": its regions would take 8.`, "MiB (2 × 4.", "more than shm.max_topic_bytes = 4 MiB", "pass --force to create it anyway"} {
+	for _, w := range []string{`topic "big.one": its regions would take 8.`, "MiB (2 × 4.", "more than shm.max_topic_bytes = 4MiB", "pass --force to create it anyway"} {
 		if !strings.Contains(errOut, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, errOut)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon/config"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -302,7 +303,7 @@ func (cmd *StatCmd) printText(w io.Writer, s StatSample) error {
 	for _, r := range s.Partitions {
 		c := r.Counters
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Topic, r.Partition, c.Published, humanRate(r.RatePerSec), c.Consumed,
-			c.Lost, c.BackPressure, c.Unblocked, c.Evicted, c.Publishers, c.Subscribers, humanBytes(c.SlowestLagBytes))
+			c.Lost, c.BackPressure, c.Unblocked, c.Evicted, c.Publishers, c.Subscribers, bytesize.Human(c.SlowestLagBytes))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -324,7 +325,7 @@ func (cmd *StatCmd) printText(w io.Writer, s StatSample) error {
 				proc = "-"
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%d\n", r.Topic, r.Partition, r.Slot, r.Role, group, r.PID, proc,
-				r.State, r.Position, lag, humanBytes(r.LagBytes), r.Consumed, r.Lost)
+				r.State, r.Position, lag, bytesize.Human(r.LagBytes), r.Consumed, r.Lost)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

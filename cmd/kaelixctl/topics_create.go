@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -47,7 +48,7 @@ func (cmd *TopicsCreateCmd) spec() (client.TopicConfig, error) {
 	const defaultMaxMessage, recordHeader = 4096, 32
 	if c := uint64(cmd.Capacity); c > 0 && cmd.MaxMessage == 0 && c/2 >= recordHeader && c/2-recordHeader < defaultMaxMessage {
 		return client.TopicConfig{}, invalidf("--capacity %s holds messages of at most %d bytes, less than the default --max-message of 4KiB: pass --max-message %d (or less), or a larger --capacity",
-			humanBytes(c), c/2-recordHeader, c/2-recordHeader)
+			bytesize.Human(c), c/2-recordHeader, c/2-recordHeader)
 	}
 	s := client.TopicConfig{
 		Name:            cmd.Name,
@@ -108,7 +109,7 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 	// every byte before it answers): on a terminal, say how long so far.
 	stop := func() {}
 	if isTerminal(g.stderr) && !g.json() {
-		stop = progress(g.stderr, fmt.Sprintf("creating topic %s (%d × %s)", spec.Name, spec.Partitions, humanBytes(max(spec.CapacityBytes, 1<<20))), time.Second)
+		stop = progress(g.stderr, fmt.Sprintf("creating topic %s (%d × %s)", spec.Name, spec.Partitions, bytesize.Human(max(spec.CapacityBytes, 1<<20))), time.Second)
 	}
 	var info client.TopicInfo
 	err = g.whileAnswering(spec.Name, func(ctx context.Context) (err error) {
@@ -128,8 +129,8 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 		verb = "ready:"
 	}
 	fmt.Fprintf(g.stdout, "%s topic %s: %d × %s %s, policy %s, max message %s, pages %s\n",
-		verb, s.Name, s.Partitions, humanBytes(s.CapacityBytes), s.Kind, s.Policy,
-		humanBytes(uint64(s.MaxMessageBytes)), pagesOf(info))
+		verb, s.Name, s.Partitions, bytesize.Human(s.CapacityBytes), s.Kind, s.Policy,
+		bytesize.Human(uint64(s.MaxMessageBytes)), pagesOf(info))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 )
 
 // TopicsInfoCmd is `kaelixctl topics info NAME`: the topic's parameters and
@@ -36,7 +37,7 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 	w := g.stdout
 	fmt.Fprintf(w, "topic:        %s\n", s.Name)
 	fmt.Fprintf(w, "kind:         %s, policy %s\n", s.Kind, s.Policy)
-	fmt.Fprintf(w, "partitions:   %d × %s ring, max message %s\n", s.Partitions, humanBytes(s.CapacityBytes), humanBytes(uint64(s.MaxMessageBytes)))
+	fmt.Fprintf(w, "partitions:   %d × %s ring, max message %s\n", s.Partitions, bytesize.Human(s.CapacityBytes), bytesize.Human(uint64(s.MaxMessageBytes)))
 	fmt.Fprintf(w, "slots:        %d publishers, %d subscribers, %d groups per partition\n", s.MaxPublishers, s.MaxSubscribers, s.MaxGroups)
 	fmt.Fprintf(w, "access:       mode %04o, group %s\n", s.Mode, topicGroupLabel(info))
 	numa := "unbound"
@@ -63,9 +64,9 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 			node = strconv.Itoa(p.NodeActual)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
-			p.Index, pageLabel(p.PageSizeBytes, p.HugePages)+fallbackLabel(p.FallbackTmpfs), node, humanBytes(p.SizeBytes),
+			p.Index, pageLabel(p.PageSizeBytes, p.HugePages)+fallbackLabel(p.FallbackTmpfs), node, bytesize.Human(p.SizeBytes),
 			k.Published, k.Consumed, k.Lost, k.BackPressure, k.Rejected, k.Evicted, k.Publishers, k.Subscribers,
-			humanBytes(k.SlowestLagBytes), p.Path)
+			bytesize.Human(k.SlowestLagBytes), p.Path)
 	}
 	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/bytesize"
 )
 
 // TopicsListCmd is `kaelixctl topics list`.
@@ -169,9 +170,9 @@ func (cmd *TopicsListCmd) Run(g *Globals) error {
 	fmt.Fprintln(tw, "TOPIC\tPARTS\tKIND\tPOLICY\tCAPACITY\tPAGES\tNODE\tPUBS\tSUBS\tPUBLISHED\tRATE/S\tLAG")
 	for _, r := range list.Topics {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
-			r.Name, r.Partitions, r.Kind, r.Policy, humanBytes(r.CapacityBytes),
+			r.Name, r.Partitions, r.Kind, r.Policy, bytesize.Human(r.CapacityBytes),
 			r.Pages, nodeLabel(r), r.Publishers, r.Subscribers,
-			r.Published, humanRate(r.RatePerSec), humanBytes(r.SlowestLagBytes))
+			r.Published, humanRate(r.RatePerSec), bytesize.Human(r.SlowestLagBytes))
 	}
 	return tw.Flush()
 }
