@@ -1,37 +1,28 @@
 package client
 
 import (
-	"bytes"
-	"os"
-	"strconv"
+	"errors"
+	"io/fs"
+	"strings"
+
+	"github.com/kaelix-io/kaelix/internal/proc"
 )
 
-// procCommState returns a process's name (/proc/PID/comm) and its state
-// as BlockedError reports it, from /proc/PID/stat's third field.
+// procCommState returns a process's name (comm) and its state as
+// BlockedError reports it, from /proc/PID/stat.
 func procCommState(pid int) (comm, state string) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	if b, err := os.ReadFile(dir + "/comm"); err == nil {
-		comm = string(bytes.TrimRight(b, "\n"))
+	s, err := proc.ReadStat("", pid)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", "gone"
+	case err != nil:
+		return "", "unknown"
+	case s.Stopped():
+		return s.Comm, "stopped"
+	case !s.Running():
+		return s.Comm, "zombie"
+	case strings.IndexByte("RSDIWPK", s.State) >= 0:
+		return s.Comm, "running"
 	}
-	b, err := os.ReadFile(dir + "/stat")
-	if err != nil {
-		if os.IsNotExist(err) {
-			return comm, "gone"
-		}
-		return comm, "unknown"
-	}
-	// pid (comm) state ...: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return comm, "unknown"
-	}
-	switch b[i+2] {
-	case 'T', 't':
-		return comm, "stopped"
-	case 'Z', 'X', 'x':
-		return comm, "zombie"
-	case 'R', 'S', 'D', 'I', 'W', 'P', 'K':
-		return comm, "running"
-	}
-	return comm, "unknown"
+	return s.Comm, "unknown"
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/kaelix-io/kaelix/internal/proc"
 )
 
 // mappedBy returns the pid of a live process (other than this one) that maps
@@ -49,19 +51,8 @@ func mappedBy(procRoot, path string) int {
 // procRunning reports whether /proc says pid is a running (not zombie)
 // process.
 func procRunning(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	switch b[i+2] {
-	case 'Z', 'X', 'x':
-		return false
-	}
-	return true
+	s, err := proc.ReadStat("", pid)
+	return err == nil && s.Running()
 }
 
 // waitProcGone waits, at most limit, until /proc agrees that pid (whose

@@ -1,10 +1,9 @@
 package stat
 
 import (
-	"bytes"
 	"os"
-	"strconv"
 
+	"github.com/kaelix-io/kaelix/internal/proc"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
@@ -218,36 +217,18 @@ func readProc(procRoot string, pid uint32, start uint64) procInfo {
 	if pid == 0 {
 		return procInfo{}
 	}
-	if procRoot == "" {
-		procRoot = "/proc"
-	}
-	dir := procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
-	b, err := os.ReadFile(dir + "/stat")
+	s, err := proc.ReadStat(procRoot, int(pid))
 	if err != nil {
 		return procInfo{}
 	}
-	// pid (comm) state ... : comm may hold spaces and parentheses; it
-	// ends at the last ')'.
-	j := bytes.LastIndexByte(b, ')')
-	i := bytes.IndexByte(b, '(')
-	if i < 0 || j < i {
-		return procInfo{}
-	}
-	info := procInfo{comm: string(b[i+1 : j])}
-	f := bytes.Fields(b[j+1:])
-	if len(f) < 20 || len(f[0]) == 0 {
+	info := procInfo{comm: s.Comm}
+	if !s.Running() {
 		return info
 	}
-	st := f[0][0]
-	if st == 'Z' || st == 'X' || st == 'x' {
-		return info
-	}
-	if start != 0 {
-		if s, err := strconv.ParseUint(string(f[19]), 10, 64); err != nil || s != start {
-			return procInfo{} // another process now has the pid
-		}
+	if start != 0 && s.StartTicks != start {
+		return procInfo{} // another process now has the pid
 	}
 	info.alive = true
-	info.stopped = st == 'T' || st == 't'
+	info.stopped = s.Stopped()
 	return info
 }

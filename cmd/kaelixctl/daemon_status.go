@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/internal/bytesize"
+	"github.com/kaelix-io/kaelix/internal/proc"
 	"github.com/kaelix-io/kaelix/stat"
 )
 
@@ -184,10 +183,10 @@ func (cmd *DaemonStatusCmd) notAnswering(g *Globals, err error) error {
 		return fmt.Errorf("kaelixd is not answering (no heartbeat in %s): %w", dir, err)
 	}
 	state := "running but not answering (hung or overloaded)"
-	if b, rerr := os.ReadFile("/proc/" + strconv.Itoa(hb.PID) + "/stat"); rerr != nil {
+	if s, rerr := proc.ReadStat("", hb.PID); rerr != nil {
 		state = "not found in /proc"
-	} else if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) {
-		switch b[i+2] {
+	} else {
+		switch s.State {
 		case 'T':
 			state = "stopped (SIGSTOP; resume it with kill -CONT " + strconv.Itoa(hb.PID) + ")"
 		case 't':

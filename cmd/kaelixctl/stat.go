@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon/config"
 	"github.com/kaelix-io/kaelix/internal/bytesize"
+	"github.com/kaelix-io/kaelix/internal/proc"
 	"github.com/kaelix-io/kaelix/stat"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -273,22 +272,11 @@ func processState(pid int) byte {
 	if pid <= 0 {
 		return 0
 	}
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+	s, err := proc.ReadStat("", pid)
+	if err != nil || !s.Running() {
 		return 0
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == ')' && i+2 < len(b) {
-			if c := b[i+2]; c != 'Z' && c != 'X' {
-				return c
-			}
-			return 0
-		}
-	}
-	return 0
+	return s.State
 }
 
 func (cmd *StatCmd) printText(w io.Writer, s StatSample) error {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kaelix-io/kaelix/internal/proc"
 )
 
 // Proc is one child process with its stdout readable line by line and its
@@ -141,11 +143,8 @@ func (p *Proc) Stopped() bool {
 func (p *Proc) WaitState(want byte, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
-		if err == nil {
-			if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] == want {
-				return nil
-			}
+		if s, err := proc.ReadStat("", p.Cmd.Process.Pid); err == nil && s.State == want {
+			return nil
 		}
 		time.Sleep(time.Millisecond)
 	}
