@@ -94,11 +94,11 @@ fuzz:
 soak:
 	KAELIX_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrash' -v ./internal/soak
 	./scripts/soak.sh $(SOAK_DURATION)
-	./scripts/soak.sh $(CHURN_DURATION) -churn
+	./scripts/soak.sh $(CHURN_DURATION) --churn
 
 soak-short:
 	./scripts/soak.sh 2m
-	./scripts/soak.sh 1m -churn
+	./scripts/soak.sh 1m --churn
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

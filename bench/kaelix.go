@@ -50,15 +50,12 @@ type kaelixDaemon struct {
 	socket string
 }
 
-func startDaemon(ctx context.Context, dir string, hugePages bool) (*kaelixDaemon, error) {
+func startDaemon(ctx context.Context, dir string, hugePages shm.Policy) (*kaelixDaemon, error) {
 	cfg := daemon.Default()
 	cfg.Daemon.SocketPath = filepath.Join(dir, "kaelixd.sock")
 	cfg.Daemon.StateDir = dir
 	cfg.Shm.DirName = fmt.Sprintf("kaelix-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-	cfg.Shm.HugePages = shm.PolicyOff
-	if hugePages {
-		cfg.Shm.HugePages = shm.PolicyAuto
-	}
+	cfg.Shm.HugePages = hugePages
 	cfg.RemoveOnExit = true
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	// The heartbeat, the sweep and the HTTP listener make syscalls of

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/stat"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -42,12 +43,12 @@ type Options struct {
 	Sizes      []int    // payload bytes, each >= MinPayloadBytes
 	Count      int      // measured records (round trips in pingpong) per run
 	Duration   time.Duration
-	Warmup     int     // records sent first and excluded
-	RateHz     float64 // oneway, fanout, fanin: records/s per publisher... see Validate
-	CPUs       []int   // parent's CPU, then peers' (cycled); nil: no pinning
-	Peers      int     // fanout, fanin: N
-	Batches    []int   // throughput: records per publish call (1: batching off)
-	HugePages  bool    // Kaelix regions on hugetlbfs (fallback tmpfs)
+	Warmup     int        // records sent first and excluded
+	RateHz     float64    // oneway, fanout, fanin: records/s per publisher... see Validate
+	CPUs       []int      // parent's CPU, then peers' (cycled); nil: no pinning
+	Peers      int        // fanout, fanin: N
+	Batches    []int      // throughput: records per publish call (1: batching off)
+	HugePages  shm.Policy // kaelixd's shm.hugepages for Kaelix regions: auto (fall back to tmpfs), required or off
 	Timeout    time.Duration
 	Label      string // tags the rows (e.g. "same-core")
 	// Repeat runs each combination this many times and keeps the median
@@ -77,7 +78,7 @@ func DefaultOptions(mode string) Options {
 		RateHz:     20_000,
 		Peers:      2,
 		Batches:    []int{1},
-		HugePages:  true,
+		HugePages:  shm.PolicyAuto,
 		Timeout:    5 * time.Minute,
 	}
 	if mode == ModeThroughput {
@@ -177,7 +178,7 @@ type runEnv struct {
 	env       *procEnv
 	dir       string
 	shmDir    string
-	hugePages bool
+	hugePages shm.Policy
 	kd        *kaelixDaemon
 	ns        *server.Server // embedded nats-server, started on first use in a case, stopped with it
 	seq       int

@@ -9,10 +9,10 @@
 # unblocked claims, evictions, restart times, max latency. Exit status is
 # non-zero on any corrupt, duplicated or reordered record or unaccounted loss.
 # Logs (kaelixd.log, children.log) stay in the run directory it names.
-# Extra arguments after DURATION go to kaelix-soak (e.g. -seed N). With
-# -churn it runs the client churn soak instead: 50 processes attaching and
-# detaching 1,000 times a minute over 64 topics x 4 partitions (-procs,
-# -rate, -topics, -partitions scale it), then a table of kaelixd's RSS,
+# Extra arguments after DURATION go to kaelix-soak (e.g. --seed N). With
+# --churn it runs the client churn soak instead: 50 processes attaching and
+# detaching 1,000 times a minute over 64 topics x 4 partitions (--procs,
+# --rate, --topics, --partitions scale it), then a table of kaelixd's RSS,
 # descriptors, goroutines and region files at the start and the end, and
 # of attaches, detaches, kills and stops; non-zero exit if any of those
 # did not come back, a slot leaked or a subscriber received nothing.
@@ -24,4 +24,4 @@ bin=$(mktemp -d "${TMPDIR:-/tmp}/kaelix-soak-bin.XXXXXX")
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/kaelix-soak" ./cmd/kaelix-soak
 echo "soak: $duration on $(uname -srm), $(nproc) CPUs, go $(go env GOVERSION), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >&2
-"$bin/kaelix-soak" -duration "$duration" "$@"
+"$bin/kaelix-soak" --duration "$duration" "$@"

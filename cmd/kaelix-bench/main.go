@@ -6,28 +6,33 @@
 //	kaelix-bench readme --in DIR   regenerate README.md's table from a report
 //	kaelix-bench list              transports, modes and wait strategies
 //
-// Run "kaelix-bench MODE -h" for the flags. The other side of every
-// cross-process transport is this same binary, re-executed with a hidden
-// argument.
+// Flags are kaelixctl's style: --format text|json (-o json), --hugepages
+// auto|required|off; -h prints the help (exit 0), a usage error exits 2,
+// a failed run 1. Run "kaelix-bench MODE -h" for a mode's flags. The other
+// side of every cross-process transport is this same binary, re-executed
+// with a hidden argument.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/kaelix-io/kaelix/bench"
-	"github.com/kaelix-io/kaelix/internal/version"
+	"github.com/kaelix-io/kaelix/internal/cli"
+	"github.com/kaelix-io/kaelix/shm"
 )
 
 func main() {
@@ -35,108 +40,161 @@ func main() {
 		os.Exit(bench.ChildMain())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "kaelix-bench:", err)
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// CLI is kaelix-bench's grammar: one command per mode (the same flags),
+// then suite, readme and list.
+type CLI struct {
+	Pingpong   ModeCmd   `cmd:"" help:"Round trips: latency of a record there and back."`
+	Oneway     ModeCmd   `cmd:"" help:"One-way latency at --rate records/s."`
+	Throughput ModeCmd   `cmd:"" help:"Records/s one publisher gets through (--batch records per publish call)."`
+	Fanout     ModeCmd   `cmd:"" help:"One publisher, --peers subscribers, at --rate."`
+	Fanin      ModeCmd   `cmd:"" help:"--peers publishers, one subscriber, at --rate in total."`
+	Suite      SuiteCmd  `cmd:"" help:"The standard suite, with the claims judged."`
+	Readme     ReadmeCmd `cmd:"" help:"Regenerate README.md's benchmark table from a report directory."`
+	List       ListCmd   `cmd:"" help:"Transports, modes and wait strategies."`
+
+	Version kong.VersionFlag `help:"Print the version (module, commit, Go, protocol) and exit."`
+}
+
+// ModeCmd is one mode's flags. Zero values of --count and --batch take
+// the mode's defaults (bench.DefaultOptions).
+type ModeCmd struct {
+	cli.Format
+	Transports string        `help:"Comma-separated transports, or all." default:"${default_transports}" placeholder:"LIST"`
+	Wait       string        `help:"Kaelix wait strategies, comma-separated, or all: busy-spin,yield,backoff,blocking." default:"${default_waits}" placeholder:"LIST"`
+	Size       string        `help:"Payload bytes, comma-separated for a sweep (min 16)." default:"64" placeholder:"BYTES"`
+	Count      int           `help:"Measured records (round trips) per run (default 100000; throughput 2000000)."`
+	Duration   time.Duration `help:"Measure for this long instead of --count."`
+	Warmup     int           `help:"Records sent first and excluded." default:"${default_warmup}"`
+	Rate       float64       `help:"Records/s (oneway, fanout; fanin: total over publishers)." default:"${default_rate}"`
+	CPUs       string        `name:"cpus" help:"CPUs: the parent's, then the peers' (cycled), e.g. 0,1; empty: no pinning." placeholder:"LIST"`
+	Peers      int           `help:"N subscribers (fanout) or publishers (fanin)." default:"${default_peers}"`
+	Batch      string        `help:"Throughput: records per publish call, comma-separated (1: off; default 1, throughput 1,32)." placeholder:"LIST"`
+	HugePages  shm.Policy    `name:"hugepages" help:"kaelixd's shm.hugepages for Kaelix regions: auto (falls back to tmpfs), required or off (default auto)." default:"auto" placeholder:"auto|required|off"`
+	Out        string        `help:"Write report.md, results.json and latency PNGs into this directory." placeholder:"DIR"`
+	Timeout    time.Duration `help:"Give up on one combination after this long." default:"${default_timeout}"`
+	Quiet      bool          `help:"No progress bar."`
+	Interleave bool          `help:"Pingpong, throughput: run the cross-process transports in one pair of processes, alternating blocks (claims need this)."`
+	Block      time.Duration `help:"--interleave: length of one path's block in a round." default:"${default_block}"`
+	Rounds     int           `help:"--interleave: measured rounds (0: --duration / --block, at least 3)."`
+}
+
+// options turns the flags into the harness's options for mode.
+func (m *ModeCmd) options(mode string) (bench.Options, error) {
+	o := bench.DefaultOptions(mode)
+	var err error
+	o.Transports = splitList(m.Transports, bench.TransportNames())
+	o.Waits = splitList(m.Wait, bench.WaitStrategies)
+	if o.Sizes, err = bench.ParseInts(m.Size); err != nil {
+		return o, err
+	}
+	if o.CPUs, err = bench.ParseInts(m.CPUs); err != nil {
+		return o, err
+	}
+	if m.Batch != "" {
+		if o.Batches, err = bench.ParseInts(m.Batch); err != nil {
+			return o, err
 		}
-		os.Exit(1)
+	}
+	if m.Count != 0 {
+		o.Count = m.Count
+	}
+	o.Duration, o.Warmup, o.RateHz, o.Peers = m.Duration, m.Warmup, m.Rate, m.Peers
+	o.HugePages, o.Timeout = m.HugePages, m.Timeout
+	o.Interleave, o.Block, o.Rounds = m.Interleave, m.Block, m.Rounds
+	return o, o.Validate()
+}
+
+// SuiteCmd is kaelix-bench suite.
+type SuiteCmd struct {
+	cli.Format
+	Out   string  `help:"Report directory (default bench/results/<date>-<host>)." placeholder:"DIR"`
+	Scale float64 `help:"Multiply every step's duration (smoke runs: 0.05)." default:"1"`
+	Note  string  `help:"The machine's state, recorded in the report (e.g. other jobs sharing it)."`
+	Quiet bool    `help:"No progress bar."`
+}
+
+// ReadmeCmd is kaelix-bench readme.
+type ReadmeCmd struct {
+	In     string `help:"Report directory holding results.json." required:"" placeholder:"DIR"`
+	Readme string `help:"README to update between <!-- bench:begin --> and <!-- bench:end -->." default:"README.md" placeholder:"FILE"`
+}
+
+// ListCmd is kaelix-bench list.
+type ListCmd struct{}
+
+// defaults are the flags' defaults, from bench.DefaultOptions (the same
+// for every mode but --count and --batch, which ModeCmd.options takes
+// from the mode's).
+func defaults() kong.Vars {
+	o := bench.DefaultOptions(bench.ModePingPong)
+	return kong.Vars{
+		"default_transports": strings.Join(o.Transports, ","),
+		"default_waits":      strings.Join(o.Waits, ","),
+		"default_warmup":     strconv.Itoa(o.Warmup),
+		"default_rate":       strconv.FormatFloat(o.RateHz, 'f', -1, 64),
+		"default_peers":      strconv.Itoa(o.Peers),
+		"default_timeout":    o.Timeout.String(),
+		"default_block":      bench.DefaultBlock.String(),
 	}
 }
 
-const usage = `usage:
-  kaelix-bench --version
-  kaelix-bench MODE [flags]       MODE: pingpong, oneway, throughput, fanout, fanin
-  kaelix-bench suite [--out DIR]  the standard suite, claims judged
-  kaelix-bench readme --in DIR [--readme README.md]
-  kaelix-bench list
-`
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
-	}
-	if args[0] == "--version" || args[0] == "-version" {
-		fmt.Fprintln(stdout, version.Get().String("kaelix-bench"))
-		return nil
+// run parses args, runs the command and returns the exit code: 0, 1 for
+// a failed run, 2 for a usage error (bad flags or option values).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c CLI
+	kctx, code, ok := cli.Parse("kaelix-bench", "Measure Kaelix beside the alternatives: latency distributions and throughput, in one run, on one host.\n\n"+
+		"Exit codes: 0 ok, 1 the run failed, 2 usage.",
+		&c, args, stdout, stderr, defaults())
+	if !ok {
+		return code
 	}
 	command := "kaelix-bench " + strings.Join(args, " ")
-	switch args[0] {
+	var err error
+	switch name := kctx.Selected().Name; name {
 	case "list":
 		fmt.Fprintln(stdout, "modes:     ", strings.Join(bench.Modes, ", "))
 		fmt.Fprintln(stdout, "transports:", strings.Join(bench.TransportNames(), ", "))
 		fmt.Fprintln(stdout, "waits:     ", strings.Join(bench.WaitStrategies, ", "))
-		return nil
+		return cli.ExitOK
 	case "suite":
-		return runSuite(ctx, args[1:], command, stdout, stderr)
+		err = runSuite(ctx, &c.Suite, command, stdout, stderr)
 	case "readme":
-		return runReadme(args[1:], stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	mode := args[0]
-	if !slices.Contains(bench.Modes, mode) {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("%w: %q", bench.ErrUnknownMode, mode)
-	}
-	o := bench.DefaultOptions(mode)
-	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	transports := fs.String("transports", strings.Join(o.Transports, ","), "comma-separated transports, or all: "+strings.Join(bench.TransportNames(), ","))
-	waits := fs.String("wait", strings.Join(o.Waits, ","), "Kaelix wait strategies, comma-separated, or all: busy-spin,yield,backoff,blocking")
-	sizes := fs.String("size", "64", "payload bytes, comma-separated for a sweep (min 16)")
-	fs.IntVar(&o.Count, "count", o.Count, "measured records (round trips) per run")
-	fs.DurationVar(&o.Duration, "duration", 0, "measure for this long instead of --count")
-	fs.IntVar(&o.Warmup, "warmup", o.Warmup, "records sent first and excluded")
-	fs.Float64Var(&o.RateHz, "rate", o.RateHz, "records/s (oneway, fanout; fanin: total over publishers)")
-	cpus := fs.String("cpus", "", "CPUs: the parent's, then the peers' (cycled), e.g. 0,1; empty: no pinning")
-	fs.IntVar(&o.Peers, "peers", o.Peers, "N subscribers (fanout) or publishers (fanin)")
-	batches := fs.String("batch", joinInts(o.Batches), "throughput: records per publish call, comma-separated (1: off)")
-	huge := fs.String("hugepages", "on", "Kaelix regions on hugepages: on (falls back to tmpfs) or off")
-	format := fs.String("format", "table", "table or json")
-	out := fs.String("out", "", "write report.md, results.json and latency PNGs into this directory")
-	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up on one combination after this long")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	fs.BoolVar(&o.Interleave, "interleave", false, "pingpong, throughput: run the cross-process transports in one pair of processes, alternating blocks (claims need this)")
-	fs.DurationVar(&o.Block, "block", bench.DefaultBlock, "--interleave: length of one path's block in a round")
-	fs.IntVar(&o.Rounds, "rounds", 0, "--interleave: measured rounds (0: --duration / --block, at least 3)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	var err error
-	o.Transports = splitList(*transports, bench.TransportNames())
-	o.Waits = splitList(*waits, bench.WaitStrategies)
-	if o.Sizes, err = bench.ParseInts(*sizes); err != nil {
-		return err
-	}
-	if o.CPUs, err = bench.ParseInts(*cpus); err != nil {
-		return err
-	}
-	if o.Batches, err = bench.ParseInts(*batches); err != nil {
-		return err
-	}
-	switch *huge {
-	case "on":
-		o.HugePages = true
-	case "off":
-		o.HugePages = false
+		err = runReadme(&c.Readme)
 	default:
-		return fmt.Errorf("%w: --hugepages %q: on or off", bench.ErrOptions, *huge)
+		m := map[string]*ModeCmd{bench.ModePingPong: &c.Pingpong, bench.ModeOneway: &c.Oneway, bench.ModeThroughput: &c.Throughput,
+			bench.ModeFanout: &c.Fanout, bench.ModeFanin: &c.Fanin}[name]
+		var o bench.Options
+		if o, err = m.options(name); err != nil {
+			fmt.Fprintln(stderr, "kaelix-bench:", err)
+			return cli.ExitUsage
+		}
+		err = runMode(ctx, o, m, command, stdout, stderr)
 	}
-	if *format != "table" && *format != "json" {
-		return fmt.Errorf("%w: --format %q: table or json", bench.ErrOptions, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaelix-bench:", err)
+		if usageError(err) {
+			return cli.ExitUsage
+		}
+		return cli.ExitFailure
 	}
-	if err := o.Validate(); err != nil {
-		return err
-	}
+	return cli.ExitOK
+}
+
+// usageError reports an error in what was asked (a flag value out of
+// range, an unknown transport or wait strategy): exit 2, like a bad flag.
+func usageError(err error) bool {
+	return errors.Is(err, bench.ErrOptions) || errors.Is(err, bench.ErrUnknownTransport) ||
+		errors.Is(err, bench.ErrUnknownWait) || errors.Is(err, bench.ErrUnknownMode)
+}
+
+func runMode(ctx context.Context, o bench.Options, m *ModeCmd, command string, stdout, stderr io.Writer) error {
 	var progress io.Writer
-	if !*quiet {
+	if !m.Quiet {
 		progress = stderr
 	}
 	s, err := bench.NewSession(ctx, command, progress)
@@ -147,42 +205,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := s.Run(ctx, o); err != nil {
 		return err
 	}
-	return emit(s.Report, *format, *out, stdout)
+	return emit(s.Report, m.JSON(), m.Out, stdout)
 }
 
-func emit(r *bench.Report, format, out string, stdout io.Writer) error {
+func emit(r *bench.Report, asJSON bool, out string, stdout io.Writer) error {
 	if out != "" {
 		if err := r.WriteDir(out); err != nil {
 			return err
 		}
 	}
-	if format == "json" {
+	if asJSON {
 		return r.WriteJSON(stdout)
 	}
 	return r.WriteTable(stdout)
 }
 
-func runSuite(ctx context.Context, args []string, command string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "report directory (default bench/results/<date>-<host>)")
-	scale := fs.Float64("scale", 1, "multiply every step's duration (smoke runs: 0.05)")
-	note := fs.String("note", "", "the machine's state, recorded in the report (e.g. other jobs sharing it)")
-	format := fs.String("format", "table", "table or json")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
-		return err
+func runSuite(ctx context.Context, c *SuiteCmd, command string, stdout, stderr io.Writer) error {
+	if c.Scale <= 0 || c.Scale > 100 {
+		return fmt.Errorf("%w: --scale %v", bench.ErrOptions, c.Scale)
 	}
-	if *scale <= 0 || *scale > 100 {
-		return fmt.Errorf("%w: --scale %v", bench.ErrOptions, *scale)
-	}
-	dir := *out
+	dir := c.Out
 	if dir == "" {
 		host, _ := os.Hostname()
 		dir = filepath.Join("bench", "results", time.Now().Format("2006-01-02")+"-"+host)
 	}
 	var progress io.Writer
-	if !*quiet {
+	if !c.Quiet {
 		progress = stderr
 	}
 	s, err := bench.NewSession(ctx, command, progress)
@@ -190,8 +238,8 @@ func runSuite(ctx context.Context, args []string, command string, stdout, stderr
 		return err
 	}
 	defer s.Close()
-	s.Report.Machine.Conditions = *note
-	if err := s.RunSuite(ctx, bench.Suite(*scale)); err != nil {
+	s.Report.Machine.Conditions = c.Note
+	if err := s.RunSuite(ctx, bench.Suite(c.Scale)); err != nil {
 		return err
 	}
 	if err := s.Report.WriteDir(dir); err != nil {
@@ -200,10 +248,10 @@ func runSuite(ctx context.Context, args []string, command string, stdout, stderr
 	if err := s.Report.WriteClaims(dir); err != nil {
 		return err
 	}
-	if err := emit(s.Report, *format, "", stdout); err != nil {
+	if err := emit(s.Report, c.JSON(), "", stdout); err != nil {
 		return err
 	}
-	if *format == "table" {
+	if !c.JSON() {
 		fmt.Fprintln(stdout)
 		for _, c := range s.Report.Claims {
 			fmt.Fprintf(stdout, "%-12s %s: %s\n", c.Status, c.Claim, c.Figures)
@@ -213,35 +261,26 @@ func runSuite(ctx context.Context, args []string, command string, stdout, stderr
 	return nil
 }
 
-func runReadme(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("readme", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	in := fs.String("in", "", "report directory holding results.json")
-	readme := fs.String("readme", "README.md", "README to update between <!-- bench:begin --> and <!-- bench:end -->")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *in == "" {
-		return fmt.Errorf("%w: --in is required", bench.ErrOptions)
-	}
-	r, err := bench.ReadReport(filepath.Join(*in, "results.json"))
+func runReadme(c *ReadmeCmd) error {
+	in, readme := c.In, c.Readme
+	r, err := bench.ReadReport(filepath.Join(in, "results.json"))
 	if err != nil {
 		return err
 	}
 	// The suite's own judgement (claims.json: with its re-run counts) if
 	// it is there, else judged again from the rows.
-	if b, err := os.ReadFile(filepath.Join(*in, "claims.json")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(in, "claims.json")); err == nil {
 		if err := json.Unmarshal(b, &r.Claims); err != nil {
-			return fmt.Errorf("%w: %s/claims.json: %w", bench.ErrBadReport, *in, err)
+			return fmt.Errorf("%w: %s/claims.json: %w", bench.ErrBadReport, in, err)
 		}
 	} else {
 		r.Claims = bench.EvaluateClaims(r, bench.SuitePingBytes)
 	}
-	rel, err := filepath.Rel(filepath.Dir(*readme), *in)
+	rel, err := filepath.Rel(filepath.Dir(readme), in)
 	if err != nil {
-		rel = *in
+		rel = in
 	}
-	return bench.UpdateREADME(*readme, r, filepath.ToSlash(rel))
+	return bench.UpdateREADME(readme, r, filepath.ToSlash(rel))
 }
 
 // splitList splits a comma list; "all" means every name in all.
@@ -256,12 +295,4 @@ func splitList(s string, all []string) []string {
 		}
 	}
 	return out
-}
-
-func joinInts(v []int) string {
-	s := make([]string, len(v))
-	for i, n := range v {
-		s[i] = fmt.Sprint(n)
-	}
-	return strings.Join(s, ",")
 }

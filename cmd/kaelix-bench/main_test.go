@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,8 +21,8 @@ func TestMain(m *testing.M) {
 
 func TestList(t *testing.T) {
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"list"}, &out, &errb); err != nil {
-		t.Fatal(err)
+	if code := run(context.Background(), []string{"list"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	for _, want := range []string{"pingpong", "kaelix-spsc", "busy-spin"} {
 		if !strings.Contains(out.String(), want) {
@@ -33,20 +31,38 @@ func TestList(t *testing.T) {
 	}
 }
 
-func TestBadFlags(t *testing.T) {
-	var out, errb bytes.Buffer
+// TestFlags: kaelixctl's conventions: -h is no error (help on stdout,
+// exit 0), a bad flag, mode or value exits 2 with the reason on stderr.
+func TestFlags(t *testing.T) {
 	ctx := context.Background()
-	if err := run(ctx, nil, &out, &errb); !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("no args: %v", err)
-	}
-	if err := run(ctx, []string{"sideways"}, &out, &errb); !errors.Is(err, bench.ErrUnknownMode) {
-		t.Errorf("bad mode: %v", err)
-	}
-	if err := run(ctx, []string{"pingpong", "--transports", "pigeon"}, &out, &errb); !errors.Is(err, bench.ErrUnknownTransport) {
-		t.Errorf("bad transport: %v", err)
-	}
-	if err := run(ctx, []string{"pingpong", "--format", "xml"}, &out, &errb); !errors.Is(err, bench.ErrOptions) {
-		t.Errorf("bad format: %v", err)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // in stdout for 0, stderr otherwise
+	}{
+		{[]string{"-h"}, 0, "Usage: kaelix-bench"},
+		{[]string{"pingpong", "--help"}, 0, "--hugepages"},
+		{[]string{"--version"}, 0, "kaelix-bench"},
+		{nil, 2, "expected one of"},
+		{[]string{"sideways"}, 2, "unexpected argument sideways"},
+		{[]string{"pingpong", "--transports", "pigeon"}, 2, "unknown transport"},
+		{[]string{"pingpong", "--format", "xml"}, 2, "--format"},
+		{[]string{"pingpong", "-o", "yaml"}, 2, "--format"},
+		{[]string{"pingpong", "--hugepages", "on"}, 2, `policy "on"`},
+		{[]string{"pingpong", "-count", "5"}, 2, "unknown flag"},
+		{[]string{"pingpong", "--size", "8"}, 2, "--size 8"},
+		{[]string{"suite", "--scale", "0"}, 2, "--scale 0"},
+		{[]string{"readme"}, 2, "--in"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(ctx, c.args, &out, &errb)
+		got := errb.String()
+		if c.code == 0 {
+			got = out.String()
+		}
+		if code != c.code || !strings.Contains(got, c.want) {
+			t.Errorf("%q: exit %d, want %d with %q in:\n%s%s", c.args, code, c.code, c.want, out.String(), errb.String())
+		}
 	}
 }
 
@@ -56,9 +72,9 @@ func TestBadFlags(t *testing.T) {
 func TestPingPongJSONOutAndReadme(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	args := []string{"pingpong", "--transports", "floor,uds,chan", "--count", "200", "--warmup", "20", "--size", "32", "--format", "json", "--out", dir, "--quiet", "--interleave", "--rounds", "2", "--block", "2ms"}
-	if err := run(context.Background(), args, &out, &errb); err != nil {
-		t.Fatalf("%v\nstderr: %s", err, errb.String())
+	args := []string{"pingpong", "--transports", "floor,uds,chan", "--count", "200", "--warmup", "20", "--size", "32", "-o", "json", "--out", dir, "--quiet", "--interleave", "--rounds", "2", "--block", "2ms"}
+	if code := run(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", code, errb.String())
 	}
 	var rep struct {
 		Machine map[string]any   `json:"machine"`
@@ -77,8 +93,8 @@ func TestPingPongJSONOutAndReadme(t *testing.T) {
 	}
 	readme := filepath.Join(t.TempDir(), "README.md")
 	os.WriteFile(readme, []byte("a\n<!-- bench:begin -->\n<!-- bench:end -->\n"), 0o644)
-	if err := run(context.Background(), []string{"readme", "--in", dir, "--readme", readme}, &out, &errb); err != nil {
-		t.Fatal(err)
+	if code := run(context.Background(), []string{"readme", "--in", dir, "--readme", readme}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	b, _ := os.ReadFile(readme)
 	if !strings.Contains(string(b), "| uds/- |") {

@@ -24,7 +24,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/internal/version"
+	kcli "github.com/kaelix-io/kaelix/internal/cli"
 )
 
 // Globals are the flags every verb takes.
@@ -54,18 +54,10 @@ func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stder
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	cli.stdout, cli.stderr = stdout, stderr
-	parser, err := kong.New(&cli, kong.Name("kaelix-proc"),
-		kong.Description("Run Kaelix stream processor pipelines (built-in plugins) declared in TOML."),
-		kong.Writers(stdout, stderr),
-		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": version.Get().String("kaelix-proc")})
-	if err != nil {
-		fmt.Fprintln(stderr, "kaelix-proc:", err)
-		return 1
-	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		fmt.Fprintln(stderr, "kaelix-proc:", err)
-		return 2
+	kctx, code, ok := kcli.Parse("kaelix-proc", "Run Kaelix stream processor pipelines (built-in plugins) declared in TOML.",
+		&cli, args, stdout, stderr, kong.Vars{"default_socket": client.DefaultSocketPath()})
+	if !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

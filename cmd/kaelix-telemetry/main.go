@@ -29,7 +29,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/internal/version"
+	kcli "github.com/kaelix-io/kaelix/internal/cli"
 )
 
 // Record headers set by the publisher.
@@ -77,18 +77,10 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	cli.stdout, cli.stderr = stdout, stderr
-	parser, err := kong.New(&cli, kong.Name("kaelix-telemetry"),
-		kong.Description("Publish this host's /proc counters to a Kaelix topic, or print them live."),
-		kong.Writers(stdout, stderr),
-		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": version.Get().String("kaelix-telemetry")})
-	if err != nil {
-		fmt.Fprintln(stderr, "kaelix-telemetry:", err)
-		return 1
-	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		fmt.Fprintln(stderr, "kaelix-telemetry:", err)
-		return 2
+	kctx, code, ok := kcli.Parse("kaelix-telemetry", "Publish this host's /proc counters to a Kaelix topic, or print them live.",
+		&cli, args, stdout, stderr, kong.Vars{"default_socket": client.DefaultSocketPath()})
+	if !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

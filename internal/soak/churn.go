@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/shm"
 )
 
 // ChurnOptions configures RunChurn. Zero fields take the defaults of
@@ -55,10 +56,11 @@ type ChurnOptions struct {
 	// publishes into every partition every 100 ms, so a subscriber that
 	// runs 2 s without a record missed some 80 of them.
 	DeafAfter time.Duration
-	Dir       string    // run directory (logs, socket); default a new temp dir
-	Exe       string    // child executable; default os.Executable()
-	Seed      uint64    // random seed; 0 = from the clock
-	Log       io.Writer // progress lines; nil = discard
+	Dir       string     // run directory (logs, socket); default a new temp dir
+	Exe       string     // child executable; default os.Executable()
+	Seed      uint64     // random seed; 0 = from the clock
+	Log       io.Writer  `json:"-"` // progress lines; nil = discard
+	HugePages shm.Policy // kaelixd's shm.hugepages, as Options.HugePages
 }
 
 // ChurnArgs are a churn child's parameters (in ChildArgs.Churn).
@@ -185,7 +187,7 @@ func RunChurn(ctx context.Context, o ChurnOptions) (*ChurnReport, error) {
 	fmt.Fprintf(o.Log, "churn: dir %s seed %d: %d processes, %d attach/detach a minute, %d topics x %d partitions, %v\n",
 		o.Dir, o.Seed, o.Procs, o.Rate, o.Topics, o.Partitions, o.Duration)
 	base := ChildArgs{
-		Socket: filepath.Join(o.Dir, "kaelixd.sock"), StateDir: o.Dir, HTTP: true,
+		Socket: filepath.Join(o.Dir, "kaelixd.sock"), StateDir: o.Dir, HTTP: true, HugePages: o.HugePages,
 		ShmDir: fmt.Sprintf("kaelix-churn-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
 	}
 	shmDir := filepath.Join("/dev/shm", base.ShmDir)

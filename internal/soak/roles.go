@@ -48,10 +48,11 @@ type ChildArgs struct {
 	// Daemon.
 	EvictAfter time.Duration `json:"evict_after,omitempty"`
 	Sweep      time.Duration `json:"sweep,omitempty"`
-	ShmBase    string        `json:"shm_base,omitempty"` // tmpfs for regions; default /dev/shm
-	Mlock      bool          `json:"mlock,omitempty"`    // shm.mlock = required
-	HTTP       bool          `json:"http,omitempty"`     // serve /metrics on a free port; print "metrics ADDR"
-	Churn      *ChurnArgs    `json:"churn,omitempty"`    // churn and churn-beacon roles (churn.go)
+	ShmBase    string        `json:"shm_base,omitempty"`  // tmpfs for regions; default /dev/shm
+	Mlock      bool          `json:"mlock,omitempty"`     // shm.mlock = required
+	HugePages  shm.Policy    `json:"hugepages,omitempty"` // shm.hugepages; default off
+	HTTP       bool          `json:"http,omitempty"`      // serve /metrics on a free port; print "metrics ADDR"
+	Churn      *ChurnArgs    `json:"churn,omitempty"`     // churn and churn-beacon roles (churn.go)
 }
 
 // MaybeChild runs the child role named in the environment, if any, and
@@ -102,7 +103,7 @@ func DaemonConfig(a ChildArgs) daemon.Config {
 	cfg.Daemon.SocketPath = a.Socket
 	cfg.Daemon.StateDir = a.StateDir
 	cfg.Shm.DirName = a.ShmDir
-	cfg.Shm.HugePages = shm.PolicyOff
+	cfg.Shm.HugePages = a.HugePages
 	cfg.Network.Enabled = false
 	cfg.RemoveOnExit = true
 	if a.Sweep > 0 {

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -47,6 +48,11 @@ type Options struct {
 	Seed       uint64    // random seed; 0 = from the clock
 	Log        io.Writer // progress lines; nil = discard
 	PaceEvery  int       // publishers sleep 1 ms every PaceEvery records; default 16
+	// HugePages is kaelixd's shm.hugepages (default off: regions on
+	// /dev/shm, where the final check looks for leftovers; with auto or
+	// required data regions go to hugetlbfs and that check covers
+	// /dev/shm only).
+	HugePages shm.Policy
 }
 
 // topicPlan is one soak topic and the processes around it.
@@ -173,6 +179,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		Socket: filepath.Join(o.Dir, "kaelixd.sock"), StateDir: o.Dir,
 		ShmDir: fmt.Sprintf("kaelix-soak-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
 		Ledger: filepath.Join(o.Dir, "ledger"), EvictAfter: o.EvictAfter, Sweep: 100 * time.Millisecond,
+		HugePages: o.HugePages,
 	}
 	shmDir := filepath.Join("/dev/shm", base.ShmDir)
 	l, err := CreateLedger(base.Ledger)
