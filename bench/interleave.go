@@ -25,11 +25,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/kaelix-io/kaelix/ringbuf"
-	"github.com/kaelix-io/kaelix/stat"
 )
 
 // blockSeq marks the end of a block.
@@ -458,25 +456,9 @@ func groupName(o Options, size int) string {
 // of one block per path, and returns one row per path.
 func (s *Session) runInterleaved(parent context.Context, k kase) (rows []Result, err error) {
 	o := k.o
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	defer cancel()
 	r := s.r
-	r.seq++
-	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*stat.RingView{}, nil, false
-	defer func() {
-		for i := len(r.cleanup) - 1; i >= 0; i-- {
-			r.cleanup[i]()
-		}
-	}()
-	env := &procEnv{ctx: ctx, parent: true, run: r}
-	defer env.close()
-	penv := r.env
-	r.env = env
-	defer func() { r.env = penv }()
+	_, cancel, env, end := r.begin(parent, o.Timeout)
+	defer end()
 
 	var links []linkSpec
 	newLink := func(id, transport, wait string, size, batch int) int {

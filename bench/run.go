@@ -281,14 +281,7 @@ func (s *Session) cases(o Options) ([]kase, []string) {
 					}
 					continue
 				}
-				waits := []string{t.inherentWait}
-				if t.kaelix {
-					waits = o.Waits
-				}
-				batches := []int{0}
-				if o.Mode == ModeThroughput {
-					batches = o.Batches
-				}
+				waits, batches := o.variants(t)
 				for _, w := range waits {
 					for _, b := range batches {
 						g.paths = append(g.paths, pathKase{t: t, wait: w, batch: b})
@@ -322,14 +315,7 @@ func (s *Session) cases(o Options) ([]kase, []string) {
 			notes = append(notes, fmt.Sprintf("%s: %s serves only %v; skipped", o.Mode, name, t.modes))
 			continue
 		}
-		waits := []string{t.inherentWait}
-		if t.kaelix {
-			waits = o.Waits
-		}
-		batches := []int{0}
-		if o.Mode == ModeThroughput {
-			batches = o.Batches
-		}
+		waits, batches := o.variants(t)
 		for _, w := range waits {
 			for _, size := range o.Sizes {
 				for _, b := range batches {
@@ -459,29 +445,53 @@ func cpuString(cpus []int, peers int) string {
 	return strings.Join(parts, ",")
 }
 
+// begin starts one case of r: a context bounded by timeout (0: 5
+// minutes), fresh per-case state (listeners, channels, rings, cleanups),
+// and the parent's side of the case as r's environment; cancel ends the
+// context early (a side failed). end undoes it
+// all, in reverse: the environment back, the side closed, the cleanups
+// run last first, the context cancelled.
+func (r *runEnv) begin(parent context.Context, timeout time.Duration) (ctx context.Context, cancel context.CancelFunc, env *procEnv, end func()) {
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel = context.WithTimeout(parent, timeout)
+	r.seq++
+	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*stat.RingView{}, nil, false
+	env = &procEnv{ctx: ctx, parent: true, run: r}
+	penv := r.env
+	r.env = env
+	return ctx, cancel, env, func() {
+		r.env = penv
+		env.close()
+		for i := len(r.cleanup) - 1; i >= 0; i-- {
+			r.cleanup[i]()
+		}
+		cancel()
+	}
+}
+
+// variants are the wait strategies (o.Waits for a Kaelix transport, else
+// the transport's own) and batch settings (o.Batches in throughput, else
+// none) that transport t runs under o.
+func (o Options) variants(t *transport) (waits []string, batches []int) {
+	waits, batches = []string{t.inherentWait}, []int{0}
+	if t.kaelix {
+		waits = o.Waits
+	}
+	if o.Mode == ModeThroughput {
+		batches = o.Batches
+	}
+	return waits, batches
+}
+
 // runCase wires the links, starts the peers, runs the parent's side and
 // turns the sides' results into rows.
 func (s *Session) runCase(parent context.Context, k kase) (rows []Result, err error) {
 	o := k.o
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	defer cancel()
 	r := s.r
-	r.seq++
-	r.listeners, r.chans, r.rings, r.cleanup, r.hugePagesUsed = map[string]net.Listener{}, map[string]chan []byte{}, map[string]*stat.RingView{}, nil, false
-	defer func() {
-		for i := len(r.cleanup) - 1; i >= 0; i-- {
-			r.cleanup[i]()
-		}
-	}()
-	env := &procEnv{ctx: ctx, parent: true, run: r}
-	defer env.close()
-	penv := r.env
-	r.env = env
-	defer func() { r.env = penv }()
+	ctx, cancel, env, end := r.begin(parent, o.Timeout)
+	defer end()
 
 	// Links and plans.
 	n := 1

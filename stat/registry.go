@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/kaelix-io/kaelix/shm"
 	"github.com/kaelix-io/kaelix/wire"
@@ -29,7 +28,7 @@ type Registry struct {
 
 // RegistryTopic is one topic of a Registry: its spec, creation time (unix
 // ns) and region names, one data and one consumer region per partition.
-// Slot regions are named after the data region (SlotRegionName).
+// Slot regions are named after the data region (wire.SlotRegionName).
 type RegistryTopic struct {
 	Spec            wire.TopicSpec `json:"spec"`
 	CreatedNS       int64          `json:"created_ns"`
@@ -57,17 +56,6 @@ func ReadRegistry(stateDir string) (Registry, error) {
 		return Registry{}, fmt.Errorf("stat: registry %s has version %d, want %d", path, r.Version, RegistryVersion)
 	}
 	return r, nil
-}
-
-// SlotRegionName names slot region slot of the partition whose data
-// region is dataRegion: subscriber slot k (< maxSubscribers) is
-// dataRegion+".sK", queue-group slot j (slot = maxSubscribers+j)
-// dataRegion+".gJ" (the daemon's naming, daemon/names.go).
-func SlotRegionName(dataRegion string, slot, maxSubscribers int) string {
-	if slot >= maxSubscribers {
-		return dataRegion + ".g" + strconv.Itoa(slot-maxSubscribers)
-	}
-	return dataRegion + ".s" + strconv.Itoa(slot)
 }
 
 // Dirs returns the directories regions may live in: dirName (the daemon's
@@ -167,7 +155,7 @@ func FromRegistry(reg Registry, dirs []string, only string) ([]Partition, error)
 			p := Partition{Topic: t.Spec.Name, Index: i, DataPath: dp, ConsumerPath: cp,
 				SlotPaths: make([]string, spec.MaxSubscribers+spec.MaxGroups)}
 			for k := range p.SlotPaths {
-				p.SlotPaths[k], _ = Find(dirs, SlotRegionName(data, k, spec.MaxSubscribers))
+				p.SlotPaths[k], _ = Find(dirs, wire.SlotRegionName(data, k, spec.MaxSubscribers))
 			}
 			out = append(out, p)
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/kaelix-io/kaelix/internal/version"
+	kcli "github.com/kaelix-io/kaelix/internal/cli"
 )
 
 // CLI is kaelix-bridge's grammar: global flags and one field per verb,
@@ -54,38 +54,15 @@ type codedError struct {
 func (e *codedError) Error() string { return e.err.Error() }
 func (e *codedError) Unwrap() error { return e.err }
 
-type exitRequest int
-
-func run(args []string, stdout, stderr io.Writer) (code int) {
+func run(args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	g := &cli.Globals
 	g.stdout, g.stderr = stdout, stderr
-	defer func() {
-		if r := recover(); r != nil {
-			e, ok := r.(exitRequest)
-			if !ok {
-				panic(r)
-			}
-			code = int(e)
-		}
-	}()
-	parser, err := kong.New(&cli,
-		kong.Name("kaelix-bridge"),
-		kong.Description("Carries Kaelix topics over NATS (core or JetStream) to other hosts and back.\n\n"+
-			"Exit codes: 0 ok, 1 failure, 2 usage or invalid configuration, 3 (status) degraded."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(c int) { panic(exitRequest(c)) }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": version.Get().String("kaelix-bridge")},
-	)
-	if err != nil {
-		fmt.Fprintln(stderr, "kaelix-bridge: internal error:", err)
-		return exitFailure
-	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "kaelix-bridge: %v\n  run `kaelix-bridge --help` for usage\n", err)
-		return exitUsage
+	kctx, code, ok := kcli.Parse("kaelix-bridge", "Carries Kaelix topics over NATS (core or JetStream) to other hosts and back.\n\n"+
+		"Exit codes: 0 ok, 1 failure, 2 usage or invalid configuration, 3 (status) degraded.",
+		&cli, args, stdout, stderr, nil)
+	if !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/processor/builtin"
 )
 
@@ -29,26 +28,11 @@ type AggCmd struct {
 
 // Run subscribes to --topic (the aggregates' topic) and prints.
 func (cmd *AggCmd) Run(g *Globals) error {
-	c, err := g.connect()
-	if err != nil {
+	c, sub, err := g.subscribe()
+	if err != nil || sub == nil {
 		return err
 	}
 	defer c.Close()
-	var sub *client.Subscriber
-	for {
-		sub, err = c.Subscribe(g.ctx, g.Topic, client.SubscribeOptions{Wait: client.WaitBlocking})
-		if err == nil || !errIsNotFound(err) {
-			break
-		}
-		select {
-		case <-g.ctx.Done():
-			return nil
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	if err != nil {
-		return err
-	}
 	defer sub.Close()
 	fmt.Fprintf(g.stdout, "kaelix-telemetry: subscribed to %s (window aggregates)\n", g.Topic)
 	for n := 0; cmd.Count == 0 || n < cmd.Count; n++ {

@@ -25,29 +25,40 @@ type SubCmd struct {
 	MetricsAddr string        `name:"metrics-addr" help:"Serve /metrics (the latency histogram) on this address, e.g. 127.0.0.1:9464 (:0 picks a port, printed at start)." placeholder:"HOST:PORT"`
 }
 
-// Run subscribes and prints until --count or a signal.
-func (cmd *SubCmd) Run(g *Globals) error {
+// subscribe connects and subscribes to --topic with the blocking wait
+// strategy, waiting for the topic if its publisher has not created it
+// yet. A nil Subscriber with a nil error: interrupted meanwhile. The
+// caller closes both.
+func (g *Globals) subscribe() (*client.Client, *client.Subscriber, error) {
 	c, err := g.connect()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer c.Close()
-	var sub *client.Subscriber
-	// The publisher creates the topic; wait for it if we started first.
 	for {
-		sub, err = c.Subscribe(g.ctx, g.Topic, client.SubscribeOptions{Wait: client.WaitBlocking})
-		if err == nil || !errIsNotFound(err) {
-			break
+		sub, err := c.Subscribe(g.ctx, g.Topic, client.SubscribeOptions{Wait: client.WaitBlocking})
+		if err == nil {
+			return c, sub, nil
+		}
+		if !errIsNotFound(err) {
+			c.Close()
+			return nil, nil, err
 		}
 		select {
 		case <-g.ctx.Done():
-			return nil
+			c.Close()
+			return nil, nil, nil
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if err != nil {
+}
+
+// Run subscribes and prints until --count or a signal.
+func (cmd *SubCmd) Run(g *Globals) error {
+	c, sub, err := g.subscribe()
+	if err != nil || sub == nil {
 		return err
 	}
+	defer c.Close()
 	defer sub.Close()
 	fmt.Fprintf(g.stdout, "kaelix-telemetry: subscribed to %s\n", g.Topic)
 	lat := newLatencyMetrics()

@@ -141,18 +141,8 @@ func (o *ChurnOptions) defaults() error {
 	if o.DeafAfter <= 0 {
 		o.DeafAfter = 2 * time.Second
 	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
-	if o.Seed == 0 {
-		o.Seed = uint64(time.Now().UnixNano())
-	}
-	if o.Exe == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		o.Exe = exe
+	if err := defaultRun(&o.Log, &o.Seed, &o.Exe); err != nil {
+		return err
 	}
 	if o.Dir == "" {
 		dir, err := os.MkdirTemp("", "kaelix-churn-")

@@ -178,20 +178,28 @@ func terminated() *atomic.Bool {
 	return &stop
 }
 
+// startChild is the start of a publisher or subscriber child: it watches
+// for SIGTERM (stop), opens the ledger and connects as name-ID.
+func startChild(a ChildArgs, name string) (stop *atomic.Bool, l *Ledger, c *client.Client, err error) {
+	stop = terminated()
+	if l, err = OpenLedger(a.Ledger); err != nil {
+		return nil, nil, nil, err
+	}
+	if c, err = connect(context.Background(), a, fmt.Sprintf("%s-%d", name, a.ID)); err != nil {
+		return nil, nil, nil, err
+	}
+	return stop, l, c, nil
+}
+
 // runPub publishes stream a.ID into a.Topic until SIGTERM or a.Count
 // records, storing the committed count in the ledger after each commit.
 func runPub(a ChildArgs) error {
-	stop := terminated()
-	l, err := OpenLedger(a.Ledger)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	c, err := connect(ctx, a, fmt.Sprintf("soak-pub-%d", a.ID))
+	stop, l, c, err := startChild(a, "soak-pub")
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	ctx := context.Background()
 	var pub *client.Publisher
 	if err := retry(func() (err error) { pub, err = c.NewPublisher(ctx, a.Topic, client.PublisherOptions{}); return }); err != nil {
 		return err
@@ -244,17 +252,12 @@ type subState struct {
 // runSub receives a.Topic (in queue group a.Group if set), checking every
 // record, until SIGTERM; then it drains and runs the final check.
 func runSub(a ChildArgs) error {
-	stop := terminated()
-	l, err := OpenLedger(a.Ledger)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	c, err := connect(ctx, a, fmt.Sprintf("soak-sub-%d", a.ID))
+	stop, l, c, err := startChild(a, "soak-sub")
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	ctx := context.Background()
 	var sub *client.Subscriber
 	if err := retry(func() (err error) {
 		sub, err = c.Subscribe(ctx, a.Topic, client.SubscribeOptions{Group: a.Group})

@@ -151,18 +151,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.PaceEvery <= 0 {
 		o.PaceEvery = 16
 	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
-	if o.Seed == 0 {
-		o.Seed = uint64(time.Now().UnixNano())
-	}
-	if o.Exe == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		o.Exe = exe
+	if err := defaultRun(&o.Log, &o.Seed, &o.Exe); err != nil {
+		return nil, err
 	}
 	if o.Dir == "" {
 		dir, err := os.MkdirTemp("", "kaelix-soak-")
@@ -619,4 +609,23 @@ func (r *Report) WriteTable(w io.Writer) {
 	for _, f := range r.Failures {
 		fmt.Fprintln(w, "  -", f)
 	}
+}
+
+// defaultRun fills the defaults both soaks share: progress to nowhere, a
+// seed from the clock, this executable for the children.
+func defaultRun(log *io.Writer, seed *uint64, exe *string) error {
+	if *log == nil {
+		*log = io.Discard
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	if *exe == "" {
+		e, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		*exe = e
+	}
+	return nil
 }
