@@ -4,13 +4,20 @@
 //
 //	kaelix-bridge [--format text|json] [--timeout D] VERB ...
 //
-//	run --config FILE [--http ADDR]   run the rules until SIGINT/SIGTERM
+//	run --config FILE [--http ADDR] [--status-file PATH]
+//	                                  run the rules until SIGINT/SIGTERM
 //	check-config FILE                 validate a file, every error at once
-//	status [--http ADDR]              a running bridge's rules and counters
+//	status [--http ADDR | --file PATH]
+//	                                  a bridge's rules and counters, from its
+//	                                  /status or its status file
+//
+// kaelixd runs each bridge it declares with --status-file
+// STATE_DIR/bridges/NAME.status, rewritten every second (package
+// bridge/bridgestat), which kaelixctl bridge reads.
 //
 // Exit codes: 0 ok, 1 failure (kaelixd not running, HTTP address busy,
 // status: bridge unreachable), 2 usage or invalid configuration, 3 status:
-// the bridge is degraded.
+// the bridge is degraded, or its status file is stale.
 package main
 
 import "os"
