@@ -119,12 +119,7 @@ func (r *Ring) CancelReservationOf(i int, pid uint32, start uint64) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
-	off := r.subSlot(i)
-	st := off.u32(subStateOffset)
-	if st.Load() != slotReserved || off.u32(subPIDOffset).Load() != pid || off.u64(subStartOffset).Load() != start {
-		return false
-	}
-	return st.CompareAndSwap(slotReserved, slotFree)
+	return r.casSubState(i, slotReserved, slotFree, Owner{pid, start}) // one CAS over state and owner
 }
 
 // CancelReservation frees subscriber slot i if it is still reserved (its
