@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
@@ -66,7 +68,7 @@ func (d *Daemon) processorsDir() string { return filepath.Join(d.stateDir, "proc
 // removes their files.
 func (d *Daemon) startProcessors() (stop func()) {
 	ps := &processors{d: d, dir: d.processorsDir(), decl: map[string]config.Processor{}, startErr: map[string]string{},
-		set: supervise.NewSet(supervise.SetOptions{Stdout: os.Stderr, Stderr: os.Stderr, Logger: d.log.With("part", "processors")})}
+		set: supervise.NewSet(supervise.SetOptions{Logger: d.log.With("part", "processors")})}
 	d.procs.Store(ps)
 	d.m.reg.MustRegister(&procCollector{ps})
 	ps.apply(d.Config())
@@ -147,8 +149,10 @@ func (ps *processors) countersPath(name string) string {
 // spec is the process of processor p, and the base name of the
 // configuration file it was given ("" for a command).
 func (ps *processors) spec(cfg config.Config, p config.Processor) (supervise.Spec, string, error) {
+	log := ps.d.log.With("processor", p.Name)
 	sp := supervise.Spec{
 		Name: p.Name, StartGate: true,
+		Stdout: &lineLog{log: log, stream: "stdout"}, Stderr: &lineLog{log: log, stream: "stderr"},
 		Limits: supervise.Limits{MaxMemoryMB: p.Limits.MaxMemoryMB, MaxCPUPercent: p.Limits.MaxCPUPercent,
 			MaxFileDescriptors: p.Limits.MaxFileDescriptors},
 		Network: p.Permissions.CanAccessNetwork, AllowSharedNetwork: p.AllowSharedNetwork,
@@ -415,5 +419,30 @@ func (c *procCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		ch <- prometheus.MustNewConstHistogram(descProcTime, pi.TimedRecords, time.Duration(pi.TimedSumNS).Seconds(), buckets, pi.Name)
+	}
+}
+
+// lineLog writes a child's output to the daemon's log, a record per line
+// (at most 4 KiB each; the supervisor keeps the last 4 KiB of stderr for
+// status too). Used by one child's output copier at a time.
+type lineLog struct {
+	log    *slog.Logger
+	stream string
+	buf    []byte
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 && len(l.buf) < 4096 {
+			return len(p), nil
+		}
+		if i < 0 {
+			i = len(l.buf)
+		}
+		line := string(l.buf[:i])
+		l.buf = l.buf[min(i+1, len(l.buf)):]
+		l.log.Info(line, "stream", l.stream)
 	}
 }

@@ -21,10 +21,7 @@ import (
 // region the host writes), its processing time histogram, restarts, limit
 // hits and up.
 func TestProcessorMetrics(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "kaelix-proc")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/kaelix-io/kaelix/cmd/kaelix-proc").CombinedOutput(); err != nil {
-		t.Fatalf("go build kaelix-proc: %v\n%s", err, out)
-	}
+	bin := buildTool(t, "github.com/kaelix-io/kaelix/cmd/kaelix-proc")
 	f := startFile(t, fmt.Sprintf(`[network]
 port = 9090
 [[topics]]
@@ -106,6 +103,16 @@ binary = %q
 	})
 }
 
+// buildTool builds the Go program pkg into a temporary directory.
+func buildTool(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
 func waitFor60(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -156,4 +163,38 @@ func scrapeProcessor(t *testing.T, addr string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestProcessorMemoryLimit: a processor (a command: a program that
+// allocates until stopped) is held to max_memory_mb; each stop counts as
+// a memory limit hit in status and /metrics, kaelixd gives up after
+// max_crashes, and health names it.
+func TestProcessorMemoryLimit(t *testing.T) {
+	bin := buildTool(t, "../internal/supervise/testdata/alloc")
+	f := startFile(t, fmt.Sprintf(`[network]
+port = 9090
+[[topics]]
+name = "ml.in"
+[[processors]]
+name = "hog"
+input = "ml.in"
+command = [%q]
+max_crashes = 2
+min_backoff = "50ms"
+  [processors.limits]
+  max_memory_mb = 160
+`, bin), nil)
+	var last map[string]float64
+	waitFor60(t, "two memory limit hits", func() bool {
+		last = scrapeProcessor(t, f.d.MetricsAddr())
+		return last[`kaelix_processor_limit_hits_total{limit="memory",processor="hog"}`] == 2 && last[`kaelix_processor_up{processor="hog"}`] == 0
+	})
+	h := f.d.Health()
+	found := false
+	for _, r := range h.Reasons {
+		found = found || r.Rule == "processor" && strings.Contains(r.Message, `processor "hog" failed: gave up after 2 exits`) && strings.Contains(r.Message, "memory limit")
+	}
+	if h.Status != "degraded" || !found {
+		t.Fatalf("health %+v", h)
+	}
 }
