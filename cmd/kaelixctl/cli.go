@@ -14,7 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/kaelix-io/kaelix/client"
-	"github.com/kaelix-io/kaelix/internal/version"
+	kcli "github.com/kaelix-io/kaelix/internal/cli"
 )
 
 // CLI is kaelixctl's grammar: the global flags and one field per verb. Each
@@ -95,8 +95,9 @@ func (g *Globals) reqCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(g.ctx, g.Timeout)
 }
 
-// exitRequest is what kong's Exit hook panics with, so that run (and tests
-// calling it in-process) return the code instead of ending the process.
+// exitRequest is what a verb panics with to end with a code of its own
+// (health, doctor), so that run (and tests calling it in-process) return
+// the code instead of ending the process.
 type exitRequest int
 
 // run parses args, runs the verb and returns the exit code. Errors go to
@@ -114,26 +115,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			code = int(e)
 		}
 	}()
-	parser, err := kong.New(&cli,
-		kong.Name("kaelixctl"),
-		kong.Description("Kaelix's command-line tool: topics, publishing and subscribing from the shell, and the daemon's status.\n\n"+
-			"Exit codes: 0 ok, 1 other failure, 2 usage, 3 broker not running, 4 topic not found, "+
-			"5 invalid input or conflict, 6 permission denied, 7 sub evicted for holding publishers back, "+
-			"8 kaelixd not answering (stopped, hung or overloaded)."),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(c int) { panic(exitRequest(c)) }),
-		kong.Vars{"default_socket": client.DefaultSocketPath(), "version": version.Get().String("kaelixctl")},
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
-	if err != nil {
-		fmt.Fprintln(stderr, "kaelixctl: internal error:", err)
-		return exitFailure
-	}
-	kctx, err := parser.Parse(negativeValues(recordArgs(args)))
-	if err != nil {
-		fmt.Fprintf(stderr, "kaelixctl: %v\n", err)
-		fmt.Fprintln(stderr, "  run `kaelixctl --help` for usage")
-		return exitUsage
+	kctx, code, ok := kcli.Parse("kaelixctl", "Kaelix's command-line tool: topics, publishing and subscribing from the shell, and the daemon's status.\n\n"+
+		"Exit codes: 0 ok, 1 other failure, 2 usage, 3 broker not running, 4 topic not found, "+
+		"5 invalid input or conflict, 6 permission denied, 7 sub evicted for holding publishers back, "+
+		"8 kaelixd not answering (stopped, hung or overloaded).",
+		&cli, negativeValues(recordArgs(args)), stdout, stderr, kong.Vars{"default_socket": client.DefaultSocketPath()})
+	if !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
