@@ -3,11 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -64,16 +60,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	g.ctx = ctx
-	if err := kctx.Run(g); err != nil {
-		fmt.Fprintf(stderr, "kaelix-bridge: %v\n", err)
+	return kcli.Run(context.Background(), "kaelix-bridge", kctx, stderr, func(ctx context.Context) { g.ctx = ctx }, func(err error) (int, string) {
 		var ce *codedError
 		if errors.As(err, &ce) {
-			return ce.code
+			return ce.code, ""
 		}
-		return exitFailure
-	}
-	return exitOK
+		return exitFailure, ""
+	}, g)
 }

@@ -15,11 +15,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -59,18 +56,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cli.ctx = ctx
-	if err := kctx.Run(&cli.Globals); err != nil {
-		fmt.Fprintln(stderr, "kaelix-proc:", err)
+	return kcli.Run(ctx, "kaelix-proc", kctx, stderr, func(ctx context.Context) { cli.ctx = ctx }, func(err error) (int, string) {
 		switch {
 		case errors.Is(err, errConfig):
-			return 2
+			return 2, ""
 		case errors.Is(err, client.ErrBrokerNotRunning):
-			return 3
+			return 3, ""
 		}
-		return 1
-	}
-	return 0
+		return 1, ""
+	}, &cli.Globals)
 }

@@ -19,12 +19,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -82,15 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cli.ctx = ctx
-	if err := kctx.Run(&cli.Globals); err != nil {
-		fmt.Fprintln(stderr, "kaelix-telemetry:", err)
+	return kcli.Run(context.Background(), "kaelix-telemetry", kctx, stderr, func(ctx context.Context) { cli.ctx = ctx }, func(err error) (int, string) {
 		if errors.Is(err, client.ErrBrokerNotRunning) {
-			return 3
+			return 3, ""
 		}
-		return 1
-	}
-	return 0
+		return 1, ""
+	}, &cli.Globals)
 }

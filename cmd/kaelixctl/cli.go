@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -123,17 +119,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	if !ok {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	g.ctx = ctx
-	if err := kctx.Run(g); err != nil {
-		fmt.Fprintf(stderr, "kaelixctl: %v\n", err)
-		if h := hint(err); h != "" {
-			fmt.Fprintf(stderr, "  %s\n", h)
-		}
-		return exitCode(err)
-	}
-	return exitOK
+	return kcli.Run(context.Background(), "kaelixctl", kctx, stderr, func(ctx context.Context) { g.ctx = ctx },
+		func(err error) (int, string) { return exitCode(err), hint(err) }, g)
 }
 
 // interrupted reports whether err is only the signal context ending, which

@@ -15,8 +15,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -83,4 +87,28 @@ func Parse(name, description string, grammar any, args []string, stdout, stderr 
 		return nil, ExitUsage, false
 	}
 	return kctx, ExitOK, true
+}
+
+// Run runs the parsed command: its Run method gets bind, and a context
+// derived from parent and cancelled by SIGINT or SIGTERM is handed to
+// setCtx first (for the command's globals). A failure prints "NAME: error" to stderr, then the hint if
+// describe gives one; describe maps the error to the exit code (nil
+// describe: ExitFailure for every error). Returns ExitOK otherwise.
+func Run(parent context.Context, name string, kctx *kong.Context, stderr io.Writer, setCtx func(context.Context), describe func(error) (code int, hint string), bind ...any) int {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	setCtx(ctx)
+	err := kctx.Run(bind...)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	if describe == nil {
+		return ExitFailure
+	}
+	code, hint := describe(err)
+	if hint != "" {
+		fmt.Fprintf(stderr, "  %s\n", hint)
+	}
+	return code
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -39,6 +41,51 @@ func TestParse(t *testing.T) {
 		}
 		if c.ok && c.code == ExitOK && len(c.args) > 0 && (!g.JSON() || g.N != 5) {
 			t.Errorf("%q: parsed %+v", c.args, g)
+		}
+	}
+}
+
+type failCmd struct {
+	Fail bool `help:"Fail."`
+}
+
+// globals stands for a command's globals: Run hands it the context.
+type globals struct{ ctx context.Context }
+
+func (f *failCmd) Run(g *globals) error {
+	if g.ctx == nil {
+		return errors.New("no context")
+	}
+	if f.Fail {
+		return errors.New("it broke")
+	}
+	return nil
+}
+
+type runGrammar struct {
+	Do failCmd `cmd:"" help:"Do it."`
+}
+
+func TestRun(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"do"}, ExitOK, ""},
+		{[]string{"do", "--fail"}, 7, "tool: it broke\n  fix it\n"},
+	} {
+		var gr runGrammar
+		var errb bytes.Buffer
+		kctx, _, ok := Parse("tool", "A tool.", &gr, c.args, &errb, &errb, nil)
+		if !ok {
+			t.Fatalf("%q: %s", c.args, errb.String())
+		}
+		g := &globals{}
+		code := Run(context.Background(), "tool", kctx, &errb, func(ctx context.Context) { g.ctx = ctx },
+			func(error) (int, string) { return 7, "fix it" }, g)
+		if code != c.code || errb.String() != c.stderr {
+			t.Errorf("%q: exit %d, stderr %q; want %d, %q", c.args, code, errb.String(), c.code, c.stderr)
 		}
 	}
 }
