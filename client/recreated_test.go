@@ -445,10 +445,13 @@ func scrapeCounter(t *testing.T, d *daemon.Daemon, name string) float64 {
 
 // TestCreateNeverReplacesMappedFile: a daemon stops (not ephemeral: its
 // files stay) while a subscriber process maps a topic's files; a daemon
-// with another state dir (no registry) starts on the same region
-// directory. Creating the topic again is refused while that process maps
-// the old files, which stay untouched; once it is gone the leftover files
-// are removed and the create succeeds.
+// with another state dir, whose registry lists no topic, starts on the
+// same region directory, so the files are leftovers it does not adopt. (A
+// missing registry would have it rebuild the topic from the region
+// headers instead: TestCorruptRegistryRebuilt in daemon.) Creating the
+// topic again is refused while that process maps the old files, which
+// stay untouched; once it is gone the leftover files are removed and the
+// create succeeds.
 func TestCreateNeverReplacesMappedFile(t *testing.T) {
 	e := newEnv(t)
 	const topic = "re.mapped"
@@ -472,6 +475,9 @@ func TestCreateNeverReplacesMappedFile(t *testing.T) {
 	e2 := e
 	e2.state = t.TempDir()
 	e2.socket = filepath.Join(e2.state, "k2.sock")
+	if err := os.WriteFile(filepath.Join(e2.state, "topics.json"), []byte(`{"version": 2, "topics": []}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	runDaemon(t, e2, func(cfg *daemon.Config) { cfg.RemoveOnExit = true })
 	c2 := connect(t, e2)
 	_, err = c2.CreateTopic(ctx, client.TopicConfig{Name: topic, MaxSubscribers: 2, MaxGroups: 1})

@@ -70,8 +70,20 @@ func TestRegionDirLockSurvivesDeletion(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := r.call(wire.TypeInfo, wire.TopicRef{Name: "locked.topic"}, &ti); err != nil {
-		t.Fatal(err)
+	// Health names the topic as soon as it is retired; its re-creation
+	// ends outside d.mu, and until then info shows it Creating, with no
+	// partitions.
+	for {
+		if err := r.call(wire.TypeInfo, wire.TopicRef{Name: "locked.topic"}, &ti); err != nil {
+			t.Fatal(err)
+		}
+		if !ti.Creating && len(ti.Partitions) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the topic was never re-created: %+v", ti)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	sc := shm.Default()
 	sc.DirName = cfg.Shm.DirName

@@ -9,6 +9,11 @@
 # Not root, or no writable /proc/sys/vm/nr_hugepages: CMD runs with nothing
 # reserved; the hugepage tests use what the host has and say why they skip.
 #
+# Whatever CMD leaves in /dev/shm or the hugetlbfs mount that was not
+# there before (a test that forgot to clean up, or a child it did not
+# stop) is named, removed, and fails the run (exit 1 if CMD succeeded):
+# make test must leave the host as it found it.
+#
 # KAELIX_TEST_HUGEPAGES (default 64) is the pool size to ensure; a larger
 # pool is left as it is. KAELIX_HUGETLBFS_DIR (default /dev/hugepages) is
 # where to mount hugetlbfs when the host has no hugetlbfs mount.
@@ -28,8 +33,25 @@ fi
 before=$(cat "$nr")
 mounted=
 made_dir=
+status=0
+hugetlb_dir=
+hugetlb_before=
+shm_before=$(ls -A /dev/shm 2>/dev/null | sort)
+# left_behind DIR BEFORE: the entries of DIR not in BEFORE; each is named
+# and removed, and the run fails.
+left_behind() {
+	local dir=$1 prior=$2 e
+	[ -d "$dir" ] || return 0
+	for e in $(comm -13 <(echo "$prior") <(ls -A "$dir" 2>/dev/null | sort)); do
+		say "the run left $dir/$e behind (removed); a test does not clean up"
+		rm -rf "${dir:?}/$e"
+		[ "$status" = 0 ] && status=1
+	done
+}
 restore() {
 	trap '' INT TERM HUP
+	left_behind /dev/shm "$shm_before"
+	[ -n "$hugetlb_dir" ] && left_behind "$hugetlb_dir" "$hugetlb_before"
 	if [ -n "$mounted" ]; then
 		umount "$mnt" || say "could not unmount $mnt (still in use?); unmount it by hand"
 		[ -n "$made_dir" ] && rmdir "$mnt" 2>/dev/null
@@ -62,4 +84,11 @@ if ! awk '$3 == "hugetlbfs" { found = 1 } END { exit !found }' /proc/self/mounts
 	fi
 fi
 
+hugetlb_dir=$(awk '$3 == "hugetlbfs" { print $2; exit }' /proc/self/mounts)
+hugetlb_before=$( [ -n "$hugetlb_dir" ] && ls -A "$hugetlb_dir" 2>/dev/null | sort)
+
 "$@"
+status=$?
+restore
+trap - EXIT
+exit "$status"
