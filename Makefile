@@ -54,8 +54,9 @@ uninstall:
 		"$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_kaelixctl" "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/kaelixctl.fish"
 	-rmdir "$(DESTDIR)$(SHAREDIR)/kaelix" 2>/dev/null
 
-# setup installs what the tests need on a fresh machine: Go modules and the
-# staticcheck linter. Idempotent; it reserves no huge pages.
+# setup installs what the tests need on a fresh machine: Go modules, the
+# staticcheck linter, and zsh and fish unpacked into .cache/shells for the
+# completion tests (scripts/shells.sh; installs nothing on the host). Idempotent; it reserves no huge pages.
 setup:
 	./scripts/setup.sh
 

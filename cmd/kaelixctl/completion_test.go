@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,19 +76,42 @@ printf '%s\n' "${COMPREPLY[@]}"`)
 }
 
 // completionShell starts a daemon with two topics and returns it with the
-// path of the named shell, or skips the test when the shell is not
-// installed (the project installs no system packages; on Debian,
-// apt-get install zsh fish).
+// path of the named shell: the one scripts/shells.sh (run by make setup)
+// unpacked into $KAELIX_SHELLS or the repository's .cache/shells, else
+// one on PATH. It skips the test, saying why, when neither exists.
 func completionShell(t *testing.T, shell string) (*testDaemon, string) {
 	t.Helper()
-	path, err := exec.LookPath(shell)
+	path, err := findShell(shell)
 	if err != nil {
-		t.Skipf("%s is not installed, so its completion script was not run (apt-get install %s)", shell, shell)
+		t.Skipf("%s completion script not run: %v", shell, err)
 	}
 	d := startDaemon(t)
 	d.mustCtl(t, nil, "topics", "create", "comp.alpha")
 	d.mustCtl(t, nil, "topics", "create", "comp.beta")
 	return d, path
+}
+
+// findShell returns the wrapper scripts/shells.sh made for shell, or the
+// shell on PATH, or an error that names where it looked and why the
+// fetch failed (the tail of its download.log).
+func findShell(shell string) (string, error) {
+	dir := os.Getenv("KAELIX_SHELLS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", ".cache", "shells")
+	}
+	wrapper := filepath.Join(dir, "bin", shell)
+	if err := exec.Command(wrapper, "-c", "exit 0").Run(); err == nil {
+		return filepath.Abs(wrapper)
+	}
+	if path, err := exec.LookPath(shell); err == nil {
+		return path, nil
+	}
+	why := "run make setup (scripts/shells.sh fetches it)"
+	if log, err := os.ReadFile(filepath.Join(dir, "download.log")); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+		why = "scripts/shells.sh could not fetch it: " + strings.Join(lines[max(0, len(lines)-3):], "; ")
+	}
+	return "", fmt.Errorf("no %s on PATH nor in %s: %s", shell, filepath.Join(dir, "bin"), why)
 }
 
 // runShell runs script in shell with kaelixctl (the built one) on PATH
