@@ -154,7 +154,7 @@ func (d *Daemon) adoptTopic(stt stateTopic) *topic {
 		}
 		var p *partition
 		if err == nil {
-			p, err = newPartition(spec.Name, i, data, consumer, slots, ring)
+			p, err = newPartition(spec.Name, i, rc, data, consumer, slots, ring)
 		}
 		if err != nil {
 			for _, r := range append([]*shm.Region{data, consumer}, slots...) {

@@ -164,49 +164,41 @@ func (d *Daemon) grantPartition(p *peer, me procID, t *topic, part *partition, a
 	return send, nil
 }
 
-// reserveSubscriber reserves a subscriber slot of part for p, avoiding
-// slots whose descriptor a live process other than p still holds, and
-// records it in g and in the partition. d.mu held.
+// reserveSubscriber reserves a subscriber slot of part for p (the
+// partition's ledger chooses it) and records it in g. d.mu held.
 func (d *Daemon) reserveSubscriber(p *peer, me procID, t *topic, part *partition, g *grant) (int, *wire.Error) {
 	k, rerr := -1, error(nil)
-	avoid := func(i int) bool { return part.heldByOthers(i, me) }
-	if !d.withRing(part, func() { k, rerr = part.ring.ReserveSubscriberSlotAvoiding(uint32(me.pid), me.start, avoid) }) {
+	if !d.withRing(part, func() { k, rerr = part.leases.reserveSubscriber(part.ring, p, me, d.deathNoter()) }) {
 		return -1, wire.Errorf(wire.CodeResource, "topic %q partition %d is out of service", t.spec.Name, part.index)
 	}
 	if rerr != nil {
-		d.withRing(part, func() { p.slotExiting = part.slotsExiting(me) }) // exitwait.go
+		d.withRing(part, func() { p.slotExiting = part.leases.othersExiting(part.ring, me) }) // exitwait.go
 		if !p.slotRetry {
 			d.m.refused.WithLabelValues("subscriber_slots").Inc()
 		}
 		return -1, wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_subscribers %d)", t.spec.Name, part.index, rerr, t.spec.MaxSubscribers)
 	}
-	g.undo = append(g.undo, func() { d.withRing(part, func() { part.ring.CancelReservationOf(k, uint32(me.pid), me.start) }) })
+	g.undo = append(g.undo, func() { d.withRing(part, func() { part.leases.cancelSubscriber(part.ring, k, me) }) })
 	g.reply.Slots = append(g.reply.Slots, k)
 	g.refs = append(g.refs, slotRef{part: part, slot: k, group: -1})
-	if part.owner == nil {
-		part.owner = map[int]*peer{}
-	}
-	part.owner[k] = p
-	part.hold(k, me)
 	return k, nil
 }
 
 // reserveGroup reserves (or joins) queue group id's slot of part for the
 // subscriber slot just reserved into g. d.mu held.
 func (d *Daemon) reserveGroup(me procID, t *topic, part *partition, id uint32, g *grant) (int, *wire.Error) {
+	k := g.refs[len(g.refs)-1].slot
 	gs, fresh, rerr := -1, false, error(nil)
-	avoid := func(i int) bool { return part.heldByOthers(t.spec.MaxSubscribers+i, me) }
-	d.withRing(part, func() { gs, fresh, rerr = part.ring.ReserveGroupAvoiding(id, uint32(me.pid), me.start, avoid) })
+	d.withRing(part, func() { gs, fresh, rerr = part.leases.reserveGroup(part.ring, k, id, me, d.deathNoter()) })
 	if rerr != nil || gs < 0 {
 		d.m.refused.WithLabelValues("group_slots").Inc()
 		return -1, wire.Errorf(wire.CodeNoSlot, "topic %q partition %d: %v (max_groups %d)", t.spec.Name, part.index, rerr, t.spec.MaxGroups)
 	}
 	if fresh {
-		g.undo = append(g.undo, func() { d.withRing(part, func() { part.ring.CancelGroup(gs) }) })
+		g.undo = append(g.undo, func() { d.withRing(part, func() { part.leases.cancelGroup(part.ring, gs) }) })
 	}
 	g.reply.GroupSlots = append(g.reply.GroupSlots, gs)
 	g.refs[len(g.refs)-1].group = gs
-	part.hold(t.spec.MaxSubscribers+gs, me)
 	return gs, nil
 }
 

@@ -37,7 +37,7 @@ type peer struct {
 	// which the pidfd reports after its socket closed, reaps them.
 	rings map[*partition]bool
 	// refs are every slot the daemon reserved for this connection; its
-	// death frees those it still owns (partition.owner), by this record.
+	// death frees those it still holds the lease of (ledger.release).
 	refs   []slotRef
 	exited bool
 	// start is the process's start time (ringbuf.ProcessStart), read at
@@ -81,34 +81,6 @@ type attachment struct {
 // sweep cancels it.
 const unjoinedAfter = 10 * time.Second
 
-// hold records that process id was handed slot region i's descriptor.
-// d.mu held.
-func (part *partition) hold(i int, id procID) {
-	if part.holders == nil {
-		part.holders = map[int]map[procID]bool{}
-	}
-	if part.holders[i] == nil {
-		part.holders[i] = map[procID]bool{}
-	}
-	part.holders[i][id] = true
-}
-
-// heldByOthers reports whether a live process other than id was handed
-// slot region i's descriptor (and may still write it), forgetting the
-// dead ones. d.mu held.
-func (part *partition) heldByOthers(i int, id procID) bool {
-	for h := range part.holders[i] {
-		if h == id {
-			continue
-		}
-		if start, ok := ringbuf.ProcessStart(h.pid); ok && start == h.start {
-			return true
-		}
-		delete(part.holders[i], h)
-	}
-	return false
-}
-
 // expireReservations cancels what attaches reserved and their
 // subscribers did not join within unjoinedAfter. d.mu held.
 func (d *Daemon) expireReservations(now time.Time) {
@@ -131,19 +103,6 @@ type slotRef struct {
 	part  *partition
 	slot  int
 	group int
-}
-
-// owner reports the recorded owner attachment's group for slot idx of
-// part, and whether p holds it. d.mu held.
-func (p *peer) owns(part *partition, idx int) (group int, ok bool) {
-	for _, a := range p.attachments {
-		for _, r := range a.refs {
-			if r.part == part && r.slot == idx {
-				return r.group, true
-			}
-		}
-	}
-	return -1, false
 }
 
 // serve runs one client connection until it closes, breaks the protocol,
@@ -586,7 +545,7 @@ func (d *Daemon) resume(p *peer, rs []wire.Resume) ([]uint64, []wire.Stale) {
 			if k < len(r.GroupSlots) {
 				ref.group = r.GroupSlots[k]
 			}
-			if part.owner[ref.slot] != nil && !part.owner[ref.slot].exited {
+			if ls, held := part.leases.leaseOf(ref.slot); held && ls.p != nil && ls.p != p && !ls.p.exited {
 				continue
 			}
 			named := false
@@ -598,12 +557,11 @@ func (d *Daemon) resume(p *peer, rs []wire.Resume) ([]uint64, []wire.Stale) {
 			if !named {
 				continue
 			}
+			if !part.leases.adopt(ref.slot, p, ref.group) {
+				continue
+			}
 			at.refs = append(at.refs, ref)
 			p.refs = append(p.refs, ref)
-			if part.owner == nil {
-				part.owner = map[int]*peer{}
-			}
-			part.owner[ref.slot] = p
 		}
 		if r.Role == wire.RolePublisher {
 			t.pubs++
@@ -682,12 +640,11 @@ func (d *Daemon) peerExited(p *peer, at time.Time) {
 		// daemon's record: what it wrote in them (a live pid, another
 		// group's index) must not keep them or free someone else's group.
 		for _, r := range p.refs {
-			if r.part.owner[r.slot] != p || r.part.closed {
+			if r.part.closed {
 				continue
 			}
-			delete(r.part.owner, r.slot)
 			d.withRing(r.part, func() {
-				if r.part.ring.ReleaseSlot(r.slot, r.group) {
+				if r.part.leases.release(r.part.ring, r.slot, p) {
 					freed++
 					counted = d.noteDeath(me, at) || counted
 				}

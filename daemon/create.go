@@ -244,7 +244,7 @@ func (d *Daemon) makeParts(c *creation, t *topic) error {
 		if err != nil {
 			return d.createFailed(spec.Name, i, err)
 		}
-		p, err := newPartition(spec.Name, i, data, consumer, slots, ring)
+		p, err := newPartition(spec.Name, i, c.rc, data, consumer, slots, ring)
 		if err != nil {
 			for _, r := range append([]*shm.Region{data, consumer}, slots...) {
 				r.Remove()

@@ -72,38 +72,24 @@ func (d *Daemon) deathCounted(o ringbuf.Owner) bool {
 
 // reapRing frees dead processes' slots in part's ring and counts each
 // owner's death (noteDeath). It returns how many slots it freed. d.mu
-// held; runs fn under withRing.
+// held; runs under withRing.
 //
 // Slots the daemon reserved for a process that has died are released
-// first by the daemon's record (partition.owner, and the queue-group slot
-// it handed along), as peerExited does: ReapDead goes by the fields the
-// owner wrote in its slot, and a dead subscriber that wrote another
-// group's index there would otherwise take a member off that group. The
-// sweep may come to a dead process before its pidfd is read.
+// first by the daemon's record (the partition's ledger: whom each slot
+// was reserved for and the queue-group slot handed along), as peerExited
+// does: ReapDead goes by the fields the owner wrote in its slot, and a
+// dead subscriber that wrote another group's index there would otherwise
+// take a member off that group. The sweep may come to a dead process
+// before its pidfd is read.
 func (d *Daemon) reapRing(part *partition) int {
 	n := 0
-	d.withRing(part, func() {
-		now := time.Now()
-		for slot, p := range part.owner {
-			if p == nil || p.start == 0 {
-				continue
-			}
-			if start, ok := ringbuf.ProcessStart(p.pid); ok && start == p.start {
-				continue // alive
-			}
-			group := -1
-			for _, r := range p.refs {
-				if r.part == part && r.slot == slot {
-					group = r.group
-				}
-			}
-			delete(part.owner, slot)
-			if part.ring.ReleaseSlot(slot, group) {
-				n++
-				d.noteDeath(ringbuf.Owner{PID: uint32(p.pid), Start: p.start}, now)
-			}
-		}
-		n += part.ring.ReapDeadOwners(func(o ringbuf.Owner) { d.noteDeath(o, now) })
-	})
+	d.withRing(part, func() { n = part.leases.reapDead(part.ring, d.deathNoter()) })
 	return n
+}
+
+// deathNoter returns a function that counts the death of a freed slot's
+// owner, now (noteDeath), for ledger.reapDead. d.mu held.
+func (d *Daemon) deathNoter() func(ringbuf.Owner) {
+	now := time.Now()
+	return func(o ringbuf.Owner) { d.noteDeath(o, now) }
 }

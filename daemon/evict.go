@@ -135,14 +135,10 @@ type heldSlot struct {
 }
 
 // owns reports whether the daemon reserved slot idx of part for one of
-// s's connections, and with which queue-group slot.
+// s's connections (the partition's ledger), and with which queue-group
+// slot.
 func (s *suspect) owns(part *partition, idx int) (group int, ok bool) {
-	for _, p := range s.peers {
-		if g, ok := p.owns(part, idx); ok {
-			return g, true
-		}
-	}
-	return -1, false
+	return part.leases.ownedBy(idx, s.peers)
 }
 
 // eviction is one process to evict, decided under d.mu and reported
@@ -317,7 +313,7 @@ func (d *Daemon) findStalled(now time.Time, after time.Duration) []*eviction {
 					if c.SlowestLag*2 >= l.capacity {
 						l.held, l.tail, l.slots = true, c.TailPosition, part.ring.SubscriberSlots()
 						l.claim, l.claimed = part.ring.OldestClaim()
-						l.unjoined = part.ring.GroupsWithoutMembers() > 0
+						l.unjoined = part.leases.unjoinedGroups(part.ring)
 					}
 				})
 				for _, sl := range l.slots {
@@ -441,7 +437,7 @@ func (d *Daemon) evictSlots(e *eviction) {
 		d.withRing(h.part, func() {
 			for _, sl := range h.part.ring.SubscriberSlots() {
 				if sl.Index == h.slot.Index && !sl.Evicted && sl.Position == h.slot.Position {
-					taken = h.part.ring.EvictSlot(sl.Index, h.group)
+					taken = h.part.leases.evict(h.part.ring, sl.Index, e.s.peers)
 					break
 				}
 			}

@@ -12,7 +12,7 @@ import (
 // slot the predecessor still holds: /proc shows a killed process running
 // until the kernel has torn it down (ringbuf.ExitWait), and neither the
 // ring nor the daemon's record of who was handed a slot's descriptor
-// (partition.holders) gives the slot away before. On a topic with one
+// (the partition's ledger: ledger.othersExiting) gives the slot away before. On a topic with one
 // subscriber slot (SPSC) the attach failed with no_slot. So an attach
 // refused for want of a subscriber slot is tried again, every millisecond,
 // for the first exitGrace and then while a process that keeps a slot is
@@ -43,24 +43,4 @@ func (d *Daemon) attachWaiting(p *peer, a wire.Attach) (any, []*os.File, *wire.E
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// slotsExiting reports whether a process that keeps part's subscriber
-// slots from a new owner (by owning one, or by having been handed its
-// descriptor) is exiting; me is the asking process. d.mu held, under
-// withRing.
-func (part *partition) slotsExiting(me procID) bool {
-	for _, s := range part.ring.SubscriberSlots() {
-		if s.PID != 0 && (s.PID != uint32(me.pid) || s.Start != me.start) && ringbuf.ProcessExiting(int(s.PID)) {
-			return true
-		}
-	}
-	for _, hs := range part.holders {
-		for h := range hs {
-			if h != me && ringbuf.ProcessExiting(h.pid) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -43,16 +43,10 @@ type partition struct {
 	// publishers all of them.
 	slots []*shm.Region
 	ring  *ringbuf.Ring // ringbuf.Attach over all of them, read-write
-	// owner is, per subscriber slot, the connection its latest
-	// reservation was made for (guarded by Daemon.mu).
-	owner map[int]*peer
-	// holders are, per slot region (subscriber slot k, or queue-group
-	// slot g at MaxSubscribers+g), the processes that were handed its
-	// descriptor as subscribers and may still map it writable. A free
-	// slot goes to a new owner only once none of them but the new owner
-	// itself is alive (guarded by Daemon.mu).
-	holders map[int]map[procID]bool
-	closed  bool // the topic was deleted: regions unmapped, ring unusable
+	// leases decides and records who gets which subscriber and
+	// queue-group slot (ledger.go; guarded by Daemon.mu).
+	leases *ledger
+	closed bool // the topic was deleted: regions unmapped, ring unusable
 	// faulted is why the region can no longer be used (truncated,
 	// header overwritten); the daemon stops touching its memory and
 	// refuses new attaches. Set by withRing and the sweep's Check.
@@ -130,12 +124,13 @@ func attachApart(data, consumer *shm.Region, slots []*shm.Region) (*ringbuf.Ring
 // newPartition builds a partition from its two regions and attached
 // ring, opening the read-only descriptor subscribers get. On error the
 // caller still owns the regions.
-func newPartition(topic string, index int, data, consumer *shm.Region, slots []*shm.Region, ring *ringbuf.Ring) (*partition, error) {
+func newPartition(topic string, index int, rc ringbuf.Config, data, consumer *shm.Region, slots []*shm.Region, ring *ringbuf.Ring) (*partition, error) {
 	ro, err := data.OpenReadOnly()
 	if err != nil {
 		return nil, err
 	}
-	return &partition{region: data, consumer: consumer, slots: slots, readOnly: ro, ring: ring, topic: topic, index: index}, nil
+	return &partition{region: data, consumer: consumer, slots: slots, readOnly: ro, ring: ring, topic: topic, index: index,
+		leases: newLedger(rc.MaxSubscribers, rc.MaxGroups)}, nil
 }
 
 // info builds a topic's description with live counters. d.mu held.

@@ -1,62 +1,66 @@
 package ringbuf
 
-// Subscriber slot reservation and release, for the daemon. A subscriber
+// Subscriber slot reservation and release: the mechanism. A subscriber
 // maps its own slot's area and no other, so it cannot scan for a free
-// slot it may write: the daemon, which maps every slot writable, reserves
-// one for it (ReserveSubscriberSlot), and the subscriber joins with
-// SubscriberOptions.Slot. Code that visits every subscriber slot skips the
-// ones this process has not mapped (slotView.mapped) and writes only the
-// ones it may (subWritable).
+// slot it may write: the daemon, which maps every slot writable, claims
+// one for it (ClaimSubscriberSlot), and the subscriber joins with
+// SubscriberOptions.Slot. Which slot to claim, which to keep from a new
+// owner, when to cancel and whom to evict is the daemon's policy (its
+// slot ledger), not the ring's. Code that visits every subscriber slot
+// skips the ones this process has not mapped (slotView.mapped) and writes
+// only the ones it may (subWritable).
 
 import "fmt"
 
-// ReserveSubscriberSlot takes a free subscriber slot (freeing the slots of
-// dead subscribers first if none is free) for the process identified by
-// pid and start (its start time in clock ticks since boot, field 22 of
-// /proc/PID/stat), which joins it with SubscriberOptions.Slot = index+1.
-// From the reservation on, the slot holds publishers back at the slowest
-// settled consumer's position (the tail if none), so a subscriber that
-// joins FromOldest misses nothing retained since. A reservation whose
-// process dies is freed by ReapDead; CancelReservation frees it sooner.
-// It returns the slot's index. Errors: ErrNoSlot. For the daemon: it
-// needs every slot writable.
-func (r *Ring) ReserveSubscriberSlot(pid uint32, start uint64) (int, error) {
-	return r.ReserveSubscriberSlotAvoiding(pid, start, nil)
+// ClaimSubscriberSlot reserves subscriber slot i for the process o (pid
+// and start time in clock ticks since boot, field 22 of /proc/PID/stat),
+// which joins it with SubscriberOptions.Slot = i+1, if the slot is free:
+// one CAS (state and owner together) from free. From the reservation on, the slot holds publishers
+// back at the slowest settled consumer's position (the tail if none), so
+// a subscriber that joins FromOldest misses nothing retained since. A
+// reservation whose process dies is freed by ReapDead; CancelClaim frees
+// it sooner. It reports false, changing nothing, if slot i is out of
+// range, not writable by this process or not free. For the daemon (it
+// maps every slot writable); safe against concurrent claims.
+func (r *Ring) ClaimSubscriberSlot(i int, o Owner) bool {
+	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
+		return false
+	}
+	off := r.subSlot(i)
+	st := off.u32(subStateOffset)
+	// The slot becomes claiming and the new owner's in one step: a reaper
+	// that finds it claiming in the old owner's name (reapSubscribers
+	// counts claiming slots as joins) would free it under the reservation.
+	if st.Load() != slotFree || !r.claimFree(i, o) {
+		return false
+	}
+	off.u64(subHoldOffset).Store(noHold)
+	off.u32(subGroupOffset).Store(0)
+	off.u64(subPositionOffset).Store(0) // holds every publisher while we settle
+	// consumed, consumed bytes and lost stay: they are cumulative
+	// per slot, so the counters summed over slots never go back.
+	pos := r.TailPosition()
+	if r.policy != PolicyDropOldest {
+		if min, any := r.settledMinExcept(i); any && min < pos {
+			pos = min
+		}
+	}
+	off.u64(subPositionOffset).Store(pos)
+	st.Store(slotReserved)
+	return true
 }
 
-// ReserveSubscriberSlotAvoiding is ReserveSubscriberSlot skipping the
-// free slots for which avoid reports true: the daemon's way to keep a
-// slot from a new owner while a process that was handed it before (and
-// may still map it) lives.
-func (r *Ring) ReserveSubscriberSlotAvoiding(pid uint32, start uint64, avoid func(int) bool) (int, error) {
+// ReserveSubscriberSlot claims the first free subscriber slot
+// (ClaimSubscriberSlot), freeing the slots of dead subscribers first if
+// none is free, for the process identified by pid and start. It returns
+// the slot's index. Errors: ErrNoSlot. A convenience for a single process
+// that maps every slot (tests, tools); kaelixd chooses the slot itself.
+func (r *Ring) ReserveSubscriberSlot(pid uint32, start uint64) (int, error) {
 	for pass := 0; pass < 2; pass++ {
 		for i := 0; i < r.maxSubscribers; i++ {
-			if !r.subWritable(i) || avoid != nil && avoid(i) {
-				continue
+			if r.ClaimSubscriberSlot(i, Owner{pid, start}) {
+				return i, nil
 			}
-			off := r.subSlot(i)
-			st := off.u32(subStateOffset)
-			// The slot becomes claiming and the new owner's in one step: a
-			// reaper that finds it claiming in the old owner's name
-			// (reapSubscribers counts claiming slots as joins) would free
-			// it under the reservation.
-			if st.Load() != slotFree || !r.claimFree(i, Owner{pid, start}) {
-				continue
-			}
-			off.u64(subHoldOffset).Store(noHold)
-			off.u32(subGroupOffset).Store(0)
-			off.u64(subPositionOffset).Store(0) // holds every publisher while we settle
-			// consumed, consumed bytes and lost stay: they are cumulative
-			// per slot, so the counters summed over slots never go back.
-			pos := r.TailPosition()
-			if r.policy != PolicyDropOldest {
-				if min, any := r.settledMinExcept(i); any && min < pos {
-					pos = min
-				}
-			}
-			off.u64(subPositionOffset).Store(pos)
-			st.Store(slotReserved)
-			return i, nil
 		}
 		if pass == 0 {
 			r.reapSubscribers(nil)
@@ -112,14 +116,15 @@ func (r *Ring) ReleaseSlot(i, group int) bool {
 	}
 }
 
-// CancelReservationOf is CancelReservation only if the reservation is
-// still the one made for pid and start (not another process's, made for
-// the same slot after this one was cancelled or joined and freed).
-func (r *Ring) CancelReservationOf(i int, pid uint32, start uint64) bool {
+// CancelClaim frees subscriber slot i if it is still reserved for o (its
+// process never joined), not another process's reservation made for the
+// same slot after o's was cancelled, or joined and freed. It reports
+// whether it did.
+func (r *Ring) CancelClaim(i int, o Owner) bool {
 	if i < 0 || i >= r.maxSubscribers || !r.subWritable(i) {
 		return false
 	}
-	return r.casSubState(i, slotReserved, slotFree, Owner{pid, start}) // one CAS over state and owner
+	return r.casSubState(i, slotReserved, slotFree, o) // one CAS over state and owner
 }
 
 // CancelReservation frees subscriber slot i if it is still reserved (its

@@ -135,42 +135,57 @@ func (r *Ring) joinGroupAt(id uint32, at int) (int, error) {
 	return 0, fmt.Errorf("%w: could not join queue group %d under contention", ErrNoSlot, id)
 }
 
-// ReserveGroup finds the queue group with this id (a live one, or one
-// made for a process that has not joined yet) or makes it, with no
-// members and its cursor at the tail, for the process identified by pid
-// and start, which joins it with SubscriberOptions.GroupSlot = index+1.
-// A group with no members holds publishers back at its cursor, as a
-// reserved subscriber slot does; ReapDead frees it once the process it
-// was made for is dead, and so does the last member's leaving. It returns
-// the group's slot index, and whether this call made the group. Errors:
-// ErrNoSlot (every group slot in use). For the daemon: it needs every
-// group slot writable.
-func (r *Ring) ReserveGroup(id uint32, pid uint32, start uint64) (int, bool, error) {
-	return r.ReserveGroupAvoiding(id, pid, start, nil)
+// FindGroup returns the slot index of the active queue group with this
+// id, or -1 if there is none this process may write.
+func (r *Ring) FindGroup(id uint32) int {
+	for i := 0; i < r.maxGroups; i++ {
+		off := r.groupSlot(i)
+		if r.groupWritable(i) && off.u32(groupStateOffset).Load()>>16 == slotActive && off.u32(groupIDOffset).Load() == id {
+			return i
+		}
+	}
+	return -1
 }
 
-// ReserveGroupAvoiding is ReserveGroup making a new group only in a free
-// slot for which avoid reports false (see ReserveSubscriberSlotAvoiding).
-func (r *Ring) ReserveGroupAvoiding(id uint32, pid uint32, start uint64, avoid func(int) bool) (int, bool, error) {
+// ClaimGroupSlot makes queue group id in group slot i, if the slot is
+// free: one CAS from free. The group has no members and its cursor at the
+// tail; it is made for the process o, which joins it with
+// SubscriberOptions.GroupSlot = i+1. A group with no members holds
+// publishers back at its cursor, as a reserved subscriber slot does;
+// ReapDead frees it once o is dead, CancelGroup sooner, and so does the
+// last member's leaving. It reports false, changing nothing, if slot i is
+// out of range, not writable or not free. It does not look for an
+// existing group of that id (FindGroup). For the daemon.
+func (r *Ring) ClaimGroupSlot(i int, id uint32, o Owner) bool {
+	if i < 0 || i >= r.maxGroups || !r.groupWritable(i) {
+		return false
+	}
+	off := r.groupSlot(i)
+	w := off.u32(groupStateOffset)
+	if w.Load() != 0 || !w.CompareAndSwap(0, groupClaiming) {
+		return false
+	}
+	r.initGroup(off, id, o.PID, o.Start)
+	w.Store(groupActive) // no members yet
+	return true
+}
+
+// ReserveGroup finds the queue group with this id (FindGroup) or makes it
+// in the first free group slot (ClaimGroupSlot), freeing dead processes'
+// slots first if none is free, for the process identified by pid and
+// start. It returns the group's slot index, and whether this call made
+// the group. Errors: ErrNoSlot (every group slot in use). A convenience
+// for a single process that maps every slot (tests, tools); kaelixd
+// chooses the slot itself.
+func (r *Ring) ReserveGroup(id uint32, pid uint32, start uint64) (int, bool, error) {
 	for pass := 0; pass < 2; pass++ {
-		for i := 0; i < r.maxGroups; i++ {
-			off := r.groupSlot(i)
-			if r.groupWritable(i) && off.u32(groupStateOffset).Load()>>16 == slotActive && off.u32(groupIDOffset).Load() == id {
-				return i, false, nil
-			}
+		if i := r.FindGroup(id); i >= 0 {
+			return i, false, nil
 		}
 		for i := 0; i < r.maxGroups; i++ {
-			if !r.groupWritable(i) || avoid != nil && avoid(i) {
-				continue
+			if r.ClaimGroupSlot(i, id, Owner{pid, start}) {
+				return i, true, nil
 			}
-			off := r.groupSlot(i)
-			w := off.u32(groupStateOffset)
-			if w.Load() != 0 || !w.CompareAndSwap(0, groupClaiming) {
-				continue
-			}
-			r.initGroup(off, id, pid, start)
-			w.Store(groupActive) // no members yet
-			return i, true, nil
 		}
 		if pass == 0 {
 			r.ReapDead()
@@ -189,17 +204,32 @@ func (r *Ring) CancelGroup(i int) bool {
 	return r.groupSlot(i).u32(groupStateOffset).CompareAndSwap(groupActive, 0)
 }
 
-// GroupsWithoutMembers counts the queue groups that hold publishers back
-// (at their cursor) with no member: made by ReserveGroup for a process
-// that has not joined yet.
-func (r *Ring) GroupsWithoutMembers() int {
-	n := 0
+// GroupSlot describes one queue-group slot that is not free
+// (GroupSlots).
+type GroupSlot struct {
+	Index   int    // group slot index
+	ID      uint32 // the group's id
+	Members int    // members joined; 0: made (ClaimGroupSlot) for a process that has not joined yet
+	Creator Owner  // the process the group was made for (zero for a group its first member made)
+}
+
+// GroupSlots lists the queue-group slots that are active (not free, not
+// being made), of those this process maps. Each field is read with its
+// own atomic load. Safe from any process with the ring mapped.
+func (r *Ring) GroupSlots() []GroupSlot {
+	var out []GroupSlot
 	for i := 0; i < r.maxGroups; i++ {
-		if r.groupSlot(i).mapped() && r.groupSlot(i).u32(groupStateOffset).Load() == groupActive {
-			n++
+		off := r.groupSlot(i)
+		if !off.mapped() {
+			continue
 		}
+		v := off.u32(groupStateOffset).Load()
+		if v>>16 != slotActive {
+			continue
+		}
+		out = append(out, GroupSlot{Index: i, ID: off.u32(groupIDOffset).Load(), Members: int(v & 0xffff), Creator: r.groupCreator(i)})
 	}
-	return n
+	return out
 }
 
 // reapGroups frees queue groups that no member ever joined and whose

@@ -153,8 +153,9 @@ func TestReapLeavesSuccessorsGroup(t *testing.T) {
 	if n := pr.ReapDead(); n != 0 {
 		t.Errorf("the stale reaper freed %d slots; the only group is the live successor's", n)
 	}
-	if hooked != 1 || pr.GroupsWithoutMembers() != 1 {
-		t.Fatalf("hook ran %d times; %d groups without members, want the successor's", hooked, pr.GroupsWithoutMembers())
+	gs := pr.GroupSlots()
+	if hooked != 1 || len(gs) != 1 || gs[0].Members != 0 {
+		t.Fatalf("hook ran %d times; groups %+v, want only the successor's, without members", hooked, gs)
 	}
 }
 
@@ -286,8 +287,8 @@ func TestSlotOwnerProperty(t *testing.T) {
 				i := pick("slot")
 				id := ids[rapid.IntRange(0, len(ids)-1).Draw(rt, "id")]
 				want := model[i].used && !model[i].joined && model[i].o == id
-				if pr.CancelReservationOf(i, id.PID, id.Start) != want {
-					rt.Fatalf("CancelReservationOf(%d, %+v) disagrees with model %+v", i, id, model[i])
+				if pr.CancelClaim(i, id) != want {
+					rt.Fatalf("CancelClaim(%d, %+v) disagrees with model %+v", i, id, model[i])
 				}
 				if want {
 					model[i] = slot{}
