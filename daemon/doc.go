@@ -28,6 +28,18 @@
 // a live process only drops its registrations. A periodic sweep
 // (Config.SweepInterval) reaps every ring as a backstop.
 //
+// Which subscriber and queue-group slot a subscriber gets, who is kept out
+// of a free slot (a live process that was handed its descriptor), which
+// reservation a cancel may free and whose slots a death releases or an
+// eviction takes are decided by one slot ledger per partition (ledger.go),
+// by the daemon's own record of the reservations it made; the ring only
+// performs the one-slot atomic step it is told.
+//
+// Topics are created outside the registry lock behind a placeholder
+// (creating.go): list, info, status and attaches of other topics answer
+// while a big topic's regions are made; an attach of the topic being made
+// is refused at once (not_found, "being created").
+//
 // # Persistence
 //
 // The registry is saved atomically to StateDir/topics.json after each
