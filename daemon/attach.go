@@ -21,11 +21,17 @@ import (
 
 // attach registers one attach request of p: it checks the request, hands
 // out each partition's descriptors (reserving a subscriber's slots) and
-// records the attachment. On any error nothing stays reserved. d.mu is
-// taken here; attachWaiting (exitwait.go) retries it.
+// records the attachment. On any error nothing stays reserved. An attach
+// of a topic being created waits for the creation's outcome (creating.go).
+// d.mu is taken here; attachWaiting (exitwait.go) retries it.
 func (d *Daemon) attach(p *peer, a wire.Attach) (any, []*os.File, *wire.Error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for c := d.creating[a.Topic]; c != nil; c = d.creating[a.Topic] {
+		d.mu.Unlock()
+		<-c.done
+		d.mu.Lock()
+	}
 	t, parts, werr := d.checkAttach(p, a)
 	if werr != nil {
 		return nil, nil, werr

@@ -450,17 +450,14 @@ func decodePage(f wire.Frame, pg *wire.Page) error {
 	return wire.DecodeBody(f, pg)
 }
 
-// lookup finds a registered topic by a validated name. A topic being
-// created is not found yet (creation.notYet says so). d.mu held.
+// lookup finds a registered topic by a validated name (not one still
+// being created). d.mu held.
 func (d *Daemon) lookup(name string) (*topic, *wire.Error) {
 	if err := wire.ValidateTopicName(name); err != nil {
 		return nil, &wire.Error{Code: wire.CodeInvalidName, Message: err.Error()}
 	}
 	t, ok := d.topics[name]
 	if !ok {
-		if c := d.creating[name]; c != nil {
-			return nil, c.notYet()
-		}
 		return nil, wire.Errorf(wire.CodeNotFound, "topic %q not found", name)
 	}
 	return t, nil

@@ -16,10 +16,11 @@ import (
 //
 //   - list, stats and info answer, showing the topic with Creating set
 //     (its spec, no partitions yet); daemon status answers too.
-//   - attach is answered at once with not_found, saying the topic is being
-//     created. It does not wait: the attacher's deadline could pass first,
-//     leaving slots reserved for a request nobody waits for. A client
-//     attaches once its create or open-or-create has returned.
+//   - an attach of the topic waits for the creation's outcome, then
+//     attaches (or fails with not_found if the creation failed or was
+//     abandoned). The daemon answers a connection's requests in order, so
+//     that connection waits too; others do not. A client that gives up
+//     meanwhile detaches the late attachment (client.abandoned).
 //   - a second create or open-or-create of the name with the same
 //     parameters waits for the outcome and then looks again: open-or-create
 //     opens the new topic, create is refused as a duplicate, and either
@@ -155,12 +156,6 @@ func (d *Daemon) pendingTmpfs() uint64 {
 // info describes a topic being created: its spec, no partitions yet.
 func (c *creation) info() wire.TopicInfo {
 	return wire.TopicInfo{Spec: c.spec, CreatedNS: c.startNS, Creating: true, Partitions: []wire.PartitionInfo{}}
-}
-
-// notYet is the answer to an attach of a topic being created.
-func (c *creation) notYet() *wire.Error {
-	return wire.Errorf(wire.CodeNotFound, "topic %q is being created (%d of %d partitions made, for %v so far); attach once its create has returned",
-		c.spec.Name, c.made.Load(), c.spec.Partitions, time.Since(time.Unix(0, c.startNS)).Round(time.Millisecond))
 }
 
 // describeTopic is the info of a registered topic or of one being

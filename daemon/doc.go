@@ -38,7 +38,7 @@
 // Topics are created outside the registry lock behind a placeholder
 // (creating.go): list, info, status and attaches of other topics answer
 // while a big topic's regions are made; an attach of the topic being made
-// is refused at once (not_found, "being created").
+// waits for it.
 //
 // # Persistence
 //

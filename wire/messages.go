@@ -288,8 +288,8 @@ type TopicInfo struct {
 	JoiningSubscribers int             `json:"joining_subscribers,omitempty"`
 	Partitions         []PartitionInfo `json:"partitions"`
 	// Creating: the daemon is still making the topic's regions (a big
-	// topic takes seconds); Partitions is empty and an attach is refused
-	// with CodeNotFound until the create has returned.
+	// topic takes seconds); Partitions is empty, and an attach waits for
+	// the creation to end.
 	Creating bool `json:"creating,omitempty"`
 }
 

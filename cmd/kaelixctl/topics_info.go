@@ -51,7 +51,7 @@ func (cmd *TopicsInfoCmd) Run(g *Globals) error {
 	}
 	fmt.Fprintf(w, "attached:     %d publishers, %d subscribers receiving%s (registered with the daemon)\n", info.Publishers, info.Subscribers, joining)
 	if info.Creating {
-		fmt.Fprintf(w, "created:      not yet: being created since %s (attach once its create has returned)\n", unixNS(info.CreatedNS))
+		fmt.Fprintf(w, "created:      not yet: being created since %s (an attach waits for it)\n", unixNS(info.CreatedNS))
 		return nil
 	}
 	fmt.Fprintf(w, "created:      %s\n\n", unixNS(info.CreatedNS))
