@@ -108,7 +108,8 @@ type TopicInfo struct {
 	Partitions []PartitionInfo `json:"partitions"`
 	// Creating: the daemon is still making the topic's regions (a big
 	// topic takes seconds): Partitions is empty, and NewPublisher and
-	// Subscribe fail with ErrTopicNotFound until the create has returned.
+	// Subscribe wait for the creation to end (bounded by their ctx), then
+	// attach, or fail with ErrTopicNotFound if it failed.
 	Creating bool `json:"creating,omitempty"`
 }
 

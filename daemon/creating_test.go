@@ -94,9 +94,9 @@ func connect(t *testing.T, ctx context.Context, d *testdaemon.Daemon) *client.Cl
 
 // TestCreateOutsideLock holds a topic's creation after its first partition
 // and shows that meanwhile list, info, status, other topics' creates and
-// attaches all answer; an attach of the topic being created is refused at
-// once, saying so; a create of it with other parameters is refused at
-// once; an open-or-create of it waits for it and opens it.
+// attaches all answer; a create of it with other parameters is refused at
+// once; an open-or-create and attaches of it (on other connections) end
+// once it is made, with the made topic.
 func TestCreateOutsideLock(t *testing.T) {
 	d := testdaemon.Start(t)
 	const name = "big.creating"
@@ -121,12 +121,22 @@ func TestCreateOutsideLock(t *testing.T) {
 	if st, err := other.DaemonStatus(ctx); err != nil || st.Topics != 0 {
 		t.Fatalf("status while creating = %+v, %v; want it, with no topic registered yet", st, err)
 	}
-	if _, err := other.Subscribe(ctx, name, client.SubscribeOptions{}); !errors.Is(err, client.ErrTopicNotFound) || !strings.Contains(err.Error(), "being created") {
-		t.Fatalf("subscribe while creating = %v, want ErrTopicNotFound saying it is being created", err)
-	}
-	if _, err := other.NewPublisher(ctx, name, client.PublisherOptions{}); !errors.Is(err, client.ErrTopicNotFound) {
-		t.Fatalf("publisher while creating = %v, want ErrTopicNotFound", err)
-	}
+	attached := make(chan error, 2)
+	waiter := connect(t, ctx, d) // its requests wait for the creation
+	go func() {
+		s, err := waiter.Subscribe(ctx, name, client.SubscribeOptions{})
+		if err == nil {
+			s.Close()
+		}
+		attached <- err
+	}()
+	go func() {
+		p, err := connect(t, ctx, d).NewPublisher(ctx, name, client.PublisherOptions{})
+		if err == nil {
+			p.Close()
+		}
+		attached <- err
+	}()
 	diff := spec
 	diff.CapacityBytes = 2 << 20
 	if _, err := other.OpenOrCreateTopic(ctx, diff); !errors.Is(err, client.ErrTopicConflict) || !strings.Contains(err.Error(), "being created") {
@@ -170,6 +180,11 @@ func TestCreateOutsideLock(t *testing.T) {
 	if err := <-opened; err != nil {
 		t.Fatalf("open-or-create that waited for the creation: %v", err)
 	}
+	for range 2 {
+		if err := <-attached; err != nil {
+			t.Fatalf("attach sent while the topic was being created: %v", err)
+		}
+	}
 	s, err := other.Subscribe(ctx, name, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("subscribe once created: %v", err)
@@ -182,8 +197,9 @@ func TestCreateOutsideLock(t *testing.T) {
 
 // TestDeleteWhileCreating deletes a topic whose creation is held after
 // its first partition: the delete returns once the creation has been
-// abandoned, the create fails saying why, no region file of the topic is
-// left, and the name can be created again.
+// abandoned, the create fails saying why, an attach that was waiting for
+// it fails with not found, no region file of the topic is left, and the
+// name can be created again.
 func TestDeleteWhileCreating(t *testing.T) {
 	d := testdaemon.Start(t)
 	const name = "del.creating"
@@ -195,6 +211,11 @@ func TestDeleteWhileCreating(t *testing.T) {
 		t.Fatal("partition 0's regions not made before the hold")
 	}
 	deleted := make(chan error, 1)
+	attached := make(chan error, 1)
+	go func() {
+		_, err := connect(t, ctx, d).Subscribe(ctx, name, client.SubscribeOptions{})
+		attached <- err
+	}()
 	deleter := connect(t, ctx, d) // c's requests wait behind its create
 	go func() { deleted <- deleter.DeleteTopic(ctx, name, client.DeleteOptions{}) }()
 	// The delete waits for the creator to notice, which it does once
@@ -218,6 +239,9 @@ func TestDeleteWhileCreating(t *testing.T) {
 	}
 	if err := <-created; !errors.Is(err, client.ErrTopicNotFound) || !strings.Contains(err.Error(), "deleted while it was being created") {
 		t.Fatalf("create of a topic deleted meanwhile = %v, want ErrTopicNotFound saying so", err)
+	}
+	if err := <-attached; !errors.Is(err, client.ErrTopicNotFound) {
+		t.Fatalf("subscribe sent while the topic was being created, then deleted = %v, want ErrTopicNotFound", err)
 	}
 	if left := topicFiles(t, d, name); len(left) > 0 {
 		t.Fatalf("region files left after the abandoned creation: %v", left)
