@@ -5,13 +5,13 @@ package bench
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kaelix-io/kaelix/internal/mapfile"
 )
 
 // sharedMem is a MAP_SHARED mapping of a file, used by the floors. Offsets
@@ -21,33 +21,12 @@ type sharedMem struct {
 	b []byte
 }
 
-// mapShared maps path (creating it with size bytes if create).
+// mapShared maps path (creating it with size bytes if create; see
+// mapfile.Shared) and checks the mapping is cache-line aligned.
 func mapShared(path string, size int, create bool) (*sharedMem, error) {
-	flags := os.O_RDWR
-	if create {
-		flags |= os.O_CREATE | os.O_EXCL
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
+	b, err := mapfile.Shared(path, size, create)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	if create {
-		if err := f.Truncate(int64(size)); err != nil {
-			return nil, err
-		}
-	} else {
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		if st.Size() < int64(size) {
-			return nil, fmt.Errorf("bench: %s is %d bytes, want %d", path, st.Size(), size)
-		}
-	}
-	b, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, &os.PathError{Op: "mmap", Path: path, Err: err}
 	}
 	if uintptr(unsafe.Pointer(&b[0]))%64 != 0 {
 		unix.Munmap(b)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kaelix-io/kaelix/internal/mapfile"
 )
 
 var mapSeq atomic.Int64
@@ -31,30 +33,9 @@ func sharedMapping(t testing.TB, size int) ([]byte, string) {
 	return b, path
 }
 
-// mapFile maps path (creating it with size bytes if create) MAP_SHARED.
-func mapFile(path string, size int, create bool) ([]byte, error) {
-	flags := os.O_RDWR
-	if create {
-		flags |= os.O_CREATE | os.O_EXCL
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if create {
-		if err := f.Truncate(int64(size)); err != nil {
-			return nil, err
-		}
-	} else {
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		size = int(st.Size())
-	}
-	return unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-}
+// mapFile maps path (creating it with size bytes if create; opening,
+// size 0 maps the whole file) MAP_SHARED.
+var mapFile = mapfile.Shared
 
 // newTestRing creates a ring with c in a fresh shared mapping.
 func newTestRing(t testing.TB, c Config) (*Ring, []byte, string) {
