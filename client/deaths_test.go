@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -22,35 +23,22 @@ import (
 func init() {
 	// Subscriber: subscribe, print "ready" and how long Subscribe took,
 	// then touch KAELIX_TEST_BALLAST_MB MiB and wait to be killed.
-	evictRoles["sub-hold"] = func(e env) int {
-		ctx := context.Background()
-		c, err := client.Connect(ctx, client.Options{SocketPath: e.socket})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer c.Close()
-		t0 := time.Now()
-		sub, err := c.Subscribe(ctx, os.Getenv(topicEnv), client.SubscribeOptions{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer sub.Close()
-		took := time.Since(t0)
-		ballast := make([]byte, envInt("KAELIX_TEST_BALLAST_MB")<<20)
-		for i := 0; i < len(ballast); i += 4096 {
-			ballast[i] = 1
-		}
-		fmt.Println("ready", took.Microseconds())
-		time.Sleep(time.Hour)
-		runtime.KeepAlive(ballast)
-		return 0
-	}
+	evictRoles["sub-hold"] = holdRole(func(ctx context.Context, c *client.Client, topic string) (io.Closer, error) {
+		return c.Subscribe(ctx, topic, client.SubscribeOptions{})
+	})
 	// Publisher: attach, print "ready" and how long NewPublisher took,
 	// wait to be killed. With KAELIX_TEST_BALLAST_MB=N it first touches N
 	// MiB after attaching, so that its death takes the kernel a while.
-	evictRoles["pub-hold"] = func(e env) int {
+	evictRoles["pub-hold"] = holdRole(func(ctx context.Context, c *client.Client, topic string) (io.Closer, error) {
+		return c.NewPublisher(ctx, topic, client.PublisherOptions{})
+	})
+}
+
+// holdRole is a child role that connects, attaches to the topic in
+// topicEnv with attach, touches KAELIX_TEST_BALLAST_MB MiB, prints "ready"
+// and how long attach took (µs), and waits to be killed.
+func holdRole(attach func(ctx context.Context, c *client.Client, topic string) (io.Closer, error)) func(env) int {
+	return func(e env) int {
 		ctx := context.Background()
 		c, err := client.Connect(ctx, client.Options{SocketPath: e.socket})
 		if err != nil {
@@ -59,12 +47,12 @@ func init() {
 		}
 		defer c.Close()
 		t0 := time.Now()
-		pub, err := c.NewPublisher(ctx, os.Getenv(topicEnv), client.PublisherOptions{})
+		h, err := attach(ctx, c, os.Getenv(topicEnv))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer pub.Close()
+		defer h.Close()
 		took := time.Since(t0)
 		ballast := make([]byte, envInt("KAELIX_TEST_BALLAST_MB")<<20)
 		for i := 0; i < len(ballast); i += 4096 {
