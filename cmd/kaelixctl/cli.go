@@ -83,6 +83,24 @@ func (g *Globals) connect() (*client.Client, error) {
 	})
 }
 
+// publisher connects to kaelixd and attaches a publisher to topic (the
+// attach bounded by --timeout), for pub and replay. done closes the
+// publisher, then the connection; on error nothing is left open.
+func (g *Globals) publisher(topic string) (pub *client.Publisher, done func(), err error) {
+	c, err := g.connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := g.reqCtx()
+	pub, err = c.NewPublisher(ctx, topic, client.PublisherOptions{})
+	cancel()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return pub, func() { pub.Close(); c.Close() }, nil
+}
+
 // reqCtx returns a context for one control request, bounded by --timeout.
 func (g *Globals) reqCtx() (context.Context, context.CancelFunc) {
 	if g.Timeout <= 0 {

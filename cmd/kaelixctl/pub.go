@@ -83,18 +83,11 @@ func (cmd *PubCmd) Run(g *Globals) error {
 	if len(cmd.Messages) > 0 && cmd.File != "" {
 		return invalidf("give messages as arguments or with --file, not both")
 	}
-	c, err := g.connect()
+	pub, done, err := g.publisher(cmd.Topic)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	actx, cancel := g.reqCtx()
-	pub, err := c.NewPublisher(actx, cmd.Topic, client.PublisherOptions{})
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
+	defer done()
 	if cmd.WaitSubscribers > 0 {
 		if err := cmd.waitSubscribers(g, pub); err != nil {
 			return err

@@ -76,18 +76,11 @@ func (cmd *ReplayCmd) Run(g *Globals) error {
 	if err != nil {
 		return invalidf("%s: %v", cmd.File, err)
 	}
-	c, err := g.connect()
+	pub, done, err := g.publisher(cmd.Topic)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	actx, cancel := g.reqCtx()
-	pub, err := c.NewPublisher(actx, cmd.Topic, client.PublisherOptions{})
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
+	defer done()
 
 	var (
 		n, skipped int
