@@ -22,8 +22,7 @@ const (
 // joinGroup joins the group with this id, creating it at the tail if no
 // such group exists. It returns the group's slot index. With at >= 0 it
 // joins or creates the group in slot at only (a slot the daemon chose,
-// ReserveGroup), the only one this process may write when slots live
-// apart.
+// ReserveGroup), the only one a subscriber under kaelixd may write.
 func (r *Ring) joinGroup(id uint32, at int) (int, error) {
 	if at >= 0 {
 		return r.joinGroupAt(id, at)

@@ -292,8 +292,8 @@ func (r *Ring) ReapDeadOwners(fn func(Owner)) int {
 	return n
 }
 
-// reapSubscribers frees the slots of dead subscribers. It writes only the
-// consumer area.
+// reapSubscribers frees the slots of dead subscribers. It writes only
+// their slot areas (and the consumer area's subscriber epoch).
 func (r *Ring) reapSubscribers(fn func(Owner)) int {
 	n := 0
 	for i := 0; i < r.maxSubscribers; i++ {
@@ -301,10 +301,10 @@ func (r *Ring) reapSubscribers(fn func(Owner)) int {
 			continue
 		}
 		off := r.subSlot(i)
-		// A slot being joined counts only where slots live apart: there it
-		// was reserved with its joiner's pid before the join began, while
-		// elsewhere a joiner takes the slot first and writes its pid after,
-		// so a dead previous owner's pid may still be there.
+		// A slot being joined counts too: its joiner's identity is in it
+		// before the join began (reserved for it, or written before its
+		// claim by a scanning joiner, NewSubscriber), so a dead owner
+		// there is the joiner, not a previous owner.
 		if st := off.u32(subStateOffset).Load(); st != slotActive && st != slotEvicted && st != slotReserved && st != slotClaiming {
 			continue
 		}
