@@ -112,9 +112,9 @@ func (c *Client) NewPublisher(ctx context.Context, topic string, opts PublisherO
 	return p, nil
 }
 
-// regions are one partition's two mappings: the data region (ring
-// header, tail, publisher table, records) and the consumer region
-// (cursors, doorbells, counters).
+// regions are one partition's mappings: the data region (ring header,
+// tail, publisher table, records), the consumer region (doorbells) and the
+// slot regions (cursors) this process was sent.
 type regions struct {
 	data, consumer *shm.Region
 	slots          []*shm.Region // subscriber slot regions mapped here (nil entries: not sent to us)

@@ -28,10 +28,10 @@ type topic struct {
 	subAts map[*attachment]bool
 }
 
-// partition is one ring in two regions, both mapped read-write by the
-// daemon: the data region (ring header, tail, publisher table, records)
-// and the consumer region (cursors, doorbells, counters), split so that
-// subscribers can be handed the data region read-only.
+// partition is one ring in its regions, all mapped read-write by the
+// daemon: the data region (ring header, tail, publisher table, records),
+// which subscribers are handed read-only, the consumer region (doorbells)
+// and one slot region per subscriber and queue-group slot (a cursor each).
 type partition struct {
 	region   *shm.Region // data region
 	consumer *shm.Region // consumer region
