@@ -111,6 +111,9 @@ type TopicInfo struct {
 	// Subscribe wait for the creation to end (bounded by their ctx), then
 	// attach, or fail with ErrTopicNotFound if it failed.
 	Creating bool `json:"creating,omitempty"`
+	// PartitionsMade counts, while Creating, the partitions whose regions
+	// are made: the creation's progress.
+	PartitionsMade int `json:"partitions_made,omitempty"`
 }
 
 // PartitionInfo describes one partition: its region files, their memory

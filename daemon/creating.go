@@ -155,7 +155,7 @@ func (d *Daemon) pendingTmpfs() uint64 {
 
 // info describes a topic being created: its spec, no partitions yet.
 func (c *creation) info() wire.TopicInfo {
-	return wire.TopicInfo{Spec: c.spec, CreatedNS: c.startNS, Creating: true, Partitions: []wire.PartitionInfo{}}
+	return wire.TopicInfo{Spec: c.spec, CreatedNS: c.startNS, Creating: true, PartitionsMade: int(c.made.Load()), Partitions: []wire.PartitionInfo{}}
 }
 
 // describeTopic is the info of a registered topic or of one being

@@ -115,8 +115,8 @@ func TestCreateOutsideLock(t *testing.T) {
 	if len(infos) != 1 || infos[0].Spec.Name != name || !infos[0].Creating || len(infos[0].Partitions) != 0 {
 		t.Fatalf("list while creating = %+v, want only %s, creating, no partitions", infos, name)
 	}
-	if ti, err := other.TopicInfo(ctx, name); err != nil || !ti.Creating || ti.Spec.Partitions != 2 {
-		t.Fatalf("info while creating = %+v, %v; want creating with its spec", ti, err)
+	if ti, err := other.TopicInfo(ctx, name); err != nil || !ti.Creating || ti.Spec.Partitions != 2 || ti.PartitionsMade != 1 {
+		t.Fatalf("info while creating = %+v, %v; want creating with its spec, 1 partition made", ti, err)
 	}
 	if st, err := other.DaemonStatus(ctx); err != nil || st.Topics != 0 {
 		t.Fatalf("status while creating = %+v, %v; want it, with no topic registered yet", st, err)

@@ -291,6 +291,9 @@ type TopicInfo struct {
 	// topic takes seconds); Partitions is empty, and an attach waits for
 	// the creation to end.
 	Creating bool `json:"creating,omitempty"`
+	// PartitionsMade counts, while Creating, the partitions whose regions
+	// are made (0 to Spec.Partitions-1): the progress of the creation.
+	PartitionsMade int `json:"partitions_made,omitempty"`
 }
 
 // PartitionInfo describes one partition's regions and its ring.

@@ -28,7 +28,7 @@ func TestWhileAnsweringOutlastsTimeout(t *testing.T) {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	})
+	}, nil)
 	if err != nil {
 		t.Fatalf("whileAnswering with a live daemon = %v, want the call's nil after %v", err, time.Since(took))
 	}
@@ -59,7 +59,7 @@ func TestWhileAnsweringGivesUp(t *testing.T) {
 		<-ctx.Done()
 		cancelled = true
 		return ctx.Err()
-	})
+	}, nil)
 	if !errors.Is(err, client.ErrBrokerNotAnswering) || exitCode(err) != exitNotAnswering {
 		t.Fatalf("whileAnswering with a silent daemon = %v (exit %d), want ErrBrokerNotAnswering, exit %d", err, exitCode(err), exitNotAnswering)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,23 +52,35 @@ func (l *lockedBuf) String() string {
 }
 
 // TestProgress: while a create waits, the progress line is rewritten in
-// place every interval with the elapsed time, and cleared at the end; a
-// create that answers before the first interval prints nothing.
+// place every interval with the partitions made so far and the elapsed
+// time, and cleared at the end; a create that answers before the first
+// interval prints nothing.
 func TestProgress(t *testing.T) {
 	var w lockedBuf
-	stop := progress(&w, "creating topic t (1 × 1 MiB)", 10*time.Millisecond)
+	var made atomic.Int64
+	made.Store(-1)
+	stop := progress(&w, "creating topic t (4 × 1 MiB)", 10*time.Millisecond, func() string { return partitionsMade(made.Load(), 4) })
 	for deadline := time.Now().Add(10 * time.Second); strings.Count(w.String(), "\r") < 3; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no progress lines: %q", w.String())
 		}
 	}
+	made.Store(3)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(w.String(), "3 of 4 partitions made, "); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no partition count in the progress lines: %q", w.String())
+		}
+	}
 	stop()
 	s := w.String()
-	if !strings.HasPrefix(s, "\rcreating topic t (1 × 1 MiB): ") || !strings.Contains(s, "s elapsed") || !strings.HasSuffix(s, "\r\033[K") {
+	if !strings.HasPrefix(s, "\r\033[Kcreating topic t (4 × 1 MiB): ") || !strings.Contains(s, "s elapsed") || !strings.HasSuffix(s, "\r\033[K") {
 		t.Errorf("progress output %q", s)
 	}
+	if first := s[:strings.Index(s[1:], "\r")+1]; strings.Contains(first, "partitions made") {
+		t.Errorf("a count shown before any was read: %q", first)
+	}
 	var quiet lockedBuf
-	progress(&quiet, "x", time.Hour)()
+	progress(&quiet, "x", time.Hour, nil)()
 	if quiet.String() != "" {
 		t.Errorf("a quick create printed %q", quiet.String())
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -107,14 +108,22 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 	defer c.Close()
 	// A big topic takes seconds (the daemon reserves, and may prefault,
 	// every byte before it answers): on a terminal, say how long so far.
+	// The watch of whileAnswering reads how many partitions are made.
 	stop := func() {}
+	var made atomic.Int64
+	made.Store(-1)
 	if isTerminal(g.stderr) && !g.json() {
-		stop = progress(g.stderr, fmt.Sprintf("creating topic %s (%d × %s)", spec.Name, spec.Partitions, bytesize.Human(max(spec.CapacityBytes, 1<<20))), time.Second)
+		stop = progress(g.stderr, fmt.Sprintf("creating topic %s (%d × %s)", spec.Name, spec.Partitions, bytesize.Human(max(spec.CapacityBytes, 1<<20))), time.Second,
+			func() string { return partitionsMade(made.Load(), spec.Partitions) })
 	}
 	var info client.TopicInfo
 	err = g.whileAnswering(spec.Name, func(ctx context.Context) (err error) {
 		info, err = c.CreateTopicWith(ctx, spec, client.CreateOptions{IfNotExists: cmd.IfNotExists, Force: cmd.Force})
 		return err
+	}, func(ti client.TopicInfo) {
+		if ti.Creating {
+			made.Store(int64(ti.PartitionsMade))
+		}
 	})
 	stop()
 	if err != nil {
@@ -137,10 +146,20 @@ func (cmd *TopicsCreateCmd) Run(g *Globals) error {
 // pagesOf renders the partitions' page sizes and backing (pagesMix).
 func pagesOf(info client.TopicInfo) string { return pagesMix(info.Partitions) }
 
-// progress writes "LABEL: Ns elapsed" to w every interval, rewriting one
-// line (\r), until stop is called; stop clears the line (if one was
-// written) and waits for the writer. For terminals only.
-func progress(w io.Writer, label string, every time.Duration) (stop func()) {
+// partitionsMade renders a creation's progress for progress: "" while
+// not known (made < 0, partitions 0 or 1).
+func partitionsMade(made int64, partitions int) string {
+	if made < 0 || partitions < 2 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d partitions made, ", made, partitions)
+}
+
+// progress writes "LABEL: [STATUS]Ns elapsed" to w every interval,
+// rewriting one line (\r), until stop is called; status (may be nil) is
+// asked each time. stop clears the line (if one was written) and waits
+// for the writer. For terminals only.
+func progress(w io.Writer, label string, every time.Duration, status func() string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
@@ -157,7 +176,11 @@ func progress(w io.Writer, label string, every time.Duration) (stop func()) {
 				}
 				return
 			case now := <-t.C:
-				fmt.Fprintf(w, "\r%s: %s elapsed", label, now.Sub(start).Round(time.Second))
+				st := ""
+				if status != nil {
+					st = status()
+				}
+				fmt.Fprintf(w, "\r\033[K%s: %s%s elapsed", label, st, now.Sub(start).Round(time.Second))
 				wrote = true
 			}
 		}
@@ -184,9 +207,10 @@ func isTerminal(w io.Writer) bool {
 // it makes a topic (creation is outside its lock), so rather than bounding
 // call by --timeout, or by a guess of how long the size takes, a second
 // connection asks for the topic every watchEvery, each answer bounded by
-// --timeout. call is given up, with ErrBrokerNotAnswering, only when one
-// of those goes unanswered. Without --timeout (0) call is not watched.
-func (g *Globals) whileAnswering(topic string, call func(ctx context.Context) error) error {
+// --timeout, and passed to onInfo (may be nil). call is given up, with
+// ErrBrokerNotAnswering, only when one of those goes unanswered. Without
+// --timeout (0) call is not watched.
+func (g *Globals) whileAnswering(topic string, call func(ctx context.Context) error, onInfo func(client.TopicInfo)) error {
 	ctx, cancel := context.WithCancel(g.ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -214,8 +238,12 @@ func (g *Globals) whileAnswering(topic string, call func(ctx context.Context) er
 		}
 		if err == nil {
 			rctx, rcancel := g.reqCtx()
-			_, err = watch.TopicInfo(rctx, topic)
+			var ti client.TopicInfo
+			ti, err = watch.TopicInfo(rctx, topic)
 			rcancel()
+			if err == nil && onInfo != nil {
+				onInfo(ti)
+			}
 			if errors.Is(err, context.DeadlineExceeded) && g.ctx.Err() == nil {
 				err = fmt.Errorf("%w: no reply within --timeout %v to a topic info asked while creating %q", client.ErrBrokerNotAnswering, g.Timeout, topic)
 			}
