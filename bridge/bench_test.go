@@ -120,9 +120,9 @@ func benchPath(b *testing.B, mode string, out, in bool) {
 		// Kaelix identity headers, one subject per partition.
 		for i := 0; i < b.N; i++ {
 			p := strconv.Itoa(i % 2)
+			rec := bridge.Record{Host: "hosta", Topic: topic, Partition: i % 2, Sequence: uint64(i / 2), TimestampNS: 1}
 			m := &nats.Msg{Subject: "kaelix.hosta." + topic + "." + p, Data: data, Header: nats.Header{
-				bridge.HdrHost: {"hosta"}, bridge.HdrTopic: {topic}, bridge.HdrPartition: {p},
-				bridge.HdrSequence: {strconv.Itoa(i / 2)}, bridge.HdrTimestampNS: {"1"},
+				bridge.HdrRecord: {rec.String()},
 			}}
 			if mode == bridge.JetStream {
 				m.Header[bridge.HdrMsgID] = []string{"hosta/" + topic + "/" + p + "/" + strconv.Itoa(i/2)}

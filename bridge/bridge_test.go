@@ -358,11 +358,11 @@ func TestBridgeKillInbound(t *testing.T) {
 }
 
 // TestRecordIdentity: each record's identity arrives intact, in both
-// modes: on the NATS message (Kaelix-Host, -Topic, -Partition, -Sequence,
-// -Timestamp-Ns equal to the record's on host A, Nats-Msg-Id in
+// modes: on the NATS message (Kaelix-Rec holding host, topic, partition,
+// sequence and timestamp equal to the record's on host A, Nats-Msg-Id in
 // jetstream mode, the record's headers verbatim or in Kaelix-Headers-B64,
 // the payload as the data), and on host B's record (payload, headers,
-// partition, and the Kaelix-Origin-* headers equal to A's identity).
+// partition, and Kaelix-Origin equal to A's identity and the subject).
 func TestRecordIdentity(t *testing.T) {
 	const n = 200
 	for _, mode := range []string{bridge.Core, bridge.JetStream} {
@@ -425,12 +425,8 @@ func TestRecordIdentity(t *testing.T) {
 					t.Errorf("record %d: payload or partition %d differs (want %d)", i, m.Partition, id.part)
 				}
 				want := userHeaders(i)
-				want[bridge.HdrOrigin] = "hosta"
-				want[bridge.HdrOriginTopic] = "feed.ids"
-				want[bridge.HdrOriginPartition] = strconv.Itoa(id.part)
-				want[bridge.HdrOriginSequence] = strconv.FormatUint(id.seq, 10)
-				want[bridge.HdrOriginTimestampNS] = strconv.FormatInt(id.ts, 10)
-				want[bridge.HdrOriginSubject] = "kaelix.hosta.feed.ids." + strconv.Itoa(id.part)
+				want[bridge.HdrOrigin] = "hosta feed.ids " + strconv.Itoa(id.part) + " " + strconv.FormatUint(id.seq, 10) + " " +
+					strconv.FormatInt(id.ts, 10) + " kaelix.hosta.feed.ids." + strconv.Itoa(id.part)
 				if len(m.Headers) != len(want) {
 					t.Errorf("record %d: headers %v, want %v", i, m.Headers, want)
 				}
@@ -455,9 +451,8 @@ func TestRecordIdentity(t *testing.T) {
 				id.nats = true
 				p, seq := strconv.Itoa(id.part), strconv.FormatUint(id.seq, 10)
 				want := map[string]string{
-					bridge.HdrHost: "hosta", bridge.HdrTopic: "feed.ids", bridge.HdrPartition: p,
-					bridge.HdrSequence: seq, bridge.HdrTimestampNS: strconv.FormatInt(id.ts, 10),
-					"src": "test", "idx": strconv.Itoa(i),
+					bridge.HdrRecord: "hosta feed.ids " + p + " " + seq + " " + strconv.FormatInt(id.ts, 10),
+					"src":            "test", "idx": strconv.Itoa(i),
 				}
 				if mode == bridge.JetStream {
 					want[bridge.HdrMsgID] = "hosta/feed.ids/" + p + "/" + seq

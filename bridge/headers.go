@@ -4,39 +4,144 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/kaelix-io/kaelix/wire"
 )
 
 // NATS header names a bridged record carries (outbound: set on the NATS
 // message; the payload is the message data). See the package doc.
 const (
-	HdrHost        = "Kaelix-Host"         // host whose topic the record was published on
-	HdrTopic       = "Kaelix-Topic"        // that topic
-	HdrPartition   = "Kaelix-Partition"    // its partition (decimal)
-	HdrSequence    = "Kaelix-Sequence"     // the record's ring sequence in that partition (decimal)
-	HdrTimestampNS = "Kaelix-Timestamp-Ns" // the record's CLOCK_MONOTONIC ns on that host (decimal; 0 if unset)
-	HdrHeaders64   = "Kaelix-Headers-B64"  // the record's headers that cannot travel verbatim, encoded (see encodeOddHeaders)
-	HdrMsgID       = "Nats-Msg-Id"         // JetStream mode: HOST/TOPIC/PARTITION/SEQUENCE, the dedup key
+	// HdrRecord is the record's identity, one header of five fields
+	// separated by one space: "HOST TOPIC PARTITION SEQUENCE TIMESTAMP_NS"
+	// (host whose topic the record was published on, that topic, its
+	// partition, its ring sequence in that partition, its
+	// CLOCK_MONOTONIC ns on that host, 0 if unset; the numbers decimal).
+	// Record.Append writes it, ParseRecord reads it.
+	HdrRecord    = "Kaelix-Rec"
+	HdrHeaders64 = "Kaelix-Headers-B64" // the record's headers that cannot travel verbatim, encoded (see encodeOddHeaders)
+	HdrMsgID     = "Nats-Msg-Id"        // JetStream mode: HOST/TOPIC/PARTITION/SEQUENCE, the dedup key
 )
 
-// Local header names an inbound record carries in the local ring (beside
-// the original record's own headers). Their presence marks a record as
-// bridged in: no outbound rule forwards it.
-const (
-	HdrOrigin            = "Kaelix-Origin"              // origin host (HdrHost of the NATS message; "nats" if it had none)
-	HdrOriginTopic       = "Kaelix-Origin-Topic"        // HdrTopic
-	HdrOriginPartition   = "Kaelix-Origin-Partition"    // HdrPartition
-	HdrOriginSequence    = "Kaelix-Origin-Sequence"     // HdrSequence
-	HdrOriginTimestampNS = "Kaelix-Origin-Timestamp-Ns" // HdrTimestampNS
-	HdrOriginSubject     = "Kaelix-Origin-Subject"      // the NATS subject it arrived on
-)
+// HdrOrigin is the local header an inbound record carries in the local
+// ring (beside the original record's own headers): where it came from,
+// "HOST TOPIC PARTITION SEQUENCE TIMESTAMP_NS SUBJECT" (the HdrRecord of
+// the NATS message, then the subject it arrived on) or, for a NATS
+// message without HdrRecord (a plain NATS publisher), "nats SUBJECT".
+// ParseOrigin reads it. Its presence marks a record as bridged in: no
+// outbound rule forwards it.
+const HdrOrigin = "Kaelix-Origin"
 
-// nonKaelixOrigin is HdrOrigin's value for a NATS message that carried no
-// HdrHost (published by a plain NATS client).
+// nonKaelixOrigin is HdrOrigin's first field for a NATS message that
+// carried no HdrRecord (published by a plain NATS client).
 const nonKaelixOrigin = "nats"
+
+// Record is a record's identity across the hop: the value of HdrRecord.
+type Record struct {
+	Host        string // the origin host (Config.Host of the bridge that sent it)
+	Topic       string // the topic on that host
+	Partition   int    // the record's partition there (>= 0)
+	Sequence    uint64 // its ring sequence in that partition
+	TimestampNS int64  // its CLOCK_MONOTONIC ns on that host (0 if unset)
+}
+
+// Append appends r in HdrRecord's form to b and returns the extended
+// slice (no allocation if b has room).
+func (r Record) Append(b []byte) []byte {
+	b = append(b, r.Host...)
+	b = append(b, ' ')
+	b = append(b, r.Topic...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, r.Sequence, 10)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, r.TimestampNS, 10)
+}
+
+// String is r in HdrRecord's form.
+func (r Record) String() string { return string(r.Append(nil)) }
+
+// ErrMalformedRecord is returned (wrapped) by ParseRecord and ParseOrigin
+// for a value not in the form they read.
+var ErrMalformedRecord = errors.New("malformed " + HdrRecord + " value")
+
+// ParseRecord reads an HdrRecord value: exactly five fields separated by
+// one space, a host of letters, digits, '-' and '_', a valid topic name,
+// decimal partition (>= 0), sequence and timestamp. Host and Topic are
+// substrings of s (no allocation). The error wraps ErrMalformedRecord.
+func ParseRecord(s string) (Record, error) {
+	var r Record
+	var f [5]string
+	rest := s
+	for i := range f {
+		if i == len(f)-1 {
+			f[i] = rest
+			break
+		}
+		var ok bool
+		if f[i], rest, ok = strings.Cut(rest, " "); !ok {
+			return r, fmt.Errorf("%w %q: %d fields, want 5", ErrMalformedRecord, s, i+1)
+		}
+	}
+	if !validHost(f[0]) {
+		return r, fmt.Errorf("%w %q: host %q", ErrMalformedRecord, s, f[0])
+	}
+	if wire.ValidateTopicName(f[1]) != nil {
+		return r, fmt.Errorf("%w %q: topic %q", ErrMalformedRecord, s, f[1])
+	}
+	p, err1 := strconv.Atoi(f[2])
+	seq, err2 := strconv.ParseUint(f[3], 10, 64)
+	ts, err3 := strconv.ParseInt(f[4], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || p < 0 || f[2][0] == '+' || f[4][0] == '+' {
+		return r, fmt.Errorf("%w %q: partition, sequence or timestamp", ErrMalformedRecord, s)
+	}
+	r.Host, r.Topic, r.Partition, r.Sequence, r.TimestampNS = f[0], f[1], p, seq, ts
+	return r, nil
+}
+
+// Origin is an inbound record's HdrOrigin: the identity it had on the
+// far side (Kaelix false: it came from a plain NATS publisher, and
+// only Subject is set) and the subject it arrived on.
+type Origin struct {
+	Kaelix bool
+	Record
+	Subject string
+}
+
+// ParseOrigin reads an HdrOrigin value. The error wraps
+// ErrMalformedRecord.
+func ParseOrigin(s string) (Origin, error) {
+	if subj, ok := strings.CutPrefix(s, nonKaelixOrigin+" "); ok && subj != "" && !strings.Contains(subj, " ") {
+		return Origin{Subject: subj}, nil
+	}
+	i := strings.LastIndexByte(s, ' ')
+	if i < 0 || i == len(s)-1 {
+		return Origin{}, fmt.Errorf("%w %q: no subject", ErrMalformedRecord, s)
+	}
+	r, err := ParseRecord(s[:i])
+	if err != nil {
+		return Origin{}, err
+	}
+	return Origin{Kaelix: true, Record: r, Subject: s[i+1:]}, nil
+}
+
+// validHost reports whether h is a valid Config.Host.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if !validHostByte(h[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // verbatim reports whether a record header can travel as a NATS header
 // under its own name: a non-empty printable-ASCII name without ':' or
@@ -102,38 +207,25 @@ func decodeOddHeaders(s string, into map[string]string) error {
 	return nil
 }
 
-// identity is a record's identity across the hop.
-type identity struct {
-	host, topic string
-	partition   int
-	sequence    uint64
-	timestampNS int64
-}
-
 // msgBuilder builds the NATS messages of one outbound rule into reused
 // storage: one nats.Msg, one header map, the values' backing array and a
-// scratch buffer for the decimal numbers, so a record without headers
-// costs no allocation here. What build returns is valid until the next
-// build: the caller hands it to nats.go, which encodes the headers and
-// copies the data into its write buffer before PublishMsg (and
-// jetstream's PublishMsgAsync, with no retries) returns. Owned by the
-// rule's goroutine.
+// scratch buffer for HdrRecord and Nats-Msg-Id, so a record without
+// headers costs no allocation here. What build returns is valid until
+// the next build: the caller hands it to nats.go, which encodes the
+// headers and copies the data into its write buffer before PublishMsg
+// (and jetstream's PublishMsgAsync, with no retries) returns. Owned by
+// the rule's goroutine.
 type msgBuilder struct {
-	host, topic []string       // one-element values, fixed
-	parts       map[int]string // partition -> decimal, cached
-	subjects    map[int]string // partition -> subject, cached
-	template    string         // the rule's subject template
-	msg         nats.Msg
-	vals        []string // backing of the header values of the message being built
-	num         []byte   // backing of the decimal sequence, timestamp and Nats-Msg-Id
-	odd         [][2]string
+	subjects map[int]string // partition -> subject, cached
+	template string         // the rule's subject template
+	msg      nats.Msg
+	vals     []string // backing of the header values of the message being built
+	num      []byte   // backing of HdrRecord's and Nats-Msg-Id's values
+	odd      [][2]string
 }
 
-func newMsgBuilder(host, topic, subjectTemplate string) *msgBuilder {
-	return &msgBuilder{
-		host: []string{host}, topic: []string{topic}, parts: map[int]string{}, subjects: map[int]string{},
-		template: subjectTemplate, msg: nats.Msg{Header: make(nats.Header, 8)},
-	}
+func newMsgBuilder(subjectTemplate string) *msgBuilder {
+	return &msgBuilder{subjects: map[int]string{}, template: subjectTemplate, msg: nats.Msg{Header: make(nats.Header, 4)}}
 }
 
 // value returns a one-element slice holding v, from the reused backing.
@@ -146,7 +238,7 @@ func (mb *msgBuilder) value(v string) []string {
 // (not copied: the record aliases the ring, and nats.go copies it before
 // the publish returns), headers as the package doc says; Nats-Msg-Id if
 // withMsgID. The error is for a header longer than 65535 bytes.
-func (mb *msgBuilder) build(id identity, payload []byte, hs map[string]string, withMsgID bool) (*nats.Msg, error) {
+func (mb *msgBuilder) build(id Record, payload []byte, hs map[string]string, withMsgID bool) (*nats.Msg, error) {
 	h := mb.msg.Header
 	clear(h)
 	mb.vals, mb.num, mb.odd = mb.vals[:0], mb.num[:0], mb.odd[:0]
@@ -163,48 +255,55 @@ func (mb *msgBuilder) build(id identity, payload []byte, hs map[string]string, w
 	if len(mb.odd) > 0 {
 		h[HdrHeaders64] = mb.value(encodeOddHeaders(mb.odd))
 	}
-	part, ok := mb.parts[id.partition]
+	subject, ok := mb.subjects[id.Partition]
 	if !ok {
-		part = strconv.Itoa(id.partition)
-		mb.parts[id.partition] = part
-		mb.subjects[id.partition] = subjectFor(mb.template, id.host, id.topic, id.partition)
+		subject = subjectFor(mb.template, id.Host, id.Topic, id.Partition)
+		mb.subjects[id.Partition] = subject
 	}
-	h[HdrHost] = mb.host
-	h[HdrTopic] = mb.topic
-	h[HdrPartition] = mb.value(part)
-	// The numbers are appended to one buffer and viewed in place; if it
-	// grows, the views already taken keep the old array alive.
-	n := len(mb.num)
-	mb.num = strconv.AppendUint(mb.num, id.sequence, 10)
-	seq := transientString(mb.num[n:])
-	h[HdrSequence] = mb.value(seq)
-	n = len(mb.num)
-	mb.num = strconv.AppendInt(mb.num, id.timestampNS, 10)
-	h[HdrTimestampNS] = mb.value(transientString(mb.num[n:]))
+	// The values are appended to one buffer, each viewed in place once
+	// the buffer is complete (the Nats-Msg-Id's capacity is reserved up
+	// front, so no append moves the bytes a view was taken of).
+	need := 2*(len(id.Host)+len(id.Topic)) + 5*21 + 8
+	if cap(mb.num) < need {
+		mb.num = make([]byte, 0, 2*need)
+	}
+	mb.num = id.Append(mb.num)
+	rec := len(mb.num)
+	h[HdrRecord] = mb.value(transientString(mb.num[:rec]))
 	if withMsgID {
-		n = len(mb.num)
-		mb.num = append(mb.num, id.host...)
+		mb.num = append(mb.num, id.Host...)
 		mb.num = append(mb.num, '/')
-		mb.num = append(mb.num, id.topic...)
+		mb.num = append(mb.num, id.Topic...)
 		mb.num = append(mb.num, '/')
-		mb.num = append(mb.num, part...)
+		mb.num = strconv.AppendInt(mb.num, int64(id.Partition), 10)
 		mb.num = append(mb.num, '/')
-		mb.num = append(mb.num, seq...)
-		h[HdrMsgID] = mb.value(transientString(mb.num[n:]))
+		mb.num = strconv.AppendUint(mb.num, id.Sequence, 10)
+		h[HdrMsgID] = mb.value(transientString(mb.num[rec:]))
 	}
-	mb.msg.Subject, mb.msg.Data = mb.subjects[id.partition], payload
+	mb.msg.Subject, mb.msg.Data = subject, payload
 	return &mb.msg, nil
 }
 
-// fromNATS decodes a NATS message into the identity it carries (ok false:
-// no Kaelix identity, a plain NATS message) and the headers of the local
-// record: the original record's headers plus the HdrOrigin* headers,
-// written into hs (cleared first; nil: a new map) and returned.
-// A NATS header with several values keeps the first.
-func fromNATS(m *nats.Msg, hs map[string]string) (id identity, ok bool, _ map[string]string, err error) {
-	if hs == nil {
-		hs = make(map[string]string, len(m.Header)+6)
+// inDecoder turns the NATS messages of one inbound rule into local
+// records' headers, in reused storage: the header map and the buffer
+// HdrOrigin's value is written into. What decode returns is valid until
+// the next decode (the publisher encodes the headers into the ring
+// before it returns). Owned by the rule's goroutine.
+type inDecoder struct {
+	hs     map[string]string
+	origin []byte
+}
+
+// decode reads m: the identity it carries (ok false: no HdrRecord, a
+// plain NATS message) and the headers of the local record (the original
+// record's headers plus HdrOrigin). A NATS header with several values
+// keeps the first. The error is for a malformed HdrRecord or
+// HdrHeaders64.
+func (d *inDecoder) decode(m *nats.Msg) (id Record, ok bool, _ map[string]string, err error) {
+	if d.hs == nil {
+		d.hs = make(map[string]string, 8)
 	}
+	hs := d.hs
 	clear(hs)
 	for k, vs := range m.Header {
 		if len(vs) == 0 || hasPrefixFold(k, "kaelix-") || hasPrefixFold(k, "nats-") {
@@ -217,43 +316,22 @@ func fromNATS(m *nats.Msg, hs map[string]string) (id identity, ok bool, _ map[st
 			return id, false, nil, err
 		}
 	}
-	hs[HdrOriginSubject] = m.Subject
-	id.host = first(m.Header, HdrHost)
-	if id.host == "" {
-		hs[HdrOrigin] = nonKaelixOrigin
-		return id, false, hs, nil
+	d.origin = d.origin[:0]
+	if rec := first(m.Header, HdrRecord); rec != "" {
+		if id, err = ParseRecord(rec); err != nil {
+			return id, false, nil, err
+		}
+		// Written from the parsed fields: canonical whatever the sender's
+		// decimals looked like.
+		d.origin = id.Append(d.origin)
+		ok = true
+	} else {
+		d.origin = append(d.origin, nonKaelixOrigin...)
 	}
-	id.topic = first(m.Header, HdrTopic)
-	ps, ss, tss := first(m.Header, HdrPartition), first(m.Header, HdrSequence), first(m.Header, HdrTimestampNS)
-	p, err1 := strconv.Atoi(ps)
-	s, err2 := strconv.ParseUint(ss, 10, 64)
-	ts, err3 := strconv.ParseInt(tss, 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || p < 0 {
-		return id, false, nil, errors.New("malformed Kaelix-Partition, Kaelix-Sequence or Kaelix-Timestamp-Ns header")
-	}
-	id.partition, id.sequence, id.timestampNS = p, s, ts
-	hs[HdrOrigin] = id.host
-	hs[HdrOriginTopic] = id.topic
-	// The values as received where they are already in canonical form
-	// (as this package writes them), else reformatted.
-	hs[HdrOriginPartition] = canonical(ps, func() string { return strconv.Itoa(p) })
-	hs[HdrOriginSequence] = canonical(ss, func() string { return strconv.FormatUint(s, 10) })
-	hs[HdrOriginTimestampNS] = canonical(tss, func() string { return strconv.FormatInt(ts, 10) })
-	return id, true, hs, nil
-}
-
-// canonical returns s, a decimal that parsed, if it is in canonical form
-// (no sign but a leading '-' on a non-zero value, no leading zero), else
-// format().
-func canonical(s string, format func() string) string {
-	d := s
-	if len(d) > 1 && d[0] == '-' {
-		d = d[1:]
-	}
-	if d != "" && d[0] != '+' && d[0] != '-' && (d[0] != '0' || s == "0") {
-		return s
-	}
-	return format()
+	d.origin = append(d.origin, ' ')
+	d.origin = append(d.origin, m.Subject...)
+	hs[HdrOrigin] = transientString(d.origin)
+	return id, ok, hs, nil
 }
 
 // first is h's first value for key, looked up exactly (nats.Header.Get

@@ -18,8 +18,9 @@ type inRule struct {
 	*rule
 	pub     *client.Publisher
 	nparts  int
-	applied map[string]uint64 // origin HOST/TOPIC/PARTITION -> last origin sequence written locally
-	hs      map[string]string // the local record's headers, reused (the publisher encodes them before returning)
+	applied map[string]uint64    // origin HOST/TOPIC/PARTITION -> last origin sequence written locally
+	keys    map[originKey]string // applied's keys, made once per origin partition
+	dec     inDecoder
 	dirty   bool
 	// streamSeq (jetstream) is the stream sequence of the last message
 	// handled (written or dropped): the consumer's durable position.
@@ -43,7 +44,7 @@ func (r *rule) runIn(ctx context.Context) error {
 		return fmt.Errorf("publisher on %q: %w", r.cfg.Topic, err)
 	}
 	defer pub.Close()
-	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied, streamSeq: st.StreamSeq, hs: make(map[string]string, 16)}
+	in := &inRule{rule: r, pub: pub, nparts: pub.Partitions(), applied: st.Applied, streamSeq: st.StreamSeq, keys: map[originKey]string{}}
 	if in.applied == nil {
 		in.applied = map[string]uint64{}
 	}
@@ -82,7 +83,7 @@ const (
 // ring is full (back-pressure: nothing is dropped, and nothing more is
 // read meanwhile). It returns ctx's error if ctx ends first.
 func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
-	id, ok, hs, err := fromNATS(m, in.hs)
+	id, ok, hs, err := in.dec.decode(m)
 	if err != nil {
 		in.m.lose(LostMalformed, 1)
 		in.b.log.Warn("malformed message dropped", "rule", in.cfg.Name, "subject", m.Subject, "err", err)
@@ -91,21 +92,21 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
 	key := ""
 	part := 0
 	if ok {
-		if id.host == in.b.cfg.Host {
+		if id.Host == in.b.cfg.Host {
 			in.m.skipped.Add(1) // our own records, back from NATS
 			return dropped, nil
 		}
-		key = id.host + "/" + id.topic + "/" + itoa(id.partition)
+		key = in.appliedKey(id)
 		if last, seen := in.applied[key]; seen {
-			if id.sequence <= last {
+			if id.Sequence <= last {
 				in.m.duplicates.Add(1)
 				return dropped, nil
 			}
-			if id.sequence > last+1 {
-				in.m.lose(LostGap, id.sequence-last-1)
+			if id.Sequence > last+1 {
+				in.m.lose(LostGap, id.Sequence-last-1)
 			}
 		}
-		part = id.partition % in.nparts
+		part = id.Partition % in.nparts
 	}
 	msg := client.Message{Payload: m.Data, Headers: hs, Partition: part}
 	// First without waiting (no context, no timer); while the ring is
@@ -118,10 +119,29 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
 	}
 	in.m.forwarded.Add(1)
 	if ok {
-		in.applied[key] = id.sequence
+		in.applied[key] = id.Sequence
 		in.dirty = true
 	}
 	return written, nil
+}
+
+// originKey is an origin partition.
+type originKey struct {
+	host, topic string
+	partition   int
+}
+
+// appliedKey is id's key in applied, HOST/TOPIC/PARTITION, built once
+// per origin partition (the lookup by id's fields allocates nothing).
+func (in *inRule) appliedKey(id Record) string {
+	k := originKey{id.Host, id.Topic, id.Partition}
+	if s, ok := in.keys[k]; ok {
+		return s
+	}
+	s := id.Host + "/" + id.Topic + "/" + itoa(id.Partition)
+	// The key keeps copies: id's strings are views of a NATS header.
+	in.keys[originKey{strings.Clone(id.Host), strings.Clone(id.Topic), id.Partition}] = s
+	return s
 }
 
 // publishWait publishes msg, waiting while the local ring is full.
@@ -197,7 +217,7 @@ func (in *inRule) loopCore(ctx context.Context, subject string) error {
 // after the batch is in the local ring: the file is the consumer's
 // durable position. A bridge killed between its local write and the save
 // reads that batch again and writes it again (at most one batch of
-// duplicates per kill, each carrying the same Kaelix-Origin-* identity);
+// duplicates per kill, each carrying the same Kaelix-Origin identity);
 // origin sequences already written are dropped.
 func (in *inRule) loopJS(ctx context.Context, subject string) error {
 	if err := in.waitNATS(ctx); err != nil {

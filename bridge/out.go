@@ -68,7 +68,7 @@ func (r *rule) runOut(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o := &outRule{rule: r, mb: newMsgBuilder(r.b.cfg.Host, r.cfg.Topic, r.cfg.Subject), polled: map[int]uint64{}, next: map[int]uint64{}}
+	o := &outRule{rule: r, mb: newMsgBuilder(r.cfg.Subject), polled: map[int]uint64{}, next: map[int]uint64{}}
 	if r.cfg.Mode == JetStream {
 		for k, v := range st.Next {
 			p, err := strconv.Atoi(k)
@@ -195,7 +195,7 @@ func (o *outRule) admit(m *client.Message) bool {
 // build returns the NATS message of a record, valid until the next build
 // (see msgBuilder).
 func (o *outRule) build(part int, seq uint64, tsNS int64, payload []byte, hs map[string]string) (*nats.Msg, error) {
-	id := identity{host: o.b.cfg.Host, topic: o.cfg.Topic, partition: part, sequence: seq, timestampNS: tsNS}
+	id := Record{Host: o.b.cfg.Host, Topic: o.cfg.Topic, Partition: part, Sequence: seq, TimestampNS: tsNS}
 	return o.mb.build(id, payload, hs, o.cfg.Mode == JetStream)
 }
 

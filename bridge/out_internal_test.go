@@ -76,7 +76,7 @@ func TestAckedCountedOnce(t *testing.T) {
 	b.cfg.NATS.AckTimeout = Duration(time.Second)
 	r := &rule{cfg: Rule{Name: "o", Direction: Out, Topic: "t", Mode: JetStream, Subject: "k.{host}.{topic}.{partition}"}, b: b}
 	js := &scriptedJS{fail: map[string]bool{"ha/t/0/10": true}}
-	o := &outRule{rule: r, js: js, mb: newMsgBuilder("ha", "t", r.cfg.Subject), polled: map[int]uint64{}, next: map[int]uint64{}}
+	o := &outRule{rule: r, js: js, mb: newMsgBuilder(r.cfg.Subject), polled: map[int]uint64{}, next: map[int]uint64{}}
 	for seq := uint64(10); seq < 15; seq++ {
 		e := pend{part: 0, seq: seq, data: []byte("x")}
 		o.publish(&e)
