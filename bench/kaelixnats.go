@@ -48,7 +48,7 @@ func newKaelixNATSLink(r *runEnv, l *linkSpec) error {
 	}
 	spec := info.Spec
 	spec.Name = l.Topic + ".in"
-	spec.MaxMessageBytes += 512 // the Kaelix-Origin-* headers an inbound record carries
+	spec.MaxMessageBytes += 512 // the Kaelix-Origin header an inbound record carries
 	if _, err := c.CreateTopic(r.env.ctx, spec); err != nil {
 		return fmt.Errorf("bench: topic %s: %w", spec.Name, err)
 	}

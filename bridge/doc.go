@@ -12,12 +12,13 @@
 // (default kaelix.{host}.{topic}.{partition}). Its data is the record's
 // payload. Its headers:
 //
-//	Kaelix-Host          the bridge's Config.Host (the origin host)
-//	Kaelix-Topic         the local topic
-//	Kaelix-Partition     the record's partition (decimal)
-//	Kaelix-Sequence      the record's ring sequence in that partition (decimal)
-//	Kaelix-Timestamp-Ns  the record's CLOCK_MONOTONIC ns on the origin host (decimal;
-//	                     comparable only with that host's clock; 0 if unset)
+//	Kaelix-Rec           the record's identity, five fields separated by one space:
+//	                     HOST TOPIC PARTITION SEQUENCE TIMESTAMP_NS (the bridge's
+//	                     Config.Host, the local topic, the record's partition, its
+//	                     ring sequence in that partition, its CLOCK_MONOTONIC ns on
+//	                     the origin host, comparable only with that host's clock, 0
+//	                     if unset; numbers in decimal). Example:
+//	                     "hosta feed.px 1 48213 1733626800123456789"
 //	Nats-Msg-Id          jetstream mode: HOST/TOPIC/PARTITION/SEQUENCE (publish dedup)
 //	NAME: VALUE          each record header, verbatim, when NAME is printable ASCII
 //	                     without ':' or space and does not begin with "Kaelix-" or
@@ -25,27 +26,31 @@
 //	Kaelix-Headers-B64   the other record headers: base64 of, per header, u16 name
 //	                     length, u16 value length (little-endian), name, value
 //
+// One header carries the identity, not one per field: nats.go and the
+// server parse every header of every message, and each costs CPU per
+// record (measured in bench/results/2026-12-08-bridge, round 2). Record.Append writes the value and
+// ParseRecord reads it, for NATS clients on either side of a bridge.
+//
 // Kaelix records do not store the key a publisher routed by (only the
 // partition it chose), so no key travels; the partition does.
 //
-// An inbound message becomes one local record in partition
-// Kaelix-Partition modulo the local topic's partition count (0 for a
-// message without Kaelix headers, from a plain NATS publisher). The record
-// carries the original headers (verbatim and decoded Kaelix-Headers-B64)
-// plus:
+// An inbound message becomes one local record in partition PARTITION
+// modulo the local topic's partition count (0 for a message without
+// Kaelix-Rec, from a plain NATS publisher). The record carries the
+// original headers (verbatim and decoded Kaelix-Headers-B64) plus one:
 //
-//	Kaelix-Origin               origin host (Kaelix-Host; "nats" if absent)
-//	Kaelix-Origin-Topic         Kaelix-Topic
-//	Kaelix-Origin-Partition     Kaelix-Partition
-//	Kaelix-Origin-Sequence      Kaelix-Sequence
-//	Kaelix-Origin-Timestamp-Ns  Kaelix-Timestamp-Ns
-//	Kaelix-Origin-Subject       the subject it arrived on
+//	Kaelix-Origin   HOST TOPIC PARTITION SEQUENCE TIMESTAMP_NS SUBJECT: the
+//	                message's Kaelix-Rec (numbers rewritten canonical) and the
+//	                subject it arrived on; "nats SUBJECT" for a message without
+//	                Kaelix-Rec. ParseOrigin reads it.
 //
 // The local record gets its own sequence and timestamp from the local
 // ring. Kaelix-Origin marks a record as bridged in: no outbound rule
 // forwards it (counted as skipped), so two bridges facing each other with
 // the same topics never loop. An inbound rule also drops messages whose
-// Kaelix-Host is its own host (its own records, back from NATS).
+// Kaelix-Rec host is its own host (its own records, back from NATS). A
+// Kaelix-Rec that is not five valid fields makes the message malformed:
+// dropped and counted lost (reason "malformed").
 //
 // # Delivery modes
 //
@@ -91,7 +96,7 @@
 // the records are in the local ring). Origin sequences already written
 // are dropped (duplicates). A bridge killed between a local write and its
 // save writes that batch (at most Window records) again, each with its
-// Kaelix-Origin-* identity, by which a consumer can drop them. (A
+// Kaelix-Origin identity, by which a consumer can drop them. (A
 // server-side durable consumer was tried first: after a NATS restart it
 // redelivers the messages that were in flight only after AckWait, behind
 // newer ones, so per-partition order needed holding messages back, which
@@ -114,14 +119,15 @@
 //
 // A Bridge runs each rule on its own goroutine; Status and HTTPAddr may
 // be called from any goroutine. Outbound, a record's NATS message is built
-// in storage the rule reuses (message, header map, decimal numbers) and
+// in storage the rule reuses (message, header map, Kaelix-Rec's bytes) and
 // nats.go copies it into its write buffer, which its flusher writes out
 // in batches (no flush per record): in core mode a record without
 // headers costs the bridge no allocation (nats.go's own header encoding
 // aside); in jetstream mode the payload and headers are copied for a
 // possible republish and nats.go allocates per publish (its future, ack
 // timer and reply). Inbound, a record is written with TryPublish (no
-// context or timer unless the ring is full) from a reused header map;
-// nats.go decodes each message's headers into new maps and strings.
+// context or timer unless the ring is full) from a reused header map and
+// Kaelix-Origin buffer, Kaelix-Rec parsed in place (no allocation in the
+// rule); nats.go decodes each message's headers into new maps and strings.
 // BenchmarkBridge measures each half.
 package bridge
