@@ -19,7 +19,7 @@ import (
 // from TOML (the keys are the toml tags; unknown keys are errors).
 type Config struct {
 	// Host names this host on the NATS side ({host} in subjects,
-	// Kaelix-Host, the dedup key). Default: the hostname up to its first
+	// the Kaelix-Rec header, the dedup key). Default: the hostname up to its first
 	// dot. Letters, digits, '-' and '_' only.
 	Host string `toml:"host"`
 	// Socket is kaelixd's control socket ("" is client's default).
