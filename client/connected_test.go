@@ -96,22 +96,7 @@ func startJoiner(t *testing.T, e env, topic string, per int) (*child, *bufio.Wri
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := &child{cmd: cmd, lines: make(chan string, 1024), stderr: &safeBuffer{}}
-	cmd.Stderr = ch.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			ch.lines <- sc.Text()
-		}
-		close(ch.lines)
-	}()
+	ch := runChild(t, cmd)
 	t.Cleanup(func() {
 		w.Close()
 		done := make(chan struct{})

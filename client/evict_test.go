@@ -19,6 +19,7 @@ import (
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/ringbuf"
 )
 
@@ -234,13 +235,13 @@ type evictEnv struct {
 	d     *daemon.Daemon
 	c     *client.Client
 	pub   *client.Publisher
-	log   *safeBuffer
+	log   *testdaemon.Buffer
 	topic string
 }
 
 func newEvictEnv(t *testing.T, topic string, after time.Duration) *evictEnv {
 	t.Helper()
-	v := &evictEnv{e: newEnv(t), log: &safeBuffer{}, topic: topic}
+	v := &evictEnv{e: newEnv(t), log: &testdaemon.Buffer{}, topic: topic}
 	v.d = startDaemon(t, v.e, func(cfg *daemon.Config) {
 		cfg.Daemon.EvictStalledAfter = after
 		cfg.Daemon.SweepInterval = evictSweep

@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,18 +80,25 @@ func connect(t testing.TB, e env) *client.Client {
 type child struct {
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *safeBuffer
+	stderr *testdaemon.Buffer
 }
 
 func startChild(t *testing.T, environ []string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = environ
+	return runChild(t, cmd)
+}
+
+// runChild starts cmd with its stdout read line by line into child.lines
+// and its stderr collected; the test's Cleanup kills it if it still runs.
+func runChild(t *testing.T, cmd *exec.Cmd) *child {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := &child{cmd: cmd, lines: make(chan string, 1024), stderr: &safeBuffer{}}
+	ch := &child{cmd: cmd, lines: make(chan string, 1024), stderr: &testdaemon.Buffer{}}
 	cmd.Stderr = ch.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -131,24 +137,6 @@ func (c *child) expect(t *testing.T, prefix string, timeout time.Duration) strin
 			t.Fatalf("no %q from helper within %v\nstderr:\n%s", prefix, timeout, c.stderr)
 		}
 	}
-}
-
-// safeBuffer collects a helper's stderr; written by exec's copier.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Payload format of the cross-process tests: publisher id u32, sequence

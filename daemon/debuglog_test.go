@@ -1,40 +1,22 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/daemon"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDebugLogsRequests: at debug level (kaelixd -v) every control request
 // is logged with its outcome, and a clean client exit is a debug line, not
 // an info one.
 func TestDebugLogsRequests(t *testing.T) {
-	var buf lockedBuf
+	var buf testdaemon.Buffer
 	f := startFile(t, baseTOML, func(c *daemon.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -23,7 +23,7 @@ import (
 // were, and adopts the other topics.
 func TestRestartRefusesOldRingLayout(t *testing.T) {
 	dirs := testdaemon.NewDirs(t)
-	var logs lockedBuf // debuglog_test.go
+	var logs testdaemon.Buffer
 	start := func() *testdaemon.Daemon {
 		return testdaemon.Start(t, testdaemon.WithDirs(dirs), testdaemon.Persistent(), testdaemon.WithConfig(func(c *daemon.Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,31 +18,13 @@ import (
 	"github.com/kaelix-io/kaelix/wire"
 )
 
-// syncBuf is a log sink safe for the daemon's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // stateHarness runs non-ephemeral daemons one after the other on one
 // state dir and one region dir (tmpfs only, so the paths are known).
 type stateHarness struct {
 	t      *testing.T
 	dir    string // state dir
 	shmDir string // region dir name
-	logs   *syncBuf
+	logs   *testdaemon.Buffer
 }
 
 func newStateHarness(t *testing.T) *stateHarness {
@@ -61,7 +42,7 @@ func (h *stateHarness) run(f func(r *rawConn)) error {
 	cfg := daemon.Default()
 	cfg.Daemon.SocketPath, cfg.Daemon.StateDir, cfg.Shm.DirName = filepath.Join(h.dir, "s.sock"), h.dir, h.shmDir
 	cfg.Shm.HugePages = shm.PolicyOff
-	h.logs = &syncBuf{}
+	h.logs = &testdaemon.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(h.logs, nil))
 	d, err := daemon.New(cfg)
 	if err != nil {

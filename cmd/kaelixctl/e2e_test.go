@@ -13,13 +13,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kaelix-io/kaelix/client"
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
 // These tests build kaelixd, kaelixctl, kaelix-proc and kaelix-bridge once (TestMain) and run them as
@@ -54,42 +53,27 @@ var daemonSeq atomic.Int64
 type testDaemon struct {
 	socket  string
 	shmName string
-	log     *bytes.Buffer
+	proc    *testdaemon.Proc
 }
 
-// startDaemon starts kaelixd --ephemeral (plus extra flags) and stops it
-// (SIGTERM) at cleanup, then checks that its region directory is gone.
+// startDaemon starts kaelixd --ephemeral (plus extra flags), waits until
+// `daemon status` answers, and stops it (SIGTERM) at cleanup, then checks
+// that its region directory is gone.
 func startDaemon(t *testing.T, extra ...string) *testDaemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &testDaemon{
 		socket:  filepath.Join(dir, "kaelixd.sock"),
 		shmName: fmt.Sprintf("kaelix-ctltest-%d-%d", os.Getpid(), daemonSeq.Add(1)),
-		log:     new(bytes.Buffer),
 	}
 	args := []string{"--socket", d.socket, "--state-dir", dir, "--shm-dir", d.shmName, "--ephemeral"}
 	if help, _ := exec.Command(filepath.Join(binDir, "kaelixd"), "--help").CombinedOutput(); bytes.Contains(help, []byte("--http-port")) {
 		args = append(args, "--http-port", "0") // never the default 9090
 	}
-	args = append(args, extra...)
-	cmd := exec.Command(filepath.Join(binDir, "kaelixd"), args...)
-	cmd.Stderr = &syncWriter{w: d.log}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	d.proc = testdaemon.StartProc(t, exec.Command(filepath.Join(binDir, "kaelixd"), append(args, extra...)...))
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("kaelixd: %v\n%s", err, d.log)
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("kaelixd did not stop on SIGTERM\n%s", d.log)
+		if err := d.proc.Stop(30 * time.Second); err != nil {
+			t.Errorf("kaelixd: %v\n%s", err, d.proc.Stderr)
 		}
 		for _, root := range shmRoots() {
 			if _, err := os.Stat(filepath.Join(root, d.shmName)); err == nil {
@@ -101,21 +85,11 @@ func startDaemon(t *testing.T, extra ...string) *testDaemon {
 			}
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, _, code := d.ctl(t, nil, "daemon", "status"); code == 0 {
-			return d
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("kaelixd exited at start: %v\n%s", err, d.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kaelixd did not come up\n%s", d.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	d.proc.WaitReady(t, 30*time.Second, func() bool {
+		_, _, code := d.ctl(t, nil, "daemon", "status")
+		return code == 0
+	})
+	return d
 }
 
 // shmRoots are /dev/shm and every hugetlbfs mount.
@@ -169,15 +143,15 @@ func (d *testDaemon) mustCtl(t *testing.T, stdin io.Reader, args ...string) stri
 // bg is a kaelixctl process running in the background.
 type bg struct {
 	cmd  *exec.Cmd
-	out  *syncWriter
-	errb *syncWriter
+	out  *testdaemon.Buffer
+	errb *testdaemon.Buffer
 	done chan error
 }
 
 func (d *testDaemon) start(t *testing.T, stdin io.Reader, args ...string) *bg {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "kaelixctl"), append([]string{"--socket", d.socket}, args...)...)
-	b := &bg{cmd: cmd, out: &syncWriter{w: new(bytes.Buffer)}, errb: &syncWriter{w: new(bytes.Buffer)}, done: make(chan error, 1)}
+	b := &bg{cmd: cmd, out: new(testdaemon.Buffer), errb: new(testdaemon.Buffer), done: make(chan error, 1)}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, b.out, b.errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -208,25 +182,6 @@ func (b *bg) wait(t *testing.T) int {
 		t.Fatalf("%v did not exit\nstdout: %s\nstderr: %s", b.cmd.Args, b.out, b.errb)
 		return -1
 	}
-}
-
-// syncWriter is a bytes.Buffer safe for a process's writer goroutine and
-// the test reading it.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }
 
 // waitSubscribers waits until topic has at least n subscriber slots live.

@@ -80,7 +80,7 @@ func waitProcs(t *testing.T, d *testDaemon, what string, cond func(map[string]wi
 			return ps
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %+v\nkaelixd log:\n%s", what, ps, d.log)
+			t.Fatalf("timed out waiting for %s: %+v\nkaelixd log:\n%s", what, ps, d.proc.Stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 )
 
 // TestTopicsCreateTooLarge: kaelixd with a small fake limit
@@ -34,29 +34,12 @@ func TestTopicsCreateTooLarge(t *testing.T) {
 	d.mustCtl(t, nil, "topics", "delete", "big.one")
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestProgress: while a create waits, the progress line is rewritten in
 // place every interval with the partitions made so far and the elapsed
 // time, and cleared at the end; a create that answers before the first
 // interval prints nothing.
 func TestProgress(t *testing.T) {
-	var w lockedBuf
+	var w testdaemon.Buffer
 	var made atomic.Int64
 	made.Store(-1)
 	stop := progress(&w, "creating topic t (4 × 1 MiB)", 10*time.Millisecond, func() string { return partitionsMade(made.Load(), 4) })
@@ -79,7 +62,7 @@ func TestProgress(t *testing.T) {
 	if first := s[:strings.Index(s[1:], "\r")+1]; strings.Contains(first, "partitions made") {
 		t.Errorf("a count shown before any was read: %q", first)
 	}
-	var quiet lockedBuf
+	var quiet testdaemon.Buffer
 	progress(&quiet, "x", time.Hour, nil)()
 	if quiet.String() != "" {
 		t.Errorf("a quick create printed %q", quiet.String())

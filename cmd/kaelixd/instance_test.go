@@ -9,7 +9,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,11 +16,11 @@ import (
 )
 
 // httpAddr is the HTTP listener address a running kaelixd logged.
-func (p *daemonProc) httpAddr(t *testing.T) string {
+func httpAddr(t *testing.T, p *daemonProc) string {
 	t.Helper()
-	m := regexp.MustCompile(`msg="kaelixd listening".* http=(\S+)`).FindStringSubmatch(p.stderr.String())
+	m := regexp.MustCompile(`msg="kaelixd listening".* http=(\S+)`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
-		t.Fatalf("no HTTP address in the log:\n%s", p.stderr)
+		t.Fatalf("no HTTP address in the log:\n%s", p.Stderr)
 	}
 	return m[1]
 }
@@ -45,7 +44,7 @@ func healthz(t *testing.T, addr string) wire.Health {
 // contains want; it returns that health.
 func waitSocketReason(t *testing.T, p *daemonProc, want string) wire.Health {
 	t.Helper()
-	addr := p.httpAddr(t)
+	addr := httpAddr(t, p)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		h := healthz(t, addr)
 		for _, r := range h.Reasons {
@@ -54,7 +53,7 @@ func waitSocketReason(t *testing.T, p *daemonProc, want string) wire.Health {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("health never said %q: %+v\n%s", want, h, p.stderr)
+			t.Fatalf("health never said %q: %+v\n%s", want, h, p.Stderr)
 		}
 	}
 }
@@ -72,8 +71,8 @@ func TestSocketRemovedFromOutside(t *testing.T) {
 	// which health reports (degraded), and this test is about the socket.
 	p := startKaelixd(t, 0, "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral", "--no-watch",
 		"--hugepages", "off", "--set", "daemon.sweep_interval=50ms")
-	p.waitListening(t, e.socket)
-	if h := healthz(t, p.httpAddr(t)); h.Status != wire.HealthHealthy {
+	waitListening(t, p, e.socket)
+	if h := healthz(t, httpAddr(t, p)); h.Status != wire.HealthHealthy {
 		t.Fatalf("not healthy at start: %+v", h)
 	}
 	if err := os.Remove(e.socket); err != nil {
@@ -93,13 +92,12 @@ func TestSocketRemovedFromOutside(t *testing.T) {
 	ln.SetUnlinkOnClose(false)
 	h = waitSocketReason(t, p, "control socket "+e.socket+" was replaced from outside")
 	t.Logf("replaced: %+v", h.Reasons)
-	if !strings.Contains(p.stderr.String(), "control socket removed or replaced from outside") {
-		t.Errorf("no log line:\n%s", p.stderr)
+	if !strings.Contains(p.Stderr.String(), "control socket removed or replaced from outside") {
+		t.Errorf("no log line:\n%s", p.Stderr)
 	}
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := p.wait(15 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.stderr)
+	if err := p.Stop(15 * time.Second); err != nil {
+		t.Fatalf("stop: %v\n%s", err, p.Stderr)
 	}
 	c, err := net.Dial("unix", e.socket)
 	if err != nil {
@@ -121,7 +119,7 @@ func TestHelloTimeout(t *testing.T) {
 	e := newStartEnv(t)
 	p := startKaelixd(t, 0, "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral", "--no-watch",
 		"--set", "daemon.max_clients=3", "--log-level", "debug")
-	p.waitListening(t, e.socket)
+	waitListening(t, p, e.socket)
 
 	// One client says hello and then idles past the timeout.
 	greeted, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: e.socket, Net: "unix"})
@@ -186,7 +184,7 @@ func TestHelloTimeout(t *testing.T) {
 	// Every place is taken: a client is refused.
 	_, err = configShow(t, e.socket)
 	if we := (*wire.Error)(nil); !errors.As(err, &we) || !strings.Contains(we.Message, "daemon.max_clients") {
-		t.Fatalf("a client was not refused with every place held by silent connections: %v\n%s", err, p.stderr)
+		t.Fatalf("a client was not refused with every place held by silent connections: %v\n%s", err, p.Stderr)
 	}
 	for i, c := range silent {
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -210,11 +208,10 @@ func TestHelloTimeout(t *testing.T) {
 	if err := call(wire.TypeList, nil, nil); err != nil {
 		t.Errorf("the client that said hello was dropped while idle: %v", err)
 	}
-	if n := strings.Count(p.stderr.String(), "no hello within the hello timeout; connection closed"); n != 2 {
-		t.Errorf("%d debug lines for the closed connections, want 2:\n%s", n, p.stderr)
+	if n := strings.Count(p.Stderr.String(), "no hello within the hello timeout; connection closed"); n != 2 {
+		t.Errorf("%d debug lines for the closed connections, want 2:\n%s", n, p.Stderr)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := p.wait(15 * time.Second); code != 0 {
-		t.Errorf("exit %d\n%s", code, p.stderr)
+	if err := p.Stop(15 * time.Second); err != nil {
+		t.Errorf("stop: %v\n%s", err, p.Stderr)
 	}
 }

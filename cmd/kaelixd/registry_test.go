@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,13 +69,12 @@ func TestCorruptRegistryBinary(t *testing.T) {
 	args := []string{"--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--set", "shm.hugepages=off"}
 	stop := func(p *daemonProc) {
 		t.Helper()
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		if code, _ := p.wait(30 * time.Second); code != 0 {
-			t.Fatalf("exit %d\n%s", code, p.stderr)
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Fatalf("stop: %v\n%s", err, p.Stderr)
 		}
 	}
 	p := startKaelixd(t, 0, args...)
-	p.waitListening(t, e.socket)
+	waitListening(t, p, e.socket)
 	if err := request(t, e.socket, wire.TypeCreate, wire.TopicSpec{Name: "jt", Partitions: 2, Policy: wire.PolicyDropOldest}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +88,10 @@ func TestCorruptRegistryBinary(t *testing.T) {
 	}
 
 	p = startKaelixd(t, 0, args...)
-	p.waitListening(t, e.socket)
+	waitListening(t, p, e.socket)
 	var ti wire.TopicInfo
 	if err := request(t, e.socket, wire.TypeInfo, wire.TopicRef{Name: "jt"}, &ti); err != nil {
-		t.Fatalf("jt not rebuilt: %v\n%s", err, p.stderr)
+		t.Fatalf("jt not rebuilt: %v\n%s", err, p.Stderr)
 	}
 	if ti.Spec.Partitions != 2 || ti.Spec.Policy != wire.PolicyDropOldest {
 		t.Errorf("jt rebuilt as %+v", ti.Spec)
@@ -121,7 +119,7 @@ func TestCorruptRegistryBinary(t *testing.T) {
 		t.Errorf("foreign file now %.16q, %v", b, err)
 	}
 	stop(p)
-	if s := p.stderr.String(); strings.Contains(s, "stale region removed") || !strings.Contains(s, "rebuilt from the region headers") {
+	if s := p.Stderr.String(); strings.Contains(s, "stale region removed") || !strings.Contains(s, "rebuilt from the region headers") {
 		t.Errorf("log:\n%s", s)
 	}
 	if _, err := os.Stat(precious); err != nil {

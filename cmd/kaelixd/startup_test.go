@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaelix-io/kaelix/internal/testdaemon"
 	"github.com/kaelix-io/kaelix/wire"
 )
 
@@ -106,79 +106,28 @@ func snapshot(roots ...string) []string {
 	return out
 }
 
-// syncBuf is a bytes.Buffer safe to read while the child writes to it.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemonProc is a running kaelixd child.
-type daemonProc struct {
-	cmd    *exec.Cmd
-	stderr *syncBuf
-	done   chan struct{}
-	start  time.Time
-}
+type daemonProc = testdaemon.Proc
 
+// startKaelixd starts the built kaelixd with args, as uid unless 0, with
+// the yield wait strategy; it is killed at cleanup if still running.
 func startKaelixd(t *testing.T, uid uint32, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(kaelixdBin(t), args...)
 	cmd.Env = append(os.Environ(), "KAELIX_RUNTIME_WAIT_STRATEGY=yield")
-	p := &daemonProc{cmd: cmd, stderr: new(syncBuf), done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if uid != 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
 	}
-	p.start = time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-	})
-	return p
+	return testdaemon.StartProc(t, cmd)
 }
 
-// wait waits for the exit (at most limit) and returns the exit code and
-// how long the process ran; -1 if it did not exit.
-func (p *daemonProc) wait(limit time.Duration) (int, time.Duration) {
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode(), time.Since(p.start)
-	case <-time.After(limit):
-		return -1, limit
-	}
-}
-
-// waitListening waits until the daemon logged that it serves.
-func (p *daemonProc) waitListening(t *testing.T, sock string) {
+// waitListening waits until the daemon answers on sock.
+func waitListening(t *testing.T, p *daemonProc, sock string) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, err := configShow(t, sock); err == nil {
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("kaelixd exited: %s", p.stderr)
-		default:
-		}
-	}
-	t.Fatalf("kaelixd did not come up on %s: %s", sock, p.stderr)
+	p.WaitReady(t, 20*time.Second, func() bool {
+		_, err := configShow(t, sock)
+		return err == nil
+	})
 }
 
 // errorLines are stderr's lines that are not log records: the error
@@ -225,7 +174,7 @@ func TestStartupFailures(t *testing.T) {
 	// Another daemon, for the two lock cases: it must be unharmed after.
 	other := newStartEnv(t)
 	op := startKaelixd(t, 0, "--socket", other.socket, "--state-dir", other.state, "--shm-dir", other.shmName, "--http-port", "0", "--ephemeral", "--no-watch")
-	op.waitListening(t, other.socket)
+	waitListening(t, op, other.socket)
 	otherBefore := snapshot(other.watch...)
 
 	type tc struct {
@@ -286,17 +235,17 @@ func TestStartupFailures(t *testing.T) {
 			e.state = other.state
 			e.watch = append(e.watch, other.watch...)
 			return nil, 0
-		}, 3, []string{"kaelixd already running, pid " + strconv.Itoa(op.cmd.Process.Pid), "state directory " + other.state + " is locked"}, nil},
+		}, 3, []string{"kaelixd already running, pid " + strconv.Itoa(op.Cmd.Process.Pid), "state directory " + other.state + " is locked"}, nil},
 		{"state directory of a live daemon whose lock file was deleted", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			// Its own daemon: the lock file is gone for good. Nothing but
 			// the abstract state-directory lock stops the second one.
 			x := newStartEnv(t)
 			xp := startKaelixd(t, 0, "--socket", x.socket, "--state-dir", x.state, "--shm-dir", x.shmName, "--http-port", "0", "--ephemeral", "--no-watch")
-			xp.waitListening(t, x.socket)
+			waitListening(t, xp, x.socket)
 			if err := os.Remove(filepath.Join(x.state, "kaelixd.lock")); err != nil {
 				t.Fatal(err)
 			}
-			e.state, e.pid = x.state, xp.cmd.Process.Pid
+			e.state, e.pid = x.state, xp.Cmd.Process.Pid
 			e.watch = append(e.watch, x.watch...)
 			t.Cleanup(func() {
 				if _, err := configShow(t, x.socket); err != nil {
@@ -309,7 +258,7 @@ func TestStartupFailures(t *testing.T) {
 			e.socket = other.socket
 			e.watch = append(e.watch, other.watch...)
 			return nil, 0
-		}, 3, []string{"another kaelixd (pid " + strconv.Itoa(op.cmd.Process.Pid) + ") serves the control socket " + other.socket, "--socket"}, nil},
+		}, 3, []string{"another kaelixd (pid " + strconv.Itoa(op.Cmd.Process.Pid) + ") serves the control socket " + other.socket, "--socket"}, nil},
 		{"control socket answered by a process that holds no lock", func(t *testing.T, e *startEnv) ([]string, uint32) {
 			// A daemon of an earlier version (no socket lock): only
 			// dialling the socket shows that it is alive.
@@ -360,8 +309,8 @@ func TestStartupFailures(t *testing.T) {
 			}
 			before := snapshot(e.watch...)
 			p := startKaelixd(t, uid, args...)
-			code, took := p.wait(15 * time.Second)
-			stderr := p.stderr.String()
+			code, took := p.Wait(15 * time.Second)
+			stderr := p.Stderr.String()
 			if code == -1 {
 				t.Fatalf("kaelixd still running after %v (hung):\n%s", took, stderr)
 			}
@@ -395,9 +344,8 @@ func TestStartupFailures(t *testing.T) {
 	if after := snapshot(other.watch...); !slices.Equal(otherBefore, after) {
 		t.Errorf("the other daemon's files changed:\nbefore %q\nafter  %q", otherBefore, after)
 	}
-	op.cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := op.wait(15 * time.Second); code != 0 {
-		t.Errorf("other daemon: exit %d\n%s", code, op.stderr)
+	if err := op.Stop(15 * time.Second); err != nil {
+		t.Errorf("other daemon: stop: %v\n%s", err, op.Stderr)
 	}
 }
 
@@ -422,15 +370,15 @@ func TestStartupSIGTERM(t *testing.T) {
 	var made int
 	for deadline := time.Now().Add(20 * time.Second); made < 100; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no regions appeared: %s", p.stderr)
+			t.Fatalf("no regions appeared: %s", p.Stderr)
 		}
 		ents, _ := os.ReadDir(regionDir)
 		made = len(ents)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	sent := time.Now()
-	code, _ := p.wait(20 * time.Second)
-	stderr := p.stderr.String()
+	code, _ := p.Wait(20 * time.Second)
+	stderr := p.Stderr.String()
 	if code == -1 {
 		t.Fatalf("kaelixd did not stop within 20s of SIGTERM during start-up:\n%s", stderr)
 	}
@@ -470,14 +418,14 @@ func TestStartupSIGTERMDuringPrefault(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never appeared:\n%s", creating, p.stderr)
+			t.Fatalf("%s never appeared:\n%s", creating, p.Stderr)
 		}
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	sent := time.Now()
-	code, _ := p.wait(20 * time.Second)
+	code, _ := p.Wait(20 * time.Second)
 	took := time.Since(sent)
-	stderr := p.stderr.String()
+	stderr := p.Stderr.String()
 	if code != 0 {
 		t.Fatalf("exit %d, want 0 (a requested stop)\n%s", code, stderr)
 	}
@@ -525,21 +473,21 @@ func TestStartupSIGHUP(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no regions appeared: %s", p.stderr)
+			t.Fatalf("no regions appeared: %s", p.Stderr)
 		}
 	}
 	fmt.Fprintf(&b, "[[topics]]\nname = \"added.later\"\n")
 	os.WriteFile(conf, []byte(b.String()), 0o644)
-	p.cmd.Process.Signal(syscall.SIGHUP)
-	p.waitListening(t, e.socket)
+	p.Cmd.Process.Signal(syscall.SIGHUP)
+	waitListening(t, p, e.socket)
 	var names []string
 	for deadline := time.Now().Add(20 * time.Second); !slices.Contains(names, "added.later"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("added.later never created (%d topics)\n%s", len(names), p.stderr)
+			t.Fatalf("added.later never created (%d topics)\n%s", len(names), p.Stderr)
 		}
 		names = topicNames(t, e.socket)
 	}
-	stderr := p.stderr.String()
+	stderr := p.Stderr.String()
 	if !strings.Contains(stderr, "kaelixd is starting or stopping; reload once it serves") {
 		t.Errorf("no refused reload logged:\n%s", stderr)
 	}
@@ -549,9 +497,8 @@ func TestStartupSIGHUP(t *testing.T) {
 	if len(names) != topics+1 {
 		t.Errorf("%d topics, want %d", len(names), topics+1)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := p.wait(30 * time.Second); code != 0 {
-		t.Errorf("exit %d\n%s", code, p.stderr)
+	if err := p.Stop(30 * time.Second); err != nil {
+		t.Errorf("stop: %v\n%s", err, p.Stderr)
 	}
 	// --ephemeral: a clean stop leaves nothing either (regions, registry,
 	// lock files, the directories it made).
@@ -602,23 +549,22 @@ func TestSIGUSR1DumpsStacks(t *testing.T) {
 	}
 	e := newStartEnv(t)
 	p := startKaelixd(t, 0, "--socket", e.socket, "--state-dir", e.state, "--shm-dir", e.shmName, "--http-port", "0", "--ephemeral")
-	p.waitListening(t, e.socket)
-	p.cmd.Process.Signal(syscall.SIGUSR1)
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(p.stderr.String(), "goroutine dump ends"); time.Sleep(20 * time.Millisecond) {
+	waitListening(t, p, e.socket)
+	p.Cmd.Process.Signal(syscall.SIGUSR1)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(p.Stderr.String(), "goroutine dump ends"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine dump within 20s:\n%s", p.stderr)
+			t.Fatalf("no goroutine dump within 20s:\n%s", p.Stderr)
 		}
 	}
-	out := p.stderr.String()
+	out := p.Stderr.String()
 	dump := out[strings.Index(out, "goroutine dump begins"):strings.Index(out, "goroutine dump ends")]
 	for _, want := range []string{"goroutine 1 [", "main.main()", "daemon.(*Daemon).Run"} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("the dump has no %q:\n%s", want, dump)
 		}
 	}
-	p.waitListening(t, e.socket) // still serving
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := p.wait(30 * time.Second); code != 0 {
-		t.Errorf("exit %d after the dump\n%s", code, p.stderr)
+	waitListening(t, p, e.socket) // still serving
+	if err := p.Stop(30 * time.Second); err != nil {
+		t.Errorf("stop: %v after the dump\n%s", err, p.Stderr)
 	}
 }
