@@ -14,7 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -44,13 +47,40 @@ func pin(cpu int) func() {
 	return restore
 }
 
-// startChild re-execs the test binary in role, waits for its "ready" line
-// and returns a function that waits for its "done" line and exit.
-func startChild(b *testing.B, role, path string, args ...string) func() {
+// benchChildDeadline bounds a cross-process benchmark's child: past it
+// the parent kills the child and fails the benchmark instead of waiting on
+// a peer that stopped answering.
+const benchChildDeadline = 10 * time.Minute
+
+// benchChild is the parent's handle on a benchmark child. Every loop of the
+// parent that waits on the child (a spin on a shared word, a retried Offer,
+// the "ready" and "done" lines) checks gone, which a watcher sets when the
+// child exits or the deadline passes, and then fails the benchmark with
+// the child's error and output rather than spinning forever (a child that
+// dies, e.g. with ErrStalled under load, never answers again).
+type benchChild struct {
+	b     *testing.B
+	role  string
+	cmd   *exec.Cmd
+	gone  atomic.Bool
+	lines chan string   // stdout lines, closed at EOF
+	exit  chan struct{} // closed once the child has exited and err is set
+	err   error         // the child's exit status
+	mu    sync.Mutex
+	out   []string // the child's stdout other than ready/done, last 40 lines
+	late  bool     // the deadline passed and the watcher killed the child
+	grace int      // checks let pass after a clean exit
+}
+
+// startChild re-execs the test binary in role and waits for its "ready"
+// line. The child gets SIGKILL if this process dies, so it never outlives
+// the benchmark.
+func startChild(b *testing.B, role, path string, args ...string) *benchChild {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), benchChildEnv+"="+role, "KAELIX_BENCH_PATH="+path, "KAELIX_BENCH_ARGS="+fmt.Sprint(args))
 	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -58,24 +88,97 @@ func startChild(b *testing.B, role, path string, args ...string) func() {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	sc := bufio.NewScanner(out)
-	expect := func(want string) {
+	c := &benchChild{b: b, role: role, cmd: cmd, lines: make(chan string, 4), exit: make(chan struct{})}
+	go func() { // reads stdout to EOF, then reaps the child
+		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if sc.Text() == want {
-				return
+			line := sc.Text()
+			if line == "ready" || line == "done" {
+				c.lines <- line
+				continue
 			}
+			c.mu.Lock()
+			c.out = append(c.out, line)
+			if len(c.out) > 40 {
+				c.out = c.out[1:]
+			}
+			c.mu.Unlock()
 		}
+		close(c.lines)
+		c.err = cmd.Wait()
+		c.gone.Store(true)
+		close(c.exit)
+	}()
+	timer := time.AfterFunc(benchChildDeadline, func() {
+		c.mu.Lock()
+		c.late = true
+		c.mu.Unlock()
+		c.gone.Store(true)
 		cmd.Process.Kill()
-		cmd.Wait()
-		b.Fatalf("child %s: no %q line", role, want)
+	})
+	b.Cleanup(func() {
+		timer.Stop()
+		cmd.Process.Kill()
+		<-c.exit
+	})
+	c.expect("ready")
+	return c
+}
+
+// expect waits for the child's next protocol line, which must be want.
+func (c *benchChild) expect(want string) {
+	c.b.Helper()
+	line, ok := <-c.lines
+	if !ok || line != want {
+		c.fail(fmt.Sprintf("no %q line", want))
 	}
-	expect("ready")
-	return func() {
-		expect("done")
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("child %s: %v", role, err)
-		}
+}
+
+// wait waits for the child's "done" line and its exit, and fails the
+// benchmark if it exited with an error.
+func (c *benchChild) wait() {
+	c.b.Helper()
+	c.expect("done")
+	<-c.exit
+	if c.err != nil {
+		c.fail("exit")
 	}
+}
+
+// check fails the benchmark if the child is gone (exited or killed at the
+// deadline). Waiting loops call it on every retry: one load of a word
+// that changes once. A child that exited with status 0 made all its
+// writes before it exited, so the caller's next look sees what it waits
+// for: that is let pass for a while (the loop may have looked just before
+// the last write), and only a wait that goes on fails.
+func (c *benchChild) check() {
+	if !c.gone.Load() {
+		return
+	}
+	c.b.Helper()
+	c.mu.Lock()
+	late := c.late
+	c.mu.Unlock()
+	if !late && c.err == nil && c.grace < 1<<20 { // gone set after err, by the reaper
+		c.grace++
+		return
+	}
+	c.fail("gone while the parent was waiting on it")
+}
+
+// fail kills the child (if still running), waits for its exit and fails
+// the benchmark with its exit status and output.
+func (c *benchChild) fail(what string) {
+	c.b.Helper()
+	c.cmd.Process.Kill()
+	<-c.exit
+	c.mu.Lock()
+	late, out := c.late, strings.Join(c.out, "\n")
+	c.mu.Unlock()
+	if late {
+		what += fmt.Sprintf(" (killed after the %v deadline)", benchChildDeadline)
+	}
+	c.b.Fatalf("benchmark child %s: %s: %v\n%s", c.role, what, c.err, out)
 }
 
 // TestBenchChild is the other process of the cross-process benchmarks. It
@@ -194,15 +297,16 @@ func BenchmarkPingPong(b *testing.B) {
 		ping := (*atomic.Uint64)(unsafe.Pointer(&mem[0]))
 		pong := (*atomic.Uint64)(unsafe.Pointer(&mem[linePair]))
 		defer pin(0)()
-		wait := startChild(b, "floor-echo", path, strconv.Itoa(b.N))
+		child := startChild(b, "floor-echo", path, strconv.Itoa(b.N))
 		b.ResetTimer()
 		for i := 1; i <= b.N; i++ {
 			ping.Store(uint64(i))
 			for pong.Load() != uint64(i) {
+				child.check()
 			}
 		}
 		b.StopTimer()
-		wait()
+		child.wait()
 	})
 	b.Run("spsc", func(b *testing.B) {
 		c := DefaultConfig(SPSC)
@@ -214,7 +318,7 @@ func BenchmarkPingPong(b *testing.B) {
 		in, _ := createIn(mem[size:], c)
 		pub, _ := out.NewPublisher(PublisherOptions{})
 		defer pin(0)()
-		wait := startChild(b, "ring-echo", path, strconv.Itoa(b.N), strconv.Itoa(size))
+		child := startChild(b, "ring-echo", path, strconv.Itoa(b.N), strconv.Itoa(size))
 		sub, err := in.NewSubscriber(SubscriberOptions{})
 		if err != nil {
 			b.Fatal(err)
@@ -224,6 +328,7 @@ func BenchmarkPingPong(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			for pub.Offer(msg[:]) != nil {
+				child.check()
 			}
 			for {
 				k, _, err := sub.Read(buf[:])
@@ -233,10 +338,11 @@ func BenchmarkPingPong(b *testing.B) {
 				if k == len(msg) {
 					break
 				}
+				child.check()
 			}
 		}
 		b.StopTimer()
-		wait()
+		child.wait()
 	})
 	// The same round trip with this side waiting through PollWait, so
 	// that the wait strategies compare with busy-spin while the peer
@@ -252,7 +358,7 @@ func BenchmarkPingPong(b *testing.B) {
 			in, _ := createIn(mem[size:], c)
 			pub, _ := out.NewPublisher(PublisherOptions{})
 			defer pin(0)()
-			wait := startChild(b, "ring-echo", path, strconv.Itoa(b.N), strconv.Itoa(size))
+			child := startChild(b, "ring-echo", path, strconv.Itoa(b.N), strconv.Itoa(size))
 			sub, err := in.NewSubscriber(SubscriberOptions{Wait: w})
 			if err != nil {
 				b.Fatal(err)
@@ -263,13 +369,23 @@ func BenchmarkPingPong(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				for pub.Offer(msg[:]) != nil {
+					child.check()
 				}
-				if _, err := sub.PollWait(h, 1, time.Minute); err != nil {
-					b.Fatal(err)
+				// Short waits, so that a dead child is noticed within
+				// a second.
+				for {
+					k, err := sub.PollWait(h, 1, time.Second)
+					if err != nil && err != ErrTimeout {
+						b.Fatal(err)
+					}
+					if k > 0 {
+						break
+					}
+					child.check()
 				}
 			}
 			b.StopTimer()
-			wait()
+			child.wait()
 		})
 	}
 }
@@ -282,11 +398,11 @@ func BenchmarkThroughputCrossProcess(b *testing.B) {
 		b.Run(fmt.Sprintf("copy-floor/%dB", size), func(b *testing.B) {
 			mem, path := sharedMapping(b, copyFloorBytes(size))
 			defer pin(0)()
-			wait := startChild(b, "copy-floor-sink", path, strconv.Itoa(b.N), strconv.Itoa(size))
+			child := startChild(b, "copy-floor-sink", path, strconv.Itoa(b.N), strconv.Itoa(size))
 			b.SetBytes(int64(size))
 			b.ResetTimer()
-			copyFloorProduce(mem, b.N, size)
-			wait()
+			copyFloorProduce(mem, b.N, size, child.check)
+			child.wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
@@ -298,7 +414,7 @@ func BenchmarkThroughputCrossProcess(b *testing.B) {
 					r, _, path := newTestRing(b, c)
 					pub, _ := r.NewPublisher(PublisherOptions{})
 					defer pin(0)()
-					wait := startChild(b, "ring-sink", path, strconv.Itoa(b.N))
+					child := startChild(b, "ring-sink", path, strconv.Itoa(b.N))
 					msgs := make([][]byte, batch)
 					for i := range msgs {
 						msgs[i] = make([]byte, size)
@@ -310,13 +426,18 @@ func BenchmarkThroughputCrossProcess(b *testing.B) {
 						if batch == 1 {
 							if pub.Offer(msgs[0]) == nil {
 								i++
+							} else {
+								child.check()
 							}
 							continue
 						}
 						k, _ := pub.OfferBatch(msgs[:min(batch, b.N-i)])
+						if k == 0 {
+							child.check()
+						}
 						i += k
 					}
-					wait()
+					child.wait()
 					b.StopTimer()
 					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 				})
@@ -397,7 +518,8 @@ func copyFloorBytes(size int) int {
 	return 2*linePair + copyFloorSlots*(8+((size+7)&^7))
 }
 
-func copyFloorProduce(mem []byte, n, size int) {
+// copyFloorProduce calls check on every retry while the ring is full.
+func copyFloorProduce(mem []byte, n, size int, check func()) {
 	slot := 8 + ((size + 7) &^ 7)
 	cons := (*atomic.Uint64)(unsafe.Pointer(&mem[linePair]))
 	payload := make([]byte, size)
@@ -409,6 +531,7 @@ func copyFloorProduce(mem []byte, n, size int) {
 				if i < limit {
 					break
 				}
+				check()
 			}
 		}
 		off := 2*linePair + int(i%copyFloorSlots)*slot

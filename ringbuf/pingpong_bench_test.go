@@ -35,7 +35,7 @@ func BenchmarkPingPongInterleaved(b *testing.B) {
 	mem, path := sharedMapping(b, mixedSize(size))
 	pp := newMixedPingPong(mem, size, true)
 	defer pin(0)()
-	wait := startChild(b, "pingpong-mixed", path, strconv.Itoa(b.N), strconv.Itoa(block), strconv.Itoa(size))
+	child := startChild(b, "pingpong-mixed", path, strconv.Itoa(b.N), strconv.Itoa(block), strconv.Itoa(size))
 	msg := make([]byte, size)
 	buf := make([]byte, 64)
 	times := make(map[string][]float64)
@@ -46,7 +46,7 @@ func BenchmarkPingPongInterleaved(b *testing.B) {
 		per := make(map[string]float64, len(mixedPaths))
 		for _, path := range mixedPaths {
 			start := nanotime()
-			pp.ping(b, path, block, msg, buf)
+			pp.ping(b, child, path, block, msg, buf)
 			per[path] = float64(nanotime()-start) / block
 			times[path] = append(times[path], per[path])
 		}
@@ -55,7 +55,7 @@ func BenchmarkPingPongInterleaved(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	wait()
+	child.wait()
 	for _, path := range mixedPaths {
 		b.ReportMetric(median(times[path]), path+"-ns/rtt")
 	}
@@ -154,29 +154,35 @@ func leanSend(ring []byte, pos uint64, msg []byte) {
 	storeRelease64((*atomic.Uint64)(unsafe.Pointer(&ring[off])), pos|stateCommitted)
 }
 
-func leanRecv(ring []byte, pos uint64, dst []byte) int {
+// leanRecv calls check (if not nil) on every spin.
+func leanRecv(ring []byte, pos uint64, dst []byte, check func()) int {
 	off := pos & (leanRing - 1)
 	w := (*atomic.Uint64)(unsafe.Pointer(&ring[off]))
 	for w.Load() != pos|stateCommitted {
+		if check != nil {
+			check()
+		}
 	}
 	n := uint64(*(*uint32)(unsafe.Pointer(&ring[off+8])))
 	return copy(dst, ring[off+RecordHeaderLength:off+RecordHeaderLength+n])
 }
 
-// ping runs count round trips of path from the benchmark's side.
-func (pp *mixedPingPong) ping(b *testing.B, path string, count int, msg, buf []byte) {
+// ping runs count round trips of path from the benchmark's side; every
+// wait checks that the child (the echo side) is still there.
+func (pp *mixedPingPong) ping(b *testing.B, child *benchChild, path string, count int, msg, buf []byte) {
 	switch path {
 	case "floor":
 		for i := 0; i < count; i++ {
 			pp.count++
 			pp.pingW.Store(pp.count)
 			for pp.pongW.Load() != pp.count {
+				child.check()
 			}
 		}
 	case "record-floor":
 		for i := 0; i < count; i++ {
 			leanSend(pp.leanOut, pp.leanPos, msg)
-			leanRecv(pp.leanIn, pp.leanPos, buf)
+			leanRecv(pp.leanIn, pp.leanPos, buf, child.check)
 			pp.leanPos += spanOf(uint64(len(msg)))
 		}
 	case "spsc-poll":
@@ -184,16 +190,20 @@ func (pp *mixedPingPong) ping(b *testing.B, path string, count int, msg, buf []b
 		h := func(Record) { got = true }
 		for i := 0; i < count; i++ {
 			for pp.pub.Offer(msg) != nil {
+				child.check()
 			}
 			for got = false; !got; {
-				if _, err := pp.sub.Poll(h, 1); err != nil {
+				if k, err := pp.sub.Poll(h, 1); err != nil {
 					b.Fatal(err)
+				} else if k == 0 {
+					child.check()
 				}
 			}
 		}
 	case "spsc-read":
 		for i := 0; i < count; i++ {
 			for pp.pub.Offer(msg) != nil {
+				child.check()
 			}
 			for {
 				k, _, err := pp.sub.Read(buf)
@@ -203,6 +213,7 @@ func (pp *mixedPingPong) ping(b *testing.B, path string, count int, msg, buf []b
 				if k == len(msg) {
 					break
 				}
+				child.check()
 			}
 		}
 	}
@@ -220,7 +231,7 @@ func (pp *mixedPingPong) echo(path string, count int, buf []byte) {
 		}
 	case "record-floor":
 		for i := 0; i < count; i++ {
-			k := leanRecv(pp.leanIn, pp.leanPos, buf)
+			k := leanRecv(pp.leanIn, pp.leanPos, buf, nil)
 			leanSend(pp.leanOut, pp.leanPos, buf[:k])
 			pp.leanPos += spanOf(uint64(k))
 		}
