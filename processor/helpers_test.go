@@ -17,6 +17,7 @@ const (
 	roleEnv   = "KAELIX_PROC_TEST_ROLE"
 	socketEnv = "KAELIX_PROC_TEST_SOCKET"
 	idEnv     = "KAELIX_PROC_TEST_ID"
+	quotaEnv  = "KAELIX_PROC_TEST_QUOTA" // group member: hold the record after this many
 )
 
 // env is one test's daemon: unique socket, state dir, region directory.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -300,6 +301,16 @@ func TestPipelineBadConfig(t *testing.T) {
 // TestQueueGroupTwoProcesses: two pipeline processes in one queue group
 // split one input: every record comes out exactly once, both did work,
 // and their input counts add up to the records published.
+//
+// The split is forced, not left to the scheduler (on a loaded machine one
+// member could otherwise drain the whole input before the other is ever
+// scheduled): each member joins the group (Subscribe returns after the
+// join, before the member says ready) and holds, inside Process, the
+// record after its first n/2 until the test closes its stdin. Members take
+// one record per claim and claim the next only after Process returns, so
+// the member that reaches its quota first holds one claimed record and the
+// other must take all the rest: the test sees n-1 records come out before
+// it releases the holder.
 func TestQueueGroupTwoProcesses(t *testing.T) {
 	e := newEnv(t)
 	startDaemon(t, e)
@@ -311,24 +322,40 @@ func TestQueueGroupTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer done.Close()
+	n := 3000
+	if raceEnabled {
+		n = 600
+	}
+	quota := n / 2
 	var kids []*exec.Cmd
 	var outs []*bufio.Scanner
+	var releases []io.Closer
 	for id := range 2 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), roleEnv+"=group-member", socketEnv+"="+e.socket, idEnv+"="+strconv.Itoa(id))
+		cmd.Env = append(os.Environ(), roleEnv+"=group-member", socketEnv+"="+e.socket, idEnv+"="+strconv.Itoa(id),
+			quotaEnv+"="+strconv.Itoa(quota))
 		cmd.Stderr = os.Stderr
 		so, _ := cmd.StdoutPipe()
+		si, _ := cmd.StdinPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		kids = append(kids, cmd)
+		releases = append(releases, si)
 		sc := bufio.NewScanner(so)
 		if !sc.Scan() || sc.Text() != "ready" {
 			t.Fatalf("member %d: %q, want ready", id, sc.Text())
 		}
 		outs = append(outs, sc)
 	}
+	release := func() {
+		for _, r := range releases {
+			r.Close()
+		}
+		releases = nil
+	}
 	defer func() {
+		release()
 		for _, k := range kids {
 			k.Process.Kill()
 			k.Wait()
@@ -339,17 +366,13 @@ func TestQueueGroupTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	n := 3000
-	if raceEnabled {
-		n = 600
-	}
 	for i := range n {
 		publish(t, pub, "job-"+strconv.Itoa(i))
-		if i%100 == 99 {
-			time.Sleep(2 * time.Millisecond) // let both members take turns
-		}
 	}
-	got := receiveN(t, done, n, 60*time.Second)
+	// One member holds one record; the other must have done the rest.
+	got := receiveN(t, done, n-1, 60*time.Second)
+	release()
+	got = append(got, receiveN(t, done, 1, 60*time.Second)...)
 	seen := make(map[string]int, n)
 	byWorker := map[string]int{}
 	for _, m := range got {
@@ -364,6 +387,9 @@ func TestQueueGroupTwoProcesses(t *testing.T) {
 	expectNothing(t, done, 300*time.Millisecond)
 	if byWorker["0"] == 0 || byWorker["1"] == 0 || byWorker["0"]+byWorker["1"] != n {
 		t.Fatalf("records per worker %v: want both > 0, summing to %d", byWorker, n)
+	}
+	if hi := max(byWorker["0"], byWorker["1"]); hi != quota+1 {
+		t.Fatalf("records per worker %v: the holder should have done %d (quota + the held one)", byWorker, quota+1)
 	}
 	total := 0
 	for i, k := range kids {
@@ -390,6 +416,30 @@ func TestQueueGroupTwoProcesses(t *testing.T) {
 	t.Logf("split: %v", byWorker)
 }
 
+// holdStage passes records on; the one after its first quota it holds in
+// Process until release is closed (the test closes the member's stdin) or
+// ctx is done.
+type holdStage struct {
+	quota, seen int
+	release     <-chan struct{}
+	ctx         context.Context
+}
+
+func (h *holdStage) Name() string                 { return "hold" }
+func (h *holdStage) Version() string              { return "test" }
+func (h *holdStage) Init(processor.Context) error { return nil }
+func (h *holdStage) Close() error                 { return nil }
+func (h *holdStage) Process(*processor.Message) processor.Action {
+	h.seen++
+	if h.seen == h.quota+1 {
+		select {
+		case <-h.release:
+		case <-h.ctx.Done():
+		}
+	}
+	return processor.Continue
+}
+
 // runHelper is a helper process's main.
 func runHelper(role string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
@@ -403,6 +453,11 @@ func runHelper(role string) int {
 		}
 		defer c.Close()
 		reg := processor.NewRegistry(nil)
+		if q, err := strconv.Atoi(os.Getenv(quotaEnv)); err == nil {
+			release := make(chan struct{})
+			go func() { io.Copy(io.Discard, os.Stdin); close(release) }()
+			reg.Register("hold", &holdStage{quota: q, release: release, ctx: ctx}, processor.StageOptions{})
+		}
 		s, _ := builtin.New("stamp")
 		reg.Register("stamp", s, processor.StageOptions{
 			Config:      processor.Config{"header": "worker", "value": os.Getenv(idEnv)},
