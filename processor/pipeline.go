@@ -59,12 +59,14 @@ type PipelineConfig struct {
 //
 // Delivery: a record is published to the outputs before the pipeline
 // reads the next one, and the input position moves past a record once its
-// Poll batch is handled. In a queue group, a member killed mid-stream
-// (SIGKILL) loses nothing while another member is attached: the others
-// take over, and a batch the dead member had published part of may come
-// out again (at-least-once, duplicates at most one batch;
-// processor/host TestHostSIGKILLMidStream kills one of two supervised
-// hosts and sees every record, with no duplicate in practice). Records
+// Poll batch is handled. In a queue group a member claims one record at
+// a time (the group's cursor moves past it at the claim), so no record
+// comes out twice; a member killed mid-stream (SIGKILL) loses at most the
+// record it held (claimed, not yet handled), which the group counts lost
+// (the input's Lost counter; it may have been published just before the
+// kill, so the count can exceed what is really missing); the others take
+// over the rest (at-most-once; processor/host TestHostSIGKILLMidStream
+// kills one of two supervised hosts and checks exactly this). Records
 // published while no member of the group (or no pipeline, without a
 // group) is attached are not kept for it under any policy: the ring keeps
 // nothing for absent subscribers, so a lone pipeline that restarts misses

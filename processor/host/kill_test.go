@@ -61,8 +61,10 @@ func runHost() int {
 // process, members of one queue group on a block input) share a stream;
 // one is killed with SIGKILL while records flow. The supervisor restarts
 // it (it rejoins the group) and the stream goes on. What the docs promise
-// (Pipeline): while another member is attached no record is lost, and
-// duplicates are at most one poll batch (the batch in flight at the kill).
+// (Pipeline): a member claims one record at a time, so nothing comes out
+// twice, and the only record that may be missing is the one the killed
+// member held (claimed, not yet done) at the kill: the group counts it
+// lost (the input's Lost counter), never silently.
 func TestHostSIGKILLMidStream(t *testing.T) {
 	socket := startDaemon(t)
 	ctx := context.Background()
@@ -147,40 +149,71 @@ batch = 16
 		pubDone <- nil
 	}()
 	seen := map[string]int{}
-	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	killed := false
-	for len(seen) < n {
-		m, err := done.Receive(rctx)
+	lost := func() uint64 {
+		wi, err := c.TopicInfo(ctx, "work")
 		if err != nil {
+			t.Fatal(err)
+		}
+		return wi.Partitions[0].Counters.Lost
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	killed, published := false, false
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		m, err := done.Receive(rctx)
+		cancel()
+		if err == nil {
+			seen[string(m.Payload)]++
+			if !killed && len(seen) == n/3 {
+				syscall.Kill(sup.Status().PID, syscall.SIGKILL)
+				killed = true
+			}
+			if len(seen) < n {
+				continue
+			}
+		}
+		if !published {
+			select {
+			case err := <-pubDone:
+				if err != nil {
+					t.Fatal(err)
+				}
+				published = true
+			default:
+			}
+		}
+		if published && (len(seen) == n || uint64(len(seen))+lost() >= n) {
+			break
+		}
+		if time.Now().After(deadline) {
 			wi, _ := c.TopicInfo(ctx, "work")
 			di, _ := c.TopicInfo(ctx, "done")
 			t.Fatalf("received %d distinct of %d: %v; supervisor %+v\nwork %+v\ndone %+v", len(seen), n, err, sup.Status(), wi, di)
 		}
-		seen[string(m.Payload)]++
-		if !killed && len(seen) == n/3 {
-			pid := sup.Status().PID
-			syscall.Kill(pid, syscall.SIGKILL)
-			killed = true
+	}
+	for { // the rest, if any (the held record may have been published before the kill): none may repeat
+		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		m, err := done.Receive(rctx)
+		cancel()
+		if err != nil {
+			break
 		}
+		seen[string(m.Payload)]++
 	}
-	if err := <-pubDone; err != nil {
-		t.Fatal(err)
-	}
-	dups := 0
+	missing, dups := 0, 0
 	for i := range n {
 		k := "job-" + strconv.Itoa(i)
 		if seen[k] == 0 {
-			t.Fatalf("%s lost", k)
+			missing++
 		}
-		dups += seen[k] - 1
+		dups += max(seen[k]-1, 0)
+	}
+	if l := lost(); dups != 0 || missing > 1 || uint64(missing) > l {
+		t.Fatalf("%d duplicates, %d missing, group lost %d: want none twice and at most the held record missing, counted lost", dups, missing, l)
 	}
 	st := sup.Status()
 	if st.Restarts != 1 || st.State != supervise.Running {
 		t.Fatalf("supervisor %+v", st)
 	}
-	if dups > 16 {
-		t.Fatalf("%d duplicates; at most one batch (16) promised", dups)
-	}
-	t.Logf("%d records, %d duplicates after the kill, restarts %d (last exit %s)", n, dups, st.Restarts, st.LastExit)
+	t.Logf("%d records, %d missing (the held one, counted lost: %d), restarts %d (last exit %s)", n, missing, lost(), st.Restarts, st.LastExit)
 }
