@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -177,12 +178,47 @@ func (c *Counters) add(s processor.Stats) {
 	}
 }
 
+// CountersEnv is the environment variable in which kaelixd gives a
+// command processor the path of its counters region (see ExportStats).
+const CountersEnv = "KAELIX_COUNTERS"
+
 // ExportCounters stores h's totals (every pipeline's) in the counters
 // region at path every CountersInterval until ctx is done, then once more,
 // and unmaps it. It continues the totals of a valid region it finds.
 // Errors are the region's (creating, mapping); it returns nil when ctx is
 // done. Run it beside Host.Run.
 func ExportCounters(ctx context.Context, path string, h *Host) error {
+	return export(ctx, path, h.Status)
+}
+
+// ExportStats is ExportCounters for a program that runs its own
+// pipelines (a kaelixd command processor): it stores the totals of the
+// pipelines' Stats that stats returns (one entry per pipeline, each
+// counted as running) in the region at path (for a command processor
+// os.Getenv(CountersEnv); kaelixd then shows its records in, out,
+// dropped, failed and processing time) every CountersInterval until ctx
+// is done, then once more, and unmaps it. stats is called on ExportStats'
+// goroutine: Pipeline.Stats is safe there. Counts continue those of a
+// valid region it finds (an earlier run's), so give it a pipeline's counts
+// from its start. Errors are the region's (creating, mapping); it returns
+// nil when ctx is done.
+//
+//	p, _ := processor.NewPipeline(ctx, c, cfg)
+//	go host.ExportStats(ctx, os.Getenv(host.CountersEnv), func() []processor.Stats { return []processor.Stats{p.Stats()} })
+//	p.Run(ctx)
+func ExportStats(ctx context.Context, path string, stats func() []processor.Stats) error {
+	return export(ctx, path, func() []PipelineStatus {
+		var out []PipelineStatus
+		for _, st := range stats() {
+			out = append(out, PipelineStatus{Name: st.Name, Phase: "running", Starts: 1, Stats: st})
+		}
+		return out
+	})
+}
+
+// export stores the totals of status's pipelines in the region at path
+// until ctx is done.
+func export(ctx context.Context, path string, status func() []PipelineStatus) error {
 	mem, err := mapCounters(path, true)
 	if err != nil {
 		return err
@@ -209,7 +245,10 @@ func ExportCounters(ctx context.Context, path string, h *Host) error {
 		total := done
 		total.Starts = base.Starts
 		total.Pipelines, total.Running = 0, 0
-		for _, ps := range h.Status() {
+		for i, ps := range status() {
+			if ps.Name == "" {
+				ps.Name = strconv.Itoa(i) // unnamed pipelines are told apart by place
+			}
 			total.Pipelines++
 			if ps.Phase == "running" {
 				total.Running++
