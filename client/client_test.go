@@ -143,6 +143,9 @@ func TestSPSCPartitionsAndKeys(t *testing.T) {
 			var i int
 			fmt.Sscan(string(m.Payload), &i)
 			k := fmt.Sprint("k", i%5)
+			if string(m.Key) != k {
+				t.Errorf("message %d arrived with key %q, want %q", i, m.Key, k)
+			}
 			if p, ok := byKey[k]; ok && p != m.Partition {
 				t.Errorf("key %s in partitions %d and %d", k, p, m.Partition)
 			}
@@ -155,6 +158,36 @@ func TestSPSCPartitionsAndKeys(t *testing.T) {
 	}
 	if got != 40 {
 		t.Fatalf("got %d of 40", got)
+	}
+
+	// The key travels with headers too, and a message without one
+	// arrives with none.
+	sent := []client.Message{
+		{Key: []byte("k1"), Headers: map[string]string{"trace": "t-1"}, Payload: []byte("with headers")},
+		{Key: []byte("k1"), Payload: []byte("key only")},
+		{Partition: byKey["k1"], Payload: []byte("plain")},
+		{Partition: byKey["k1"], Headers: map[string]string{"trace": "t-2"}, Payload: []byte("headers only")},
+	}
+	for _, m := range sent {
+		if err := pub.TryPublish(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recv []client.Message
+	for deadline := time.Now().Add(10 * time.Second); len(recv) < len(sent) && time.Now().Before(deadline); {
+		if _, err := sub.Poll(func(m *client.Message) { recv = append(recv, m.Clone()) }, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(recv) != len(sent) {
+		t.Fatalf("got %d of %d", len(recv), len(sent))
+	}
+	for i, m := range recv {
+		w := sent[i]
+		if string(m.Payload) != string(w.Payload) || string(m.Key) != string(w.Key) || (m.Key == nil) != (w.Key == nil) ||
+			m.Headers["trace"] != w.Headers["trace"] || len(m.Headers) != len(w.Headers) {
+			t.Errorf("message %d: key %q headers %v payload %q; sent key %q headers %v payload %q", i, m.Key, m.Headers, m.Payload, w.Key, w.Headers, w.Payload)
+		}
 	}
 }
 

@@ -47,10 +47,12 @@
 //
 // # Record encoding
 //
-// A message is one ring record. Without headers the record payload is the
-// message payload (record type RecordTypePlain). With headers the record
-// type is RecordTypeHeaders and a header block precedes the payload; see
-// message.go. TryPublish and Poll do not allocate for messages without
+// A message is one ring record. Without headers or key the record payload
+// is the message payload (record type RecordTypePlain). With headers, a
+// key or both the record type is RecordTypeHeaders and a header block
+// (the headers, then the key) precedes the payload; see message.go. The
+// key thus travels with the message: subscribers, recordings and bridges
+// see it. TryPublish and Poll do not allocate for messages without
 // headers.
 //
 // # Concurrency

@@ -15,57 +15,66 @@ import (
 // payload:
 //
 //	RecordTypePlain (0):   the record payload is the message payload.
-//	RecordTypeHeaders (1): a header block, then the message payload:
+//	RecordTypeHeaders (1): a header block (headers, the message key or
+//	                       both), then the message payload:
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 //	+---------------------------------------------------------------+
 //	|         header block length (bytes, this field included)      |
 //	+-------------------------------+-------------------------------+
-//	|        header count           |        reserved (zero)        |
+//	|        header count           |   message key length (bytes)  |
 //	+-------------------------------+-------------------------------+
-//	|        key length             |        value length           |  x count
+//	|     header name length        |     header value length       |  x count
 //	+-------------------------------+-------------------------------+
-//	|        key bytes ..., value bytes ...                         |
+//	|        name bytes ..., value bytes ...                        |  x count
+//	+---------------------------------------------------------------+
+//	|        message key bytes ...                                  |
 //	+---------------------------------------------------------------+
 //	|        message payload ...                                    |
 //
-// Integers are little-endian. Keys and values are at most 65535 bytes each.
-// Records of any other type (written by raw ringbuf publishers) are
-// delivered as plain payloads.
+// Integers are little-endian. Header names and values, and the message
+// key, are at most 65535 bytes each. A message with neither headers nor a
+// key is a plain record. Records of any other type (written by raw
+// ringbuf publishers) are delivered as plain payloads.
 const (
 	RecordTypePlain   uint16 = 0
 	RecordTypeHeaders uint16 = 1
 
 	hdrBlockLenOffset = 0                     // u32
 	hdrCountOffset    = hdrBlockLenOffset + 4 // u16
-	hdrReservedOffset = hdrCountOffset + 2    // u16
-	hdrEntriesOffset  = hdrReservedOffset + 2 // first entry
-	hdrEntryBytes     = 4                     // u16 key length, u16 value length
+	hdrKeyLenOffset   = hdrCountOffset + 2    // u16, the message key's length
+	hdrEntriesOffset  = hdrKeyLenOffset + 2   // first entry
+	hdrEntryBytes     = 4                     // u16 name length, u16 value length
 )
 
 var errBadHeaderBlock = errors.New("client: malformed header block")
 
-// headerBlockLen is the encoded size of hs (0 for none).
-func headerBlockLen(hs map[string]string) int {
-	if len(hs) == 0 {
+// headerBlockLen is the encoded size of hs and key (0 for neither).
+func headerBlockLen(hs map[string]string, key []byte) int {
+	if len(hs) == 0 && key == nil {
 		return 0
 	}
-	n := hdrEntriesOffset
+	n := hdrEntriesOffset + len(key)
 	for k, v := range hs {
 		n += hdrEntryBytes + len(k) + len(v)
 	}
 	return n
 }
 
-// putHeaderBlock encodes hs into b, which has headerBlockLen(hs) bytes.
-func putHeaderBlock(b []byte, hs map[string]string) error {
-	binary.LittleEndian.PutUint32(b[hdrBlockLenOffset:], uint32(len(b)))
-	binary.LittleEndian.PutUint16(b[hdrCountOffset:], uint16(len(hs)))
-	binary.LittleEndian.PutUint16(b[hdrReservedOffset:], 0)
+// putHeaderBlock encodes hs and key into b, which has
+// headerBlockLen(hs, key) bytes.
+func putHeaderBlock(b []byte, hs map[string]string, key []byte) error {
 	if len(hs) > 0xffff {
 		return fmt.Errorf("client: %d headers; at most 65535", len(hs))
 	}
+	if len(key) > 0xffff {
+		return fmt.Errorf("client: message key of %d bytes; at most 65535", len(key))
+	}
+	binary.LittleEndian.PutUint32(b[hdrBlockLenOffset:], uint32(len(b)))
+	binary.LittleEndian.PutUint16(b[hdrCountOffset:], uint16(len(hs)))
+	binary.LittleEndian.PutUint16(b[hdrKeyLenOffset:], uint16(len(key)))
+	copy(b[len(b)-len(key):], key)
 	off := hdrEntriesOffset
 	for k, v := range hs {
 		if len(k) > 0xffff || len(v) > 0xffff {
@@ -81,36 +90,46 @@ func putHeaderBlock(b []byte, hs map[string]string) error {
 }
 
 // parseHeaderBlock decodes the header block at the start of rec into hs
-// (cleared first) and returns the payload after it. Never panics.
-func parseHeaderBlock(rec []byte, hs map[string]string) ([]byte, error) {
+// (cleared first) and returns the message key (nil for none; a view of
+// rec) and the payload after the block. Never panics.
+func parseHeaderBlock(rec []byte, hs map[string]string) (key, payload []byte, err error) {
 	clear(hs)
 	if len(rec) < hdrEntriesOffset {
-		return nil, errBadHeaderBlock
+		return nil, nil, errBadHeaderBlock
 	}
 	n := binary.LittleEndian.Uint32(rec[hdrBlockLenOffset:])
 	if n < hdrEntriesOffset || uint64(n) > uint64(len(rec)) {
-		return nil, errBadHeaderBlock
+		return nil, nil, errBadHeaderBlock
 	}
 	count := int(binary.LittleEndian.Uint16(rec[hdrCountOffset:]))
-	block := rec[:n]
+	kl := int(binary.LittleEndian.Uint16(rec[hdrKeyLenOffset:]))
+	if kl > int(n)-hdrEntriesOffset {
+		return nil, nil, errBadHeaderBlock
+	}
+	block := rec[:int(n)-kl] // the entries; the key follows them
 	off := hdrEntriesOffset
 	for i := 0; i < count; i++ {
 		if off+hdrEntryBytes > len(block) {
-			return nil, errBadHeaderBlock
+			return nil, nil, errBadHeaderBlock
 		}
-		kl := int(binary.LittleEndian.Uint16(block[off:]))
+		nl := int(binary.LittleEndian.Uint16(block[off:]))
 		vl := int(binary.LittleEndian.Uint16(block[off+2:]))
 		off += hdrEntryBytes
-		if off+kl+vl > len(block) {
-			return nil, errBadHeaderBlock
+		if off+nl+vl > len(block) {
+			return nil, nil, errBadHeaderBlock
 		}
-		hs[string(block[off:off+kl])] = string(block[off+kl : off+kl+vl])
-		off += kl + vl
+		hs[string(block[off:off+nl])] = string(block[off+nl : off+nl+vl])
+		off += nl + vl
 	}
 	if off != len(block) {
-		return nil, errBadHeaderBlock
+		return nil, nil, errBadHeaderBlock
 	}
-	return rec[n:], nil
+	// A block without headers is there for its key, empty or not; with
+	// headers, key length 0 means no key.
+	if kl > 0 || count == 0 {
+		key = rec[int(n)-kl : n : n]
+	}
+	return key, rec[n:], nil
 }
 
 // MessageID identifies a message within a topic: the partition and the
@@ -126,12 +145,16 @@ func (id MessageID) String() string { return fmt.Sprintf("%d:%d", id.Partition, 
 // Message is one message of a topic. It is a plain value: copy it freely;
 // copies share Payload and Headers.
 //
-// Publishing: Payload and Headers are encoded into the record; Key, if
-// non-nil, picks the partition by FNV-1a hash (Key itself is not sent);
-// otherwise Partition names it (zero value: partition 0). ID, Topic and
-// TimestampNS are ignored.
+// Publishing: Payload, Headers and Key are encoded into the record; Key,
+// if non-nil, also picks the partition by FNV-1a hash; otherwise
+// Partition names it (zero value: partition 0). ID, Topic and TimestampNS
+// are ignored. A message with a key or headers costs a header block in
+// the record (8 bytes, plus the key and each header's name and value and
+// 4 bytes); a plain one takes the ring's fast path.
 //
-// Receiving: every field but Key is set. TimestampNS is CLOCK_MONOTONIC
+// Receiving: every field is set; Key is nil when the publisher gave none
+// (an empty key sent with headers reads as nil too), and, like Payload, a
+// view of the ring valid until the handler returns. TimestampNS is CLOCK_MONOTONIC
 // nanoseconds at publish (comparable across processes on this host), 0 if
 // the publisher had PublisherOptions.NoTimestamps; MonotonicNS reads the
 // same clock, so MonotonicNS() - TimestampNS is the message's age.
@@ -240,6 +263,11 @@ func (b Batch) Merge(others ...Batch) Batch {
 	}
 	return out
 }
+
+// PartitionOf returns the partition a message with key goes to on a topic
+// of partitions partitions (> 0): FNV-1a (32-bit) of key modulo
+// partitions, as Publisher routes it.
+func PartitionOf(key []byte, partitions int) int { return int(fnv1a(key) % uint32(partitions)) }
 
 // fnv1a is the 32-bit FNV-1a hash of key, used to pick partitions.
 func fnv1a(key []byte) uint32 {

@@ -316,7 +316,7 @@ func (p *Publisher) tryPublish(m *Message, connected bool) error {
 	if pub.Ring().Deleted() { // one load of a word written once: a deleted or retired ring refuses at once
 		return p.w.deleted()
 	}
-	if len(m.Headers) == 0 {
+	if len(m.Headers) == 0 && m.Key == nil {
 		if len(m.Payload) > p.maxBytes {
 			return p.tooLarge(m, len(m.Payload))
 		}
@@ -417,7 +417,7 @@ func (p *Publisher) WaitSubscribers(ctx context.Context, partition, n int) error
 
 // encode assembles a header-block record in p.scratch.
 func (p *Publisher) encode(m *Message) ([]byte, error) {
-	hl := headerBlockLen(m.Headers)
+	hl := headerBlockLen(m.Headers, m.Key)
 	n := hl + len(m.Payload)
 	if n > p.maxBytes {
 		return nil, p.tooLarge(m, n)
@@ -426,7 +426,7 @@ func (p *Publisher) encode(m *Message) ([]byte, error) {
 		p.scratch = make([]byte, n)
 	}
 	rec := p.scratch[:n]
-	if err := putHeaderBlock(rec[:hl], m.Headers); err != nil {
+	if err := putHeaderBlock(rec[:hl], m.Headers, m.Key); err != nil {
 		return nil, err
 	}
 	copy(rec[hl:], m.Payload)
@@ -479,7 +479,7 @@ func (p *Publisher) publish(ctx context.Context, m Message) error {
 		part = int(fnv1a(m.Key) % uint32(p.nparts))
 	}
 	typ, rec := RecordTypePlain, m.Payload
-	if len(m.Headers) != 0 {
+	if len(m.Headers) != 0 || m.Key != nil {
 		if rec, err = p.encode(&m); err != nil {
 			return err
 		}
@@ -537,14 +537,14 @@ func (p *Publisher) ctxErr(ctx context.Context, partition int) error {
 func (p *Publisher) PublishBatch(ctx context.Context, b Batch) (n int, err error) {
 	defer recoverFault(&err, p.topic, p, debug.SetPanicOnFault(true))
 	for n < len(b) {
-		// A run of header-less messages bound for one partition goes into
+		// A run of plain messages (no headers, no key) bound for one partition goes into
 		// the ring with one claim (ringbuf.OfferBatch); anything else, and
 		// a run that meets back-pressure, goes through publish, which waits.
 		pub, rerr := p.route(&b[n])
 		k := 0
 		if rerr == nil && p.loanPart < 0 && !p.closed {
 			p.batch = p.batch[:0]
-			for j := n; j < len(b) && len(b[j].Headers) == 0 && len(b[j].Payload) <= p.maxBytes; j++ {
+			for j := n; j < len(b) && len(b[j].Headers) == 0 && b[j].Key == nil && len(b[j].Payload) <= p.maxBytes; j++ {
 				// Same partition by number: no need to route again.
 				if same := b[j].Key == nil && b[n].Key == nil && b[j].Partition == b[n].Partition; !same {
 					if q, err := p.route(&b[j]); err != nil || q != pub {

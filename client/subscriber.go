@@ -224,12 +224,15 @@ func (s *Subscriber) recordHandler() ringbuf.Handler {
 		m.Payload = r.Payload
 		m.Headers = nil
 		if r.Type == RecordTypeHeaders {
-			payload, err := parseHeaderBlock(r.Payload, s.hdrs)
+			key, payload, err := parseHeaderBlock(r.Payload, s.hdrs)
 			if err != nil {
 				s.malformed++ // delivered raw, without headers
 			} else {
+				m.Key = key
 				m.Payload = payload
-				m.Headers = s.hdrs
+				if len(s.hdrs) > 0 {
+					m.Headers = s.hdrs
+				}
 			}
 		}
 		s.received++

@@ -32,9 +32,8 @@
 // one incomplete. The reader treats a frame that runs past the end of the
 // file as a torn tail: it is skipped and reported (Reader.Torn), never
 // returned. A frame whose checksum or fields do not match is *CorruptError
-// (with its offset); nothing after it is trusted. Keys are kept in the
-// format, but records read from a ring carry none (a publisher's key only
-// picks the partition; the partition is kept).
+// (with its offset); nothing after it is trusted. A message's key is
+// kept (the client carries it in the record's header block).
 //
 // Version 1. A reader refuses other versions by number (*VersionError).
 package recfile

@@ -297,6 +297,14 @@ func TestCLIEndToEnd(t *testing.T) {
 	if out != "a\nb\nc\n" {
 		t.Errorf("sub --raw --from oldest = %q", out)
 	}
+	out = d.mustCtl(t, nil, "sub", "demo.logs", "--from", "oldest", "--count", "1", "--format", "json", "--for", "60s")
+	var keyed struct {
+		Key     *string `json:"key"`
+		Payload *string `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(out), &keyed); err != nil || keyed.Key == nil || *keyed.Key != "host-1" || keyed.Payload == nil || *keyed.Payload != "a" {
+		t.Errorf("sub --format json of a keyed message = %q (%v), want key host-1, payload a", out, err)
+	}
 
 	// daemon status.
 	out = d.mustCtl(t, nil, "daemon", "status")

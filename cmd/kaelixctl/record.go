@@ -44,7 +44,7 @@ func (cmd *RecordCmd) Run(g *Globals) error {
 	var scratch recfile.Record
 	n, lost, err := cmd.consume(g, cmd.Topic, 0, func(m *client.Message) error {
 		scratch = recfile.Record{Partition: m.Partition, Sequence: m.ID.Sequence, TimestampNS: m.TimestampNS,
-			ReceivedNS: client.MonotonicNS(), Headers: m.Headers, Payload: m.Payload}
+			ReceivedNS: client.MonotonicNS(), Key: m.Key, Headers: m.Headers, Payload: m.Payload}
 		return w.Write(scratch)
 	}, bw.Flush)
 	if ferr := bw.Flush(); err == nil {

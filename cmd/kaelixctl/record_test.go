@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaelix-io/kaelix/client"
 	"github.com/kaelix-io/kaelix/recfile"
 )
 
@@ -39,9 +41,9 @@ func readRecording(t *testing.T, path string) ([]recfile.Record, *recfile.Reader
 }
 
 // TestCLIRecordReplayMillion: a million records published by pub with
-// headers are recorded, replayed at max speed into a second topic and
-// recorded again: both recordings hold the same records (payload, headers,
-// partition, sequence), in order. Timing is not checked here (see
+// headers (and, in partition 1, a key) are recorded, replayed at max speed
+// into a second topic and recorded again: both recordings hold the same
+// records (payload, headers, key, partition, sequence), in order. Timing is not checked here (see
 // TestCLIReplaySpacing and, over a million records, TestCLIReplaySpacingMillion). A copy of the recording cut inside its last frame
 // replays every complete record and reports the torn tail.
 func TestCLIRecordReplayMillion(t *testing.T) {
@@ -63,7 +65,12 @@ func TestCLIRecordReplayMillion(t *testing.T) {
 	}
 	in0 := in.String()
 	d.mustCtl(t, strings.NewReader(in0), "pub", "rec.a", "-H", "src=test", "-H", "run=1", "--partition", "0", "-q")
-	d.mustCtl(t, strings.NewReader(in0), "pub", "rec.a", "-H", "src=test", "--partition", "1", "-q")
+	// Partition 1's records carry a key, routed there (FNV-1a of "sym1"
+	// modulo 2 is 1): the key is recorded and replayed with them.
+	if client.PartitionOf([]byte("sym1"), 2) != 1 {
+		t.Fatal("the test's key no longer routes to partition 1")
+	}
+	d.mustCtl(t, strings.NewReader(in0), "pub", "rec.a", "-H", "src=test", "--key", "sym1", "-q")
 	if code := rec.wait(t); code != 0 {
 		t.Fatalf("record: exit %d\n%s", code, rec.errb)
 	}
@@ -93,13 +100,17 @@ func TestCLIRecordReplayMillion(t *testing.T) {
 			t.Fatalf("partition %d: %d then %d records, want %d", p, len(pa[p]), len(pb[p]), n/2)
 		}
 		want := map[string]string{"src": "test"}
+		var wantKey []byte
 		if p == 0 {
 			want["run"] = "1"
+		} else {
+			wantKey = []byte("sym1")
 		}
 		for i := range pa[p] {
 			x, y := pa[p][i], pb[p][i]
 			if x.Sequence != uint64(i) || y.Sequence != uint64(i) || string(x.Payload) != fmt.Sprintf("m%d", i) || string(x.Payload) != string(y.Payload) ||
-				!maps.Equal(x.Headers, y.Headers) || !maps.Equal(x.Headers, want) || x.TimestampNS == 0 || y.TimestampNS == 0 || x.ReceivedNS < x.TimestampNS {
+				!maps.Equal(x.Headers, y.Headers) || !maps.Equal(x.Headers, want) || x.TimestampNS == 0 || y.TimestampNS == 0 || x.ReceivedNS < x.TimestampNS ||
+				!bytes.Equal(x.Key, wantKey) || !bytes.Equal(y.Key, wantKey) {
 				t.Fatalf("partition %d record %d: recorded %+v, after replay %+v", p, i, x, y)
 			}
 		}

@@ -84,6 +84,7 @@ func (cmd *ReplayCmd) Run(g *Globals) error {
 
 	var (
 		n, skipped int
+		keyless    int   // records whose key was not sent: it routes elsewhere
 		first      int64 // recorded time of the first record, ns
 		started    time.Time
 		base       time.Duration // rel of the first record replayed
@@ -133,7 +134,7 @@ func (cmd *ReplayCmd) Run(g *Globals) error {
 				}
 				select {
 				case <-g.ctx.Done():
-					return cmd.summary(g, n, skipped, rd)
+					return cmd.summary(g, n, skipped, keyless, rd)
 				case <-timer.C:
 				}
 			}
@@ -145,7 +146,17 @@ func (cmd *ReplayCmd) Run(g *Globals) error {
 		if part >= pub.Partitions() {
 			return invalidf("record %d is for partition %d, topic %q has %d partitions (use --partition)", n+skipped, part, cmd.Topic, pub.Partitions())
 		}
-		if err := pub.Publish(g.ctx, client.Message{Partition: part, Headers: r.Headers, Payload: r.Payload}); err != nil {
+		// The recorded partition wins: a key goes along when it routes
+		// there (same partition count, no --partition), else it is not sent.
+		m := client.Message{Partition: part, Headers: r.Headers, Payload: r.Payload}
+		if r.Key != nil {
+			if client.PartitionOf(r.Key, pub.Partitions()) == part {
+				m.Key = r.Key
+			} else {
+				keyless++
+			}
+		}
+		if err := pub.Publish(g.ctx, m); err != nil {
 			if g.interrupted(err) {
 				break
 			}
@@ -153,10 +164,10 @@ func (cmd *ReplayCmd) Run(g *Globals) error {
 		}
 		n++
 	}
-	return cmd.summary(g, n, skipped, rd)
+	return cmd.summary(g, n, skipped, keyless, rd)
 }
 
-func (cmd *ReplayCmd) summary(g *Globals, n, skipped int, rd *recfile.Reader) error {
+func (cmd *ReplayCmd) summary(g *Globals, n, skipped, keyless int, rd *recfile.Reader) error {
 	if cmd.Quiet {
 		return nil
 	}
@@ -165,6 +176,9 @@ func (cmd *ReplayCmd) summary(g *Globals, n, skipped int, rd *recfile.Reader) er
 		fmt.Fprintf(g.stderr, " (%d before --from skipped)", skipped)
 	}
 	fmt.Fprintln(g.stderr)
+	if keyless > 0 {
+		fmt.Fprintf(g.stderr, "%d records went without their key: it routes to another partition of %s than the one replayed into\n", keyless, cmd.Topic)
+	}
 	if t := rd.Torn(); t > 0 {
 		fmt.Fprintf(g.stderr, "the recording ends in a torn frame (%d bytes, the recorder stopped mid-write): skipped\n", t)
 	}

@@ -56,6 +56,10 @@ type Record struct {
 	TimestampNS int64             `json:"timestamp_ns"`
 	Time        string            `json:"time,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
+	// Key is the message key (absent: none) when it is valid UTF-8;
+	// otherwise KeyBase64 holds it (standard encoding).
+	Key       *string `json:"key,omitempty"`
+	KeyBase64 string  `json:"key_base64,omitempty"`
 	// Payload is the payload when it is valid UTF-8; otherwise it is
 	// absent and PayloadBase64 holds it (standard encoding).
 	Payload       *string `json:"payload,omitempty"`
@@ -180,6 +184,14 @@ func (p *printer) print(m *client.Message) {
 		}
 		if m.TimestampNS != 0 {
 			r.Time = time.Unix(0, m.TimestampNS+p.wallOffsetNS).Format(time.RFC3339Nano)
+		}
+		if m.Key != nil {
+			if utf8.Valid(m.Key) {
+				k := string(m.Key)
+				r.Key = &k
+			} else {
+				r.KeyBase64 = base64.StdEncoding.EncodeToString(m.Key)
+			}
 		}
 		if utf8.Valid(m.Payload) {
 			s := string(m.Payload)
