@@ -45,7 +45,7 @@ func BenchmarkHop(b *testing.B) {
 	reg := processor.NewRegistry(nil)
 	s, _ := builtin.New("stamp")
 	reg.Register("stamp", s, processor.StageOptions{})
-	p, err := processor.NewPipeline(ctx, c, processor.PipelineConfig{Input: "hop.in", Outputs: []string{"hop.out"}, Stages: reg, Wait: client.WaitBusySpin})
+	p, err := processor.NewPipeline(ctx, c, processor.PipelineConfig{Input: "hop.in", Outputs: []string{"hop.out"}, Stages: reg, Wait: client.WaitBusySpin, NoTimestamps: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func BenchmarkThroughput(b *testing.B) {
 	defer cancel()
 	reg := processor.NewRegistry(nil)
 	reg.Register("pass", &passthrough{}, processor.StageOptions{})
-	p, err := processor.NewPipeline(ctx, c, processor.PipelineConfig{Input: "t.in", Outputs: []string{"t.out"}, Stages: reg, Batch: 256})
+	p, err := processor.NewPipeline(ctx, c, processor.PipelineConfig{Input: "t.in", Outputs: []string{"t.out"}, Stages: reg, Batch: 256, NoTimestamps: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,6 +44,11 @@ type PipelineConfig struct {
 	Wait client.WaitStrategy
 	// Batch is the most records taken per poll (default 64).
 	Batch int
+	// NoTimestamps publishes to the outputs without record timestamps
+	// (client.PublisherOptions.NoTimestamps: TimestampNS 0 at the
+	// subscribers), saving a clock read per record published (about 30 ns
+	// on a VM's clock source).
+	NoTimestamps bool
 	// Tick is how often Emitter stages are ticked (default 10 ms). Unused
 	// without Emitter stages.
 	Tick time.Duration
@@ -151,7 +156,7 @@ func NewPipeline(ctx context.Context, c *client.Client, cfg PipelineConfig) (*Pi
 		pub := seen[t]
 		if pub == nil {
 			var err error
-			if pub, err = c.NewPublisher(ctx, t, client.PublisherOptions{}); err != nil {
+			if pub, err = c.NewPublisher(ctx, t, client.PublisherOptions{NoTimestamps: cfg.NoTimestamps}); err != nil {
 				return nil, fail("output %q: %w", t, err)
 			}
 			seen[t] = pub
