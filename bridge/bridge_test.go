@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"strconv"
 	"sync"
@@ -402,7 +403,27 @@ func TestRecordIdentity(t *testing.T) {
 			waitRunning(t, in, "in-feed.ids")
 			waitRunning(t, out, "out-feed.ids")
 			time.Sleep(200 * time.Millisecond) // the subscriptions reach the server
-			publishN(ctx, t, a, "feed.ids", 0, n, 50, time.Millisecond)
+			// Every fourth record is routed by a key, which must travel.
+			keyOf := func(i int) []byte {
+				if i%4 != 0 {
+					return nil
+				}
+				return []byte("key\x00" + strconv.Itoa(i))
+			}
+			pubA, err := a.c.NewPublisher(ctx, "feed.ids", client.PublisherOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				m := client.NewMessage(payload(i, 64), client.WithHeaders(userHeaders(i)), client.WithPartition(i%2))
+				if k := keyOf(i); k != nil {
+					m.Key = k
+				}
+				if err := pubA.Publish(ctx, m); err != nil {
+					t.Fatalf("publish %d: %v", i, err)
+				}
+			}
+			pubA.Close()
 			for _, m := range receiveN(t, subA, n, "host A's own subscriber") {
 				i, err := checkPayload(m.Payload)
 				if err != nil {
@@ -423,6 +444,9 @@ func TestRecordIdentity(t *testing.T) {
 				id.loc = true
 				if !bytes.Equal(m.Payload, id.payload) || m.Partition != id.part {
 					t.Errorf("record %d: payload or partition %d differs (want %d)", i, m.Partition, id.part)
+				}
+				if k := keyOf(i); !bytes.Equal(m.Key, k) || (m.Key == nil) != (k == nil) {
+					t.Errorf("record %d on host B: key %q, want %q", i, m.Key, k)
 				}
 				want := userHeaders(i)
 				want[bridge.HdrOrigin] = "hosta feed.ids " + strconv.Itoa(id.part) + " " + strconv.FormatUint(id.seq, 10) + " " +
@@ -456,6 +480,11 @@ func TestRecordIdentity(t *testing.T) {
 				}
 				if mode == bridge.JetStream {
 					want[bridge.HdrMsgID] = "hosta/feed.ids/" + p + "/" + seq
+				}
+				if k := keyOf(i); k != nil {
+					want[bridge.HdrKey] = base64.StdEncoding.EncodeToString(k)
+				} else if len(m.Header[bridge.HdrKey]) != 0 {
+					t.Errorf("NATS message of record %d: %s %q for a record without a key", i, bridge.HdrKey, m.Header[bridge.HdrKey])
 				}
 				for k, v := range want {
 					if vs := m.Header[k]; len(vs) != 1 || vs[0] != v {

@@ -20,6 +20,8 @@
 //	                     if unset; numbers in decimal). Example:
 //	                     "hosta feed.px 1 48213 1733626800123456789"
 //	Nats-Msg-Id          jetstream mode: HOST/TOPIC/PARTITION/SEQUENCE (publish dedup)
+//	Kaelix-Key           the message key (client.Message.Key), standard base64 with
+//	                     padding; absent for a record without a key
 //	NAME: VALUE          each record header, verbatim, when NAME is printable ASCII
 //	                     without ':' or space and does not begin with "Kaelix-" or
 //	                     "Nats-" (any case) and VALUE is printable ASCII
@@ -33,8 +35,10 @@
 // Record.Append writes the value and ParseRecord reads it, for NATS
 // clients on either side of a bridge.
 //
-// Kaelix records do not store the key a publisher routed by (only the
-// partition it chose), so no key travels; the partition does.
+// The key travels in Kaelix-Key; inbound, the local record gets it when
+// it routes to the record's partition there (client.PartitionOf: the
+// local topic has the origin's partition count), else the partition wins
+// and the key is not sent.
 //
 // An inbound message becomes one local record in partition PARTITION
 // modulo the local topic's partition count (0 for a message without

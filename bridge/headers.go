@@ -25,6 +25,9 @@ const (
 	HdrRecord    = "Kaelix-Rec"
 	HdrHeaders64 = "Kaelix-Headers-B64" // the record's headers that cannot travel verbatim, encoded (see encodeOddHeaders)
 	HdrMsgID     = "Nats-Msg-Id"        // JetStream mode: HOST/TOPIC/PARTITION/SEQUENCE, the dedup key
+	// HdrKey is the record's message key (client.Message.Key), standard
+	// base64 with padding; absent when it had none (or an empty one).
+	HdrKey = "Kaelix-Key"
 )
 
 // HdrOrigin is the local header an inbound record carries in the local
@@ -221,6 +224,7 @@ type msgBuilder struct {
 	msg      nats.Msg
 	vals     []string // backing of the header values of the message being built
 	num      []byte   // backing of HdrRecord's and Nats-Msg-Id's values
+	key      []byte   // backing of HdrKey's value
 	odd      [][2]string
 }
 
@@ -236,9 +240,10 @@ func (mb *msgBuilder) value(v string) []string {
 
 // build returns the NATS message for a record: data is payload itself
 // (not copied: the record aliases the ring, and nats.go copies it before
-// the publish returns), headers as the package doc says; Nats-Msg-Id if
-// withMsgID. The error is for a header longer than 65535 bytes.
-func (mb *msgBuilder) build(id Record, payload []byte, hs map[string]string, withMsgID bool) (*nats.Msg, error) {
+// the publish returns), headers as the package doc says (HdrKey if key is
+// not empty); Nats-Msg-Id if withMsgID. The error is for a header longer
+// than 65535 bytes.
+func (mb *msgBuilder) build(id Record, key, payload []byte, hs map[string]string, withMsgID bool) (*nats.Msg, error) {
 	h := mb.msg.Header
 	clear(h)
 	mb.vals, mb.num, mb.odd = mb.vals[:0], mb.num[:0], mb.odd[:0]
@@ -280,6 +285,10 @@ func (mb *msgBuilder) build(id Record, payload []byte, hs map[string]string, wit
 		mb.num = strconv.AppendUint(mb.num, id.Sequence, 10)
 		h[HdrMsgID] = mb.value(transientString(mb.num[rec:]))
 	}
+	if len(key) > 0 {
+		mb.key = base64.StdEncoding.AppendEncode(mb.key[:0], key)
+		h[HdrKey] = mb.value(transientString(mb.key))
+	}
 	mb.msg.Subject, mb.msg.Data = subject, payload
 	return &mb.msg, nil
 }
@@ -292,14 +301,15 @@ func (mb *msgBuilder) build(id Record, payload []byte, hs map[string]string, wit
 type inDecoder struct {
 	hs     map[string]string
 	origin []byte
+	key    []byte
 }
 
 // decode reads m: the identity it carries (ok false: no HdrRecord, a
-// plain NATS message) and the headers of the local record (the original
-// record's headers plus HdrOrigin). A NATS header with several values
-// keeps the first. The error is for a malformed HdrRecord or
-// HdrHeaders64.
-func (d *inDecoder) decode(m *nats.Msg) (id Record, ok bool, _ map[string]string, err error) {
+// plain NATS message), the headers of the local record (the original
+// record's headers plus HdrOrigin) and its message key (HdrKey; nil for
+// none). A NATS header with several values keeps the first. The error is
+// for a malformed HdrRecord, HdrHeaders64 or HdrKey.
+func (d *inDecoder) decode(m *nats.Msg) (id Record, ok bool, _ map[string]string, key []byte, err error) {
 	if d.hs == nil {
 		d.hs = make(map[string]string, 8)
 	}
@@ -313,13 +323,13 @@ func (d *inDecoder) decode(m *nats.Msg) (id Record, ok bool, _ map[string]string
 	}
 	if s := first(m.Header, HdrHeaders64); s != "" {
 		if err := decodeOddHeaders(s, hs); err != nil {
-			return id, false, nil, err
+			return id, false, nil, nil, err
 		}
 	}
 	d.origin = d.origin[:0]
 	if rec := first(m.Header, HdrRecord); rec != "" {
 		if id, err = ParseRecord(rec); err != nil {
-			return id, false, nil, err
+			return id, false, nil, nil, err
 		}
 		// Written from the parsed fields: canonical whatever the sender's
 		// decimals looked like.
@@ -331,7 +341,13 @@ func (d *inDecoder) decode(m *nats.Msg) (id Record, ok bool, _ map[string]string
 	d.origin = append(d.origin, ' ')
 	d.origin = append(d.origin, m.Subject...)
 	hs[HdrOrigin] = transientString(d.origin)
-	return id, ok, hs, nil
+	if s := first(m.Header, HdrKey); s != "" {
+		if d.key, err = base64.StdEncoding.AppendDecode(d.key[:0], []byte(s)); err != nil {
+			return id, false, nil, nil, fmt.Errorf("%s: %w", HdrKey, err)
+		}
+		key = d.key
+	}
+	return id, ok, hs, key, nil
 }
 
 // first is h's first value for key, looked up exactly (nats.Header.Get

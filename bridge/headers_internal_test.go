@@ -8,15 +8,17 @@ import (
 )
 
 // TestWireForm: the exact NATS message an outbound record becomes (one
-// Kaelix-Rec header, Nats-Msg-Id in jetstream mode, user headers
-// verbatim or in Kaelix-Headers-B64) and the exact Kaelix-Origin the
-// inbound side writes into the local record from it.
+// Kaelix-Rec header, Nats-Msg-Id in jetstream mode, the key base64 in
+// Kaelix-Key, user headers verbatim or in Kaelix-Headers-B64) and the
+// exact Kaelix-Origin and key the inbound side writes into the local
+// record from it.
 func TestWireForm(t *testing.T) {
 	mb := newMsgBuilder("kaelix.{host}.{topic}.{partition}")
 	id := Record{Host: "hosta", Topic: "feed.px", Partition: 3, Sequence: 18446744073709551615, TimestampNS: -42}
 	hs := map[string]string{"src": "test", "bin:key": "a\x00b"}
 	for _, js := range []bool{false, true} {
-		m, err := mb.build(id, []byte("payload"), hs, js)
+		key := []byte("inst\x00-7")
+		m, err := mb.build(id, key, []byte("payload"), hs, js)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,6 +26,7 @@ func TestWireForm(t *testing.T) {
 			HdrRecord:    "hosta feed.px 3 18446744073709551615 -42",
 			"src":        "test",
 			HdrHeaders64: encodeOddHeaders([][2]string{{"bin:key", "a\x00b"}}),
+			HdrKey:       "aW5zdAAtNw==",
 		}
 		if js {
 			want[HdrMsgID] = "hosta/feed.px/3/18446744073709551615"
@@ -46,9 +49,9 @@ func TestWireForm(t *testing.T) {
 			rx.Header[k] = []string{string([]byte(vs[0]))}
 		}
 		var d inDecoder
-		got, ok, local, err := d.decode(rx)
-		if err != nil || !ok || got != id {
-			t.Fatalf("jetstream %v: decoded %+v %v %v, want %+v", js, got, ok, err, id)
+		got, ok, local, gotKey, err := d.decode(rx)
+		if err != nil || !ok || got != id || string(gotKey) != string(key) {
+			t.Fatalf("jetstream %v: decoded %+v %v key %q %v, want %+v key %q", js, got, ok, gotKey, err, id, key)
 		}
 		wantLocal := map[string]string{"src": "test", "bin:key": "a\x00b", HdrOrigin: "hosta feed.px 3 18446744073709551615 -42 kaelix.hosta.feed.px.3"}
 		if len(local) != len(wantLocal) {
@@ -66,15 +69,18 @@ func TestWireForm(t *testing.T) {
 	}
 	// A plain NATS message: no identity, origin "nats SUBJECT".
 	var d inDecoder
-	_, ok, local, err := d.decode(&nats.Msg{Subject: "plain.subj", Header: nats.Header{"a": {"1"}}})
-	if err != nil || ok || len(local) != 2 || local["a"] != "1" || local[HdrOrigin] != "nats plain.subj" {
-		t.Errorf("plain message: %v %q %v", ok, local, err)
+	_, ok, local, key, err := d.decode(&nats.Msg{Subject: "plain.subj", Header: nats.Header{"a": {"1"}}})
+	if err != nil || ok || len(local) != 2 || local["a"] != "1" || local[HdrOrigin] != "nats plain.subj" || key != nil {
+		t.Errorf("plain message: %v %q key %q %v", ok, local, key, err)
+	}
+	if _, _, _, _, err := d.decode(&nats.Msg{Subject: "s", Header: nats.Header{HdrKey: {"not base64!"}}}); err == nil {
+		t.Errorf("decode accepted %s %q", HdrKey, "not base64!")
 	}
 	if o, err := ParseOrigin("nats plain.subj"); err != nil || o.Kaelix || o.Subject != "plain.subj" {
 		t.Errorf("ParseOrigin(plain) = %+v, %v", o, err)
 	}
 	// Non-canonical decimals a foreign sender wrote are written canonical.
-	_, _, local, err = d.decode(&nats.Msg{Subject: "s", Header: nats.Header{HdrRecord: {"h t -0 007 0"}}})
+	_, _, local, _, err = d.decode(&nats.Msg{Subject: "s", Header: nats.Header{HdrRecord: {"h t -0 007 0"}}})
 	if err != nil || local[HdrOrigin] != "h t 0 7 0 s" {
 		t.Errorf("non-canonical: %q %v", local[HdrOrigin], err)
 	}
@@ -92,7 +98,7 @@ func TestParseRecordRejects(t *testing.T) {
 			t.Errorf("ParseRecord(%q) = %+v, %v: want ErrMalformedRecord", s, r, err)
 		}
 		var d inDecoder
-		if _, _, _, err := d.decode(&nats.Msg{Subject: "s", Header: nats.Header{HdrRecord: {s}}}); s != "" && err == nil {
+		if _, _, _, _, err := d.decode(&nats.Msg{Subject: "s", Header: nats.Header{HdrRecord: {s}}}); s != "" && err == nil {
 			t.Errorf("decode accepted %s %q", HdrRecord, s)
 		}
 	}

@@ -83,7 +83,7 @@ const (
 // ring is full (back-pressure: nothing is dropped, and nothing more is
 // read meanwhile). It returns ctx's error if ctx ends first.
 func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
-	id, ok, hs, err := in.dec.decode(m)
+	id, ok, hs, rkey, err := in.dec.decode(m)
 	if err != nil {
 		in.m.lose(LostMalformed, 1)
 		in.b.log.Warn("malformed message dropped", "rule", in.cfg.Name, "subject", m.Subject, "err", err)
@@ -109,6 +109,12 @@ func (in *inRule) deliver(ctx context.Context, m *nats.Msg) (outcome, error) {
 		part = id.Partition % in.nparts
 	}
 	msg := client.Message{Payload: m.Data, Headers: hs, Partition: part}
+	// The key goes along where it routes to that partition (the local
+	// topic has the origin's partition count); elsewhere the origin's
+	// partition wins and the key is not sent.
+	if rkey != nil && client.PartitionOf(rkey, in.nparts) == part {
+		msg.Key = rkey
+	}
 	// First without waiting (no context, no timer); while the ring is
 	// full, or it has no subscriber (Publish writes anyway), wait in
 	// Publish, which also reports anything else TryPublish refused.

@@ -31,6 +31,7 @@ type pend struct {
 	part    int
 	seq     uint64
 	tsNS    int64
+	key     []byte            // the message key, copied (nil: none)
 	data    []byte            // the payload, copied out of the ring
 	headers map[string]string // the record's headers, copied (nil: none)
 	fut     jetstream.PubAckFuture
@@ -194,9 +195,9 @@ func (o *outRule) admit(m *client.Message) bool {
 
 // build returns the NATS message of a record, valid until the next build
 // (see msgBuilder).
-func (o *outRule) build(part int, seq uint64, tsNS int64, payload []byte, hs map[string]string) (*nats.Msg, error) {
+func (o *outRule) build(part int, seq uint64, tsNS int64, key, payload []byte, hs map[string]string) (*nats.Msg, error) {
 	id := Record{Host: o.b.cfg.Host, Topic: o.cfg.Topic, Partition: part, Sequence: seq, TimestampNS: tsNS}
-	return o.mb.build(id, payload, hs, o.cfg.Mode == JetStream)
+	return o.mb.build(id, key, payload, hs, o.cfg.Mode == JetStream)
 }
 
 func bridgedIn(m *client.Message) bool { _, ok := m.Headers[HdrOrigin]; return ok }
@@ -217,7 +218,7 @@ func (o *outRule) loopCore(ctx context.Context) error {
 			o.m.lose(LostTooLarge, 1)
 			return
 		}
-		msg, err := o.build(m.Partition, m.ID.Sequence, m.TimestampNS, m.Payload, m.Headers)
+		msg, err := o.build(m.Partition, m.ID.Sequence, m.TimestampNS, m.Key, m.Payload, m.Headers)
 		if err == nil {
 			err = nc.PublishMsg(msg) // copies into nats.go's write buffer; its flusher writes
 		}
@@ -281,12 +282,15 @@ func (o *outRule) loopJS(ctx context.Context) error {
 			// The ring's record and the subscriber's header map are
 			// reused once the handler returns: keep copies.
 			e.data = append([]byte(nil), m.Payload...)
+			if m.Key != nil {
+				e.key = append([]byte(nil), m.Key...)
+			}
 			if m.Headers != nil {
 				e.headers = maps.Clone(m.Headers)
 			}
-			if _, err := o.build(e.part, e.seq, e.tsNS, e.data, e.headers); err != nil {
+			if _, err := o.build(e.part, e.seq, e.tsNS, e.key, e.data, e.headers); err != nil {
 				o.m.lose(LostPublishError, 1)
-				e.state, e.data, e.headers = pendNoop, nil, nil
+				e.state, e.key, e.data, e.headers = pendNoop, nil, nil, nil
 				break
 			}
 			o.publish(&e)
@@ -326,7 +330,7 @@ func (o *outRule) loopJS(ctx context.Context) error {
 func (o *outRule) publish(e *pend) {
 	e.gen = o.b.reconnects()
 	var fut jetstream.PubAckFuture
-	msg, err := o.build(e.part, e.seq, e.tsNS, e.data, e.headers)
+	msg, err := o.build(e.part, e.seq, e.tsNS, e.key, e.data, e.headers)
 	if err == nil {
 		// nats.go encodes msg before this returns and keeps it in the
 		// future only for retries (none) and error callbacks (none set),
