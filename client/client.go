@@ -183,6 +183,21 @@ func (c *Client) readLoop(conn *wire.Conn) {
 	defer c.wg.Done()
 	for {
 		f, files, err := conn.ReadFrame()
+		var dropped *wire.DescriptorsDroppedError
+		if errors.As(err, &dropped) {
+			// The reply came without its region descriptors (this process
+			// is out of them): its request fails, saying so, and what the
+			// daemon attached for it is detached. The connection is fine.
+			c.mu.Lock()
+			ch := c.pending[f.RequestID]
+			delete(c.pending, f.RequestID)
+			c.mu.Unlock()
+			c.abandoned(f)
+			if ch != nil {
+				ch <- reply{err: fmt.Errorf("kaelix: %w", err)}
+			}
+			continue
+		}
 		if err != nil {
 			c.connLost(conn, err)
 			return

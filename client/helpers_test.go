@@ -217,6 +217,9 @@ func runHelper(role string) int {
 	if run := toldRoles[role]; run != nil { // recreated_test.go
 		return run(e)
 	}
+	if run := fdsRoles[role]; run != nil { // fds_test.go
+		return run(e)
+	}
 	ctx := context.Background()
 	c, err := client.Connect(ctx, client.Options{SocketPath: e.socket, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

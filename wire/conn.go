@@ -21,6 +21,9 @@ type Conn struct {
 	w   int
 	oob []byte
 	fds []int // descriptors received and not yet handed to a frame, in arrival order
+	// truncated: a read since the last frame had its descriptors cut
+	// short (MSG_CTRUNC); the frame being read is missing some.
+	truncated bool
 	// refuse: no descriptor may arrive on this Conn (a daemon's: requests
 	// carry none); one that does is closed at once and fails the read.
 	refuse bool
@@ -51,11 +54,24 @@ func (c *Conn) UnixConn() *net.UnixConn { return c.uc }
 // header, as files the caller owns (close them). The frame's Body is valid
 // until the next ReadFrame. Errors: io.EOF at a frame boundary, a
 // *FrameError (ErrBadFrame) for a bad header, ErrDescriptors, or the
-// socket's error. After any error but a deadline, close the Conn.
+// socket's error: after those (but a deadline), close the Conn. A
+// *DescriptorsDroppedError comes with the frame, whose descriptors the
+// kernel could not all install (the process is out of descriptors): the
+// Conn stays usable.
 func (c *Conn) ReadFrame() (Frame, []*os.File, error) {
 	for {
 		f, n, err := Decode(c.buf[c.r:c.w])
+		if err == nil && c.truncated && len(c.fds) < int(f.FDCount) {
+			got := len(c.fds)
+			for _, fd := range c.fds {
+				unix.Close(fd)
+			}
+			c.fds, c.truncated = c.fds[:0], false
+			c.r += n
+			return f, nil, droppedError(int(f.FDCount), got)
+		}
 		if err == nil {
+			c.truncated = false
 			if int(f.FDCount) > len(c.fds) {
 				return Frame{}, nil, fmt.Errorf("%w: frame announces %d descriptors, %d arrived", ErrDescriptors, f.FDCount, len(c.fds))
 			}
@@ -97,8 +113,10 @@ func (c *Conn) fill() error {
 			err = perr
 		}
 	}
-	if err == nil && flags&unix.MSG_CTRUNC != 0 {
-		err = fmt.Errorf("%w: ancillary data truncated", ErrDescriptors)
+	if flags&unix.MSG_CTRUNC != 0 {
+		// The bytes are whole; the frame they belong to lacks
+		// descriptors (ReadFrame reports it once the frame is in).
+		c.truncated = true
 	}
 	c.w += n
 	if n > 0 && err == nil {
@@ -111,6 +129,20 @@ func (c *Conn) fill() error {
 		}
 	}
 	return err
+}
+
+// droppedError describes a frame that lost descriptors, with this
+// process's descriptor count and limit.
+func droppedError(want, got int) *DescriptorsDroppedError {
+	e := &DescriptorsDroppedError{Want: want, Got: got, Open: -1}
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		e.Open = len(ents) - 1 // less the directory's own
+	}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil {
+		e.Limit = lim.Cur
+	}
+	return e
 }
 
 func (c *Conn) takeFDs(oob []byte) error {

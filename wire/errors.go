@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -19,12 +21,39 @@ var (
 	// request is refused with CodeBadRequest; the connection stays usable.
 	ErrBadBody = errors.New("wire: bad body")
 
-	// ErrDescriptors: a frame's descriptors did not arrive (the ancillary
-	// data was truncated, or fewer arrived than the header announced), or
-	// a descriptor came with a frame that must carry none. Close the
-	// connection.
+	// ErrDescriptors: a frame's descriptors did not arrive (fewer arrived
+	// than the header announced), or a descriptor came with a frame that
+	// must carry none: close the connection. A frame whose descriptors
+	// the kernel dropped (*DescriptorsDroppedError) matches it too, but
+	// leaves the connection usable.
 	ErrDescriptors = errors.New("wire: descriptor mismatch")
 )
+
+// DescriptorsDroppedError: the kernel could not hand this process all the
+// descriptors a frame carried (recvmsg set MSG_CTRUNC), almost always
+// because the process is at its RLIMIT_NOFILE (EMFILE). The frame itself
+// arrived whole and the stream is intact: ReadFrame returns the frame
+// (without descriptors: those that did arrive are closed) with this
+// error, and the connection stays usable. errors.Is matches
+// ErrDescriptors and, when the process is at its limit, unix.EMFILE.
+type DescriptorsDroppedError struct {
+	Want, Got int // descriptors the frame announced, and that arrived
+	Open      int // descriptors this process had open just after (-1: unknown)
+	Limit     uint64
+}
+
+func (e *DescriptorsDroppedError) Error() string {
+	s := fmt.Sprintf("wire: the kernel dropped %d of the %d descriptors a reply carried", e.Want-e.Got, e.Want)
+	if e.Open >= 0 && e.Limit > 0 {
+		s += fmt.Sprintf(": this process has %d descriptors open, its RLIMIT_NOFILE is %d; raise it (ulimit -n, LimitNOFILE=)", e.Open, e.Limit)
+	}
+	return s
+}
+
+func (e *DescriptorsDroppedError) Is(target error) bool {
+	// EMFILE when the frame's descriptors would not fit under the limit.
+	return target == ErrDescriptors || target == unix.EMFILE && e.Limit > 0 && e.Open >= 0 && uint64(e.Open+e.Want) > e.Limit
+}
 
 // FrameError describes an invalid frame header.
 type FrameError struct {
