@@ -1,8 +1,6 @@
 package client
 
 import (
-	"fmt"
-	"runtime"
 	"runtime/debug"
 	"unsafe"
 
@@ -13,30 +11,14 @@ import (
 // truncated a region file (SIGBUS), so the partition's memory is gone.
 // The handle is unusable; close it. The daemon takes the partition out of
 // service (attaches are refused with the reason); delete and re-create the
-// topic. errors.Is(err, ErrFault) holds.
+// topic. errors.Is(err, ErrFault) holds. Fields: Topic, Addr (the faulting
+// address), Msg (the runtime's description), ReadOnly.
 //
 // A subscriber maps the data region read-only, so a Poll handler that
 // writes into a message's Payload faults too (ReadOnly is set, and the
 // handle is just as unusable): the record stays intact for every other
-// reader.
-type FaultError struct {
-	Topic string
-	Addr  uintptr
-	Msg   string
-	// ReadOnly: the fault was a write to a subscriber's read-only data
-	// mapping (its file is intact).
-	ReadOnly bool
-}
-
-func (e *FaultError) Error() string {
-	if e.ReadOnly {
-		return fmt.Sprintf("kaelix: topic %q: write to the read-only data mapping at %#x (subscribers may not modify a received Payload): %s", e.Topic, e.Addr, e.Msg)
-	}
-	return fmt.Sprintf("kaelix: topic %q: shared memory fault at %#x (region truncated by another process?): %s", e.Topic, e.Addr, e.Msg)
-}
-
-// Is makes errors.Is(err, ErrFault) hold.
-func (e *FaultError) Is(target error) bool { return target == ErrFault }
+// reader. It is shm's fault error, the one every package returns.
+type FaultError = shm.FaultError
 
 // recoverFault is deferred by every entry point that touches shared
 // memory, with old = debug.SetPanicOnFault(true) evaluated on entry:
@@ -44,41 +26,27 @@ func (e *FaultError) Is(target error) bool { return target == ErrFault }
 //	defer recoverFault(&err, topic, handle, debug.SetPanicOnFault(true))
 //
 // While it is set, a memory fault of the calling goroutine panics instead
-// of killing the process; recoverFault restores the flag and turns such a
-// panic, if its address lies in one of the handle's regions, into a
-// *FaultError in *err. SetPanicOnFault is a per-goroutine
-// flag: a few nanoseconds, no syscall, no allocation. Other panics (from
-// the caller's handler) pass through unchanged.
+// of killing the process; recoverFault restores the flag and hands such a
+// panic to faultFrom. SetPanicOnFault is a per-goroutine flag: a few
+// nanoseconds, no syscall, no allocation.
 func recoverFault(err *error, topic string, m mapper, old bool) {
 	debug.SetPanicOnFault(old)
-	r := recover()
-	if r == nil {
-		return
+	if r := recover(); r != nil {
+		faultFrom(err, topic, m, r)
 	}
-	if re, ok := r.(interface {
-		runtime.Error
-		Addr() uintptr
-	}); ok {
-		if mine, ro := m.owns(re.Addr()); mine {
-			*err = &FaultError{Topic: topic, Addr: re.Addr(), Msg: re.Error(), ReadOnly: ro}
-			return
-		}
-	}
-	panic(r) // not our memory: the caller's bug (a nil dereference in a handler) stays a crash
 }
 
-// faultFrom is recoverFault for a recovered value r, for the hot entry
-// points (TryPublish, Poll), which defer a method of their own (cheaper
-// than recoverFault's closure): it is called only when r != nil.
+// faultFrom turns a recovered value r into a *FaultError in *err if r is
+// a memory fault (shm.FaultAddr) in one of m's regions; any other panic
+// (a nil dereference in the caller's handler) is re-raised unchanged. The
+// hot entry points (TryPublish, Poll) call it from a deferred method of
+// their own (cheaper than recoverFault's closure), only when r != nil.
 //
 //go:noinline
 func faultFrom(err *error, topic string, m mapper, r any) {
-	if re, ok := r.(interface {
-		runtime.Error
-		Addr() uintptr
-	}); ok {
-		if mine, ro := m.owns(re.Addr()); mine {
-			*err = &FaultError{Topic: topic, Addr: re.Addr(), Msg: re.Error(), ReadOnly: ro}
+	if addr, msg, ok := shm.FaultAddr(r); ok {
+		if mine, ro := m.owns(addr); mine {
+			*err = &FaultError{Topic: topic, Addr: addr, Msg: msg, ReadOnly: ro}
 			return
 		}
 	}

@@ -196,16 +196,35 @@ func (e *VersionError) Error() string {
 
 func (e *VersionError) Is(target error) bool { return target == ErrIncompatibleVersion }
 
-// FaultError is the ErrFault error returned by Guard.
+// FaultError is the ErrFault error: touching a mapped region faulted
+// (SIGBUS: another process truncated the file, so the pages are gone; or
+// SIGSEGV: a write to a read-only mapping). Guard returns it with Addr and
+// Msg; the client returns the same type with Topic set and ReadOnly for a
+// write into a subscriber's read-only data mapping. The handle or region
+// is unusable; close it.
 type FaultError struct {
 	Addr uintptr // faulting address, as reported by the runtime
 	Msg  string  // the runtime's description
+	// Topic is the topic whose memory faulted, when the caller knows it
+	// (the client does; Guard does not).
+	Topic string
+	// ReadOnly: the fault was a write to a read-only mapping (the file is
+	// intact); for the client, a Poll handler writing into a Payload.
+	ReadOnly bool
 }
 
 func (e *FaultError) Error() string {
-	return fmt.Sprintf("shm: memory fault at %#x (%s); the mapping is no longer backed or not writable", e.Addr, e.Msg)
+	switch {
+	case e.Topic == "":
+		return fmt.Sprintf("shm: memory fault at %#x (%s); the mapping is no longer backed or not writable", e.Addr, e.Msg)
+	case e.ReadOnly:
+		return fmt.Sprintf("kaelix: topic %q: write to the read-only data mapping at %#x (subscribers may not modify a received Payload): %s", e.Topic, e.Addr, e.Msg)
+	default:
+		return fmt.Sprintf("kaelix: topic %q: shared memory fault at %#x (region truncated by another process?): %s", e.Topic, e.Addr, e.Msg)
+	}
 }
 
+// Is makes errors.Is(err, ErrFault) hold.
 func (e *FaultError) Is(target error) bool { return target == ErrFault }
 
 // pathErr wraps a sentinel with the path and a detail: "shm: PATH: detail: sentinel".

@@ -32,15 +32,29 @@ func Guard(fn func() error) (err error) {
 		if r == nil {
 			return
 		}
-		// A fault panic is a runtime.Error with an Addr method (Go 1.17+).
-		if re, ok := r.(interface {
-			runtime.Error
-			Addr() uintptr
-		}); ok {
-			err = &FaultError{Addr: re.Addr(), Msg: re.Error()}
+		if addr, msg, ok := FaultAddr(r); ok {
+			err = &FaultError{Addr: addr, Msg: msg}
 			return
 		}
 		panic(r)
 	}()
 	return fn()
+}
+
+// FaultAddr reports whether r, a value recovered from a panic, is a memory
+// fault (the runtime.Error that debug.SetPanicOnFault turns SIGBUS and
+// SIGSEGV into, which has an Addr method since Go 1.17), and if so the
+// faulting address and the runtime's message. Guard uses it, and so do
+// the client's publish and poll paths, which set SetPanicOnFault
+// themselves (no OS thread lock: a few nanoseconds) and call this only
+// once a panic was recovered. It never allocates.
+func FaultAddr(r any) (addr uintptr, msg string, ok bool) {
+	re, ok := r.(interface {
+		runtime.Error
+		Addr() uintptr
+	})
+	if !ok {
+		return 0, "", false
+	}
+	return re.Addr(), re.Error(), true
 }
