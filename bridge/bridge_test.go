@@ -72,10 +72,7 @@ func TestBridgeAcross(t *testing.T) {
 			})
 			elapsed := time.Since(start)
 			time.Sleep(100 * time.Millisecond) // let duplicates, if any, arrive
-			d, dups, errs := col.summary()
-			for _, e := range errs {
-				t.Error(e)
-			}
+			d, dups := col.result(t)
 			if d != n || dups != 0 {
 				t.Errorf("host B: %d distinct records of %d, %d duplicates", d, n, dups)
 			}
@@ -119,30 +116,8 @@ func TestBridgeKillResume(t *testing.T) {
 	cfgPath := writeConfig(t, outCfg)
 	proc := startBridgeProc(t, cfgPath)
 	waitFor(t, 30*time.Second, "the outbound stream", func() bool { return ruleStatus(in, "in-feed.orders").State == bridge.StateRunning })
-	pubDone := make(chan struct{})
-	go func() {
-		defer close(pubDone)
-		publishN(ctx, t, a, "feed.orders", 0, n, 200, 2*time.Millisecond)
-	}()
-	for k := 0; k < kills; k++ {
-		before, _, _ := col.summary()
-		// Kill once the far side has made progress since the last start.
-		waitFor(t, 60*time.Second, "progress before kill "+strconv.Itoa(k), func() bool {
-			d, _, _ := col.summary()
-			return d > before+n/(3*kills) || d >= n
-		})
-		proc.kill()
-		time.Sleep(time.Duration(50+k*37) * time.Millisecond)
-		proc = startBridgeProc(t, cfgPath)
-	}
-	<-pubDone
-	waitFor(t, 120*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
-	time.Sleep(300 * time.Millisecond)
-	proc.term(t)
-	d, dups, errs := col.summary()
-	for _, e := range errs {
-		t.Error(e)
-	}
+	publishWhileKilling(ctx, t, a, "feed.orders", n, col, proc, cfgPath, kills)
+	d, dups := col.result(t)
 	if d != n || dups != 0 {
 		t.Errorf("host B after %d kills: %d distinct of %d, %d duplicates", kills, d, n, dups)
 	}
@@ -166,9 +141,7 @@ func TestNATSRestart(t *testing.T) {
 	for _, mode := range []string{bridge.Core, bridge.JetStream} {
 		t.Run(mode, func(t *testing.T) {
 			ns := startNATS(t)
-			a, b := startHost(t, "hosta"), startHost(t, "hostb")
-			a.topic(t, "feed.ticks", "block", 1<<20)
-			b.topic(t, "feed.ticks", "block", 1<<20)
+			a, b := hostsWithTopic(t, "feed.ticks")
 			ctx := context.Background()
 			col, stop := collect(ctx, t, b, "feed.ticks", "hosta")
 			defer stop()
@@ -203,10 +176,7 @@ func TestNATSRestart(t *testing.T) {
 			if mode == bridge.JetStream {
 				waitFor(t, 60*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
 				time.Sleep(200 * time.Millisecond)
-				d, dups, errs := col.summary()
-				for _, e := range errs {
-					t.Error(e)
-				}
+				d, dups := col.result(t)
 				so, si := ruleStatus(out, "out-feed.ticks"), ruleStatus(in, "in-feed.ticks")
 				if d != n || dups != 0 || so.LostTotal != 0 || si.LostTotal != 0 {
 					t.Errorf("jetstream across a NATS restart: %d distinct of %d, %d duplicates, lost out %v in %v", d, n, dups, so.Lost, si.Lost)
@@ -216,16 +186,9 @@ func TestNATSRestart(t *testing.T) {
 			}
 			// Core: the last records arrive after the restart, so B's gap
 			// count covers everything in between.
-			waitFor(t, 60*time.Second, "the last record on host B", func() bool {
-				col.mu.Lock()
-				defer col.mu.Unlock()
-				return col.seen[n-1] > 0 && col.seen[n-2] > 0
-			})
+			waitFor(t, 60*time.Second, "the last record on host B", func() bool { return col.sawLast(n) })
 			time.Sleep(200 * time.Millisecond)
-			d, dups, errs := col.summary()
-			for _, e := range errs {
-				t.Error(e)
-			}
+			d, dups := col.result(t)
 			so, si := ruleStatus(out, "out-feed.ticks"), ruleStatus(in, "in-feed.ticks")
 			if dups != 0 {
 				t.Errorf("core: %d duplicates", dups)
@@ -251,9 +214,7 @@ func TestFacingBridges(t *testing.T) {
 	for _, mode := range []string{bridge.Core, bridge.JetStream} {
 		t.Run(mode, func(t *testing.T) {
 			ns := startNATS(t)
-			a, b := startHost(t, "hosta"), startHost(t, "hostb")
-			a.topic(t, "shared.events", "block", 1<<20)
-			b.topic(t, "shared.events", "block", 1<<20)
+			a, b := hostsWithTopic(t, "shared.events")
 			rules := []bridge.Rule{{Direction: bridge.Out, Topic: "shared.events", Mode: mode}, {Direction: bridge.In, Topic: "shared.events", Mode: mode}}
 			ctx := context.Background()
 			colA, stopA := collect(ctx, t, a, "shared.events", "hostb", true)
@@ -318,9 +279,7 @@ func TestBridgeKillInbound(t *testing.T) {
 		kills, n = 3, 6_000
 	}
 	ns := startNATS(t)
-	a, b := startHost(t, "hosta"), startHost(t, "hostb")
-	a.topic(t, "feed.fills", "block", 1<<20)
-	b.topic(t, "feed.fills", "block", 1<<20)
+	a, b := hostsWithTopic(t, "feed.fills")
 	ctx := context.Background()
 	col, stop := collect(ctx, t, b, "feed.fills", "hosta")
 	defer stop()
@@ -329,29 +288,8 @@ func TestBridgeKillInbound(t *testing.T) {
 	inCfg := bridgeConfig(b, ns.url(), t.TempDir(), bridge.Rule{Direction: bridge.In, Topic: "feed.fills", Mode: bridge.JetStream, Window: window})
 	cfgPath := writeConfig(t, inCfg)
 	proc := startBridgeProc(t, cfgPath)
-	pubDone := make(chan struct{})
-	go func() {
-		defer close(pubDone)
-		publishN(ctx, t, a, "feed.fills", 0, n, 200, 2*time.Millisecond)
-	}()
-	for k := 0; k < kills; k++ {
-		before, _, _ := col.summary()
-		waitFor(t, 60*time.Second, "progress before kill "+strconv.Itoa(k), func() bool {
-			d, _, _ := col.summary()
-			return d > before+n/(3*kills) || d >= n
-		})
-		proc.kill()
-		time.Sleep(time.Duration(50+k*37) * time.Millisecond)
-		proc = startBridgeProc(t, cfgPath)
-	}
-	<-pubDone
-	waitFor(t, 120*time.Second, "every record on host B", func() bool { d, _, _ := col.summary(); return d >= n })
-	time.Sleep(300 * time.Millisecond)
-	proc.term(t)
-	d, dups, errs := col.summary()
-	for _, e := range errs {
-		t.Error(e)
-	}
+	publishWhileKilling(ctx, t, a, "feed.fills", n, col, proc, cfgPath, kills)
+	d, dups := col.result(t)
 	if d != n || dups > kills*window {
 		t.Errorf("host B after %d inbound kills: %d distinct of %d, %d duplicates (at most %d allowed)", kills, d, n, dups, kills*window)
 	}

@@ -312,6 +312,23 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // total returns how many distinct indexes were seen, duplicates, errors.
+// result is summary with each error reported by t.Error.
+func (c *collector) result(t *testing.T) (distinct, dups int) {
+	t.Helper()
+	distinct, dups, errs := c.summary()
+	for _, e := range errs {
+		t.Error(e)
+	}
+	return distinct, dups
+}
+
+// sawLast reports whether records n-2 and n-1, the last two of n, arrived.
+func (c *collector) sawLast(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[n-1] > 0 && c.seen[n-2] > 0
+}
+
 func (c *collector) summary() (distinct, dups int, errs []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -450,10 +467,18 @@ func (p *bridgeProc) term(t *testing.T) {
 func twoHosts(t testing.TB, topic string) (*natsServer, *host, *host) {
 	t.Helper()
 	ns := startNATS(t)
-	a, b := startHost(t, "hosta"), startHost(t, "hostb")
+	a, b := hostsWithTopic(t, topic)
+	return ns, a, b
+}
+
+// hostsWithTopic starts hosts A and B, each with a block topic of 1 MiB
+// named topic.
+func hostsWithTopic(t testing.TB, topic string) (a, b *host) {
+	t.Helper()
+	a, b = startHost(t, "hosta"), startHost(t, "hostb")
 	a.topic(t, topic, "block", 1<<20)
 	b.topic(t, topic, "block", 1<<20)
-	return ns, a, b
+	return a, b
 }
 
 // natsConn is a plain nats.go connection, closed when the test ends.
@@ -465,4 +490,33 @@ func natsConn(t testing.TB, url string) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// publishWhileKilling publishes records 0..n-1 to topic on h in the
+// background while it kills the bridge process proc (SIGKILL) kills
+// times, each once col has made progress since the last start, and
+// restarts it from cfgPath after a pause that varies per kill. It returns
+// once col holds all n records and the last bridge process has been
+// stopped with SIGTERM (after a short grace for late duplicates).
+func publishWhileKilling(ctx context.Context, t *testing.T, h *host, topic string, n int, col *collector, proc *bridgeProc, cfgPath string, kills int) {
+	t.Helper()
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		publishN(ctx, t, h, topic, 0, n, 200, 2*time.Millisecond)
+	}()
+	for k := 0; k < kills; k++ {
+		before, _, _ := col.summary()
+		waitFor(t, 60*time.Second, "progress before kill "+strconv.Itoa(k), func() bool {
+			d, _, _ := col.summary()
+			return d > before+n/(3*kills) || d >= n
+		})
+		proc.kill()
+		time.Sleep(time.Duration(50+k*37) * time.Millisecond)
+		proc = startBridgeProc(t, cfgPath)
+	}
+	<-pubDone
+	waitFor(t, 120*time.Second, "every record on the far host", func() bool { d, _, _ := col.summary(); return d >= n })
+	time.Sleep(300 * time.Millisecond)
+	proc.term(t)
 }

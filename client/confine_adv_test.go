@@ -17,14 +17,7 @@ import (
 // is refused (no_slot) and the reservation holds the publisher back, for as
 // long as this process lives.
 func TestAdvSPSCGroupSubscribeLeaksReservation(t *testing.T) {
-	e := newEnv(t)
-	startDaemon(t, e, nil)
-	c := connect(t, e)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "adv.spsc", Kind: "spsc", CapacityBytes: 4096, MaxMessageBytes: 64}); err != nil {
-		t.Fatal(err)
-	}
+	_, c, ctx := withTopic(t, client.TopicConfig{Name: "adv.spsc", Kind: "spsc", CapacityBytes: 4096, MaxMessageBytes: 64})
 	if _, err := c.Subscribe(ctx, "adv.spsc", client.SubscribeOptions{Group: "g"}); !errors.Is(err, client.ErrUnsupported) {
 		t.Fatalf("group on SPSC: %v, want ErrUnsupported", err)
 	}
@@ -62,14 +55,7 @@ func TestAdvSPSCGroupSubscribeLeaksReservation(t *testing.T) {
 // process and registered the attachment; nothing tells it otherwise. On an
 // SPSC topic the process can then never subscribe again while it lives.
 func TestAdvCancelledSubscribeLeaksReservation(t *testing.T) {
-	e := newEnv(t)
-	startDaemon(t, e, nil)
-	c := connect(t, e)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "adv.spsc2", Kind: "spsc", CapacityBytes: 4096, MaxMessageBytes: 64}); err != nil {
-		t.Fatal(err)
-	}
+	_, c, ctx := withTopic(t, client.TopicConfig{Name: "adv.spsc2", Kind: "spsc", CapacityBytes: 4096, MaxMessageBytes: 64})
 	dead, stop := context.WithCancel(context.Background())
 	stop()
 	_, err := c.Subscribe(dead, "adv.spsc2", client.SubscribeOptions{})
@@ -96,14 +82,7 @@ func TestAdvCancelledSubscribeLeaksReservation(t *testing.T) {
 // when a subscriber leaves and the next one reuses its slot, the
 // partition's "total" drops: 10 records consumed, then 0.
 func TestAdvConsumedCounterGoesBackwards(t *testing.T) {
-	e := newEnv(t)
-	startDaemon(t, e, nil)
-	c := connect(t, e)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.CreateTopic(ctx, client.TopicConfig{Name: "adv.count", CapacityBytes: 64 << 10}); err != nil {
-		t.Fatal(err)
-	}
+	_, c, ctx := withTopic(t, client.TopicConfig{Name: "adv.count", CapacityBytes: 64 << 10})
 	s, err := c.Subscribe(ctx, "adv.count", client.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)

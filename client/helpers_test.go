@@ -76,6 +76,21 @@ func connect(t testing.TB, e env) *client.Client {
 	return c
 }
 
+// withTopic starts a daemon on a fresh env, connects to it and creates
+// the topic cfg; ctx ends after 10 s or with the test.
+func withTopic(t *testing.T, cfg client.TopicConfig) (env, *client.Client, context.Context) {
+	t.Helper()
+	e := newEnv(t)
+	startDaemon(t, e, nil)
+	c := connect(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	if _, err := c.CreateTopic(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return e, c, ctx
+}
+
 // child is a helper process with its stdout readable line by line.
 type child struct {
 	cmd    *exec.Cmd
