@@ -55,6 +55,17 @@ type ChildArgs struct {
 	Churn      *ChurnArgs    `json:"churn,omitempty"`     // churn and churn-beacon roles (churn.go)
 }
 
+// childRoles are the roles MaybeChild runs, by the name in RoleEnv.
+var childRoles = map[string]func(ChildArgs) error{
+	"daemon":       runDaemon,
+	"pub":          runPub,
+	"sub":          runSub,
+	"claim-hold":   runClaimHold,
+	"probe":        runProbe,
+	"churn":        runChurn,
+	"churn-beacon": runChurnBeacon,
+}
+
 // MaybeChild runs the child role named in the environment, if any, and
 // exits the process with its status; otherwise it returns.
 func MaybeChild() {
@@ -67,24 +78,9 @@ func MaybeChild() {
 		fmt.Fprintln(os.Stderr, "soak child: bad args:", err)
 		os.Exit(2)
 	}
-	var err error
-	switch role {
-	case "daemon":
-		err = runDaemon(a)
-	case "pub":
-		err = runPub(a)
-	case "sub":
-		err = runSub(a)
-	case "claim-hold":
-		err = runClaimHold(a)
-	case "probe":
-		err = runProbe(a)
-	case "churn":
-		err = runChurn(a)
-	case "churn-beacon":
-		err = runChurnBeacon(a)
-	default:
-		err = fmt.Errorf("unknown role %q", role)
+	err := fmt.Errorf("unknown role %q", role)
+	if run, ok := childRoles[role]; ok {
+		err = run(a)
 	}
 	if errors.Is(err, client.ErrEvicted) {
 		fmt.Fprintf(os.Stderr, "soak %s %d: %v\n", role, a.ID, err)
