@@ -56,16 +56,7 @@ func TestCLIPubBlockedSaysWho(t *testing.T) {
 	d := startDaemon(t, "--set", "daemon.evict_stalled_after=0s")
 	const topic = "demo.blocked"
 	d.mustCtl(t, nil, "topics", "create", topic, "--capacity", "64KiB")
-	sub := d.start(t, nil, "sub", topic, "--raw")
-	d.waitSubscribers(t, topic, 1)
-	pid := sub.cmd.Process.Pid
-	sub.cmd.Process.Signal(syscall.SIGSTOP)
-	defer sub.cmd.Process.Signal(syscall.SIGCONT)
-	for deadline := time.Now().Add(time.Minute); procState(pid) != 'T'; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("sub did not stop")
-		}
-	}
+	pid := d.stoppedSub(t, topic)
 	t0 := time.Now()
 	_, errOut, code := d.ctl(t, nil, "pub", topic, "x", "--count", "100000", "--block-timeout", "4s")
 	took := time.Since(t0)
@@ -101,16 +92,7 @@ func TestCLIPubPastStoppedSubByDefault(t *testing.T) {
 	d := startDaemon(t)
 	const topic = "demo.default"
 	d.mustCtl(t, nil, "topics", "create", topic)
-	sub := d.start(t, nil, "sub", topic, "--raw")
-	d.waitSubscribers(t, topic, 1)
-	pid := sub.cmd.Process.Pid
-	sub.cmd.Process.Signal(syscall.SIGSTOP)
-	defer sub.cmd.Process.Signal(syscall.SIGCONT)
-	for deadline := time.Now().Add(time.Minute); procState(pid) != 'T'; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("sub did not stop")
-		}
-	}
+	pid := d.stoppedSub(t, topic)
 	t0 := time.Now()
 	_, errOut, code := d.ctl(t, nil, "pub", topic, "x", "--count", "100000")
 	took := time.Since(t0)
@@ -127,4 +109,22 @@ func TestCLIPubPastStoppedSubByDefault(t *testing.T) {
 	if out := d.mustCtl(t, nil, "daemon", "status"); !strings.Contains(out, "evictions:    1 subscriber(s)") {
 		t.Errorf("daemon status does not show the eviction:\n%s", out)
 	}
+}
+
+// stoppedSub starts `kaelixctl sub topic --raw`, waits until it holds a
+// subscriber slot, stops it (SIGSTOP, continued at cleanup) and returns
+// its pid once the kernel shows it stopped.
+func (d *testDaemon) stoppedSub(t *testing.T, topic string) int {
+	t.Helper()
+	sub := d.start(t, nil, "sub", topic, "--raw")
+	d.waitSubscribers(t, topic, 1)
+	pid := sub.cmd.Process.Pid
+	sub.cmd.Process.Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { sub.cmd.Process.Signal(syscall.SIGCONT) })
+	for deadline := time.Now().Add(time.Minute); procState(pid) != 'T'; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("sub did not stop")
+		}
+	}
+	return pid
 }
