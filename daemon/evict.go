@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"cmp"
 	"maps"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kaelix-io/kaelix/internal/proc"
 	"github.com/kaelix-io/kaelix/ringbuf"
 	"github.com/kaelix-io/kaelix/wire"
 )
@@ -481,26 +481,14 @@ func cmpPart(a, b *partition) int {
 }
 
 // procStat reads /proc's state letter and start time (clock ticks since
-// boot) of pid. ok is false if the process is gone.
+// boot) of pid, under procRoot (internal/proc). ok is false if the
+// process is gone.
 func procStat(procRoot string, pid int) (state byte, start uint64, ok bool) {
-	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
+	st, err := proc.ReadStat(procRoot, pid)
 	if err != nil {
 		return 0, 0, false
 	}
-	// comm may hold spaces and parentheses: fields resume after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, 0, false
-	}
-	f := bytes.Fields(b[i+2:])
-	if len(f) < 20 { // f[0] is field 3 (state), f[19] field 22 (start time)
-		return 0, 0, false
-	}
-	start, err = strconv.ParseUint(string(f[19]), 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	return f[0][0], start, true
+	return st.State, st.StartTicks, true
 }
 
 // signal sends sig to p through its pidfd (never by pid number).

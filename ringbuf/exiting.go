@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/kaelix-io/kaelix/internal/proc"
 )
 
 // A publisher relaunched right after kill -9 of its predecessor races the
@@ -71,17 +73,12 @@ func (r *Ring) waitForExitingPublisher(first *int64) bool {
 // pending (/proc/PID/status SigPnd or ShdPnd). Such a process never runs
 // its own code again.
 func exiting(pid int) bool {
-	const pfExiting = 0x4
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s, err := proc.ReadStat("", pid)
 	if err != nil {
 		return false
 	}
-	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
-		if f := bytes.Fields(b[i+2:]); len(f) > 6 { // f[6] is field 9, flags
-			if fl, err := strconv.ParseUint(string(f[6]), 10, 64); err == nil && fl&pfExiting != 0 {
-				return true
-			}
-		}
+	if s.Flags&proc.PFExiting != 0 {
+		return true
 	}
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {

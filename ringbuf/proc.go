@@ -1,15 +1,15 @@
 package ringbuf
 
 import (
-	"bytes"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 	_ "unsafe" // for go:linkname
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kaelix-io/kaelix/internal/proc"
 )
 
 // Process identity for slot ownership: a pid plus the process's start time
@@ -33,29 +33,11 @@ func selfIdentity() (uint32, uint64) {
 // procStart returns a process's start time and whether it is running (not
 // a zombie). ok is false if the process does not exist.
 func procStart(pid int) (start uint64, running bool, ok bool) {
-	if pid <= 0 {
-		return 0, false, false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := proc.ReadStat("", pid)
 	if err != nil {
 		return 0, false, false
 	}
-	// comm may hold spaces and parentheses: fields resume after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, false, false
-	}
-	fields := bytes.Fields(b[i+2:])
-	// fields[0] is field 3 (state); start time is field 22.
-	if len(fields) < 20 {
-		return 0, false, false
-	}
-	state := fields[0][0]
-	start, err = strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
-		return 0, false, false
-	}
-	return start, state != 'Z' && state != 'X' && state != 'x', true
+	return st.StartTicks, st.Running(), true
 }
 
 // ProcessStart returns a process's start time as slots record it (clock
