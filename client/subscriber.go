@@ -78,7 +78,9 @@ type SubscribeOptions struct {
 // Handler receives messages from Poll, on the polling goroutine. The
 // *Message, its Payload and its Headers belong to the Subscriber and are
 // valid only until the handler returns (Payload aliases shared memory):
-// use Message.Clone to keep one.
+// use Message.Clone to keep one. The handler must not modify *m: the
+// Subscriber sets the fields common to a partition's messages (Topic,
+// Partition) once per Poll, not per message.
 type Handler func(m *Message)
 
 // Subscriber receives a topic's messages straight from the partitions'
@@ -209,34 +211,60 @@ func (s *Subscriber) setAttachmentID(id uint64) { s.attachID.Store(id) }
 // Topic returns the topic's name.
 func (s *Subscriber) Topic() string { return s.topic }
 
+// at makes p the partition being read: s.cur, and the fields of s.msg that
+// are the same for every message of p (topic, partition), stored once per
+// ring Poll rather than per message.
+func (s *Subscriber) at(p *subPart) {
+	s.cur = p
+	m := &s.msg
+	m.Topic = s.topic
+	m.Partition = p.index
+	m.ID.Partition = p.index
+}
+
 // recordHandler returns the ring handler that turns a ring record into
 // s.msg and calls the handler: a closure over s (one call per record; a
-// method value would add a wrapper's).
+// method value would add a wrapper's). It stores only the fields that
+// change per message (sequence, timestamp, payload, key, headers); at set
+// the rest for the partition.
 func (s *Subscriber) recordHandler() ringbuf.Handler {
 	return func(r ringbuf.Record) {
 		m := &s.msg
-		part := s.cur.index
-		m.ID = MessageID{Partition: part, Sequence: r.Sequence}
-		m.Topic = s.topic
-		m.Partition = part
-		m.Key = nil
+		m.ID.Sequence = r.Sequence
 		m.TimestampNS = r.TimestampNS
 		m.Payload = r.Payload
-		m.Headers = nil
 		if r.Type == RecordTypeHeaders {
-			key, payload, err := parseHeaderBlock(r.Payload, s.hdrs)
-			if err != nil {
-				s.malformed++ // delivered raw, without headers
-			} else {
-				m.Key = key
-				m.Payload = payload
-				if len(s.hdrs) > 0 {
-					m.Headers = s.hdrs
-				}
+			s.withHeaders(m)
+		} else { // loads, not stores and their write barrier checks
+			if m.Key != nil {
+				m.Key = nil
+			}
+			if m.Headers != nil {
+				m.Headers = nil
 			}
 		}
 		s.received++
 		s.h(m)
+	}
+}
+
+// withHeaders parses the header block at the front of m.Payload into
+// m.Key and s.hdrs; a malformed block is counted and the message delivered
+// raw, without key or headers. Out of line: the record handler's common
+// path makes no call but the user's.
+//
+//go:noinline
+func (s *Subscriber) withHeaders(m *Message) {
+	m.Key, m.Headers = nil, nil
+	key, payload, err := parseHeaderBlock(m.Payload, s.hdrs)
+	if err != nil {
+		s.malformed++ // delivered raw
+		return
+	}
+	m.Key = key
+	m.Payload = payload
+	if len(s.hdrs) > 0 {
+		m.Headers = s.hdrs
 	}
 }
 
@@ -261,7 +289,7 @@ func (s *Subscriber) Poll(h Handler, limit int) (n int, err error) {
 		// One partition, records ready: here rather than in poll to save
 		// a call. Nothing ready or an error: poll says what it means.
 		s.h = h
-		s.cur = &s.parts[0]
+		s.at(&s.parts[0])
 		if n, err := s.cur.sub.Poll(s.onRec, limit); n > 0 && err == nil {
 			return n, nil
 		} else if err != nil {
@@ -291,7 +319,7 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 	s.h = h
 	if len(s.parts) == 1 {
 		// One partition: no round robin.
-		s.cur = &s.parts[0]
+		s.at(&s.parts[0])
 		n, err := s.cur.sub.Poll(s.onRec, limit)
 		if err == nil && n > 0 {
 			return n, nil
@@ -309,7 +337,7 @@ func (s *Subscriber) poll(h Handler, limit int) (int, error) {
 		if total >= limit {
 			break
 		}
-		s.cur = &s.parts[s.next]
+		s.at(&s.parts[s.next])
 		s.next++
 		if s.next == len(s.parts) {
 			s.next = 0
