@@ -385,22 +385,27 @@ func (s *Subscriber) Poll(h Handler, limit int) (int, error) {
 		var st uint64
 		var bytes uint64
 		pos := s.pos
+		// rec is assigned field by field, not built as a composite
+		// literal: a Record (six fields) lives in memory, and a literal
+		// zeroes its temporary before filling it, per record.
+		var rec Record
 		for n < limit {
 			pos = s.pos
 			off := pos & s.hot.mask
-			rec := s.hot.record(off)
-			st = rec.state().Load() // load-acquire: pairs with the commit store
+			v := s.hot.record(off)
+			st = v.state().Load() // load-acquire: pairs with the commit store
 			if st != pos|stateCommitted {
 				break
 			}
-			ln := uint64(rec.length())
+			ln := uint64(v.length())
 			span := spanOf(ln)
 			if ln > s.hot.maxPayload || off+span > s.hot.capacity {
 				break
 			}
-			seq := rec.sequence()
-			h(Record{Position: pos, Sequence: seq, TimestampNS: rec.timestamp(), Type: rec.typ(), Publisher: rec.publisher(),
-				Payload: rec.payload(ln)})
+			seq := v.sequence()
+			rec.Position, rec.Sequence, rec.TimestampNS = pos, seq, v.timestamp()
+			rec.Type, rec.Publisher, rec.Payload = v.typ(), v.publisher(), v.payload(ln)
+			h(rec)
 			s.expect = seq + 1
 			pos += span
 			s.pos = pos
