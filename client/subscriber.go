@@ -80,7 +80,7 @@ type SubscribeOptions struct {
 // valid only until the handler returns (Payload aliases shared memory):
 // use Message.Clone to keep one. The handler must not modify *m: the
 // Subscriber sets the fields common to a partition's messages (Topic,
-// Partition) once per Poll, not per message.
+// Partition) when it moves to the partition, not per message.
 type Handler func(m *Message)
 
 // Subscriber receives a topic's messages straight from the partitions'
@@ -212,9 +212,13 @@ func (s *Subscriber) setAttachmentID(id uint64) { s.attachID.Store(id) }
 func (s *Subscriber) Topic() string { return s.topic }
 
 // at makes p the partition being read: s.cur, and the fields of s.msg that
-// are the same for every message of p (topic, partition), stored once per
-// ring Poll rather than per message.
+// are the same for every message of p (topic, partition), stored when the
+// partition changes rather than per message (s.cur is set only here; the
+// handler does not modify s.msg).
 func (s *Subscriber) at(p *subPart) {
+	if s.cur == p {
+		return
+	}
 	s.cur = p
 	m := &s.msg
 	m.Topic = s.topic
