@@ -397,9 +397,21 @@ func TestRegionFilesRemovedCrossProcess(t *testing.T) {
 	if n := scrapeCounter(t, d, "kaelix_region_unlinked_total"); n < 1 || n > float64(removed) {
 		t.Errorf("kaelix_region_unlinked_total = %v, want 1..%d", n, removed)
 	}
-	info2, err := c.TopicInfo(ctx, topic)
-	if err != nil {
-		t.Fatalf("topic after re-creation: %v", err)
+	// The children are told as soon as the topic is retired; its
+	// re-creation may still be under way, and until it ends info shows it
+	// Creating, with no partitions.
+	var info2 client.TopicInfo
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		info2, err = c.TopicInfo(ctx, topic)
+		if err != nil {
+			t.Fatalf("topic after re-creation: %v", err)
+		}
+		if !info2.Creating && len(info2.Partitions) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the topic was never re-created: %+v", info2)
+		}
 	}
 	for _, p := range append([]string{info2.Partitions[0].Path, info2.Partitions[0].ConsumerPath}, info2.Partitions[0].SlotPaths(info2.Spec.MaxSubscribers)...) {
 		var st syscall.Stat_t
