@@ -36,8 +36,10 @@ type PipelineConfig struct {
 	// Stages is the chain. Required; NewPipeline initialises it unless
 	// already initialised, and Pipeline.Close closes it.
 	Stages *Registry
-	// KeyHeader, if set, names a header whose value becomes
-	// Message.Key on input (and so picks the output partition).
+	// KeyHeader, if set, names a header whose value becomes Message.Key
+	// on input when the record has it, in place of the record's own key
+	// (client.Message.Key, which Message.Key is otherwise). A record's
+	// key picks its output partition (client.PartitionOf).
 	KeyHeader string
 	// Wait is how the pipeline waits for input when there is none
 	// (client.WaitDefault: the daemon's default).
@@ -293,6 +295,10 @@ func (p *Pipeline) handle(cm *client.Message) {
 	m.Partition = cm.Partition
 	m.Sequence = cm.ID.Sequence
 	m.TimestampNS = cm.TimestampNS
+	if cm.Key != nil { // copied: a stage may keep it past this record's ring slot
+		p.keyBuf = append(p.keyBuf[:0], cm.Key...)
+		m.Key = p.keyBuf
+	}
 	if p.cfg.KeyHeader != "" {
 		if v, ok := cm.Headers[p.cfg.KeyHeader]; ok {
 			p.keyBuf = append(p.keyBuf[:0], v...)

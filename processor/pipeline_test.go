@@ -183,6 +183,62 @@ func TestPipelineRouteTwoTopics(t *testing.T) {
 	}
 }
 
+// TestPipelineRouteByRecordKey: route by = "key" routes by the key the
+// publisher gave (client.Message.Key travels in the record), and the key
+// goes on with the record to its output.
+func TestPipelineRouteByRecordKey(t *testing.T) {
+	e := newEnv(t)
+	startDaemon(t, e)
+	c := connect(t, e.socket)
+	createTopics(t, c, client.TopicConfig{Name: "keyed"}, client.TopicConfig{Name: "keyed.a"}, client.TopicConfig{Name: "keyed.b"})
+	ctx := context.Background()
+	p, err := processor.NewPipeline(ctx, c, processor.PipelineConfig{
+		Input: "keyed",
+		Stages: stages(t, "route", processor.Config{
+			"by": "key", "routes": map[string]any{"A": "keyed.a", "B": "keyed.b"}, "unmatched": "drop"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subA, _ := c.Subscribe(ctx, "keyed.a", client.SubscribeOptions{})
+	subB, _ := c.Subscribe(ctx, "keyed.b", client.SubscribeOptions{})
+	defer subA.Close()
+	defer subB.Close()
+	runPipeline(t, p)
+	pub, _ := c.NewPublisher(ctx, "keyed", client.PublisherOptions{})
+	defer pub.Close()
+	var wantA, wantB []string
+	for i := range 30 {
+		key := string(rune('A' + i%3))
+		payload := fmt.Sprintf("%s-%d", key, i)
+		switch key {
+		case "A":
+			wantA = append(wantA, payload)
+		case "B":
+			wantB = append(wantB, payload)
+		}
+		if err := pub.Publish(ctx, client.NewMessage([]byte(payload), client.WithKey([]byte(key)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		sub  *client.Subscriber
+		key  string
+		want []string
+	}{{subA, "A", wantA}, {subB, "B", wantB}} {
+		got := receiveN(t, c.sub, len(c.want), 10*time.Second)
+		for i, m := range got {
+			if string(m.Payload) != c.want[i] || string(m.Key) != c.key {
+				t.Fatalf("%s record %d: %q key %q, want %q key %q", c.sub.Topic(), i, m.Payload, m.Key, c.want[i], c.key)
+			}
+		}
+		expectNothing(t, c.sub, 100*time.Millisecond)
+	}
+	if st := p.Stats(); st.In != 30 || st.Out != 20 || st.Dropped != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // TestPipelineZeroAllocs: input ring -> stages -> output ring allocates
 // nothing per record when no stage changes the payload: a pass-through
 // chain, and stamp (which adds a header). The output is drop-oldest with

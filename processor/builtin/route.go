@@ -8,7 +8,7 @@ import (
 
 // Route sends each record to a topic chosen by its key or a header's value.
 //
-//	by        = "header"                  # or "key" (Message.Key; see PipelineConfig.KeyHeader)
+//	by        = "header"                  # or "key" (Message.Key: the publisher's key, or PipelineConfig.KeyHeader's header)
 //	header    = "symbol"                  # with by = "header"
 //	routes    = { AAPL = "ticks.aapl", MSFT = "ticks.msft" }   # value -> topic
 //	default   = "ticks.other"             # unmatched records go here; empty: see unmatched
