@@ -27,15 +27,22 @@ type inRule struct {
 	streamSeq uint64
 }
 
+// begin is the start of a rule of either direction: its local topic must
+// exist (an error saying to create it, else the daemon's), then its saved
+// state is loaded.
+func (r *rule) begin(ctx context.Context) (ruleState, error) {
+	if _, err := r.b.kc.TopicInfo(ctx, r.cfg.Topic); err != nil {
+		if errors.Is(err, client.ErrTopicNotFound) {
+			return ruleState{}, fmt.Errorf("topic %q does not exist on kaelixd (%s): create it first", r.cfg.Topic, r.b.kc.SocketPath())
+		}
+		return ruleState{}, fmt.Errorf("topic %q: %w", r.cfg.Topic, err)
+	}
+	return loadState(r.b.cfg.StateDir, r.cfg.Name)
+}
+
 func (r *rule) runIn(ctx context.Context) error {
 	kc := r.b.kc
-	if _, err := kc.TopicInfo(ctx, r.cfg.Topic); err != nil {
-		if errors.Is(err, client.ErrTopicNotFound) {
-			return fmt.Errorf("topic %q does not exist on kaelixd (%s): create it first", r.cfg.Topic, kc.SocketPath())
-		}
-		return fmt.Errorf("topic %q: %w", r.cfg.Topic, err)
-	}
-	st, err := loadState(r.b.cfg.StateDir, r.cfg.Name)
+	st, err := r.begin(ctx)
 	if err != nil {
 		return err
 	}

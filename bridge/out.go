@@ -59,13 +59,7 @@ type outRule struct {
 
 func (r *rule) runOut(ctx context.Context) error {
 	kc := r.b.kc
-	if _, err := kc.TopicInfo(ctx, r.cfg.Topic); err != nil {
-		if errors.Is(err, client.ErrTopicNotFound) {
-			return fmt.Errorf("topic %q does not exist on kaelixd (%s): create it first", r.cfg.Topic, kc.SocketPath())
-		}
-		return fmt.Errorf("topic %q: %w", r.cfg.Topic, err)
-	}
-	st, err := loadState(r.b.cfg.StateDir, r.cfg.Name)
+	st, err := r.begin(ctx)
 	if err != nil {
 		return err
 	}
