@@ -20,6 +20,10 @@ const stateVersion = 2
 type stateFile struct {
 	Version int          `json:"version"`
 	Topics  []stateTopic `json:"topics"`
+	// RegionDirs are the directories the daemon keeps its regions in
+	// (tmpfs first, then hugetlbfs): for readers without the daemon
+	// (kaelixctl stat). Not read back by the daemon.
+	RegionDirs []string `json:"region_dirs,omitempty"`
 }
 
 type stateTopic struct {
@@ -37,7 +41,7 @@ func (d *Daemon) statePath() string { return filepath.Join(d.stateDir, "topics.j
 // of the directory). d.mu held. A failure is logged: the regions are still
 // served, and their headers let an operator recover.
 func (d *Daemon) saveState() {
-	st := stateFile{Version: stateVersion, Topics: []stateTopic{}}
+	st := stateFile{Version: stateVersion, Topics: []stateTopic{}, RegionDirs: d.regionDirs()}
 	for _, t := range d.topics {
 		stt := stateTopic{Spec: t.spec, CreatedNS: t.createdNS}
 		for _, p := range t.parts {

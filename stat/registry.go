@@ -20,10 +20,14 @@ const RegistryFileName = "topics.json"
 // needs to find the regions without asking the daemon.
 //
 //	{"version": 2, "topics": [{"spec": {...}, "created_ns": N,
-//	  "regions": ["T.p0", ...], "consumer_regions": ["T.p0.c", ...]}]}
+//	  "regions": ["T.p0", ...], "consumer_regions": ["T.p0.c", ...]}],
+//	 "region_dirs": ["/dev/shm/kaelix", "/dev/hugepages/kaelix"]}
 type Registry struct {
 	Version int             `json:"version"`
 	Topics  []RegistryTopic `json:"topics"`
+	// RegionDirs are the directories the daemon keeps its regions in
+	// (absent in registries of daemons before 2026-12-08).
+	RegionDirs []string `json:"region_dirs,omitempty"`
 }
 
 // RegistryTopic is one topic of a Registry: its spec, creation time (unix
@@ -94,6 +98,9 @@ func Find(dirs []string, name string) (string, error) {
 		if _, err := os.Lstat(p); err == nil {
 			return p, nil
 		}
+	}
+	if len(dirs) == 0 {
+		return "", fmt.Errorf("stat: region %s: no region directory to look in (pass kaelixd's --shm-dir, or --region-dir): %w", name, fs.ErrNotExist)
 	}
 	return "", fmt.Errorf("stat: region %s not in %v: %w", name, dirs, fs.ErrNotExist)
 }

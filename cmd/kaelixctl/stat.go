@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -204,6 +205,15 @@ func (s *statSampler) list() (DaemonState, []stat.Partition, string, []string, e
 		return ds, nil, "registry", nil, err
 	}
 	dirs := cmd.RegionDir
+	if len(dirs) == 0 && cmd.ShmDir == "" {
+		// Where the daemon said it keeps them (its --shm-dir may not be
+		// the default).
+		for _, d := range reg.RegionDirs {
+			if st, err := os.Stat(d); err == nil && st.IsDir() {
+				dirs = append(dirs, d)
+			}
+		}
+	}
 	if len(dirs) == 0 {
 		name := cmd.ShmDir
 		if name == "" {
@@ -215,6 +225,9 @@ func (s *statSampler) list() (DaemonState, []stat.Partition, string, []string, e
 	var errs []string
 	if err != nil {
 		errs = append(errs, err.Error())
+	}
+	if len(parts) == 0 && err != nil {
+		return ds, nil, "registry", nil, fmt.Errorf("%s, and no partition could be read: %w", ds.Message, err)
 	}
 	if cmd.Topic != "" && len(parts) == 0 && err == nil {
 		return ds, nil, "registry", nil, &client.BrokerError{Op: "stat", Code: wire.CodeNotFound,

@@ -156,6 +156,16 @@ func TestCLIStatWithoutDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "not answering") {
 		t.Errorf("stat text with kaelixd stopped: exit %d, stderr %q", code, errOut)
 	}
+	// Without --shm-dir: the registry says where the regions are (this
+	// daemon's region directory is not the default one).
+	if out, errOut, code := d.ctl(t, nil, "stat", topic, "-o", "json", "--state-dir", dir); code != 0 || !strings.Contains(out, `"consumed":5`) {
+		t.Errorf("stat without --shm-dir, kaelixd stopped: exit %d\n%s%s", code, out, errOut)
+	}
+	// Nowhere to find the regions: an error naming the way out, not
+	// exit 0 with no partition.
+	if _, errOut, code := d.ctl(t, nil, "stat", topic, "--state-dir", dir, "--region-dir", t.TempDir()); code == 0 || !strings.Contains(errOut, "no partition could be read") {
+		t.Errorf("stat with no region found: exit %d, stderr %q", code, errOut)
+	}
 	out, errOut, code = d.ctl(t, nil, "topics", "stats", topic, "--shm-dir", d.shmName, "--state-dir", dir)
 	if code != 0 || !strings.Contains(out, "PUBLISHED") || !strings.Contains(errOut, "not answering") {
 		t.Errorf("topics stats with kaelixd stopped: exit %d\n%s%s", code, out, errOut)
